@@ -1,0 +1,4 @@
+//! The `tether` command.
+#![forbid(unsafe_code)]
+
+fn main() {}
