@@ -23,12 +23,12 @@ mod decode;
 mod encode;
 mod plaintext;
 
-pub use decode::{DecodeError, DecodeErrorKind, decode};
-pub use encode::{EncodeError, encode};
+pub use decode::{DecodeError, DecodeErrorKind, MAX_DEPTH, decode};
+pub use encode::{EncodeError, MAX_BINARY_LEN, MAX_LIST_LEN, encode};
 pub use jid::{Jid, JidParseError, Server};
 pub use node::{Attr, Content, Node, Str, Value};
 pub use plaintext::{
     DEFAULT_MAX_INFLATED_LEN, FLAG_COMPRESSED, decode_plaintext, decode_plaintext_with_limit,
     encode_plaintext,
 };
-pub use token::TokenDict;
+pub use token::{Token, TokenDict};
