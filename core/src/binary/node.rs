@@ -68,20 +68,30 @@ pub enum Content {
 impl Node {
     /// A node with a tag and nothing else.
     pub fn new(tag: impl Into<Str>) -> Self {
-        Self { tag: tag.into(), attrs: Vec::new(), content: Content::None }
+        Self {
+            tag: tag.into(),
+            attrs: Vec::new(),
+            content: Content::None,
+        }
     }
 
     /// Appends a string attribute (builder style).
     #[must_use]
     pub fn attr(mut self, key: impl Into<Str>, value: impl Into<Str>) -> Self {
-        self.attrs.push(Attr { key: key.into(), value: Value::String(value.into()) });
+        self.attrs.push(Attr {
+            key: key.into(),
+            value: Value::String(value.into()),
+        });
         self
     }
 
     /// Appends a JID attribute (builder style).
     #[must_use]
     pub fn jid_attr(mut self, key: impl Into<Str>, jid: Jid) -> Self {
-        self.attrs.push(Attr { key: key.into(), value: Value::Jid(jid) });
+        self.attrs.push(Attr {
+            key: key.into(),
+            value: Value::Jid(jid),
+        });
         self
     }
 
@@ -101,7 +111,11 @@ impl Node {
 
     /// The value of attribute `key`, if present (the last one wins, as on the wire).
     pub fn get_attr(&self, key: &str) -> Option<&Value> {
-        self.attrs.iter().rev().find(|a| a.key == key).map(|a| &a.value)
+        self.attrs
+            .iter()
+            .rev()
+            .find(|a| a.key == key)
+            .map(|a| &a.value)
     }
 
     /// The value of attribute `key` as a string, if present and a plain string.
@@ -165,7 +179,7 @@ impl Value {
 
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        super::text::write_node(f, self, super::text::BytesStyle::Redacted, 0)
+        super::text::write_node(f, self, super::text::BytesStyle::Redacted, None)
     }
 }
 

@@ -1,0 +1,115 @@
+//! Fuzzing entry points (private feature `__fuzzing`).
+//!
+//! Each cargo-fuzz target in `fuzz/` is a one-line call into this module, and
+//! `core/tests/fuzz_corpus.rs` replays the committed corpus through the same functions under a
+//! plain `cargo test`, so every input the fuzzer ever kept is re-checked on stable Rust.
+//! Every function panics only when a property is violated, never on malformed input.
+
+use bytes::Bytes;
+
+use crate::binary::{self, Node, TokenDict};
+use crate::frame::{self, FrameDecoder};
+
+/// Frame decoder: the input is cut into chunks at fuzzer-chosen points and fed to a decoder.
+///
+/// Layout: `[mode, chunk sizes…(count = data[1] % 16), stream…]`. Bit 0 of `mode` selects a
+/// server-side decoder (intro first), bit 1 a small maximum frame length. Properties: no panic;
+/// the payloads returned, re-framed (with the intro, if one was read), reproduce exactly the
+/// prefix of the stream the decoder consumed.
+pub fn frame(data: &[u8]) {
+    let (Some(&mode), Some(&count)) = (data.first(), data.get(1)) else {
+        return;
+    };
+    let count = usize::from(count % 16);
+    let Some(sizes) = data.get(2..2 + count) else {
+        return;
+    };
+    let stream = data.get(2 + count..).unwrap_or_default();
+    let max = if mode & 2 != 0 {
+        64
+    } else {
+        frame::MAX_FRAME_LEN
+    };
+    let mut decoder = if mode & 1 != 0 {
+        FrameDecoder::expecting_intro(max)
+    } else {
+        FrameDecoder::new(max)
+    };
+    let mut frames = Vec::new();
+    let mut rest = stream;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let size = sizes
+            .get(i % count.max(1))
+            .map_or(rest.len(), |&s| usize::from(s).max(1));
+        let (chunk, tail) = rest.split_at(size.min(rest.len()));
+        decoder.push(chunk);
+        rest = tail;
+        i += 1;
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(payload)) => frames.push(payload),
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+    let mut reencoded = Vec::new();
+    if let Some(intro) = decoder.intro() {
+        frame::write_intro(
+            &mut reencoded,
+            intro.routing_info.as_deref(),
+            intro.dict_version,
+        )
+        .expect("routing info read from a 3-byte length fits one");
+    }
+    for payload in &frames {
+        frame::write_frame(&mut reencoded, payload).expect("decoded payloads fit a frame");
+    }
+    assert_eq!(
+        reencoded.len(),
+        decoder.consumed(),
+        "consumed count disagrees with frames"
+    );
+    assert_eq!(
+        &reencoded[..],
+        &stream[..decoder.consumed()],
+        "frames do not re-encode"
+    );
+}
+
+/// Binary node codec: decode → encode → decode must give the same node, the text form must
+/// parse back to it, and the plaintext wrapper (flags byte, zlib) must never panic.
+pub fn binary_node(data: &[u8]) {
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
+    let dict = if selector & 1 == 0 {
+        TokenDict::v3()
+    } else {
+        TokenDict::v2()
+    };
+    let input = Bytes::copy_from_slice(body);
+    let _ = binary::decode_plaintext_with_limit(input.clone(), dict, 1 << 20);
+    let Ok(node) = binary::decode(&input, dict) else {
+        return;
+    };
+    check_node_round_trip(&node, dict);
+}
+
+/// Checks the round-trip properties of one decoded node.
+fn check_node_round_trip(node: &Node, dict: &TokenDict) {
+    let mut encoded = Vec::new();
+    binary::encode(node, dict, &mut encoded).expect("a decoded node encodes");
+    let again =
+        binary::decode(&Bytes::from(encoded.clone()), dict).expect("re-encoded node decodes");
+    let mut encoded_again = Vec::new();
+    binary::encode(&again, dict, &mut encoded_again).expect("a decoded node encodes");
+    assert_eq!(
+        encoded, encoded_again,
+        "encoding is not a fixed point after one round"
+    );
+    let text = node.display_full().to_string();
+    let parsed = Node::parse_text(&text).expect("display_full output parses");
+    assert_eq!(&parsed, node, "the text form is not lossless:\n{text}");
+}
