@@ -1,4 +1,5 @@
 //! `tether node decode|encode`, run as a user runs it.
+#![allow(clippy::unwrap_used)]
 
 use assert_cmd::Command;
 

@@ -5,6 +5,9 @@
 //! plain `cargo test`, so every input the fuzzer ever kept is re-checked on stable Rust.
 //! Every function panics only when a property is violated, never on malformed input.
 
+// A failed property must abort the fuzz run, so `expect` is the point here.
+#![allow(clippy::expect_used)]
+
 use bytes::Bytes;
 
 use crate::binary::{self, Node, TokenDict};

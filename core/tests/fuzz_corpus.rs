@@ -1,4 +1,5 @@
 //! Replays the committed fuzz corpus (`fuzz/corpus/<target>/`) through the same entry points
+#![allow(clippy::unwrap_used)]
 //! the cargo-fuzz targets call, so every input the fuzzer kept is re-checked by `cargo test` on
 //! stable Rust, deterministically.
 

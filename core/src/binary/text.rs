@@ -64,7 +64,7 @@ pub(crate) fn write_node(
     style: BytesStyle,
     indent: Option<usize>,
 ) -> fmt::Result {
-    let indent = indent.or(if f.alternate() { Some(0) } else { None });
+    let indent = indent.or_else(|| f.alternate().then_some(0));
     f.write_char('<')?;
     write_name(f, &node.tag)?;
     for Attr { key, value } in &node.attrs {
@@ -374,7 +374,7 @@ impl Parser<'_> {
         let len = self
             .rest()
             .find(|c: char| !is_name_char(c))
-            .unwrap_or(self.rest().len());
+            .unwrap_or_else(|| self.rest().len());
         if len == 0 {
             return Err(self.error(expected));
         }
