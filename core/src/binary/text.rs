@@ -268,7 +268,7 @@ impl Parser<'_> {
         }
         self.skip_ws();
         self.expect("<", "'<' starting a node")?;
-        let tag = self.name("a tag name")?;
+        let tag = self.name("a tag name", false)?;
         let mut attrs = Vec::new();
         loop {
             self.skip_ws();
@@ -282,7 +282,7 @@ impl Parser<'_> {
             if self.eat(">") {
                 break;
             }
-            let key = self.name("an attribute name, '>' or '/>'")?;
+            let key = self.name("an attribute name, '>' or '/>'", true)?;
             self.skip_ws();
             self.expect("=", "'=' after the attribute name")?;
             self.skip_ws();
@@ -293,7 +293,7 @@ impl Parser<'_> {
         self.skip_ws();
         self.expect("</", "a closing tag")?;
         let close_at = self.pos;
-        let close = self.name("the closing tag's name")?;
+        let close = self.name("the closing tag's name", false)?;
         if close != tag {
             return Err(TextError {
                 offset: close_at,
@@ -358,11 +358,13 @@ impl Parser<'_> {
         Err(self.error("a \"string\" or jid\"…\" value"))
     }
 
-    fn name(&mut self, expected: &'static str) -> Result<Str, TextError> {
+    /// A plain or quoted name; `allow_empty` admits `""` (the wire allows an empty attribute
+    /// key, never an empty tag).
+    fn name(&mut self, expected: &'static str, allow_empty: bool) -> Result<Str, TextError> {
         if self.rest().starts_with('"') {
             let at = self.pos;
             let name = self.quoted()?;
-            if name.is_empty() {
+            if name.is_empty() && !allow_empty {
                 return Err(TextError {
                     offset: at,
                     expected,
@@ -521,6 +523,14 @@ mod tests {
         let node = parse(r#"<"odd tag" "a key"="\u{1f44b}"/>"#).unwrap();
         assert_eq!(node.tag, "odd tag");
         assert_eq!(node.attr_str("a key"), Some("👋"));
+    }
+
+    #[test]
+    fn empty_attribute_keys_survive_but_empty_tags_do_not() {
+        let node = parse(r#"<a ""="v"/>"#).unwrap();
+        assert_eq!(node.attrs[0].key, "");
+        assert_eq!(parse(&node.display_full().to_string()).unwrap(), node);
+        assert!(parse(r#"<""/>"#).is_err());
     }
 
     #[test]
