@@ -7,12 +7,14 @@
 //!
 //! What is here today:
 //!
-//! - [`frame`]: the byte-stream framing under the WebSocket — the intro header (plain and the
-//!   edge-routing variant) and 3-byte big-endian length frames, with an incremental decoder that
-//!   accepts input split or coalesced at any byte boundary and bounds every frame before
-//!   allocating.
-//! - [`binary`]: the WABinary node codec (`Node`, `Jid`, token dictionaries v2 and v3), the
-//!   transport plaintext (flags byte, bounded zlib inflate) and a readable XML-like text form.
+//! - [`crypto`]: Curve25519 signatures exactly as libsignal makes them ([`crypto::xeddsa`]) and
+//!   the X25519 [`crypto::KeyPair`] with redacted `Debug` and wipe-on-drop.
+//! - [`proto`]: hand-written prost messages for the server certificate chain and the
+//!   `ClientPayload` (with `DeviceProps`).
+//! - [`cert`]: verification of the server's certificate chain (whatsmeow's checks, typed errors)
+//!   and a chain builder for test servers.
+//! - [`payload`]: the login and registration `ClientPayload` bytes from explicit parameters,
+//!   with whatsmeow's values as defaults.
 //!
 //! Every parser returns a typed error and never panics on hostile input; the fuzz targets in
 //! `fuzz/` and the proptest round-trips in `tests/` hold it to that.
@@ -20,8 +22,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod binary;
-pub mod frame;
-
-#[cfg(feature = "__fuzzing")]
-pub mod fuzzing;
+pub mod cert;
+pub mod crypto;
+pub mod payload;
+pub mod proto;

@@ -1,0 +1,96 @@
+//! X25519 key pairs: the noise static key, the identity key, pre-keys and Noise ephemerals are
+//! all of this one kind (`protocol/session.md` §4).
+//!
+//! A [`KeyPair`] keeps its private scalar clamped (`k[0] &= 248; k[31] &= 127; k[31] |= 64`),
+//! the form WhatsApp clients store and exchange. Clamping changes neither Diffie-Hellman results
+//! nor signatures (both clamp again), so keys imported unclamped behave identically. The private
+//! bytes are wiped when the pair is dropped and never appear in `Debug` output.
+
+use core::fmt;
+
+use curve25519_dalek::scalar::clamp_integer;
+use rand_core::CryptoRng;
+use x25519_dalek::{PublicKey, SharedSecret, StaticSecret};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use super::xeddsa;
+
+/// An X25519 key pair whose private half is wiped on drop.
+#[derive(Clone)]
+pub struct KeyPair {
+    secret: StaticSecret,
+    public: PublicKey,
+}
+
+impl KeyPair {
+    /// Draws a fresh key pair from `rng` (in the core, a `ChaCha20Rng` derived from the seed).
+    ///
+    /// Consumes exactly 32 bytes from `rng`, so a seeded RNG always yields the same pair.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(bytes.as_mut_slice());
+        Self::from_private_bytes(*bytes)
+    }
+
+    /// Builds the pair for the 32-byte private key `private`, clamping it first.
+    pub fn from_private_bytes(mut private: [u8; 32]) -> Self {
+        let secret = StaticSecret::from(clamp_integer(private));
+        private.zeroize();
+        let public = PublicKey::from(&secret);
+        Self { secret, public }
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// The raw 32-byte public key (Montgomery u, no `0x05` type prefix).
+    pub fn public_bytes(&self) -> [u8; 32] {
+        self.public.to_bytes()
+    }
+
+    /// A copy of the clamped private key, for persisting credentials; wiped when dropped.
+    pub fn private_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.secret.to_bytes())
+    }
+
+    /// X25519 Diffie-Hellman with `their_public` (raw 32 bytes).
+    pub fn diffie_hellman(&self, their_public: &[u8; 32]) -> SharedSecret {
+        self.secret.diffie_hellman(&PublicKey::from(*their_public))
+    }
+
+    /// Signs `message` with this pair's private key ([`xeddsa::sign`]).
+    #[must_use]
+    pub fn sign(&self, message: &[u8], random: &[u8; 64]) -> [u8; xeddsa::SIGNATURE_LEN] {
+        xeddsa::sign(self.secret.as_bytes(), message, random)
+    }
+
+    /// Verifies `signature` over `message` against this pair's public key ([`xeddsa::verify`]).
+    #[must_use]
+    pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        xeddsa::verify(self.public.as_bytes(), message, signature)
+    }
+}
+
+/// Every secret field (`StaticSecret`) wipes itself on drop.
+impl ZeroizeOnDrop for KeyPair {}
+
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("public", &hex::encode(self.public.as_bytes()))
+            .field("private", &"<redacted>")
+            .finish()
+    }
+}
+
+impl PartialEq for KeyPair {
+    /// Two pairs are equal when their public keys are: the public key is a function of the
+    /// (clamped) private key, so this never compares secrets.
+    fn eq(&self, other: &Self) -> bool {
+        self.public == other.public
+    }
+}
+
+impl Eq for KeyPair {}
