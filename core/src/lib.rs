@@ -7,12 +7,9 @@
 //!
 //! What is here today:
 //!
-//! - [`frame`]: the byte-stream framing under the WebSocket — the intro header (plain and the
-//!   edge-routing variant) and 3-byte big-endian length frames, with an incremental decoder that
-//!   accepts input split or coalesced at any byte boundary and bounds every frame before
-//!   allocating.
-//! - [`binary`]: the WABinary node codec (`Node`, `Jid`, token dictionaries v2 and v3), the
-//!   transport plaintext (flags byte, bounded zlib inflate) and a readable XML-like text form.
+//! - [`noise`]: WhatsApp's variant of the Noise XX handshake (client and responder, sans-IO)
+//!   and the AES-256-GCM transport phase that follows it.
+//! - [`proto`]: hand-written protobuf messages of the handshake.
 //!
 //! Every parser returns a typed error and never panics on hostile input; the fuzz targets in
 //! `fuzz/` and the proptest round-trips in `tests/` hold it to that.
@@ -20,8 +17,5 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod binary;
-pub mod frame;
-
-#[cfg(feature = "__fuzzing")]
-pub mod fuzzing;
+pub mod noise;
+pub mod proto;
