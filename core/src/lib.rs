@@ -5,16 +5,24 @@
 //! it turns bytes, transport events, timer ticks (`now` passed in), store results and commands
 //! into frames, deadlines, events and actions.
 //!
-//! What is here today:
+//! What is here today, from the wire up:
 //!
-//! - [`crypto`]: Curve25519 signatures exactly as libsignal makes them ([`crypto::xeddsa`]) and
-//!   the X25519 [`crypto::KeyPair`] with redacted `Debug` and wipe-on-drop.
-//! - [`proto`]: hand-written prost messages for the server certificate chain and the
-//!   `ClientPayload` (with `DeviceProps`).
+//! - [`frame`]: the byte-stream framing under the WebSocket — the intro header (plain and the
+//!   edge-routing variant) and 3-byte big-endian length frames, with an incremental decoder that
+//!   accepts input split or coalesced at any byte boundary and bounds every frame before
+//!   allocating.
+//! - [`noise`]: WhatsApp's variant of the Noise XX handshake (client and responder, sans-IO)
+//!   and the AES-256-GCM transport phase that follows it.
 //! - [`cert`]: verification of the server's certificate chain (whatsmeow's checks, typed errors)
 //!   and a chain builder for test servers.
+//! - [`crypto`]: Curve25519 signatures exactly as libsignal makes them ([`crypto::xeddsa`]) and
+//!   the X25519 [`crypto::KeyPair`] with redacted `Debug` and wipe-on-drop.
 //! - [`payload`]: the login and registration `ClientPayload` bytes from explicit parameters,
 //!   with whatsmeow's values as defaults.
+//! - [`proto`]: hand-written prost messages for the handshake, the certificate chain and the
+//!   `ClientPayload`.
+//! - [`binary`]: the WABinary node codec (`Node`, `Jid`, token dictionaries v2 and v3), the
+//!   transport plaintext (flags byte, bounded zlib inflate) and a readable XML-like text form.
 //!
 //! Every parser returns a typed error and never panics on hostile input; the fuzz targets in
 //! `fuzz/` and the proptest round-trips in `tests/` hold it to that.
@@ -22,7 +30,13 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod binary;
 pub mod cert;
 pub mod crypto;
+pub mod frame;
+pub mod noise;
 pub mod payload;
 pub mod proto;
+
+#[cfg(feature = "__fuzzing")]
+pub mod fuzzing;
