@@ -116,3 +116,15 @@ fn check_node_round_trip(node: &Node, dict: &TokenDict) {
     let parsed = Node::parse_text(&text).expect("display_full output parses");
     assert_eq!(&parsed, node, "the text form is not lossless:\n{text}");
 }
+
+/// Noise handshake: server messages from the fuzzer into the client handshake, past a null
+/// cipher that does not authenticate, so the parser and state machine behind the AEAD are
+/// reachable. Never panics on any input.
+pub fn noise_handshake(data: &[u8]) {
+    crate::noise::fuzzing::fuzz_client_handshake(data);
+}
+
+/// Handshake protobuf parsing (`HandshakeMessage` and everything inside it).
+pub fn handshake_message(data: &[u8]) {
+    crate::noise::fuzzing::fuzz_handshake_message(data);
+}

@@ -44,3 +44,15 @@ fn binary_node_corpus_replays() {
     let n = replay("binary_node", tether_core::fuzzing::binary_node);
     assert!(n >= 10, "the binary_node corpus has only {n} inputs");
 }
+
+#[test]
+fn noise_handshake_corpus_replays() {
+    let n = replay("noise_handshake", tether_core::fuzzing::noise_handshake);
+    assert!(n >= 4, "the noise_handshake corpus has only {n} inputs");
+}
+
+#[test]
+fn handshake_message_corpus_replays() {
+    let n = replay("handshake_message", tether_core::fuzzing::handshake_message);
+    assert!(n >= 4, "the handshake_message corpus has only {n} inputs");
+}

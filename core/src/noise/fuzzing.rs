@@ -91,6 +91,13 @@ fn drive_client(data: &[u8]) -> Reached {
         return Reached::Start;
     };
     check_server_hello(server_hello, &contents.server_static, &contents.cert_chain);
+    // The certificate chain parser sits right behind the AEAD: hostile bytes reach it too.
+    let _ = crate::cert::verify_chain(
+        &contents.cert_chain,
+        &contents.server_static,
+        u64::from(mode) << 24,
+        &[contents.server_static],
+    );
     let Ok((finish, mut transport)) = client.finish(FUZZ_CLIENT_PAYLOAD) else {
         return Reached::ServerHelloRead;
     };
