@@ -21,6 +21,8 @@
 //!   with whatsmeow's values as defaults.
 //! - [`proto`]: hand-written prost messages for the handshake, the certificate chain and the
 //!   `ClientPayload`.
+//! - [`creds`]: the credentials model, the deltas that change it and the `CredentialStore`
+//!   contract ("persist before proceeding").
 //! - [`binary`]: the WABinary node codec (`Node`, `Jid`, token dictionaries v2 and v3), the
 //!   transport plaintext (flags byte, bounded zlib inflate) and a readable XML-like text form.
 //!
@@ -32,6 +34,7 @@
 
 pub mod binary;
 pub mod cert;
+pub mod creds;
 pub mod crypto;
 pub mod frame;
 pub mod noise;
