@@ -11,6 +11,8 @@
 //!   edge-routing variant) and 3-byte big-endian length frames, with an incremental decoder that
 //!   accepts input split or coalesced at any byte boundary and bounds every frame before
 //!   allocating.
+//! - [`link`]: one transport attempt — intro, Noise handshake, certificate check, then
+//!   encrypted stanzas in and out.
 //! - [`noise`]: WhatsApp's variant of the Noise XX handshake (client and responder, sans-IO)
 //!   and the AES-256-GCM transport phase that follows it.
 //! - [`cert`]: verification of the server's certificate chain (whatsmeow's checks, typed errors)
@@ -37,6 +39,7 @@ pub mod cert;
 pub mod creds;
 pub mod crypto;
 pub mod frame;
+pub mod link;
 pub mod noise;
 pub mod payload;
 pub mod proto;
