@@ -13,7 +13,8 @@
 //   node interop/codec.mjs gen --seed N --count K   K random nodes -> {"node":…,"hex":…} lines
 //   node interop/codec.mjs decode                    {"hex":…} lines -> {"node":…} | {"error":…}
 //   node interop/codec.mjs encode                    {"node":…} lines -> {"hex":…} | {"error":…}
-//   node interop/codec.mjs bench --corpus FILE --iters N   JSON timings of Baileys' codec
+//   node interop/codec.mjs bench --corpus FILE --iters N [--iters-GROUP N]
+//                                                    JSON timings of Baileys' codec per group
 //
 // All hex is the encoded node without the transport flags byte.
 //
@@ -180,7 +181,8 @@ function cmdGen(args) {
 function cmdBench(args) {
     const corpusPath = args.corpus;
     if (!corpusPath) throw new Error('--corpus is required');
-    const iters = intArg(args, 'iters', 1000);
+    // --iters N applies to every group; --iters-GROUP N overrides it for one group.
+    const defaultIters = intArg(args, 'iters', 1000);
     const entries = readFileSync(corpusPath, 'utf8')
         .split('\n')
         .filter((l) => l.trim())
@@ -194,6 +196,7 @@ function cmdBench(args) {
     const results = {};
     let sink = 0;
     for (const [group, nodes] of groups) {
+        const iters = Math.max(1, intArg(args, `iters-${group}`, defaultIters));
         const encoded = nodes.map(baileysEncode);
         const bytes = encoded.reduce((n, b) => n + b.length, 0);
         // Warm-up: let the JIT compile both paths before timing them.
