@@ -4,12 +4,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Where the token files live, relative to the repository root (first match wins). */
-const CANDIDATES = [
-    ['core/src/binary/tokens/single-byte.txt', 'core/src/binary/tokens/double-byte.txt'],
-    ['core/src/binary/tokens/tokens-single-byte.txt', 'core/src/binary/tokens/tokens-double-byte.txt'],
-    ['interop/tokens/tokens-single-byte.txt', 'interop/tokens/tokens-double-byte.txt'],
-];
+/** The v3 token files, relative to the repository root: the ones core/build.rs compiles in. */
+const SINGLE_PATH = 'core/src/binary/tokens/tokens-single-byte.txt';
+const DOUBLE_PATH = 'core/src/binary/tokens/tokens-double-byte.txt';
 
 function dataLines(text) {
     const lines = text.split('\n');
@@ -24,13 +21,11 @@ function dataLines(text) {
  * plain object; no string of the differential domain is affected by the difference).
  */
 export function loadTokens(repoRoot) {
-    const found = CANDIDATES.map(([s, d]) => [join(repoRoot, s), join(repoRoot, d)]).find(
-        ([s, d]) => existsSync(s) && existsSync(d),
-    );
-    if (!found) {
-        throw new Error(`no v3 token files found under ${repoRoot} (looked for ${CANDIDATES.map((c) => c[0]).join(', ')})`);
+    const singlePath = join(repoRoot, SINGLE_PATH);
+    const doublePath = join(repoRoot, DOUBLE_PATH);
+    for (const p of [singlePath, doublePath]) {
+        if (!existsSync(p)) throw new Error(`v3 token file ${p} is missing`);
     }
-    const [singlePath, doublePath] = found;
 
     const single = dataLines(readFileSync(singlePath, 'utf8')).filter((l) => !l.startsWith('#'));
     if (single.length !== 236 || single[0] !== '') {

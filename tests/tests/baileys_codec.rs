@@ -209,7 +209,7 @@ fn generated_nodes_cover_the_domain() {
         newsletter_jids: usize,
         server_jids: usize,
         non_ascii: usize,
-        long_digit_strings: usize,
+        long_nibble_strings: usize,
         string_content: usize,
         bytes_over_256: usize,
         empty_bytes: usize,
@@ -250,7 +250,7 @@ fn generated_nodes_cover_the_domain() {
         }
         for st in strings {
             s.non_ascii += usize::from(!st.is_ascii());
-            s.long_digit_strings += usize::from(st.len() > 127 && st.bytes().all(|b| b.is_ascii_digit()));
+            s.long_nibble_strings += usize::from(st.len() > 127 && st.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'.'));
             if let Some((user, server)) = st.split_once('@') {
                 s.device_jids += usize::from(server == "s.whatsapp.net" && user.contains(':'));
                 s.lid_device_jids += usize::from(server == "lid" && user.contains(':'));
@@ -273,7 +273,7 @@ fn generated_nodes_cover_the_domain() {
         ("newsletter JIDs", s.newsletter_jids > 0),
         ("server JIDs", s.server_jids > 0),
         ("non-ASCII strings", s.non_ascii > 0),
-        ("digit strings too long to pack", s.long_digit_strings > 0),
+        ("numeric strings too long to pack", s.long_nibble_strings > 0),
         ("string content", s.string_content > 0),
         ("byte content > 256 bytes", s.bytes_over_256 > 0),
         ("empty byte content", s.empty_bytes > 0),
