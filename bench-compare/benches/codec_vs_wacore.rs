@@ -20,7 +20,9 @@ use bytes::Bytes;
 use serde_json::Value as Json;
 use tether_core::binary::{TokenDict, decode, encode};
 use tether_tests::interop::{Baileys, JidMode, node_from_json, repo_root};
-use wacore_binary::{Attrs, Jid as WaJid, Node as WaNode, NodeContent, NodeValue, marshal_ref_to_vec, marshal_to_vec};
+use wacore_binary::{
+    Attrs, Jid as WaJid, Node as WaNode, NodeContent, NodeValue, marshal_ref_to_vec, marshal_to_vec,
+};
 
 fn wa_value(s: &str) -> NodeValue {
     if s.contains('@') {
@@ -36,14 +38,26 @@ fn wa_value(s: &str) -> NodeValue {
 fn wa_node(json: &Json) -> Result<WaNode, String> {
     let tag = json["tag"].as_str().ok_or("no tag")?.to_owned();
     let mut attrs = Attrs::new();
-    for pair in json["attrs"].as_array().map(Vec::as_slice).unwrap_or_default() {
-        let (k, v) = (pair[0].as_str().ok_or("bad key")?, pair[1].as_str().ok_or("bad value")?);
+    for pair in json["attrs"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let (k, v) = (
+            pair[0].as_str().ok_or("bad key")?,
+            pair[1].as_str().ok_or("bad value")?,
+        );
         attrs.push(k.to_owned(), wa_value(v));
     }
     let content = match &json["content"] {
         Json::Null => None,
-        Json::Array(children) => Some(NodeContent::Nodes(children.iter().map(wa_node).collect::<Result<_, _>>()?)),
-        Json::Object(o) => match (o.get("hex").and_then(Json::as_str), o.get("str").and_then(Json::as_str)) {
+        Json::Array(children) => Some(NodeContent::Nodes(
+            children.iter().map(wa_node).collect::<Result<_, _>>()?,
+        )),
+        Json::Object(o) => match (
+            o.get("hex").and_then(Json::as_str),
+            o.get("str").and_then(Json::as_str),
+        ) {
             (Some(h), _) => Some(NodeContent::Bytes(decode_hex(h)?)),
             (None, Some(s)) => Some(NodeContent::String(s.into())),
             _ => return Err("bad content".to_owned()),
@@ -56,7 +70,11 @@ fn wa_node(json: &Json) -> Result<WaNode, String> {
 fn decode_hex(h: &str) -> Result<Vec<u8>, String> {
     (0..h.len())
         .step_by(2)
-        .map(|i| h.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()).ok_or_else(|| "bad hex".to_owned()))
+        .map(|i| {
+            h.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+                .ok_or_else(|| "bad hex".to_owned())
+        })
         .collect()
 }
 
@@ -82,7 +100,12 @@ fn load(dict: &TokenDict) -> Result<Vec<Group>, String> {
         let idx = match groups.iter().position(|g| g.name == name) {
             Some(i) => i,
             None => {
-                groups.push(Group { name, tether: Vec::new(), wacore: Vec::new(), encoded: Vec::new() });
+                groups.push(Group {
+                    name,
+                    tether: Vec::new(),
+                    wacore: Vec::new(),
+                    encoded: Vec::new(),
+                });
                 groups.len() - 1
             }
         };
@@ -112,13 +135,17 @@ fn measure(per_pass: usize, target: Duration, mut pass: impl FnMut()) -> f64 {
 /// wacore: decode Baileys' bytes and re-encode; true if byte-identical (its encoder writes a
 /// leading flags byte, which is skipped).
 fn wacore_reencodes(bytes: &[u8]) -> bool {
-    let Ok(node) = wacore_binary::marshal::unmarshal_ref(bytes) else { return false };
+    let Ok(node) = wacore_binary::marshal::unmarshal_ref(bytes) else {
+        return false;
+    };
     let mut out = Vec::new();
     marshal_ref_to_vec(&node, &mut out).is_ok() && out.get(1..) == Some(bytes)
 }
 
 fn tether_reencodes(bytes: &[u8], dict: &TokenDict) -> bool {
-    let Ok(node) = decode(&Bytes::copy_from_slice(bytes), dict) else { return false };
+    let Ok(node) = decode(&Bytes::copy_from_slice(bytes), dict) else {
+        return false;
+    };
     let mut out = Vec::new();
     encode(&node, dict, &mut out).is_ok() && out == bytes
 }
@@ -135,11 +162,18 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let env = |name: &str, default: f64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let env = |name: &str, default: f64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
     let target = Duration::from_secs_f64(env("TETHER_BENCH_SECONDS", 1.0));
     let rounds = env("TETHER_BENCH_ROUNDS", 3.0).max(1.0) as usize;
 
-    println!("Binary node codec: Tether vs wacore-binary 0.7.0 (default-features = false); best of {rounds} rounds");
+    println!(
+        "Binary node codec: Tether vs wacore-binary 0.7.0 (default-features = false); best of {rounds} rounds"
+    );
     println!();
     println!("| group | stanzas | direction | Tether ns/stanza | wacore ns/stanza | ratio |");
     println!("|---|---:|---|---:|---:|---:|");
@@ -179,7 +213,9 @@ fn main() {
             }));
             w_dec_owned = w_dec_owned.min(measure(n, target, || {
                 for b in &g.encoded {
-                    let _ = black_box(wacore_binary::marshal::unmarshal_ref(black_box(b)).map(|r| r.to_owned()));
+                    let _ = black_box(
+                        wacore_binary::marshal::unmarshal_ref(black_box(b)).map(|r| r.to_owned()),
+                    );
                 }
             }));
         }
@@ -188,7 +224,11 @@ fn main() {
             ("decode (wacore borrowed `unmarshal_ref`)", t_dec, w_dec),
             ("decode (wacore owned `.to_owned()`)", t_dec, w_dec_owned),
         ] {
-            println!("| {} | {n} | {dir} | {t:.0} | {w:.0} | {:.2}× |", g.name, w / t);
+            println!(
+                "| {} | {n} | {dir} | {t:.0} | {w:.0} | {:.2}× |",
+                g.name,
+                w / t
+            );
         }
     }
 

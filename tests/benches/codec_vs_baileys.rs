@@ -44,7 +44,10 @@ struct Stats {
 }
 
 fn env_f64(name: &str, default: f64) -> f64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn load_corpus(dict: &TokenDict) -> Result<Vec<Group>, String> {
@@ -52,7 +55,8 @@ fn load_corpus(dict: &TokenDict) -> Result<Vec<Group>, String> {
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut groups: Vec<Group> = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let entry: Json = serde_json::from_str(line).map_err(|e| format!("{}: {e}", path.display()))?;
+        let entry: Json =
+            serde_json::from_str(line).map_err(|e| format!("{}: {e}", path.display()))?;
         let name = entry["group"].as_str().unwrap_or("all").to_owned();
         let node = node_from_json(&entry["node"], JidMode::Typed)?;
         let mut out = Vec::new();
@@ -60,7 +64,12 @@ fn load_corpus(dict: &TokenDict) -> Result<Vec<Group>, String> {
         let idx = match groups.iter().position(|g| g.name == name) {
             Some(i) => i,
             None => {
-                groups.push(Group { name, nodes: Vec::new(), json: Vec::new(), encoded: Vec::new() });
+                groups.push(Group {
+                    name,
+                    nodes: Vec::new(),
+                    json: Vec::new(),
+                    encoded: Vec::new(),
+                });
                 groups.len() - 1
             }
         };
@@ -112,7 +121,10 @@ fn tether_stats(group: &Group, dict: &TokenDict, target: Duration) -> (Stats, St
 
 fn baileys_stats(result: &Json, group: &str, dir: &str) -> Option<Stats> {
     let s = &result["groups"][group][dir];
-    Some(Stats { ns_per_node: s["ns_per_node"].as_f64()?, mb_per_s: s["mb_per_s"].as_f64()? })
+    Some(Stats {
+        ns_per_node: s["ns_per_node"].as_f64()?,
+        mb_per_s: s["mb_per_s"].as_f64()?,
+    })
 }
 
 /// Counts corpus stanzas whose Tether encoding equals Baileys' byte for byte.
@@ -120,7 +132,11 @@ fn identical_encodings(baileys: &Baileys, groups: &[Group]) -> Result<(usize, us
     let json: Vec<Json> = groups.iter().flat_map(|g| g.json.iter().cloned()).collect();
     let ours: Vec<&Bytes> = groups.iter().flat_map(|g| g.encoded.iter()).collect();
     let theirs = baileys.encode(&json)?;
-    let same = ours.iter().zip(&theirs).filter(|(o, t)| t.as_ref().is_ok_and(|t| t.as_slice() == o.as_ref())).count();
+    let same = ours
+        .iter()
+        .zip(&theirs)
+        .filter(|(o, t)| t.as_ref().is_ok_and(|t| t.as_slice() == o.as_ref()))
+        .count();
     Ok((same, ours.len()))
 }
 
@@ -164,7 +180,10 @@ fn main() {
             best_so_far[1] = Some(best(best_so_far[1], dec));
         }
         let run = baileys.as_ref().map_err(Clone::clone).and_then(|b| {
-            b.bench(&corpus, &["--iters", &small_iters, "--iters-large", &large_iters])
+            b.bench(
+                &corpus,
+                &["--iters", &small_iters, "--iters-large", &large_iters],
+            )
         });
         match run {
             Ok(t) => {
@@ -219,7 +238,9 @@ fn main() {
     match (&baileys, &baileys_error) {
         (_, Some(e)) | (Err(e), None) => println!("Baileys side not run: {e}"),
         (Ok(b), None) => match identical_encodings(b, &groups) {
-            Ok((same, total)) => println!("Tether's encoding equals Baileys' for {same} of {total} corpus stanzas."),
+            Ok((same, total)) => {
+                println!("Tether's encoding equals Baileys' for {same} of {total} corpus stanzas.")
+            }
             Err(e) => println!("Byte comparison with Baileys failed: {e}"),
         },
     }

@@ -13,7 +13,9 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use serde_json::Value as Json;
 use tether_core::binary::{Node, TokenDict, decode, encode};
-use tether_tests::interop::{Baileys, Canon, Generated, JidMode, first_difference, node_from_json, repo_root};
+use tether_tests::interop::{
+    Baileys, Canon, Generated, JidMode, first_difference, node_from_json, repo_root,
+};
 
 const DEFAULT_SEED: u32 = 0x7e7e_2024;
 const DEFAULT_COUNT: usize = 2_000;
@@ -21,7 +23,10 @@ const DEFAULT_COUNT: usize = 2_000;
 const SHOWN: usize = 5;
 
 fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn baileys() -> Baileys {
@@ -29,7 +34,7 @@ fn baileys() -> Baileys {
 }
 
 fn dict() -> &'static TokenDict {
-    TokenDict::for_version(3).expect("dictionary version 3 exists")
+    TokenDict::v3()
 }
 
 /// The random nodes, generated once per test binary.
@@ -38,8 +43,14 @@ fn generated() -> &'static [Generated] {
     NODES.get_or_init(|| {
         let seed = env_num("TETHER_INTEROP_SEED", DEFAULT_SEED);
         let count = env_num("TETHER_INTEROP_COUNT", DEFAULT_COUNT);
-        let nodes = baileys().generate(seed, count).unwrap_or_else(|e| panic!("generating nodes (seed {seed}): {e}"));
-        assert_eq!(nodes.len(), count, "codec.mjs gen returned the wrong number of nodes");
+        let nodes = baileys()
+            .generate(seed, count)
+            .unwrap_or_else(|e| panic!("generating nodes (seed {seed}): {e}"));
+        assert_eq!(
+            nodes.len(),
+            count,
+            "codec.mjs gen returned the wrong number of nodes"
+        );
         nodes
     })
 }
@@ -67,7 +78,11 @@ struct Failures {
 
 impl Failures {
     fn new(what: &'static str) -> Self {
-        Self { what, total: 0, shown: Vec::new() }
+        Self {
+            what,
+            total: 0,
+            shown: Vec::new(),
+        }
     }
 
     fn add(&mut self, index: usize, message: String) {
@@ -94,7 +109,11 @@ fn diff_message(a: &Canon, b: &Canon) -> String {
 }
 
 fn bytes_message(ours: &[u8], theirs: &[u8]) -> String {
-    let at = ours.iter().zip(theirs).position(|(a, b)| a != b).unwrap_or(ours.len().min(theirs.len()));
+    let at = ours
+        .iter()
+        .zip(theirs)
+        .position(|(a, b)| a != b)
+        .unwrap_or_else(|| ours.len().min(theirs.len()));
     let from = at.saturating_sub(8);
     format!(
         "bytes differ at offset {at} (lengths {} vs {}): tether …{}… vs baileys …{}…",
@@ -178,7 +197,9 @@ fn baileys_decodes_rust_encodings_to_the_generated_nodes() {
             rust_encode(&node).unwrap_or_else(|e| panic!("rust encode: {e}"))
         })
         .collect();
-    let decoded = baileys().decode(&encodings).unwrap_or_else(|e| panic!("{e}"));
+    let decoded = baileys()
+        .decode(&encodings)
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut failures = Failures::new("decode Rust bytes in Baileys");
     for (i, (g, theirs)) in nodes.iter().zip(decoded).enumerate() {
         match theirs {
@@ -225,7 +246,12 @@ fn generated_nodes_cover_the_domain() {
             s.wide_attr_lists += 1;
         }
         for pair in attrs {
-            strings.extend(pair.as_array().into_iter().flatten().filter_map(Json::as_str));
+            strings.extend(
+                pair.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Json::as_str),
+            );
         }
         match &n["content"] {
             Json::Array(children) => {
@@ -250,7 +276,12 @@ fn generated_nodes_cover_the_domain() {
         }
         for st in strings {
             s.non_ascii += usize::from(!st.is_ascii());
-            s.long_nibble_strings += usize::from(st.len() > 127 && st.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'.'));
+            s.long_nibble_strings += usize::from(
+                st.len() > 127
+                    && st
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b == b'-' || b == b'.'),
+            );
             if let Some((user, server)) = st.split_once('@') {
                 s.device_jids += usize::from(server == "s.whatsapp.net" && user.contains(':'));
                 s.lid_device_jids += usize::from(server == "lid" && user.contains(':'));
@@ -273,15 +304,25 @@ fn generated_nodes_cover_the_domain() {
         ("newsletter JIDs", s.newsletter_jids > 0),
         ("server JIDs", s.server_jids > 0),
         ("non-ASCII strings", s.non_ascii > 0),
-        ("numeric strings too long to pack", s.long_nibble_strings > 0),
+        (
+            "numeric strings too long to pack",
+            s.long_nibble_strings > 0,
+        ),
         ("string content", s.string_content > 0),
         ("byte content > 256 bytes", s.bytes_over_256 > 0),
         ("empty byte content", s.empty_bytes > 0),
         ("> 127 attributes (LIST_16 header)", s.wide_attr_lists > 0),
         ("> 255 children (LIST_16 list)", s.wide_child_lists > 0),
     ];
-    let missing: Vec<&str> = checks.iter().filter(|(_, ok)| !ok).map(|(name, _)| *name).collect();
-    assert!(missing.is_empty(), "the generated nodes lack: {missing:?} ({seen:?})");
+    let missing: Vec<&str> = checks
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(name, _)| *name)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the generated nodes lack: {missing:?} ({seen:?})"
+    );
 }
 
 #[test]
@@ -309,11 +350,13 @@ fn vectors() -> Vec<Vector> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            let v: Json = serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let v: Json =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             Vector {
                 name: v["name"].as_str().unwrap_or_default().to_owned(),
                 node: v["node"].clone(),
-                bytes: hex::decode(v["hex"].as_str().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}")),
+                bytes: hex::decode(v["hex"].as_str().unwrap_or_default())
+                    .unwrap_or_else(|e| panic!("{e}")),
             }
         })
         .collect()
@@ -325,21 +368,48 @@ fn vectors() -> Vec<Vector> {
 #[ignore = "needs the Baileys npm package: (cd interop && npm ci --ignore-scripts)"]
 fn test_vectors_round_trip_through_baileys_and_rust() {
     let vectors = vectors();
-    assert!(vectors.len() >= 20, "expected the 22 vectors of test-vectors.md §1, found {}", vectors.len());
+    assert!(
+        vectors.len() >= 20,
+        "expected the 22 vectors of test-vectors.md §1, found {}",
+        vectors.len()
+    );
     let b = baileys();
     let nodes: Vec<Json> = vectors.iter().map(|v| v.node.clone()).collect();
     let encoded = b.encode(&nodes).unwrap_or_else(|e| panic!("{e}"));
-    let decoded = b.decode(&vectors.iter().map(|v| v.bytes.clone()).collect::<Vec<_>>()).unwrap_or_else(|e| panic!("{e}"));
+    let decoded = b
+        .decode(&vectors.iter().map(|v| v.bytes.clone()).collect::<Vec<_>>())
+        .unwrap_or_else(|e| panic!("{e}"));
     for ((v, enc), dec) in vectors.iter().zip(encoded).zip(decoded) {
         let want = canon_json(&v.node);
         let enc = enc.unwrap_or_else(|e| panic!("{}: Baileys encode error: {e}", v.name));
-        assert_eq!(hex::encode(&enc), hex::encode(&v.bytes), "{}: Baileys encoding differs from the vector", v.name);
+        assert_eq!(
+            hex::encode(&enc),
+            hex::encode(&v.bytes),
+            "{}: Baileys encoding differs from the vector",
+            v.name
+        );
         let dec = dec.unwrap_or_else(|e| panic!("{}: Baileys decode error: {e}", v.name));
-        assert_eq!(canon_json(&dec), want, "{}: Baileys decodes the vector to another node", v.name);
+        assert_eq!(
+            canon_json(&dec),
+            want,
+            "{}: Baileys decodes the vector to another node",
+            v.name
+        );
 
-        let ours = rust_decode(&v.bytes).unwrap_or_else(|e| panic!("{}: Rust decode error: {e}", v.name));
-        assert_eq!(Canon::from_node(&ours), want, "{}: Rust decodes the vector to another node", v.name);
+        let ours =
+            rust_decode(&v.bytes).unwrap_or_else(|e| panic!("{}: Rust decode error: {e}", v.name));
+        assert_eq!(
+            Canon::from_node(&ours),
+            want,
+            "{}: Rust decodes the vector to another node",
+            v.name
+        );
         let again = rust_encode(&ours).unwrap_or_else(|e| panic!("{}: {e}", v.name));
-        assert_eq!(hex::encode(again), hex::encode(&v.bytes), "{}: Rust re-encoding differs", v.name);
+        assert_eq!(
+            hex::encode(again),
+            hex::encode(&v.bytes),
+            "{}: Rust re-encoding differs",
+            v.name
+        );
     }
 }

@@ -46,10 +46,10 @@ pub enum CanonContent {
 
 /// Renders a string value: JID-shaped strings go through `Jid` and back.
 fn render_str(s: &str) -> String {
-    if s.contains('@') {
-        if let Ok(jid) = Jid::from_str(s) {
-            return jid.to_string();
-        }
+    if s.contains('@')
+        && let Ok(jid) = Jid::from_str(s)
+    {
+        return jid.to_string();
     }
     s.to_owned()
 }
@@ -66,14 +66,20 @@ impl Canon {
     pub fn from_node(node: &Node) -> Self {
         let content = match &node.content {
             Content::None => CanonContent::None,
-            Content::Nodes(children) => CanonContent::Nodes(children.iter().map(Self::from_node).collect()),
+            Content::Nodes(children) => {
+                CanonContent::Nodes(children.iter().map(Self::from_node).collect())
+            }
             Content::Bytes(b) => CanonContent::Bytes(b.to_vec()),
             Content::String(s) => CanonContent::Bytes(render_str(s).into_bytes()),
             Content::Jid(j) => CanonContent::Bytes(render_str(&j.to_string()).into_bytes()),
         };
         Self {
             tag: node.tag.to_string(),
-            attrs: node.attrs.iter().map(|a| (a.key.to_string(), render_value(&a.value))).collect(),
+            attrs: node
+                .attrs
+                .iter()
+                .map(|a| (a.key.to_string(), render_value(&a.value)))
+                .collect(),
             content,
         }
     }
@@ -81,31 +87,52 @@ impl Canon {
     /// The comparable form of an interchange node (as printed by `interop/codec.mjs`).
     pub fn from_json(json: &Json) -> Result<Self, String> {
         let obj = json.as_object().ok_or("node is not a JSON object")?;
-        let tag = obj.get("tag").and_then(Json::as_str).ok_or("node has no string \"tag\"")?;
+        let tag = obj
+            .get("tag")
+            .and_then(Json::as_str)
+            .ok_or("node has no string \"tag\"")?;
         let mut attrs = Vec::new();
-        for pair in obj.get("attrs").and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default() {
+        for pair in obj
+            .get("attrs")
+            .and_then(Json::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             match pair.as_array().map(Vec::as_slice) {
                 Some([Json::String(k), Json::String(v)]) => attrs.push((k.clone(), render_str(v))),
-                _ => return Err(format!("attribute is not a [key, value] string pair: {pair}")),
+                _ => {
+                    return Err(format!(
+                        "attribute is not a [key, value] string pair: {pair}"
+                    ));
+                }
             }
         }
         let content = match obj.get("content") {
             None | Some(Json::Null) => CanonContent::None,
-            Some(Json::Array(children)) => {
-                CanonContent::Nodes(children.iter().map(Self::from_json).collect::<Result<_, _>>()?)
-            }
+            Some(Json::Array(children)) => CanonContent::Nodes(
+                children
+                    .iter()
+                    .map(Self::from_json)
+                    .collect::<Result<_, _>>()?,
+            ),
             Some(Json::Object(c)) => {
                 if let Some(hex) = c.get("hex").and_then(Json::as_str) {
                     CanonContent::Bytes(hex::decode(hex).map_err(|e| format!("bad hex: {e}"))?)
                 } else if let Some(s) = c.get("str").and_then(Json::as_str) {
                     CanonContent::Bytes(render_str(s).into_bytes())
                 } else {
-                    return Err(format!("content object is neither {{\"hex\"}} nor {{\"str\"}}: {c:?}"));
+                    return Err(format!(
+                        "content object is neither {{\"hex\"}} nor {{\"str\"}}: {c:?}"
+                    ));
                 }
             }
             Some(other) => return Err(format!("bad content: {other}")),
         };
-        Ok(Self { tag: tag.to_owned(), attrs, content })
+        Ok(Self {
+            tag: tag.to_owned(),
+            attrs,
+            content,
+        })
     }
 }
 
@@ -127,7 +154,10 @@ fn diff_at(a: &Canon, b: &Canon, path: &str) -> Option<String> {
             if x.len() != y.len() {
                 return Some(format!("{path}: {} children vs {}", x.len(), y.len()));
             }
-            x.iter().zip(y).enumerate().find_map(|(i, (cx, cy))| diff_at(cx, cy, &format!("{path}[{i}]/{}", cx.tag)))
+            x.iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (cx, cy))| diff_at(cx, cy, &format!("{path}[{i}]/{}", cx.tag)))
         }
         (x, y) if x == y => None,
         (x, y) => Some(format!("{path}: content {x:?} vs {y:?}")),
@@ -149,7 +179,9 @@ impl fmt::Debug for CanonContent {
         match self {
             Self::None => f.write_str("(none)"),
             Self::Nodes(n) => f.debug_list().entries(n).finish(),
-            Self::Bytes(b) if b.len() > 48 => write!(f, "[{} bytes {}…]", b.len(), hex::encode(&b[..48])),
+            Self::Bytes(b) if b.len() > 48 => {
+                write!(f, "[{} bytes {}…]", b.len(), hex::encode(&b[..48]))
+            }
             Self::Bytes(b) => write!(f, "[{} bytes {}]", b.len(), hex::encode(b)),
         }
     }
@@ -171,24 +203,40 @@ mod tests {
     fn baileys_server_jid_string_equals_typed_server_jid() {
         let jid: Jid = "@s.whatsapp.net".parse().unwrap();
         let node = Node::new("iq").jid_attr("to", jid);
-        assert_eq!(canon(json!({"tag": "iq", "attrs": [["to", "@s.whatsapp.net"]], "content": null})), Canon::from_node(&node));
+        assert_eq!(
+            canon(json!({"tag": "iq", "attrs": [["to", "@s.whatsapp.net"]], "content": null})),
+            Canon::from_node(&node)
+        );
     }
 
     #[test]
     fn device_jid_string_equals_typed_device_jid() {
         let jid: Jid = "12345678901:3@s.whatsapp.net".parse().unwrap();
         let node = Node::new("message").jid_attr("to", jid);
-        let from_json = canon(json!({"tag": "message", "attrs": [["to", "12345678901:3@s.whatsapp.net"]]}));
+        let from_json =
+            canon(json!({"tag": "message", "attrs": [["to", "12345678901:3@s.whatsapp.net"]]}));
         assert_eq!(from_json, Canon::from_node(&node));
-        assert_ne!(from_json, canon(json!({"tag": "message", "attrs": [["to", "12345678901:4@s.whatsapp.net"]]})));
+        assert_ne!(
+            from_json,
+            canon(json!({"tag": "message", "attrs": [["to", "12345678901:4@s.whatsapp.net"]]}))
+        );
     }
 
     #[test]
     fn string_content_compares_as_bytes() {
         let node = Node::new("body").bytes(Bytes::from_static(b"hello"));
-        assert_eq!(canon(json!({"tag": "body", "attrs": [], "content": {"str": "hello"}})), Canon::from_node(&node));
-        let node = Node { content: Content::String("hello".into()), ..Node::new("body") };
-        assert_eq!(canon(json!({"tag": "body", "attrs": [], "content": {"hex": "68656c6c6f"}})), Canon::from_node(&node));
+        assert_eq!(
+            canon(json!({"tag": "body", "attrs": [], "content": {"str": "hello"}})),
+            Canon::from_node(&node)
+        );
+        let node = Node {
+            content: Content::String("hello".into()),
+            ..Node::new("body")
+        };
+        assert_eq!(
+            canon(json!({"tag": "body", "attrs": [], "content": {"hex": "68656c6c6f"}})),
+            Canon::from_node(&node)
+        );
     }
 
     #[test]
@@ -200,13 +248,20 @@ mod tests {
 
     #[test]
     fn no_content_differs_from_an_empty_child_list() {
-        assert_ne!(canon(json!({"tag": "x", "attrs": [], "content": null})), canon(json!({"tag": "x", "attrs": [], "content": []})));
+        assert_ne!(
+            canon(json!({"tag": "x", "attrs": [], "content": null})),
+            canon(json!({"tag": "x", "attrs": [], "content": []}))
+        );
     }
 
     #[test]
     fn first_difference_names_the_child_path() {
-        let a = canon(json!({"tag": "iq", "attrs": [], "content": [{"tag": "a", "attrs": []}, {"tag": "b", "attrs": [["k", "1"]]}]}));
-        let b = canon(json!({"tag": "iq", "attrs": [], "content": [{"tag": "a", "attrs": []}, {"tag": "b", "attrs": [["k", "2"]]}]}));
+        let a = canon(
+            json!({"tag": "iq", "attrs": [], "content": [{"tag": "a", "attrs": []}, {"tag": "b", "attrs": [["k", "1"]]}]}),
+        );
+        let b = canon(
+            json!({"tag": "iq", "attrs": [], "content": [{"tag": "a", "attrs": []}, {"tag": "b", "attrs": [["k", "2"]]}]}),
+        );
         let diff = first_difference(&a, &b).unwrap();
         assert!(diff.starts_with("iq[1]/b: attrs"), "{diff}");
         assert_eq!(first_difference(&a, &a), None);
@@ -215,6 +270,8 @@ mod tests {
     #[test]
     fn rejects_malformed_attributes() {
         assert!(Canon::from_json(&json!({"tag": "x", "attrs": [["only-key"]]})).is_err());
-        assert!(Canon::from_json(&json!({"tag": "x", "attrs": [], "content": {"hex": "zz"}})).is_err());
+        assert!(
+            Canon::from_json(&json!({"tag": "x", "attrs": [], "content": {"hex": "zz"}})).is_err()
+        );
     }
 }

@@ -13,7 +13,9 @@ pub const INSTALL_HINT: &str = "(cd interop && npm ci --ignore-scripts)";
 /// The repository root (the parent of this crate's manifest directory).
 pub fn repo_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map_or_else(|| manifest.to_path_buf(), Path::to_path_buf)
+    manifest
+        .parent()
+        .map_or_else(|| manifest.to_path_buf(), Path::to_path_buf)
 }
 
 /// A random node generated and encoded by Baileys.
@@ -52,8 +54,17 @@ impl Baileys {
         let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
         match Command::new(&node).arg("--version").output() {
             Ok(out) if out.status.success() => {}
-            Ok(out) => return Err(format!("`{node} --version` failed: {}", String::from_utf8_lossy(&out.stderr))),
-            Err(e) => return Err(format!("cannot run `{node}` (Node.js is needed for the Baileys harness): {e}")),
+            Ok(out) => {
+                return Err(format!(
+                    "`{node} --version` failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "cannot run `{node}` (Node.js is needed for the Baileys harness): {e}"
+                ));
+            }
         }
         Ok(Self { root, node })
     }
@@ -90,19 +101,29 @@ impl Baileys {
             .ok_or("no stdout pipe")?
             .read_to_string(&mut stdout)
             .map_err(|e| format!("reading codec.mjs output: {e}"))?;
-        let status = child.wait().map_err(|e| format!("waiting for codec.mjs: {e}"))?;
+        let status = child
+            .wait()
+            .map_err(|e| format!("waiting for codec.mjs: {e}"))?;
         let stderr = err_reader.join().unwrap_or_default();
         match writer.join() {
             Ok(Ok(())) => {}
             Ok(Err(e)) if !status.success() => {
-                return Err(format!("codec.mjs {args:?} failed ({status}), stdin: {e}; stderr:\n{stderr}"));
+                return Err(format!(
+                    "codec.mjs {args:?} failed ({status}), stdin: {e}; stderr:\n{stderr}"
+                ));
             }
             Ok(Err(e)) => return Err(format!("writing to codec.mjs: {e}")),
             Err(_) => return Err("stdin writer thread panicked".to_owned()),
         }
         if !status.success() {
-            let hint = if status.code() == Some(3) { format!("\ninstall it with: {INSTALL_HINT}") } else { String::new() };
-            return Err(format!("codec.mjs {args:?} failed ({status}):\n{stderr}{hint}"));
+            let hint = if status.code() == Some(3) {
+                format!("\ninstall it with: {INSTALL_HINT}")
+            } else {
+                String::new()
+            };
+            return Err(format!(
+                "codec.mjs {args:?} failed ({status}):\n{stderr}{hint}"
+            ));
         }
         Ok(stdout)
     }
@@ -117,20 +138,38 @@ impl Baileys {
         }
         let out = parse_lines(&self.run(&[mode], input)?)?;
         if out.len() != count {
-            return Err(format!("codec.mjs {mode}: {count} lines in, {} out", out.len()));
+            return Err(format!(
+                "codec.mjs {mode}: {count} lines in, {} out",
+                out.len()
+            ));
         }
         Ok(out)
     }
 
     /// `count` random nodes from `seed`, generated and encoded by Baileys.
     pub fn generate(&self, seed: u32, count: usize) -> Result<Vec<Generated>, String> {
-        let out = self.run(&["gen", "--seed", &seed.to_string(), "--count", &count.to_string()], String::new())?;
+        let out = self.run(
+            &[
+                "gen",
+                "--seed",
+                &seed.to_string(),
+                "--count",
+                &count.to_string(),
+            ],
+            String::new(),
+        )?;
         parse_lines(&out)?
             .into_iter()
             .map(|mut line| {
-                let hex = line.get("hex").and_then(Json::as_str).ok_or("gen line without \"hex\"")?;
+                let hex = line
+                    .get("hex")
+                    .and_then(Json::as_str)
+                    .ok_or("gen line without \"hex\"")?;
                 let bytes = hex::decode(hex).map_err(|e| format!("gen: bad hex: {e}"))?;
-                let node = line.get_mut("node").map(Json::take).ok_or("gen line without \"node\"")?;
+                let node = line
+                    .get_mut("node")
+                    .map(Json::take)
+                    .ok_or("gen line without \"node\"")?;
                 Ok(Generated { node, bytes })
             })
             .collect()
@@ -139,8 +178,15 @@ impl Baileys {
     /// Decodes each encoding (no flags byte) with Baileys: the interchange node, or Baileys'
     /// error message.
     pub fn decode(&self, encodings: &[Vec<u8>]) -> Result<Vec<Result<Json, String>>, String> {
-        let lines = encodings.iter().map(|b| json!({ "hex": hex::encode(b) })).collect();
-        Ok(self.map_lines("decode", lines)?.into_iter().map(|mut l| field(&mut l, "node")).collect())
+        let lines = encodings
+            .iter()
+            .map(|b| json!({ "hex": hex::encode(b) }))
+            .collect();
+        Ok(self
+            .map_lines("decode", lines)?
+            .into_iter()
+            .map(|mut l| field(&mut l, "node"))
+            .collect())
     }
 
     /// Encodes each interchange node with Baileys (no flags byte), or returns Baileys' error.
@@ -151,7 +197,8 @@ impl Baileys {
             .into_iter()
             .map(|mut l| {
                 let hex = field(&mut l, "hex")?;
-                hex::decode(hex.as_str().ok_or("\"hex\" is not a string")?).map_err(|e| e.to_string())
+                hex::decode(hex.as_str().ok_or("\"hex\" is not a string")?)
+                    .map_err(|e| e.to_string())
             })
             .collect())
     }
@@ -162,7 +209,8 @@ impl Baileys {
         let mut args = vec!["bench", "--corpus", &corpus];
         args.extend_from_slice(extra_args);
         let out = self.run(&args, String::new())?;
-        serde_json::from_str(out.trim()).map_err(|e| format!("bench output is not JSON: {e}: {out}"))
+        serde_json::from_str(out.trim())
+            .map_err(|e| format!("bench output is not JSON: {e}: {out}"))
     }
 }
 
@@ -170,12 +218,18 @@ fn field(line: &mut Json, name: &str) -> Result<Json, String> {
     if let Some(v) = line.get_mut(name) {
         return Ok(v.take());
     }
-    Err(line.get("error").and_then(Json::as_str).map_or_else(|| format!("unexpected line: {line}"), str::to_owned))
+    Err(line
+        .get("error")
+        .and_then(Json::as_str)
+        .map_or_else(|| format!("unexpected line: {line}"), str::to_owned))
 }
 
 fn parse_lines(out: &str) -> Result<Vec<Json>, String> {
     out.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).map_err(|e| format!("codec.mjs printed a non-JSON line ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str(l)
+                .map_err(|e| format!("codec.mjs printed a non-JSON line ({e}): {l}"))
+        })
         .collect()
 }

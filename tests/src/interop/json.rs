@@ -24,37 +24,56 @@ pub enum JidMode {
 /// Builds a [`Node`] from its interchange JSON.
 pub fn node_from_json(json: &Json, mode: JidMode) -> Result<Node, String> {
     let obj = json.as_object().ok_or("node is not a JSON object")?;
-    let tag = obj.get("tag").and_then(Json::as_str).ok_or("node has no string \"tag\"")?;
+    let tag = obj
+        .get("tag")
+        .and_then(Json::as_str)
+        .ok_or("node has no string \"tag\"")?;
     let mut attrs = Vec::new();
     if let Some(list) = obj.get("attrs") {
         for pair in list.as_array().ok_or("\"attrs\" is not a list")? {
-            let (key, value) = match pair.as_array().map(Vec::as_slice) {
-                Some([Json::String(k), Json::String(v)]) => (k, v),
-                _ => return Err(format!("attribute is not a [key, value] string pair: {pair}")),
+            let Some([Json::String(key), Json::String(value)]) = pair.as_array().map(Vec::as_slice)
+            else {
+                return Err(format!(
+                    "attribute is not a [key, value] string pair: {pair}"
+                ));
             };
-            attrs.push(Attr { key: Cow::Owned(key.clone()), value: value_from_str(value, mode)? });
+            attrs.push(Attr {
+                key: Cow::Owned(key.clone()),
+                value: value_from_str(value, mode)?,
+            });
         }
     }
     let content = match obj.get("content") {
         None | Some(Json::Null) => Content::None,
         Some(Json::Array(children)) => Content::Nodes(
-            children.iter().map(|c| node_from_json(c, mode)).collect::<Result<_, _>>()?,
+            children
+                .iter()
+                .map(|c| node_from_json(c, mode))
+                .collect::<Result<_, _>>()?,
         ),
         Some(Json::Object(c)) => {
             if let Some(hex) = c.get("hex").and_then(Json::as_str) {
-                Content::Bytes(Bytes::from(hex::decode(hex).map_err(|e| format!("bad hex: {e}"))?))
+                Content::Bytes(Bytes::from(
+                    hex::decode(hex).map_err(|e| format!("bad hex: {e}"))?,
+                ))
             } else if let Some(s) = c.get("str").and_then(Json::as_str) {
                 match value_from_str(s, mode)? {
                     Value::String(s) => Content::String(s),
                     Value::Jid(j) => Content::Jid(j),
                 }
             } else {
-                return Err(format!("content object is neither {{\"hex\"}} nor {{\"str\"}}: {c:?}"));
+                return Err(format!(
+                    "content object is neither {{\"hex\"}} nor {{\"str\"}}: {c:?}"
+                ));
             }
         }
         Some(other) => return Err(format!("bad content: {other}")),
     };
-    Ok(Node { tag: Cow::Owned(tag.to_owned()), attrs, content })
+    Ok(Node {
+        tag: Cow::Owned(tag.to_owned()),
+        attrs,
+        content,
+    })
 }
 
 fn value_from_str(s: &str, mode: JidMode) -> Result<Value, String> {
@@ -84,7 +103,8 @@ mod tests {
 
     #[test]
     fn strings_mode_keeps_jid_strings() {
-        let j = json!({"tag": "message", "attrs": [["to", "123:4@lid"]], "content": {"str": "9@g.us"}});
+        let j =
+            json!({"tag": "message", "attrs": [["to", "123:4@lid"]], "content": {"str": "9@g.us"}});
         let node = node_from_json(&j, JidMode::Strings).unwrap();
         assert_eq!(node.attrs[0].value.as_str(), Some("123:4@lid"));
         assert!(matches!(node.content, Content::String(_)));
@@ -96,7 +116,9 @@ mod tests {
         let node = node_from_json(&j, JidMode::Typed).unwrap();
         let tags: Vec<&str> = node.child_nodes().iter().map(|n| &*n.tag).collect();
         assert_eq!(tags, ["a", "b"]);
-        assert!(matches!(&node.child_nodes()[0].content, Content::Bytes(b) if b.as_ref() == [1, 2]));
+        assert!(
+            matches!(&node.child_nodes()[0].content, Content::Bytes(b) if b.as_ref() == [1, 2])
+        );
     }
 
     #[test]
