@@ -25,10 +25,10 @@ use wacore_binary::{
 };
 
 fn wa_value(s: &str) -> NodeValue {
-    if s.contains('@') {
-        if let Ok(jid) = WaJid::from_str(s) {
-            return NodeValue::Jid(jid);
-        }
+    if s.contains('@')
+        && let Ok(jid) = WaJid::from_str(s)
+    {
+        return NodeValue::Jid(jid);
     }
     NodeValue::String(s.into())
 }
