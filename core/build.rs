@@ -2,10 +2,12 @@
 //! tables plus a perfect-hash reverse index, written to `$OUT_DIR/tokens.rs` and included by
 //! `src/binary/token.rs`.
 //!
-//! The reverse index is "hash and displace": a token's 64-bit hash picks a bucket (top bits) and
-//! a base slot (low bits); each bucket stores one displacement `d` such that `(hash ^ d) & mask`
-//! sends every token of the bucket to a distinct free slot. A lookup is one hash, two table reads
-//! and one string comparison. The seed and displacements are searched here, deterministically.
+//! The reverse index is "hash and displace" over a 64-bit key per string (`tokens/hash.rs`: the
+//! bytes themselves for strings up to 7 bytes, a head/tail/length signature beyond). One
+//! multiply of the key gives a bucket (top bits) and a base slot (the next bits); each bucket
+//! stores one displacement `d` such that `base ^ d` sends every token of the bucket to a distinct
+//! free slot. A lookup is one multiply, three table reads and — only for strings longer than 7
+//! bytes — one string comparison. The seed and displacements are searched here, deterministically.
 
 use std::env;
 use std::error::Error;
@@ -121,27 +123,41 @@ fn entries(dictionary: &Dictionary) -> Vec<(&str, u16)> {
 
 struct Phf {
     seed: u64,
-    bucket_shift: u32,
+    bucket_bits: u32,
+    slot_bits: u32,
     displacements: Vec<u16>,
-    slots: Vec<u16>,
+    keys: Vec<u64>,
+    codes: Vec<u16>,
 }
 
-fn build_phf(keys: &[(&str, u16)]) -> Result<Phf, Box<dyn Error>> {
-    let slot_count = (keys.len() * 8 / 5).next_power_of_two();
-    let bucket_count = (keys.len() * 2 / 5).next_power_of_two();
-    let bucket_shift = 64 - bucket_count.trailing_zeros();
+fn build_phf(tokens: &[(&str, u16)]) -> Result<Phf, Box<dyn Error>> {
+    let slot_bits = (tokens.len() * 8 / 5).next_power_of_two().trailing_zeros();
+    let bucket_bits = (tokens.len() * 2 / 5).next_power_of_two().trailing_zeros();
+    let slot_count = 1usize << slot_bits;
     let mask = (slot_count - 1) as u64;
+    let keyed: Vec<(u64, u16)> = tokens
+        .iter()
+        .map(|&(t, code)| (token_key(t.as_bytes()), code))
+        .collect();
+    let mut distinct: Vec<u64> = keyed.iter().map(|&(k, _)| k).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != keyed.len() || distinct.first() == Some(&0) {
+        return Err("token keys collide (or one is 0): change token_key".into());
+    }
     'seed: for attempt in 0u64..10_000 {
         let seed = attempt.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x5157_4142_494e_4152;
-        let mut buckets: Vec<Vec<(u64, u16)>> = vec![Vec::new(); bucket_count];
-        for &(key, code) in keys {
-            let h = token_hash(key.as_bytes(), seed);
-            buckets[(h >> bucket_shift) as usize].push((h, code));
+        let mut buckets: Vec<Vec<(u64, u64, u16)>> = vec![Vec::new(); 1 << bucket_bits];
+        for &(key, code) in &keyed {
+            let h = token_hash(key, seed);
+            let base = (h >> (64 - bucket_bits - slot_bits)) & mask;
+            buckets[(h >> (64 - bucket_bits)) as usize].push((base, key, code));
         }
-        let mut order: Vec<usize> = (0..bucket_count).collect();
+        let mut order: Vec<usize> = (0..buckets.len()).collect();
         order.sort_by_key(|&b| std::cmp::Reverse(buckets[b].len()));
-        let mut slots = vec![0u16; slot_count];
-        let mut displacements = vec![0u16; bucket_count];
+        let mut keys = vec![0u64; slot_count];
+        let mut codes = vec![0u16; slot_count];
+        let mut displacements = vec![0u16; buckets.len()];
         for b in order {
             let bucket = &buckets[b];
             if bucket.is_empty() {
@@ -149,24 +165,27 @@ fn build_phf(keys: &[(&str, u16)]) -> Result<Phf, Box<dyn Error>> {
             }
             let found = (0..slot_count as u64).find(|&d| {
                 let mut taken: Vec<u64> = Vec::with_capacity(bucket.len());
-                bucket.iter().all(|&(h, _)| {
-                    let slot = (h ^ d) & mask;
-                    let free = slots[slot as usize] == 0 && !taken.contains(&slot);
+                bucket.iter().all(|&(base, _, _)| {
+                    let slot = base ^ d;
+                    let free = codes[slot as usize] == 0 && !taken.contains(&slot);
                     taken.push(slot);
                     free
                 })
             });
             let Some(d) = found else { continue 'seed };
-            for &(h, code) in bucket {
-                slots[((h ^ d) & mask) as usize] = code;
+            for &(base, key, code) in bucket {
+                keys[(base ^ d) as usize] = key;
+                codes[(base ^ d) as usize] = code;
             }
             displacements[b] = d as u16;
         }
         return Ok(Phf {
             seed,
-            bucket_shift,
+            bucket_bits,
+            slot_bits,
             displacements,
-            slots,
+            keys,
+            codes,
         });
     }
     Err("no perfect hash found for the token dictionary".into())
@@ -174,36 +193,46 @@ fn build_phf(keys: &[(&str, u16)]) -> Result<Phf, Box<dyn Error>> {
 
 fn emit(code: &mut String, dictionary: &Dictionary) -> Result<(), Box<dyn Error>> {
     let v = dictionary.version;
-    let keys = entries(dictionary);
-    let phf = build_phf(&keys)?;
-    let max_len = keys.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let tokens = entries(dictionary);
+    let phf = build_phf(&tokens)?;
+    let max_len = tokens.iter().map(|(t, _)| t.len()).max().unwrap_or(0);
+    let single = &dictionary.single;
+    let double = &dictionary.double;
     writeln!(
         code,
-        "static V{v}_SINGLE: [&str; {SINGLE_COUNT}] = {:?};",
-        dictionary.single
+        "static V{v}_SINGLE: [&str; {SINGLE_COUNT}] = {single:?};"
     )?;
     writeln!(
         code,
-        "static V{v}_DOUBLE: [[&str; {DICT_LEN}]; {DICT_COUNT}] = {:?};",
-        dictionary.double
+        "static V{v}_DOUBLE: [[&str; {DICT_LEN}]; {DICT_COUNT}] = {double:?};"
     )?;
     writeln!(
         code,
-        "static V{v}_SLOTS: [u16; {}] = {:?};",
-        phf.slots.len(),
-        phf.slots
+        "static V{v}_KEYS: [u64; {}] = {:?};",
+        phf.keys.len(),
+        phf.keys
     )?;
     writeln!(
         code,
-        "static V{v}_DISPLACEMENTS: [u16; {}] = {:?};",
-        phf.displacements.len(),
-        phf.displacements
+        "static V{v}_CODES: [u16; {}] = {:?};",
+        phf.codes.len(),
+        phf.codes
+    )?;
+    let displacements = &phf.displacements;
+    writeln!(
+        code,
+        "static V{v}_DISPLACEMENTS: [u16; {}] = {displacements:?};",
+        displacements.len()
     )?;
     writeln!(
         code,
         "const V{v}_INDEX: PerfectHash = PerfectHash {{ seed: {:#x}, bucket_shift: {}, \
-         displacements: &V{v}_DISPLACEMENTS, slots: &V{v}_SLOTS, max_len: {max_len} }};",
-        phf.seed, phf.bucket_shift
+         slot_shift: {}, slot_mask: {:#x}, displacements: &V{v}_DISPLACEMENTS, keys: &V{v}_KEYS, \
+         codes: &V{v}_CODES, max_len: {max_len} }};",
+        phf.seed,
+        64 - phf.bucket_bits,
+        64 - phf.bucket_bits - phf.slot_bits,
+        (1u64 << phf.slot_bits) - 1,
     )?;
     Ok(())
 }

@@ -1,5 +1,8 @@
 //! # tether-tests
 //!
-//! Cross-crate tests for Tether. The tests live in `tests/tests/*.rs`; this library holds the
-//! helpers they share (for now: the bridge to the Baileys codec harness in `interop/`).
+//! Cross-crate tests for Tether. The tests live in `tests/tests/*.rs` and the benches in
+//! `tests/benches/*.rs`; this library holds the helpers they share: for now the bridge to the
+//! Baileys codec harness in `interop/` ([`interop`]).
 #![forbid(unsafe_code)]
+
+pub mod interop;

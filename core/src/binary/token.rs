@@ -8,8 +8,10 @@
 //! The tables are generated at build time from `tokens/*.txt` (copies of the protocol token
 //! lists). Forward lookups ([`TokenDict::single`], [`TokenDict::double`]) are array indexing;
 //! the reverse lookup [`TokenDict::lookup`], which the encoder runs on every tag, key and value,
-//! is a perfect hash: one cheap 64-bit hash, two table reads and one string comparison, with
-//! strings longer than the longest token rejected before hashing.
+//! is a perfect hash over a 64-bit key — the bytes themselves for strings of up to 7 bytes (so a
+//! key match is a hit), a head/tail/length signature for longer ones (confirmed by one string
+//! comparison) — costing one multiply and three table reads; strings longer than the longest
+//! token are rejected before anything else.
 
 include!("tokens/hash.rs");
 include!(concat!(env!("OUT_DIR"), "/tokens.rs"));
@@ -67,8 +69,13 @@ pub enum Token {
 struct PerfectHash {
     seed: u64,
     bucket_shift: u32,
+    slot_shift: u32,
+    slot_mask: u64,
     displacements: &'static [u16],
-    slots: &'static [u16],
+    /// Key of the token in each slot (0 for an empty slot).
+    keys: &'static [u64],
+    /// Token in each slot: `1..=235` single byte, `256 + 256·dict + index` double byte, 0 empty.
+    codes: &'static [u16],
     max_len: usize,
 }
 
@@ -140,6 +147,7 @@ impl TokenDict {
     }
 
     /// The string a token stands for.
+    #[inline]
     pub fn get(&self, token: Token) -> Option<&'static str> {
         match token {
             Token::Single(byte) => self.single(byte),
@@ -151,27 +159,34 @@ impl TokenDict {
     #[inline]
     pub fn lookup(&self, s: &str) -> Option<Token> {
         let index = &self.index;
-        if s.is_empty() || s.len() > index.max_len {
+        let bytes = s.as_bytes();
+        if bytes.is_empty() || bytes.len() > index.max_len {
             return None;
         }
-        let h = token_hash(s.as_bytes(), index.seed);
-        let bucket = usize::try_from(h >> index.bucket_shift).ok()?;
-        let d = u64::from(*index.displacements.get(bucket)?);
-        let mask = (index.slots.len() - 1) as u64;
-        let slot = usize::try_from((h ^ d) & mask).ok()?;
-        let code = *index.slots.get(slot)?;
-        let token = match code {
+        let key = token_key(bytes);
+        let h = token_hash(key, index.seed);
+        let d = u64::from(
+            *index
+                .displacements
+                .get((h >> index.bucket_shift) as usize)?,
+        );
+        let slot = (((h >> index.slot_shift) ^ d) & index.slot_mask) as usize;
+        if *index.keys.get(slot)? != key {
+            return None;
+        }
+        let token = match *index.codes.get(slot)? {
             0 => return None,
-            1..=255 => Token::Single(code as u8),
-            _ => {
-                let [hi, lo] = (code - 256).to_be_bytes();
-                Token::Double {
-                    dict: hi,
-                    index: lo,
-                }
+            code @ 1..=255 => Token::Single(code as u8),
+            code => {
+                let [dict, index] = (code - 256).to_be_bytes();
+                Token::Double { dict, index }
             }
         };
-        (self.get(token)? == s).then_some(token)
+        // Keys of short strings are exact; longer ones are signatures to confirm.
+        if bytes.len() > EXACT_KEY_MAX && self.get(token)? != s {
+            return None;
+        }
+        Some(token)
     }
 }
 
@@ -227,6 +242,36 @@ mod tests {
         }
         let long = "x".repeat(100);
         assert_eq!(dict.lookup(&long), None);
+    }
+
+    #[test]
+    fn near_misses_never_return_another_token() {
+        for dict in [TokenDict::v3(), TokenDict::v2()] {
+            for (_, s) in all_tokens(dict) {
+                let mut probes = vec![
+                    format!("{s}x"),
+                    format!("{s}\0"),
+                    format!("x{s}"),
+                    s.to_uppercase(),
+                ];
+                let mut chars: Vec<char> = s.chars().collect();
+                if let Some(last) = chars.last_mut() {
+                    *last = if *last == 'z' { 'y' } else { 'z' };
+                }
+                probes.push(chars.into_iter().collect());
+                probes.push(s[..s.len() - 1].to_owned());
+                for probe in probes {
+                    if let Some(token) = dict.lookup(&probe) {
+                        assert_eq!(
+                            dict.get(token),
+                            Some(probe.as_str()),
+                            "v{} {probe:?}",
+                            dict.version()
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
