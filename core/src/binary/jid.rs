@@ -80,7 +80,12 @@ pub enum Server {
 impl Server {
     /// The server for `name`, using a named variant when there is one.
     pub fn from_name(name: &str) -> Self {
-        match name {
+        Self::from_known_name(name).unwrap_or_else(|| Self::Other(name.to_owned()))
+    }
+
+    /// The named variant for `name`, if there is one (never [`Server::Other`]).
+    fn from_known_name(name: &str) -> Option<Self> {
+        Some(match name {
             "s.whatsapp.net" => Self::WhatsApp,
             "lid" => Self::Lid,
             "g.us" => Self::Group,
@@ -93,8 +98,8 @@ impl Server {
             "bot" => Self::Bot,
             "c.us" => Self::LegacyUser,
             "call" => Self::Call,
-            other => Self::Other(other.to_owned()),
-        }
+            _ => return None,
+        })
     }
 
     /// The server name as written in a JID.
@@ -119,18 +124,49 @@ impl Server {
     /// The AD_JID domain byte of this server, for the four servers that have one
     /// (`s.whatsapp.net` 0, `lid` 1, `hosted` 128, `hosted.lid` 129).
     pub fn ad_domain(&self) -> Option<u8> {
-        ad_domain(self.as_str())
+        match ServerClass::of(self) {
+            ServerClass::Ad(domain) => Some(domain),
+            _ => None,
+        }
     }
 }
 
-/// The AD_JID domain byte of a server name (`transport.md` §7.7).
-pub(crate) fn ad_domain(server: &str) -> Option<u8> {
-    match server {
-        "s.whatsapp.net" => Some(0),
-        "lid" => Some(1),
-        "hosted" => Some(128),
-        "hosted.lid" => Some(129),
-        _ => None,
+/// What a server means for the wire form of its JIDs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ServerClass {
+    /// Devices are carried by AD_JID with this domain byte.
+    Ad(u8),
+    /// FB_JID.
+    Messenger,
+    /// INTEROP_JID.
+    Interop,
+    /// A known server whose JIDs are JID_PAIRs.
+    Pair,
+    /// An unknown server name: a JID_PAIR once the name is checked.
+    Unknown,
+}
+
+impl ServerClass {
+    pub(crate) fn of_name(name: &str) -> Self {
+        Server::from_known_name(name).map_or(Self::Unknown, |server| Self::of(&server))
+    }
+
+    pub(crate) fn of(server: &Server) -> Self {
+        match server {
+            Server::WhatsApp => Self::Ad(0),
+            Server::Lid => Self::Ad(1),
+            Server::Hosted => Self::Ad(128),
+            Server::HostedLid => Self::Ad(129),
+            Server::Messenger => Self::Messenger,
+            Server::Interop => Self::Interop,
+            Server::Group
+            | Server::Broadcast
+            | Server::Newsletter
+            | Server::Bot
+            | Server::LegacyUser
+            | Server::Call => Self::Pair,
+            Server::Other(name) => Self::of_name(name),
+        }
     }
 }
 
@@ -362,17 +398,30 @@ impl Jid {
         Self::from_ad(user.into_user(), domain, device)
     }
 
-    /// The wire-relevant view of this JID.
-    pub(crate) fn parts(&self) -> JidParts<'_> {
-        JidParts {
-            user: self.user.as_str(),
+    /// The view of this JID the encoder works from.
+    pub(crate) fn wire(&self) -> WireJid<'_> {
+        WireJid {
+            user: self.user.as_bytes(),
             server: self.server.as_str(),
+            class: ServerClass::of(&self.server),
             agent: self.agent,
             device: self.device,
             integrator: self.integrator,
             explicit_device: self.explicit_device,
         }
     }
+}
+
+/// A JID as the encoder sees it: the user as bytes (no UTF-8 re-check), the server's class.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WireJid<'a> {
+    pub(crate) user: &'a [u8],
+    pub(crate) server: &'a str,
+    pub(crate) class: ServerClass,
+    pub(crate) agent: u8,
+    pub(crate) device: u16,
+    pub(crate) integrator: u16,
+    pub(crate) explicit_device: bool,
 }
 
 impl PartialEq for Jid {
@@ -450,6 +499,19 @@ impl<'a> JidParts<'a> {
         }
         parts.user = user;
         Ok(parts)
+    }
+
+    /// The encoder's view of the parsed parts.
+    pub(crate) fn wire(&self) -> WireJid<'a> {
+        WireJid {
+            user: self.user.as_bytes(),
+            server: self.server,
+            class: ServerClass::of_name(self.server),
+            agent: self.agent,
+            device: self.device,
+            integrator: self.integrator,
+            explicit_device: self.explicit_device,
+        }
     }
 
     fn server_only(server: &'a str) -> Self {
