@@ -204,7 +204,7 @@ impl fmt::Debug for Server {
 
 /// Longest user stored inline (no allocation). Phone numbers, LIDs, group and newsletter ids and
 /// legacy `creator-timestamp` group ids all fit.
-const INLINE_USER: usize = 22;
+pub(crate) const INLINE_USER: usize = 22;
 
 /// The user part: inline when short, shared when long, borrowed when it is a token.
 #[derive(Clone)]
@@ -250,6 +250,8 @@ pub(crate) enum UserRef<'a> {
     Token(&'static str),
     /// Any other text.
     Text(&'a str),
+    /// ASCII text (an unpacked NIBBLE_8 / HEX_8 string).
+    Ascii(&'a [u8]),
 }
 
 impl UserRef<'_> {
@@ -257,6 +259,14 @@ impl UserRef<'_> {
         match self {
             Self::Token(s) => User::Static(s),
             Self::Text(s) => User::new(s),
+            Self::Ascii(bytes) => match u8::try_from(bytes.len()) {
+                Ok(len) if bytes.len() <= INLINE_USER => {
+                    let mut inline = [0u8; INLINE_USER];
+                    inline[..bytes.len()].copy_from_slice(bytes);
+                    User::Inline { len, bytes: inline }
+                }
+                _ => User::new(std::str::from_utf8(bytes).unwrap_or_default()),
+            },
         }
     }
 }
