@@ -172,7 +172,10 @@ impl ServerClass {
 
 impl PartialEq for Server {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        match (self, other) {
+            (Self::Other(_), _) | (_, Self::Other(_)) => self.as_str() == other.as_str(),
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
     }
 }
 
@@ -216,14 +219,17 @@ enum User {
 
 impl User {
     fn new(user: &str) -> Self {
-        match u8::try_from(user.len()) {
-            Ok(len) if user.len() <= INLINE_USER => {
-                let mut bytes = [0u8; INLINE_USER];
-                bytes[..user.len()].copy_from_slice(user.as_bytes());
-                Self::Inline { len, bytes }
-            }
-            _ => Self::Shared(Arc::from(user)),
-        }
+        Self::inline(user.as_bytes()).unwrap_or_else(|| Self::Shared(Arc::from(user)))
+    }
+
+    /// The inline form of `bytes` (which must be UTF-8), if it fits.
+    fn inline(bytes: &[u8]) -> Option<Self> {
+        let len = u8::try_from(bytes.len())
+            .ok()
+            .filter(|_| bytes.len() <= INLINE_USER)?;
+        let mut inline = [0u8; INLINE_USER];
+        inline[..bytes.len()].copy_from_slice(bytes);
+        Some(Self::Inline { len, bytes: inline })
     }
 
     fn as_bytes(&self) -> &[u8] {
@@ -259,14 +265,8 @@ impl UserRef<'_> {
         match self {
             Self::Token(s) => User::Static(s),
             Self::Text(s) => User::new(s),
-            Self::Ascii(bytes) => match u8::try_from(bytes.len()) {
-                Ok(len) if bytes.len() <= INLINE_USER => {
-                    let mut inline = [0u8; INLINE_USER];
-                    inline[..bytes.len()].copy_from_slice(bytes);
-                    User::Inline { len, bytes: inline }
-                }
-                _ => User::new(std::str::from_utf8(bytes).unwrap_or_default()),
-            },
+            Self::Ascii(bytes) => User::inline(bytes)
+                .unwrap_or_else(|| User::new(std::str::from_utf8(bytes).unwrap_or_default())),
         }
     }
 }
