@@ -389,20 +389,24 @@ impl<'a> Decoder<'a> {
             None => return err(at, DecodeErrorKind::ExpectedList(header)),
         };
         let tag_at = self.pos;
-        let tag = self.string_only()?.into_str();
+        let tag = match self.single_token() {
+            Some(token) => Cow::Borrowed(token),
+            None => self.string_only()?.into_str(),
+        };
         if tag.is_empty() {
             return err(tag_at, DecodeErrorKind::EmptyTag);
         }
         let attr_count = (len - 1) / 2;
         let mut attrs = Vec::with_capacity(attr_count.min(self.remaining() / 2));
         for _ in 0..attr_count {
-            let key_at = self.pos;
-            let t = self.byte()?;
-            let key = match self.piece(t, key_at)? {
-                Some(Piece::Empty) | None => return err(key_at, DecodeErrorKind::NonStringKey(t)),
-                Some(piece) => piece.into_str(),
+            let key = match self.single_token() {
+                Some(token) => Cow::Borrowed(token),
+                None => self.key()?,
             };
-            let value = self.value()?;
+            let value = match self.single_token() {
+                Some(token) => Value::String(Cow::Borrowed(token)),
+                None => self.value()?,
+            };
             attrs.push(Attr { key, value });
         }
         let content = if len % 2 == 0 {
@@ -415,6 +419,27 @@ impl<'a> Decoder<'a> {
             attrs,
             content,
         })
+    }
+
+    /// Fast path for the commonest item: a single-byte token at the current position.
+    #[inline(always)]
+    fn single_token(&mut self) -> Option<&'static str> {
+        let t = *self.buf.get(self.pos)?;
+        if !(1..=0xEB).contains(&t) {
+            return None;
+        }
+        let token = self.dict.single(t)?;
+        self.pos += 1;
+        Some(token)
+    }
+
+    fn key(&mut self) -> Result<Str, DecodeError> {
+        let at = self.pos;
+        let t = self.byte()?;
+        match self.piece(t, at)? {
+            Some(Piece::Empty) | None => err(at, DecodeErrorKind::NonStringKey(t)),
+            Some(piece) => Ok(piece.into_str()),
+        }
     }
 
     /// The size of a list whose header byte `t` was just read; `None` if `t` is not a list
@@ -552,11 +577,15 @@ impl<'a> Decoder<'a> {
             Piece::Text(s) if s.contains('@') => err(at, DecodeErrorKind::InvalidJid),
             Piece::Text(s) => Ok(build(UserRef::Text(s))),
             Piece::Packed { pairs, data, len } if len <= INLINE_USER => {
-                let mut ascii = [0u8; INLINE_USER + 1];
-                for (out, &byte) in ascii.chunks_exact_mut(2).zip(data) {
+                // Unpacked straight into the JID's inline user.
+                let mut inline = [0u8; INLINE_USER];
+                for (out, &byte) in inline.chunks_exact_mut(2).zip(data) {
                     out.copy_from_slice(&pairs[usize::from(byte)]);
                 }
-                Ok(build(UserRef::Ascii(&ascii[..len])))
+                Ok(build(UserRef::Inline {
+                    bytes: inline,
+                    len: len as u8,
+                }))
             }
             Piece::Packed { pairs, data, len } => {
                 Ok(build(UserRef::Text(&packed_string(pairs, data, len))))

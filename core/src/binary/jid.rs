@@ -256,8 +256,9 @@ pub(crate) enum UserRef<'a> {
     Token(&'static str),
     /// Any other text.
     Text(&'a str),
-    /// ASCII text (an unpacked NIBBLE_8 / HEX_8 string).
-    Ascii(&'a [u8]),
+    /// ASCII text of at most [`INLINE_USER`] bytes (an unpacked NIBBLE_8 / HEX_8 string): the
+    /// first `len` bytes.
+    Inline { bytes: [u8; INLINE_USER], len: u8 },
 }
 
 impl UserRef<'_> {
@@ -265,8 +266,10 @@ impl UserRef<'_> {
         match self {
             Self::Token(s) => User::Static(s),
             Self::Text(s) => User::new(s),
-            Self::Ascii(bytes) => User::inline(bytes)
-                .unwrap_or_else(|| User::new(std::str::from_utf8(bytes).unwrap_or_default())),
+            Self::Inline { bytes, len } => User::Inline {
+                len: len.min(INLINE_USER as u8),
+                bytes,
+            },
         }
     }
 }
