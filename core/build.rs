@@ -2,12 +2,12 @@
 //! tables plus a perfect-hash reverse index, written to `$OUT_DIR/tokens.rs` and included by
 //! `src/binary/token.rs`.
 //!
-//! The reverse index is "hash and displace" over a 64-bit key per string (`tokens/hash.rs`: the
-//! bytes themselves for strings up to 7 bytes, a head/tail/length signature beyond). One
-//! multiply of the key gives a bucket (top bits) and a base slot (the next bits); each bucket
-//! stores one displacement `d` such that `base ^ d` sends every token of the bucket to a distinct
-//! free slot. A lookup is one multiply, three table reads and — only for strings longer than 7
-//! bytes — one string comparison. The seed and displacements are searched here, deterministically.
+//! The reverse index is "hash and displace" over a 128-bit key per string (`tokens/hash.rs`: the
+//! bytes and length themselves for strings up to 15 bytes, a folded signature beyond). Hashing
+//! the key (two multiplies) gives a bucket (top bits) and a base slot (the next bits); each
+//! bucket stores one displacement `d` such that `base ^ d` sends every token of the bucket to a
+//! distinct free slot. A lookup is one hash, three table reads and — only for strings longer
+//! than 15 bytes — one string comparison. The seed and displacements are searched here, deterministically.
 
 use std::env;
 use std::error::Error;
@@ -126,7 +126,7 @@ struct Phf {
     bucket_bits: u32,
     slot_bits: u32,
     displacements: Vec<u16>,
-    keys: Vec<u64>,
+    keys: Vec<u128>,
     codes: Vec<u16>,
 }
 
@@ -135,11 +135,11 @@ fn build_phf(tokens: &[(&str, u16)]) -> Result<Phf, Box<dyn Error>> {
     let bucket_bits = (tokens.len() * 2 / 5).next_power_of_two().trailing_zeros();
     let slot_count = 1usize << slot_bits;
     let mask = (slot_count - 1) as u64;
-    let keyed: Vec<(u64, u16)> = tokens
+    let keyed: Vec<(u128, u16)> = tokens
         .iter()
         .map(|&(t, code)| (token_key(t.as_bytes()), code))
         .collect();
-    let mut distinct: Vec<u64> = keyed.iter().map(|&(k, _)| k).collect();
+    let mut distinct: Vec<u128> = keyed.iter().map(|&(k, _)| k).collect();
     distinct.sort_unstable();
     distinct.dedup();
     if distinct.len() != keyed.len() || distinct.first() == Some(&0) {
@@ -147,7 +147,7 @@ fn build_phf(tokens: &[(&str, u16)]) -> Result<Phf, Box<dyn Error>> {
     }
     'seed: for attempt in 0u64..10_000 {
         let seed = attempt.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x5157_4142_494e_4152;
-        let mut buckets: Vec<Vec<(u64, u64, u16)>> = vec![Vec::new(); 1 << bucket_bits];
+        let mut buckets: Vec<Vec<(u64, u128, u16)>> = vec![Vec::new(); 1 << bucket_bits];
         for &(key, code) in &keyed {
             let h = token_hash(key, seed);
             let base = (h >> (64 - bucket_bits - slot_bits)) & mask;
@@ -155,7 +155,7 @@ fn build_phf(tokens: &[(&str, u16)]) -> Result<Phf, Box<dyn Error>> {
         }
         let mut order: Vec<usize> = (0..buckets.len()).collect();
         order.sort_by_key(|&b| std::cmp::Reverse(buckets[b].len()));
-        let mut keys = vec![0u64; slot_count];
+        let mut keys = vec![0u128; slot_count];
         let mut codes = vec![0u16; slot_count];
         let mut displacements = vec![0u16; buckets.len()];
         for b in order {
@@ -208,7 +208,7 @@ fn emit(code: &mut String, dictionary: &Dictionary) -> Result<(), Box<dyn Error>
     )?;
     writeln!(
         code,
-        "static V{v}_KEYS: [u64; {}] = {:?};",
+        "static V{v}_KEYS: [u128; {}] = {:?};",
         phf.keys.len(),
         phf.keys
     )?;

@@ -28,7 +28,7 @@ use std::borrow::Cow;
 use bytes::Bytes;
 use thiserror::Error;
 
-use super::jid::{Jid, Server, UserRef};
+use super::jid::{INLINE_USER, Jid, Server, UserRef};
 use super::node::{Attr, Content, Node, Str, Value};
 use super::token::{TokenDict, tag};
 
@@ -153,13 +153,22 @@ pub fn decode(input: &Bytes, dict: &TokenDict) -> Result<Node, DecodeError> {
     Ok(node)
 }
 
-/// Longest packed string: 127 data bytes, two characters each.
-const PACKED_CHARS_MAX: usize = 2 * 127;
+/// The two characters of each packed byte (high nibble first); 0 marks an invalid character
+/// (nibbles 12–15 of NIBBLE_8; the 15 filler is allowed only where [`Decoder::packed`] says).
+type PairTable = [[u8; 2]; 256];
 
-/// Characters of the packed alphabets by nibble; `INVALID` marks nibbles that are errors.
-const INVALID: u8 = 0;
-const NIBBLE_CHARS: [u8; 16] = *b"0123456789-.\0\0\0\0";
-const HEX_CHARS: [u8; 16] = *b"0123456789ABCDEF";
+const fn pair_table(alphabet: &[u8; 16]) -> PairTable {
+    let mut table = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = [alphabet[b >> 4], alphabet[b & 0x0F]];
+        b += 1;
+    }
+    table
+}
+
+static NIBBLE_PAIRS: PairTable = pair_table(b"0123456789-.\0\0\0\0");
+static HEX_PAIRS: PairTable = pair_table(b"0123456789ABCDEF");
 
 /// A string item, not yet turned into an owned value.
 enum Piece<'a> {
@@ -169,48 +178,47 @@ enum Piece<'a> {
     Token(&'static str),
     /// UTF-8 text from a BINARY_* item.
     Text(&'a str),
-    /// A validated packed string: `len` characters unpacked from `data` with `alphabet`.
+    /// A validated packed string: the first `len` characters of `data` unpacked with `pairs`.
     Packed {
-        alphabet: &'static [u8; 16],
+        pairs: &'static PairTable,
         data: &'a [u8],
         len: usize,
     },
 }
 
-impl Piece<'_> {
-    /// Unpacks a packed piece into `buf` and calls `f` with the text; other pieces directly.
-    fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
-        match *self {
-            Self::Empty => f(""),
-            Self::Token(s) => f(s),
-            Self::Text(s) => f(s),
-            Self::Packed {
-                alphabet,
-                data,
-                len,
-            } => {
-                let mut buf = [0u8; PACKED_CHARS_MAX];
-                for (pair, byte) in buf.chunks_exact_mut(2).zip(data) {
-                    pair[0] = alphabet[usize::from(byte >> 4)];
-                    pair[1] = alphabet[usize::from(byte & 0x0F)];
-                }
-                // Validated alphabets are ASCII, so this never falls back.
-                f(std::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default())
-            }
-        }
+/// Unpacks validated packed data: ASCII, so the bytes are valid UTF-8.
+fn unpack(pairs: &PairTable, data: &[u8], len: usize, out: &mut Vec<u8>) {
+    out.reserve(2 * data.len());
+    for &byte in data {
+        out.extend_from_slice(&pairs[usize::from(byte)]);
     }
+    out.truncate(out.len() - (2 * data.len() - len));
+}
 
+fn packed_string(pairs: &PairTable, data: &[u8], len: usize) -> String {
+    let mut bytes = Vec::with_capacity(2 * data.len());
+    unpack(pairs, data, len, &mut bytes);
+    // ASCII by construction: the fallback is never taken.
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+impl Piece<'_> {
     fn into_str(self) -> Str {
         match self {
             Self::Empty => Cow::Borrowed(""),
             Self::Token(s) => Cow::Borrowed(s),
             Self::Text(s) => Cow::Owned(s.to_owned()),
-            packed @ Self::Packed { .. } => Cow::Owned(packed.with_str(str::to_owned)),
+            Self::Packed { pairs, data, len } => Cow::Owned(packed_string(pairs, data, len)),
         }
     }
 
     fn is(&self, expected: &str) -> bool {
-        self.with_str(|s| s == expected)
+        match *self {
+            Self::Empty => expected.is_empty(),
+            Self::Token(s) => s == expected,
+            Self::Text(s) => s == expected,
+            Self::Packed { pairs, data, len } => packed_string(pairs, data, len) == expected,
+        }
     }
 }
 
@@ -326,25 +334,37 @@ impl<'a> Decoder<'a> {
         let (start, data) = self.data(usize::from(b0 & 0x7F))?;
         let odd = b0 & 0x80 != 0;
         let len = data.len() * 2 - usize::from(odd);
-        let alphabet = if t == tag::NIBBLE_8 {
-            &NIBBLE_CHARS
-        } else {
-            &HEX_CHARS
+        if t == tag::HEX_8 {
+            // Every nibble is a hex character.
+            return Ok(Piece::Packed {
+                pairs: &HEX_PAIRS,
+                data,
+                len,
+            });
+        }
+        let pairs = &NIBBLE_PAIRS;
+        let invalid = |i: usize, byte: u8| {
+            let nibble = if pairs[usize::from(byte)][0] == 0 {
+                byte >> 4
+            } else {
+                byte & 0x0F
+            };
+            err(start + i, DecodeErrorKind::InvalidNibble(nibble))
         };
-        for (i, &byte) in data.iter().enumerate() {
-            for (j, nibble) in [byte >> 4, byte & 0x0F].into_iter().enumerate() {
-                let filler = odd && i * 2 + j == len;
-                let valid = alphabet[usize::from(nibble)] != INVALID || (filler && nibble == 0x0F);
-                if !valid {
-                    return err(start + i, DecodeErrorKind::InvalidNibble(nibble));
-                }
+        if let Some((&last, body)) = data.split_last() {
+            if let Some(i) = body
+                .iter()
+                .position(|&b| pairs[usize::from(b)].contains(&0))
+            {
+                return invalid(i, body[i]);
+            }
+            // The last character of an odd-length string is the dropped 0xF filler.
+            let [hi, lo] = pairs[usize::from(last)];
+            if hi == 0 || (lo == 0 && !(odd && last & 0x0F == 0x0F)) {
+                return invalid(body.len(), last);
             }
         }
-        Ok(Piece::Packed {
-            alphabet,
-            data,
-            len,
-        })
+        Ok(Piece::Packed { pairs, data, len })
     }
 
     /// A string where only a string fits (tags, JID parts); `00` reads as empty.
@@ -369,20 +389,24 @@ impl<'a> Decoder<'a> {
             None => return err(at, DecodeErrorKind::ExpectedList(header)),
         };
         let tag_at = self.pos;
-        let tag = self.string_only()?.into_str();
+        let tag = match self.single_token() {
+            Some(token) => Cow::Borrowed(token),
+            None => self.string_only()?.into_str(),
+        };
         if tag.is_empty() {
             return err(tag_at, DecodeErrorKind::EmptyTag);
         }
         let attr_count = (len - 1) / 2;
         let mut attrs = Vec::with_capacity(attr_count.min(self.remaining() / 2));
         for _ in 0..attr_count {
-            let key_at = self.pos;
-            let t = self.byte()?;
-            let key = match self.piece(t, key_at)? {
-                Some(Piece::Empty) | None => return err(key_at, DecodeErrorKind::NonStringKey(t)),
-                Some(piece) => piece.into_str(),
+            let key = match self.single_token() {
+                Some(token) => Cow::Borrowed(token),
+                None => self.key()?,
             };
-            let value = self.value()?;
+            let value = match self.single_token() {
+                Some(token) => Value::String(Cow::Borrowed(token)),
+                None => self.value()?,
+            };
             attrs.push(Attr { key, value });
         }
         let content = if len % 2 == 0 {
@@ -395,6 +419,27 @@ impl<'a> Decoder<'a> {
             attrs,
             content,
         })
+    }
+
+    /// Fast path for the commonest item: a single-byte token at the current position.
+    #[inline(always)]
+    fn single_token(&mut self) -> Option<&'static str> {
+        let t = *self.buf.get(self.pos)?;
+        if !(1..=0xEB).contains(&t) {
+            return None;
+        }
+        let token = self.dict.single(t)?;
+        self.pos += 1;
+        Some(token)
+    }
+
+    fn key(&mut self) -> Result<Str, DecodeError> {
+        let at = self.pos;
+        let t = self.byte()?;
+        match self.piece(t, at)? {
+            Some(Piece::Empty) | None => err(at, DecodeErrorKind::NonStringKey(t)),
+            Some(piece) => Ok(piece.into_str()),
+        }
     }
 
     /// The size of a list whose header byte `t` was just read; `None` if `t` is not a list
@@ -463,13 +508,17 @@ impl<'a> Decoder<'a> {
                 let user = self.string_only()?;
                 let server_at = self.pos;
                 let server = self.string_only()?;
-                let server = server.with_str(|s| {
-                    if s.is_empty() || s.contains('@') {
-                        None
-                    } else {
-                        Some(Server::from_name(s))
+                let server = match server {
+                    Piece::Empty => None,
+                    Piece::Token(s) => Some(Server::from_name(s)),
+                    Piece::Text(s) => {
+                        (!s.is_empty() && !s.contains('@')).then(|| Server::from_name(s))
                     }
-                });
+                    Piece::Packed { pairs, data, len } => {
+                        Some(Server::from_name(&packed_string(pairs, data, len)))
+                            .filter(|_| len > 0)
+                    }
+                };
                 let Some(server) = server else {
                     return err(server_at, DecodeErrorKind::InvalidJid);
                 };
@@ -523,9 +572,24 @@ impl<'a> Decoder<'a> {
         build: impl FnOnce(UserRef<'_>) -> Jid,
     ) -> Result<Jid, DecodeError> {
         match user {
+            Piece::Empty => Ok(build(UserRef::Token(""))),
             Piece::Token(s) => Ok(build(UserRef::Token(s))),
             Piece::Text(s) if s.contains('@') => err(at, DecodeErrorKind::InvalidJid),
-            piece => Ok(piece.with_str(|s| build(UserRef::Text(s)))),
+            Piece::Text(s) => Ok(build(UserRef::Text(s))),
+            Piece::Packed { pairs, data, len } if len <= INLINE_USER => {
+                // Unpacked straight into the JID's inline user.
+                let mut inline = [0u8; INLINE_USER];
+                for (out, &byte) in inline.chunks_exact_mut(2).zip(data) {
+                    out.copy_from_slice(&pairs[usize::from(byte)]);
+                }
+                Ok(build(UserRef::Inline {
+                    bytes: inline,
+                    len: len as u8,
+                }))
+            }
+            Piece::Packed { pairs, data, len } => {
+                Ok(build(UserRef::Text(&packed_string(pairs, data, len))))
+            }
         }
     }
 }

@@ -39,7 +39,7 @@
 use thiserror::Error;
 
 use super::decode::MAX_DEPTH;
-use super::jid::{JidParts, ad_domain};
+use super::jid::{JidParts, ServerClass, WireJid};
 use super::node::{Content, Node, Value};
 use super::token::{Token, TokenDict, tag};
 
@@ -101,35 +101,21 @@ pub fn encode(node: &Node, dict: &TokenDict, out: &mut Vec<u8>) -> Result<(), En
     result
 }
 
-/// Character classes for the packing rules: bit 0 = nibble-packable, bit 1 = hex-packable.
-const NIBBLE_OK: u8 = 1;
-const HEX_OK: u8 = 2;
+/// Packing table: the low nibble is a character's packed value, bit 4 says it is in the
+/// NIBBLE_8 alphabet (`0-9 - .`), bit 5 that it is in the HEX_8 alphabet (`0-9 A-F`). The two
+/// alphabets share only the digits, so one table serves both.
+const NIBBLE_OK: u8 = 0x10;
+const HEX_OK: u8 = 0x20;
 
-static CLASS: [u8; 256] = {
+static PACK: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
     while b < 256 {
         table[b] = match b as u8 {
-            b'0'..=b'9' => NIBBLE_OK | HEX_OK,
-            b'-' | b'.' => NIBBLE_OK,
-            b'A'..=b'F' => HEX_OK,
-            _ => 0,
-        };
-        b += 1;
-    }
-    table
-};
-
-/// Nibble value of a packable character (the two alphabets do not overlap).
-static NIBBLE_VALUE: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = match b as u8 {
-            c @ b'0'..=b'9' => c - b'0',
-            b'-' => 10,
-            b'.' => 11,
-            c @ b'A'..=b'F' => c - b'A' + 10,
+            c @ b'0'..=b'9' => (c - b'0') | NIBBLE_OK | HEX_OK,
+            b'-' => 10 | NIBBLE_OK,
+            b'.' => 11 | NIBBLE_OK,
+            c @ b'A'..=b'F' => (c - b'A' + 10) | HEX_OK,
             _ => 0,
         };
         b += 1;
@@ -138,6 +124,7 @@ static NIBBLE_VALUE: [u8; 256] = {
 };
 
 /// The wire form chosen for a JID.
+#[derive(Clone, Copy)]
 enum JidForm {
     Pair,
     Ad { domain: u8, device: u8 },
@@ -145,39 +132,35 @@ enum JidForm {
     Interop,
 }
 
-/// Picks the wire form of a JID, or says why it has none.
-fn jid_form(p: &JidParts<'_>) -> Result<JidForm, EncodeError> {
+/// Picks the wire form of a JID, or says why it has none. (An `@` in the user is caught when
+/// the user is written.)
+fn jid_form(j: &WireJid<'_>) -> Result<JidForm, EncodeError> {
     let fail = |reason| Err(EncodeError::UnencodableJid { reason });
-    if p.user.contains('@') {
-        return fail("'@' in the user part");
+    match j.class {
+        ServerClass::Messenger | ServerClass::Interop if j.agent != 0 => {
+            fail("an agent on a msgr or interop jid")
+        }
+        ServerClass::Messenger => Ok(JidForm::Fb),
+        ServerClass::Interop => Ok(JidForm::Interop),
+        // Agents equal to a domain byte would decode as another server.
+        ServerClass::Ad(domain)
+            if j.agent != 0 && (domain != 0 || matches!(j.agent, 1 | 128 | 129)) =>
+        {
+            fail("an agent that an ad jid cannot carry")
+        }
+        ServerClass::Ad(domain) if j.device > 0 || j.agent != 0 || j.explicit_device => {
+            let device = u8::try_from(j.device)
+                .map_err(|_| EncodeError::DeviceTooLarge { device: j.device })?;
+            let domain = if j.agent != 0 { j.agent } else { domain };
+            Ok(JidForm::Ad { domain, device })
+        }
+        ServerClass::Ad(_) => Ok(JidForm::Pair),
+        _ if j.device != 0 || j.agent != 0 => fail("a device on a server without devices"),
+        ServerClass::Unknown if j.server.is_empty() || j.server.contains('@') => {
+            fail("an empty server or '@' in it")
+        }
+        ServerClass::Pair | ServerClass::Unknown => Ok(JidForm::Pair),
     }
-    match p.server {
-        "msgr" | "interop" if p.agent != 0 => fail("an agent on a msgr or interop jid"),
-        "msgr" => Ok(JidForm::Fb),
-        "interop" => Ok(JidForm::Interop),
-        server => match ad_domain(server) {
-            Some(_) if p.agent != 0 && (server != "s.whatsapp.net" || ad_domain_agent(p.agent)) => {
-                fail("an agent that an ad jid cannot carry")
-            }
-            Some(domain) if p.device > 0 || p.agent != 0 || p.explicit_device => {
-                let device = u8::try_from(p.device)
-                    .map_err(|_| EncodeError::DeviceTooLarge { device: p.device })?;
-                let domain = if p.agent != 0 { p.agent } else { domain };
-                Ok(JidForm::Ad { domain, device })
-            }
-            Some(_) => Ok(JidForm::Pair),
-            None if server.is_empty() || server.contains('@') => {
-                fail("an empty server or '@' in it")
-            }
-            None if p.device != 0 || p.agent != 0 => fail("a device on a server without devices"),
-            None => Ok(JidForm::Pair),
-        },
-    }
-}
-
-/// Agents equal to a domain byte would decode as another server.
-fn ad_domain_agent(agent: u8) -> bool {
-    matches!(agent, 1 | 128 | 129)
 }
 
 struct Encoder<'a> {
@@ -206,7 +189,7 @@ impl Encoder<'_> {
             self.string(&attr.key, false)?;
             match &attr.value {
                 Value::String(s) => self.string(s, true)?,
-                Value::Jid(jid) => self.jid(&jid.parts())?,
+                Value::Jid(jid) => self.jid(&jid.wire())?,
             }
         }
         match &node.content {
@@ -219,7 +202,7 @@ impl Encoder<'_> {
             }
             Content::Bytes(bytes) => self.binary(bytes),
             Content::String(s) => self.string(s, true),
-            Content::Jid(jid) => self.jid(&jid.parts()),
+            Content::Jid(jid) => self.jid(&jid.wire()),
         }
     }
 
@@ -238,65 +221,91 @@ impl Encoder<'_> {
 
     /// The string encoder; `jid_shaped` enables rule 6 (values and content only).
     fn string(&mut self, s: &str, jid_shaped: bool) -> Result<(), EncodeError> {
-        if s.is_empty() {
-            self.out.extend_from_slice(&[tag::BINARY_8, 0]);
+        let bytes = s.as_bytes();
+        if self.compact(bytes) {
             return Ok(());
         }
-        match self.dict.lookup(s) {
-            Some(Token::Single(byte)) => {
-                self.out.push(byte);
-                return Ok(());
+        if jid_shaped
+            && bytes.contains(&b'@')
+            && let Ok(parts) = JidParts::parse(s)
+        {
+            let jid = parts.wire();
+            if let Ok(form) = jid_form(&jid) {
+                return self.jid_as(&jid, form);
             }
+        }
+        self.binary(bytes)
+    }
+
+    /// A JID's user or server: the string encoder without the JID rule; an `@` is an error.
+    fn jid_part(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        if self.compact(bytes) {
+            return Ok(());
+        }
+        if bytes.contains(&b'@') {
+            return Err(EncodeError::UnencodableJid {
+                reason: "'@' in a jid part",
+            });
+        }
+        self.binary(bytes)
+    }
+
+    /// Rules 1–5: the empty string, tokens, packed strings. False if none applies.
+    #[inline]
+    fn compact(&mut self, bytes: &[u8]) -> bool {
+        if bytes.is_empty() {
+            self.out.extend_from_slice(&[tag::BINARY_8, 0]);
+            return true;
+        }
+        match self.dict.lookup_bytes(bytes) {
+            Some(Token::Single(byte)) => self.out.push(byte),
             Some(Token::Double { dict, index }) => {
                 self.out
                     .extend_from_slice(&[tag::DICTIONARY_0 + dict, index]);
-                return Ok(());
             }
-            None => {}
+            None => return self.packed(bytes),
         }
-        if s.len() <= tag::PACKED_MAX {
-            let class = s
-                .bytes()
-                .fold(NIBBLE_OK | HEX_OK, |c, b| c & CLASS[usize::from(b)]);
-            if class & NIBBLE_OK != 0 {
-                self.packed(tag::NIBBLE_8, s);
-                return Ok(());
-            }
-            if class & HEX_OK != 0 {
-                self.packed(tag::HEX_8, s);
-                return Ok(());
-            }
-        }
-        if jid_shaped
-            && s.as_bytes().contains(&b'@')
-            && let Ok(parts) = JidParts::parse(s)
-            && let Ok(form) = jid_form(&parts)
-        {
-            return self.jid_as(&parts, form);
-        }
-        self.binary(s.as_bytes())
+        true
     }
 
-    /// NIBBLE_8 / HEX_8 of a string already checked to be packable and at most 127 bytes.
-    fn packed(&mut self, packed_tag: u8, s: &str) {
-        let bytes = s.as_bytes();
-        let odd = bytes.len() % 2;
-        let b0 = (bytes.len().div_ceil(2) as u8) | ((odd as u8) << 7);
-        self.out.reserve(2 + bytes.len().div_ceil(2));
-        self.out.push(packed_tag);
-        self.out.push(b0);
+    /// NIBBLE_8 (preferred) or HEX_8 if every character of `bytes` (at most 127) is in the
+    /// alphabet; packs while checking and writes nothing if the string is not packable.
+    #[inline(never)]
+    fn packed(&mut self, bytes: &[u8]) -> bool {
+        if bytes.len() > tag::PACKED_MAX {
+            return false;
+        }
+        let mut buf = [0u8; 2 + tag::PACKED_MAX.div_ceil(2)];
+        let mut class = NIBBLE_OK | HEX_OK;
+        let mut n = 2;
         let mut pairs = bytes.chunks_exact(2);
         for pair in &mut pairs {
-            let (hi, lo) = (
-                NIBBLE_VALUE[usize::from(pair[0])],
-                NIBBLE_VALUE[usize::from(pair[1])],
-            );
-            self.out.push((hi << 4) | lo);
+            let (hi, lo) = (PACK[usize::from(pair[0])], PACK[usize::from(pair[1])]);
+            class &= hi & lo;
+            if class == 0 {
+                return false;
+            }
+            buf[n] = (hi << 4) | (lo & 0x0F);
+            n += 1;
         }
-        if let [last] = pairs.remainder() {
-            self.out
-                .push((NIBBLE_VALUE[usize::from(*last)] << 4) | 0x0F);
+        let odd = pairs.remainder();
+        if let [last] = odd {
+            let hi = PACK[usize::from(*last)];
+            class &= hi;
+            if class == 0 {
+                return false;
+            }
+            buf[n] = (hi << 4) | 0x0F;
+            n += 1;
         }
+        buf[0] = if class & NIBBLE_OK != 0 {
+            tag::NIBBLE_8
+        } else {
+            tag::HEX_8
+        };
+        buf[1] = (n - 2) as u8 | ((odd.len() as u8) << 7);
+        self.out.extend_from_slice(&buf[..n]);
+        true
     }
 
     /// BINARY_8/20/32 length and the bytes.
@@ -320,39 +329,37 @@ impl Encoder<'_> {
         Ok(())
     }
 
-    fn jid(&mut self, parts: &JidParts<'_>) -> Result<(), EncodeError> {
-        let form = jid_form(parts)?;
-        self.jid_as(parts, form)
+    fn jid(&mut self, jid: &WireJid<'_>) -> Result<(), EncodeError> {
+        let form = jid_form(jid)?;
+        self.jid_as(jid, form)
     }
 
-    fn jid_as(&mut self, p: &JidParts<'_>, form: JidForm) -> Result<(), EncodeError> {
+    fn jid_as(&mut self, j: &WireJid<'_>, form: JidForm) -> Result<(), EncodeError> {
         match form {
             JidForm::Pair => {
                 self.out.push(tag::JID_PAIR);
-                if p.user.is_empty() {
+                if j.user.is_empty() {
                     self.out.push(tag::LIST_EMPTY);
                 } else {
-                    self.string(p.user, false)?;
+                    self.jid_part(j.user)?;
                 }
-                self.string(p.server, false)
             }
             JidForm::Ad { domain, device } => {
                 self.out.extend_from_slice(&[tag::AD_JID, domain, device]);
-                self.string(p.user, false)
+                return self.jid_part(j.user);
             }
             JidForm::Fb => {
                 self.out.push(tag::FB_JID);
-                self.string(p.user, false)?;
-                self.out.extend_from_slice(&p.device.to_be_bytes());
-                self.string(p.server, false)
+                self.jid_part(j.user)?;
+                self.out.extend_from_slice(&j.device.to_be_bytes());
             }
             JidForm::Interop => {
                 self.out.push(tag::INTEROP_JID);
-                self.string(p.user, false)?;
-                self.out.extend_from_slice(&p.device.to_be_bytes());
-                self.out.extend_from_slice(&p.integrator.to_be_bytes());
-                self.string(p.server, false)
+                self.jid_part(j.user)?;
+                self.out.extend_from_slice(&j.device.to_be_bytes());
+                self.out.extend_from_slice(&j.integrator.to_be_bytes());
             }
         }
+        self.jid_part(j.server.as_bytes())
     }
 }

@@ -80,7 +80,12 @@ pub enum Server {
 impl Server {
     /// The server for `name`, using a named variant when there is one.
     pub fn from_name(name: &str) -> Self {
-        match name {
+        Self::from_known_name(name).unwrap_or_else(|| Self::Other(name.to_owned()))
+    }
+
+    /// The named variant for `name`, if there is one (never [`Server::Other`]).
+    fn from_known_name(name: &str) -> Option<Self> {
+        Some(match name {
             "s.whatsapp.net" => Self::WhatsApp,
             "lid" => Self::Lid,
             "g.us" => Self::Group,
@@ -93,8 +98,8 @@ impl Server {
             "bot" => Self::Bot,
             "c.us" => Self::LegacyUser,
             "call" => Self::Call,
-            other => Self::Other(other.to_owned()),
-        }
+            _ => return None,
+        })
     }
 
     /// The server name as written in a JID.
@@ -119,24 +124,58 @@ impl Server {
     /// The AD_JID domain byte of this server, for the four servers that have one
     /// (`s.whatsapp.net` 0, `lid` 1, `hosted` 128, `hosted.lid` 129).
     pub fn ad_domain(&self) -> Option<u8> {
-        ad_domain(self.as_str())
+        match ServerClass::of(self) {
+            ServerClass::Ad(domain) => Some(domain),
+            _ => None,
+        }
     }
 }
 
-/// The AD_JID domain byte of a server name (`transport.md` §7.7).
-pub(crate) fn ad_domain(server: &str) -> Option<u8> {
-    match server {
-        "s.whatsapp.net" => Some(0),
-        "lid" => Some(1),
-        "hosted" => Some(128),
-        "hosted.lid" => Some(129),
-        _ => None,
+/// What a server means for the wire form of its JIDs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ServerClass {
+    /// Devices are carried by AD_JID with this domain byte.
+    Ad(u8),
+    /// FB_JID.
+    Messenger,
+    /// INTEROP_JID.
+    Interop,
+    /// A known server whose JIDs are JID_PAIRs.
+    Pair,
+    /// An unknown server name: a JID_PAIR once the name is checked.
+    Unknown,
+}
+
+impl ServerClass {
+    pub(crate) fn of_name(name: &str) -> Self {
+        Server::from_known_name(name).map_or(Self::Unknown, |server| Self::of(&server))
+    }
+
+    pub(crate) fn of(server: &Server) -> Self {
+        match server {
+            Server::WhatsApp => Self::Ad(0),
+            Server::Lid => Self::Ad(1),
+            Server::Hosted => Self::Ad(128),
+            Server::HostedLid => Self::Ad(129),
+            Server::Messenger => Self::Messenger,
+            Server::Interop => Self::Interop,
+            Server::Group
+            | Server::Broadcast
+            | Server::Newsletter
+            | Server::Bot
+            | Server::LegacyUser
+            | Server::Call => Self::Pair,
+            Server::Other(name) => Self::of_name(name),
+        }
     }
 }
 
 impl PartialEq for Server {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        match (self, other) {
+            (Self::Other(_), _) | (_, Self::Other(_)) => self.as_str() == other.as_str(),
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
     }
 }
 
@@ -168,7 +207,7 @@ impl fmt::Debug for Server {
 
 /// Longest user stored inline (no allocation). Phone numbers, LIDs, group and newsletter ids and
 /// legacy `creator-timestamp` group ids all fit.
-const INLINE_USER: usize = 22;
+pub(crate) const INLINE_USER: usize = 22;
 
 /// The user part: inline when short, shared when long, borrowed when it is a token.
 #[derive(Clone)]
@@ -180,14 +219,17 @@ enum User {
 
 impl User {
     fn new(user: &str) -> Self {
-        match u8::try_from(user.len()) {
-            Ok(len) if user.len() <= INLINE_USER => {
-                let mut bytes = [0u8; INLINE_USER];
-                bytes[..user.len()].copy_from_slice(user.as_bytes());
-                Self::Inline { len, bytes }
-            }
-            _ => Self::Shared(Arc::from(user)),
-        }
+        Self::inline(user.as_bytes()).unwrap_or_else(|| Self::Shared(Arc::from(user)))
+    }
+
+    /// The inline form of `bytes` (which must be UTF-8), if it fits.
+    fn inline(bytes: &[u8]) -> Option<Self> {
+        let len = u8::try_from(bytes.len())
+            .ok()
+            .filter(|_| bytes.len() <= INLINE_USER)?;
+        let mut inline = [0u8; INLINE_USER];
+        inline[..bytes.len()].copy_from_slice(bytes);
+        Some(Self::Inline { len, bytes: inline })
     }
 
     fn as_bytes(&self) -> &[u8] {
@@ -214,6 +256,9 @@ pub(crate) enum UserRef<'a> {
     Token(&'static str),
     /// Any other text.
     Text(&'a str),
+    /// ASCII text of at most [`INLINE_USER`] bytes (an unpacked NIBBLE_8 / HEX_8 string): the
+    /// first `len` bytes.
+    Inline { bytes: [u8; INLINE_USER], len: u8 },
 }
 
 impl UserRef<'_> {
@@ -221,6 +266,10 @@ impl UserRef<'_> {
         match self {
             Self::Token(s) => User::Static(s),
             Self::Text(s) => User::new(s),
+            Self::Inline { bytes, len } => User::Inline {
+                len: len.min(INLINE_USER as u8),
+                bytes,
+            },
         }
     }
 }
@@ -362,17 +411,30 @@ impl Jid {
         Self::from_ad(user.into_user(), domain, device)
     }
 
-    /// The wire-relevant view of this JID.
-    pub(crate) fn parts(&self) -> JidParts<'_> {
-        JidParts {
-            user: self.user.as_str(),
+    /// The view of this JID the encoder works from.
+    pub(crate) fn wire(&self) -> WireJid<'_> {
+        WireJid {
+            user: self.user.as_bytes(),
             server: self.server.as_str(),
+            class: ServerClass::of(&self.server),
             agent: self.agent,
             device: self.device,
             integrator: self.integrator,
             explicit_device: self.explicit_device,
         }
     }
+}
+
+/// A JID as the encoder sees it: the user as bytes (no UTF-8 re-check), the server's class.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WireJid<'a> {
+    pub(crate) user: &'a [u8],
+    pub(crate) server: &'a str,
+    pub(crate) class: ServerClass,
+    pub(crate) agent: u8,
+    pub(crate) device: u16,
+    pub(crate) integrator: u16,
+    pub(crate) explicit_device: bool,
 }
 
 impl PartialEq for Jid {
@@ -450,6 +512,19 @@ impl<'a> JidParts<'a> {
         }
         parts.user = user;
         Ok(parts)
+    }
+
+    /// The encoder's view of the parsed parts.
+    pub(crate) fn wire(&self) -> WireJid<'a> {
+        WireJid {
+            user: self.user.as_bytes(),
+            server: self.server,
+            class: ServerClass::of_name(self.server),
+            agent: self.agent,
+            device: self.device,
+            integrator: self.integrator,
+            explicit_device: self.explicit_device,
+        }
     }
 
     fn server_only(server: &'a str) -> Self {

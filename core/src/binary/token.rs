@@ -8,9 +8,9 @@
 //! The tables are generated at build time from `tokens/*.txt` (copies of the protocol token
 //! lists). Forward lookups ([`TokenDict::single`], [`TokenDict::double`]) are array indexing;
 //! the reverse lookup [`TokenDict::lookup`], which the encoder runs on every tag, key and value,
-//! is a perfect hash over a 64-bit key — the bytes themselves for strings of up to 7 bytes (so a
-//! key match is a hit), a head/tail/length signature for longer ones (confirmed by one string
-//! comparison) — costing one multiply and three table reads; strings longer than the longest
+//! is a perfect hash over a 128-bit key — the bytes and length themselves for strings of up to
+//! 15 bytes (so a key match is a hit), a folded signature for longer ones (confirmed by one
+//! string comparison) — costing one multiply and three table reads; strings longer than the longest
 //! token are rejected before anything else.
 
 include!("tokens/hash.rs");
@@ -73,7 +73,7 @@ struct PerfectHash {
     slot_mask: u64,
     displacements: &'static [u16],
     /// Key of the token in each slot (0 for an empty slot).
-    keys: &'static [u64],
+    keys: &'static [u128],
     /// Token in each slot: `1..=235` single byte, `256 + 256·dict + index` double byte, 0 empty.
     codes: &'static [u16],
     max_len: usize,
@@ -158,8 +158,13 @@ impl TokenDict {
     /// The token for `s`, if `s` is one (never for the empty string).
     #[inline]
     pub fn lookup(&self, s: &str) -> Option<Token> {
+        self.lookup_bytes(s.as_bytes())
+    }
+
+    /// The token whose UTF-8 bytes are `bytes`, if any.
+    #[inline]
+    pub fn lookup_bytes(&self, bytes: &[u8]) -> Option<Token> {
         let index = &self.index;
-        let bytes = s.as_bytes();
         if bytes.is_empty() || bytes.len() > index.max_len {
             return None;
         }
@@ -183,7 +188,7 @@ impl TokenDict {
             }
         };
         // Keys of short strings are exact; longer ones are signatures to confirm.
-        if bytes.len() > EXACT_KEY_MAX && self.get(token)? != s {
+        if bytes.len() > EXACT_KEY_MAX && self.get(token)?.as_bytes() != bytes {
             return None;
         }
         Some(token)
