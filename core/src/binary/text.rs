@@ -16,7 +16,7 @@
 //! ```
 //!
 //! `<a/>` has no content, `<a></a>` an empty child list. A JID written `jid"..."` is a typed
-//! [`Jid`](super::Jid); the same text in a plain string stays a string (the encoder still puts
+//! [`Jid`]; the same text in a plain string stays a string (the encoder still puts
 //! JID-shaped strings on the wire as JIDs, like Baileys).
 //!
 //! Two renderings exist. [`Node::display_full`] prints byte content in full and is what the
