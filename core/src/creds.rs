@@ -144,6 +144,9 @@ pub enum CredentialChange {
     Paired(DeviceIdentity),
     /// The first `<success>` with the paired identity.
     Confirmed,
+    /// An unconfirmed pairing was refused by the server (401 before the first `<success>`):
+    /// forget the identity on the account and link again with the same keys.
+    PairingDiscarded,
     /// Pair-code stage 2 replaced the ADV secret.
     AdvSecret(Secret32),
     /// Own LID learnt or changed at `<success>`.
@@ -229,6 +232,10 @@ impl Credentials {
                 self.confirmed = false;
             }
             CredentialChange::Confirmed => self.confirmed = true,
+            CredentialChange::PairingDiscarded => {
+                self.device = None;
+                self.confirmed = false;
+            }
             CredentialChange::AdvSecret(secret) => self.adv_secret = secret.clone(),
             CredentialChange::Lid(lid) => {
                 if let Some(device) = &mut self.device {
@@ -265,6 +272,41 @@ impl Credentials {
             CredentialChange::AppStateVersion { name, state } => {
                 self.app_state_versions.insert(name.clone(), state.clone());
             }
+        }
+    }
+
+    /// A fresh, unpaired credential set drawn from `rng` (in the core, the seeded key stream).
+    ///
+    /// Follows whatsmeow: a full 32-bit registration id, signed pre-key id 1 signed over
+    /// `0x05 ‖ public` by the identity key, pre-key ids starting at 1.
+    pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let noise_key = KeyPair::generate(rng);
+        let identity_key = KeyPair::generate(rng);
+        let spk = KeyPair::generate(rng);
+        let mut message = [0u8; 33];
+        message[0] = crate::payload::KEY_TYPE_DJB;
+        message[1..].copy_from_slice(&spk.public_bytes());
+        let mut random = [0u8; 64];
+        rng.fill_bytes(&mut random);
+        let signature = identity_key.sign(&message, &random);
+        let mut adv = [0u8; 32];
+        rng.fill_bytes(&mut adv);
+        Self {
+            noise_key,
+            identity_key,
+            signed_pre_key: SignedPreKey { id: 1, key_pair: spk, signature },
+            registration_id: rng.next_u32(),
+            adv_secret: Secret32::new(adv),
+            device: None,
+            confirmed: false,
+            push_name: None,
+            routing_info: None,
+            version: None,
+            next_pre_key_id: 1,
+            first_unuploaded_pre_key_id: 1,
+            pre_keys: BTreeMap::new(),
+            app_state_sync_keys: BTreeMap::new(),
+            app_state_versions: BTreeMap::new(),
         }
     }
 
@@ -369,6 +411,33 @@ mod tests {
         assert!(!shown.contains(&private), "{shown}");
         assert!(shown.contains("<redacted>"));
         assert_eq!(format!("{:?}", Secret32::new([1; 32])), "<redacted>");
+    }
+
+    #[test]
+    fn generated_credentials_follow_the_seed_and_sign_the_pre_key() {
+        use rand_chacha::ChaCha20Rng;
+        use rand_core::SeedableRng;
+        let a = Credentials::generate(&mut ChaCha20Rng::from_seed([5; 32]));
+        let b = Credentials::generate(&mut ChaCha20Rng::from_seed([5; 32]));
+        assert_eq!(a.noise_key.public_bytes(), b.noise_key.public_bytes());
+        assert_eq!(a.registration_id, b.registration_id);
+        assert_ne!(a.noise_key.public_bytes(), a.identity_key.public_bytes());
+        let mut message = vec![0x05];
+        message.extend_from_slice(&a.signed_pre_key.key_pair.public_bytes());
+        assert!(a.identity_key.verify(&message, &a.signed_pre_key.signature));
+        assert!(!a.is_paired());
+    }
+
+    #[test]
+    fn a_discarded_pairing_keeps_the_keys() {
+        let mut creds = Some(fresh(4));
+        let delta = CredentialsDelta {
+            changes: vec![CredentialChange::Paired(device()), CredentialChange::PairingDiscarded],
+        };
+        Credentials::apply(&mut creds, &delta).unwrap();
+        let c = creds.unwrap();
+        assert!(!c.is_paired());
+        assert_eq!(c.noise_key.public_bytes(), fresh(4).noise_key.public_bytes());
     }
 
     #[test]

@@ -1,0 +1,747 @@
+//! The connection state machine: one [`Connection`] per account, outliving every socket.
+//!
+//! # Lifecycle (`DESIGN.md` §4)
+//!
+//! ```text
+//!            Connect                 Opened              handshake done
+//!   Idle ───────────▶ Connecting ─────────▶ Handshaking ───────────────▶ Authenticating
+//!                         ▲                                               │      │
+//!                         │                              <success>        │      │ pair-device
+//!                         │                 ┌─────────────────────────────┘      ▼
+//!                         │                 ▼                                  Pairing
+//!                         │            Connected                                 │ pair-success
+//!                         │                 │ any disconnect                     │ (persisted,
+//!                         │                 ▼                                    │  then 515)
+//!                         └──── WaitingToReconnect ◀─────────────────────────────┘
+//!                                (backoff, or at once for 515)
+//!
+//!   any state ── terminal reason (440, logged out, ban, 405 twice, …) ──▶ Stopped(reason)
+//! ```
+//!
+//! # Driving it (the sans-IO contract)
+//!
+//! Inputs go in through the `handle_*` methods, each taking `now` (monotonic; wall-clock time
+//! arrived once as `unix_now` in [`Connection::new`]). After **every** input, drain every
+//! output with [`Connection::poll_output`] until it returns [`Output::Timeout`] — transmits,
+//! then actions, then events, then the next deadline — and call
+//! [`Connection::handle_timeout`] at that deadline. Draining fully after each input is always
+//! correct; the order matters because bytes queued for a transport are written before that
+//! transport's `CloseTransport`.
+//!
+//! ```text
+//! loop {
+//!     loop { match conn.poll_output() {
+//!         Output::Transmit(t) => socket(t.transport).send(t.payload),
+//!         Output::Action(a)   => execute(a),          // answer later via handle_transport /
+//!                                                    // handle_store / handle_version
+//!         Output::Event(e)    => app.notify(e),
+//!         Output::Timeout(t)  => { deadline = t; break }
+//!     } }
+//!     wait for: socket bytes → handle_bytes, socket open/close → handle_transport,
+//!               store result → handle_store, version → handle_version,
+//!               app command → handle_command, deadline → handle_timeout
+//! }
+//! ```
+//!
+//! Rules the machine keeps: at most one transport is open (one counts as closed the moment
+//! `CloseTransport` is emitted); input for a stale [`TransportId`] is ignored; credentials are
+//! never acted on before the store confirms them ("persist before proceeding"); peer faults
+//! never return `Err` — they end the transport with a typed [`DisconnectReason`]; `Err` from
+//! [`Connection::handle_command`] is only for misuse.
+
+mod config;
+mod io;
+mod rng;
+mod session;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use tracing::{debug, info, warn};
+
+pub use config::{Config, DEFAULT_ENDPOINT, DEFAULT_VERSION_URL};
+pub use io::{
+    Action, Command, CommandError, Event, Output, State, Transmit, TransportEvent, TransportId,
+    VersionError,
+};
+
+use crate::backoff::{Decision, ReconnectPolicy};
+use crate::binary::Node;
+use crate::creds::{
+    CredentialChange, Credentials, CredentialsDelta, PersistSeq, StoreResult,
+};
+use crate::crypto::KeyPair;
+use crate::keepalive::{KeepAlive, KeepAliveOutput};
+use crate::link::{HandshakeContext, Link, LinkError};
+use crate::payload::{self, AppVersion, LoginParams, RegistrationParams};
+use crate::reason::{DisconnectReason, LostCause, ProtocolFault};
+use crate::timer::{Timer, TimerTable};
+use rng::Rngs;
+
+/// What to do once a persist is confirmed.
+#[derive(Debug)]
+enum AfterPersist {
+    /// Nothing waits on it (single-field updates).
+    Nothing,
+    /// Start the pending transport attempt (fresh credentials, refreshed version, discarded
+    /// pairing).
+    StartAttempt,
+    /// Send this stanza on the current transport (the pair-success reply).
+    SendNode(Box<Node>),
+    /// Upload the freshly generated pre-keys (ids in the range).
+    UploadPreKeys {
+        /// First id of the batch.
+        first: u32,
+        /// One past the last id.
+        end: u32,
+    },
+}
+
+/// The current transport attempt.
+#[derive(Debug)]
+struct Attempt {
+    id: TransportId,
+    /// `None` until the adapter reports `Opened`.
+    link: Option<Link>,
+    /// The ClientPayload for this attempt (login when paired, registration otherwise).
+    client_payload: Vec<u8>,
+    /// When ClientFinish went out (for the clock-skew RTT correction).
+    finished_at: Option<Instant>,
+}
+
+/// One WhatsApp account's connection: the sans-IO state machine (see the module docs).
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    creds: Option<Credentials>,
+    state: State,
+    attempt: Option<Attempt>,
+    next_transport: u64,
+    /// A transport attempt is wanted but waits for a persist or a version answer.
+    attempt_wanted: bool,
+    timers: TimerTable,
+    keepalive: KeepAlive,
+    policy: ReconnectPolicy,
+    rng: Rngs,
+    next_seq: PersistSeq,
+    pending: BTreeMap<PersistSeq, AfterPersist>,
+    transmits: VecDeque<Transmit>,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+    /// Monotonic anchor of `unix_base`.
+    created_at: Instant,
+    unix_base: u64,
+    last_now: Instant,
+    /// The version to announce (config override, fetched, stored or compiled default).
+    version: AppVersion,
+    /// A 405 refresh is in flight.
+    fetching_version: bool,
+    session: session::Session,
+}
+
+impl Connection {
+    /// A connection for one account.
+    ///
+    /// `credentials` are what the store loaded (`None` on first start: fresh ones are generated
+    /// from the seed and persisted before any transport opens). `unix_now` is the wall clock
+    /// in seconds at `now`; `seed` drives every random choice.
+    pub fn new(
+        config: Config,
+        credentials: Option<Credentials>,
+        now: Instant,
+        unix_now: u64,
+        seed: [u8; 32],
+    ) -> Self {
+        let version = config
+            .version
+            .or_else(|| credentials.as_ref().and_then(|c| c.version))
+            .unwrap_or(payload::DEFAULT_VERSION);
+        let mut rng = Rngs::from_seed(seed);
+        let session = session::Session::new(&mut rng.ids);
+        let mut conn = Self {
+            keepalive: KeepAlive::new(config.keep_alive.clone()),
+            policy: ReconnectPolicy::new(config.reconnect.clone()),
+            config,
+            creds: credentials,
+            state: State::Idle,
+            attempt: None,
+            next_transport: 0,
+            attempt_wanted: false,
+            timers: TimerTable::new(),
+            rng,
+            next_seq: PersistSeq(0),
+            pending: BTreeMap::new(),
+            transmits: VecDeque::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            created_at: now,
+            unix_base: unix_now,
+            last_now: now,
+            version,
+            fetching_version: false,
+            session,
+        };
+        if conn.creds.is_none() {
+            let fresh = Credentials::generate(&mut conn.rng.keys);
+            conn.persist(CredentialChange::Created(Box::new(fresh)), AfterPersist::Nothing);
+        }
+        conn
+    }
+
+    // ---- (A) getters -------------------------------------------------------------------
+
+    /// The lifecycle state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The credentials as the core currently sees them (possibly ahead of the store by the
+    /// persists still in flight).
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.creds.as_ref()
+    }
+
+    /// The transport currently open (or opening), if any.
+    pub fn transport(&self) -> Option<TransportId> {
+        self.attempt.as_ref().map(|a| a.id)
+    }
+
+    /// The client version the next attempt announces.
+    pub fn version(&self) -> AppVersion {
+        self.version
+    }
+
+    // ---- (B) input -----------------------------------------------------------------------
+
+    /// A transport event from the adapter. Events for a stale transport are ignored.
+    pub fn handle_transport(&mut self, id: TransportId, event: TransportEvent, now: Instant) {
+        let now = self.clamp(now);
+        if self.transport() != Some(id) {
+            debug!(%id, ?event, "ignoring event of a stale transport");
+            return;
+        }
+        match event {
+            TransportEvent::Opened => self.on_opened(now),
+            TransportEvent::Closed { detail } => {
+                debug!(%id, detail, "transport closed by peer");
+                self.end_transport(
+                    DisconnectReason::ConnectionLost {
+                        cause: LostCause::TransportClosed { close_code: None },
+                    },
+                    now,
+                );
+            }
+            TransportEvent::Failed { detail } => self.end_transport(
+                DisconnectReason::ConnectionLost { cause: LostCause::TransportFailed { detail } },
+                now,
+            ),
+        }
+    }
+
+    /// Bytes received on a transport. Bytes for a stale transport are ignored.
+    pub fn handle_bytes(&mut self, id: TransportId, data: &[u8], now: Instant) {
+        let now = self.clamp(now);
+        if self.transport() != Some(id) {
+            return;
+        }
+        let unix_now = self.unix_at(now);
+        let roots = &self.config.trusted_roots;
+        let Some(attempt) = self.attempt.as_mut() else { return };
+        let Some(link) = attempt.link.as_mut() else {
+            // Bytes before `Opened`: the adapter broke the contract; treat as a protocol error.
+            self.end_transport(
+                DisconnectReason::ProtocolError {
+                    fault: ProtocolFault::Unexpected {
+                        expected: "no bytes before the transport opened",
+                        raw: None,
+                    },
+                },
+                now,
+            );
+            return;
+        };
+        let ctx = HandshakeContext {
+            unix_now,
+            trusted_roots: roots,
+            client_payload: &attempt.client_payload,
+        };
+        let result = link.handle_bytes(data, &ctx);
+        self.keepalive.on_receive(now);
+        match result {
+            Err(error) => self.end_transport(reason_for_link_error(error), now),
+            Ok(out) => {
+                if let Some(finish) = out.transmit {
+                    self.transmits.push_back(Transmit { transport: id, payload: finish });
+                }
+                if out.handshake_done {
+                    self.on_handshake_done(now);
+                }
+                for node in out.nodes {
+                    if self.transport() != Some(id) {
+                        break; // an earlier stanza ended this transport
+                    }
+                    self.on_node(node, now);
+                }
+            }
+        }
+    }
+
+    /// The answer to a `PersistCredentials` or `QuarantineCredentials` action.
+    pub fn handle_store(&mut self, result: StoreResult, now: Instant) {
+        let now = self.clamp(now);
+        match result {
+            StoreResult::Persisted(seq) | StoreResult::Quarantined(seq) => {
+                let Some(after) = self.pending.remove(&seq) else {
+                    debug!(%seq, "store confirmed an unknown or already confirmed sequence");
+                    return;
+                };
+                self.after_persist(after, now);
+                if self.pending.is_empty() && self.attempt_wanted && !self.fetching_version {
+                    self.start_attempt(now);
+                }
+            }
+            StoreResult::Failed { seq, error } => {
+                self.pending.remove(&seq);
+                warn!(%seq, %error, "persisting credentials failed");
+                self.stop(DisconnectReason::StoreFailure { detail: error.message }, now);
+            }
+        }
+    }
+
+    /// The answer to a `FetchVersion` action.
+    pub fn handle_version(&mut self, result: Result<AppVersion, VersionError>, now: Instant) {
+        let now = self.clamp(now);
+        if !self.fetching_version {
+            return;
+        }
+        self.fetching_version = false;
+        let version = match result {
+            Ok(version) => version,
+            Err(error) => {
+                warn!(%error, fallback = %payload::DEFAULT_VERSION, "version fetch failed");
+                payload::DEFAULT_VERSION
+            }
+        };
+        info!(%version, "retrying with refreshed client version");
+        self.version = version;
+        if self.creds.is_some() {
+            self.persist(CredentialChange::Version(version), AfterPersist::StartAttempt);
+        } else {
+            self.start_attempt(now);
+        }
+    }
+
+    /// Fires every timer that is due. Spurious calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.clamp(now);
+        self.policy.handle_timeout(now);
+        let fired: Vec<Timer> = self.timers.expired(now).collect();
+        for timer in fired {
+            self.on_timer(timer, now);
+        }
+        while self.keepalive.poll_timeout().is_some_and(|at| at <= now) {
+            match self.keepalive.handle_timeout(now, &mut self.rng.jitter) {
+                Some(KeepAliveOutput::SendPing { id }) => {
+                    let ping = crate::keepalive::ping_stanza(&id);
+                    self.send(&ping, now);
+                }
+                Some(KeepAliveOutput::Timeout { failures }) => {
+                    warn!(failures, "keepalive ping unanswered");
+                    self.events.push_back(Event::KeepAliveTimeout { failures });
+                }
+                Some(KeepAliveOutput::Restored) => self.events.push_back(Event::KeepAliveRestored),
+                Some(KeepAliveOutput::Dead) => {
+                    self.end_transport(
+                        DisconnectReason::ConnectionLost { cause: LostCause::DeadSocket },
+                        now,
+                    );
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// A command from the application. `Err` only for misuse; nothing has changed then.
+    pub fn handle_command(&mut self, command: Command, now: Instant) -> Result<(), CommandError> {
+        let now = self.clamp(now);
+        match command {
+            Command::Connect => match self.state {
+                State::Idle | State::Stopped(_) => {
+                    self.policy.reset();
+                    self.want_attempt(now);
+                    Ok(())
+                }
+                _ => Err(self.invalid("connect")),
+            },
+            Command::Shutdown => {
+                if matches!(self.state, State::Stopped(_)) {
+                    return Err(self.invalid("shutdown"));
+                }
+                self.stop(DisconnectReason::LocalShutdown, now);
+                Ok(())
+            }
+            Command::Send(node) => {
+                if self.state != State::Connected {
+                    return Err(self.invalid("send"));
+                }
+                self.send(&node, now);
+                Ok(())
+            }
+            Command::Logout => {
+                if self.state != State::Connected {
+                    return Err(self.invalid("logout"));
+                }
+                if let Some(node) = self.session.logout_stanza(self.creds.as_ref()) {
+                    self.send(&node, now);
+                }
+                self.stop(
+                    DisconnectReason::LoggedOut {
+                        reason: crate::reason::LogoutReason::Local,
+                        raw: None,
+                    },
+                    now,
+                );
+                Ok(())
+            }
+            Command::RequestPairingCode { phone } => self.request_pairing_code(&phone, now),
+        }
+    }
+
+    // ---- (D) output ----------------------------------------------------------------------
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next action for the adapter.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.timers.next().map(|(_, at)| at), self.keepalive.poll_timeout(), self.policy.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// All outputs in the canonical order: transmits, actions, events, then `Timeout`.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(t) = self.poll_transmit() {
+            return Output::Transmit(t);
+        }
+        if let Some(a) = self.poll_action() {
+            return Output::Action(a);
+        }
+        if let Some(e) = self.poll_event() {
+            return Output::Event(e);
+        }
+        Output::Timeout(self.poll_timeout())
+    }
+
+    // ---- internals -----------------------------------------------------------------------
+
+    fn clamp(&mut self, now: Instant) -> Instant {
+        self.last_now = self.last_now.max(now);
+        self.last_now
+    }
+
+    /// Wall-clock seconds at `now`, projected from the anchor given at construction.
+    fn unix_at(&self, now: Instant) -> u64 {
+        self.unix_base.saturating_add(now.saturating_duration_since(self.created_at).as_secs())
+    }
+
+    fn invalid(&self, command: &'static str) -> CommandError {
+        CommandError::InvalidState { command, state: self.state.name() }
+    }
+
+    fn persist(&mut self, change: CredentialChange, after: AfterPersist) {
+        let delta = CredentialsDelta::one(change);
+        if let Err(error) = Credentials::apply(&mut self.creds, &delta) {
+            // Only reachable through a bug in the core (a change before any credentials).
+            warn!(%error, "credential change without credentials");
+            return;
+        }
+        self.next_seq = self.next_seq.next();
+        let seq = self.next_seq;
+        self.pending.insert(seq, after);
+        self.actions.push_back(Action::PersistCredentials { seq, delta });
+    }
+
+    /// Asks for a transport attempt: now, or as soon as pending persists are confirmed.
+    fn want_attempt(&mut self, now: Instant) {
+        self.attempt_wanted = true;
+        self.state = State::Connecting;
+        if self.pending.is_empty() && !self.fetching_version {
+            self.start_attempt(now);
+        }
+    }
+
+    fn start_attempt(&mut self, now: Instant) {
+        if self.attempt.is_some() || !self.attempt_wanted {
+            return;
+        }
+        let Some(creds) = self.creds.as_ref() else { return };
+        let client_payload = match self.client_payload(creds) {
+            Ok(payload) => payload,
+            Err(detail) => {
+                self.stop(DisconnectReason::StoreFailure { detail }, now);
+                return;
+            }
+        };
+        self.attempt_wanted = false;
+        self.next_transport += 1;
+        let id = TransportId(self.next_transport);
+        self.attempt = Some(Attempt { id, link: None, client_payload, finished_at: None });
+        self.state = State::Connecting;
+        self.timers.set(Timer::Connect, now + self.config.connect_timeout);
+        self.actions.push_back(Action::OpenTransport { id, endpoint: self.config.endpoint.clone() });
+        debug!(%id, endpoint = %self.config.endpoint, "opening transport");
+    }
+
+    fn client_payload(&self, creds: &Credentials) -> Result<Vec<u8>, String> {
+        match &creds.device {
+            Some(device) => {
+                let username = device.jid.user_str().parse::<u64>().map_err(|_| {
+                    format!(
+                        "the stored JID {} has a non-numeric user; the credentials are damaged — \
+                         restore a backup or link again",
+                        device.jid
+                    )
+                })?;
+                let mut params = LoginParams::new(username, device.jid.device_id());
+                params.version = self.version;
+                params.profile = self.config.profile.clone();
+                Ok(payload::login_payload(&params))
+            }
+            None => {
+                let spk = &creds.signed_pre_key;
+                let mut params = RegistrationParams::new(
+                    creds.registration_id,
+                    creds.identity_key.public_bytes(),
+                    spk.id,
+                    spk.key_pair.public_bytes(),
+                    spk.signature,
+                );
+                params.version = self.version;
+                params.profile = self.config.profile.clone();
+                params.companion = self.config.companion.clone();
+                payload::registration_payload(&params).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    fn on_opened(&mut self, now: Instant) {
+        let Some(creds) = self.creds.as_ref() else { return };
+        let ephemeral = KeyPair::generate(&mut self.rng.keys);
+        let opened = Link::open(
+            creds.noise_key.clone(),
+            ephemeral,
+            creds.routing_info.as_deref(),
+            self.config.max_frame_len,
+        );
+        let Some(attempt) = self.attempt.as_mut() else { return };
+        match opened {
+            Ok((link, first)) => {
+                attempt.link = Some(link);
+                self.transmits.push_back(Transmit { transport: attempt.id, payload: first });
+                self.timers.clear(Timer::Connect);
+                self.timers.set(Timer::Handshake, now + self.config.handshake_timeout);
+                self.state = State::Handshaking;
+            }
+            Err(error) => self.end_transport(reason_for_link_error(error), now),
+        }
+    }
+
+    fn on_handshake_done(&mut self, now: Instant) {
+        if let Some(attempt) = self.attempt.as_mut() {
+            attempt.finished_at = Some(now);
+        }
+        self.state = State::Authenticating;
+        self.keepalive.start(now, &mut self.rng.jitter);
+        self.keepalive.on_send(now);
+    }
+
+    fn on_timer(&mut self, timer: Timer, now: Instant) {
+        match timer {
+            Timer::Connect => self.end_transport(
+                DisconnectReason::ConnectionLost { cause: LostCause::ConnectTimeout },
+                now,
+            ),
+            Timer::Handshake => self.end_transport(
+                DisconnectReason::ConnectionLost { cause: LostCause::HandshakeTimeout },
+                now,
+            ),
+            Timer::Reconnect => {
+                if matches!(self.state, State::WaitingToReconnect { .. }) {
+                    self.want_attempt(now);
+                }
+            }
+            Timer::PairingRef | Timer::PairingCode => self.on_pairing_timer(timer, now),
+            _ => {}
+        }
+    }
+
+    /// Encrypts and queues `node` on the current transport.
+    fn send(&mut self, node: &Node, now: Instant) {
+        let Some(attempt) = self.attempt.as_mut() else { return };
+        let Some(link) = attempt.link.as_mut() else { return };
+        match link.send_node(node) {
+            Ok(payload) => {
+                self.transmits.push_back(Transmit { transport: attempt.id, payload });
+                self.keepalive.on_send(now);
+            }
+            Err(error) => self.end_transport(reason_for_link_error(error), now),
+        }
+    }
+
+    /// Ends the current transport with `reason` and decides what comes next.
+    fn end_transport(&mut self, reason: DisconnectReason, now: Instant) {
+        if let Some(attempt) = self.attempt.take() {
+            self.actions.push_back(Action::CloseTransport { id: attempt.id });
+        }
+        self.keepalive.stop();
+        for timer in [Timer::Connect, Timer::Handshake, Timer::PairingRef, Timer::PairingCode] {
+            self.timers.clear(timer);
+        }
+        self.session.on_disconnect();
+        info!("{}", reason.closed_line());
+
+        // A 401 on a pairing the server never confirmed: forget it and link again.
+        let unconfirmed = self.creds.as_ref().is_some_and(|c| c.is_paired() && !c.confirmed);
+        if unconfirmed && matches!(reason, DisconnectReason::LoggedOut { .. }) {
+            warn!("the server refused a pairing it never confirmed; linking again");
+            self.persist(CredentialChange::PairingDiscarded, AfterPersist::Nothing);
+            self.emit_disconnected(reason, Some(now), 0);
+            self.want_attempt(now);
+            return;
+        }
+
+        match self.policy.on_disconnected(now, &reason, &mut self.rng.jitter) {
+            Decision::ReconnectAt(at) => {
+                let attempt = self.policy.attempt();
+                if at > now {
+                    info!(
+                        "{}",
+                        crate::reason::reconnecting_line(at - now, attempt, self.policy.max_attempts())
+                    );
+                }
+                self.emit_disconnected(reason, Some(at), attempt);
+                self.state = State::WaitingToReconnect { at };
+                self.timers.set(Timer::Reconnect, at);
+            }
+            Decision::RefreshVersion => {
+                self.emit_disconnected(reason, Some(now), 0);
+                self.fetching_version = true;
+                self.attempt_wanted = true;
+                self.state = State::Connecting;
+                self.actions.push_back(Action::FetchVersion { url: self.config.version_url.clone() });
+            }
+            Decision::Stop { reason, reconnect_at } => {
+                self.finish_stop(reason, reconnect_at, now);
+            }
+            _ => self.finish_stop(reason, None, now),
+        }
+    }
+
+    fn emit_disconnected(&mut self, reason: DisconnectReason, at: Option<Instant>, attempt: u32) {
+        self.events.push_back(Event::Disconnected {
+            reason,
+            reconnect_at: at,
+            attempt,
+            max_attempts: self.policy.max_attempts(),
+        });
+    }
+
+    /// Stops for good: closes the transport (if any) and reports the terminal reason.
+    fn stop(&mut self, reason: DisconnectReason, now: Instant) {
+        if let Some(attempt) = self.attempt.take() {
+            self.actions.push_back(Action::CloseTransport { id: attempt.id });
+        }
+        self.keepalive.stop();
+        self.session.on_disconnect();
+        self.finish_stop(reason, None, now);
+    }
+
+    fn finish_stop(&mut self, reason: DisconnectReason, reconnect_at: Option<Instant>, _now: Instant) {
+        self.attempt_wanted = false;
+        self.fetching_version = false;
+        for timer in Timer::ALL {
+            self.timers.clear(timer);
+        }
+        if let Some(line) = reason.invalidated_line() {
+            warn!("{line}");
+        }
+        if matches!(reason, DisconnectReason::LoggedOut { .. }) && self.creds.is_some() {
+            self.next_seq = self.next_seq.next();
+            let seq = self.next_seq;
+            self.pending.insert(seq, AfterPersist::Nothing);
+            self.actions.push_back(Action::QuarantineCredentials {
+                seq,
+                reason: reason.closed_line(),
+            });
+            self.creds = None;
+        }
+        info!(advice = reason.advice(), "stopped: {}", reason.closed_line());
+        self.events.push_back(Event::Disconnected {
+            reason: reason.clone(),
+            reconnect_at,
+            attempt: self.policy.attempt(),
+            max_attempts: self.policy.max_attempts(),
+        });
+        self.events.push_back(Event::Stopped { reason: reason.clone() });
+        self.state = State::Stopped(reason);
+    }
+
+    fn after_persist(&mut self, after: AfterPersist, now: Instant) {
+        match after {
+            AfterPersist::Nothing => {}
+            AfterPersist::StartAttempt => {
+                self.attempt_wanted = true;
+            }
+            AfterPersist::SendNode(node) => {
+                self.send(&node, now);
+            }
+            AfterPersist::UploadPreKeys { first, end } => {
+                if let Some(node) = self.session.pre_key_upload(self.creds.as_ref(), first, end) {
+                    self.send(&node, now);
+                }
+            }
+        }
+    }
+
+    /// The projected wall clock, for stanza handlers.
+    fn unix_now(&self) -> u64 {
+        self.unix_at(self.last_now)
+    }
+}
+
+/// Maps a link failure to the reason the connection reports.
+fn reason_for_link_error(error: LinkError) -> DisconnectReason {
+    match error {
+        LinkError::Certificate(why) => DisconnectReason::from_cert_error(why),
+        LinkError::Handshake(why) => DisconnectReason::HandshakeFailed { why },
+        LinkError::Frame(e) => DisconnectReason::ProtocolError { fault: ProtocolFault::Frame(e) },
+        LinkError::Transport(e) => {
+            DisconnectReason::ProtocolError { fault: ProtocolFault::Transport(e) }
+        }
+        LinkError::Decode(e) => DisconnectReason::ProtocolError { fault: ProtocolFault::Decode(e) },
+        other => DisconnectReason::ProtocolError {
+            fault: ProtocolFault::Unexpected { expected: link_error_text(&other), raw: None },
+        },
+    }
+}
+
+fn link_error_text(error: &LinkError) -> &'static str {
+    match error {
+        LinkError::Encode(_) => "a stanza Tether can encode",
+        _ => "a usable transport",
+    }
+}

@@ -1,0 +1,333 @@
+//! Stanza handling after the handshake (`session.md` §2 and §5): the verdict (`<success>`,
+//! `<failure>`, `<stream:error>`), the post-login iqs, pre-key top-up, acks, server pings and
+//! `<ib>` info bulletins. Linking stanzas go to [`super::linking`].
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand_core::Rng;
+use tracing::{debug, info, warn};
+
+use super::{AfterPersist, Connection, Event, State};
+use crate::binary::{Content, Jid, Node, Server, Value};
+use crate::creds::{CredentialChange, Credentials};
+use crate::crypto::KeyPair;
+use crate::keepalive::{self, KeepAliveOutput};
+use crate::reason::{DisconnectReason, LostCause};
+
+/// Why an iq was sent, to route its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum IqPurpose {
+    Active,
+    PreKeyCount,
+    PreKeyUpload { end: u32 },
+    Logout,
+}
+
+/// Per-connection stanza bookkeeping: iq ids and the answers still expected.
+#[derive(Debug)]
+pub(super) struct Session {
+    id_prefix: String,
+    counter: u64,
+    pending_iqs: BTreeMap<String, IqPurpose>,
+}
+
+impl Session {
+    pub(super) fn new(rng: &mut impl Rng) -> Self {
+        // whatsmeow's shape: "<byte>.<byte>-<counter>", nibble-packable on the wire.
+        let [a, b, ..] = rng.next_u32().to_be_bytes();
+        Self { id_prefix: format!("{a}.{b}-"), counter: 0, pending_iqs: BTreeMap::new() }
+    }
+
+    fn next_id(&mut self) -> String {
+        self.counter += 1;
+        format!("{}{}", self.id_prefix, self.counter)
+    }
+
+    /// Answers can no longer arrive once the transport is gone.
+    pub(super) fn on_disconnect(&mut self) {
+        self.pending_iqs.clear();
+    }
+
+    fn iq(&mut self, purpose: IqPurpose, xmlns: &'static str, kind: &'static str) -> Node {
+        let id = self.next_id();
+        self.pending_iqs.insert(id.clone(), purpose);
+        Node::new("iq")
+            .attr("id", id)
+            .attr("xmlns", xmlns)
+            .attr("type", kind)
+            .jid_attr("to", Jid::server_jid(Server::WhatsApp))
+    }
+
+    /// `<iq xmlns="md" type="set"><remove-companion-device jid=… reason="user_initiated"/>`.
+    pub(super) fn logout_stanza(&mut self, creds: Option<&Credentials>) -> Option<Node> {
+        let jid = creds?.device.as_ref()?.jid.clone();
+        let child = Node::new("remove-companion-device")
+            .jid_attr("jid", jid)
+            .attr("reason", "user_initiated");
+        Some(self.iq(IqPurpose::Logout, "md", "set").children(vec![child]))
+    }
+
+    /// The pre-key upload iq for ids `first..end` (`session.md` §2.4).
+    pub(super) fn pre_key_upload(
+        &mut self,
+        creds: Option<&Credentials>,
+        first: u32,
+        end: u32,
+    ) -> Option<Node> {
+        let creds = creds?;
+        let keys: Vec<Node> = (first..end)
+            .filter_map(|id| creds.pre_keys.get(&id).map(|key| pre_key_node("key", id, key, None)))
+            .collect();
+        let spk = &creds.signed_pre_key;
+        let iq = self.iq(IqPurpose::PreKeyUpload { end }, "encrypt", "set");
+        Some(iq.children(vec![
+            Node::new("registration").bytes(creds.registration_id.to_be_bytes().to_vec()),
+            Node::new("type").bytes(vec![crate::payload::KEY_TYPE_DJB]),
+            Node::new("identity").bytes(creds.identity_key.public_bytes().to_vec()),
+            Node::new("list").children(keys),
+            pre_key_node("skey", spk.id, &spk.key_pair, Some(&spk.signature)),
+        ]))
+    }
+}
+
+/// `<tag><id>3 bytes BE</id><value>32 bytes</value>[<signature>64 bytes</signature>]</tag>`.
+fn pre_key_node(tag: &'static str, id: u32, key: &KeyPair, signature: Option<&[u8; 64]>) -> Node {
+    let [_, a, b, c] = id.to_be_bytes();
+    let mut children = vec![
+        Node::new("id").bytes(vec![a, b, c]),
+        Node::new("value").bytes(key.public_bytes().to_vec()),
+    ];
+    if let Some(signature) = signature {
+        children.push(Node::new("signature").bytes(signature.to_vec()));
+    }
+    Node::new(tag).children(children)
+}
+
+/// Stanzas the server expects an `<ack>` for (`session.md` §5.5).
+const ACKED: [&str; 4] = ["message", "receipt", "notification", "call"];
+
+/// `<ack class=… id=… to=… [participant] [recipient] [type]/>`, whatsmeow's shape (no `type` on
+/// message acks).
+fn ack_for(node: &Node) -> Option<Node> {
+    let id = node.get_attr("id")?.clone();
+    let from = node.get_attr("from")?.clone();
+    let mut ack = Node::new("ack").attr("class", node.tag.to_string());
+    ack.attrs.push(crate::binary::Attr { key: "id".into(), value: id });
+    ack.attrs.push(crate::binary::Attr { key: "to".into(), value: from });
+    for key in ["participant", "recipient"] {
+        if let Some(value) = node.get_attr(key) {
+            ack.attrs.push(crate::binary::Attr { key: key.into(), value: value.clone() });
+        }
+    }
+    if node.tag != "message" {
+        if let Some(value) = node.get_attr("type") {
+            ack.attrs.push(crate::binary::Attr { key: "type".into(), value: value.clone() });
+        }
+    }
+    Some(ack)
+}
+
+fn u32_attr(node: &Node, key: &str) -> Option<u32> {
+    node.attr_str(key)?.parse().ok()
+}
+
+impl Connection {
+    /// Routes one received stanza.
+    pub(super) fn on_node(&mut self, node: Node, now: Instant) {
+        match &*node.tag {
+            "success" => self.on_success(&node, now),
+            "failure" => {
+                let reason = DisconnectReason::from_failure(&node, self.unix_now());
+                self.end_transport(reason, now);
+            }
+            "stream:error" => self.end_transport(DisconnectReason::from_stream_error(&node), now),
+            "xmlstreamend" => self.end_transport(
+                DisconnectReason::ConnectionLost { cause: LostCause::StreamEnd },
+                now,
+            ),
+            "iq" => self.on_iq(node, now),
+            "ib" => self.on_ib(node, now),
+            tag if ACKED.contains(&tag) => {
+                if let Some(ack) = ack_for(&node) {
+                    self.send(&ack, now);
+                }
+                if tag == "notification" && node.attr_str("type") == Some("encrypt") {
+                    if let Some(count) = node.child("count").and_then(|c| u32_attr(c, "value")) {
+                        self.on_pre_key_count(count, now);
+                    }
+                }
+                self.events.push_back(Event::Stanza(node));
+            }
+            _ => self.events.push_back(Event::Stanza(node)),
+        }
+    }
+
+    fn on_success(&mut self, node: &Node, now: Instant) {
+        if self.state == State::Pairing || self.creds.as_ref().is_none_or(|c| !c.is_paired()) {
+            // session.md §2.1: a success before pairing completed is not authoritative.
+            debug!("ignoring <success> on an unpaired connection");
+            return;
+        }
+        self.timers.clear(crate::timer::Timer::Handshake);
+        self.state = State::Connected;
+        self.policy.on_connected(now);
+        if let Some(t) = node.attr_str("t").and_then(|t| t.parse::<u64>().ok()) {
+            self.check_clock(t, now);
+        }
+        if self.creds.as_ref().is_some_and(|c| !c.confirmed) {
+            self.persist(CredentialChange::Confirmed, AfterPersist::Nothing);
+        }
+        if let Some(lid) = node.get_attr("lid").and_then(value_jid) {
+            let known = self.creds.as_ref().and_then(|c| c.device.as_ref()?.lid.clone());
+            if known.as_ref() != Some(&lid) {
+                self.persist(CredentialChange::Lid(lid), AfterPersist::Nothing);
+            }
+        }
+        let jid = self.creds.as_ref().and_then(|c| c.device.as_ref()).map(|d| d.jid.clone());
+        if let Some(jid) = jid {
+            info!(%jid, "connected");
+            self.events.push_back(Event::Connected { jid });
+        }
+        let active = self.session.iq(IqPurpose::Active, "passive", "set").children(vec![Node::new("active")]);
+        self.send(&active, now);
+        let count = self.session.iq(IqPurpose::PreKeyCount, "encrypt", "get").children(vec![Node::new("count")]);
+        self.send(&count, now);
+    }
+
+    /// Server time `t` against the local clock, corrected by half the handshake round trip.
+    pub(super) fn check_clock(&mut self, server_t: u64, now: Instant) {
+        let sent = self.attempt.as_ref().and_then(|a| a.finished_at).unwrap_or(now);
+        let half_rtt = now.saturating_duration_since(sent) / 2;
+        let local = self.unix_at(now.checked_sub(half_rtt).unwrap_or(now));
+        let offset = super::io::clock_offset(server_t, local);
+        if offset.unsigned_abs() > self.config.clock_skew_threshold.as_secs() {
+            warn!(offset_secs = offset, "local clock differs from the server's");
+            self.events.push_back(Event::ClockSkew { offset_secs: offset });
+        }
+    }
+
+    fn on_iq(&mut self, node: Node, now: Instant) {
+        if keepalive::is_server_ping(&node) {
+            let pong = keepalive::pong_for(&node);
+            self.send(&pong, now);
+            return;
+        }
+        let kind = node.attr_str("type").unwrap_or_default();
+        if matches!(kind, "result" | "error") {
+            let id = node.attr_str("id").unwrap_or_default().to_owned();
+            if id.starts_with(keepalive::PING_ID_PREFIX) {
+                if let Some(KeepAliveOutput::Restored) = self.keepalive.on_pong(&id, now) {
+                    self.events.push_back(Event::KeepAliveRestored);
+                }
+                return;
+            }
+            if let Some(purpose) = self.session.pending_iqs.remove(&id) {
+                self.on_iq_answer(purpose, &node, kind == "result", now);
+                return;
+            }
+        }
+        if kind == "set" && node.attr_str("xmlns") == Some("md") {
+            if node.child("pair-device").is_some() {
+                self.on_pair_device(&node, now);
+                return;
+            }
+            if node.child("pair-success").is_some() {
+                self.on_pair_success(&node, now);
+                return;
+            }
+        }
+        self.events.push_back(Event::Stanza(node));
+    }
+
+    fn on_iq_answer(&mut self, purpose: IqPurpose, node: &Node, ok: bool, now: Instant) {
+        match purpose {
+            IqPurpose::Active | IqPurpose::Logout => {
+                if !ok {
+                    warn!(answer = %node, "server refused {purpose:?}");
+                }
+            }
+            IqPurpose::PreKeyCount => {
+                match node.child("count").and_then(|c| u32_attr(c, "value")) {
+                    Some(count) if ok => self.on_pre_key_count(count, now),
+                    _ => warn!(answer = %node, "unexpected answer to the pre-key count"),
+                }
+            }
+            IqPurpose::PreKeyUpload { end } => {
+                if ok {
+                    self.persist(
+                        CredentialChange::PreKeysUploaded { first_unuploaded_pre_key_id: end },
+                        AfterPersist::Nothing,
+                    );
+                } else {
+                    warn!(answer = %node, "the server refused the pre-key upload");
+                }
+            }
+        }
+    }
+
+    /// Tops the server's one-time pre-keys up when they run low. New keys are persisted
+    /// before they are uploaded.
+    fn on_pre_key_count(&mut self, server_count: u32, _now: Instant) {
+        if server_count >= self.config.pre_key_low_watermark {
+            return;
+        }
+        let Some(creds) = self.creds.as_ref() else { return };
+        let first = creds.first_unuploaded_pre_key_id;
+        let never_uploaded = first <= 1;
+        let wanted = if server_count == 0 && never_uploaded {
+            self.config.pre_key_initial_batch
+        } else {
+            self.config.pre_key_batch
+        };
+        let start = creds.next_pre_key_id.max(first);
+        let ready = start - first;
+        if ready >= wanted {
+            let end = first + wanted;
+            self.after_persist(AfterPersist::UploadPreKeys { first, end }, _now);
+            return;
+        }
+        let end = first.saturating_add(wanted).min(crate::payload::MAX_SIGNED_PRE_KEY_ID);
+        let keys: Vec<(u32, KeyPair)> =
+            (start..end).map(|id| (id, KeyPair::generate(&mut self.rng.keys))).collect();
+        info!(count = keys.len(), server_count, "generating one-time pre-keys");
+        self.persist(
+            CredentialChange::PreKeysGenerated { keys, next_pre_key_id: end },
+            AfterPersist::UploadPreKeys { first, end },
+        );
+    }
+
+    fn on_ib(&mut self, node: Node, now: Instant) {
+        if let Some(info) = node
+            .child("edge_routing")
+            .and_then(|e| e.child("routing_info"))
+            .and_then(|r| match &r.content {
+                Content::Bytes(b) => Some(b.clone()),
+                _ => None,
+            })
+        {
+            self.persist(CredentialChange::RoutingInfo(info), AfterPersist::Nothing);
+            return;
+        }
+        if node.child("downgrade_webclient").is_some() {
+            self.end_transport(DisconnectReason::MultideviceMismatch { raw: Some(node) }, now);
+            return;
+        }
+        self.events.push_back(Event::Stanza(node));
+    }
+}
+
+/// A JID attribute, whether typed or written as a string.
+fn value_jid(value: &Value) -> Option<Jid> {
+    match value {
+        Value::Jid(jid) => Some(jid.clone()),
+        Value::String(s) => s.parse().ok(),
+    }
+}
+
+/// Keeps `Bytes` imported for the byte-content helpers above.
+#[allow(dead_code)]
+fn _bytes(b: Bytes) -> Bytes {
+    b
+}
