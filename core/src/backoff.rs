@@ -17,13 +17,13 @@
 //!   Waiting ───────────────────────► Up(since) ─────────────────────────────► Up, attempt = 0
 //!      ▲                               │                  (poll_timeout / handle_timeout,
 //!      │                               │ on_disconnected   or noticed at the next disconnect)
-//!      │      ReconnectAt(at)          ▼
+//!      │  ReconnectAt{at, attempt}     ▼
 //!      └───────────────────────── decide(reason) ──► Stop{reason, reconnect_at}
 //!      └── RefreshVersion (405, once) ◄─┘
 //!
 //! decide(reason):
 //!   terminal reason (440, logout, ban, connect failure, …) → Stop  (ban: reconnect_at = expiry)
-//!   515 RestartRequired      → ReconnectAt(now), not counted; the 3rd+ 515 without a <success>
+//!   515 RestartRequired      → ReconnectAt{now, attempt: 0}; the 3rd+ 515 without a <success>
 //!                              in between is a counted retry
 //!   405 ClientOutdated       → RefreshVersion the first time since the last <success>, then Stop
 //!   CertificateInvalid /
@@ -31,7 +31,7 @@
 //!   429 RateLimited          → counted retry whose backoff step advances by 1 + 5
 //!   anything else            → counted retry
 //!   counted retry: attempt == maxRetries already → Stop(RetriesExhausted)
-//!                  else attempt += 1, step += 1 → ReconnectAt(now + d(step))
+//!                  else attempt += 1, step += steps → ReconnectAt{now + d(step), attempt}
 //! ```
 //!
 //! `attempt` counts retries (what `maxRetries` limits and the `(attempt 3/10)` log shows);
@@ -170,8 +170,14 @@ impl ReconnectConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Decision {
-    /// Open the next transport at this instant (`now` for a 515 restart).
-    ReconnectAt(Instant),
+    /// Open the next transport at `at` (`now` for a free 515 restart).
+    ReconnectAt {
+        /// When to open the next transport.
+        at: Instant,
+        /// The retry number for the `Disconnected` event and the `(attempt 3/10)` log; 0 when
+        /// this reconnect is not counted (a free 515 restart).
+        attempt: u32,
+    },
     /// 405: fetch the current client version (`FetchVersion`), then reconnect at once with it
     /// (or the compiled default if the fetch fails). Not counted as a retry.
     RefreshVersion,
@@ -215,8 +221,8 @@ impl ReconnectPolicy {
         &self.config
     }
 
-    /// Counted retries since the last reset (the `attempt` of `Disconnected`; 0 when the last
-    /// reconnect was not counted).
+    /// Counted retries since the last reset. Free 515 restarts leave it unchanged; the
+    /// `attempt` of [`Decision::ReconnectAt`] says whether a given reconnect counted.
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
@@ -295,7 +301,10 @@ impl ReconnectPolicy {
             R::RestartRequired { .. } => {
                 self.restarts_without_success = self.restarts_without_success.saturating_add(1);
                 if self.restarts_without_success <= FREE_RESTARTS_IN_A_ROW {
-                    Decision::ReconnectAt(now)
+                    Decision::ReconnectAt {
+                        at: now,
+                        attempt: 0,
+                    }
                 } else {
                     self.counted_retry(now, reason, 1, rng)
                 }
@@ -365,7 +374,10 @@ impl ReconnectPolicy {
             .checked_add(delay)
             .or_else(|| now.checked_add(self.config.max_delay))
             .unwrap_or(now);
-        Decision::ReconnectAt(at)
+        Decision::ReconnectAt {
+            at,
+            attempt: self.attempt,
+        }
     }
 
     fn is_stable_at(&self, now: Instant) -> bool {

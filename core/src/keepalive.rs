@@ -9,7 +9,11 @@
 //!
 //! - [`Timer::KeepAlive`]: nothing has been **sent** for the interval (25 s ± 20 %, redrawn
 //!   after every ping) → send a ping. Every send pushes it back: a busy connection needs no
-//!   pings.
+//!   pings. One exception, the **probe**: when a send is still unanswered halfway through the
+//!   dead-socket timeout and no ping went out since it, a ping goes out then. Many sends (acks,
+//!   receipts, iq results) get no reply, so without the probe a quiet but healthy chat whose
+//!   last frame was ours would be declared dead; with it a live server always gets the chance
+//!   to answer before the deadline.
 //! - [`Timer::PingDeadline`]: a ping unanswered after 10 s → `Timeout { failures }` (an event,
 //!   not a disconnect); a later pong → `Restored`.
 //! - [`Timer::DeadSocket`]: anchored on the **first unanswered send** since the last byte
@@ -24,8 +28,9 @@
 //!     ▲                     │ ▲
 //!     └────── stop() ───────┘ │  Running = { anchor: None | Some(first unanswered send),
 //!                             │              pings in flight, failures }
-//!   on_send:    anchor ?= now; KeepAlive = now + interval
-//!   on_receive: anchor = None (DeadSocket disarmed)
+//!   on_send:    anchor ?= now; KeepAlive = min(now + interval, probe)
+//!   on_receive: anchor = None (DeadSocket and probe disarmed)
+//!   probe = anchor + timeout/2 while no ping was sent since the anchor
 //!   KeepAlive due:    SendPing{id} (a send); PingDeadline = now + 10 s; interval redrawn
 //!   PingDeadline due: failures += 1 → Timeout{failures}
 //!   on_pong(id):      pings cleared; failures > 0 → Restored, failures = 0
@@ -113,7 +118,9 @@ pub struct KeepAlive {
     running: bool,
     timers: TimerTable,
     interval: Duration,
+    last_send: Option<Instant>,
     unanswered_since: Option<Instant>,
+    pinged_since_anchor: bool,
     pings: Vec<Ping>,
     failures: u32,
     last_success: Option<Instant>,
@@ -129,7 +136,9 @@ impl KeepAlive {
             running: false,
             timers: TimerTable::new(),
             interval,
+            last_send: None,
             unanswered_since: None,
+            pinged_since_anchor: false,
             pings: Vec::new(),
             failures: 0,
             last_success: None,
@@ -145,6 +154,7 @@ impl KeepAlive {
         self.timers.clear_all();
         self.pings.clear();
         self.failures = 0;
+        self.last_send = None;
         self.unanswered_since = None;
         self.interval = jittered(self.config.interval, self.config.jitter, rng);
         self.on_send(now);
@@ -155,6 +165,7 @@ impl KeepAlive {
         self.running = false;
         self.timers.clear_all();
         self.pings.clear();
+        self.last_send = None;
         self.unanswered_since = None;
     }
 
@@ -178,11 +189,13 @@ impl KeepAlive {
         if !self.running {
             return;
         }
+        self.last_send = Some(now);
         if self.unanswered_since.is_none() {
             self.unanswered_since = Some(now);
+            self.pinged_since_anchor = false;
             self.arm(Timer::DeadSocket, now, self.config.timeout);
         }
-        self.arm(Timer::KeepAlive, now, self.interval);
+        self.arm_keepalive();
     }
 
     /// Something (any bytes) was received at `now`.
@@ -192,6 +205,7 @@ impl KeepAlive {
         }
         self.unanswered_since = None;
         self.timers.clear(Timer::DeadSocket);
+        self.arm_keepalive();
     }
 
     /// An iq result with `id` arrived at `now`. Returns `Restored` when it answers one of our
@@ -272,6 +286,8 @@ impl KeepAlive {
         self.arm_ping_deadline();
         self.interval = jittered(self.config.interval, self.config.jitter, rng);
         self.on_send(now);
+        self.pinged_since_anchor = true;
+        self.arm_keepalive();
         KeepAliveOutput::SendPing { id }
     }
 
@@ -285,6 +301,24 @@ impl KeepAlive {
         match next {
             Some(at) => self.timers.set(Timer::PingDeadline, at),
             None => self.timers.clear(Timer::PingDeadline),
+        }
+    }
+
+    /// The ping timer: `interval` after the last send, or the probe if that comes first.
+    fn arm_keepalive(&mut self) {
+        let regular = self
+            .last_send
+            .and_then(|sent| sent.checked_add(self.interval));
+        let probe = match self.unanswered_since {
+            Some(anchor) if !self.pinged_since_anchor => {
+                anchor.checked_add(self.config.timeout / 2)
+            }
+            _ => None,
+        };
+        match (regular, probe) {
+            (Some(a), Some(b)) => self.timers.set(Timer::KeepAlive, a.min(b)),
+            (Some(at), None) | (None, Some(at)) => self.timers.set(Timer::KeepAlive, at),
+            (None, None) => self.timers.clear(Timer::KeepAlive),
         }
     }
 

@@ -17,8 +17,8 @@
 //!
 //! ```text
 //! <stream:error>   <conflict type=replaced> ─────────────► Replaced                    (440)
-//!                  <conflict type=device_removed> ───────► LoggedOut{DeviceRemoved}    (code|[401])
-//!                  <conflict type=other> ────────────────► LoggedOut{Conflict}         (code|[401])
+//!                  <conflict type=device_removed> ───────► LoggedOut{DeviceRemoved}   (code|[401])
+//!                  <conflict type=other> ────────────────► LoggedOut{Conflict}        (code|[401])
 //!                  code 515 ─► RestartRequired   401, 516 ─► LoggedOut{StreamCode}
 //!                  code 409, 440 ─► Replaced     429 ─► RateLimited   503 ─► ServiceUnavailable
 //!                  other code ─► StreamError{code}       no code (ack, xml-not-well-formed, …)
@@ -426,6 +426,43 @@ impl DisconnectReason {
     pub fn invalidated_line(&self) -> Option<&'static str> {
         self.invalidates_session()
             .then_some("Session invalidated. Please re-scan QR code.")
+    }
+}
+
+impl From<CertError> for DisconnectReason {
+    /// See [`DisconnectReason::from_cert_error`].
+    fn from(error: CertError) -> Self {
+        Self::from_cert_error(error)
+    }
+}
+
+impl From<HandshakeError> for DisconnectReason {
+    fn from(why: HandshakeError) -> Self {
+        Self::HandshakeFailed { why }
+    }
+}
+
+impl From<ProtocolFault> for DisconnectReason {
+    fn from(fault: ProtocolFault) -> Self {
+        Self::ProtocolError { fault }
+    }
+}
+
+impl From<crate::frame::FrameError> for ProtocolFault {
+    fn from(error: crate::frame::FrameError) -> Self {
+        Self::Frame(error)
+    }
+}
+
+impl From<crate::noise::TransportError> for ProtocolFault {
+    fn from(error: crate::noise::TransportError) -> Self {
+        Self::Transport(error)
+    }
+}
+
+impl From<crate::binary::DecodeError> for ProtocolFault {
+    fn from(error: crate::binary::DecodeError) -> Self {
+        Self::Decode(error)
     }
 }
 

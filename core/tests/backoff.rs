@@ -53,7 +53,7 @@ fn handshake_failed() -> DisconnectReason {
 
 fn reconnect_at(decision: Decision) -> Instant {
     match decision {
-        Decision::ReconnectAt(at) => at,
+        Decision::ReconnectAt { at, .. } => at,
         other => panic!("expected ReconnectAt, got {other:?}"),
     }
 }
@@ -187,7 +187,11 @@ fn policy_delays_stay_within_bounds_for_30_retries() {
         let mut rng = rng(seed);
         let mut now = base();
         for n in 1..=30 {
-            let at = reconnect_at(policy.on_disconnected(now, &lost(), &mut rng));
+            let decision = policy.on_disconnected(now, &lost(), &mut rng);
+            let Decision::ReconnectAt { at, attempt } = decision else {
+                panic!("expected a reconnect, got {decision:?}");
+            };
+            assert_eq!(attempt, n);
             assert_eq!(policy.attempt(), n);
             assert_eq!(policy.step(), n);
             assert_within_formula(&config, n, at - now);
@@ -275,12 +279,18 @@ fn stream_515_reconnects_at_once_without_counting() {
     let now = base();
     assert_eq!(
         policy.on_disconnected(now, &restart(), &mut rng),
-        Decision::ReconnectAt(now)
+        Decision::ReconnectAt {
+            at: now,
+            attempt: 0
+        }
     );
     assert_eq!(policy.attempt(), 0);
     assert_eq!(
         policy.on_disconnected(now, &restart(), &mut rng),
-        Decision::ReconnectAt(now)
+        Decision::ReconnectAt {
+            at: now,
+            attempt: 0
+        }
     );
     assert_eq!(policy.attempt(), 0);
 }
@@ -313,11 +323,17 @@ fn success_ends_a_515_streak() {
     policy.on_connected(now);
     assert_eq!(
         policy.on_disconnected(now, &restart(), &mut rng),
-        Decision::ReconnectAt(now)
+        Decision::ReconnectAt {
+            at: now,
+            attempt: 0
+        }
     );
     assert_eq!(
         policy.on_disconnected(now, &restart(), &mut rng),
-        Decision::ReconnectAt(now)
+        Decision::ReconnectAt {
+            at: now,
+            attempt: 0
+        }
     );
     assert_eq!(policy.attempt(), 0);
 }
@@ -540,7 +556,10 @@ fn zero_max_retries_stops_at_the_first_counted_failure_but_not_on_515() {
     let now = base();
     assert_eq!(
         policy.on_disconnected(now, &restart(), &mut rng),
-        Decision::ReconnectAt(now)
+        Decision::ReconnectAt {
+            at: now,
+            attempt: 0
+        }
     );
     assert!(matches!(
         policy.on_disconnected(now, &lost(), &mut rng),
@@ -563,7 +582,10 @@ fn reset_forgets_counters_and_streaks() {
     assert_eq!(policy.attempt(), 0);
     assert_eq!(
         policy.on_disconnected(now, &restart(), &mut rng),
-        Decision::ReconnectAt(now)
+        Decision::ReconnectAt {
+            at: now,
+            attempt: 0
+        }
     );
 }
 

@@ -66,6 +66,24 @@ impl Harness {
         }
     }
 
+    /// Like `run_until`, with a live server on the other end: every ping is answered `rtt`
+    /// after it was sent.
+    fn run_answering_until(&mut self, until: Instant, rtt: Duration) {
+        while let Some(at) = self.ka.poll_timeout() {
+            if at > until {
+                break;
+            }
+            let before = self.log.len();
+            self.run_until(at);
+            let new: Vec<(Instant, KeepAliveOutput)> = self.log[before..].to_vec();
+            for (sent, out) in new {
+                if let KeepAliveOutput::SendPing { id } = out {
+                    self.ka.on_pong(&id, sent + rtt);
+                }
+            }
+        }
+    }
+
     fn pings(&self) -> Vec<(Instant, String)> {
         self.log
             .iter()
@@ -124,17 +142,8 @@ fn quiet_chat_is_not_dead() {
     let t0 = base();
     let mut h = Harness::started(KeepAliveConfig::default(), 3, t0);
     h.ka.on_receive(t0 + ms(300));
-    let mut now = t0;
-    let end = t0 + secs(600);
-    while now < end {
-        // Nothing but keepalive traffic: every ping is answered 200 ms later.
-        let next = h.ka.poll_timeout().unwrap();
-        h.run_until(next);
-        if let Some((at, KeepAliveOutput::SendPing { id })) = h.log.last().cloned() {
-            assert_eq!(h.ka.on_pong(&id, at + ms(200)), None);
-        }
-        now = next;
-    }
+    // Nothing but keepalive traffic for ten minutes; every ping is answered 200 ms later.
+    h.run_answering_until(t0 + secs(600), ms(200));
     assert_eq!(h.dead_at(), None);
     assert!(
         h.log
@@ -164,7 +173,62 @@ fn sends_do_not_hide_a_half_open_socket() {
     }
     h.run_until(first + secs(300));
     assert_eq!(h.dead_at(), Some(first + secs(20)));
-    assert!(h.pings().is_empty(), "steady sends need no pings");
+    let pings: Vec<Instant> = h.pings().iter().map(|(at, _)| *at).collect();
+    assert_eq!(
+        pings,
+        [first + secs(10)],
+        "only the probe: steady sends need no pings"
+    );
+}
+
+#[test]
+fn unanswered_send_in_a_quiet_chat_is_probed_not_dead() {
+    let t0 = base();
+    let mut h = Harness::started(KeepAliveConfig::default(), 14, t0);
+    h.ka.on_receive(t0 + ms(100));
+    // The last frame of the conversation is ours (an ack): the server never answers it.
+    let ack = t0 + secs(1);
+    h.ka.on_send(ack);
+    let probe = h.ka.poll_timeout().unwrap();
+    assert_eq!(
+        probe,
+        ack + secs(10),
+        "probe halfway through the dead-socket timeout"
+    );
+    assert_eq!(h.ka.next_timer(), Some((Timer::KeepAlive, probe)));
+    h.run_until(probe);
+    let (at, id) = h.pings().last().cloned().unwrap();
+    assert_eq!(at, probe);
+    // A live server answers the probe (and every later ping) well before the deadline.
+    assert_eq!(h.ka.on_pong(&id, probe + ms(150)), None);
+    h.run_answering_until(ack + secs(600), ms(150));
+    assert_eq!(h.dead_at(), None);
+    assert!(
+        h.log
+            .iter()
+            .all(|(_, out)| matches!(out, KeepAliveOutput::SendPing { .. }))
+    );
+}
+
+#[test]
+fn probe_is_sent_once_per_anchor() {
+    let config = KeepAliveConfig {
+        timeout: secs(120),
+        ..KeepAliveConfig::default()
+    };
+    let t0 = base();
+    let mut h = Harness::started(config, 15, t0);
+    h.ka.on_receive(t0);
+    h.ka.on_send(t0 + secs(1));
+    h.run_until(t0 + secs(61));
+    let pings: Vec<Instant> = h.pings().iter().map(|(at, _)| *at).collect();
+    // The regular ping (20-30 s after the last send) comes before the 60 s probe point and
+    // already counts as the probe; after it only the regular cadence remains.
+    assert!(pings.len() >= 2, "{pings:?}");
+    assert!(pings[0] - (t0 + secs(1)) <= secs(30), "{pings:?}");
+    for pair in pings.windows(2) {
+        assert!(pair[1] - pair[0] >= secs(20), "{pings:?}");
+    }
 }
 
 #[test]

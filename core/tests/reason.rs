@@ -460,3 +460,30 @@ fn raw_stanza_is_kept() {
     assert_eq!(stream(text).raw(), Some(&node(text)));
     assert_eq!(lost(LostCause::DeadSocket).raw(), None);
 }
+
+#[test]
+fn errors_convert_into_reasons() {
+    use tether_core::noise::TransportError;
+    let expired: DisconnectReason = CertError::Expired {
+        role: CertRole::Leaf,
+        now: 5,
+        not_after: 4,
+    }
+    .into();
+    assert_eq!(
+        expired,
+        DisconnectReason::CertificateExpired {
+            now: 5,
+            not_after: 4
+        }
+    );
+    let handshake: DisconnectReason = HandshakeError::WrongState("x").into();
+    assert!(matches!(
+        handshake,
+        DisconnectReason::HandshakeFailed { .. }
+    ));
+    let decrypt: DisconnectReason = ProtocolFault::from(TransportError::DecryptFailed).into();
+    assert_eq!(decrypt.code(), ReasonCode::Local(500));
+    let frame = ProtocolFault::from(FrameError::FrameTooLarge { len: 2, max: 1 });
+    assert!(matches!(frame, ProtocolFault::Frame(_)));
+}
