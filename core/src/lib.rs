@@ -28,21 +28,38 @@
 //! - [`binary`]: the WABinary node codec (`Node`, `Jid`, token dictionaries v2 and v3), the
 //!   transport plaintext (flags byte, bounded zlib inflate) and a readable XML-like text form.
 //!
+//! Building blocks of the connection state machine (DESIGN §4), each sans-IO and tested alone:
+//!
+//! - [`reason`]: [`reason::DisconnectReason`], one typed reason per disconnect, parsed from
+//!   `<stream:error>`, `<failure>` and `<xmlstreamend/>`, with its code, terminality, advice and
+//!   the field report's log-line shapes.
+//! - [`backoff`]: [`backoff::ReconnectPolicy`], exponential backoff with seeded jitter, the
+//!   stable-period counter reset and the per-reason rules (515, 429, 405, bans, cert failures).
+//! - [`keepalive`]: [`keepalive::KeepAlive`], client pings, ping deadlines and the dead-socket
+//!   timer anchored on the first unanswered send; server ping answers.
+//! - [`timer`]: [`timer::Timer`] and [`timer::TimerTable`], every deadline as named data.
+//! - [`jitter`]: reproducible uniform draws from a caller-supplied generator.
+//!
 //! Every parser returns a typed error and never panics on hostile input; the fuzz targets in
 //! `fuzz/` and the proptest round-trips in `tests/` hold it to that.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod backoff;
 pub mod binary;
 pub mod cert;
 pub mod creds;
 pub mod crypto;
 pub mod frame;
+pub mod jitter;
+pub mod keepalive;
 pub mod link;
 pub mod noise;
 pub mod payload;
 pub mod proto;
+pub mod reason;
+pub mod timer;
 
 #[cfg(feature = "__fuzzing")]
 pub mod fuzzing;
