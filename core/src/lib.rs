@@ -35,6 +35,7 @@ pub mod cert;
 pub mod crypto;
 pub mod frame;
 pub mod noise;
+pub mod pairing;
 pub mod payload;
 pub mod proto;
 
