@@ -297,3 +297,79 @@ pub(crate) fn device_signature_message(
     ]
     .concat()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn golden() -> serde_json::Value {
+        let all: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/pair-code-vectors.json")).unwrap();
+        all["hmac"].clone()
+    }
+
+    #[test]
+    fn hmac_matches_golden_values_for_both_account_types() {
+        let v = golden();
+        let key: [u8; 32] = hex::decode(v["adv_secret"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let secret = AdvSecret::from_bytes(key);
+        let data = hex::decode(v["signed_identity"].as_str().unwrap()).unwrap();
+        for (kind, name) in [
+            (AdvEncryptionType::E2ee, "e2ee"),
+            (AdvEncryptionType::Hosted, "hosted"),
+        ] {
+            let tag = device_identity_hmac(&secret, kind, &data)
+                .finalize()
+                .into_bytes();
+            assert_eq!(hex::encode(tag), v[name].as_str().unwrap(), "{name}");
+            let tag: [u8; 32] = tag.into();
+            assert!(hmac_matches(&secret, kind, &data, &tag));
+            let other = match kind {
+                AdvEncryptionType::E2ee => AdvEncryptionType::Hosted,
+                AdvEncryptionType::Hosted => AdvEncryptionType::E2ee,
+            };
+            assert!(!hmac_matches(&secret, other, &data, &tag));
+        }
+    }
+
+    #[test]
+    fn signature_inputs_are_prefix_details_and_keys() {
+        let companion = [0xC0; 32];
+        let account = [0xA0; 32];
+        let details = [1, 2, 3];
+        let mut expected = vec![6, 0, 1, 2, 3];
+        expected.extend_from_slice(&companion);
+        assert_eq!(
+            account_signature_message(AdvEncryptionType::E2ee, &details, &companion),
+            expected
+        );
+        expected[1] = 5;
+        assert_eq!(
+            account_signature_message(AdvEncryptionType::Hosted, &details, &companion),
+            expected
+        );
+        let mut expected = vec![6, 1, 1, 2, 3];
+        expected.extend_from_slice(&companion);
+        expected.extend_from_slice(&account);
+        assert_eq!(
+            device_signature_message(&details, &companion, &account),
+            expected
+        );
+    }
+
+    #[test]
+    fn absent_encryption_type_means_e2ee() {
+        assert_eq!(encryption_type("f", None), Ok(AdvEncryptionType::E2ee));
+        assert_eq!(encryption_type("f", Some(1)), Ok(AdvEncryptionType::Hosted));
+        assert_eq!(
+            encryption_type("f", Some(-1)),
+            Err(PairingError::UnknownEncryptionType {
+                field: "f",
+                value: -1
+            })
+        );
+    }
+}
