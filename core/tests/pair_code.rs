@@ -299,7 +299,7 @@ fn exchange(seed: u64, typed_code: Option<&str>) -> Result<Exchange, PairingErro
     let registered = pending.registered(&companion_hello_result("h", &pairing_ref))?;
     let code = match typed_code {
         Some(text) => PairingCode::parse(text)?,
-        None => pending.code.clone(),
+        None => pending.code,
     };
     let primary_ephemeral = KeyPair::generate(&mut rng);
     let (primary, notification) = primary_hello(
@@ -384,8 +384,7 @@ fn pair_code_round_trip_ends_in_a_verified_pair_success() {
 #[test]
 fn wrong_code_on_the_phone_fails_the_key_bundle() {
     let x = exchange(20, None).unwrap();
-    let right = x.registered.code.as_str().to_owned();
-    let mut wrong = right.clone().into_bytes();
+    let mut wrong = x.registered.code.as_str().as_bytes().to_vec();
     wrong[0] = if wrong[0] == b'A' { b'B' } else { b'A' };
     let mut x = exchange(20, Some(core::str::from_utf8(&wrong).unwrap())).unwrap();
     let hello = PrimaryHello::parse(&x.notification).unwrap();
