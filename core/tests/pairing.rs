@@ -76,7 +76,11 @@ impl Setup {
             lid: Some(Jid::device(&lid.to_string(), device, Server::Lid)),
             platform: ["android", "iphone", "smba", "smbi"][(self.rng.next_u32() % 4) as usize]
                 .to_owned(),
-            business_name: (self.rng.next_u32() % 2 == 0).then(|| "Acme Bakery".to_owned()),
+            business_name: self
+                .rng
+                .next_u32()
+                .is_multiple_of(2)
+                .then(|| "Acme Bakery".to_owned()),
             raw_id: self.rng.next_u32(),
             timestamp: 1_700_000_000 + u64::from(self.rng.next_u32() % 100_000_000),
             key_index: self.rng.next_u32() % 50,
@@ -526,7 +530,7 @@ fn wrong_lengths_and_missing_fields_have_their_own_errors() {
 
     let unknown_type = AdvSignedDeviceIdentityHmac {
         account_type: Some(7),
-        ..container.clone()
+        ..container
     };
     assert_eq!(
         s.companion_handles(&with_device_identity(&node, unknown_type.encode_to_vec()))
