@@ -19,8 +19,11 @@
 //!   the X25519 [`crypto::KeyPair`] with redacted `Debug` and wipe-on-drop.
 //! - [`payload`]: the login and registration `ClientPayload` bytes from explicit parameters,
 //!   with whatsmeow's values as defaults.
-//! - [`proto`]: hand-written prost messages for the handshake, the certificate chain and the
-//!   `ClientPayload`.
+//! - [`pairing`]: linking a new companion by QR code or pair code — refs and the QR string,
+//!   `<pair-success>` verification (HMAC, account signature) and the signed reply, the pair-code
+//!   key exchange — plus the phone's half for the simulator, all as pure functions.
+//! - [`proto`]: hand-written prost messages for the handshake, the certificate chain, the
+//!   `ClientPayload` and the ADV (device identity) messages.
 //! - [`binary`]: the WABinary node codec (`Node`, `Jid`, token dictionaries v2 and v3), the
 //!   transport plaintext (flags byte, bounded zlib inflate) and a readable XML-like text form.
 //!

@@ -1,9 +1,10 @@
 //! Linking a new companion to a phone (`protocol/session.md` §3, DESIGN §3.2): the crypto and
 //! the stanzas, as pure functions. Nothing here sends, stores or waits; every random byte comes
 //! in as a parameter (drawn by the caller from its seeded RNG), and every stanza goes out as a
-//! [`Node`](crate::binary::Node) value for the caller to send once it is allowed to.
+//! [`Node`] value for the caller to send once it is allowed to.
 //!
-//! QR linking (the companion side is [`qr`] and [`success`], the phone side [`phone`]):
+//! QR linking (the companion side is [`qr`] and [`success`], the phone side [`phone`]). The
+//! caller routes stanzas (by iq id, `from` and tag); these functions do not check `from`.
 //!
 //! ```text
 //! companion (Connection)                 server                          phone
@@ -19,16 +20,16 @@
 //!                                   <-  stream:error 515 (log in again)
 //! ```
 //!
-//! Pair-code linking ([`code`] for the companion, [`phone`] for the primary):
+//! Pair-code linking ([`code`] for the companion, [`phone`] for the primary and the server):
 //!
 //! ```text
-//! companion                               server / phone
-//!   companion_hello (code, wrapped eph) ->  iq set link_code_companion_reg stage=companion_hello
-//!   parse_companion_hello_result        <-  iq result <link_code_pairing_ref>
-//!   (show the code; the user types it on the phone)
-//!   PrimaryHello::parse                 <-  notification stage=primary_hello (wrapped eph, identity)
-//!   companion_finish -> new AdvSecret: persist it, THEN send the stage=companion_finish iq
-//!                                       ->  PendingPrimary::finish (the phone derives the same secret)
+//! companion                                    server / phone
+//!   code::companion_hello (code, wrapped eph) ->  CompanionHello::parse
+//!   PendingPairCode::registered             <-  companion_hello_result (link_code_pairing_ref)
+//!   (show PairingCode::formatted; the user types it on the phone)
+//!   PrimaryHello::parse                     <-  primary_hello (wrapped eph, identity)
+//!   RegisteredPairCode::finish -> new AdvSecret: persist it, THEN send companion_finish
+//!                                           ->  PendingPrimary::finish (same ADV secret)
 //!   ... then pair-success exactly as for QR, HMAC'd with the new ADV secret
 //! ```
 //!

@@ -37,8 +37,8 @@ pub const FIRST_REF_LIFETIME: Duration = Duration::from_secs(60);
 pub const LATER_REF_LIFETIME: Duration = Duration::from_secs(20);
 
 /// How long the ref at `index` (0-based, in server order) is shown before the next one:
-/// 60 s for the first, 20 s for each later one (Baileys; whatsmeow gives 60 s only when the
-/// server sent exactly 6 refs, which it always does). Six refs make a 160 s window.
+/// 60 s for the first, 20 s for each later one (Baileys; whatsmeow gives the 60 s only while
+/// exactly 6 refs remain, that is to the first of the usual 6). Six refs make a 160 s window.
 pub const fn ref_lifetime(index: usize) -> Duration {
     if index == 0 {
         FIRST_REF_LIFETIME
