@@ -69,7 +69,18 @@ fn key_and_wrap_match_golden_values_with_a_128_bit_counter() {
             "iv {}",
             hex::encode(iv)
         );
-        assert_eq!(unwrap_public_key(&code, "w", &wrapped).unwrap(), public);
+        assert_eq!(unwrap_public_key(&code, &wrapped).unwrap(), public);
+        // Like whatsmeow: extra bytes are ignored, fewer than 80 are refused.
+        let longer = [&wrapped[..], b"extra"].concat();
+        assert_eq!(unwrap_public_key(&code, &longer).unwrap(), public);
+        assert_eq!(
+            unwrap_public_key(&code, &wrapped[..79]),
+            Err(PairingError::WrongLength {
+                field: "wrapped ephemeral key",
+                expected: 80,
+                actual: 79
+            })
+        );
     }
 }
 

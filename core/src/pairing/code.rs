@@ -31,7 +31,7 @@ use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use bytes::Bytes;
 use hkdf::Hkdf;
 use sha2::Sha256;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::qr::ClientType;
 use super::{AdvSecret, PairingError, child, child_bytes, fixed, required_attr, server_jid};
@@ -109,6 +109,12 @@ impl PairingCode {
     }
 }
 
+impl Drop for PairingCode {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 impl fmt::Debug for PairingCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PairingCode(<redacted>)")
@@ -144,11 +150,8 @@ pub fn wrap_public_key(
 /// The public key inside a wrapped key. Like whatsmeow, reads the first 80 bytes and ignores
 /// any more; fewer is [`PairingError::WrongLength`]. A wrong code yields a different key (CTR
 /// has no integrity): the mismatch surfaces later as a failed HMAC or GCM tag.
-pub fn unwrap_public_key(
-    code: &PairingCode,
-    field: &'static str,
-    wrapped: &[u8],
-) -> Result<[u8; 32], PairingError> {
+pub fn unwrap_public_key(code: &PairingCode, wrapped: &[u8]) -> Result<[u8; 32], PairingError> {
+    let field = "wrapped ephemeral key";
     let (Some(salt), Some(iv), Some(body)) = (
         wrapped.get(..32),
         wrapped.get(32..48),
@@ -398,11 +401,7 @@ impl RegisteredPairCode {
         if hello.pairing_ref != self.pairing_ref {
             return Err(PairingError::RefMismatch);
         }
-        let primary_ephemeral = unwrap_public_key(
-            &self.code,
-            "link_code_pairing_wrapped_primary_ephemeral_pub",
-            &hello.wrapped_primary_ephemeral,
-        )?;
+        let primary_ephemeral = unwrap_public_key(&self.code, &hello.wrapped_primary_ephemeral)?;
         let ephemeral_secret =
             contributory(&self.ephemeral, &primary_ephemeral, "primary ephemeral key")?;
         let own_identity = identity.public_bytes();

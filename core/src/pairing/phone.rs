@@ -373,11 +373,7 @@ pub fn primary_hello(
     random: &PrimaryHelloRandom,
     notification_id: &str,
 ) -> Result<(PendingPrimary, Node), PairingError> {
-    let companion_ephemeral = unwrap_public_key(
-        code,
-        "link_code_pairing_wrapped_companion_ephemeral_pub",
-        &hello.wrapped_companion_ephemeral,
-    )?;
+    let companion_ephemeral = unwrap_public_key(code, &hello.wrapped_companion_ephemeral)?;
     let ephemeral_secret = contributory(
         primary_ephemeral,
         &companion_ephemeral,
