@@ -21,14 +21,19 @@
 //!   the X25519 [`crypto::KeyPair`] with redacted `Debug` and wipe-on-drop.
 //! - [`payload`]: the login and registration `ClientPayload` bytes from explicit parameters,
 //!   with whatsmeow's values as defaults.
-//! - [`proto`]: hand-written prost messages for the handshake, the certificate chain and the
-//!   `ClientPayload`.
 //! - [`creds`]: the credentials model, the deltas that change it and the `CredentialStore`
 //!   contract ("persist before proceeding").
+//! - [`pairing`]: linking a new companion by QR code or pair code — refs and the QR string,
+//!   `<pair-success>` verification (HMAC, account signature) and the signed reply, the pair-code
+//!   key exchange — plus the phone's half for the simulator, all as pure functions.
+//! - [`proto`]: hand-written prost messages for the handshake, the certificate chain, the
+//!   `ClientPayload` and the ADV (device identity) messages.
 //! - [`binary`]: the WABinary node codec (`Node`, `Jid`, token dictionaries v2 and v3), the
 //!   transport plaintext (flags byte, bounded zlib inflate) and a readable XML-like text form.
 //!
-//! Building blocks of the connection state machine (DESIGN §4), each sans-IO and tested alone:
+//! The connection state machine, [`connection::Connection`], ties these together: one per
+//! account, outliving every socket. Its building blocks (DESIGN §4), each sans-IO and tested
+//! alone:
 //!
 //! - [`reason`]: [`reason::DisconnectReason`], one typed reason per disconnect, parsed from
 //!   `<stream:error>`, `<failure>` and `<xmlstreamend/>`, with its code, terminality, advice and
@@ -49,6 +54,7 @@
 pub mod backoff;
 pub mod binary;
 pub mod cert;
+pub mod connection;
 pub mod creds;
 pub mod crypto;
 pub mod frame;
@@ -56,6 +62,7 @@ pub mod jitter;
 pub mod keepalive;
 pub mod link;
 pub mod noise;
+pub mod pairing;
 pub mod payload;
 pub mod proto;
 pub mod reason;
