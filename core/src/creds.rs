@@ -294,7 +294,11 @@ impl Credentials {
         Self {
             noise_key,
             identity_key,
-            signed_pre_key: SignedPreKey { id: 1, key_pair: spk, signature },
+            signed_pre_key: SignedPreKey {
+                id: 1,
+                key_pair: spk,
+                signature,
+            },
             registration_id: rng.next_u32(),
             adv_secret: Secret32::new(adv),
             device: None,
@@ -432,12 +436,18 @@ mod tests {
     fn a_discarded_pairing_keeps_the_keys() {
         let mut creds = Some(fresh(4));
         let delta = CredentialsDelta {
-            changes: vec![CredentialChange::Paired(device()), CredentialChange::PairingDiscarded],
+            changes: vec![
+                CredentialChange::Paired(device()),
+                CredentialChange::PairingDiscarded,
+            ],
         };
         Credentials::apply(&mut creds, &delta).unwrap();
         let c = creds.unwrap();
         assert!(!c.is_paired());
-        assert_eq!(c.noise_key.public_bytes(), fresh(4).noise_key.public_bytes());
+        assert_eq!(
+            c.noise_key.public_bytes(),
+            fresh(4).noise_key.public_bytes()
+        );
     }
 
     #[test]

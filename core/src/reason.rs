@@ -208,6 +208,9 @@ pub enum LogoutReason {
         /// The stream error's code attribute, if any.
         code: Option<u16>,
     },
+    /// The application logged out (`Command::Logout`, `tether logout`): the companion asked the
+    /// server to remove it.
+    Local,
     /// A `<conflict>` of any other type (or none).
     Conflict {
         /// The `type` attribute, empty when absent.
@@ -307,6 +310,7 @@ impl DisconnectReason {
                 LogoutReason::DeviceRemoved { code } | LogoutReason::Conflict { code, .. } => {
                     code.map_or(Local(LOCAL_LOGGED_OUT), Server)
                 }
+                LogoutReason::Local => Local(LOCAL_LOGGED_OUT),
             },
             Self::TemporaryBan { .. } => Server(402),
             Self::ClientOutdated { .. } => Server(405),

@@ -79,6 +79,10 @@ impl Config {
     /// The default configuration against another server (a simulator or test server) that
     /// signs its certificates with `root`.
     pub fn for_server(endpoint: impl Into<String>, root: [u8; 32]) -> Self {
-        Self { endpoint: endpoint.into(), trusted_roots: vec![root], ..Self::default() }
+        Self {
+            endpoint: endpoint.into(),
+            trusted_roots: vec![root],
+            ..Self::default()
+        }
     }
 }

@@ -3,14 +3,13 @@
 //! (`Transmit`, `Action`, `Event`, `Output`).
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use thiserror::Error;
 
 use crate::binary::{Jid, Node};
 use crate::creds::{CredentialsDelta, PersistSeq};
-use crate::payload::AppVersion;
 use crate::reason::DisconnectReason;
 
 /// Identifies one transport attempt. Every attempt gets a fresh id; input carrying an old id is
@@ -245,10 +244,7 @@ impl State {
 
 /// Converts a server `t` (Unix seconds) and the local `unix_now` into a signed offset.
 pub(crate) fn clock_offset(server_t: u64, unix_now: u64) -> i64 {
-    i64::try_from(server_t).unwrap_or(i64::MAX).saturating_sub(i64::try_from(unix_now).unwrap_or(i64::MAX))
-}
-
-/// Whole seconds of a duration, rounded up (for log lines such as "Reconnecting in 5s").
-pub(crate) fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+    i64::try_from(server_t)
+        .unwrap_or(i64::MAX)
+        .saturating_sub(i64::try_from(unix_now).unwrap_or(i64::MAX))
 }

@@ -51,6 +51,7 @@
 
 mod config;
 mod io;
+mod linking;
 mod rng;
 mod session;
 
@@ -67,9 +68,7 @@ pub use io::{
 
 use crate::backoff::{Decision, ReconnectPolicy};
 use crate::binary::Node;
-use crate::creds::{
-    CredentialChange, Credentials, CredentialsDelta, PersistSeq, StoreResult,
-};
+use crate::creds::{CredentialChange, Credentials, CredentialsDelta, PersistSeq, StoreResult};
 use crate::crypto::KeyPair;
 use crate::keepalive::{KeepAlive, KeepAliveOutput};
 use crate::link::{HandshakeContext, Link, LinkError};
@@ -86,8 +85,15 @@ enum AfterPersist {
     /// Start the pending transport attempt (fresh credentials, refreshed version, discarded
     /// pairing).
     StartAttempt,
-    /// Send this stanza on the current transport (the pair-success reply).
+    /// Send this stanza on the current transport (pair-code stage 2).
     SendNode(Box<Node>),
+    /// The new identity is durable: send the pair-success reply and report `Paired`.
+    PairReply {
+        /// The `pair-device-sign` reply.
+        reply: Box<Node>,
+        /// Own JID.
+        jid: crate::binary::Jid,
+    },
     /// Upload the freshly generated pre-keys (ids in the range).
     UploadPreKeys {
         /// First id of the batch.
@@ -137,6 +143,8 @@ pub struct Connection {
     /// A 405 refresh is in flight.
     fetching_version: bool,
     session: session::Session,
+    /// Linking state while unpaired (refs, a pair-code request).
+    linking: Option<linking::Linking>,
 }
 
 impl Connection {
@@ -180,10 +188,14 @@ impl Connection {
             version,
             fetching_version: false,
             session,
+            linking: None,
         };
         if conn.creds.is_none() {
             let fresh = Credentials::generate(&mut conn.rng.keys);
-            conn.persist(CredentialChange::Created(Box::new(fresh)), AfterPersist::Nothing);
+            conn.persist(
+                CredentialChange::Created(Box::new(fresh)),
+                AfterPersist::Nothing,
+            );
         }
         conn
     }
@@ -232,7 +244,9 @@ impl Connection {
                 );
             }
             TransportEvent::Failed { detail } => self.end_transport(
-                DisconnectReason::ConnectionLost { cause: LostCause::TransportFailed { detail } },
+                DisconnectReason::ConnectionLost {
+                    cause: LostCause::TransportFailed { detail },
+                },
                 now,
             ),
         }
@@ -246,7 +260,9 @@ impl Connection {
         }
         let unix_now = self.unix_at(now);
         let roots = &self.config.trusted_roots;
-        let Some(attempt) = self.attempt.as_mut() else { return };
+        let Some(attempt) = self.attempt.as_mut() else {
+            return;
+        };
         let Some(link) = attempt.link.as_mut() else {
             // Bytes before `Opened`: the adapter broke the contract; treat as a protocol error.
             self.end_transport(
@@ -271,7 +287,10 @@ impl Connection {
             Err(error) => self.end_transport(reason_for_link_error(error), now),
             Ok(out) => {
                 if let Some(finish) = out.transmit {
-                    self.transmits.push_back(Transmit { transport: id, payload: finish });
+                    self.transmits.push_back(Transmit {
+                        transport: id,
+                        payload: finish,
+                    });
                 }
                 if out.handshake_done {
                     self.on_handshake_done(now);
@@ -303,7 +322,12 @@ impl Connection {
             StoreResult::Failed { seq, error } => {
                 self.pending.remove(&seq);
                 warn!(%seq, %error, "persisting credentials failed");
-                self.stop(DisconnectReason::StoreFailure { detail: error.message }, now);
+                self.stop(
+                    DisconnectReason::StoreFailure {
+                        detail: error.message,
+                    },
+                    now,
+                );
             }
         }
     }
@@ -325,7 +349,10 @@ impl Connection {
         info!(%version, "retrying with refreshed client version");
         self.version = version;
         if self.creds.is_some() {
-            self.persist(CredentialChange::Version(version), AfterPersist::StartAttempt);
+            self.persist(
+                CredentialChange::Version(version),
+                AfterPersist::StartAttempt,
+            );
         } else {
             self.start_attempt(now);
         }
@@ -352,7 +379,9 @@ impl Connection {
                 Some(KeepAliveOutput::Restored) => self.events.push_back(Event::KeepAliveRestored),
                 Some(KeepAliveOutput::Dead) => {
                     self.end_transport(
-                        DisconnectReason::ConnectionLost { cause: LostCause::DeadSocket },
+                        DisconnectReason::ConnectionLost {
+                            cause: LostCause::DeadSocket,
+                        },
                         now,
                     );
                 }
@@ -426,10 +455,14 @@ impl Connection {
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.timers.next().map(|(_, at)| at), self.keepalive.poll_timeout(), self.policy.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.timers.next().map(|(_, at)| at),
+            self.keepalive.poll_timeout(),
+            self.policy.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// All outputs in the canonical order: transmits, actions, events, then `Timeout`.
@@ -455,11 +488,15 @@ impl Connection {
 
     /// Wall-clock seconds at `now`, projected from the anchor given at construction.
     fn unix_at(&self, now: Instant) -> u64 {
-        self.unix_base.saturating_add(now.saturating_duration_since(self.created_at).as_secs())
+        self.unix_base
+            .saturating_add(now.saturating_duration_since(self.created_at).as_secs())
     }
 
     fn invalid(&self, command: &'static str) -> CommandError {
-        CommandError::InvalidState { command, state: self.state.name() }
+        CommandError::InvalidState {
+            command,
+            state: self.state.name(),
+        }
     }
 
     fn persist(&mut self, change: CredentialChange, after: AfterPersist) {
@@ -472,7 +509,8 @@ impl Connection {
         self.next_seq = self.next_seq.next();
         let seq = self.next_seq;
         self.pending.insert(seq, after);
-        self.actions.push_back(Action::PersistCredentials { seq, delta });
+        self.actions
+            .push_back(Action::PersistCredentials { seq, delta });
     }
 
     /// Asks for a transport attempt: now, or as soon as pending persists are confirmed.
@@ -488,7 +526,9 @@ impl Connection {
         if self.attempt.is_some() || !self.attempt_wanted {
             return;
         }
-        let Some(creds) = self.creds.as_ref() else { return };
+        let Some(creds) = self.creds.as_ref() else {
+            return;
+        };
         let client_payload = match self.client_payload(creds) {
             Ok(payload) => payload,
             Err(detail) => {
@@ -499,10 +539,19 @@ impl Connection {
         self.attempt_wanted = false;
         self.next_transport += 1;
         let id = TransportId(self.next_transport);
-        self.attempt = Some(Attempt { id, link: None, client_payload, finished_at: None });
+        self.attempt = Some(Attempt {
+            id,
+            link: None,
+            client_payload,
+            finished_at: None,
+        });
         self.state = State::Connecting;
-        self.timers.set(Timer::Connect, now + self.config.connect_timeout);
-        self.actions.push_back(Action::OpenTransport { id, endpoint: self.config.endpoint.clone() });
+        self.timers
+            .set(Timer::Connect, now + self.config.connect_timeout);
+        self.actions.push_back(Action::OpenTransport {
+            id,
+            endpoint: self.config.endpoint.clone(),
+        });
         debug!(%id, endpoint = %self.config.endpoint, "opening transport");
     }
 
@@ -539,7 +588,9 @@ impl Connection {
     }
 
     fn on_opened(&mut self, now: Instant) {
-        let Some(creds) = self.creds.as_ref() else { return };
+        let Some(creds) = self.creds.as_ref() else {
+            return;
+        };
         let ephemeral = KeyPair::generate(&mut self.rng.keys);
         let opened = Link::open(
             creds.noise_key.clone(),
@@ -547,13 +598,19 @@ impl Connection {
             creds.routing_info.as_deref(),
             self.config.max_frame_len,
         );
-        let Some(attempt) = self.attempt.as_mut() else { return };
+        let Some(attempt) = self.attempt.as_mut() else {
+            return;
+        };
         match opened {
             Ok((link, first)) => {
                 attempt.link = Some(link);
-                self.transmits.push_back(Transmit { transport: attempt.id, payload: first });
+                self.transmits.push_back(Transmit {
+                    transport: attempt.id,
+                    payload: first,
+                });
                 self.timers.clear(Timer::Connect);
-                self.timers.set(Timer::Handshake, now + self.config.handshake_timeout);
+                self.timers
+                    .set(Timer::Handshake, now + self.config.handshake_timeout);
                 self.state = State::Handshaking;
             }
             Err(error) => self.end_transport(reason_for_link_error(error), now),
@@ -572,11 +629,15 @@ impl Connection {
     fn on_timer(&mut self, timer: Timer, now: Instant) {
         match timer {
             Timer::Connect => self.end_transport(
-                DisconnectReason::ConnectionLost { cause: LostCause::ConnectTimeout },
+                DisconnectReason::ConnectionLost {
+                    cause: LostCause::ConnectTimeout,
+                },
                 now,
             ),
             Timer::Handshake => self.end_transport(
-                DisconnectReason::ConnectionLost { cause: LostCause::HandshakeTimeout },
+                DisconnectReason::ConnectionLost {
+                    cause: LostCause::HandshakeTimeout,
+                },
                 now,
             ),
             Timer::Reconnect => {
@@ -591,11 +652,18 @@ impl Connection {
 
     /// Encrypts and queues `node` on the current transport.
     fn send(&mut self, node: &Node, now: Instant) {
-        let Some(attempt) = self.attempt.as_mut() else { return };
-        let Some(link) = attempt.link.as_mut() else { return };
+        let Some(attempt) = self.attempt.as_mut() else {
+            return;
+        };
+        let Some(link) = attempt.link.as_mut() else {
+            return;
+        };
         match link.send_node(node) {
             Ok(payload) => {
-                self.transmits.push_back(Transmit { transport: attempt.id, payload });
+                self.transmits.push_back(Transmit {
+                    transport: attempt.id,
+                    payload,
+                });
                 self.keepalive.on_send(now);
             }
             Err(error) => self.end_transport(reason_for_link_error(error), now),
@@ -605,17 +673,26 @@ impl Connection {
     /// Ends the current transport with `reason` and decides what comes next.
     fn end_transport(&mut self, reason: DisconnectReason, now: Instant) {
         if let Some(attempt) = self.attempt.take() {
-            self.actions.push_back(Action::CloseTransport { id: attempt.id });
+            self.actions
+                .push_back(Action::CloseTransport { id: attempt.id });
         }
         self.keepalive.stop();
-        for timer in [Timer::Connect, Timer::Handshake, Timer::PairingRef, Timer::PairingCode] {
+        for timer in [
+            Timer::Connect,
+            Timer::Handshake,
+            Timer::PairingRef,
+            Timer::PairingCode,
+        ] {
             self.timers.clear(timer);
         }
         self.session.on_disconnect();
         info!("{}", reason.closed_line());
 
         // A 401 on a pairing the server never confirmed: forget it and link again.
-        let unconfirmed = self.creds.as_ref().is_some_and(|c| c.is_paired() && !c.confirmed);
+        let unconfirmed = self
+            .creds
+            .as_ref()
+            .is_some_and(|c| c.is_paired() && !c.confirmed);
         if unconfirmed && matches!(reason, DisconnectReason::LoggedOut { .. }) {
             warn!("the server refused a pairing it never confirmed; linking again");
             self.persist(CredentialChange::PairingDiscarded, AfterPersist::Nothing);
@@ -624,13 +701,19 @@ impl Connection {
             return;
         }
 
-        match self.policy.on_disconnected(now, &reason, &mut self.rng.jitter) {
-            Decision::ReconnectAt(at) => {
-                let attempt = self.policy.attempt();
+        match self
+            .policy
+            .on_disconnected(now, &reason, &mut self.rng.jitter)
+        {
+            Decision::ReconnectAt { at, attempt } => {
                 if at > now {
                     info!(
                         "{}",
-                        crate::reason::reconnecting_line(at - now, attempt, self.policy.max_attempts())
+                        crate::reason::reconnecting_line(
+                            at - now,
+                            attempt,
+                            self.policy.max_attempts()
+                        )
                     );
                 }
                 self.emit_disconnected(reason, Some(at), attempt);
@@ -642,12 +725,16 @@ impl Connection {
                 self.fetching_version = true;
                 self.attempt_wanted = true;
                 self.state = State::Connecting;
-                self.actions.push_back(Action::FetchVersion { url: self.config.version_url.clone() });
+                self.actions.push_back(Action::FetchVersion {
+                    url: self.config.version_url.clone(),
+                });
             }
-            Decision::Stop { reason, reconnect_at } => {
+            Decision::Stop {
+                reason,
+                reconnect_at,
+            } => {
                 self.finish_stop(reason, reconnect_at, now);
             }
-            _ => self.finish_stop(reason, None, now),
         }
     }
 
@@ -663,14 +750,20 @@ impl Connection {
     /// Stops for good: closes the transport (if any) and reports the terminal reason.
     fn stop(&mut self, reason: DisconnectReason, now: Instant) {
         if let Some(attempt) = self.attempt.take() {
-            self.actions.push_back(Action::CloseTransport { id: attempt.id });
+            self.actions
+                .push_back(Action::CloseTransport { id: attempt.id });
         }
         self.keepalive.stop();
         self.session.on_disconnect();
         self.finish_stop(reason, None, now);
     }
 
-    fn finish_stop(&mut self, reason: DisconnectReason, reconnect_at: Option<Instant>, _now: Instant) {
+    fn finish_stop(
+        &mut self,
+        reason: DisconnectReason,
+        reconnect_at: Option<Instant>,
+        _now: Instant,
+    ) {
         self.attempt_wanted = false;
         self.fetching_version = false;
         for timer in Timer::ALL {
@@ -689,14 +782,20 @@ impl Connection {
             });
             self.creds = None;
         }
-        info!(advice = reason.advice(), "stopped: {}", reason.closed_line());
+        info!(
+            advice = reason.advice(),
+            "stopped: {}",
+            reason.closed_line()
+        );
         self.events.push_back(Event::Disconnected {
             reason: reason.clone(),
             reconnect_at,
             attempt: self.policy.attempt(),
             max_attempts: self.policy.max_attempts(),
         });
-        self.events.push_back(Event::Stopped { reason: reason.clone() });
+        self.events.push_back(Event::Stopped {
+            reason: reason.clone(),
+        });
         self.state = State::Stopped(reason);
     }
 
@@ -708,6 +807,11 @@ impl Connection {
             }
             AfterPersist::SendNode(node) => {
                 self.send(&node, now);
+            }
+            AfterPersist::PairReply { reply, jid } => {
+                self.send(&reply, now);
+                info!(%jid, "paired");
+                self.events.push_back(Event::Paired { jid });
             }
             AfterPersist::UploadPreKeys { first, end } => {
                 if let Some(node) = self.session.pre_key_upload(self.creds.as_ref(), first, end) {
@@ -728,13 +832,20 @@ fn reason_for_link_error(error: LinkError) -> DisconnectReason {
     match error {
         LinkError::Certificate(why) => DisconnectReason::from_cert_error(why),
         LinkError::Handshake(why) => DisconnectReason::HandshakeFailed { why },
-        LinkError::Frame(e) => DisconnectReason::ProtocolError { fault: ProtocolFault::Frame(e) },
-        LinkError::Transport(e) => {
-            DisconnectReason::ProtocolError { fault: ProtocolFault::Transport(e) }
-        }
-        LinkError::Decode(e) => DisconnectReason::ProtocolError { fault: ProtocolFault::Decode(e) },
+        LinkError::Frame(e) => DisconnectReason::ProtocolError {
+            fault: ProtocolFault::Frame(e),
+        },
+        LinkError::Transport(e) => DisconnectReason::ProtocolError {
+            fault: ProtocolFault::Transport(e),
+        },
+        LinkError::Decode(e) => DisconnectReason::ProtocolError {
+            fault: ProtocolFault::Decode(e),
+        },
         other => DisconnectReason::ProtocolError {
-            fault: ProtocolFault::Unexpected { expected: link_error_text(&other), raw: None },
+            fault: ProtocolFault::Unexpected {
+                expected: link_error_text(&other),
+                raw: None,
+            },
         },
     }
 }

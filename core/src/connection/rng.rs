@@ -21,7 +21,11 @@ pub(crate) struct Rngs {
 
 impl Rngs {
     pub(crate) fn from_seed(seed: [u8; 32]) -> Self {
-        Self { keys: stream(b"keys", &seed), jitter: stream(b"jitter", &seed), ids: stream(b"ids", &seed) }
+        Self {
+            keys: stream(b"keys", &seed),
+            jitter: stream(b"jitter", &seed),
+            ids: stream(b"ids", &seed),
+        }
     }
 }
 
@@ -50,7 +54,10 @@ mod tests {
         let mut b = Rngs::from_seed([7; 32]);
         let (k, j, i) = (a.keys.next_u64(), a.jitter.next_u64(), a.ids.next_u64());
         assert!(k != j && j != i && k != i);
-        assert_eq!((k, j, i), (b.keys.next_u64(), b.jitter.next_u64(), b.ids.next_u64()));
+        assert_eq!(
+            (k, j, i),
+            (b.keys.next_u64(), b.jitter.next_u64(), b.ids.next_u64())
+        );
         // Draining one stream leaves the others where they were.
         let mut c = Rngs::from_seed([7; 32]);
         for _ in 0..100 {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use bytes::Bytes;
 use rand_core::Rng;
 use tracing::{debug, info, warn};
 
@@ -37,10 +36,14 @@ impl Session {
     pub(super) fn new(rng: &mut impl Rng) -> Self {
         // whatsmeow's shape: "<byte>.<byte>-<counter>", nibble-packable on the wire.
         let [a, b, ..] = rng.next_u32().to_be_bytes();
-        Self { id_prefix: format!("{a}.{b}-"), counter: 0, pending_iqs: BTreeMap::new() }
+        Self {
+            id_prefix: format!("{a}.{b}-"),
+            counter: 0,
+            pending_iqs: BTreeMap::new(),
+        }
     }
 
-    fn next_id(&mut self) -> String {
+    pub(super) fn next_iq_id(&mut self) -> String {
         self.counter += 1;
         format!("{}{}", self.id_prefix, self.counter)
     }
@@ -51,7 +54,7 @@ impl Session {
     }
 
     fn iq(&mut self, purpose: IqPurpose, xmlns: &'static str, kind: &'static str) -> Node {
-        let id = self.next_id();
+        let id = self.next_iq_id();
         self.pending_iqs.insert(id.clone(), purpose);
         Node::new("iq")
             .attr("id", id)
@@ -66,7 +69,10 @@ impl Session {
         let child = Node::new("remove-companion-device")
             .jid_attr("jid", jid)
             .attr("reason", "user_initiated");
-        Some(self.iq(IqPurpose::Logout, "md", "set").children(vec![child]))
+        Some(
+            self.iq(IqPurpose::Logout, "md", "set")
+                .children(vec![child]),
+        )
     }
 
     /// The pre-key upload iq for ids `first..end` (`session.md` §2.4).
@@ -78,7 +84,12 @@ impl Session {
     ) -> Option<Node> {
         let creds = creds?;
         let keys: Vec<Node> = (first..end)
-            .filter_map(|id| creds.pre_keys.get(&id).map(|key| pre_key_node("key", id, key, None)))
+            .filter_map(|id| {
+                creds
+                    .pre_keys
+                    .get(&id)
+                    .map(|key| pre_key_node("key", id, key, None))
+            })
             .collect();
         let spk = &creds.signed_pre_key;
         let iq = self.iq(IqPurpose::PreKeyUpload { end }, "encrypt", "set");
@@ -114,16 +125,30 @@ fn ack_for(node: &Node) -> Option<Node> {
     let id = node.get_attr("id")?.clone();
     let from = node.get_attr("from")?.clone();
     let mut ack = Node::new("ack").attr("class", node.tag.to_string());
-    ack.attrs.push(crate::binary::Attr { key: "id".into(), value: id });
-    ack.attrs.push(crate::binary::Attr { key: "to".into(), value: from });
+    ack.attrs.push(crate::binary::Attr {
+        key: "id".into(),
+        value: id,
+    });
+    ack.attrs.push(crate::binary::Attr {
+        key: "to".into(),
+        value: from,
+    });
     for key in ["participant", "recipient"] {
         if let Some(value) = node.get_attr(key) {
-            ack.attrs.push(crate::binary::Attr { key: key.into(), value: value.clone() });
+            ack.attrs.push(crate::binary::Attr {
+                key: key.into(),
+                value: value.clone(),
+            });
         }
     }
-    if node.tag != "message" {
-        if let Some(value) = node.get_attr("type") {
-            ack.attrs.push(crate::binary::Attr { key: "type".into(), value: value.clone() });
+    if node.tag != "message"
+        && let Some(value) = node.get_attr("type")
+    {
+        {
+            ack.attrs.push(crate::binary::Attr {
+                key: "type".into(),
+                value: value.clone(),
+            });
         }
     }
     Some(ack)
@@ -144,7 +169,9 @@ impl Connection {
             }
             "stream:error" => self.end_transport(DisconnectReason::from_stream_error(&node), now),
             "xmlstreamend" => self.end_transport(
-                DisconnectReason::ConnectionLost { cause: LostCause::StreamEnd },
+                DisconnectReason::ConnectionLost {
+                    cause: LostCause::StreamEnd,
+                },
                 now,
             ),
             "iq" => self.on_iq(node, now),
@@ -153,10 +180,16 @@ impl Connection {
                 if let Some(ack) = ack_for(&node) {
                     self.send(&ack, now);
                 }
-                if tag == "notification" && node.attr_str("type") == Some("encrypt") {
-                    if let Some(count) = node.child("count").and_then(|c| u32_attr(c, "value")) {
-                        self.on_pre_key_count(count, now);
-                    }
+                if tag == "notification" && node.attr_str("type") == Some("link_code_companion_reg")
+                {
+                    self.on_primary_hello(&node);
+                    return;
+                }
+                if tag == "notification"
+                    && node.attr_str("type") == Some("encrypt")
+                    && let Some(count) = node.child("count").and_then(|c| u32_attr(c, "value"))
+                {
+                    self.on_pre_key_count(count, now);
                 }
                 self.events.push_back(Event::Stanza(node));
             }
@@ -180,31 +213,53 @@ impl Connection {
             self.persist(CredentialChange::Confirmed, AfterPersist::Nothing);
         }
         if let Some(lid) = node.get_attr("lid").and_then(value_jid) {
-            let known = self.creds.as_ref().and_then(|c| c.device.as_ref()?.lid.clone());
+            let known = self
+                .creds
+                .as_ref()
+                .and_then(|c| c.device.as_ref()?.lid.clone());
             if known.as_ref() != Some(&lid) {
                 self.persist(CredentialChange::Lid(lid), AfterPersist::Nothing);
             }
         }
-        let jid = self.creds.as_ref().and_then(|c| c.device.as_ref()).map(|d| d.jid.clone());
+        let jid = self
+            .creds
+            .as_ref()
+            .and_then(|c| c.device.as_ref())
+            .map(|d| d.jid.clone());
         if let Some(jid) = jid {
             info!(%jid, "connected");
             self.events.push_back(Event::Connected { jid });
         }
-        let active = self.session.iq(IqPurpose::Active, "passive", "set").children(vec![Node::new("active")]);
+        let active = self
+            .session
+            .iq(IqPurpose::Active, "passive", "set")
+            .children(vec![Node::new("active")]);
         self.send(&active, now);
-        let count = self.session.iq(IqPurpose::PreKeyCount, "encrypt", "get").children(vec![Node::new("count")]);
+        let count = self
+            .session
+            .iq(IqPurpose::PreKeyCount, "encrypt", "get")
+            .children(vec![Node::new("count")]);
         self.send(&count, now);
     }
 
     /// Server time `t` against the local clock, corrected by half the handshake round trip.
     pub(super) fn check_clock(&mut self, server_t: u64, now: Instant) {
-        let sent = self.attempt.as_ref().and_then(|a| a.finished_at).unwrap_or(now);
+        let sent = self
+            .attempt
+            .as_ref()
+            .and_then(|a| a.finished_at)
+            .unwrap_or(now);
         let half_rtt = now.saturating_duration_since(sent) / 2;
         let local = self.unix_at(now.checked_sub(half_rtt).unwrap_or(now));
         let offset = super::io::clock_offset(server_t, local);
         if offset.unsigned_abs() > self.config.clock_skew_threshold.as_secs() {
-            warn!(offset_secs = offset, "local clock differs from the server's");
-            self.events.push_back(Event::ClockSkew { offset_secs: offset });
+            warn!(
+                offset_secs = offset,
+                "local clock differs from the server's"
+            );
+            self.events.push_back(Event::ClockSkew {
+                offset_secs: offset,
+            });
         }
     }
 
@@ -221,6 +276,9 @@ impl Connection {
                 if let Some(KeepAliveOutput::Restored) = self.keepalive.on_pong(&id, now) {
                     self.events.push_back(Event::KeepAliveRestored);
                 }
+                return;
+            }
+            if self.on_pair_code_answer(&node, now) {
                 return;
             }
             if let Some(purpose) = self.session.pending_iqs.remove(&id) {
@@ -257,7 +315,9 @@ impl Connection {
             IqPurpose::PreKeyUpload { end } => {
                 if ok {
                     self.persist(
-                        CredentialChange::PreKeysUploaded { first_unuploaded_pre_key_id: end },
+                        CredentialChange::PreKeysUploaded {
+                            first_unuploaded_pre_key_id: end,
+                        },
                         AfterPersist::Nothing,
                     );
                 } else {
@@ -273,7 +333,9 @@ impl Connection {
         if server_count >= self.config.pre_key_low_watermark {
             return;
         }
-        let Some(creds) = self.creds.as_ref() else { return };
+        let Some(creds) = self.creds.as_ref() else {
+            return;
+        };
         let first = creds.first_unuploaded_pre_key_id;
         let never_uploaded = first <= 1;
         let wanted = if server_count == 0 && never_uploaded {
@@ -288,12 +350,21 @@ impl Connection {
             self.after_persist(AfterPersist::UploadPreKeys { first, end }, _now);
             return;
         }
-        let end = first.saturating_add(wanted).min(crate::payload::MAX_SIGNED_PRE_KEY_ID);
-        let keys: Vec<(u32, KeyPair)> =
-            (start..end).map(|id| (id, KeyPair::generate(&mut self.rng.keys))).collect();
-        info!(count = keys.len(), server_count, "generating one-time pre-keys");
+        let end = first
+            .saturating_add(wanted)
+            .min(crate::payload::MAX_SIGNED_PRE_KEY_ID);
+        let keys: Vec<(u32, KeyPair)> = (start..end)
+            .map(|id| (id, KeyPair::generate(&mut self.rng.keys)))
+            .collect();
+        info!(
+            count = keys.len(),
+            server_count, "generating one-time pre-keys"
+        );
         self.persist(
-            CredentialChange::PreKeysGenerated { keys, next_pre_key_id: end },
+            CredentialChange::PreKeysGenerated {
+                keys,
+                next_pre_key_id: end,
+            },
             AfterPersist::UploadPreKeys { first, end },
         );
     }
@@ -311,7 +382,10 @@ impl Connection {
             return;
         }
         if node.child("downgrade_webclient").is_some() {
-            self.end_transport(DisconnectReason::MultideviceMismatch { raw: Some(node) }, now);
+            self.end_transport(
+                DisconnectReason::MultideviceMismatch { raw: Some(node) },
+                now,
+            );
             return;
         }
         self.events.push_back(Event::Stanza(node));
@@ -324,10 +398,4 @@ fn value_jid(value: &Value) -> Option<Jid> {
         Value::Jid(jid) => Some(jid.clone()),
         Value::String(s) => s.parse().ok(),
     }
-}
-
-/// Keeps `Bytes` imported for the byte-content helpers above.
-#[allow(dead_code)]
-fn _bytes(b: Bytes) -> Bytes {
-    b
 }

@@ -27,6 +27,7 @@ pub(super) fn description(reason: &DisconnectReason) -> &'static str {
             LogoutReason::DeviceRemoved { .. } | LogoutReason::StreamCode(516) => {
                 "Logged out (device removed)"
             }
+            LogoutReason::Local => "Logged out by request",
             LogoutReason::Failure(_)
             | LogoutReason::StreamCode(_)
             | LogoutReason::Conflict { .. } => "Logged out",
