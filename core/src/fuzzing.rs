@@ -128,3 +128,124 @@ pub fn noise_handshake(data: &[u8]) {
 pub fn handshake_message(data: &[u8]) {
     crate::noise::fuzzing::fuzz_handshake_message(data);
 }
+
+/// Connection state machine: an arbitrary sequence of inputs (transport events for current and
+/// stale transports, bytes, store answers, version answers, commands, time jumps) never panics
+/// and never leaves more than one transport open. `start` is the virtual clock's origin (the
+/// caller reads it once: the core never reads a clock).
+pub fn connection(data: &[u8], start: std::time::Instant) {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use crate::connection::{
+        Action, Command, Config, Connection, Output, TransportEvent, TransportId,
+    };
+    use crate::creds::{PersistSeq, StoreError, StoreResult};
+
+    let mut now = start;
+    let config = Config {
+        pre_key_initial_batch: 3,
+        pre_key_batch: 2,
+        ..Config::default()
+    };
+    let mut conn = Connection::new(config, None, now, 1_800_000_000, [7; 32]);
+    let mut open: BTreeSet<TransportId> = BTreeSet::new();
+    let mut persists: Vec<PersistSeq> = Vec::new();
+    let mut bytes = data.iter().copied();
+    let drain = |conn: &mut Connection,
+                 open: &mut BTreeSet<TransportId>,
+                 persists: &mut Vec<PersistSeq>| {
+        loop {
+            match conn.poll_output() {
+                Output::Action(Action::OpenTransport { id, .. }) => {
+                    open.insert(id);
+                }
+                Output::Action(Action::CloseTransport { id }) => {
+                    open.remove(&id);
+                }
+                Output::Action(Action::PersistCredentials { seq, .. })
+                | Output::Action(Action::QuarantineCredentials { seq, .. }) => persists.push(seq),
+                Output::Timeout(_) => break,
+                _ => {}
+            }
+            assert!(open.len() <= 1, "more than one transport open: {open:?}");
+        }
+    };
+    drain(&mut conn, &mut open, &mut persists);
+    while let Some(op) = bytes.next() {
+        let arg = bytes.next().unwrap_or(0);
+        let current = conn.transport();
+        let target = match (arg & 1, current) {
+            (0, Some(id)) => id,
+            (_, Some(id)) => TransportId(id.0.wrapping_sub(1)),
+            (_, None) => TransportId(u64::from(arg)),
+        };
+        match op % 9 {
+            0 => conn.handle_transport(target, TransportEvent::Opened, now),
+            1 => conn.handle_transport(
+                target,
+                TransportEvent::Closed {
+                    detail: String::new(),
+                },
+                now,
+            ),
+            2 => conn.handle_transport(
+                target,
+                TransportEvent::Failed {
+                    detail: String::new(),
+                },
+                now,
+            ),
+            3 => {
+                let len = usize::from(arg);
+                let chunk: Vec<u8> = bytes.by_ref().take(len).collect();
+                conn.handle_bytes(target, &chunk, now);
+            }
+            4 => {
+                now += Duration::from_millis(u64::from(arg) * 997);
+                conn.handle_timeout(now);
+            }
+            5 => {
+                if !persists.is_empty() {
+                    let seq = persists.remove(usize::from(arg) % persists.len());
+                    let result = if arg & 0x80 == 0 {
+                        StoreResult::Persisted(seq)
+                    } else {
+                        StoreResult::Failed {
+                            seq,
+                            error: StoreError::new("fuzz"),
+                        }
+                    };
+                    conn.handle_store(result, now);
+                }
+            }
+            6 => {
+                let command = match arg % 5 {
+                    0 => Command::Connect,
+                    1 => Command::Shutdown,
+                    2 => Command::Logout,
+                    3 => Command::RequestPairingCode {
+                        phone: "15551234567".into(),
+                    },
+                    _ => Command::Send(Node::new("presence")),
+                };
+                let _ = conn.handle_command(command, now);
+            }
+            7 => {
+                let version = if arg & 1 == 0 {
+                    Ok(crate::payload::DEFAULT_VERSION)
+                } else {
+                    Err(crate::connection::VersionError("fuzz".into()))
+                };
+                conn.handle_version(version, now);
+            }
+            _ => {
+                if let Some(deadline) = conn.poll_timeout() {
+                    now = now.max(deadline);
+                    conn.handle_timeout(now);
+                }
+            }
+        }
+        drain(&mut conn, &mut open, &mut persists);
+    }
+}

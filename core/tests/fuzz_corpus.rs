@@ -56,3 +56,12 @@ fn handshake_message_corpus_replays() {
     let n = replay("handshake_message", tether_core::fuzzing::handshake_message);
     assert!(n >= 4, "the handshake_message corpus has only {n} inputs");
 }
+
+#[test]
+#[allow(clippy::disallowed_methods)] // the test, not the core, owns the clock origin
+fn connection_corpus_replays() {
+    let n = replay("connection", |data| {
+        tether_core::fuzzing::connection(data, std::time::Instant::now())
+    });
+    assert!(n >= 4, "the connection corpus has only {n} inputs");
+}
