@@ -8,21 +8,24 @@ use tether_core::binary::{self, FLAG_COMPRESSED, Node, TokenDict};
 
 use crate::Failure;
 
+/// The text grammar for `--help` (kept out of doc comments, where rustdoc would read it as HTML).
+const GRAMMAR_AND_EXAMPLE: &str = r#"Text grammar:
+  <tag key="string" key=jid"user@server">content</tag>   or   <tag key="…"/>
+  Content is child nodes, a "string", jid"…" or hex"…" bytes; <a></a> is an empty child list,
+  <a/> has no content. Strings use \" \\ \n \r \t and \u{…} escapes.
+
+Example:
+  tether node decode 00f80a1908ff0612345b6789a111fa000304291657f801f80156"#;
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum NodeCommand {
     /// Print a binary node (hex) as XML-like text.
     ///
     /// The input is a transport plaintext: a flags byte (bit 0x02 = zlib-compressed) followed by
-    /// the node, as in `00f80156` (`<ping/>`). Whitespace in the hex is ignored. Byte content is printed in
-    /// full as hex"…", so `tether node encode` of this output gives back the input bytes exactly,
-    /// attribute order included.
-    ///
-    /// Text grammar: <tag key="string" key=jid"user@server">content</tag> or <tag .../>;
-    /// content is child nodes, a "string", jid"…" or hex"…" bytes. Strings use \" \\ \n \r \t
-    /// and \u{…} escapes.
-    #[command(
-        after_help = "Example:\n  tether node decode 00f80a1908ff0612345b6789a111fa000304291657f801f80156"
-    )]
+    /// the node, as in `00f80156` (a ping). Whitespace in the hex is ignored. Byte content is
+    /// printed in full as hex"…", so `tether node encode` of this output gives back the input
+    /// bytes exactly, attribute order included.
+    #[command(after_long_help = GRAMMAR_AND_EXAMPLE)]
     Decode {
         /// The hex to decode, or `-` to read it from standard input.
         hex: String,
