@@ -22,25 +22,9 @@ pub struct DeviceProps {
     pub history_sync_config: Option<HistorySyncConfig>,
 }
 
-/// `DeviceProps.AppVersion` (same five components as the user agent's).
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct DevicePropsAppVersion {
-    /// Field 1: primary.
-    #[prost(uint32, optional, tag = "1")]
-    pub primary: Option<u32>,
-    /// Field 2: secondary.
-    #[prost(uint32, optional, tag = "2")]
-    pub secondary: Option<u32>,
-    /// Field 3: tertiary.
-    #[prost(uint32, optional, tag = "3")]
-    pub tertiary: Option<u32>,
-    /// Field 4: quaternary.
-    #[prost(uint32, optional, tag = "4")]
-    pub quaternary: Option<u32>,
-    /// Field 5: quinary.
-    #[prost(uint32, optional, tag = "5")]
-    pub quinary: Option<u32>,
-}
+/// `DeviceProps.AppVersion`: the schema declares it separately, but its five fields are
+/// exactly those of the user agent's [`AppVersion`](super::AppVersion), so one type serves both.
+pub type DevicePropsAppVersion = super::AppVersion;
 
 /// `DeviceProps.HistorySyncConfig` (fields 1–24, as in whatsmeow's schema).
 #[derive(Clone, PartialEq, prost::Message)]
