@@ -276,6 +276,16 @@ mod tests {
         }
     }
 
+    fn open_link(routing_info: Option<&[u8]>) -> (Link, Bytes) {
+        Link::open(
+            KeyPair::from_private_bytes([1; 32]),
+            KeyPair::from_private_bytes([2; 32]),
+            routing_info,
+            frame::MAX_FRAME_LEN,
+        )
+        .unwrap()
+    }
+
     fn ctx(roots: &[[u8; 32]], unix_now: u64) -> HandshakeContext<'_> {
         HandshakeContext {
             unix_now,
@@ -288,13 +298,7 @@ mod tests {
     fn handshake_then_first_stanza_even_when_bytes_arrive_one_at_a_time() {
         let (mut server, root) = server(1_900_000_000);
         let roots = [root];
-        let (mut link, first) = Link::open(
-            KeyPair::from_private_bytes([1; 32]),
-            KeyPair::from_private_bytes([2; 32]),
-            None,
-            frame::MAX_FRAME_LEN,
-        )
-        .unwrap();
+        let (mut link, first) = open_link(None);
         let hello = server.handle(&first);
         let mut finish = None;
         for b in &hello {
@@ -321,13 +325,7 @@ mod tests {
     fn expired_server_certificate_is_a_typed_failure() {
         let (mut server, root) = server(1_750_000_000);
         let roots = [root];
-        let (mut link, first) = Link::open(
-            KeyPair::from_private_bytes([1; 32]),
-            KeyPair::from_private_bytes([2; 32]),
-            None,
-            frame::MAX_FRAME_LEN,
-        )
-        .unwrap();
+        let (mut link, first) = open_link(None);
         let hello = server.handle(&first);
         let err = link
             .handle_bytes(&hello, &ctx(&roots, 1_800_000_000))
@@ -344,13 +342,7 @@ mod tests {
     fn untrusted_root_is_refused() {
         let (mut server, _) = server(1_900_000_000);
         let roots = [[9u8; 32]];
-        let (mut link, first) = Link::open(
-            KeyPair::from_private_bytes([1; 32]),
-            KeyPair::from_private_bytes([2; 32]),
-            None,
-            frame::MAX_FRAME_LEN,
-        )
-        .unwrap();
+        let (mut link, first) = open_link(None);
         let hello = server.handle(&first);
         let err = link
             .handle_bytes(&hello, &ctx(&roots, 1_800_000_000))
@@ -360,13 +352,7 @@ mod tests {
 
     #[test]
     fn edge_routing_info_prefixes_the_first_message() {
-        let (_, first) = Link::open(
-            KeyPair::from_private_bytes([1; 32]),
-            KeyPair::from_private_bytes([2; 32]),
-            Some(&[8, 1, 8, 10]),
-            frame::MAX_FRAME_LEN,
-        )
-        .unwrap();
+        let (_, first) = open_link(Some(&[8, 1, 8, 10]));
         assert_eq!(&first[..11], &[0x45, 0x44, 0, 1, 0, 0, 4, 8, 1, 8, 10]);
         assert_eq!(&first[11..15], &frame::INTRO_HEADER);
     }
