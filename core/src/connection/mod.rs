@@ -190,14 +190,20 @@ impl Connection {
             session,
             linking: None,
         };
-        if conn.creds.is_none() {
-            let fresh = Credentials::generate(&mut conn.rng.keys);
-            conn.persist(
+        conn.ensure_credentials();
+        conn
+    }
+
+    /// Without credentials (first start, or after a quarantine), draws fresh ones from the seed
+    /// and persists them: the noise key advertised in a QR code must be durable first.
+    fn ensure_credentials(&mut self) {
+        if self.creds.is_none() {
+            let fresh = Credentials::generate(&mut self.rng.keys);
+            self.persist(
                 CredentialChange::Created(Box::new(fresh)),
                 AfterPersist::Nothing,
             );
         }
-        conn
     }
 
     // ---- (A) getters -------------------------------------------------------------------
@@ -397,6 +403,7 @@ impl Connection {
             Command::Connect => match self.state {
                 State::Idle | State::Stopped(_) => {
                     self.policy.reset();
+                    self.ensure_credentials();
                     self.want_attempt(now);
                     Ok(())
                 }
