@@ -18,36 +18,8 @@
 //!   any state ── terminal reason (440, logged out, ban, 405 twice, …) ──▶ Stopped(reason)
 //! ```
 //!
-//! # Driving it (the sans-IO contract)
-//!
-//! Inputs go in through the `handle_*` methods, each taking `now` (monotonic; wall-clock time
-//! arrived once as `unix_now` in [`Connection::new`]). After **every** input, drain every
-//! output with [`Connection::poll_output`] until it returns [`Output::Timeout`] — transmits,
-//! then actions, then events, then the next deadline — and call
-//! [`Connection::handle_timeout`] at that deadline. Draining fully after each input is always
-//! correct; the order matters because bytes queued for a transport are written before that
-//! transport's `CloseTransport`.
-//!
-//! ```text
-//! loop {
-//!     loop { match conn.poll_output() {
-//!         Output::Transmit(t) => socket(t.transport).send(t.payload),
-//!         Output::Action(a)   => execute(a),          // answer later via handle_transport /
-//!                                                    // handle_store / handle_version
-//!         Output::Event(e)    => app.notify(e),
-//!         Output::Timeout(t)  => { deadline = t; break }
-//!     } }
-//!     wait for: socket bytes → handle_bytes, socket open/close → handle_transport,
-//!               store result → handle_store, version → handle_version,
-//!               app command → handle_command, deadline → handle_timeout
-//! }
-//! ```
-//!
-//! Rules the machine keeps: at most one transport is open (one counts as closed the moment
-//! `CloseTransport` is emitted); input for a stale [`TransportId`] is ignored; credentials are
-//! never acted on before the store confirms them ("persist before proceeding"); peer faults
-//! never return `Err` — they end the transport with a typed [`DisconnectReason`]; `Err` from
-//! [`Connection::handle_command`] is only for misuse.
+//! How to drive it — the input methods, the drain order and the rules it keeps — is documented
+//! on [`Connection`] itself.
 
 mod config;
 mod io;
@@ -115,7 +87,39 @@ struct Attempt {
     finished_at: Option<Instant>,
 }
 
-/// One WhatsApp account's connection: the sans-IO state machine (see the module docs).
+/// One WhatsApp account's connection: the sans-IO state machine. Its lifecycle is drawn in the
+/// [module docs](self).
+///
+/// # Driving it: the sans-IO contract
+///
+/// Inputs go in through the `handle_*` methods, each taking `now` (monotonic; wall-clock time
+/// arrived once as `unix_now` in [`Connection::new`]). After **every** input, drain every
+/// output with [`Connection::poll_output`] until it returns [`Output::Timeout`] — transmits,
+/// then actions, then events, then the next deadline — and call
+/// [`Connection::handle_timeout`] at that deadline. Draining fully after each input is always
+/// correct; the order matters because bytes queued for a transport are written before that
+/// transport's `CloseTransport`.
+///
+/// ```text
+/// loop {
+///     loop { match conn.poll_output() {
+///         Output::Transmit(t) => socket(t.transport).send(t.payload),
+///         Output::Action(a)   => execute(a),          // answer later via handle_transport /
+///                                                    // handle_store / handle_version
+///         Output::Event(e)    => app.notify(e),
+///         Output::Timeout(t)  => { deadline = t; break }
+///     } }
+///     wait for: socket bytes → handle_bytes, socket open/close → handle_transport,
+///               store result → handle_store, version → handle_version,
+///               app command → handle_command, deadline → handle_timeout
+/// }
+/// ```
+///
+/// Rules the machine keeps: at most one transport is open (one counts as closed the moment
+/// `CloseTransport` is emitted); input for a stale [`TransportId`] is ignored; credentials are
+/// never acted on before the store confirms them ("persist before proceeding"); peer faults
+/// never return `Err` — they end the transport with a typed [`DisconnectReason`]; `Err` from
+/// [`Connection::handle_command`] is only for misuse.
 #[derive(Debug)]
 pub struct Connection {
     config: Config,

@@ -206,7 +206,8 @@ impl Connection {
         self.timers.clear(crate::timer::Timer::Handshake);
         self.state = State::Connected;
         self.policy.on_connected(now);
-        if let Some(t) = node.attr_str("t").and_then(|t| t.parse::<u64>().ok()) {
+        let server_t = node.attr_str("t").and_then(|t| t.parse::<u64>().ok());
+        if let Some(t) = server_t {
             self.check_clock(t, now);
         }
         if self.creds.as_ref().is_some_and(|c| !c.confirmed) {
