@@ -241,6 +241,10 @@ impl Connection {
             .iq(IqPurpose::PreKeyCount, "encrypt", "get")
             .children(vec![Node::new("count")]);
         self.send(&count, now);
+        let server_ms = server_t
+            .unwrap_or_else(|| self.unix_at(now))
+            .saturating_mul(1000);
+        self.send(&unified_session(server_ms), now);
     }
 
     /// Server time `t` against the local clock, corrected by half the handshake round trip.
@@ -393,10 +397,52 @@ impl Connection {
     }
 }
 
+/// `<ib><unified_session id=…/></ib>` (`session.md` §2.4): the id is the server's time in
+/// milliseconds, shifted by three days, modulo one week.
+fn unified_session(server_ms: u64) -> Node {
+    const DAY_MS: u64 = 86_400_000;
+    let id = server_ms.saturating_add(3 * DAY_MS) % (7 * DAY_MS);
+    Node::new("ib").children(vec![
+        Node::new("unified_session").attr("id", id.to_string()),
+    ])
+}
+
 /// A JID attribute, whether typed or written as a string.
 fn value_jid(value: &Value) -> Option<Jid> {
     match value {
         Value::Jid(jid) => Some(jid.clone()),
         Value::String(s) => s.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unified_session_id_is_server_time_plus_three_days_modulo_a_week() {
+        let node = unified_session(1_711_713_012_000);
+        let session = node.child("unified_session").unwrap();
+        let id: u64 = session.attr_str("id").unwrap().parse().unwrap();
+        assert_eq!(id, (1_711_713_012_000 + 259_200_000) % 604_800_000);
+    }
+
+    #[test]
+    fn acks_copy_the_addressing_and_skip_type_on_messages() {
+        let message = Node::new("message")
+            .attr("id", "ABC")
+            .jid_attr("from", "123@s.whatsapp.net".parse().unwrap())
+            .attr("type", "text");
+        let ack = ack_for(&message).unwrap();
+        assert_eq!(ack.attr_str("class"), Some("message"));
+        assert_eq!(ack.attr_str("id"), Some("ABC"));
+        assert!(ack.get_attr("to").and_then(Value::as_jid).is_some());
+        assert!(ack.get_attr("type").is_none());
+        let receipt = Node::new("receipt")
+            .attr("id", "R")
+            .attr("from", "g@g.us")
+            .attr("type", "read");
+        assert_eq!(ack_for(&receipt).unwrap().attr_str("type"), Some("read"));
+        assert!(ack_for(&Node::new("message").attr("id", "x")).is_none());
     }
 }
