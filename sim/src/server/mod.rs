@@ -1,0 +1,637 @@
+//! The fake WhatsApp server: sans-IO, with the same verbs as the core's `Connection`.
+//!
+//! One [`FakeServer`] serves any number of connections, each named by a [`ConnId`] the harness
+//! picks (the harness maps a client `TransportId` to the `ConnId` with the same number). Per
+//! connection it speaks the real protocol: the intro header (dictionary v3, or v2 when the intro
+//! says 2), framing, the Noise XX responder with a certificate chain signed by the server's
+//! **own** test root ([`FakeServer::root_public`] goes into the client's `trusted_roots`), then
+//! encrypted stanzas.
+//!
+//! ```text
+//!  handle_open ─▶ handshake ─▶ ClientPayload ─┬─ registration ─▶ <pair-device> with N refs
+//!                                              │     (the FakePhone scans a QR: <pair-success>;
+//!                                              │      a verified <pair-device-sign> registers the
+//!                                              │      device, then <stream:error code="515"/>, close)
+//!                                              ├─ login, known noise key ─▶ <success t lid>
+//!                                              ├─ login, unknown device ──▶ <failure reason="401"/>
+//!                                              └─ version < minimum ──────▶ <failure reason="405"/>
+//!  afterwards: every iq answered (ping, passive, encrypt count/upload, logout, anything else)
+//! ```
+//!
+//! Faults ([`Fault`]) replace the verdict of the next connection ([`FakeServer::fault_next`]),
+//! hit a live connection now ([`FakeServer::inject`]) or later ([`FakeServer::schedule`]).
+//! Connect faults (refuse / hang the next N connects) are answered by
+//! [`FakeServer::connect_outcome`], which the harness asks at `OpenTransport`.
+//!
+//! Drive it like the core: after every `handle_*`, drain [`FakeServer::poll_transmit`] and then
+//! [`FakeServer::poll_close`]; call [`FakeServer::handle_timeout`] at
+//! [`FakeServer::poll_timeout`].
+
+mod fault;
+mod stanzas;
+mod wire;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::time::Instant;
+
+use bytes::Bytes;
+use prost::Message;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use tether_core::binary::{Jid, Node};
+use tether_core::cert::{self, CertificateInfo};
+use tether_core::crypto::KeyPair;
+use tether_core::pairing::phone::IssuedPairSuccess;
+use tether_core::payload::AppVersion;
+use tether_core::proto::client_payload::ClientPayload;
+
+pub use fault::{ConnectOutcome, Fault};
+
+use wire::Wire;
+
+/// The endpoint the simulated server answers on (never resolved: the harness routes it).
+pub const SIM_ENDPOINT: &str = "wss://sim.tether.invalid/ws/chat";
+
+/// Identifies one connection to the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.0)
+    }
+}
+
+/// How the server behaves.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Seed of every server key and ref.
+    pub seed: u64,
+    /// Refs in each `<pair-device>` (the real server sends 6).
+    pub refs_per_pairing: usize,
+    /// What `<count value=…>` answers to a pre-key count query (uploads add to it).
+    pub pre_key_count: u32,
+    /// Logins announcing an older version get `<failure reason="405">`.
+    pub min_version: Option<AppVersion>,
+    /// Server wall clock (Unix seconds) at the instant the server was created.
+    pub unix_base: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            refs_per_pairing: 6,
+            pre_key_count: 50,
+            min_version: None,
+            unix_base: 1_800_000_000,
+        }
+    }
+}
+
+/// A registered companion device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// Its JID on the account.
+    pub jid: Jid,
+    /// Its LID.
+    pub lid: Option<Jid>,
+}
+
+/// A ClientPayload the server received (for the harness's invariants and for tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Login {
+    /// On which connection.
+    pub conn: ConnId,
+    /// The client's noise static key.
+    pub noise_public: [u8; 32],
+    /// `username` (login payloads).
+    pub username: Option<u64>,
+    /// `device` (login payloads).
+    pub device: Option<u32>,
+    /// Whether it was a registration payload.
+    pub registration: bool,
+    /// The announced version.
+    pub version: Option<AppVersion>,
+}
+
+#[derive(Debug)]
+enum Role {
+    Handshaking,
+    Registering {
+        noise: [u8; 32],
+        refs: Vec<String>,
+        issued: Option<(IssuedPairSuccess, Device)>,
+    },
+    LoggedIn {
+        noise: [u8; 32],
+    },
+    Refused,
+}
+
+#[derive(Debug)]
+struct Conn {
+    wire: Wire,
+    role: Role,
+    silent: bool,
+    skew: i64,
+    faults: Vec<Fault>,
+}
+
+/// The fake WhatsApp server (see the module docs).
+#[derive(Debug)]
+pub struct FakeServer {
+    config: ServerConfig,
+    rng: ChaCha20Rng,
+    root_public: [u8; 32],
+    static_key: KeyPair,
+    chain: Bytes,
+    created_at: Instant,
+    conns: BTreeMap<ConnId, Conn>,
+    devices: BTreeMap<[u8; 32], Device>,
+    next_faults: Vec<Fault>,
+    connect_faults: VecDeque<ConnectOutcome>,
+    scheduled: Vec<(Instant, ConnId, Fault)>,
+    transmits: VecDeque<(ConnId, Bytes)>,
+    closes: VecDeque<ConnId>,
+    received: Vec<(ConnId, Node)>,
+    logins: Vec<Login>,
+    server_pings: Vec<String>,
+    pongs: u32,
+    pre_key_uploads: Vec<(ConnId, usize)>,
+    counter: u64,
+}
+
+impl FakeServer {
+    /// A server whose keys and refs all come from `config.seed`; `now` anchors its clock.
+    pub fn new(config: ServerConfig, now: Instant) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
+        let mut root = [0u8; 32];
+        let mut intermediate = [0u8; 32];
+        rng.fill_bytes(&mut root);
+        rng.fill_bytes(&mut intermediate);
+        let static_key = KeyPair::generate(&mut rng);
+        let root_public = KeyPair::from_private_bytes(root).public_bytes();
+        let window = (1_600_000_000, 4_000_000_000);
+        let intermediate_info = CertificateInfo {
+            serial: 7,
+            issuer_serial: cert::ROOT_ISSUER_SERIAL,
+            key: KeyPair::from_private_bytes(intermediate).public_bytes(),
+            not_before: window.0,
+            not_after: window.1,
+        };
+        let leaf = CertificateInfo {
+            serial: 8,
+            issuer_serial: 7,
+            key: static_key.public_bytes(),
+            not_before: window.0,
+            not_after: window.1,
+        };
+        let chain = Bytes::from(cert::build_chain(
+            &root,
+            &intermediate,
+            &intermediate_info,
+            &leaf,
+        ));
+        Self {
+            config,
+            rng,
+            root_public,
+            static_key,
+            chain,
+            created_at: now,
+            conns: BTreeMap::new(),
+            devices: BTreeMap::new(),
+            next_faults: Vec::new(),
+            connect_faults: VecDeque::new(),
+            scheduled: Vec::new(),
+            transmits: VecDeque::new(),
+            closes: VecDeque::new(),
+            received: Vec::new(),
+            logins: Vec::new(),
+            server_pings: Vec::new(),
+            pongs: 0,
+            pre_key_uploads: Vec::new(),
+            counter: 0,
+        }
+    }
+
+    // ---- configuration and inspection ----------------------------------------------------
+
+    /// The root key the certificate chain is signed with: the client's `trusted_roots`.
+    pub fn root_public(&self) -> [u8; 32] {
+        self.root_public
+    }
+
+    /// The endpoint clients should be configured with.
+    pub fn endpoint(&self) -> &'static str {
+        SIM_ENDPOINT
+    }
+
+    /// The configuration (mutable: change the pre-key count or the minimum version mid-run).
+    pub fn config_mut(&mut self) -> &mut ServerConfig {
+        &mut self.config
+    }
+
+    /// Server wall-clock time at `now` (Unix seconds, before any per-connection skew).
+    pub fn unix_at(&self, now: Instant) -> u64 {
+        self.config
+            .unix_base
+            .saturating_add(now.saturating_duration_since(self.created_at).as_secs())
+    }
+
+    /// The registered devices, by noise key.
+    pub fn devices(&self) -> &BTreeMap<[u8; 32], Device> {
+        &self.devices
+    }
+
+    /// Registers a device directly (a test that starts from linked credentials).
+    pub fn register_device(&mut self, noise_public: [u8; 32], device: Device) {
+        self.devices.insert(noise_public, device);
+    }
+
+    /// Every stanza received after a handshake, in order.
+    pub fn received(&self) -> &[(ConnId, Node)] {
+        &self.received
+    }
+
+    /// Every ClientPayload received, in order.
+    pub fn logins(&self) -> &[Login] {
+        &self.logins
+    }
+
+    /// Pre-key uploads: connection and number of keys.
+    pub fn pre_key_uploads(&self) -> &[(ConnId, usize)] {
+        &self.pre_key_uploads
+    }
+
+    /// Answers to server pings received.
+    pub fn pongs(&self) -> u32 {
+        self.pongs
+    }
+
+    /// The token-dictionary version connection `id` speaks (from its intro header).
+    pub fn dict_version(&self, id: ConnId) -> Option<u8> {
+        self.conns.get(&id).map(|c| c.wire.dict_version())
+    }
+
+    /// Connections the server still considers open.
+    pub fn open_connections(&self) -> Vec<ConnId> {
+        self.conns.keys().copied().collect()
+    }
+
+    // ---- faults ---------------------------------------------------------------------------
+
+    /// Applies `fault` to the next connection opened (at its verdict; `Skew` to its `t`).
+    pub fn fault_next(&mut self, fault: Fault) {
+        self.next_faults.push(fault);
+    }
+
+    /// Refuses the next `n` connects.
+    pub fn refuse_next_connects(&mut self, n: usize) {
+        self.connect_faults
+            .extend(std::iter::repeat_n(ConnectOutcome::Refuse, n));
+    }
+
+    /// Leaves the next `n` connects hanging.
+    pub fn hang_next_connects(&mut self, n: usize) {
+        self.connect_faults
+            .extend(std::iter::repeat_n(ConnectOutcome::Hang, n));
+    }
+
+    /// What happens to a connect the harness is about to make (consumes one connect fault).
+    pub fn connect_outcome(&mut self) -> ConnectOutcome {
+        self.connect_faults
+            .pop_front()
+            .unwrap_or(ConnectOutcome::Accept)
+    }
+
+    /// Applies `fault` to a live connection now.
+    pub fn inject(&mut self, id: ConnId, fault: Fault, _now: Instant) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        match fault {
+            Fault::Silent => conn.silent = true,
+            Fault::Skew(secs) => conn.skew = secs,
+            other => {
+                if let Some(node) = other.stanza() {
+                    self.send(id, &node);
+                }
+                self.close(id);
+            }
+        }
+    }
+
+    /// Applies `fault` to connection `id` at `at`.
+    pub fn schedule(&mut self, at: Instant, id: ConnId, fault: Fault) {
+        self.scheduled.push((at, id, fault));
+    }
+
+    /// Sends a server ping (`urn:xmpp:ping`) on `id`; returns its id.
+    pub fn send_ping(&mut self, id: ConnId) -> String {
+        self.counter += 1;
+        let ping_id = format!("srv-ping-{}", self.counter);
+        self.server_pings.push(ping_id.clone());
+        self.send(id, &stanzas::server_ping(&ping_id));
+        ping_id
+    }
+
+    /// Sends any stanza on `id` (a notification, a message…).
+    pub fn send_node(&mut self, id: ConnId, node: &Node) {
+        self.send(id, node);
+    }
+
+    // ---- the phone's side -------------------------------------------------------------------
+
+    /// The registering connection showing `reference` for the companion with this noise key.
+    pub fn pairing_conn(&self, noise_public: &[u8; 32], reference: &str) -> Option<ConnId> {
+        self.conns.iter().find_map(|(id, conn)| match &conn.role {
+            Role::Registering { noise, refs, .. }
+                if noise == noise_public && refs.iter().any(|r| r == reference) =>
+            {
+                Some(*id)
+            }
+            _ => None,
+        })
+    }
+
+    /// Server time `t` as connection `id` reports it (with its skew).
+    pub fn server_time(&self, id: ConnId, now: Instant) -> u64 {
+        let skew = self.conns.get(&id).map_or(0, |c| c.skew);
+        self.unix_at(now).saturating_add_signed(skew)
+    }
+
+    /// Relays the phone's `<pair-success>` on `id`; `device` is registered once the
+    /// companion's reply verifies against `issued`. `false` if `id` is not registering.
+    pub fn deliver_pair_success(
+        &mut self,
+        id: ConnId,
+        node: &Node,
+        issued: IssuedPairSuccess,
+        device: Device,
+    ) -> bool {
+        let Some(Conn {
+            role: Role::Registering { issued: slot, .. },
+            ..
+        }) = self.conns.get_mut(&id)
+        else {
+            return false;
+        };
+        *slot = Some((issued, device));
+        self.send(id, node);
+        true
+    }
+
+    // ---- sans-IO verbs ---------------------------------------------------------------------
+
+    /// A client connected (the WebSocket is open).
+    pub fn handle_open(&mut self, id: ConnId, _now: Instant) {
+        let ephemeral = KeyPair::generate(&mut self.rng);
+        let conn = Conn {
+            wire: Wire::new(self.static_key.clone(), ephemeral, self.chain.clone()),
+            role: Role::Handshaking,
+            silent: false,
+            skew: 0,
+            faults: std::mem::take(&mut self.next_faults),
+        };
+        if let Some(skew) = conn.faults.iter().find_map(|f| match f {
+            Fault::Skew(s) => Some(*s),
+            _ => None,
+        }) {
+            self.conns.insert(id, Conn { skew, ..conn });
+        } else {
+            self.conns.insert(id, conn);
+        }
+    }
+
+    /// Bytes from the client on `id`.
+    pub fn handle_bytes(&mut self, id: ConnId, data: &[u8], now: Instant) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Ok(output) = conn.wire.handle_bytes(data) else {
+            self.close(id);
+            return;
+        };
+        if conn.silent {
+            return;
+        }
+        for frame in output.send {
+            self.transmits.push_back((id, frame));
+        }
+        if let Some(finish) = output.finished {
+            self.on_client_payload(id, finish.client_static, &finish.client_payload, now);
+        }
+        for node in output.nodes {
+            self.received.push((id, node.clone()));
+            if self.conns.get(&id).is_none_or(|c| c.silent) {
+                continue;
+            }
+            self.on_node(id, &node, now);
+        }
+    }
+
+    /// The client closed `id` (or the harness dropped it).
+    pub fn handle_close(&mut self, id: ConnId, _now: Instant) {
+        self.conns.remove(&id);
+    }
+
+    /// Applies scheduled faults that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled)
+            .into_iter()
+            .partition(|(at, _, _)| *at <= now);
+        self.scheduled = later;
+        for (_, id, fault) in due {
+            self.inject(id, fault, now);
+        }
+    }
+
+    /// The next bytes to deliver to the client.
+    pub fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)> {
+        self.transmits.pop_front()
+    }
+
+    /// The next connection the server closed (deliver after its transmits).
+    pub fn poll_close(&mut self) -> Option<ConnId> {
+        self.closes.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.scheduled.iter().map(|(at, _, _)| *at).min()
+    }
+
+    // ---- internals ------------------------------------------------------------------------
+
+    fn send(&mut self, id: ConnId, node: &Node) {
+        if let Some(bytes) = self.conns.get_mut(&id).and_then(|c| c.wire.seal(node)) {
+            self.transmits.push_back((id, bytes));
+        }
+    }
+
+    fn close(&mut self, id: ConnId) {
+        if self.conns.remove(&id).is_some() {
+            self.closes.push_back(id);
+        }
+    }
+
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        format!("{prefix}{}", self.counter)
+    }
+
+    fn on_client_payload(&mut self, id: ConnId, noise: [u8; 32], payload: &[u8], now: Instant) {
+        let Ok(payload) = ClientPayload::decode(payload) else {
+            self.close(id);
+            return;
+        };
+        let version = payload
+            .user_agent
+            .as_ref()
+            .and_then(|ua| ua.app_version.as_ref())
+            .map(|v| {
+                AppVersion::new(
+                    v.primary.unwrap_or(0),
+                    v.secondary.unwrap_or(0),
+                    v.tertiary.unwrap_or(0),
+                )
+            });
+        let registration = payload.device_pairing_data.is_some();
+        self.logins.push(Login {
+            conn: id,
+            noise_public: noise,
+            username: payload.username,
+            device: payload.device,
+            registration,
+            version,
+        });
+        let faults = self
+            .conns
+            .get_mut(&id)
+            .map(|c| std::mem::take(&mut c.faults))
+            .unwrap_or_default();
+        if let Some(fault) = faults.into_iter().find(Fault::replaces_verdict) {
+            return self.inject(id, fault, now);
+        }
+        let outdated = self
+            .config
+            .min_version
+            .is_some_and(|min| version.is_none_or(|v| v < min));
+        if outdated {
+            return self.refuse(id, 405);
+        }
+        if registration {
+            let refs: Vec<String> = (0..self.config.refs_per_pairing)
+                .map(|_| format!("2@sim{:016x}", self.rng.next_u64()))
+                .collect();
+            let iq_id = self.next_id("pd-");
+            let node = stanzas::pair_device(&iq_id, &refs);
+            if let Some(conn) = self.conns.get_mut(&id) {
+                conn.role = Role::Registering {
+                    noise,
+                    refs,
+                    issued: None,
+                };
+            }
+            return self.send(id, &node);
+        }
+        let known = self.devices.get(&noise).cloned().filter(|device| {
+            payload.username.map(|u| u.to_string()).as_deref() == Some(device.jid.user_str())
+                && payload.device == Some(u32::from(device.jid.device_id()))
+        });
+        let Some(device) = known else {
+            return self.refuse(id, 401);
+        };
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.role = Role::LoggedIn { noise };
+        }
+        let t = self.server_time(id, now);
+        self.send(id, &stanzas::success(t, device.lid.as_ref()));
+    }
+
+    fn refuse(&mut self, id: ConnId, reason: u16) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.role = Role::Refused;
+        }
+        self.inject(
+            id,
+            Fault::Failure {
+                reason,
+                expire: None,
+            },
+            self.created_at,
+        );
+    }
+
+    fn on_node(&mut self, id: ConnId, node: &Node, now: Instant) {
+        if node.tag != "iq" {
+            return; // acks, receipts, presence: nothing to answer
+        }
+        let kind = node.attr_str("type").unwrap_or_default();
+        let iq_id = node.attr_str("id").unwrap_or_default().to_owned();
+        if matches!(kind, "result" | "error") {
+            if let Some(pos) = self.server_pings.iter().position(|p| *p == iq_id) {
+                self.server_pings.remove(pos);
+                self.pongs += 1;
+                return;
+            }
+            if node.child("pair-device-sign").is_some() {
+                self.on_pair_reply(id, node);
+            }
+            return;
+        }
+        let t = self.server_time(id, now);
+        match node.attr_str("xmlns").unwrap_or_default() {
+            "encrypt" if node.child("count").is_some() => {
+                let count = self.config.pre_key_count;
+                self.send(id, &stanzas::count_result(&iq_id, count));
+            }
+            "encrypt" if node.child("list").is_some() => {
+                let keys = node.child("list").map_or(0, |l| l.child_nodes().len());
+                self.pre_key_uploads.push((id, keys));
+                self.config.pre_key_count = self
+                    .config
+                    .pre_key_count
+                    .saturating_add(u32::try_from(keys).unwrap_or(u32::MAX));
+                self.send(id, &stanzas::result(&iq_id, None));
+            }
+            "md" if node.child("remove-companion-device").is_some() => {
+                if let Some(Conn {
+                    role: Role::LoggedIn { noise },
+                    ..
+                }) = self.conns.get(&id)
+                {
+                    let noise = *noise;
+                    self.devices.remove(&noise);
+                }
+                self.send(id, &stanzas::result(&iq_id, None));
+            }
+            "w:p" => self.send(id, &stanzas::result(&iq_id, Some(t))),
+            _ => self.send(id, &stanzas::result(&iq_id, None)),
+        }
+    }
+
+    fn on_pair_reply(&mut self, id: ConnId, reply: &Node) {
+        let Some(Conn {
+            role:
+                Role::Registering {
+                    noise,
+                    issued: Some((issued, device)),
+                    ..
+                },
+            ..
+        }) = self.conns.get(&id)
+        else {
+            return;
+        };
+        if issued.verify_reply(reply).is_err() {
+            return self.inject(id, Fault::StreamError(500), self.created_at);
+        }
+        let (noise, device) = (*noise, device.clone());
+        self.devices.insert(noise, device);
+        self.inject(id, Fault::StreamError(515), self.created_at);
+    }
+}
