@@ -142,6 +142,8 @@ pub struct Connection {
     version: AppVersion,
     /// A 405 refresh is in flight.
     fetching_version: bool,
+    /// A persist failed: the credentials held here are ahead of the store's.
+    store_behind: bool,
     session: session::Session,
     /// Linking state while unpaired (refs, a pair-code request).
     linking: Option<linking::Linking>,
@@ -187,6 +189,7 @@ impl Connection {
             last_now: now,
             version,
             fetching_version: false,
+            store_behind: false,
             session,
             linking: None,
         };
@@ -321,6 +324,7 @@ impl Connection {
             }
             StoreResult::Failed { seq, error } => {
                 self.pending.remove(&seq);
+                self.store_behind = true;
                 warn!(%seq, %error, "persisting credentials failed");
                 self.stop(
                     DisconnectReason::StoreFailure {
@@ -397,6 +401,7 @@ impl Connection {
             Command::Connect => match self.state {
                 State::Idle | State::Stopped(_) => {
                     self.policy.reset();
+                    self.resync_store();
                     self.want_attempt(now);
                     Ok(())
                 }
@@ -511,6 +516,21 @@ impl Connection {
         self.pending.insert(seq, after);
         self.actions
             .push_back(Action::PersistCredentials { seq, delta });
+    }
+
+    /// After a failed persist the store holds less than the core: write the whole credential
+    /// set again before anything acts on it (a new `Connect` waits for this persist).
+    fn resync_store(&mut self) {
+        if !self.store_behind {
+            return;
+        }
+        self.store_behind = false;
+        if let Some(creds) = self.creds.clone() {
+            self.persist(
+                CredentialChange::Created(Box::new(creds)),
+                AfterPersist::Nothing,
+            );
+        }
     }
 
     /// Asks for a transport attempt: now, or as soon as pending persists are confirmed.
