@@ -28,11 +28,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tether_core::connection::{
-    Action, Command, CommandError, Config, Connection, Event, Output, TransportEvent, TransportId,
-    VersionError,
+    Action, Command, CommandError, Config, Connection, Event, Output, State, TransportEvent,
+    TransportId, VersionError,
 };
 use tether_core::creds::{CredentialStore, StoreResult};
 use tether_core::payload::AppVersion;
+use tether_core::reason::DisconnectReason;
 
 use crate::phone::FakePhone;
 use crate::server::{ConnId, ConnectOutcome, FakeServer, ServerConfig};
@@ -197,6 +198,45 @@ impl Stepper {
             Traced::Action(a) => Some((r.at, a)),
             _ => None,
         })
+    }
+
+    /// Every `Disconnected` event: when, why, the reconnect instant and the attempt.
+    pub fn disconnects(&self) -> Vec<(Duration, DisconnectReason, Option<Instant>, u32)> {
+        self.events()
+            .filter_map(|(at, e)| match e {
+                Event::Disconnected {
+                    reason,
+                    reconnect_at,
+                    attempt,
+                    ..
+                } => Some((at, reason.clone(), *reconnect_at, *attempt)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// When each `OpenTransport` was emitted, with its id.
+    pub fn opens(&self) -> Vec<(Duration, TransportId)> {
+        self.actions()
+            .filter_map(|(at, a)| match a {
+                Action::OpenTransport { id, .. } => Some((at, *id)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `Command::Connect`, then runs until `Connected` (linking by QR when unpaired). Panics
+    /// with the trace tail if that takes more than ten virtual minutes.
+    pub fn link(&mut self) {
+        if let Err(error) = self.command(Command::Connect) {
+            panic!("connect refused: {error}");
+        }
+        let done = self.run_until(Duration::from_secs(600), |s| {
+            *s.conn.state() == State::Connected
+        });
+        if !done {
+            panic!("not connected after ten minutes\n{}", self.dump(40));
+        }
     }
 
     /// The server side of the connection's current transport.
