@@ -1,5 +1,6 @@
 //! Linking by QR code against the fake server: QR rotation, persist-before-proceeding, the 515
 //! restart and the first login.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
@@ -111,4 +112,166 @@ fn qr_codes_rotate_after_60_then_20_seconds() {
             "next QR when the previous expires"
         );
     }
+}
+
+/// Position in the trace of the store making the `Paired` change durable.
+fn paired_durable_index(sim: &Stepper) -> Option<usize> {
+    let seq = sim.actions().find_map(|(_, a)| match a {
+        Action::PersistCredentials { seq, delta }
+            if delta
+                .changes
+                .iter()
+                .any(|c| matches!(c, CredentialChange::Paired(_))) =>
+        {
+            Some(*seq)
+        }
+        _ => None,
+    })?;
+    sim.trace()
+        .iter()
+        .position(|r| matches!(r.what, Traced::Durable(s) if s == seq))
+}
+
+#[test]
+fn never_logs_in_with_unpersisted_identity() {
+    // A slow store: every write takes 30 s. Nothing may run ahead of it.
+    let options = Options {
+        store_delay: Duration::from_secs(30),
+        ..Options::default()
+    };
+    let mut sim = Stepper::new(options, |_| {});
+    sim.link();
+    let durable = paired_durable_index(&sim).expect("pairing persisted");
+    let first = |pred: &dyn Fn(&Traced) -> bool| sim.trace().iter().position(|r| pred(&r.what));
+    let reply = first(
+        &|t| matches!(t, Traced::ServerReceived(_, n) if n.child("pair-device-sign").is_some()),
+    )
+    .expect("pair-device-sign reply");
+    let paired = first(&|t| matches!(t, Traced::Event(Event::Paired { .. }))).unwrap();
+    let login =
+        first(&|t| matches!(t, Traced::ServerReceived(c, _) if *c != tether_sim::ConnId(1)));
+    assert!(
+        durable < reply,
+        "replied to pair-success before the identity was durable"
+    );
+    assert!(durable < paired, "Paired before the identity was durable");
+    assert!(login.is_none_or(|l| durable < l));
+    // The harness checked every ClientPayload against the store; the login happened.
+    assert!(sim.server.logins().iter().any(|l| !l.registration));
+}
+
+#[test]
+fn failed_pairing_persist_never_replies_or_logs_in() {
+    let mut sim = Stepper::new(Options::default(), |_| {});
+    sim.command(Command::Connect).unwrap();
+    // Registration connection up and the first QR shown; the next write (the pairing) fails.
+    assert!(sim.run_until(Duration::from_secs(30), |s| *s.conn.state()
+        == State::Pairing));
+    sim.store.fail_next_writes(1);
+    sim.run_for(Duration::from_secs(600));
+    assert!(matches!(
+        sim.conn.state(),
+        State::Stopped(DisconnectReason::StoreFailure { .. })
+    ));
+    assert!(
+        !sim.server
+            .received()
+            .iter()
+            .any(|(_, n)| n.child("pair-device-sign").is_some()),
+        "the phone was told the pairing worked although nothing was saved"
+    );
+    assert!(sim.server.devices().is_empty());
+    assert!(!sim.events().any(|(_, e)| matches!(e, Event::Paired { .. })));
+    assert!(sim.server.logins().iter().all(|l| l.registration));
+    assert!(!sim.store.current().unwrap().is_paired());
+}
+
+#[test]
+fn qr_codes_exhausted_is_not_a_timeout() {
+    let options = Options {
+        scan: Scan::Never,
+        ..Options::default()
+    };
+    let mut sim = Stepper::new(options, |_| {});
+    sim.command(Command::Connect).unwrap();
+    sim.run_for(Duration::from_secs(3600));
+    let disconnects = sim.disconnects();
+    assert_eq!(disconnects.len(), 1, "{}", sim.dump(20));
+    let (at, reason, reconnect_at, _) = &disconnects[0];
+    assert_eq!(*reason, DisconnectReason::QrCodesExhausted);
+    assert_eq!(*reconnect_at, None, "linking does not retry by itself");
+    // 60 s for the first ref, 20 s for each of the other five.
+    let opened = sim.opens()[0].0;
+    let first_qr = sim
+        .events()
+        .find(|(_, e)| matches!(e, Event::QrCode { .. }))
+        .unwrap()
+        .0;
+    assert!(first_qr >= opened);
+    assert_eq!(*at - first_qr, Duration::from_secs(160));
+    assert!(matches!(
+        sim.conn.state(),
+        State::Stopped(DisconnectReason::QrCodesExhausted)
+    ));
+    assert_eq!(sim.opens().len(), 1);
+    assert!(sim.store.quarantined().is_empty());
+}
+
+#[test]
+fn unconfirmed_pairing_401_relinks() {
+    let mut sim = Stepper::new(Options::default(), |_| {});
+    sim.command(Command::Connect).unwrap();
+    assert!(sim.run_until(Duration::from_secs(30), |s| *s.conn.state()
+        == State::Pairing));
+    // The login after the 515 is refused: the server never confirmed this pairing.
+    sim.server.fault_next(tether_sim::Fault::Failure {
+        reason: 401,
+        expire: None,
+    });
+    let relinked = sim.run_until(Duration::from_secs(120), |s| {
+        s.events()
+            .filter(|(_, e)| matches!(e, Event::QrCode { .. }))
+            .count()
+            >= 2
+    });
+    assert!(relinked, "{}", sim.dump(30));
+    let reasons: Vec<DisconnectReason> = sim.disconnects().into_iter().map(|d| d.1).collect();
+    assert!(matches!(
+        reasons[0],
+        DisconnectReason::RestartRequired { .. }
+    ));
+    assert!(matches!(reasons[1], DisconnectReason::LoggedOut { .. }));
+    assert!(
+        !sim.events()
+            .any(|(_, e)| matches!(e, Event::Stopped { .. }))
+    );
+    assert!(
+        !sim.actions()
+            .any(|(_, a)| matches!(a, Action::QuarantineCredentials { .. })),
+        "nothing to quarantine for an unconfirmed pairing"
+    );
+    let stored = sim.store.current().unwrap();
+    assert!(!stored.is_paired(), "the refused identity was kept");
+    let logins = sim.server.logins();
+    assert!(
+        logins.last().unwrap().registration,
+        "relinking registers again"
+    );
+    // Scanning the new QR links for good.
+    let qr = sim
+        .events()
+        .filter_map(|(_, e)| match e {
+            Event::QrCode { code, .. } => Some(code.clone()),
+            _ => None,
+        })
+        .last()
+        .unwrap();
+    sim.scan_now(qr);
+    assert!(
+        sim.run_until(Duration::from_secs(60), connected),
+        "{}",
+        sim.dump(30)
+    );
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.store.current().unwrap().confirmed);
 }

@@ -1,6 +1,7 @@
 //! Terminal reasons against the fake server: 440, logout (quarantine), bans, 405 after the
 //! version refresh, store failures and a local shutdown. After each, no transport ever opens
 //! again (except that a ban reports when the application may retry).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
