@@ -150,7 +150,8 @@ pub struct FakeServer {
     created_at: Instant,
     conns: BTreeMap<ConnId, Conn>,
     devices: BTreeMap<[u8; 32], Device>,
-    next_faults: Vec<Fault>,
+    /// Faults for upcoming connections: `[0]` for the next one opened, `[1]` the one after…
+    planned: VecDeque<Vec<Fault>>,
     connect_faults: VecDeque<ConnectOutcome>,
     scheduled: Vec<(Instant, ConnId, Fault)>,
     transmits: VecDeque<(ConnId, Bytes)>,
@@ -203,7 +204,7 @@ impl FakeServer {
             created_at: now,
             conns: BTreeMap::new(),
             devices: BTreeMap::new(),
-            next_faults: Vec::new(),
+            planned: VecDeque::new(),
             connect_faults: VecDeque::new(),
             scheduled: Vec::new(),
             transmits: VecDeque::new(),
@@ -285,7 +286,17 @@ impl FakeServer {
 
     /// Applies `fault` to the next connection opened (at its verdict; `Skew` to its `t`).
     pub fn fault_next(&mut self, fault: Fault) {
-        self.next_faults.push(fault);
+        self.fault_connection(0, fault);
+    }
+
+    /// Applies `fault` to the `k`-th connection opened from now on (0 = the next one).
+    pub fn fault_connection(&mut self, k: usize, fault: Fault) {
+        while self.planned.len() <= k {
+            self.planned.push_back(Vec::new());
+        }
+        if let Some(plan) = self.planned.get_mut(k) {
+            plan.push(fault);
+        }
     }
 
     /// Refuses the next `n` connects.
@@ -394,7 +405,7 @@ impl FakeServer {
             role: Role::Handshaking,
             silent: false,
             skew: 0,
-            faults: std::mem::take(&mut self.next_faults),
+            faults: self.planned.pop_front().unwrap_or_default(),
         };
         if let Some(skew) = conn.faults.iter().find_map(|f| match f {
             Fault::Skew(s) => Some(*s),
