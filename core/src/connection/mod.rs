@@ -153,7 +153,9 @@ impl Connection {
     /// A connection for one account.
     ///
     /// `credentials` are what the store loaded (`None` on first start: fresh ones are generated
-    /// from the seed and persisted before any transport opens). `unix_now` is the wall clock
+    /// from the seed and persisted before any transport opens). Sequence numbers start at 1:
+    /// with credentials from a store, use [`Connection::from_store`], which continues the
+    /// store's sequence. `unix_now` is the wall clock
     /// in seconds at `now`; `seed` drives every random choice.
     pub fn new(
         config: Config,
@@ -200,6 +202,40 @@ impl Connection {
                 AfterPersist::Nothing,
             );
         }
+        conn
+    }
+
+    /// A connection for the account a [`CredentialStore`](crate::creds::CredentialStore)
+    /// loaded: `loaded` is what `load` returned, credentials **and** the last applied sequence
+    /// number. Prefer this to [`Connection::new`] whenever a store is involved: this
+    /// connection's `PersistCredentials` sequence numbers continue after the store's, so none
+    /// of them is mistaken for a replay (and silently dropped) by the store.
+    pub fn from_store(
+        config: Config,
+        loaded: Option<(Credentials, PersistSeq)>,
+        now: Instant,
+        unix_now: u64,
+        seed: [u8; 32],
+    ) -> Self {
+        let (credentials, last) = match loaded {
+            Some((credentials, last)) => (Some(credentials), last),
+            None => (None, PersistSeq(0)),
+        };
+        let mut conn = Self::new(config, credentials, now, unix_now, seed);
+        // Only `new`'s own persist (fresh credentials) can be queued yet: renumber it.
+        let offset = last.0;
+        conn.pending = std::mem::take(&mut conn.pending)
+            .into_iter()
+            .map(|(seq, after)| (PersistSeq(seq.0.saturating_add(offset)), after))
+            .collect();
+        for action in &mut conn.actions {
+            if let Action::PersistCredentials { seq, .. }
+            | Action::QuarantineCredentials { seq, .. } = action
+            {
+                *seq = PersistSeq(seq.0.saturating_add(offset));
+            }
+        }
+        conn.next_seq = PersistSeq(conn.next_seq.0.saturating_add(offset));
         conn
     }
 
