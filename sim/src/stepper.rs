@@ -134,13 +134,13 @@ impl Stepper {
         let mut config = Config::for_server(server.endpoint(), server.root_public());
         configure(&mut config);
         let mut store = options.store;
-        let credentials = store.load().ok().flatten().map(|(c, _)| c);
+        let loaded = store.load().ok().flatten();
         let unix_now = options.unix_now.unwrap_or_else(|| server.unix_at(base));
         let mut seed = [0u8; 32];
         for chunk in seed.chunks_mut(8) {
             chunk.copy_from_slice(&options.seed.to_le_bytes());
         }
-        let conn = Connection::new(config, credentials, base, unix_now, seed);
+        let conn = Connection::from_store(config, loaded, base, unix_now, seed);
         let mut stepper = Self {
             conn,
             server,
@@ -467,6 +467,7 @@ impl Stepper {
     }
 
     fn store_op(&mut self, action: Action) {
+        let writes_before = self.store.writes();
         let (seq, outcome) = match &action {
             Action::PersistCredentials { seq, delta } => (*seq, self.store.apply(*seq, delta)),
             Action::QuarantineCredentials { seq, reason } => {
@@ -476,7 +477,9 @@ impl Stepper {
         };
         let result = match outcome {
             Ok(()) => {
-                self.record(Traced::Durable(seq));
+                if self.store.writes() > writes_before {
+                    self.record(Traced::Durable(seq));
+                }
                 if matches!(action, Action::QuarantineCredentials { .. }) {
                     StoreResult::Quarantined(seq)
                 } else {

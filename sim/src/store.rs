@@ -3,7 +3,9 @@
 //! It keeps the contract of `DESIGN.md` §5 exactly: each delta is applied with
 //! [`Credentials::apply`] as one step, sequence numbers must increase and a replayed one is a
 //! no-op, and quarantine moves the identity aside (kept and listed, never deleted) and leaves
-//! the store empty. Faults: [`MemStore::fail_next_writes`] makes the next N writes fail without
+//! the store empty. An empty store has no sequence to continue (`load` returns `None`), so a
+//! quarantine also restarts the sequence: the next process starts again at 1 and must not
+//! have its fresh credentials dropped as a replay. Faults: [`MemStore::fail_next_writes`] makes the next N writes fail without
 //! changing anything.
 
 use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
@@ -111,8 +113,62 @@ impl CredentialStore for MemStore {
                 seq,
             });
         }
-        self.last_seq = Some(seq);
+        // The store is empty now: a new identity starts a new sequence.
+        self.last_seq = None;
         self.writes += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use tether_core::creds::CredentialChange;
+
+    use super::*;
+
+    fn created(seed: u64) -> CredentialsDelta {
+        let creds = Credentials::generate(&mut ChaCha20Rng::seed_from_u64(seed));
+        CredentialsDelta::one(CredentialChange::Created(Box::new(creds)))
+    }
+
+    #[test]
+    fn replayed_sequence_is_a_no_op() {
+        let mut store = MemStore::new();
+        store.apply(PersistSeq(1), &created(1)).unwrap();
+        let key = store.current().unwrap().noise_key.public_bytes();
+        store.apply(PersistSeq(1), &created(2)).unwrap();
+        assert_eq!(store.current().unwrap().noise_key.public_bytes(), key);
+        assert_eq!(store.writes(), 1);
+        store.apply(PersistSeq(2), &created(2)).unwrap();
+        assert_ne!(store.current().unwrap().noise_key.public_bytes(), key);
+    }
+
+    #[test]
+    fn failed_write_changes_nothing() {
+        let mut store = MemStore::new();
+        store.fail_next_writes(1);
+        assert!(store.apply(PersistSeq(1), &created(1)).is_err());
+        assert!(store.current().is_none() && store.last_seq().is_none());
+        store.apply(PersistSeq(1), &created(1)).unwrap();
+        assert!(store.current().is_some());
+    }
+
+    #[test]
+    fn quarantine_keeps_the_identity_aside_and_restarts_the_sequence() {
+        let mut store = MemStore::new();
+        store.apply(PersistSeq(4), &created(1)).unwrap();
+        store.quarantine(PersistSeq(5), "logged out").unwrap();
+        assert!(store.current().is_none());
+        assert_eq!(store.quarantined().len(), 1);
+        assert_eq!(store.quarantined()[0].why, "logged out");
+        store.apply(PersistSeq(1), &created(2)).unwrap();
+        assert!(
+            store.current().is_some(),
+            "a fresh identity was taken for a replay"
+        );
     }
 }
