@@ -9,6 +9,11 @@
 //!           ─▶ device registered ─▶ <stream:error code="515"/> and close
 //! ```
 //!
+//! Pair code: [`FakePhone::enter_code`] is the user typing the companion's code on the phone
+//! (`primary_hello`); once the companion's `companion_finish` verifies at the server,
+//! [`FakePhone::finish_pair_codes`] sends the `<pair-success>` keyed with the derived ADV
+//! secret, and the rest is as for a QR code.
+//!
 //! The account (phone number, LID, account identity key) comes from a seed; each linked
 //! companion gets the next device number.
 
@@ -19,9 +24,12 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use tether_core::binary::{Jid, Server};
 use tether_core::crypto::KeyPair;
-use tether_core::pairing::PairingError;
-use tether_core::pairing::phone::{PairSuccessParams, build_pair_success_for_qr};
+use tether_core::pairing::code::PairingCode;
+use tether_core::pairing::phone::{
+    PairSuccessParams, PrimaryHelloRandom, build_pair_success, primary_hello,
+};
 use tether_core::pairing::qr::QrPayload;
+use tether_core::pairing::{AdvSecret, PairingError};
 
 use crate::server::{ConnId, Device, FakeServer};
 
@@ -96,6 +104,74 @@ impl FakePhone {
         let conn = server
             .pairing_conn(&payload.noise_public, &payload.reference)
             .ok_or(ScanError::NoSuchRef)?;
+        self.issue(
+            server,
+            conn,
+            &payload.identity_public,
+            &payload.adv_secret,
+            now,
+        )
+    }
+
+    /// The user types `code` (as the companion showed it) on the phone: the phone answers the
+    /// companion's pending pair-code request with `primary_hello`.
+    pub fn enter_code(
+        &mut self,
+        server: &mut FakeServer,
+        code: &str,
+        _now: Instant,
+    ) -> Result<ConnId, ScanError> {
+        let code = PairingCode::parse(code).map_err(ScanError::Unreadable)?;
+        let (conn, hello, reference) = server.pair_code_request().ok_or(ScanError::NoSuchRef)?;
+        let ephemeral = KeyPair::generate(&mut self.rng);
+        let mut random = PrimaryHelloRandom {
+            salt: [0; 32],
+            iv: [0; 16],
+        };
+        self.rng.fill_bytes(&mut random.salt);
+        self.rng.fill_bytes(&mut random.iv);
+        let id = format!("ph-{}", self.rng.next_u32());
+        let (pending, node) = primary_hello(
+            &code,
+            &hello,
+            &reference,
+            &ephemeral,
+            &self.account,
+            &random,
+            &id,
+        )
+        .map_err(ScanError::Unreadable)?;
+        server.deliver_primary_hello(conn, pending, &node);
+        Ok(conn)
+    }
+
+    /// Finishes every pair-code linking whose stage 2 completed: a `<pair-success>` HMAC'd
+    /// with the ADV secret both sides derived. Returns the connections served.
+    pub fn finish_pair_codes(&mut self, server: &mut FakeServer, now: Instant) -> Vec<ConnId> {
+        let finished = server.take_finished_pair_codes();
+        finished
+            .into_iter()
+            .filter_map(|(conn, done)| {
+                self.issue(
+                    server,
+                    conn,
+                    &done.companion_identity,
+                    &done.adv_secret,
+                    now,
+                )
+                .ok()
+            })
+            .collect()
+    }
+
+    fn issue(
+        &mut self,
+        server: &mut FakeServer,
+        conn: ConnId,
+        companion_identity: &[u8; 32],
+        adv_secret: &AdvSecret,
+        now: Instant,
+    ) -> Result<ConnId, ScanError> {
         let device_id = self.next_device;
         self.next_device = self.next_device.wrapping_add(1).max(1);
         let jid = Jid::device(&self.phone_number, device_id, Server::WhatsApp);
@@ -115,7 +191,13 @@ impl FakePhone {
         };
         let mut random = [0u8; 64];
         self.rng.fill_bytes(&mut random);
-        let (node, issued) = build_pair_success_for_qr(&params, &payload, &self.account, &random);
+        let (node, issued) = build_pair_success(
+            &params,
+            companion_identity,
+            adv_secret,
+            &self.account,
+            &random,
+        );
         let device = Device {
             jid,
             lid: Some(lid),

@@ -47,6 +47,8 @@ pub enum Scan {
     Never,
     /// The n-th QR code shown in the run (0-based), `scan_delay` after it appears.
     Nth(usize),
+    /// No QR code; the user types every pair code shown, `scan_delay` after it appears.
+    PairCode,
 }
 
 /// How a [`Stepper`] is set up.
@@ -96,6 +98,7 @@ enum Input {
     StoreOp(Action),
     Version,
     Scan(String),
+    EnterCode(String),
 }
 
 /// The harness (see the module docs).
@@ -418,12 +421,18 @@ impl Stepper {
     }
 
     fn on_event(&mut self, event: &Event) {
-        if let Event::QrCode { code, .. } = event {
-            let index = self.qr_seen;
-            self.qr_seen += 1;
-            if self.scan == Scan::Nth(index) {
-                self.push(self.now + self.scan_delay, Input::Scan(code.clone()));
+        match event {
+            Event::QrCode { code, .. } => {
+                let index = self.qr_seen;
+                self.qr_seen += 1;
+                if self.scan == Scan::Nth(index) {
+                    self.push(self.now + self.scan_delay, Input::Scan(code.clone()));
+                }
             }
+            Event::PairingCode { code } if self.scan == Scan::PairCode => {
+                self.push(self.now + self.scan_delay, Input::EnterCode(code.clone()));
+            }
+            _ => {}
         }
     }
 
@@ -463,6 +472,10 @@ impl Stepper {
                 let result = self.phone.scan(&mut self.server, &code, now);
                 self.record(Traced::Scanned(result.map_err(|e| e.to_string())));
             }
+            Input::EnterCode(code) => {
+                let result = self.phone.enter_code(&mut self.server, &code, now);
+                self.record(Traced::CodeEntered(result.map_err(|e| e.to_string())));
+            }
         }
     }
 
@@ -493,6 +506,7 @@ impl Stepper {
     }
 
     fn after_server_input(&mut self) {
+        self.phone.finish_pair_codes(&mut self.server, self.now);
         let received: Vec<_> = self.server.received()[self.received_seen..].to_vec();
         self.received_seen += received.len();
         for (id, node) in received {

@@ -42,6 +42,8 @@ pub enum Traced {
     Durable(PersistSeq),
     /// The phone scanned a QR code (`Err` text when it linked nothing).
     Scanned(Result<ConnId, String>),
+    /// The user typed a pair code on the phone (`Err` text when it went nowhere).
+    CodeEntered(Result<ConnId, String>),
     /// The harness answered a version fetch.
     VersionAnswered,
 }

@@ -28,6 +28,8 @@
 //! [`FakeServer::poll_timeout`].
 
 mod fault;
+mod pairing;
+mod session;
 mod stanzas;
 mod wire;
 
@@ -36,7 +38,6 @@ use std::fmt;
 use std::time::Instant;
 
 use bytes::Bytes;
-use prost::Message;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use tether_core::binary::{Jid, Node};
@@ -44,7 +45,6 @@ use tether_core::cert::{self, CertificateInfo};
 use tether_core::crypto::KeyPair;
 use tether_core::pairing::phone::IssuedPairSuccess;
 use tether_core::payload::AppVersion;
-use tether_core::proto::client_payload::ClientPayload;
 
 pub use fault::{ConnectOutcome, Fault};
 
@@ -137,6 +137,7 @@ struct Conn {
     silent: bool,
     skew: i64,
     faults: Vec<Fault>,
+    pair_code: Option<pairing::PairCodeState>,
 }
 
 /// The fake WhatsApp server (see the module docs).
@@ -162,6 +163,7 @@ pub struct FakeServer {
     pongs: u32,
     pre_key_uploads: Vec<(ConnId, usize)>,
     counter: u64,
+    codes_finished: VecDeque<ConnId>,
 }
 
 impl FakeServer {
@@ -215,6 +217,7 @@ impl FakeServer {
             pongs: 0,
             pre_key_uploads: Vec::new(),
             counter: 0,
+            codes_finished: VecDeque::new(),
         }
     }
 
@@ -354,47 +357,6 @@ impl FakeServer {
         self.send(id, node);
     }
 
-    // ---- the phone's side -------------------------------------------------------------------
-
-    /// The registering connection showing `reference` for the companion with this noise key.
-    pub fn pairing_conn(&self, noise_public: &[u8; 32], reference: &str) -> Option<ConnId> {
-        self.conns.iter().find_map(|(id, conn)| match &conn.role {
-            Role::Registering { noise, refs, .. }
-                if noise == noise_public && refs.iter().any(|r| r == reference) =>
-            {
-                Some(*id)
-            }
-            _ => None,
-        })
-    }
-
-    /// Server time `t` as connection `id` reports it (with its skew).
-    pub fn server_time(&self, id: ConnId, now: Instant) -> u64 {
-        let skew = self.conns.get(&id).map_or(0, |c| c.skew);
-        self.unix_at(now).saturating_add_signed(skew)
-    }
-
-    /// Relays the phone's `<pair-success>` on `id`; `device` is registered once the
-    /// companion's reply verifies against `issued`. `false` if `id` is not registering.
-    pub fn deliver_pair_success(
-        &mut self,
-        id: ConnId,
-        node: &Node,
-        issued: IssuedPairSuccess,
-        device: Device,
-    ) -> bool {
-        let Some(Conn {
-            role: Role::Registering { issued: slot, .. },
-            ..
-        }) = self.conns.get_mut(&id)
-        else {
-            return false;
-        };
-        *slot = Some((issued, device));
-        self.send(id, node);
-        true
-    }
-
     // ---- sans-IO verbs ---------------------------------------------------------------------
 
     /// A client connected (the WebSocket is open).
@@ -406,6 +368,7 @@ impl FakeServer {
             silent: false,
             skew: 0,
             faults: self.planned.pop_front().unwrap_or_default(),
+            pair_code: None,
         };
         if let Some(skew) = conn.faults.iter().find_map(|f| match f {
             Fault::Skew(s) => Some(*s),
@@ -492,157 +455,5 @@ impl FakeServer {
     fn next_id(&mut self, prefix: &str) -> String {
         self.counter += 1;
         format!("{prefix}{}", self.counter)
-    }
-
-    fn on_client_payload(&mut self, id: ConnId, noise: [u8; 32], payload: &[u8], now: Instant) {
-        let Ok(payload) = ClientPayload::decode(payload) else {
-            self.close(id);
-            return;
-        };
-        let version = payload
-            .user_agent
-            .as_ref()
-            .and_then(|ua| ua.app_version.as_ref())
-            .map(|v| {
-                AppVersion::new(
-                    v.primary.unwrap_or(0),
-                    v.secondary.unwrap_or(0),
-                    v.tertiary.unwrap_or(0),
-                )
-            });
-        let registration = payload.device_pairing_data.is_some();
-        self.logins.push(Login {
-            conn: id,
-            noise_public: noise,
-            username: payload.username,
-            device: payload.device,
-            registration,
-            version,
-        });
-        let faults = self
-            .conns
-            .get_mut(&id)
-            .map(|c| std::mem::take(&mut c.faults))
-            .unwrap_or_default();
-        if let Some(fault) = faults.into_iter().find(Fault::replaces_verdict) {
-            return self.inject(id, fault, now);
-        }
-        let outdated = self
-            .config
-            .min_version
-            .is_some_and(|min| version.is_none_or(|v| v < min));
-        if outdated {
-            return self.refuse(id, 405);
-        }
-        if registration {
-            let refs: Vec<String> = (0..self.config.refs_per_pairing)
-                .map(|_| format!("2@sim{:016x}", self.rng.next_u64()))
-                .collect();
-            let iq_id = self.next_id("pd-");
-            let node = stanzas::pair_device(&iq_id, &refs);
-            if let Some(conn) = self.conns.get_mut(&id) {
-                conn.role = Role::Registering {
-                    noise,
-                    refs,
-                    issued: None,
-                };
-            }
-            return self.send(id, &node);
-        }
-        let known = self.devices.get(&noise).cloned().filter(|device| {
-            payload.username.map(|u| u.to_string()).as_deref() == Some(device.jid.user_str())
-                && payload.device == Some(u32::from(device.jid.device_id()))
-        });
-        let Some(device) = known else {
-            return self.refuse(id, 401);
-        };
-        if let Some(conn) = self.conns.get_mut(&id) {
-            conn.role = Role::LoggedIn { noise };
-        }
-        let t = self.server_time(id, now);
-        self.send(id, &stanzas::success(t, device.lid.as_ref()));
-    }
-
-    fn refuse(&mut self, id: ConnId, reason: u16) {
-        if let Some(conn) = self.conns.get_mut(&id) {
-            conn.role = Role::Refused;
-        }
-        self.inject(
-            id,
-            Fault::Failure {
-                reason,
-                expire: None,
-            },
-            self.created_at,
-        );
-    }
-
-    fn on_node(&mut self, id: ConnId, node: &Node, now: Instant) {
-        if node.tag != "iq" {
-            return; // acks, receipts, presence: nothing to answer
-        }
-        let kind = node.attr_str("type").unwrap_or_default();
-        let iq_id = node.attr_str("id").unwrap_or_default().to_owned();
-        if matches!(kind, "result" | "error") {
-            if let Some(pos) = self.server_pings.iter().position(|p| *p == iq_id) {
-                self.server_pings.remove(pos);
-                self.pongs += 1;
-                return;
-            }
-            if node.child("pair-device-sign").is_some() {
-                self.on_pair_reply(id, node);
-            }
-            return;
-        }
-        let t = self.server_time(id, now);
-        match node.attr_str("xmlns").unwrap_or_default() {
-            "encrypt" if node.child("count").is_some() => {
-                let count = self.config.pre_key_count;
-                self.send(id, &stanzas::count_result(&iq_id, count));
-            }
-            "encrypt" if node.child("list").is_some() => {
-                let keys = node.child("list").map_or(0, |l| l.child_nodes().len());
-                self.pre_key_uploads.push((id, keys));
-                self.config.pre_key_count = self
-                    .config
-                    .pre_key_count
-                    .saturating_add(u32::try_from(keys).unwrap_or(u32::MAX));
-                self.send(id, &stanzas::result(&iq_id, None));
-            }
-            "md" if node.child("remove-companion-device").is_some() => {
-                if let Some(Conn {
-                    role: Role::LoggedIn { noise },
-                    ..
-                }) = self.conns.get(&id)
-                {
-                    let noise = *noise;
-                    self.devices.remove(&noise);
-                }
-                self.send(id, &stanzas::result(&iq_id, None));
-            }
-            "w:p" => self.send(id, &stanzas::result(&iq_id, Some(t))),
-            _ => self.send(id, &stanzas::result(&iq_id, None)),
-        }
-    }
-
-    fn on_pair_reply(&mut self, id: ConnId, reply: &Node) {
-        let Some(Conn {
-            role:
-                Role::Registering {
-                    noise,
-                    issued: Some((issued, device)),
-                    ..
-                },
-            ..
-        }) = self.conns.get(&id)
-        else {
-            return;
-        };
-        if issued.verify_reply(reply).is_err() {
-            return self.inject(id, Fault::StreamError(500), self.created_at);
-        }
-        let (noise, device) = (*noise, device.clone());
-        self.devices.insert(noise, device);
-        self.inject(id, Fault::StreamError(515), self.created_at);
     }
 }

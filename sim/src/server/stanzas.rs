@@ -54,3 +54,16 @@ pub(super) fn server_ping(iq_id: &str) -> Node {
         .attr("xmlns", "urn:xmpp:ping")
         .attr("id", iq_id.to_owned())
 }
+
+/// `<iq from="s.whatsapp.net" type="error" id=…><error code=… text=…/></iq>`.
+pub(super) fn iq_error(iq_id: &str, code: u16, text: &str) -> Node {
+    Node::new("iq")
+        .jid_attr("from", server_jid())
+        .attr("type", "error")
+        .attr("id", iq_id.to_owned())
+        .children(vec![
+            Node::new("error")
+                .attr("code", code.to_string())
+                .attr("text", text.to_owned()),
+        ])
+}
