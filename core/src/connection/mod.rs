@@ -865,9 +865,22 @@ impl Connection {
                 self.send(&node, now);
             }
             AfterPersist::PairReply { reply, jid } => {
-                self.send(&reply, now);
-                info!(%jid, "paired");
-                self.events.push_back(Event::Paired { jid });
+                // The reply can only go on the connection the pair-success came on (no new
+                // transport opens while this persist is pending). If that one is gone, the
+                // phone never hears back: this is no pairing to report; the unconfirmed
+                // identity's login will be refused (401) and linking starts again.
+                let live = self
+                    .attempt
+                    .as_ref()
+                    .and_then(|a| a.link.as_ref())
+                    .is_some_and(Link::is_established);
+                if live {
+                    self.send(&reply, now);
+                    info!(%jid, "paired");
+                    self.events.push_back(Event::Paired { jid });
+                } else {
+                    warn!(%jid, "the connection ended before the pairing was durable; not paired");
+                }
             }
             AfterPersist::UploadPreKeys { first, end } => {
                 if let Some(node) = self.session.pre_key_upload(self.creds.as_ref(), first, end) {
