@@ -39,7 +39,10 @@ fn untrusted_server_certificate_stops_after_five_in_a_row() {
         sim.conn.state(),
         State::Stopped(DisconnectReason::CertificateInvalid { .. })
     ));
-    assert!(sim.server.logins().is_empty(), "a ClientPayload went to an unverified server");
+    assert!(
+        sim.server.logins().is_empty(),
+        "a ClientPayload went to an unverified server"
+    );
 }
 
 #[test]
@@ -69,7 +72,8 @@ fn success_on_a_registration_connection_is_ignored() {
     };
     let mut sim = Stepper::new(options, |_| {});
     sim.command(Command::Connect).unwrap();
-    assert!(sim.run_until(Duration::from_secs(30), |s| *s.conn.state() == State::Pairing));
+    assert!(sim.run_until(Duration::from_secs(30), |s| *s.conn.state()
+        == State::Pairing));
     let conn = sim.server_conn().unwrap();
     sim.server
         .send_node(conn, &Node::new("success").attr("t", "1800000000"));
@@ -86,7 +90,8 @@ fn downgrade_webclient_while_linking_is_a_multidevice_mismatch() {
     };
     let mut sim = Stepper::new(options, |_| {});
     sim.command(Command::Connect).unwrap();
-    assert!(sim.run_until(Duration::from_secs(30), |s| *s.conn.state() == State::Pairing));
+    assert!(sim.run_until(Duration::from_secs(30), |s| *s.conn.state()
+        == State::Pairing));
     let conn = sim.server_conn().unwrap();
     let downgrade = Node::new("ib").children(vec![Node::new("downgrade_webclient")]);
     sim.server.send_node(conn, &downgrade);
@@ -125,9 +130,15 @@ fn transient_login_failures_back_off_then_connect() {
         .iter()
         .map(|d| (d.1.clone(), d.3))
         .collect();
-    assert!(matches!(reasons[1].0, DisconnectReason::ServiceUnavailable { .. }));
+    assert!(matches!(
+        reasons[1].0,
+        DisconnectReason::ServiceUnavailable { .. }
+    ));
     assert!(matches!(reasons[2].0, DisconnectReason::ServerError { .. }));
-    assert!(matches!(reasons[3].0, DisconnectReason::ServiceUnavailable { .. }));
+    assert!(matches!(
+        reasons[3].0,
+        DisconnectReason::ServiceUnavailable { .. }
+    ));
     let attempts: Vec<u32> = reasons.iter().map(|r| r.1).collect();
     assert_eq!(attempts, vec![1, 2, 3, 4]);
 }
@@ -184,7 +195,11 @@ fn retry_budget_runs_out() {
         sim.conn.state(),
         State::Stopped(DisconnectReason::RetriesExhausted { attempts: 3, .. })
     ));
-    assert_eq!(sim.opens().len() - opens_before, 3, "exactly maxRetries retries");
+    assert_eq!(
+        sim.opens().len() - opens_before,
+        3,
+        "exactly maxRetries retries"
+    );
 }
 
 #[test]
@@ -215,7 +230,8 @@ fn shutdown_while_linking_stops() {
     };
     let mut sim = Stepper::new(options, |_| {});
     sim.command(Command::Connect).unwrap();
-    assert!(sim.run_until(Duration::from_secs(30), |s| *s.conn.state() == State::Pairing));
+    assert!(sim.run_until(Duration::from_secs(30), |s| *s.conn.state()
+        == State::Pairing));
     let qrs = sim.events().count();
     sim.command(Command::Shutdown).unwrap();
     sim.run_for(Duration::from_secs(600));

@@ -215,6 +215,11 @@ fn qr_codes_exhausted_is_not_a_timeout() {
     ));
     assert_eq!(sim.opens().len(), 1);
     assert!(sim.store.quarantined().is_empty());
+    // The reply never reached the phone: that is not a pairing to announce.
+    assert!(
+        !sim.events().any(|(_, e)| matches!(e, Event::Paired { .. })),
+        "Paired reported although the reply was never sent"
+    );
 }
 
 #[test]
@@ -274,4 +279,56 @@ fn unconfirmed_pairing_401_relinks() {
     );
     sim.run_for(Duration::from_secs(1));
     assert!(sim.store.current().unwrap().confirmed);
+}
+
+#[test]
+fn connection_lost_while_the_pairing_persists_links_again() {
+    // The store takes 30 s; the socket dies 10 s into that write.
+    let options = Options {
+        store_delay: Duration::from_secs(30),
+        scan_delay: Duration::from_secs(40),
+        ..Options::default()
+    };
+    let mut sim = Stepper::new(options, |_| {});
+    sim.command(Command::Connect).unwrap();
+    let scanned = sim.run_until(Duration::from_secs(200), |s| {
+        s.trace()
+            .iter()
+            .any(|r| matches!(r.what, Traced::Scanned(Ok(_))))
+    });
+    assert!(scanned, "{}", sim.dump(20));
+    let conn = sim.server_conn().unwrap();
+    let at = sim.now() + Duration::from_secs(10);
+    sim.server
+        .schedule(at, conn, tether_sim::Fault::AbruptClose);
+    let relinking = sim.run_until(Duration::from_secs(300), |s| {
+        s.events()
+            .filter(|(_, e)| matches!(e, Event::QrCode { .. }))
+            .count()
+            > 1
+    });
+    assert!(relinking, "{}", sim.dump(30));
+    // The phone never got the reply, so the server never registered the device: the core
+    // must not end up believing it is linked, nor stop.
+    assert!(sim.server.devices().is_empty());
+    assert!(
+        !sim.events()
+            .any(|(_, e)| matches!(e, Event::Stopped { .. })),
+        "{}",
+        sim.dump(30)
+    );
+    assert!(
+        sim.events()
+            .filter(|(_, e)| matches!(e, Event::QrCode { .. }))
+            .count()
+            > 1,
+        "linking did not start again: {}",
+        sim.dump(30)
+    );
+    assert!(sim.store.quarantined().is_empty());
+    // The reply never reached the phone: that is not a pairing to announce.
+    assert!(
+        !sim.events().any(|(_, e)| matches!(e, Event::Paired { .. })),
+        "Paired reported although the reply was never sent"
+    );
 }

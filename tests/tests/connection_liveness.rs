@@ -130,3 +130,33 @@ fn server_ping_is_answered() {
     assert_eq!(pong.1.attr_str("type"), Some("result"));
     assert_eq!(*sim.conn.state(), State::Connected);
 }
+
+#[test]
+fn unanswered_ack_in_a_quiet_chat_is_not_dead() {
+    let mut sim = linked();
+    let conn = sim.server_conn().unwrap();
+    // A notification the client must ack; the server never answers acks.
+    let notification = tether_core::binary::Node::new("notification")
+        .attr("id", "n-1")
+        .attr("type", "server_sync")
+        .jid_attr(
+            "from",
+            tether_core::binary::Jid::server_jid(tether_core::binary::Server::WhatsApp),
+        );
+    sim.server.send_node(conn, &notification);
+    let sent_at = sim.elapsed();
+    sim.run_for(Duration::from_secs(600));
+    assert!(
+        sim.server
+            .received()
+            .iter()
+            .any(|(_, n)| n.tag == "ack" && n.attr_str("id") == Some("n-1")),
+        "the notification was not acked"
+    );
+    assert_eq!(*sim.conn.state(), State::Connected);
+    assert!(
+        sim.disconnects().iter().all(|d| d.0 < sent_at),
+        "{}",
+        sim.dump(20)
+    );
+}
