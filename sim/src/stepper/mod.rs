@@ -12,7 +12,9 @@
 //! - a transport is only opened on credentials the store already holds: same noise key, and
 //!   when the core thinks it is paired, the store holds that same identity;
 //! - every ClientPayload the server receives uses durably stored credentials (a login's user,
-//!   device and noise key match the store; a registration's noise key too).
+//!   device and noise key match the store; a registration's noise key too);
+//! - after `Stopped`, no transport opens until the application connects again;
+//! - no reconnect is scheduled in the past.
 //!
 //! A violation panics with the tail of the trace. The harness answers the connection's
 //! actions: `OpenTransport` (open, or refuse / hang as the server's connect faults say),
@@ -39,6 +41,8 @@ use crate::phone::FakePhone;
 use crate::server::{ConnId, ConnectOutcome, FakeServer, ServerConfig};
 use crate::store::MemStore;
 use crate::trace::{Record, Traced};
+
+mod checks;
 
 /// Which QR code the phone scans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +131,8 @@ pub struct Stepper {
     pub version_answer: Result<AppVersion, String>,
     logins_checked: usize,
     received_seen: usize,
+    /// A `Stopped` was seen and no `Connect` came since.
+    stopped: bool,
 }
 
 impl Stepper {
@@ -162,6 +168,7 @@ impl Stepper {
             version_answer: options.version_answer,
             logins_checked: 0,
             received_seen: 0,
+            stopped: false,
         };
         stepper.drain();
         stepper
@@ -259,7 +266,14 @@ impl Stepper {
 
     /// Gives the connection a command, then drains.
     pub fn command(&mut self, command: Command) -> Result<(), CommandError> {
+        let connect = matches!(
+            command,
+            Command::Connect | Command::RequestPairingCode { .. }
+        );
         let result = self.conn.handle_command(command, self.now);
+        if connect && result.is_ok() {
+            self.stopped = false;
+        }
         self.drain();
         result
     }
@@ -352,14 +366,6 @@ impl Stepper {
         });
     }
 
-    fn violation(&self, what: &str) -> ! {
-        panic!(
-            "invariant violated at {:?}: {what}\n--- trace tail ---\n{}",
-            self.elapsed(),
-            self.dump(40)
-        );
-    }
-
     fn drain(&mut self) {
         loop {
             match self.conn.poll_output() {
@@ -376,6 +382,7 @@ impl Stepper {
                 }
                 Output::Event(event) => {
                     self.record(Traced::Event(event.clone()));
+                    self.check_event(&event);
                     self.on_event(&event);
                 }
                 Output::Timeout(_) => break,
@@ -399,6 +406,7 @@ impl Stepper {
                     self.violation(&format!("two transports open: {:?}", self.open));
                 }
                 self.check_open_credentials();
+                self.check_not_stopped();
                 match self.server.connect_outcome() {
                     ConnectOutcome::Accept => self.push(self.now, Input::Open(id)),
                     ConnectOutcome::Refuse => {
@@ -503,50 +511,5 @@ impl Stepper {
         };
         self.record(Traced::Store(result.clone()));
         self.conn.handle_store(result, self.now);
-    }
-
-    fn after_server_input(&mut self) {
-        self.phone.finish_pair_codes(&mut self.server, self.now);
-        let received: Vec<_> = self.server.received()[self.received_seen..].to_vec();
-        self.received_seen += received.len();
-        for (id, node) in received {
-            self.record(Traced::ServerReceived(id, node));
-        }
-        let logins: Vec<_> = self.server.logins()[self.logins_checked..].to_vec();
-        self.logins_checked += logins.len();
-        for login in logins {
-            let stored = self.store.current();
-            let noise_ok = stored.is_some_and(|c| c.noise_key.public_bytes() == login.noise_public);
-            if !noise_ok {
-                self.violation("a ClientPayload used a noise key the store does not hold");
-            }
-            if login.registration {
-                continue;
-            }
-            let device = stored.and_then(|c| c.device.as_ref());
-            let matches = device.is_some_and(|d| {
-                login.username.map(|u| u.to_string()).as_deref() == Some(d.jid.user_str())
-                    && login.device == Some(u32::from(d.jid.device_id()))
-            });
-            if !matches {
-                self.violation("a login ClientPayload used an identity the store does not hold");
-            }
-        }
-    }
-
-    fn check_open_credentials(&self) {
-        let Some(core) = self.conn.credentials() else {
-            return;
-        };
-        let stored = self.store.current();
-        if stored.is_none_or(|s| s.noise_key.public_bytes() != core.noise_key.public_bytes()) {
-            self.violation("a transport opened before its noise key was durable");
-        }
-        if let Some(device) = &core.device {
-            let durable = stored.and_then(|s| s.device.as_ref());
-            if durable.is_none_or(|d| d.jid != device.jid) {
-                self.violation("a transport opened on a paired identity the store does not hold");
-            }
-        }
     }
 }
