@@ -96,3 +96,73 @@ fn unused_pair_code_expires_without_qr_codes() {
     assert_eq!(at - shown, Duration::from_secs(180), "the code's lifetime");
     assert!(!sim.events().any(|(_, e)| matches!(e, Event::QrCode { .. })));
 }
+
+#[test]
+fn lost_connection_during_a_pair_code_keeps_linking_visible() {
+    let options = Options {
+        scan: Scan::Never,
+        ..Options::default()
+    };
+    let mut sim = Stepper::new(options, |_| {});
+    let phone = sim.phone.phone_number().to_owned();
+    sim.command(Command::RequestPairingCode { phone }).unwrap();
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        s.events()
+            .any(|(_, e)| matches!(e, Event::PairingCode { .. }))
+    }));
+    // The registration socket dies while the code is shown.
+    let conn = sim.server_conn().unwrap();
+    sim.server
+        .inject(conn, tether_sim::Fault::AbruptClose, sim.now());
+    let lost_at = sim.elapsed();
+    sim.run_for(Duration::from_secs(120));
+    // The new connection must show the user something to link with — a new code for the
+    // same phone — instead of waiting forever on a code tied to the dead connection.
+    let new_codes: Vec<String> = sim
+        .events()
+        .filter_map(|(at, e)| match e {
+            Event::PairingCode { code } if at > lost_at => Some(code.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        new_codes.len(),
+        1,
+        "linking stalled invisibly in {:?}\n{}",
+        sim.conn.state(),
+        sim.dump(20)
+    );
+    assert!(!sim.events().any(|(_, e)| matches!(e, Event::QrCode { .. })));
+}
+
+#[test]
+fn pair_code_requested_while_qr_codes_show_links() {
+    let options = Options {
+        scan: Scan::PairCode,
+        ..Options::default()
+    };
+    let mut sim = Stepper::new(options, |_| {});
+    sim.command(Command::Connect).unwrap();
+    assert!(sim.run_until(Duration::from_secs(30), |s| *s.conn.state()
+        == State::Pairing));
+    let qrs_before = sim
+        .events()
+        .filter(|(_, e)| matches!(e, Event::QrCode { .. }))
+        .count();
+    let phone = sim.phone.phone_number().to_owned();
+    sim.command(Command::RequestPairingCode { phone }).unwrap();
+    assert!(
+        sim.run_until(Duration::from_secs(120), |s| *s.conn.state()
+            == State::Connected),
+        "{}",
+        sim.dump(30)
+    );
+    let qrs_after = sim
+        .events()
+        .filter(|(_, e)| matches!(e, Event::QrCode { .. }))
+        .count();
+    assert_eq!(
+        qrs_before, qrs_after,
+        "QR codes kept rotating under a pair code"
+    );
+}
