@@ -332,3 +332,22 @@ fn connection_lost_while_the_pairing_persists_links_again() {
         "Paired reported although the reply was never sent"
     );
 }
+
+#[test]
+fn linking_again_after_the_codes_ran_out() {
+    let options = Options {
+        scan: Scan::Nth(6),
+        ..Options::default()
+    };
+    let mut sim = Stepper::new(options, |_| {});
+    sim.command(Command::Connect).unwrap();
+    sim.run_for(Duration::from_secs(600));
+    assert!(matches!(
+        sim.conn.state(),
+        State::Stopped(DisconnectReason::QrCodesExhausted)
+    ));
+    // The user asks again; the seventh QR code (the first of the new connection) is scanned.
+    sim.link();
+    assert_eq!(sim.opens().len(), 3, "registration, registration, login");
+    assert!(sim.store.current().unwrap().is_paired());
+}

@@ -160,3 +160,17 @@ fn unanswered_ack_in_a_quiet_chat_is_not_dead() {
         sim.dump(20)
     );
 }
+
+#[test]
+fn answering_server_pings_in_a_quiet_chat_is_not_dead() {
+    let mut sim = linked();
+    let from = sim.elapsed();
+    for _ in 0..10 {
+        let conn = sim.server_conn().unwrap();
+        sim.server.send_ping(conn);
+        sim.run_for(Duration::from_secs(60));
+    }
+    assert_eq!(sim.server.pongs(), 10);
+    assert_eq!(*sim.conn.state(), State::Connected);
+    assert!(sim.disconnects().iter().all(|d| d.0 < from), "{}", sim.dump(20));
+}
