@@ -195,13 +195,7 @@ impl Connection {
             session,
             linking: None,
         };
-        if conn.creds.is_none() {
-            let fresh = Credentials::generate(&mut conn.rng.keys);
-            conn.persist(
-                CredentialChange::Created(Box::new(fresh)),
-                AfterPersist::Nothing,
-            );
-        }
+        conn.ensure_credentials();
         conn
     }
 
@@ -438,6 +432,8 @@ impl Connection {
                 State::Idle | State::Stopped(_) => {
                     self.policy.reset();
                     self.resync_store();
+                    // After a logout the identity was quarantined: link a fresh one.
+                    self.ensure_credentials();
                     self.want_attempt(now);
                     Ok(())
                 }
@@ -552,6 +548,18 @@ impl Connection {
         self.pending.insert(seq, after);
         self.actions
             .push_back(Action::PersistCredentials { seq, delta });
+    }
+
+    /// Without credentials (first start, or after a quarantine), generates fresh ones from the
+    /// seed and persists them; no transport opens before the store confirms them.
+    fn ensure_credentials(&mut self) {
+        if self.creds.is_none() {
+            let fresh = Credentials::generate(&mut self.rng.keys);
+            self.persist(
+                CredentialChange::Created(Box::new(fresh)),
+                AfterPersist::Nothing,
+            );
+        }
     }
 
     /// After a failed persist the store holds less than the core: write the whole credential
