@@ -172,5 +172,9 @@ fn answering_server_pings_in_a_quiet_chat_is_not_dead() {
     }
     assert_eq!(sim.server.pongs(), 10);
     assert_eq!(*sim.conn.state(), State::Connected);
-    assert!(sim.disconnects().iter().all(|d| d.0 < from), "{}", sim.dump(20));
+    assert!(
+        sim.disconnects().iter().all(|d| d.0 < from),
+        "{}",
+        sim.dump(20)
+    );
 }

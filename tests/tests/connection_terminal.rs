@@ -288,3 +288,31 @@ fn shutdown_closes_and_stops() {
     assert!(sim.command(Command::Shutdown).is_err());
     assert!(sim.store.current().unwrap().is_paired());
 }
+
+#[test]
+fn connect_after_logout_links_a_fresh_identity() {
+    let mut sim = Stepper::new(Options::default(), |_| {});
+    sim.link();
+    sim.run_for(Duration::from_secs(5));
+    let old_noise = sim.store.current().unwrap().noise_key.public_bytes();
+    let conn = sim.server_conn().unwrap();
+    sim.server.inject(conn, Fault::DeviceRemoved, sim.now());
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.store.current().is_none());
+    // Same process, the user links again: fresh keys, persisted before use, a new QR code.
+    sim.command(Command::Connect).unwrap();
+    let shown = sim.run_until(Duration::from_secs(60), |s| {
+        s.events()
+            .filter(|(_, e)| matches!(e, Event::QrCode { .. }))
+            .count()
+            > 1
+    });
+    assert!(shown, "stuck in {:?}\n{}", sim.conn.state(), sim.dump(20));
+    let fresh = sim.store.current().expect("fresh credentials persisted");
+    assert_ne!(
+        fresh.noise_key.public_bytes(),
+        old_noise,
+        "reused a quarantined identity"
+    );
+    assert_eq!(sim.store.quarantined().len(), 1);
+}
