@@ -209,3 +209,88 @@ fn third_restart_in_a_row_counts_as_a_retry() {
     );
     assert!(restarts[2].2.unwrap() > sim.at(restarts[2].0));
 }
+
+/// The key ids of every pre-key upload the server received, in order.
+fn uploaded_ids(sim: &Stepper) -> Vec<Vec<u32>> {
+    sim.server
+        .received()
+        .iter()
+        .filter(|(_, n)| n.attr_str("xmlns") == Some("encrypt") && n.child("list").is_some())
+        .map(|(_, n)| {
+            n.child("list")
+                .unwrap()
+                .child_nodes()
+                .iter()
+                .map(|k| match &k.child("id").unwrap().content {
+                    Content::Bytes(b) => u32::from_be_bytes([0, b[0], b[1], b[2]]),
+                    other => panic!("id content {other:?}"),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn low_pre_key_notification_tops_up_with_new_ids() {
+    let mut sim = Stepper::new(Options::default(), |c| {
+        c.pre_key_initial_batch = 10;
+        c.pre_key_batch = 4;
+    });
+    sim.server.config_mut().pre_key_count = 0;
+    sim.link();
+    sim.run_for(Duration::from_secs(5));
+    let conn = sim.server_conn().unwrap();
+    let notification = tether_core::binary::Node::new("notification")
+        .attr("id", "enc-1")
+        .attr("type", "encrypt")
+        .jid_attr(
+            "from",
+            tether_core::binary::Jid::server_jid(tether_core::binary::Server::WhatsApp),
+        )
+        .children(vec![
+            tether_core::binary::Node::new("count").attr("value", "2"),
+        ]);
+    sim.server.send_node(conn, &notification);
+    sim.run_for(Duration::from_secs(5));
+    let uploads = uploaded_ids(&sim);
+    assert_eq!(
+        uploads,
+        vec![(1..=10).collect::<Vec<u32>>(), (11..=14).collect()]
+    );
+    let stored = sim.store.current().unwrap();
+    assert_eq!(stored.first_unuploaded_pre_key_id, 15);
+    assert_eq!(stored.pre_keys.len(), 14);
+}
+
+#[test]
+fn upload_lost_with_the_connection_is_resent_without_new_keys() {
+    let mut sim = Stepper::new(Options::default(), |c| {
+        c.pre_key_initial_batch = 6;
+        c.pre_key_batch = 6;
+    });
+    sim.server.config_mut().pre_key_count = 0;
+    sim.command(Command::Connect).unwrap();
+    // Go silent on the first login connection so the upload is never answered.
+    assert!(sim.run_until(Duration::from_secs(120), |s| *s.conn.state()
+        == State::Connected));
+    let conn = sim.server_conn().unwrap();
+    sim.server.inject(conn, Fault::Silent, sim.now());
+    sim.server.config_mut().pre_key_count = 0;
+    let n = sim
+        .events()
+        .filter(|(_, e)| matches!(e, Event::Connected { .. }))
+        .count();
+    assert!(sim.run_until(Duration::from_secs(600), |s| {
+        s.events()
+            .filter(|(_, e)| matches!(e, Event::Connected { .. }))
+            .count()
+            > n
+    }));
+    sim.run_for(Duration::from_secs(5));
+    let stored = sim.store.current().unwrap();
+    // Nothing was lost, nothing generated twice: the same six keys went up again.
+    assert_eq!(stored.pre_keys.len(), 6, "{:?}", uploaded_ids(&sim));
+    let uploads = uploaded_ids(&sim);
+    assert_eq!(uploads.last().unwrap(), &(1..=6).collect::<Vec<u32>>());
+    assert_eq!(stored.first_unuploaded_pre_key_id, 7);
+}
