@@ -316,3 +316,34 @@ fn connect_after_logout_links_a_fresh_identity() {
     );
     assert_eq!(sim.store.quarantined().len(), 1);
 }
+
+#[test]
+fn client_outdated_while_linking_refreshes_and_links() {
+    let fetched = AppVersion::new(2, 3000, 1_100_000_000);
+    let mut options = Options {
+        version_answer: Ok(fetched),
+        ..Options::default()
+    };
+    options.server.min_version = Some(fetched);
+    let mut sim = Stepper::new(options, |c| c.version = Some(OLD));
+    sim.link();
+    let logins = sim.server.logins();
+    assert_eq!(logins[0].version, Some(OLD));
+    assert!(logins[1..].iter().all(|l| l.version == Some(fetched)));
+    assert!(logins[1].registration, "linking resumed after the refresh");
+}
+
+#[test]
+fn ban_without_expiry_stops_without_a_retry_time() {
+    let mut sim = Stepper::new(Options::default(), |_| {});
+    sim.link();
+    sim.run_for(Duration::from_secs(5));
+    sim.server.fault_next(Fault::Failure {
+        reason: 402,
+        expire: None,
+    });
+    let conn = sim.server_conn().unwrap();
+    sim.server.inject(conn, Fault::AbruptClose, sim.now());
+    sim.run_for(Duration::from_secs(600));
+    assert_stopped(&sim, |r| matches!(r, DisconnectReason::TemporaryBan { .. }));
+}
