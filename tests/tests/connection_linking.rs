@@ -351,3 +351,16 @@ fn linking_again_after_the_codes_ran_out() {
     assert_eq!(sim.opens().len(), 3, "registration, registration, login");
     assert!(sim.store.current().unwrap().is_paired());
 }
+
+#[test]
+fn links_when_server_bytes_arrive_in_small_pieces() {
+    let options = Options {
+        chunk: Some(7),
+        ..Options::default()
+    };
+    let mut sim = Stepper::new(options, |_| {});
+    sim.link();
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(*sim.conn.state(), State::Connected);
+    assert_eq!(sim.opens().len(), 2);
+}

@@ -178,3 +178,48 @@ fn answering_server_pings_in_a_quiet_chat_is_not_dead() {
         sim.dump(20)
     );
 }
+
+#[test]
+fn unanswered_pings_report_keepalive_timeout_then_restored() {
+    let mut sim = linked();
+    let conn = sim.server_conn().unwrap();
+    sim.server.inject(conn, Fault::IgnorePings(true), sim.now());
+    // The server keeps talking (an info bulletin every 5 s, which needs no answer), so the
+    // socket is not dead, but the client's own pings go unanswered.
+    let bulletin = tether_core::binary::Node::new("ib").children(vec![
+        tether_core::binary::Node::new("offline").attr("count", "0"),
+    ]);
+    for _ in 0..12 {
+        sim.server.send_node(conn, &bulletin);
+        sim.run_for(Duration::from_secs(5));
+    }
+    let timeouts: Vec<u32> = sim
+        .events()
+        .filter_map(|(_, e)| match e {
+            Event::KeepAliveTimeout { failures } => Some(*failures),
+            _ => None,
+        })
+        .collect();
+    assert!(!timeouts.is_empty(), "{}", sim.dump(30));
+    assert_eq!(timeouts[0], 1);
+    assert_eq!(
+        *sim.conn.state(),
+        State::Connected,
+        "traffic arrives: not dead"
+    );
+    assert!(
+        !sim.events()
+            .any(|(_, e)| matches!(e, Event::KeepAliveRestored))
+    );
+    sim.server
+        .inject(conn, Fault::IgnorePings(false), sim.now());
+    for _ in 0..12 {
+        sim.server.send_node(conn, &bulletin);
+        sim.run_for(Duration::from_secs(5));
+    }
+    assert!(
+        sim.events()
+            .any(|(_, e)| matches!(e, Event::KeepAliveRestored))
+    );
+    assert_eq!(sim.opens().len(), 2, "no reconnect");
+}

@@ -32,6 +32,9 @@ pub enum Fault {
     Silent,
     /// Close the transport without a word.
     AbruptClose,
+    /// Stop (`true`) or resume (`false`) answering client pings (`xmlns="w:p"`); everything
+    /// else is still answered. Not a verdict fault.
+    IgnorePings(bool),
     /// Shift the server time `t` this connection reports (seconds; not a verdict fault: the
     /// normal verdict follows).
     Skew(i64),
@@ -40,7 +43,7 @@ pub enum Fault {
 impl Fault {
     /// Whether this fault takes the place of the connection's verdict.
     pub(crate) fn replaces_verdict(&self) -> bool {
-        !matches!(self, Self::Skew(_))
+        !matches!(self, Self::Skew(_) | Self::IgnorePings(_))
     }
 
     /// The stanza sent before closing, if any.
@@ -67,7 +70,7 @@ impl Fault {
                 }
                 Some(node)
             }
-            Self::Silent | Self::AbruptClose | Self::Skew(_) => None,
+            Self::Silent | Self::AbruptClose | Self::Skew(_) | Self::IgnorePings(_) => None,
         }
     }
 }

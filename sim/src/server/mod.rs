@@ -135,6 +135,7 @@ struct Conn {
     wire: Wire,
     role: Role,
     silent: bool,
+    ignore_pings: bool,
     skew: i64,
     faults: Vec<Fault>,
     pair_code: Option<pairing::PairCodeState>,
@@ -328,6 +329,7 @@ impl FakeServer {
         };
         match fault {
             Fault::Silent => conn.silent = true,
+            Fault::IgnorePings(ignore) => conn.ignore_pings = ignore,
             Fault::Skew(secs) => conn.skew = secs,
             other => {
                 if let Some(node) = other.stanza() {
@@ -366,6 +368,7 @@ impl FakeServer {
             wire: Wire::new(self.static_key.clone(), ephemeral, self.chain.clone()),
             role: Role::Handshaking,
             silent: false,
+            ignore_pings: false,
             skew: 0,
             faults: self.planned.pop_front().unwrap_or_default(),
             pair_code: None,

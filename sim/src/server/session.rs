@@ -147,7 +147,11 @@ impl FakeServer {
                 }
                 self.send(id, &stanzas::result(&iq_id, None));
             }
-            "w:p" => self.send(id, &stanzas::result(&iq_id, Some(t))),
+            "w:p" => {
+                if !self.conns.get(&id).is_some_and(|c| c.ignore_pings) {
+                    self.send(id, &stanzas::result(&iq_id, Some(t)));
+                }
+            }
             _ => self.send(id, &stanzas::result(&iq_id, None)),
         }
     }

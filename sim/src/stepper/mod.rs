@@ -74,6 +74,8 @@ pub struct Options {
     pub version_answer: Result<AppVersion, String>,
     /// The store the connection loads its credentials from.
     pub store: MemStore,
+    /// Deliver server bytes to the connection in pieces of at most this many bytes.
+    pub chunk: Option<usize>,
 }
 
 impl Default for Options {
@@ -87,6 +89,7 @@ impl Default for Options {
             store_delay: Duration::ZERO,
             version_answer: Ok(AppVersion::new(2, 3000, 1_100_000_000)),
             store: MemStore::new(),
+            chunk: None,
         }
     }
 }
@@ -131,6 +134,7 @@ pub struct Stepper {
     pub version_answer: Result<AppVersion, String>,
     logins_checked: usize,
     received_seen: usize,
+    chunk: Option<usize>,
     /// A `Stopped` was seen and no `Connect` came since.
     stopped: bool,
 }
@@ -169,6 +173,7 @@ impl Stepper {
             logins_checked: 0,
             received_seen: 0,
             stopped: false,
+            chunk: options.chunk,
         };
         stepper.drain();
         stepper
@@ -390,7 +395,17 @@ impl Stepper {
             }
         }
         while let Some((id, bytes)) = self.server.poll_transmit() {
-            self.push(self.now, Input::ToClient(TransportId(id.0), bytes));
+            let transport = TransportId(id.0);
+            match self.chunk {
+                // Split every server message, as a stream transport may.
+                Some(size) if size > 0 => {
+                    for piece in bytes.chunks(size) {
+                        let piece = Bytes::copy_from_slice(piece);
+                        self.push(self.now, Input::ToClient(transport, piece));
+                    }
+                }
+                _ => self.push(self.now, Input::ToClient(transport, bytes)),
+            }
         }
         while let Some(id) = self.server.poll_close() {
             self.record(Traced::ServerClosed(id));
