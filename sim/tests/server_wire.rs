@@ -17,8 +17,20 @@ use tether_sim::{ConnId, Device, FakeServer, ServerConfig};
 /// Runs a handshake and a login for `username:device` with dictionary `version`; returns the
 /// server's first stanza bytes (decrypted, still encoded) and the client transport.
 fn login(server: &mut FakeServer, version: u8, noise: &KeyPair) -> (Bytes, TransportState) {
+    let (plain, transport, _) = login_on(server, ConnId(1), version, noise);
+    (plain, transport)
+}
+
+/// Server output for other connections, set aside while logging in on one.
+type Others = Vec<(ConnId, Bytes)>;
+
+fn login_on(
+    server: &mut FakeServer,
+    id: ConnId,
+    version: u8,
+    noise: &KeyPair,
+) -> (Bytes, TransportState, Others) {
     let now = Instant::now();
-    let id = ConnId(1);
     server.handle_open(id, now);
     let prologue = [b'W', b'A', frame::INTRO_MAGIC, version];
     let options = HandshakeOptions {
@@ -50,11 +62,12 @@ fn login(server: &mut FakeServer, version: u8, noise: &KeyPair) -> (Bytes, Trans
     let mut framed = Vec::new();
     frame::write_frame(&mut framed, &finish).unwrap();
     server.handle_bytes(id, &framed, now);
-    let (_, verdict) = server.poll_transmit().expect("a verdict");
-    decoder.push(&verdict);
+    let (mine, others): (Others, Others) =
+        std::iter::from_fn(|| server.poll_transmit()).partition(|(to, _)| *to == id);
+    decoder.push(&mine.first().expect("a verdict").1);
     let sealed = decoder.next_frame().unwrap().unwrap();
     let plain = transport.decrypt(&sealed).unwrap();
-    (Bytes::from(plain), transport)
+    (Bytes::from(plain), transport, others)
 }
 
 #[test]
@@ -108,4 +121,39 @@ fn wrong_device_number_is_refused() {
     let node = binary::decode_plaintext(plain, TokenDict::v3()).unwrap();
     assert_eq!(node.attr_str("reason"), Some("401"));
     assert_eq!(server.poll_close(), Some(ConnId(1)));
+}
+
+#[test]
+fn second_login_of_a_device_replaces_the_first() {
+    let mut server = FakeServer::new(ServerConfig::default(), Instant::now());
+    let noise = KeyPair::from_private_bytes([1; 32]);
+    server.register_device(
+        noise.public_bytes(),
+        Device {
+            jid: Jid::device("15551234567", 3, Server::WhatsApp),
+            lid: None,
+        },
+    );
+    let (_, mut first, _) = login_on(&mut server, ConnId(1), 3, &noise);
+    let (plain, _, others) = login_on(&mut server, ConnId(2), 3, &noise);
+    let node = binary::decode_plaintext(plain, TokenDict::v3()).unwrap();
+    assert_eq!(node.tag, "success");
+    // The first connection was told it was replaced, then closed.
+    let [(to, kicked)] = others.as_slice() else {
+        panic!("expected one message for the first connection: {others:?}");
+    };
+    assert_eq!(*to, ConnId(1));
+    let mut decoder = FrameDecoder::new(frame::MAX_FRAME_LEN);
+    decoder.push(kicked);
+    let plain = first
+        .decrypt(&decoder.next_frame().unwrap().unwrap())
+        .unwrap();
+    let node = binary::decode_plaintext(Bytes::from(plain), TokenDict::v3()).unwrap();
+    assert_eq!(node.tag, "stream:error");
+    assert_eq!(
+        node.child("conflict").and_then(|c| c.attr_str("type")),
+        Some("replaced")
+    );
+    assert_eq!(server.poll_close(), Some(ConnId(1)));
+    assert_eq!(server.open_connections(), vec![ConnId(2)]);
 }

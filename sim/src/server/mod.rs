@@ -13,6 +13,8 @@
 //!                                              │      a verified <pair-device-sign> registers the
 //!                                              │      device, then <stream:error code="515"/>, close)
 //!                                              ├─ login, known noise key ─▶ <success t lid>
+//!                                              │     (an older login of that device gets
+//!                                              │      <conflict type="replaced"/>, as for real)
 //!                                              ├─ login, unknown device ──▶ <failure reason="401"/>
 //!                                              └─ version < minimum ──────▶ <failure reason="405"/>
 //!  afterwards: every iq answered (ping, passive, encrypt count/upload, logout, anything else)

@@ -80,6 +80,18 @@ impl FakeServer {
         let Some(device) = known else {
             return self.refuse(id, 401);
         };
+        // Like the real server: a new login of the same device kicks the older connection.
+        let older: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(other, c)| {
+                **other != id && matches!(c.role, Role::LoggedIn { noise: n } if n == noise)
+            })
+            .map(|(other, _)| *other)
+            .collect();
+        for other in older {
+            self.inject(other, Fault::Replaced, now);
+        }
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.role = Role::LoggedIn { noise };
         }
