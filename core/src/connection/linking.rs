@@ -300,7 +300,7 @@ impl Connection {
             Ok(paired) => {
                 let identity = paired.identity;
                 if let Some(t) = identity.server_time {
-                    self.check_clock(t, now);
+                    self.check_clock(t, None, now);
                 }
                 self.timers.clear(Timer::PairingRef);
                 self.timers.clear(Timer::PairingCode);

@@ -207,7 +207,8 @@ impl Connection {
         self.state = State::Connected;
         self.policy.on_connected(now);
         if let Some(t) = node.attr_str("t").and_then(|t| t.parse::<u64>().ok()) {
-            self.check_clock(t, now);
+            let request = self.attempt.as_ref().and_then(|a| a.finished_at);
+            self.check_clock(t, request, now);
         }
         if self.creds.as_ref().is_some_and(|c| !c.confirmed) {
             self.persist(CredentialChange::Confirmed, AfterPersist::Nothing);
@@ -242,13 +243,12 @@ impl Connection {
         self.send(&count, now);
     }
 
-    /// Server time `t` against the local clock, corrected by half the handshake round trip.
-    pub(super) fn check_clock(&mut self, server_t: u64, now: Instant) {
-        let sent = self
-            .attempt
-            .as_ref()
-            .and_then(|a| a.finished_at)
-            .unwrap_or(now);
+    /// Server time `t` against the local clock. `request` is when the request this stanza
+    /// answers was sent (ClientFinish, for `<success>`): half that round trip is taken off. A
+    /// stanza the server sends unprompted (`<pair-success>`, whenever the phone scans) has no
+    /// round trip to correct for: pass `None`.
+    pub(super) fn check_clock(&mut self, server_t: u64, request: Option<Instant>, now: Instant) {
+        let sent = request.unwrap_or(now);
         let half_rtt = now.saturating_duration_since(sent) / 2;
         let local = self.unix_at(now.checked_sub(half_rtt).unwrap_or(now));
         let offset = super::io::clock_offset(server_t, local);
