@@ -294,3 +294,16 @@ fn upload_lost_with_the_connection_is_resent_without_new_keys() {
     assert_eq!(uploads.last().unwrap(), &(1..=6).collect::<Vec<u32>>());
     assert_eq!(stored.first_unuploaded_pre_key_id, 7);
 }
+
+#[test]
+fn slow_scan_is_not_clock_skew() {
+    // The phone scans the third QR code, 85 s after the handshake; the clocks agree.
+    let options = Options {
+        scan: tether_sim::Scan::Nth(2),
+        ..Options::default()
+    };
+    let mut sim = Stepper::new(options, |_| {});
+    sim.link();
+    assert!(sim.elapsed() > Duration::from_secs(80));
+    assert!(skews(&sim).is_empty(), "spurious skew {:?}", skews(&sim));
+}
