@@ -867,7 +867,10 @@ impl Connection {
         match after {
             AfterPersist::Nothing => {}
             AfterPersist::StartAttempt => {
-                self.attempt_wanted = true;
+                // A stop since the persist was asked for (shutdown, terminal reason) wins.
+                if !matches!(self.state, State::Stopped(_)) {
+                    self.attempt_wanted = true;
+                }
             }
             AfterPersist::SendNode(node) => {
                 self.send(&node, now);
