@@ -347,3 +347,31 @@ fn ban_without_expiry_stops_without_a_retry_time() {
     sim.run_for(Duration::from_secs(600));
     assert_stopped(&sim, |r| matches!(r, DisconnectReason::TemporaryBan { .. }));
 }
+
+#[test]
+fn shutdown_while_the_refreshed_version_persists_stays_stopped() {
+    let fetched = AppVersion::new(2, 3000, 1_100_000_000);
+    let options = Options {
+        version_answer: Ok(fetched),
+        ..Options::default()
+    };
+    let mut sim = Stepper::new(options, |_| {});
+    sim.link();
+    sim.run_for(Duration::from_secs(5));
+    sim.server.config_mut().min_version = Some(fetched);
+    sim.store_delay = Duration::from_secs(10);
+    let conn = sim.server_conn().unwrap();
+    sim.server.inject(conn, Fault::AbruptClose, sim.now());
+    // 405 → FetchVersion → the new version is being persisted (10 s) when the user stops.
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        s.trace()
+            .iter()
+            .any(|r| matches!(r.what, tether_sim::Traced::VersionAnswered))
+    }));
+    let stopped_at = sim.elapsed();
+    sim.command(Command::Shutdown).unwrap();
+    // The harness panics if a transport opens after Stopped.
+    sim.run_for(Duration::from_secs(60));
+    assert_stopped(&sim, |r| matches!(r, DisconnectReason::LocalShutdown));
+    assert_eq!(opens_after(&sim, stopped_at), 0);
+}
