@@ -347,7 +347,9 @@ pub trait CredentialStore {
     /// replayed `seq` (≤ the last applied) is a no-op that returns `Ok`.
     fn apply(&mut self, seq: PersistSeq, delta: &CredentialsDelta) -> Result<(), StoreError>;
     /// Moves the current identity aside (kept, listed, restorable; never deleted) and leaves
-    /// the store empty. `why` is recorded with it.
+    /// the store empty. `why` is recorded with it. An empty store has no sequence for `load`
+    /// to report, so the quarantine also restarts the sequence: the next process's fresh
+    /// credentials arrive with `seq` 1 and must be applied, not taken for a replay.
     fn quarantine(&mut self, seq: PersistSeq, why: &str) -> Result<(), StoreError>;
 }
 

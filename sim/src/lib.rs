@@ -1,8 +1,27 @@
 //! # tether-sim
 //!
-//! Deterministic simulation for Tether (`DESIGN.md` §7): a sans-IO fake WhatsApp server, a fake
-//! phone, a seeded fault network and the `World` stepper that runs them in virtual time.
+//! Deterministic simulation for Tether (`DESIGN.md` §7), sans-IO like the core:
 //!
-//! **Status:** not built yet. This crate is reserved by the workspace layout; the simulator is
-//! tracked by its own issue and this crate exports nothing until then.
+//! - [`server`]: [`FakeServer`], a fake WhatsApp server speaking the real protocol (intro,
+//!   framing, Noise responder with its own certificate root, registration and `pair-device`,
+//!   login verdicts, iq answers, server pings) with scriptable [`Fault`]s.
+//! - [`phone`]: [`FakePhone`], the primary phone that scans a QR code and links the companion.
+//! - [`store`]: [`MemStore`], an in-memory `CredentialStore` with write faults.
+//! - [`stepper`]: [`Stepper`], a tiny harness that runs one real `Connection` against them in
+//!   virtual time, checks invariants after every step and records a [`trace`].
+//!
+//! The seeded fault network and the `World` with fault plans come later.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod phone;
+pub mod server;
+pub mod stepper;
+pub mod store;
+pub mod trace;
+
+pub use phone::{FakePhone, ScanError};
+pub use server::{ConnId, ConnectOutcome, Device, FakeServer, Fault, Login, ServerConfig};
+pub use stepper::{Options, Scan, Stepper};
+pub use store::{MemStore, Quarantined};
+pub use trace::{Record, Traced};

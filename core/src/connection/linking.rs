@@ -72,7 +72,21 @@ impl Connection {
         self.send(&ack, now);
         self.timers.clear(Timer::Handshake);
         self.state = State::Pairing;
-        let pair_code = self.linking.take().and_then(|l| l.pair_code);
+        // A code sent or shown on an earlier connection is tied to that connection's
+        // registration: ask again for the same phone, so the user gets a new code.
+        let pair_code = self
+            .linking
+            .take()
+            .and_then(|l| l.pair_code)
+            .map(|code| match code {
+                PairCode::Requested(phone) => PairCode::Requested(phone),
+                PairCode::Sent { pending, .. } => {
+                    PairCode::Requested(pending.phone_jid.user_str().to_owned())
+                }
+                PairCode::Registered(registered) => {
+                    PairCode::Requested(registered.phone_jid.user_str().to_owned())
+                }
+            });
         self.linking = Some(Linking {
             refs: pair_device.refs,
             next_ref: 0,
@@ -286,7 +300,7 @@ impl Connection {
             Ok(paired) => {
                 let identity = paired.identity;
                 if let Some(t) = identity.server_time {
-                    self.check_clock(t, now);
+                    self.check_clock(t, None, now);
                 }
                 self.timers.clear(Timer::PairingRef);
                 self.timers.clear(Timer::PairingCode);

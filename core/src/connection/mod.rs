@@ -146,6 +146,8 @@ pub struct Connection {
     version: AppVersion,
     /// A 405 refresh is in flight.
     fetching_version: bool,
+    /// A persist failed: the credentials held here are ahead of the store's.
+    store_behind: bool,
     session: session::Session,
     /// Linking state while unpaired (refs, a pair-code request).
     linking: Option<linking::Linking>,
@@ -155,7 +157,9 @@ impl Connection {
     /// A connection for one account.
     ///
     /// `credentials` are what the store loaded (`None` on first start: fresh ones are generated
-    /// from the seed and persisted before any transport opens). `unix_now` is the wall clock
+    /// from the seed and persisted before any transport opens). Sequence numbers start at 1:
+    /// with credentials from a store, use [`Connection::from_store`], which continues the
+    /// store's sequence. `unix_now` is the wall clock
     /// in seconds at `now`; `seed` drives every random choice.
     pub fn new(
         config: Config,
@@ -191,6 +195,7 @@ impl Connection {
             last_now: now,
             version,
             fetching_version: false,
+            store_behind: false,
             session,
             linking: None,
         };
@@ -198,16 +203,38 @@ impl Connection {
         conn
     }
 
-    /// Without credentials (first start, or after a quarantine), draws fresh ones from the seed
-    /// and persists them: the noise key advertised in a QR code must be durable first.
-    fn ensure_credentials(&mut self) {
-        if self.creds.is_none() {
-            let fresh = Credentials::generate(&mut self.rng.keys);
-            self.persist(
-                CredentialChange::Created(Box::new(fresh)),
-                AfterPersist::Nothing,
-            );
+    /// A connection for the account a [`CredentialStore`](crate::creds::CredentialStore)
+    /// loaded: `loaded` is what `load` returned, credentials **and** the last applied sequence
+    /// number. Prefer this to [`Connection::new`] whenever a store is involved: this
+    /// connection's `PersistCredentials` sequence numbers continue after the store's, so none
+    /// of them is mistaken for a replay (and silently dropped) by the store.
+    pub fn from_store(
+        config: Config,
+        loaded: Option<(Credentials, PersistSeq)>,
+        now: Instant,
+        unix_now: u64,
+        seed: [u8; 32],
+    ) -> Self {
+        let (credentials, last) = match loaded {
+            Some((credentials, last)) => (Some(credentials), last),
+            None => (None, PersistSeq(0)),
+        };
+        let mut conn = Self::new(config, credentials, now, unix_now, seed);
+        // Only `new`'s own persist (fresh credentials) can be queued yet: renumber it.
+        let offset = last.0;
+        conn.pending = std::mem::take(&mut conn.pending)
+            .into_iter()
+            .map(|(seq, after)| (PersistSeq(seq.0.saturating_add(offset)), after))
+            .collect();
+        for action in &mut conn.actions {
+            if let Action::PersistCredentials { seq, .. }
+            | Action::QuarantineCredentials { seq, .. } = action
+            {
+                *seq = PersistSeq(seq.0.saturating_add(offset));
+            }
         }
+        conn.next_seq = PersistSeq(conn.next_seq.0.saturating_add(offset));
+        conn
     }
 
     // ---- (A) getters -------------------------------------------------------------------
@@ -331,6 +358,7 @@ impl Connection {
             }
             StoreResult::Failed { seq, error } => {
                 self.pending.remove(&seq);
+                self.store_behind = true;
                 warn!(%seq, %error, "persisting credentials failed");
                 self.stop(
                     DisconnectReason::StoreFailure {
@@ -407,6 +435,8 @@ impl Connection {
             Command::Connect => match self.state {
                 State::Idle | State::Stopped(_) => {
                     self.policy.reset();
+                    self.resync_store();
+                    // After a logout the identity was quarantined: link a fresh one.
                     self.ensure_credentials();
                     self.want_attempt(now);
                     Ok(())
@@ -522,6 +552,33 @@ impl Connection {
         self.pending.insert(seq, after);
         self.actions
             .push_back(Action::PersistCredentials { seq, delta });
+    }
+
+    /// Without credentials (first start, or after a quarantine), generates fresh ones from the
+    /// seed and persists them; no transport opens before the store confirms them.
+    fn ensure_credentials(&mut self) {
+        if self.creds.is_none() {
+            let fresh = Credentials::generate(&mut self.rng.keys);
+            self.persist(
+                CredentialChange::Created(Box::new(fresh)),
+                AfterPersist::Nothing,
+            );
+        }
+    }
+
+    /// After a failed persist the store holds less than the core: write the whole credential
+    /// set again before anything acts on it (a new `Connect` waits for this persist).
+    fn resync_store(&mut self) {
+        if !self.store_behind {
+            return;
+        }
+        self.store_behind = false;
+        if let Some(creds) = self.creds.clone() {
+            self.persist(
+                CredentialChange::Created(Box::new(creds)),
+                AfterPersist::Nothing,
+            );
+        }
     }
 
     /// Asks for a transport attempt: now, or as soon as pending persists are confirmed.
@@ -814,15 +871,31 @@ impl Connection {
         match after {
             AfterPersist::Nothing => {}
             AfterPersist::StartAttempt => {
-                self.attempt_wanted = true;
+                // A stop since the persist was asked for (shutdown, terminal reason) wins.
+                if !matches!(self.state, State::Stopped(_)) {
+                    self.attempt_wanted = true;
+                }
             }
             AfterPersist::SendNode(node) => {
                 self.send(&node, now);
             }
             AfterPersist::PairReply { reply, jid } => {
-                self.send(&reply, now);
-                info!(%jid, "paired");
-                self.events.push_back(Event::Paired { jid });
+                // The reply can only go on the connection the pair-success came on (no new
+                // transport opens while this persist is pending). If that one is gone, the
+                // phone never hears back: this is no pairing to report; the unconfirmed
+                // identity's login will be refused (401) and linking starts again.
+                let live = self
+                    .attempt
+                    .as_ref()
+                    .and_then(|a| a.link.as_ref())
+                    .is_some_and(Link::is_established);
+                if live {
+                    self.send(&reply, now);
+                    info!(%jid, "paired");
+                    self.events.push_back(Event::Paired { jid });
+                } else {
+                    warn!(%jid, "the connection ended before the pairing was durable; not paired");
+                }
             }
             AfterPersist::UploadPreKeys { first, end } => {
                 if let Some(node) = self.session.pre_key_upload(self.creds.as_ref(), first, end) {

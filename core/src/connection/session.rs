@@ -208,7 +208,8 @@ impl Connection {
         self.policy.on_connected(now);
         let server_t = node.attr_str("t").and_then(|t| t.parse::<u64>().ok());
         if let Some(t) = server_t {
-            self.check_clock(t, now);
+            let request = self.attempt.as_ref().and_then(|a| a.finished_at);
+            self.check_clock(t, request, now);
         }
         if self.creds.as_ref().is_some_and(|c| !c.confirmed) {
             self.persist(CredentialChange::Confirmed, AfterPersist::Nothing);
@@ -247,13 +248,12 @@ impl Connection {
         self.send(&unified_session(server_ms), now);
     }
 
-    /// Server time `t` against the local clock, corrected by half the handshake round trip.
-    pub(super) fn check_clock(&mut self, server_t: u64, now: Instant) {
-        let sent = self
-            .attempt
-            .as_ref()
-            .and_then(|a| a.finished_at)
-            .unwrap_or(now);
+    /// Server time `t` against the local clock. `request` is when the request this stanza
+    /// answers was sent (ClientFinish, for `<success>`): half that round trip is taken off. A
+    /// stanza the server sends unprompted (`<pair-success>`, whenever the phone scans) has no
+    /// round trip to correct for: pass `None`.
+    pub(super) fn check_clock(&mut self, server_t: u64, request: Option<Instant>, now: Instant) {
+        let sent = request.unwrap_or(now);
         let half_rtt = now.saturating_duration_since(sent) / 2;
         let local = self.unix_at(now.checked_sub(half_rtt).unwrap_or(now));
         let offset = super::io::clock_offset(server_t, local);

@@ -1,0 +1,211 @@
+//! The fake primary phone: it "scans" a QR string and links the companion through the
+//! [`FakeServer`], as the real phone does through WhatsApp's servers.
+//!
+//! ```text
+//!  scan(qr) ─ QrPayload::parse ─▶ find the registering connection showing that ref
+//!           ─▶ build_pair_success_for_qr (ADVDeviceIdentity, account signature, HMAC)
+//!           ─▶ server relays <pair-success>; keeps IssuedPairSuccess
+//!  companion replies <pair-device-sign> ─▶ server: IssuedPairSuccess::verify_reply
+//!           ─▶ device registered ─▶ <stream:error code="515"/> and close
+//! ```
+//!
+//! Pair code: [`FakePhone::enter_code`] is the user typing the companion's code on the phone
+//! (`primary_hello`); once the companion's `companion_finish` verifies at the server,
+//! [`FakePhone::finish_pair_codes`] sends the `<pair-success>` keyed with the derived ADV
+//! secret, and the rest is as for a QR code.
+//!
+//! The account (phone number, LID, account identity key) comes from a seed; each linked
+//! companion gets the next device number.
+
+use std::fmt;
+use std::time::Instant;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use tether_core::binary::{Jid, Server};
+use tether_core::crypto::KeyPair;
+use tether_core::pairing::code::PairingCode;
+use tether_core::pairing::phone::{
+    PairSuccessParams, PrimaryHelloRandom, build_pair_success, primary_hello,
+};
+use tether_core::pairing::qr::QrPayload;
+use tether_core::pairing::{AdvSecret, PairingError};
+
+use crate::server::{ConnId, Device, FakeServer};
+
+/// Why a scan did not link anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScanError {
+    /// The string is not a QR code of the linking format.
+    Unreadable(PairingError),
+    /// No connection is showing that ref for that companion (expired, or the socket is gone).
+    NoSuchRef,
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreadable(e) => write!(f, "unreadable QR code: {e}"),
+            Self::NoSuchRef => f.write_str("no connection shows this QR code"),
+        }
+    }
+}
+
+impl std::error::Error for ScanError {}
+
+/// The primary phone of one simulated account.
+#[derive(Debug)]
+pub struct FakePhone {
+    rng: ChaCha20Rng,
+    account: KeyPair,
+    phone_number: String,
+    lid_user: String,
+    platform: String,
+    next_device: u16,
+}
+
+impl FakePhone {
+    /// A phone whose account keys come from `seed`.
+    pub fn new(seed: u64) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x5048_4f4e_4521);
+        let account = KeyPair::generate(&mut rng);
+        let phone_number = format!("1555{:07}", rng.next_u32() % 10_000_000);
+        let lid_user = format!("1{:014}", rng.next_u64() % 100_000_000_000_000);
+        Self {
+            rng,
+            account,
+            phone_number,
+            lid_user,
+            platform: "android".to_owned(),
+            next_device: 1,
+        }
+    }
+
+    /// The account's phone number (the user part of the companions' JIDs).
+    pub fn phone_number(&self) -> &str {
+        &self.phone_number
+    }
+
+    /// The phone's account identity key.
+    pub fn account_public(&self) -> [u8; 32] {
+        self.account.public_bytes()
+    }
+
+    /// Scans `qr`: the server sends the companion a `<pair-success>` on the connection that
+    /// shows it. Returns that connection.
+    pub fn scan(
+        &mut self,
+        server: &mut FakeServer,
+        qr: &str,
+        now: Instant,
+    ) -> Result<ConnId, ScanError> {
+        let payload = QrPayload::parse(qr).map_err(ScanError::Unreadable)?;
+        let conn = server
+            .pairing_conn(&payload.noise_public, &payload.reference)
+            .ok_or(ScanError::NoSuchRef)?;
+        self.issue(
+            server,
+            conn,
+            &payload.identity_public,
+            &payload.adv_secret,
+            now,
+        )
+    }
+
+    /// The user types `code` (as the companion showed it) on the phone: the phone answers the
+    /// companion's pending pair-code request with `primary_hello`.
+    pub fn enter_code(
+        &mut self,
+        server: &mut FakeServer,
+        code: &str,
+        _now: Instant,
+    ) -> Result<ConnId, ScanError> {
+        let code = PairingCode::parse(code).map_err(ScanError::Unreadable)?;
+        let (conn, hello, reference) = server.pair_code_request().ok_or(ScanError::NoSuchRef)?;
+        let ephemeral = KeyPair::generate(&mut self.rng);
+        let mut random = PrimaryHelloRandom {
+            salt: [0; 32],
+            iv: [0; 16],
+        };
+        self.rng.fill_bytes(&mut random.salt);
+        self.rng.fill_bytes(&mut random.iv);
+        let id = format!("ph-{}", self.rng.next_u32());
+        let (pending, node) = primary_hello(
+            &code,
+            &hello,
+            &reference,
+            &ephemeral,
+            &self.account,
+            &random,
+            &id,
+        )
+        .map_err(ScanError::Unreadable)?;
+        server.deliver_primary_hello(conn, pending, &node);
+        Ok(conn)
+    }
+
+    /// Finishes every pair-code linking whose stage 2 completed: a `<pair-success>` HMAC'd
+    /// with the ADV secret both sides derived. Returns the connections served.
+    pub fn finish_pair_codes(&mut self, server: &mut FakeServer, now: Instant) -> Vec<ConnId> {
+        let finished = server.take_finished_pair_codes();
+        finished
+            .into_iter()
+            .filter_map(|(conn, done)| {
+                self.issue(
+                    server,
+                    conn,
+                    &done.companion_identity,
+                    &done.adv_secret,
+                    now,
+                )
+                .ok()
+            })
+            .collect()
+    }
+
+    fn issue(
+        &mut self,
+        server: &mut FakeServer,
+        conn: ConnId,
+        companion_identity: &[u8; 32],
+        adv_secret: &AdvSecret,
+        now: Instant,
+    ) -> Result<ConnId, ScanError> {
+        let device_id = self.next_device;
+        self.next_device = self.next_device.wrapping_add(1).max(1);
+        let jid = Jid::device(&self.phone_number, device_id, Server::WhatsApp);
+        let lid = Jid::device(&self.lid_user, device_id, Server::Lid);
+        let server_time = server.server_time(conn, now);
+        let params = PairSuccessParams {
+            iq_id: format!("ps-{}", self.rng.next_u32()),
+            server_time,
+            jid: jid.clone(),
+            lid: Some(lid.clone()),
+            platform: self.platform.clone(),
+            business_name: None,
+            raw_id: self.rng.next_u32(),
+            timestamp: server_time,
+            key_index: u32::from(device_id),
+            hosted: false,
+        };
+        let mut random = [0u8; 64];
+        self.rng.fill_bytes(&mut random);
+        let (node, issued) = build_pair_success(
+            &params,
+            companion_identity,
+            adv_secret,
+            &self.account,
+            &random,
+        );
+        let device = Device {
+            jid,
+            lid: Some(lid),
+        };
+        if server.deliver_pair_success(conn, &node, issued, device) {
+            Ok(conn)
+        } else {
+            Err(ScanError::NoSuchRef)
+        }
+    }
+}

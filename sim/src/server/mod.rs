@@ -1,0 +1,464 @@
+//! The fake WhatsApp server: sans-IO, with the same verbs as the core's `Connection`.
+//!
+//! One [`FakeServer`] serves any number of connections, each named by a [`ConnId`] the harness
+//! picks (the harness maps a client `TransportId` to the `ConnId` with the same number). Per
+//! connection it speaks the real protocol: the intro header (dictionary v3, or v2 when the intro
+//! says 2), framing, the Noise XX responder with a certificate chain signed by the server's
+//! **own** test root ([`FakeServer::root_public`] goes into the client's `trusted_roots`), then
+//! encrypted stanzas.
+//!
+//! ```text
+//!  handle_open ─▶ handshake ─▶ ClientPayload ─┬─ registration ─▶ <pair-device> with N refs
+//!                                              │     (the FakePhone scans a QR: <pair-success>;
+//!                                              │      a verified <pair-device-sign> registers the
+//!                                              │      device, then <stream:error code="515"/>, close)
+//!                                              ├─ login, known noise key ─▶ <success t lid>
+//!                                              │     (an older login of that device gets
+//!                                              │      <conflict type="replaced"/>, as for real)
+//!                                              ├─ login, unknown device ──▶ <failure reason="401"/>
+//!                                              └─ version < minimum ──────▶ <failure reason="405"/>
+//!  afterwards: every iq answered (ping, passive, encrypt count/upload, logout, anything else)
+//! ```
+//!
+//! Faults ([`Fault`]) replace the verdict of the next connection ([`FakeServer::fault_next`]),
+//! hit a live connection now ([`FakeServer::inject`]) or later ([`FakeServer::schedule`]).
+//! Connect faults (refuse / hang the next N connects) are answered by
+//! [`FakeServer::connect_outcome`], which the harness asks at `OpenTransport`.
+//!
+//! Drive it like the core: after every `handle_*`, drain [`FakeServer::poll_transmit`] and then
+//! [`FakeServer::poll_close`]; call [`FakeServer::handle_timeout`] at
+//! [`FakeServer::poll_timeout`].
+
+mod fault;
+mod pairing;
+mod session;
+mod stanzas;
+mod wire;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use tether_core::binary::{Jid, Node};
+use tether_core::cert::{self, CertificateInfo};
+use tether_core::crypto::KeyPair;
+use tether_core::pairing::phone::IssuedPairSuccess;
+use tether_core::payload::AppVersion;
+
+pub use fault::{ConnectOutcome, Fault};
+
+use wire::Wire;
+
+/// The endpoint the simulated server answers on (never resolved: the harness routes it).
+pub const SIM_ENDPOINT: &str = "wss://sim.tether.invalid/ws/chat";
+
+/// Identifies one connection to the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.0)
+    }
+}
+
+/// How the server behaves.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Seed of every server key and ref.
+    pub seed: u64,
+    /// Refs in each `<pair-device>` (the real server sends 6).
+    pub refs_per_pairing: usize,
+    /// What `<count value=…>` answers to a pre-key count query (uploads add to it).
+    pub pre_key_count: u32,
+    /// Logins announcing an older version get `<failure reason="405">`.
+    pub min_version: Option<AppVersion>,
+    /// Server wall clock (Unix seconds) at the instant the server was created.
+    pub unix_base: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            refs_per_pairing: 6,
+            pre_key_count: 50,
+            min_version: None,
+            unix_base: 1_800_000_000,
+        }
+    }
+}
+
+/// A registered companion device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// Its JID on the account.
+    pub jid: Jid,
+    /// Its LID.
+    pub lid: Option<Jid>,
+}
+
+/// A ClientPayload the server received (for the harness's invariants and for tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Login {
+    /// On which connection.
+    pub conn: ConnId,
+    /// The client's noise static key.
+    pub noise_public: [u8; 32],
+    /// `username` (login payloads).
+    pub username: Option<u64>,
+    /// `device` (login payloads).
+    pub device: Option<u32>,
+    /// Whether it was a registration payload.
+    pub registration: bool,
+    /// The announced version.
+    pub version: Option<AppVersion>,
+}
+
+#[derive(Debug)]
+enum Role {
+    Handshaking,
+    Registering {
+        noise: [u8; 32],
+        refs: Vec<String>,
+        issued: Option<(IssuedPairSuccess, Device)>,
+    },
+    LoggedIn {
+        noise: [u8; 32],
+    },
+    Refused,
+}
+
+#[derive(Debug)]
+struct Conn {
+    wire: Wire,
+    role: Role,
+    silent: bool,
+    ignore_pings: bool,
+    skew: i64,
+    faults: Vec<Fault>,
+    pair_code: Option<pairing::PairCodeState>,
+}
+
+/// The fake WhatsApp server (see the module docs).
+#[derive(Debug)]
+pub struct FakeServer {
+    config: ServerConfig,
+    rng: ChaCha20Rng,
+    root_public: [u8; 32],
+    static_key: KeyPair,
+    chain: Bytes,
+    created_at: Instant,
+    conns: BTreeMap<ConnId, Conn>,
+    devices: BTreeMap<[u8; 32], Device>,
+    /// Faults for upcoming connections: `[0]` for the next one opened, `[1]` the one after…
+    planned: VecDeque<Vec<Fault>>,
+    connect_faults: VecDeque<ConnectOutcome>,
+    scheduled: Vec<(Instant, ConnId, Fault)>,
+    transmits: VecDeque<(ConnId, Bytes)>,
+    closes: VecDeque<ConnId>,
+    received: Vec<(ConnId, Node)>,
+    logins: Vec<Login>,
+    server_pings: Vec<String>,
+    pongs: u32,
+    pre_key_uploads: Vec<(ConnId, usize)>,
+    counter: u64,
+    codes_finished: VecDeque<ConnId>,
+}
+
+impl FakeServer {
+    /// A server whose keys and refs all come from `config.seed`; `now` anchors its clock.
+    pub fn new(config: ServerConfig, now: Instant) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
+        let mut root = [0u8; 32];
+        let mut intermediate = [0u8; 32];
+        rng.fill_bytes(&mut root);
+        rng.fill_bytes(&mut intermediate);
+        let static_key = KeyPair::generate(&mut rng);
+        let root_public = KeyPair::from_private_bytes(root).public_bytes();
+        let window = (1_600_000_000, 4_000_000_000);
+        let intermediate_info = CertificateInfo {
+            serial: 7,
+            issuer_serial: cert::ROOT_ISSUER_SERIAL,
+            key: KeyPair::from_private_bytes(intermediate).public_bytes(),
+            not_before: window.0,
+            not_after: window.1,
+        };
+        let leaf = CertificateInfo {
+            serial: 8,
+            issuer_serial: 7,
+            key: static_key.public_bytes(),
+            not_before: window.0,
+            not_after: window.1,
+        };
+        let chain = Bytes::from(cert::build_chain(
+            &root,
+            &intermediate,
+            &intermediate_info,
+            &leaf,
+        ));
+        Self {
+            config,
+            rng,
+            root_public,
+            static_key,
+            chain,
+            created_at: now,
+            conns: BTreeMap::new(),
+            devices: BTreeMap::new(),
+            planned: VecDeque::new(),
+            connect_faults: VecDeque::new(),
+            scheduled: Vec::new(),
+            transmits: VecDeque::new(),
+            closes: VecDeque::new(),
+            received: Vec::new(),
+            logins: Vec::new(),
+            server_pings: Vec::new(),
+            pongs: 0,
+            pre_key_uploads: Vec::new(),
+            counter: 0,
+            codes_finished: VecDeque::new(),
+        }
+    }
+
+    // ---- configuration and inspection ----------------------------------------------------
+
+    /// The root key the certificate chain is signed with: the client's `trusted_roots`.
+    pub fn root_public(&self) -> [u8; 32] {
+        self.root_public
+    }
+
+    /// The endpoint clients should be configured with.
+    pub fn endpoint(&self) -> &'static str {
+        SIM_ENDPOINT
+    }
+
+    /// The configuration (mutable: change the pre-key count or the minimum version mid-run).
+    pub fn config_mut(&mut self) -> &mut ServerConfig {
+        &mut self.config
+    }
+
+    /// Server wall-clock time at `now` (Unix seconds, before any per-connection skew).
+    pub fn unix_at(&self, now: Instant) -> u64 {
+        self.config
+            .unix_base
+            .saturating_add(now.saturating_duration_since(self.created_at).as_secs())
+    }
+
+    /// The registered devices, by noise key.
+    pub fn devices(&self) -> &BTreeMap<[u8; 32], Device> {
+        &self.devices
+    }
+
+    /// Registers a device directly (a test that starts from linked credentials).
+    pub fn register_device(&mut self, noise_public: [u8; 32], device: Device) {
+        self.devices.insert(noise_public, device);
+    }
+
+    /// Every stanza received after a handshake, in order.
+    pub fn received(&self) -> &[(ConnId, Node)] {
+        &self.received
+    }
+
+    /// Every ClientPayload received, in order.
+    pub fn logins(&self) -> &[Login] {
+        &self.logins
+    }
+
+    /// Pre-key uploads: connection and number of keys.
+    pub fn pre_key_uploads(&self) -> &[(ConnId, usize)] {
+        &self.pre_key_uploads
+    }
+
+    /// Answers to server pings received.
+    pub fn pongs(&self) -> u32 {
+        self.pongs
+    }
+
+    /// The token-dictionary version connection `id` speaks (from its intro header).
+    pub fn dict_version(&self, id: ConnId) -> Option<u8> {
+        self.conns.get(&id).map(|c| c.wire.dict_version())
+    }
+
+    /// Connections the server still considers open.
+    pub fn open_connections(&self) -> Vec<ConnId> {
+        self.conns.keys().copied().collect()
+    }
+
+    // ---- faults ---------------------------------------------------------------------------
+
+    /// Applies `fault` to the next connection opened (at its verdict; `Skew` to its `t`).
+    pub fn fault_next(&mut self, fault: Fault) {
+        self.fault_connection(0, fault);
+    }
+
+    /// Applies `fault` to the `k`-th connection opened from now on (0 = the next one).
+    pub fn fault_connection(&mut self, k: usize, fault: Fault) {
+        while self.planned.len() <= k {
+            self.planned.push_back(Vec::new());
+        }
+        if let Some(plan) = self.planned.get_mut(k) {
+            plan.push(fault);
+        }
+    }
+
+    /// Refuses the next `n` connects.
+    pub fn refuse_next_connects(&mut self, n: usize) {
+        self.connect_faults
+            .extend(std::iter::repeat_n(ConnectOutcome::Refuse, n));
+    }
+
+    /// Leaves the next `n` connects hanging.
+    pub fn hang_next_connects(&mut self, n: usize) {
+        self.connect_faults
+            .extend(std::iter::repeat_n(ConnectOutcome::Hang, n));
+    }
+
+    /// What happens to a connect the harness is about to make (consumes one connect fault).
+    pub fn connect_outcome(&mut self) -> ConnectOutcome {
+        self.connect_faults
+            .pop_front()
+            .unwrap_or(ConnectOutcome::Accept)
+    }
+
+    /// Applies `fault` to a live connection now.
+    pub fn inject(&mut self, id: ConnId, fault: Fault, _now: Instant) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        match fault {
+            Fault::Silent => conn.silent = true,
+            Fault::IgnorePings(ignore) => conn.ignore_pings = ignore,
+            Fault::Skew(secs) => conn.skew = secs,
+            other => {
+                if let Some(node) = other.stanza() {
+                    self.send(id, &node);
+                }
+                self.close(id);
+            }
+        }
+    }
+
+    /// Applies `fault` to connection `id` at `at`.
+    pub fn schedule(&mut self, at: Instant, id: ConnId, fault: Fault) {
+        self.scheduled.push((at, id, fault));
+    }
+
+    /// Sends a server ping (`urn:xmpp:ping`) on `id`; returns its id.
+    pub fn send_ping(&mut self, id: ConnId) -> String {
+        self.counter += 1;
+        let ping_id = format!("srv-ping-{}", self.counter);
+        self.server_pings.push(ping_id.clone());
+        self.send(id, &stanzas::server_ping(&ping_id));
+        ping_id
+    }
+
+    /// Sends any stanza on `id` (a notification, a message…).
+    pub fn send_node(&mut self, id: ConnId, node: &Node) {
+        self.send(id, node);
+    }
+
+    // ---- sans-IO verbs ---------------------------------------------------------------------
+
+    /// A client connected (the WebSocket is open).
+    pub fn handle_open(&mut self, id: ConnId, _now: Instant) {
+        let ephemeral = KeyPair::generate(&mut self.rng);
+        let conn = Conn {
+            wire: Wire::new(self.static_key.clone(), ephemeral, self.chain.clone()),
+            role: Role::Handshaking,
+            silent: false,
+            ignore_pings: false,
+            skew: 0,
+            faults: self.planned.pop_front().unwrap_or_default(),
+            pair_code: None,
+        };
+        if let Some(skew) = conn.faults.iter().find_map(|f| match f {
+            Fault::Skew(s) => Some(*s),
+            _ => None,
+        }) {
+            self.conns.insert(id, Conn { skew, ..conn });
+        } else {
+            self.conns.insert(id, conn);
+        }
+    }
+
+    /// Bytes from the client on `id`.
+    pub fn handle_bytes(&mut self, id: ConnId, data: &[u8], now: Instant) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Ok(output) = conn.wire.handle_bytes(data) else {
+            self.close(id);
+            return;
+        };
+        if conn.silent {
+            return;
+        }
+        for frame in output.send {
+            self.transmits.push_back((id, frame));
+        }
+        if let Some(finish) = output.finished {
+            self.on_client_payload(id, finish.client_static, &finish.client_payload, now);
+        }
+        for node in output.nodes {
+            self.received.push((id, node.clone()));
+            if self.conns.get(&id).is_none_or(|c| c.silent) {
+                continue;
+            }
+            self.on_node(id, &node, now);
+        }
+    }
+
+    /// The client closed `id` (or the harness dropped it).
+    pub fn handle_close(&mut self, id: ConnId, _now: Instant) {
+        self.conns.remove(&id);
+    }
+
+    /// Applies scheduled faults that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled)
+            .into_iter()
+            .partition(|(at, _, _)| *at <= now);
+        self.scheduled = later;
+        for (_, id, fault) in due {
+            self.inject(id, fault, now);
+        }
+    }
+
+    /// The next bytes to deliver to the client.
+    pub fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)> {
+        self.transmits.pop_front()
+    }
+
+    /// The next connection the server closed (deliver after its transmits).
+    pub fn poll_close(&mut self) -> Option<ConnId> {
+        self.closes.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.scheduled.iter().map(|(at, _, _)| *at).min()
+    }
+
+    // ---- internals ------------------------------------------------------------------------
+
+    fn send(&mut self, id: ConnId, node: &Node) {
+        if let Some(bytes) = self.conns.get_mut(&id).and_then(|c| c.wire.seal(node)) {
+            self.transmits.push_back((id, bytes));
+        }
+    }
+
+    fn close(&mut self, id: ConnId) {
+        if self.conns.remove(&id).is_some() {
+            self.closes.push_back(id);
+        }
+    }
+
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        format!("{prefix}{}", self.counter)
+    }
+}
