@@ -23,8 +23,6 @@
 //! Every declared length is checked against the remaining input before anything is sliced or
 //! allocated; capacities are bounded by what the remaining input could possibly hold.
 
-use std::borrow::Cow;
-
 use bytes::Bytes;
 use thiserror::Error;
 
@@ -203,12 +201,22 @@ fn packed_string(pairs: &PairTable, data: &[u8], len: usize) -> String {
 }
 
 impl Piece<'_> {
+    #[inline]
     fn into_str(self) -> Str {
         match self {
-            Self::Empty => Cow::Borrowed(""),
-            Self::Token(s) => Cow::Borrowed(s),
-            Self::Text(s) => Cow::Owned(s.to_owned()),
-            Self::Packed { pairs, data, len } => Cow::Owned(packed_string(pairs, data, len)),
+            Self::Empty => Str::EMPTY,
+            Self::Token(s) => Str::from_static(s),
+            Self::Text(s) => Str::new(s),
+            Self::Packed { pairs, data, len } => {
+                // Short packed strings (ids, numbers, timestamps) unpack straight into the
+                // inline buffer.
+                Str::inline_ascii(len, |buf| {
+                    for (out, &byte) in buf.chunks_exact_mut(2).zip(data) {
+                        out.copy_from_slice(&pairs[usize::from(byte)]);
+                    }
+                })
+                .unwrap_or_else(|| Str::from(packed_string(pairs, data, len)))
+            }
         }
     }
 
@@ -390,7 +398,7 @@ impl<'a> Decoder<'a> {
         };
         let tag_at = self.pos;
         let tag = match self.single_token() {
-            Some(token) => Cow::Borrowed(token),
+            Some(token) => Str::from_static(token),
             None => self.string_only()?.into_str(),
         };
         if tag.is_empty() {
@@ -400,11 +408,11 @@ impl<'a> Decoder<'a> {
         let mut attrs = Vec::with_capacity(attr_count.min(self.remaining() / 2));
         for _ in 0..attr_count {
             let key = match self.single_token() {
-                Some(token) => Cow::Borrowed(token),
+                Some(token) => Str::from_static(token),
                 None => self.key()?,
             };
             let value = match self.single_token() {
-                Some(token) => Value::String(Cow::Borrowed(token)),
+                Some(token) => Value::String(Str::from_static(token)),
                 None => self.value()?,
             };
             attrs.push(Attr { key, value });

@@ -2,23 +2,21 @@
 //!
 //! A node is `{ tag, attrs, content }` (`transport.md` §7.1). Attribute order is kept exactly as
 //! decoded or built, so a canonical encoding re-encodes byte for byte. Strings that came from the
-//! token dictionaries are borrowed `&'static str` ([`Str`] is a `Cow`), so decoding the common
-//! stanzas allocates little; byte content is a [`Bytes`] slice of the frame it arrived in.
+//! token dictionaries are borrowed `&'static str` and short strings are stored inline (see
+//! [`Str`]), so decoding the common stanzas allocates little; byte content is a [`Bytes`] slice
+//! of the frame it arrived in.
 //!
 //! `Display` renders the XML-like text form documented in [`super::text`], with one difference:
 //! byte content is **redacted** to its length and a short hex prefix, so a node can be logged
 //! without leaking keys or message ciphertext. [`Node::display_full`] prints everything (what
 //! `tether node decode` shows) and its output parses back with [`Node::parse_text`].
 
-use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
 
 use super::jid::Jid;
-
-/// A node string: a token borrowed from the dictionary, or an owned string.
-pub type Str = Cow<'static, str>;
+pub use super::string::Str;
 
 /// One WABinary node.
 #[derive(Clone, PartialEq, Eq)]

@@ -26,7 +26,6 @@
 //! Both print children on indented lines with `{:#}`, on one line otherwise; `display_full` is
 //! always indented.
 
-use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
 use bytes::Bytes;
@@ -328,7 +327,7 @@ impl Parser<'_> {
             }
         }
         if rest.starts_with('"') {
-            return Ok(Content::String(Cow::Owned(self.quoted()?)));
+            return Ok(Content::String(Str::from(self.quoted()?)));
         }
         if self.eat("hex") {
             return self.hex().map(Content::Bytes);
@@ -344,7 +343,7 @@ impl Parser<'_> {
 
     fn value(&mut self) -> Result<Value, TextError> {
         if self.rest().starts_with('"') {
-            return Ok(Value::String(Cow::Owned(self.quoted()?)));
+            return Ok(Value::String(Str::from(self.quoted()?)));
         }
         if self.eat("jid") {
             let at = self.pos;
@@ -371,7 +370,7 @@ impl Parser<'_> {
                     found: "\"\"".to_owned(),
                 });
             }
-            return Ok(Cow::Owned(name));
+            return Ok(Str::from(name));
         }
         let len = self
             .rest()
@@ -380,9 +379,9 @@ impl Parser<'_> {
         if len == 0 {
             return Err(self.error(expected));
         }
-        let name = self.rest().get(..len).unwrap_or("").to_owned();
+        let name = Str::new(self.rest().get(..len).unwrap_or(""));
         self.pos += len;
-        Ok(Cow::Owned(name))
+        Ok(name)
     }
 
     fn quoted(&mut self) -> Result<String, TextError> {
