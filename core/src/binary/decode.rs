@@ -27,7 +27,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use super::jid::{INLINE_USER, Jid, Server, UserRef};
-use super::node::{Attr, Content, Node, Str, Value};
+use super::node::{Attr, Content, INLINE_ATTRS, Node, Str, Value};
 use super::token::{TokenDict, tag};
 
 /// Deepest node nesting accepted (the root is depth 1); the encoder refuses deeper trees too.
@@ -385,7 +385,16 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// The root node.
     fn node(&mut self, depth: usize) -> Result<Node, DecodeError> {
+        let mut node = Node::new(Str::EMPTY);
+        self.node_into(&mut node, depth)?;
+        Ok(node)
+    }
+
+    /// Decodes a node into `node` (a fresh `Node::new`), in place: a node is a few hundred
+    /// bytes with its inline attributes, and building it where it will live saves moving it.
+    fn node_into(&mut self, node: &mut Node, depth: usize) -> Result<(), DecodeError> {
         let at = self.pos;
         if depth > MAX_DEPTH {
             return err(at, DecodeErrorKind::TooDeep { limit: MAX_DEPTH });
@@ -397,15 +406,18 @@ impl<'a> Decoder<'a> {
             None => return err(at, DecodeErrorKind::ExpectedList(header)),
         };
         let tag_at = self.pos;
-        let tag = match self.single_token() {
+        node.tag = match self.single_token() {
             Some(token) => Str::from_static(token),
             None => self.string_only()?.into_str(),
         };
-        if tag.is_empty() {
+        if node.tag.is_empty() {
             return err(tag_at, DecodeErrorKind::EmptyTag);
         }
         let attr_count = (len - 1) / 2;
-        let mut attrs = Vec::with_capacity(attr_count.min(self.remaining() / 2));
+        if attr_count > INLINE_ATTRS {
+            node.attrs
+                .reserve_exact(attr_count.min(self.remaining() / 2));
+        }
         for _ in 0..attr_count {
             let key = match self.single_token() {
                 Some(token) => Str::from_static(token),
@@ -415,18 +427,12 @@ impl<'a> Decoder<'a> {
                 Some(token) => Value::String(Str::from_static(token)),
                 None => self.value()?,
             };
-            attrs.push(Attr { key, value });
+            node.attrs.push(Attr { key, value });
         }
-        let content = if len % 2 == 0 {
-            self.content(depth)?
-        } else {
-            Content::None
-        };
-        Ok(Node {
-            tag,
-            attrs,
-            content,
-        })
+        if len % 2 == 0 {
+            node.content = self.content(depth)?;
+        }
+        Ok(())
     }
 
     /// Fast path for the commonest item: a single-byte token at the current position.
@@ -487,9 +493,17 @@ impl<'a> Decoder<'a> {
                     return Ok(Content::None);
                 }
                 // Every node takes at least 3 bytes (`F8 01` and a one-byte tag).
-                let mut children = Vec::with_capacity(count.min(self.remaining() / 3));
-                for _ in 0..count {
-                    children.push(self.node(depth + 1)?);
+                let room = count.min(self.remaining() / 3);
+                let mut children = Vec::with_capacity(room);
+                children.resize_with(room, || Node::new(Str::EMPTY));
+                for child in &mut children {
+                    self.node_into(child, depth + 1)?;
+                }
+                // More children declared than bytes left for them: decode on to the error.
+                for _ in room..count {
+                    let mut child = Node::new(Str::EMPTY);
+                    self.node_into(&mut child, depth + 1)?;
+                    children.push(child);
                 }
                 Ok(Content::Nodes(children))
             }

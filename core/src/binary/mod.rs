@@ -28,7 +28,7 @@ mod plaintext;
 pub use decode::{DecodeError, DecodeErrorKind, MAX_DEPTH, decode};
 pub use encode::{EncodeError, MAX_BINARY_LEN, MAX_LIST_LEN, encode};
 pub use jid::{Jid, JidParseError, Server};
-pub use node::{Attr, Content, Node, Value};
+pub use node::{Attr, Attrs, Content, INLINE_ATTRS, Node, Value};
 pub use plaintext::{
     DEFAULT_MAX_INFLATED_LEN, FLAG_COMPRESSED, decode_plaintext, decode_plaintext_with_limit,
     encode_plaintext,

@@ -14,9 +14,16 @@
 use std::fmt;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::jid::Jid;
 pub use super::string::Str;
+
+/// Attributes kept inline in a [`Node`] before they spill to the heap.
+pub const INLINE_ATTRS: usize = 2;
+
+/// A node's attributes in wire order: up to [`INLINE_ATTRS`] stored in the node itself.
+pub type Attrs = SmallVec<[Attr; INLINE_ATTRS]>;
 
 /// One WABinary node.
 #[derive(Clone, PartialEq, Eq)]
@@ -24,7 +31,7 @@ pub struct Node {
     /// The tag (`iq`, `message`, …). Never empty in a valid node.
     pub tag: Str,
     /// Attributes in wire order.
-    pub attrs: Vec<Attr>,
+    pub attrs: Attrs,
     /// What the node holds.
     pub content: Content,
 }
@@ -68,7 +75,7 @@ impl Node {
     pub fn new(tag: impl Into<Str>) -> Self {
         Self {
             tag: tag.into(),
-            attrs: Vec::new(),
+            attrs: Attrs::new(),
             content: Content::None,
         }
     }

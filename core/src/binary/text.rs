@@ -32,7 +32,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use super::jid::Jid;
-use super::node::{Attr, Content, Node, Str, Value};
+use super::node::{Attr, Attrs, Content, Node, Str, Value};
 
 /// How byte content is rendered.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -268,7 +268,7 @@ impl Parser<'_> {
         self.skip_ws();
         self.expect("<", "'<' starting a node")?;
         let tag = self.name("a tag name", false)?;
-        let mut attrs = Vec::new();
+        let mut attrs = Attrs::new();
         loop {
             self.skip_ws();
             if self.eat("/>") {
@@ -470,7 +470,7 @@ mod tests {
                 Node::new("body").children(vec![]),
                 Node {
                     tag: "t".into(),
-                    attrs: vec![],
+                    attrs: Attrs::new(),
                     content: Content::String("héllo".into()),
                 },
             ])

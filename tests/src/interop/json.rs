@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use bytes::Bytes;
 use serde_json::Value as Json;
-use tether_core::binary::{Attr, Content, Jid, Node, Str, Value};
+use tether_core::binary::{Attr, Attrs, Content, Jid, Node, Str, Value};
 
 /// What a JID-shaped string (one containing `@`) of the interchange form becomes in a [`Node`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub fn node_from_json(json: &Json, mode: JidMode) -> Result<Node, String> {
         .get("tag")
         .and_then(Json::as_str)
         .ok_or("node has no string \"tag\"")?;
-    let mut attrs = Vec::new();
+    let mut attrs = Attrs::new();
     if let Some(list) = obj.get("attrs") {
         for pair in list.as_array().ok_or("\"attrs\" is not a list")? {
             let Some([Json::String(key), Json::String(value)]) = pair.as_array().map(Vec::as_slice)
