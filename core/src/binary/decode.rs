@@ -435,15 +435,21 @@ impl<'a> Decoder<'a> {
         Ok(())
     }
 
-    /// Fast path for the commonest item: a single-byte token at the current position.
+    /// Fast path for the commonest item: a single- or double-byte token at the current
+    /// position. `None` (nothing consumed) for anything else, including an invalid token,
+    /// which the slow path then reports.
     #[inline(always)]
     fn single_token(&mut self) -> Option<&'static str> {
         let t = *self.buf.get(self.pos)?;
-        if !(1..=0xEB).contains(&t) {
-            return None;
-        }
-        let token = self.dict.single(t)?;
-        self.pos += 1;
+        let (token, width) = match t {
+            1..=0xEB => (self.dict.single(t)?, 1),
+            tag::DICTIONARY_0..=tag::DICTIONARY_3 => {
+                let index = *self.buf.get(self.pos + 1)?;
+                (self.dict.double(t - tag::DICTIONARY_0, index)?, 2)
+            }
+            _ => return None,
+        };
+        self.pos += width;
         Some(token)
     }
 
