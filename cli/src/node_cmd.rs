@@ -8,6 +8,8 @@ use tether_core::binary::{self, FLAG_COMPRESSED, Node, TokenDict};
 
 use crate::Failure;
 
+// The doc comments are the CLI help (clap), where `<tag …>` is literal text, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum NodeCommand {
     /// Print a binary node (hex) as XML-like text.
