@@ -16,6 +16,12 @@
 //! The crate forbids unsafe code, so the inline form re-checks its (at most 22) bytes as UTF-8
 //! when it is viewed as `&str`; that is a few nanoseconds, and the codec's hot paths
 //! ([`Str::as_bytes`], comparisons, ordering) skip it.
+//!
+//! There is deliberately no form that borrows the decoded frame (`Bytes`): a `Bytes` handle is
+//! 32 bytes, which would make every `Str` (and so every attribute and node) 40 bytes, and
+//! without unsafe code its `&str` view would have to re-validate the whole string on every
+//! access. Strings longer than the inline capacity are rare on the wire (JIDs decode to
+//! [`Jid`](super::Jid), whose user is inline too), so they take the shared form instead.
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
