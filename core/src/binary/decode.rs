@@ -203,19 +203,36 @@ fn packed_string(pairs: &PairTable, data: &[u8], len: usize) -> String {
 impl Piece<'_> {
     #[inline]
     fn into_str(self) -> Str {
+        let mut s = Str::EMPTY;
+        self.write_to(&mut s);
+        s
+    }
+
+    /// Writes the string into `slot`, in place: short packed strings (ids, numbers,
+    /// timestamps) and short text are unpacked or copied straight into its inline buffer.
+    #[inline]
+    fn write_to(self, slot: &mut Str) {
         match self {
-            Self::Empty => Str::EMPTY,
-            Self::Token(s) => Str::from_static(s),
-            Self::Text(s) => Str::new(s),
+            Self::Empty => *slot = Str::EMPTY,
+            Self::Token(s) => *slot = Str::from_static(s),
+            Self::Text(s) => {
+                let bytes = s.as_bytes();
+                if !Str::fill_inline(slot, bytes.len(), |buf| {
+                    if let Some(dst) = buf.get_mut(..bytes.len()) {
+                        dst.copy_from_slice(bytes);
+                    }
+                }) {
+                    *slot = Str::new(s);
+                }
+            }
             Self::Packed { pairs, data, len } => {
-                // Short packed strings (ids, numbers, timestamps) unpack straight into the
-                // inline buffer.
-                Str::inline_ascii(len, |buf| {
+                if !Str::fill_inline(slot, len, |buf| {
                     for (out, &byte) in buf.chunks_exact_mut(2).zip(data) {
                         out.copy_from_slice(&pairs[usize::from(byte)]);
                     }
-                })
-                .unwrap_or_else(|| Str::from(packed_string(pairs, data, len)))
+                }) {
+                    *slot = Str::from(packed_string(pairs, data, len));
+                }
             }
         }
     }
@@ -406,12 +423,19 @@ impl<'a> Decoder<'a> {
             None => return err(at, DecodeErrorKind::ExpectedList(header)),
         };
         let tag_at = self.pos;
-        node.tag = match self.single_token() {
-            Some(token) => Str::from_static(token),
-            None => self.string_only()?.into_str(),
-        };
-        if node.tag.is_empty() {
-            return err(tag_at, DecodeErrorKind::EmptyTag);
+        // Strings are written straight into the node and never read back from it here: copying
+        // a freshly built `Str` through the stack, or reading one right after storing it, stalls
+        // on store-to-load forwarding (its parts are stored separately, then loaded together).
+        match self.single_token() {
+            Some(token) if !token.is_empty() => node.tag = Str::from_static(token),
+            Some(_) => return err(tag_at, DecodeErrorKind::EmptyTag),
+            None => {
+                let tag = self.string_only()?.into_str();
+                if tag.is_empty() {
+                    return err(tag_at, DecodeErrorKind::EmptyTag);
+                }
+                node.tag = tag;
+            }
         }
         let attr_count = (len - 1) / 2;
         if attr_count > INLINE_ATTRS {
@@ -419,15 +443,22 @@ impl<'a> Decoder<'a> {
                 .reserve_exact(attr_count.min(self.remaining() / 2));
         }
         for _ in 0..attr_count {
-            let key = match self.single_token() {
-                Some(token) => Str::from_static(token),
-                None => self.key()?,
+            // Filled in place, for the same reason as the tag.
+            node.attrs.push(Attr {
+                key: Str::EMPTY,
+                value: Value::String(Str::EMPTY),
+            });
+            let Some(attr) = node.attrs.last_mut() else {
+                break;
             };
-            let value = match self.single_token() {
-                Some(token) => Value::String(Str::from_static(token)),
-                None => self.value()?,
-            };
-            node.attrs.push(Attr { key, value });
+            match self.single_token() {
+                Some(token) => attr.key = Str::from_static(token),
+                None => attr.key = self.key()?,
+            }
+            match self.single_token() {
+                Some(token) => attr.value = Value::String(Str::from_static(token)),
+                None => self.value_into(&mut attr.value)?,
+            }
         }
         if len % 2 == 0 {
             node.content = self.content(depth)?;
@@ -473,16 +504,25 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn value(&mut self) -> Result<Value, DecodeError> {
+    /// An attribute value, written into `slot` in place (see [`Decoder::node_into`]).
+    fn value_into(&mut self, slot: &mut Value) -> Result<(), DecodeError> {
         let at = self.pos;
         let t = self.byte()?;
         match t {
             tag::LIST_8 | tag::LIST_16 => err(at, DecodeErrorKind::ListInValue(t)),
             tag::INTEROP_JID | tag::FB_JID | tag::AD_JID | tag::JID_PAIR => {
-                self.jid(t).map(Value::Jid)
+                *slot = Value::Jid(self.jid(t)?);
+                Ok(())
             }
             _ => match self.piece(t, at)? {
-                Some(piece) => Ok(Value::String(piece.into_str())),
+                Some(piece) => {
+                    if let Value::String(s) = slot {
+                        piece.write_to(s);
+                    } else {
+                        *slot = Value::String(piece.into_str());
+                    }
+                    Ok(())
+                }
                 None => err(at, DecodeErrorKind::InvalidTag(t)),
             },
         }

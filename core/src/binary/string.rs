@@ -86,26 +86,31 @@ impl Str {
         }
     }
 
-    /// Builds an inline string the caller fills with ASCII (the decoder's unpacked strings):
-    /// `fill` writes the first `len` bytes of the buffer. `None` (and `fill` not called) when
-    /// `len` exceeds [`Str::INLINE_CAP`]. Should the bytes not be UTF-8 after all, the string
-    /// reads as empty through [`Str::as_str`] (never unsound, never a panic).
+    /// Makes `slot` an inline string of `len` bytes that `fill` writes in place (the first
+    /// `len` bytes of the buffer), for the decoder: the bytes must be UTF-8 (it passes unpacked
+    /// ASCII or text it has validated). Filling in place matters: a `Str` built on the stack and
+    /// then moved is read back with wider loads than it was written with, which stalls.
+    /// Returns false (and leaves `slot` and `fill` alone) when `len` exceeds
+    /// [`Str::INLINE_CAP`]. Should the bytes not be UTF-8 after all, the string reads as empty
+    /// through [`Str::as_str`] (never unsound, never a panic).
     #[inline]
-    pub(crate) fn inline_ascii(
+    pub(crate) fn fill_inline(
+        slot: &mut Self,
         len: usize,
         fill: impl FnOnce(&mut [u8; Self::INLINE_CAP]),
-    ) -> Option<Self> {
+    ) -> bool {
         if len > Self::INLINE_CAP {
-            return None;
+            return false;
         }
-        let mut buf = [0u8; Self::INLINE_CAP];
-        fill(&mut buf);
-        let inline = Inline {
+        *slot = Self(Repr::Inline(Inline {
             len: len as u8,
-            buf,
-        };
-        debug_assert!(inline.as_bytes().is_ascii());
-        Some(Self(Repr::Inline(inline)))
+            buf: [0u8; Self::INLINE_CAP],
+        }));
+        if let Repr::Inline(inline) = &mut slot.0 {
+            fill(&mut inline.buf);
+            debug_assert!(std::str::from_utf8(inline.as_bytes()).is_ok());
+        }
+        true
     }
 
     /// The string.

@@ -13,11 +13,12 @@ fn forms(s: &'static str) -> Vec<Str> {
         Str::from(s.to_owned()),
         Str::from(Arc::<str>::from(s)),
     ];
-    if s.is_ascii()
-        && let Some(inline) =
-            Str::inline_ascii(s.len(), |buf| buf[..s.len()].copy_from_slice(s.as_bytes()))
-    {
-        v.push(inline);
+    let mut filled = Str::from_static("placeholder");
+    if Str::fill_inline(&mut filled, s.len(), |buf| {
+        buf[..s.len()].copy_from_slice(s.as_bytes());
+    }) {
+        assert!(filled.is_inline());
+        v.push(filled);
     }
     v
 }
@@ -82,14 +83,17 @@ fn multibyte_text_at_the_inline_boundary() {
 }
 
 #[test]
-fn inline_ascii_refuses_what_does_not_fit() {
+fn fill_inline_refuses_what_does_not_fit() {
     let mut called = false;
-    let s = Str::inline_ascii(Str::INLINE_CAP + 1, |_| called = true);
-    assert!(s.is_none());
+    let mut slot = Str::from_static("kept");
+    assert!(!Str::fill_inline(&mut slot, Str::INLINE_CAP + 1, |_| {
+        called = true
+    }));
     assert!(
         !called,
         "the buffer is not filled when it cannot hold the string"
     );
+    assert_eq!(slot, "kept");
 }
 
 #[test]
