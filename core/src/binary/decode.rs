@@ -461,7 +461,7 @@ impl<'a> Decoder<'a> {
             }
         }
         if len % 2 == 0 {
-            node.content = self.content(depth)?;
+            self.content_into(&mut node.content, depth)?;
         }
         Ok(())
     }
@@ -528,21 +528,26 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn content(&mut self, depth: usize) -> Result<Content, DecodeError> {
+    /// The content of a node, written into `slot` (a `Content::None`) in place: child nodes
+    /// are decoded straight into their list.
+    fn content_into(&mut self, slot: &mut Content, depth: usize) -> Result<(), DecodeError> {
         let at = self.pos;
         let t = self.byte()?;
         match t {
-            tag::LIST_EMPTY => Ok(Content::None),
+            tag::LIST_EMPTY => {}
             tag::LIST_8 | tag::LIST_16 => {
                 let count = self.list_size(t)?.unwrap_or(0);
                 if count == 0 {
-                    return Ok(Content::None);
+                    return Ok(());
                 }
                 // Every node takes at least 3 bytes (`F8 01` and a one-byte tag).
                 let room = count.min(self.remaining() / 3);
-                let mut children = Vec::with_capacity(room);
+                *slot = Content::Nodes(Vec::with_capacity(room));
+                let Content::Nodes(children) = slot else {
+                    return Ok(());
+                };
                 children.resize_with(room, || Node::new(Str::EMPTY));
-                for child in &mut children {
+                for child in children.iter_mut() {
                     self.node_into(child, depth + 1)?;
                 }
                 // More children declared than bytes left for them: decode on to the error.
@@ -551,21 +556,26 @@ impl<'a> Decoder<'a> {
                     self.node_into(&mut child, depth + 1)?;
                     children.push(child);
                 }
-                Ok(Content::Nodes(children))
             }
             tag::BINARY_8 | tag::BINARY_20 | tag::BINARY_32 => {
                 let declared = self.binary_len(t)?;
                 let (start, _) = self.data(declared)?;
-                Ok(Content::Bytes(self.input.slice(start..start + declared)))
+                *slot = Content::Bytes(self.input.slice(start..start + declared));
             }
             tag::INTEROP_JID | tag::FB_JID | tag::AD_JID | tag::JID_PAIR => {
-                self.jid(t).map(Content::Jid)
+                *slot = Content::Jid(self.jid(t)?);
             }
             _ => match self.piece(t, at)? {
-                Some(piece) => Ok(Content::String(piece.into_str())),
-                None => err(at, DecodeErrorKind::InvalidTag(t)),
+                Some(piece) => {
+                    *slot = Content::String(Str::EMPTY);
+                    if let Content::String(s) = slot {
+                        piece.write_to(s);
+                    }
+                }
+                None => return err(at, DecodeErrorKind::InvalidTag(t)),
             },
         }
+        Ok(())
     }
 
     /// A JID whose tag `t` was just read.
