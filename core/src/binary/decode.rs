@@ -443,21 +443,36 @@ impl<'a> Decoder<'a> {
                 .reserve_exact(attr_count.min(self.remaining() / 2));
         }
         for _ in 0..attr_count {
-            // Filled in place, for the same reason as the tag.
+            // Pushed whole when key and value are tokens (built from registers); otherwise the
+            // rest is filled in place, for the same reason as the tag.
+            let key = self.single_token();
+            let value = key.and_then(|_| self.single_token());
+            let (key, slow_key) = match (key, value) {
+                (Some(key), Some(value)) => {
+                    node.attrs.push(Attr {
+                        key: Str::from_static(key),
+                        value: Value::String(Str::from_static(value)),
+                    });
+                    continue;
+                }
+                (Some(key), None) => (Str::from_static(key), false),
+                (None, _) => (Str::EMPTY, true),
+            };
             node.attrs.push(Attr {
-                key: Str::EMPTY,
+                key,
                 value: Value::String(Str::EMPTY),
             });
             let Some(attr) = node.attrs.last_mut() else {
                 break;
             };
-            match self.single_token() {
-                Some(token) => attr.key = Str::from_static(token),
-                None => attr.key = self.key()?,
-            }
-            match self.single_token() {
-                Some(token) => attr.value = Value::String(Str::from_static(token)),
-                None => self.value_into(&mut attr.value)?,
+            if slow_key {
+                attr.key = self.key()?;
+                match self.single_token() {
+                    Some(token) => attr.value = Value::String(Str::from_static(token)),
+                    None => self.value_into(&mut attr.value)?,
+                }
+            } else {
+                self.value_into(&mut attr.value)?;
             }
         }
         if len % 2 == 0 {
