@@ -140,7 +140,8 @@ pub fn decode(input: &Bytes, dict: &TokenDict) -> Result<Node, DecodeError> {
         pos: 0,
         dict,
     };
-    let node = decoder.node(1)?;
+    let mut node = Node::new(Str::EMPTY);
+    decoder.node_into(&mut node, 1)?;
     let count = decoder.buf.len() - decoder.pos;
     if count != 0 {
         return Err(DecodeError {
@@ -400,13 +401,6 @@ impl<'a> Decoder<'a> {
             Some(piece) => Ok(piece),
             None => err(at, DecodeErrorKind::ExpectedString(t)),
         }
-    }
-
-    /// The root node.
-    fn node(&mut self, depth: usize) -> Result<Node, DecodeError> {
-        let mut node = Node::new(Str::EMPTY);
-        self.node_into(&mut node, depth)?;
-        Ok(node)
     }
 
     /// Decodes a node into `node` (a fresh `Node::new`), in place: a node is a few hundred
