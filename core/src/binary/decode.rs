@@ -23,13 +23,11 @@
 //! Every declared length is checked against the remaining input before anything is sliced or
 //! allocated; capacities are bounded by what the remaining input could possibly hold.
 
-use std::borrow::Cow;
-
 use bytes::Bytes;
 use thiserror::Error;
 
 use super::jid::{INLINE_USER, Jid, Server, UserRef};
-use super::node::{Attr, Content, Node, Str, Value};
+use super::node::{Attr, Content, INLINE_ATTRS, Node, Str, Value};
 use super::token::{TokenDict, tag};
 
 /// Deepest node nesting accepted (the root is depth 1); the encoder refuses deeper trees too.
@@ -142,7 +140,8 @@ pub fn decode(input: &Bytes, dict: &TokenDict) -> Result<Node, DecodeError> {
         pos: 0,
         dict,
     };
-    let node = decoder.node(1)?;
+    let mut node = Node::new(Str::EMPTY);
+    decoder.node_into(&mut node, 1)?;
     let count = decoder.buf.len() - decoder.pos;
     if count != 0 {
         return Err(DecodeError {
@@ -203,12 +202,39 @@ fn packed_string(pairs: &PairTable, data: &[u8], len: usize) -> String {
 }
 
 impl Piece<'_> {
+    #[inline]
     fn into_str(self) -> Str {
+        let mut s = Str::EMPTY;
+        self.write_to(&mut s);
+        s
+    }
+
+    /// Writes the string into `slot`, in place: short packed strings (ids, numbers,
+    /// timestamps) and short text are unpacked or copied straight into its inline buffer.
+    #[inline]
+    fn write_to(self, slot: &mut Str) {
         match self {
-            Self::Empty => Cow::Borrowed(""),
-            Self::Token(s) => Cow::Borrowed(s),
-            Self::Text(s) => Cow::Owned(s.to_owned()),
-            Self::Packed { pairs, data, len } => Cow::Owned(packed_string(pairs, data, len)),
+            Self::Empty => *slot = Str::EMPTY,
+            Self::Token(s) => *slot = Str::from_static(s),
+            Self::Text(s) => {
+                let bytes = s.as_bytes();
+                if !Str::fill_inline(slot, bytes.len(), |buf| {
+                    if let Some(dst) = buf.get_mut(..bytes.len()) {
+                        dst.copy_from_slice(bytes);
+                    }
+                }) {
+                    *slot = Str::new(s);
+                }
+            }
+            Self::Packed { pairs, data, len } => {
+                if !Str::fill_inline(slot, len, |buf| {
+                    for (out, &byte) in buf.chunks_exact_mut(2).zip(data) {
+                        out.copy_from_slice(&pairs[usize::from(byte)]);
+                    }
+                }) {
+                    *slot = Str::from(packed_string(pairs, data, len));
+                }
+            }
         }
     }
 
@@ -377,7 +403,9 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn node(&mut self, depth: usize) -> Result<Node, DecodeError> {
+    /// Decodes a node into `node` (a fresh `Node::new`), in place: a node is a few hundred
+    /// bytes with its inline attributes, and building it where it will live saves moving it.
+    fn node_into(&mut self, node: &mut Node, depth: usize) -> Result<(), DecodeError> {
         let at = self.pos;
         if depth > MAX_DEPTH {
             return err(at, DecodeErrorKind::TooDeep { limit: MAX_DEPTH });
@@ -389,47 +417,79 @@ impl<'a> Decoder<'a> {
             None => return err(at, DecodeErrorKind::ExpectedList(header)),
         };
         let tag_at = self.pos;
-        let tag = match self.single_token() {
-            Some(token) => Cow::Borrowed(token),
-            None => self.string_only()?.into_str(),
-        };
-        if tag.is_empty() {
-            return err(tag_at, DecodeErrorKind::EmptyTag);
+        // Strings are written straight into the node and never read back from it here: copying
+        // a freshly built `Str` through the stack, or reading one right after storing it, stalls
+        // on store-to-load forwarding (its parts are stored separately, then loaded together).
+        match self.single_token() {
+            Some(token) if !token.is_empty() => node.tag = Str::from_static(token),
+            Some(_) => return err(tag_at, DecodeErrorKind::EmptyTag),
+            None => {
+                let tag = self.string_only()?.into_str();
+                if tag.is_empty() {
+                    return err(tag_at, DecodeErrorKind::EmptyTag);
+                }
+                node.tag = tag;
+            }
         }
         let attr_count = (len - 1) / 2;
-        let mut attrs = Vec::with_capacity(attr_count.min(self.remaining() / 2));
-        for _ in 0..attr_count {
-            let key = match self.single_token() {
-                Some(token) => Cow::Borrowed(token),
-                None => self.key()?,
-            };
-            let value = match self.single_token() {
-                Some(token) => Value::String(Cow::Borrowed(token)),
-                None => self.value()?,
-            };
-            attrs.push(Attr { key, value });
+        if attr_count > INLINE_ATTRS {
+            node.attrs
+                .reserve_exact(attr_count.min(self.remaining() / 2));
         }
-        let content = if len % 2 == 0 {
-            self.content(depth)?
-        } else {
-            Content::None
-        };
-        Ok(Node {
-            tag,
-            attrs,
-            content,
-        })
+        for _ in 0..attr_count {
+            // Pushed whole when key and value are tokens (built from registers); otherwise the
+            // rest is filled in place, for the same reason as the tag.
+            let key = self.single_token();
+            let value = key.and_then(|_| self.single_token());
+            let (key, slow_key) = match (key, value) {
+                (Some(key), Some(value)) => {
+                    node.attrs.push(Attr {
+                        key: Str::from_static(key),
+                        value: Value::String(Str::from_static(value)),
+                    });
+                    continue;
+                }
+                (Some(key), None) => (Str::from_static(key), false),
+                (None, _) => (Str::EMPTY, true),
+            };
+            node.attrs.push(Attr {
+                key,
+                value: Value::String(Str::EMPTY),
+            });
+            let Some(attr) = node.attrs.last_mut() else {
+                break;
+            };
+            if slow_key {
+                attr.key = self.key()?;
+                match self.single_token() {
+                    Some(token) => attr.value = Value::String(Str::from_static(token)),
+                    None => self.value_into(&mut attr.value)?,
+                }
+            } else {
+                self.value_into(&mut attr.value)?;
+            }
+        }
+        if len % 2 == 0 {
+            self.content_into(&mut node.content, depth)?;
+        }
+        Ok(())
     }
 
-    /// Fast path for the commonest item: a single-byte token at the current position.
+    /// Fast path for the commonest item: a single- or double-byte token at the current
+    /// position. `None` (nothing consumed) for anything else, including an invalid token,
+    /// which the slow path then reports.
     #[inline(always)]
     fn single_token(&mut self) -> Option<&'static str> {
         let t = *self.buf.get(self.pos)?;
-        if !(1..=0xEB).contains(&t) {
-            return None;
-        }
-        let token = self.dict.single(t)?;
-        self.pos += 1;
+        let (token, width) = match t {
+            1..=0xEB => (self.dict.single(t)?, 1),
+            tag::DICTIONARY_0..=tag::DICTIONARY_3 => {
+                let index = *self.buf.get(self.pos + 1)?;
+                (self.dict.double(t - tag::DICTIONARY_0, index)?, 2)
+            }
+            _ => return None,
+        };
+        self.pos += width;
         Some(token)
     }
 
@@ -453,51 +513,78 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn value(&mut self) -> Result<Value, DecodeError> {
+    /// An attribute value, written into `slot` in place (see [`Decoder::node_into`]).
+    fn value_into(&mut self, slot: &mut Value) -> Result<(), DecodeError> {
         let at = self.pos;
         let t = self.byte()?;
         match t {
             tag::LIST_8 | tag::LIST_16 => err(at, DecodeErrorKind::ListInValue(t)),
             tag::INTEROP_JID | tag::FB_JID | tag::AD_JID | tag::JID_PAIR => {
-                self.jid(t).map(Value::Jid)
+                *slot = Value::Jid(self.jid(t)?);
+                Ok(())
             }
             _ => match self.piece(t, at)? {
-                Some(piece) => Ok(Value::String(piece.into_str())),
+                Some(piece) => {
+                    if let Value::String(s) = slot {
+                        piece.write_to(s);
+                    } else {
+                        *slot = Value::String(piece.into_str());
+                    }
+                    Ok(())
+                }
                 None => err(at, DecodeErrorKind::InvalidTag(t)),
             },
         }
     }
 
-    fn content(&mut self, depth: usize) -> Result<Content, DecodeError> {
+    /// The content of a node, written into `slot` (a `Content::None`) in place: child nodes
+    /// are decoded straight into their list.
+    fn content_into(&mut self, slot: &mut Content, depth: usize) -> Result<(), DecodeError> {
         let at = self.pos;
         let t = self.byte()?;
         match t {
-            tag::LIST_EMPTY => Ok(Content::None),
+            tag::LIST_EMPTY => {}
             tag::LIST_8 | tag::LIST_16 => {
                 let count = self.list_size(t)?.unwrap_or(0);
                 if count == 0 {
-                    return Ok(Content::None);
+                    return Ok(());
                 }
                 // Every node takes at least 3 bytes (`F8 01` and a one-byte tag).
-                let mut children = Vec::with_capacity(count.min(self.remaining() / 3));
-                for _ in 0..count {
-                    children.push(self.node(depth + 1)?);
+                let room = count.min(self.remaining() / 3);
+                *slot = Content::Nodes(Vec::with_capacity(room));
+                let Content::Nodes(children) = slot else {
+                    return Ok(());
+                };
+                children.resize_with(room, || Node::new(Str::EMPTY));
+                for child in children.iter_mut() {
+                    self.node_into(child, depth + 1)?;
                 }
-                Ok(Content::Nodes(children))
+                // More children declared than bytes left for them: decode on to the error.
+                for _ in room..count {
+                    let mut child = Node::new(Str::EMPTY);
+                    self.node_into(&mut child, depth + 1)?;
+                    children.push(child);
+                }
             }
             tag::BINARY_8 | tag::BINARY_20 | tag::BINARY_32 => {
                 let declared = self.binary_len(t)?;
                 let (start, _) = self.data(declared)?;
-                Ok(Content::Bytes(self.input.slice(start..start + declared)))
+                *slot = Content::Bytes(self.input.slice(start..start + declared));
             }
             tag::INTEROP_JID | tag::FB_JID | tag::AD_JID | tag::JID_PAIR => {
-                self.jid(t).map(Content::Jid)
+                *slot = Content::Jid(self.jid(t)?);
             }
             _ => match self.piece(t, at)? {
-                Some(piece) => Ok(Content::String(piece.into_str())),
-                None => err(at, DecodeErrorKind::InvalidTag(t)),
+                Some(piece) => {
+                    *slot = Content::String(Str::EMPTY);
+                    if let Content::String(s) = slot {
+                        piece.write_to(s);
+                    }
+                }
+                None => return err(at, DecodeErrorKind::InvalidTag(t)),
             },
         }
+        Ok(())
     }
 
     /// A JID whose tag `t` was just read.

@@ -41,6 +41,7 @@ use thiserror::Error;
 use super::decode::MAX_DEPTH;
 use super::jid::{JidParts, ServerClass, WireJid};
 use super::node::{Content, Node, Value};
+use super::string::Str;
 use super::token::{Token, TokenDict, tag};
 
 /// Longest string or byte content BINARY_32 can carry.
@@ -220,14 +221,15 @@ impl Encoder<'_> {
     }
 
     /// The string encoder; `jid_shaped` enables rule 6 (values and content only).
-    fn string(&mut self, s: &str, jid_shaped: bool) -> Result<(), EncodeError> {
+    fn string(&mut self, s: &Str, jid_shaped: bool) -> Result<(), EncodeError> {
+        // Bytes, not `&str`: an inline `Str` would re-check its UTF-8 for nothing.
         let bytes = s.as_bytes();
         if self.compact(bytes) {
             return Ok(());
         }
         if jid_shaped
             && bytes.contains(&b'@')
-            && let Ok(parts) = JidParts::parse(s)
+            && let Ok(parts) = JidParts::parse(s.as_str())
         {
             let jid = parts.wire();
             if let Ok(form) = jid_form(&jid) {

@@ -7,6 +7,7 @@
 //! ```
 //!
 //! - [`Node`] / [`Value`] / [`Content`]: the decoded model; attribute order is kept.
+//! - [`Str`]: the model's string type (static token, inline short string or shared).
 //! - [`Jid`]: typed JIDs, parsed and printed as whatsmeow does (`transport.md` §8).
 //! - [`TokenDict`]: the token dictionaries, a codec parameter (version 3 by default, version 2
 //!   for old clients such as npm Baileys 6.x).
@@ -16,6 +17,7 @@
 
 pub mod jid;
 pub mod node;
+pub mod string;
 pub mod text;
 pub mod token;
 
@@ -26,9 +28,10 @@ mod plaintext;
 pub use decode::{DecodeError, DecodeErrorKind, MAX_DEPTH, decode};
 pub use encode::{EncodeError, MAX_BINARY_LEN, MAX_LIST_LEN, encode};
 pub use jid::{Jid, JidParseError, Server};
-pub use node::{Attr, Content, Node, Str, Value};
+pub use node::{Attr, Attrs, Content, INLINE_ATTRS, Node, Value};
 pub use plaintext::{
     DEFAULT_MAX_INFLATED_LEN, FLAG_COMPRESSED, decode_plaintext, decode_plaintext_with_limit,
     encode_plaintext,
 };
+pub use string::Str;
 pub use token::{Token, TokenDict};

@@ -2,23 +2,28 @@
 //!
 //! A node is `{ tag, attrs, content }` (`transport.md` §7.1). Attribute order is kept exactly as
 //! decoded or built, so a canonical encoding re-encodes byte for byte. Strings that came from the
-//! token dictionaries are borrowed `&'static str` ([`Str`] is a `Cow`), so decoding the common
-//! stanzas allocates little; byte content is a [`Bytes`] slice of the frame it arrived in.
+//! token dictionaries are borrowed `&'static str` and short strings are stored inline (see
+//! [`Str`]), so decoding the common stanzas allocates little; byte content is a [`Bytes`] slice
+//! of the frame it arrived in.
 //!
 //! `Display` renders the XML-like text form documented in [`super::text`], with one difference:
 //! byte content is **redacted** to its length and a short hex prefix, so a node can be logged
 //! without leaking keys or message ciphertext. [`Node::display_full`] prints everything (what
 //! `tether node decode` shows) and its output parses back with [`Node::parse_text`].
 
-use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::jid::Jid;
+pub use super::string::Str;
 
-/// A node string: a token borrowed from the dictionary, or an owned string.
-pub type Str = Cow<'static, str>;
+/// Attributes kept inline in a [`Node`] before they spill to the heap.
+pub const INLINE_ATTRS: usize = 2;
+
+/// A node's attributes in wire order: up to [`INLINE_ATTRS`] stored in the node itself.
+pub type Attrs = SmallVec<[Attr; INLINE_ATTRS]>;
 
 /// One WABinary node.
 #[derive(Clone, PartialEq, Eq)]
@@ -26,7 +31,7 @@ pub struct Node {
     /// The tag (`iq`, `message`, …). Never empty in a valid node.
     pub tag: Str,
     /// Attributes in wire order.
-    pub attrs: Vec<Attr>,
+    pub attrs: Attrs,
     /// What the node holds.
     pub content: Content,
 }
@@ -70,7 +75,7 @@ impl Node {
     pub fn new(tag: impl Into<Str>) -> Self {
         Self {
             tag: tag.into(),
-            attrs: Vec::new(),
+            attrs: Attrs::new(),
             content: Content::None,
         }
     }

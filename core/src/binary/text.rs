@@ -26,14 +26,13 @@
 //! Both print children on indented lines with `{:#}`, on one line otherwise; `display_full` is
 //! always indented.
 
-use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
 use bytes::Bytes;
 use thiserror::Error;
 
 use super::jid::Jid;
-use super::node::{Attr, Content, Node, Str, Value};
+use super::node::{Attr, Attrs, Content, Node, Str, Value};
 
 /// How byte content is rendered.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -269,7 +268,7 @@ impl Parser<'_> {
         self.skip_ws();
         self.expect("<", "'<' starting a node")?;
         let tag = self.name("a tag name", false)?;
-        let mut attrs = Vec::new();
+        let mut attrs = Attrs::new();
         loop {
             self.skip_ws();
             if self.eat("/>") {
@@ -328,7 +327,7 @@ impl Parser<'_> {
             }
         }
         if rest.starts_with('"') {
-            return Ok(Content::String(Cow::Owned(self.quoted()?)));
+            return Ok(Content::String(Str::from(self.quoted()?)));
         }
         if self.eat("hex") {
             return self.hex().map(Content::Bytes);
@@ -344,7 +343,7 @@ impl Parser<'_> {
 
     fn value(&mut self) -> Result<Value, TextError> {
         if self.rest().starts_with('"') {
-            return Ok(Value::String(Cow::Owned(self.quoted()?)));
+            return Ok(Value::String(Str::from(self.quoted()?)));
         }
         if self.eat("jid") {
             let at = self.pos;
@@ -371,7 +370,7 @@ impl Parser<'_> {
                     found: "\"\"".to_owned(),
                 });
             }
-            return Ok(Cow::Owned(name));
+            return Ok(Str::from(name));
         }
         let len = self
             .rest()
@@ -380,9 +379,9 @@ impl Parser<'_> {
         if len == 0 {
             return Err(self.error(expected));
         }
-        let name = self.rest().get(..len).unwrap_or("").to_owned();
+        let name = Str::new(self.rest().get(..len).unwrap_or(""));
         self.pos += len;
-        Ok(Cow::Owned(name))
+        Ok(name)
     }
 
     fn quoted(&mut self) -> Result<String, TextError> {
@@ -471,7 +470,7 @@ mod tests {
                 Node::new("body").children(vec![]),
                 Node {
                     tag: "t".into(),
-                    attrs: vec![],
+                    attrs: Attrs::new(),
                     content: Content::String("héllo".into()),
                 },
             ])

@@ -4,12 +4,11 @@
 //! from interchange JSON, [`JidMode`] says what becomes of such strings — typed JIDs (what
 //! Tether code builds) or plain strings (the Baileys-compatible string path of the encoder).
 
-use std::borrow::Cow;
 use std::str::FromStr;
 
 use bytes::Bytes;
 use serde_json::Value as Json;
-use tether_core::binary::{Attr, Content, Jid, Node, Value};
+use tether_core::binary::{Attr, Attrs, Content, Jid, Node, Str, Value};
 
 /// What a JID-shaped string (one containing `@`) of the interchange form becomes in a [`Node`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +27,7 @@ pub fn node_from_json(json: &Json, mode: JidMode) -> Result<Node, String> {
         .get("tag")
         .and_then(Json::as_str)
         .ok_or("node has no string \"tag\"")?;
-    let mut attrs = Vec::new();
+    let mut attrs = Attrs::new();
     if let Some(list) = obj.get("attrs") {
         for pair in list.as_array().ok_or("\"attrs\" is not a list")? {
             let Some([Json::String(key), Json::String(value)]) = pair.as_array().map(Vec::as_slice)
@@ -38,7 +37,7 @@ pub fn node_from_json(json: &Json, mode: JidMode) -> Result<Node, String> {
                 ));
             };
             attrs.push(Attr {
-                key: Cow::Owned(key.clone()),
+                key: Str::new(key),
                 value: value_from_str(value, mode)?,
             });
         }
@@ -70,7 +69,7 @@ pub fn node_from_json(json: &Json, mode: JidMode) -> Result<Node, String> {
         Some(other) => return Err(format!("bad content: {other}")),
     };
     Ok(Node {
-        tag: Cow::Owned(tag.to_owned()),
+        tag: Str::new(tag),
         attrs,
         content,
     })
@@ -81,7 +80,7 @@ fn value_from_str(s: &str, mode: JidMode) -> Result<Value, String> {
         let jid = Jid::from_str(s).map_err(|e| format!("{s:?} does not parse as a JID: {e}"))?;
         Ok(Value::Jid(jid))
     } else {
-        Ok(Value::String(Cow::Owned(s.to_owned())))
+        Ok(Value::String(Str::new(s)))
     }
 }
 
