@@ -32,7 +32,7 @@ use crate::schema::{
     self, DEVICE, KEY_LAST_SEQ, KEY_NEXT_QUARANTINE, META, PRE_KEYS, QUARANTINE, SCHEMA_VERSION,
     SYNC_KEYS, VERSIONS,
 };
-use crate::tables;
+use crate::tables::{self, Families};
 
 type R<T> = Result<T, RedbStoreError>;
 
@@ -153,7 +153,7 @@ impl RedbStore {
             .map_err(db("open the version table"))?;
         let seq = meta.get(KEY_LAST_SEQ).map_err(db("read the sequence"))?;
         let seq = PersistSeq(seq.map_or(0, |s| s.value()));
-        Ok(tables::read_live(&device, &pre, &sync, &versions)?.map(|c| (c, seq)))
+        Ok(tables::read_live(&device, &pre, &sync, &versions, &Families::ALL)?.map(|c| (c, seq)))
     }
 
     /// Applies `delta` as change `seq` in one durable transaction (see [`CredentialStore::apply`]).
@@ -162,7 +162,7 @@ impl RedbStore {
         if !accepts(&txn, seq)? {
             return txn.abort().map_err(db("abort a replay")); // replayed: already applied
         }
-        let old = tables::read_live_in(&txn)?;
+        let old = tables::read_live_in(&txn, &Families::touched_by(delta))?;
         let mut new = old.clone();
         Credentials::apply(&mut new, delta)?;
         tables::write_diff(&txn, old.as_ref(), new.as_ref())?;
@@ -177,7 +177,7 @@ impl RedbStore {
         if !accepts(&txn, seq)? {
             return txn.abort().map_err(db("abort a replay"));
         }
-        if let Some(creds) = tables::read_live_in(&txn)? {
+        if let Some(creds) = tables::read_live_in(&txn, &Families::ALL)? {
             let mut meta = txn.open_table(META).map_err(db("open the meta table"))?;
             let id = meta
                 .get(KEY_NEXT_QUARANTINE)
@@ -236,7 +236,7 @@ impl RedbStore {
     /// its quarantine. The store must hold no live identity.
     pub fn restore_quarantined(&self, id: u64) -> R<()> {
         let txn = self.begin_write()?;
-        if tables::read_live_in(&txn)?.is_some() {
+        if tables::read_live_in(&txn, &Families::ALL)?.is_some() {
             txn.abort().map_err(db("abort the restore"))?;
             return Err(RedbStoreError::RestoreOverLive { id });
         }

@@ -33,6 +33,7 @@ pub trait ContractStore {
 pub fn run_all<H: ContractStore>(mut fresh: impl FnMut() -> H) {
     check_empty_store_loads_none(&mut fresh());
     check_loads_what_credentials_apply_computes(&mut fresh());
+    check_created_replaces_every_family(&mut fresh());
     check_replayed_seq_is_a_no_op(&mut fresh());
     check_seq_must_increase(&mut fresh());
     check_failed_apply_changes_nothing(&mut fresh());
@@ -243,6 +244,23 @@ pub fn check_loads_what_credentials_apply_computes(h: &mut impl ContractStore) {
         };
         expect_state(h, m, seq, &format!("after delta {i}"));
     }
+}
+
+/// `Created` over a full identity replaces it entirely: no key of the old one survives.
+pub fn check_created_replaces_every_family(h: &mut impl ContractStore) {
+    for (i, delta) in life().iter().enumerate() {
+        apply(h, i as u64 + 1, delta);
+    }
+    let next = life().len() as u64 + 1;
+    apply(h, next, &created(2));
+    expect_state(h, &credentials(2), next, "after a second Created");
+    h.reopen();
+    expect_state(
+        h,
+        &credentials(2),
+        next,
+        "after a second Created and reopen",
+    );
 }
 
 /// Applying an already applied `seq` again changes nothing and succeeds.
