@@ -247,7 +247,7 @@ fn parse_jid(what: &'static str, text: &str) -> Result<Jid, RecordError> {
 }
 
 /// Overwrites the secret buffers of a record before it is dropped.
-fn wipe(mut record: DeviceRecord) {
+pub(crate) fn wipe(mut record: DeviceRecord) {
     use zeroize::Zeroize;
     record.noise_private.zeroize();
     record.identity_private.zeroize();

@@ -11,6 +11,10 @@
 //! | `quarantine` | id → record | why, when, seq, core record of a quarantined identity |
 //! | `quarantine_pre_keys`, `…_app_state_sync_keys`, `…_app_state_versions` | (id, key) → value | its families |
 //!
+//! The Signal tables are declared now so that a later schema only fills them; nothing writes
+//! them yet, and quarantine does not move them yet — the change that first writes them must
+//! add their `quarantine_*` counterparts (a schema step) and move them in `quarantine`.
+//!
 //! `schema_version` is written by the first open. [`migrate`] brings an older store up to
 //! [`SCHEMA_VERSION`] one step at a time inside one write transaction; a newer store is refused
 //! before anything is written to it.

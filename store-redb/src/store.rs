@@ -219,7 +219,11 @@ impl RedbStore {
             let record = decode_quarantine(value.value())?;
             let jid = DeviceRecord::decode(record.device.as_slice())
                 .ok()
-                .and_then(|d| d.device.map(|d| d.jid));
+                .and_then(|mut d| {
+                    let jid = d.device.take().map(|d| d.jid);
+                    record::wipe(d);
+                    jid
+                });
             out.push(QuarantineEntry {
                 id: id.value(),
                 why: record.why.clone(),
