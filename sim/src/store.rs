@@ -3,7 +3,7 @@
 //! It keeps the contract of `DESIGN.md` §5 exactly: each delta is applied with
 //! [`Credentials::apply`] as one step, sequence numbers must increase and a replayed one is a
 //! no-op, and quarantine moves the identity aside (kept and listed, never deleted) and leaves
-//! the store empty. An empty store has no sequence to continue (`load` returns `None`), so a
+//! the store empty ([`MemStore::restore_quarantined`] brings it back). An empty store has no sequence to continue (`load` returns `None`), so a
 //! quarantine also restarts the sequence: the next process starts again at 1 and must not
 //! have its fresh credentials dropped as a replay. Faults: [`MemStore::fail_next_writes`] makes the next N writes fail without
 //! changing anything.
@@ -59,6 +59,28 @@ impl MemStore {
     /// Identities moved aside, oldest first.
     pub fn quarantined(&self) -> &[Quarantined] {
         &self.quarantined
+    }
+
+    /// Moves the quarantined identity at `index` (in [`MemStore::quarantined`]) back into the
+    /// store, with the sequence number of its quarantine. Refused while the store holds an
+    /// identity, or when there is no such entry.
+    pub fn restore_quarantined(&mut self, index: usize) -> Result<(), StoreError> {
+        if self.current.is_some() {
+            return Err(StoreError::new(
+                "cannot restore a quarantined identity: the store holds a live identity; \
+                 quarantine it first",
+            ));
+        }
+        if index >= self.quarantined.len() {
+            return Err(StoreError::new(format!(
+                "no quarantined identity at index {index}; {} are kept",
+                self.quarantined.len()
+            )));
+        }
+        let entry = self.quarantined.remove(index);
+        self.current = Some(entry.credentials);
+        self.last_seq = Some(entry.seq);
+        Ok(())
     }
 
     /// Successful writes (applies and quarantines, replays excluded).

@@ -1,0 +1,123 @@
+//! [`RedbStoreError`]: every way the redb store can fail, each saying what, why and what to do.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use tether_core::creds::{ApplyError, StoreError};
+
+use crate::owner::Owner;
+use crate::record::RecordError;
+
+/// A failure of the redb credential store.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RedbStoreError {
+    /// Another instance holds the store open.
+    #[error(
+        "the store {path} is in use by another Tether instance ({}); two instances on one \
+         account make the server replace each other's connection (stream error 440 'connection \
+         replaced') in an endless loop; stop the other instance ({}) or use another --store",
+        holder_text(.holder), holder_text(.holder)
+    )]
+    InUse {
+        /// The store file.
+        path: PathBuf,
+        /// Who holds it, when the holder recorded itself in `<store>.owner`.
+        holder: Option<Owner>,
+    },
+    /// The store was written by a newer Tether with a newer schema.
+    #[error(
+        "the store {path} has schema version {found}, but this build understands up to version \
+         {supported}; it was left untouched; run the newer Tether that wrote it, or use another \
+         --store"
+    )]
+    NewerSchema {
+        /// The store file.
+        path: PathBuf,
+        /// The schema version found in the store.
+        found: u64,
+        /// The newest schema version this build knows.
+        supported: u64,
+    },
+    /// A file system operation failed.
+    #[error("cannot {what} {path}: {source}; check that the path exists and is writable by you")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database engine failed.
+    #[error(
+        "the store database failed to {what}: {source}; check free disk space and the file's \
+         health, or restore a backup"
+    )]
+    Db {
+        /// What was being done.
+        what: &'static str,
+        /// redb's error.
+        #[source]
+        source: Box<redb::Error>,
+    },
+    /// A stored record cannot be read back.
+    #[error(
+        "the store holds a record this build cannot read ({0}); nothing was changed; run the \
+         Tether version that wrote it, or restore a backup"
+    )]
+    Record(#[from] RecordError),
+    /// The delta cannot be applied to the stored credentials.
+    #[error(
+        "the change cannot be applied: {0}; nothing was written (the caller must create \
+         credentials before changing them)"
+    )]
+    Apply(#[from] ApplyError),
+    /// A restore was asked while the store holds a live identity.
+    #[error(
+        "cannot restore quarantined identity {id}: the store holds a live identity; quarantine \
+         or remove that one first"
+    )]
+    RestoreOverLive {
+        /// The quarantine id asked for.
+        id: u64,
+    },
+    /// No quarantined identity has this id.
+    #[error("no quarantined identity has id {id}; list them to see the ids that exist")]
+    NoSuchQuarantine {
+        /// The id asked for.
+        id: u64,
+    },
+}
+
+fn holder_text(holder: &Option<Owner>) -> String {
+    match holder {
+        Some(owner) => owner.to_string(),
+        None => "holder unknown: its <store>.owner file is missing or stale".to_owned(),
+    }
+}
+
+impl RedbStoreError {
+    pub(crate) fn db(what: &'static str, source: impl Into<redb::Error>) -> Self {
+        Self::Db {
+            what,
+            source: Box::new(source.into()),
+        }
+    }
+
+    pub(crate) fn io(what: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::Io {
+            what,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+impl From<RedbStoreError> for StoreError {
+    fn from(e: RedbStoreError) -> Self {
+        Self::new(e.to_string())
+    }
+}

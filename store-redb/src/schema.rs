@@ -1,0 +1,110 @@
+//! The store's tables and its schema version, with the migration path.
+//!
+//! | table | key → value | content |
+//! |---|---|---|
+//! | `meta` | name → u64 | `schema_version`, `last_seq` (absent: no sequence), `next_quarantine_id` |
+//! | `device` | `"current"` → bytes | the core record ([`crate::record::DeviceRecord`]) |
+//! | `pre_keys` | id → 32 private bytes | one-time pre-keys |
+//! | `app_state_sync_keys` | key id → key data | app-state sync keys |
+//! | `app_state_versions` | collection → state | app-state collection versions |
+//! | `signal_sessions`, `signal_identities`, `sender_keys` | address → bytes | declared, empty (later) |
+//! | `quarantine` | id → record | why, when, seq, core record of a quarantined identity |
+//! | `quarantine_pre_keys`, `…_app_state_sync_keys`, `…_app_state_versions` | (id, key) → value | its families |
+//!
+//! The Signal tables are declared now so that a later schema only fills them; nothing writes
+//! them yet, and quarantine does not move them yet — the change that first writes them must
+//! add their `quarantine_*` counterparts (a schema step) and move them in `quarantine`.
+//!
+//! `schema_version` is written by the first open. [`migrate`] brings an older store up to
+//! [`SCHEMA_VERSION`] one step at a time inside one write transaction; a newer store is refused
+//! before anything is written to it.
+
+use redb::{ReadableDatabase, TableDefinition, TableError, WriteTransaction};
+
+use crate::error::RedbStoreError;
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u64 = 1;
+
+pub(crate) const META: TableDefinition<'static, &str, u64> = TableDefinition::new("meta");
+pub(crate) const DEVICE: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("device");
+pub(crate) const PRE_KEYS: TableDefinition<'static, u32, &[u8]> = TableDefinition::new("pre_keys");
+pub(crate) const SYNC_KEYS: TableDefinition<'static, &[u8], &[u8]> =
+    TableDefinition::new("app_state_sync_keys");
+pub(crate) const VERSIONS: TableDefinition<'static, &str, &[u8]> =
+    TableDefinition::new("app_state_versions");
+pub(crate) const SIGNAL_SESSIONS: TableDefinition<'static, &str, &[u8]> =
+    TableDefinition::new("signal_sessions");
+pub(crate) const SIGNAL_IDENTITIES: TableDefinition<'static, &str, &[u8]> =
+    TableDefinition::new("signal_identities");
+pub(crate) const SENDER_KEYS: TableDefinition<'static, &str, &[u8]> =
+    TableDefinition::new("sender_keys");
+pub(crate) const QUARANTINE: TableDefinition<'static, u64, &[u8]> =
+    TableDefinition::new("quarantine");
+pub(crate) const Q_PRE_KEYS: TableDefinition<'static, (u64, u32), &[u8]> =
+    TableDefinition::new("quarantine_pre_keys");
+pub(crate) const Q_SYNC_KEYS: TableDefinition<'static, (u64, &[u8]), &[u8]> =
+    TableDefinition::new("quarantine_app_state_sync_keys");
+pub(crate) const Q_VERSIONS: TableDefinition<'static, (u64, &str), &[u8]> =
+    TableDefinition::new("quarantine_app_state_versions");
+
+/// `meta` keys.
+pub(crate) const KEY_SCHEMA: &str = "schema_version";
+pub(crate) const KEY_LAST_SEQ: &str = "last_seq";
+pub(crate) const KEY_NEXT_QUARANTINE: &str = "next_quarantine_id";
+/// `device` key of the live record.
+pub(crate) const KEY_CURRENT: &str = "current";
+
+/// The schema version stored in `db` (0 for a store never initialised).
+pub(crate) fn stored_version(db: &impl ReadableDatabase) -> Result<u64, RedbStoreError> {
+    let txn = db
+        .begin_read()
+        .map_err(|e| RedbStoreError::db("begin a read", e))?;
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(RedbStoreError::db("open the meta table", e)),
+    };
+    let version = redb::ReadableTable::get(&meta, KEY_SCHEMA)
+        .map_err(|e| RedbStoreError::db("read the schema version", e))?;
+    Ok(version.map_or(0, |v| v.value()))
+}
+
+/// A step from schema `n` to `n + 1`.
+type Migration = fn(&WriteTransaction) -> Result<(), RedbStoreError>;
+
+/// `MIGRATIONS[n]` migrates schema `n` to `n + 1` (schema 0 is "never initialised"). A new
+/// schema appends its step here and bumps [`SCHEMA_VERSION`].
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_v1];
+
+/// Migrates from `from` to [`SCHEMA_VERSION`] inside `txn` (the caller commits).
+pub(crate) fn migrate(txn: &WriteTransaction, from: u64) -> Result<(), RedbStoreError> {
+    let skip = usize::try_from(from).unwrap_or(usize::MAX);
+    for step in MIGRATIONS.iter().skip(skip) {
+        step(txn)?;
+    }
+    let mut meta = txn
+        .open_table(META)
+        .map_err(|e| RedbStoreError::db("open the meta table", e))?;
+    meta.insert(KEY_SCHEMA, SCHEMA_VERSION)
+        .map_err(|e| RedbStoreError::db("write the schema version", e))?;
+    Ok(())
+}
+
+/// Schema 1: creates every table, so that readers never meet a missing one.
+fn create_v1(txn: &WriteTransaction) -> Result<(), RedbStoreError> {
+    let err = |e| RedbStoreError::db("create the tables", e);
+    txn.open_table(META).map_err(err)?;
+    txn.open_table(DEVICE).map_err(err)?;
+    txn.open_table(PRE_KEYS).map_err(err)?;
+    txn.open_table(SYNC_KEYS).map_err(err)?;
+    txn.open_table(VERSIONS).map_err(err)?;
+    txn.open_table(SIGNAL_SESSIONS).map_err(err)?;
+    txn.open_table(SIGNAL_IDENTITIES).map_err(err)?;
+    txn.open_table(SENDER_KEYS).map_err(err)?;
+    txn.open_table(QUARANTINE).map_err(err)?;
+    txn.open_table(Q_PRE_KEYS).map_err(err)?;
+    txn.open_table(Q_SYNC_KEYS).map_err(err)?;
+    txn.open_table(Q_VERSIONS).map_err(err)?;
+    Ok(())
+}

@@ -1,0 +1,377 @@
+//! [`RedbStore`]: the [`CredentialStore`] on one redb file.
+//!
+//! ```text
+//!  open(path) ── parent dir 0700 ─ file 0600 ─ schema check ─ OS lock ─ <store>.owner ─▶ RedbStore
+//!                                      │ newer schema: refused      │ held: InUse{holder}
+//!  apply(seq, delta)   one write txn: last_seq ≥ seq ? no-op : read live → Credentials::apply
+//!                      → write changed rows → last_seq = seq → commit (Durability::Immediate)
+//!  quarantine(seq, why) one write txn: copy live → quarantine tables (id, when, why, seq)
+//!                      → empty live tables → forget last_seq → commit
+//!  restore_quarantined(id)  one write txn: (live must be empty) quarantine → live, last_seq = seq
+//! ```
+//!
+//! Every write transaction commits with `Durability::Immediate`: when `apply` returns `Ok`, the
+//! change survives a crash or power loss, which is what `Persisted(seq)` promises the core.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use redb::{
+    Database, DatabaseError, Durability, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
+    WriteTransaction,
+};
+
+use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
+
+use crate::error::RedbStoreError;
+use crate::owner::{self, Owner};
+use crate::record::{self, DeviceRecord, QuarantineRecord};
+use crate::schema::{
+    self, DEVICE, KEY_LAST_SEQ, KEY_NEXT_QUARANTINE, META, PRE_KEYS, QUARANTINE, SCHEMA_VERSION,
+    SYNC_KEYS, VERSIONS,
+};
+use crate::tables::{self, Families};
+
+type R<T> = Result<T, RedbStoreError>;
+
+fn db<E: Into<redb::Error>>(what: &'static str) -> impl Fn(E) -> RedbStoreError {
+    move |e| RedbStoreError::db(what, e)
+}
+
+/// An identity moved aside by [`CredentialStore::quarantine`], as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuarantineEntry {
+    /// Its id, for [`RedbStore::restore_quarantined`].
+    pub id: u64,
+    /// Why it was moved aside.
+    pub why: String,
+    /// When, in Unix seconds.
+    pub at_unix: u64,
+    /// The sequence number of the quarantine.
+    pub seq: PersistSeq,
+    /// Its phone-number JID, if it was paired (an address, not a secret).
+    pub jid: Option<String>,
+}
+
+/// The redb credential store: one file, one owner.
+pub struct RedbStore {
+    db: Database,
+    path: PathBuf,
+    sidecar: PathBuf,
+    me: Owner,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .field("owner", &self.me)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// Opens (or creates) the store at `path` and becomes its single owner.
+    ///
+    /// Creates the parent directory with mode 0700 and the file with mode 0600 (an existing
+    /// file readable by others is tightened to 0600). Fails with [`RedbStoreError::InUse`] when
+    /// another instance holds it and with [`RedbStoreError::NewerSchema`] (without writing to
+    /// it) when a newer Tether wrote it.
+    pub fn open(path: impl AsRef<Path>) -> R<Self> {
+        let path = path.as_ref().to_owned();
+        let sidecar = owner::sidecar_path(&path);
+        prepare_file(&path)?;
+        refuse_newer_schema(&path, &sidecar)?;
+        let db = match Database::builder().create(&path) {
+            Ok(db) => db,
+            Err(DatabaseError::DatabaseAlreadyOpen) => return Err(in_use(&path, &sidecar)),
+            Err(e) => return Err(RedbStoreError::db("open the store file", e)),
+        };
+        let me = Owner::me();
+        owner::write_sidecar(&sidecar, &me)
+            .map_err(|e| RedbStoreError::io("write the owner file", &sidecar, e))?;
+        let store = Self {
+            db,
+            path,
+            sidecar,
+            me,
+        };
+        store.init_schema()?;
+        Ok(store)
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn init_schema(&self) -> R<()> {
+        let found = schema::stored_version(&self.db)?;
+        if found > SCHEMA_VERSION {
+            return Err(self.newer(found));
+        }
+        if found < SCHEMA_VERSION {
+            let txn = self.begin_write()?;
+            schema::migrate(&txn, found)?;
+            txn.commit().map_err(db("commit the schema"))?;
+        }
+        Ok(())
+    }
+
+    fn newer(&self, found: u64) -> RedbStoreError {
+        RedbStoreError::NewerSchema {
+            path: self.path.clone(),
+            found,
+            supported: SCHEMA_VERSION,
+        }
+    }
+
+    fn begin_write(&self) -> R<WriteTransaction> {
+        let mut txn = self.db.begin_write().map_err(db("begin a write"))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(db("set immediate durability"))?;
+        Ok(txn)
+    }
+
+    /// The stored credentials and last applied sequence number.
+    pub fn load_credentials(&self) -> R<Option<(Credentials, PersistSeq)>> {
+        let txn = self.db.begin_read().map_err(db("begin a read"))?;
+        let meta = txn.open_table(META).map_err(db("open the meta table"))?;
+        let device = txn
+            .open_table(DEVICE)
+            .map_err(db("open the device table"))?;
+        let pre = txn
+            .open_table(PRE_KEYS)
+            .map_err(db("open the pre-key table"))?;
+        let sync = txn
+            .open_table(SYNC_KEYS)
+            .map_err(db("open the sync-key table"))?;
+        let versions = txn
+            .open_table(VERSIONS)
+            .map_err(db("open the version table"))?;
+        let seq = meta.get(KEY_LAST_SEQ).map_err(db("read the sequence"))?;
+        let seq = PersistSeq(seq.map_or(0, |s| s.value()));
+        Ok(tables::read_live(&device, &pre, &sync, &versions, &Families::ALL)?.map(|c| (c, seq)))
+    }
+
+    /// Applies `delta` as change `seq` in one durable transaction (see [`CredentialStore::apply`]).
+    pub fn apply_delta(&self, seq: PersistSeq, delta: &CredentialsDelta) -> R<()> {
+        let txn = self.begin_write()?;
+        if !accepts(&txn, seq)? {
+            return txn.abort().map_err(db("abort a replay")); // replayed: already applied
+        }
+        let old = tables::read_live_in(&txn, &Families::touched_by(delta))?;
+        let mut new = old.clone();
+        Credentials::apply(&mut new, delta)?;
+        tables::write_diff(&txn, old.as_ref(), new.as_ref())?;
+        set_last_seq(&txn, Some(seq))?;
+        txn.commit().map_err(db("commit the change"))
+    }
+
+    /// Moves the live identity aside under `why` and empties the store (see
+    /// [`CredentialStore::quarantine`]).
+    pub fn quarantine_identity(&self, seq: PersistSeq, why: &str) -> R<()> {
+        let txn = self.begin_write()?;
+        if !accepts(&txn, seq)? {
+            return txn.abort().map_err(db("abort a replay"));
+        }
+        if let Some(creds) = tables::read_live_in(&txn, &Families::ALL)? {
+            let mut meta = txn.open_table(META).map_err(db("open the meta table"))?;
+            let id = meta
+                .get(KEY_NEXT_QUARANTINE)
+                .map_err(db("read the quarantine id"))?
+                .map_or(1, |v| v.value());
+            meta.insert(KEY_NEXT_QUARANTINE, id.saturating_add(1))
+                .map_err(db("write the quarantine id"))?;
+            drop(meta);
+            let record = QuarantineRecord {
+                why: why.to_owned(),
+                at_unix: owner::unix_now(),
+                seq: seq.0,
+                device: record::encode_device(&creds).to_vec(),
+            };
+            let mut bytes = zeroize::Zeroizing::new(record.encode_to_vec());
+            txn.open_table(QUARANTINE)
+                .map_err(db("open the quarantine table"))?
+                .insert(id, bytes.as_slice())
+                .map_err(db("write the quarantine record"))?;
+            bytes.clear();
+            wipe_quarantine(record);
+            tables::write_quarantined_families(&txn, id, &creds)?;
+            tables::clear_live(&txn)?;
+        }
+        // The store is empty now: a new identity starts a new sequence.
+        set_last_seq(&txn, None)?;
+        txn.commit().map_err(db("commit the quarantine"))
+    }
+
+    /// The quarantined identities, oldest first.
+    pub fn list_quarantined(&self) -> R<Vec<QuarantineEntry>> {
+        let txn = self.db.begin_read().map_err(db("begin a read"))?;
+        let table = txn
+            .open_table(QUARANTINE)
+            .map_err(db("open the quarantine table"))?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(db("list the quarantine"))? {
+            let (id, value) = row.map_err(db("read a quarantine record"))?;
+            let record = decode_quarantine(value.value())?;
+            let jid = DeviceRecord::decode(record.device.as_slice())
+                .ok()
+                .and_then(|mut d| {
+                    let jid = d.device.take().map(|d| d.jid);
+                    record::wipe(d);
+                    jid
+                });
+            out.push(QuarantineEntry {
+                id: id.value(),
+                why: record.why.clone(),
+                at_unix: record.at_unix,
+                seq: PersistSeq(record.seq),
+                jid,
+            });
+            wipe_quarantine(record);
+        }
+        Ok(out)
+    }
+
+    /// Moves quarantined identity `id` back into the live tables, with the sequence number of
+    /// its quarantine. The store must hold no live identity.
+    pub fn restore_quarantined(&self, id: u64) -> R<()> {
+        let txn = self.begin_write()?;
+        if tables::read_live_in(&txn, &Families::ALL)?.is_some() {
+            txn.abort().map_err(db("abort the restore"))?;
+            return Err(RedbStoreError::RestoreOverLive { id });
+        }
+        let taken = {
+            let mut table = txn
+                .open_table(QUARANTINE)
+                .map_err(db("open the quarantine table"))?;
+            let removed = table.remove(id).map_err(db("take the quarantine record"))?;
+            removed.map(|bytes| decode_quarantine(bytes.value()))
+        };
+        let Some(record) = taken else {
+            txn.abort().map_err(db("abort the restore"))?;
+            return Err(RedbStoreError::NoSuchQuarantine { id });
+        };
+        let record = record?;
+        let mut creds = record::decode_device(&record.device)?;
+        let seq = PersistSeq(record.seq);
+        wipe_quarantine(record);
+        tables::take_quarantined_families(&txn, id, &mut creds)?;
+        tables::write_diff(&txn, None, Some(&creds))?;
+        set_last_seq(&txn, Some(seq))?;
+        txn.commit().map_err(db("commit the restore"))
+    }
+}
+
+impl CredentialStore for RedbStore {
+    fn load(&mut self) -> Result<Option<(Credentials, PersistSeq)>, StoreError> {
+        Ok(self.load_credentials()?)
+    }
+
+    fn apply(&mut self, seq: PersistSeq, delta: &CredentialsDelta) -> Result<(), StoreError> {
+        Ok(self.apply_delta(seq, delta)?)
+    }
+
+    fn quarantine(&mut self, seq: PersistSeq, why: &str) -> Result<(), StoreError> {
+        Ok(self.quarantine_identity(seq, why)?)
+    }
+}
+
+impl Drop for RedbStore {
+    fn drop(&mut self) {
+        // Runs before `db` is dropped, so the sidecar goes while the lock is still held.
+        owner::remove_sidecar_if_mine(&self.sidecar, &self.me);
+    }
+}
+
+/// Whether `seq` is new (greater than the last applied one, or there is none).
+fn accepts(txn: &WriteTransaction, seq: PersistSeq) -> R<bool> {
+    let meta = txn.open_table(META).map_err(db("open the meta table"))?;
+    let last = meta.get(KEY_LAST_SEQ).map_err(db("read the sequence"))?;
+    Ok(last.is_none_or(|last| seq.0 > last.value()))
+}
+
+fn set_last_seq(txn: &WriteTransaction, seq: Option<PersistSeq>) -> R<()> {
+    let mut meta = txn.open_table(META).map_err(db("open the meta table"))?;
+    match seq {
+        Some(seq) => meta.insert(KEY_LAST_SEQ, seq.0).map(drop),
+        None => meta.remove(KEY_LAST_SEQ).map(drop),
+    }
+    .map_err(db("write the sequence"))
+}
+
+fn decode_quarantine(bytes: &[u8]) -> R<QuarantineRecord> {
+    QuarantineRecord::decode(bytes).map_err(|e| {
+        RedbStoreError::Record(record::RecordError::Malformed {
+            what: "quarantine",
+            reason: e.to_string(),
+        })
+    })
+}
+
+fn wipe_quarantine(mut record: QuarantineRecord) {
+    use zeroize::Zeroize;
+    record.device.zeroize();
+}
+
+/// Creates the parent directory (0700) and the store file (0600) before redb writes a byte.
+fn prepare_file(path: &Path) -> R<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.exists()
+    {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| RedbStoreError::io("create the store directory", parent, e))?;
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = fs::metadata(path).map_err(|e| RedbStoreError::io("inspect", path, e))?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+                    .map_err(|e| RedbStoreError::io("restrict the permissions of", path, e))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(RedbStoreError::io("create the store file", path, e)),
+    }
+}
+
+/// Reads the schema version through a read-only handle first, so that a store written by a
+/// newer Tether is refused before a writable open could touch it.
+fn refuse_newer_schema(path: &Path, sidecar: &Path) -> R<()> {
+    if fs::metadata(path).map_or(true, |m| m.len() == 0) {
+        return Ok(());
+    }
+    let found = match ReadOnlyDatabase::open(path) {
+        Ok(ro) => schema::stored_version(&ro)?,
+        Err(DatabaseError::DatabaseAlreadyOpen) => return Err(in_use(path, sidecar)),
+        // Needs repair or similar: the writable open below repairs it, then checks again.
+        Err(_) => return Ok(()),
+    };
+    if found > SCHEMA_VERSION {
+        return Err(RedbStoreError::NewerSchema {
+            path: path.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+fn in_use(path: &Path, sidecar: &Path) -> RedbStoreError {
+    RedbStoreError::InUse {
+        path: path.to_owned(),
+        holder: owner::current_holder(sidecar),
+    }
+}

@@ -1,0 +1,39 @@
+//! Shared helpers for the store tests: a self-removing temporary directory and credentials.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use tether_core::creds::{CredentialChange, Credentials, CredentialsDelta};
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("tether-store-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(crate) fn created(seed: u64) -> CredentialsDelta {
+    let creds = Credentials::generate(&mut ChaCha20Rng::seed_from_u64(seed));
+    CredentialsDelta::one(CredentialChange::Created(Box::new(creds)))
+}
