@@ -10,18 +10,26 @@
 //! - [`stepper`]: [`Stepper`], a tiny harness that runs one real `Connection` against them in
 //!   virtual time, checks invariants after every step and records a [`trace`].
 //!
-//! The seeded fault network and the `World` with fault plans come later.
+//! - [`fault_plan`]: [`FaultPlan`], a seeded list of faults at virtual-time offsets.
+//! - [`world`]: [`World`], one seeded run of a plan with every `DESIGN.md` §7 invariant
+//!   checked, returning an [`Outcome`] with a trace hash.
+//!
+//! The seeded fault network (latency, split/coalesced frames) and crash-restart come later.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod fault_plan;
 pub mod phone;
 pub mod server;
 pub mod stepper;
 pub mod store;
 pub mod trace;
+pub mod world;
 
+pub use fault_plan::{FaultPlan, PlannedFault};
 pub use phone::{FakePhone, ScanError};
 pub use server::{ConnId, ConnectOutcome, Device, FakeServer, Fault, Login, ServerConfig};
 pub use stepper::{Options, Scan, Stepper};
 pub use store::{MemStore, Quarantined};
 pub use trace::{Record, Traced};
+pub use world::{Failure, Outcome, World};
