@@ -94,5 +94,15 @@ fn seeded_sweep_holds_every_invariant() {
             u64::from(retries) > count,
             "too few counted retries: {retries}"
         );
+        assert!(stopped > 0, "no planned terminal fault stopped a run");
     }
+}
+
+#[test]
+fn different_seeds_give_different_traces() {
+    let a = World::run(1);
+    let b = World::run(2);
+    assert!(a.failure.is_none() && b.failure.is_none());
+    assert_ne!(a.plan, b.plan);
+    assert_ne!(a.trace_hash, b.trace_hash);
 }
