@@ -36,7 +36,7 @@ impl Connection {
         let client_payload = match self.client_payload(creds) {
             Ok(payload) => payload,
             Err(detail) => {
-                self.stop(DisconnectReason::StoreFailure { detail }, now);
+                self.stop(DisconnectReason::StoreFailure { detail });
                 return;
             }
         };
@@ -237,7 +237,7 @@ impl Connection {
                 reason,
                 reconnect_at,
             } => {
-                self.finish_stop(reason, reconnect_at, now);
+                self.finish_stop(reason, reconnect_at);
             }
         }
     }
@@ -257,22 +257,17 @@ impl Connection {
     }
 
     /// Stops for good: closes the transport (if any) and reports the terminal reason.
-    pub(super) fn stop(&mut self, reason: DisconnectReason, now: Instant) {
+    pub(super) fn stop(&mut self, reason: DisconnectReason) {
         if let Some(attempt) = self.attempt.take() {
             self.actions
                 .push_back(Action::CloseTransport { id: attempt.id });
         }
         self.keepalive.stop();
         self.session.on_disconnect();
-        self.finish_stop(reason, None, now);
+        self.finish_stop(reason, None);
     }
 
-    pub(super) fn finish_stop(
-        &mut self,
-        reason: DisconnectReason,
-        reconnect_at: Option<Instant>,
-        _now: Instant,
-    ) {
+    pub(super) fn finish_stop(&mut self, reason: DisconnectReason, reconnect_at: Option<Instant>) {
         self.attempt_wanted = false;
         self.fetching_version = false;
         for timer in Timer::ALL {

@@ -361,12 +361,9 @@ impl Connection {
                 self.pending.remove(&seq);
                 self.store_behind = true;
                 warn!(%seq, %error, "persisting credentials failed");
-                self.stop(
-                    DisconnectReason::StoreFailure {
-                        detail: error.message,
-                    },
-                    now,
-                );
+                self.stop(DisconnectReason::StoreFailure {
+                    detail: error.message,
+                });
             }
         }
     }
@@ -448,7 +445,7 @@ impl Connection {
                 if matches!(self.state, State::Stopped(_)) {
                     return Err(self.invalid("shutdown"));
                 }
-                self.stop(DisconnectReason::LocalShutdown, now);
+                self.stop(DisconnectReason::LocalShutdown);
                 Ok(())
             }
             Command::Send(node) => {
@@ -465,13 +462,10 @@ impl Connection {
                 if let Some(node) = self.session.logout_stanza(self.creds.as_ref()) {
                     self.send(&node, now);
                 }
-                self.stop(
-                    DisconnectReason::LoggedOut {
-                        reason: crate::reason::LogoutReason::Local,
-                        raw: None,
-                    },
-                    now,
-                );
+                self.stop(DisconnectReason::LoggedOut {
+                    reason: crate::reason::LogoutReason::Local,
+                    raw: None,
+                });
                 Ok(())
             }
             Command::RequestPairingCode { phone } => self.request_pairing_code(&phone, now),

@@ -334,7 +334,7 @@ impl Connection {
 
     /// Tops the server's one-time pre-keys up when they run low. New keys are persisted
     /// before they are uploaded.
-    fn on_pre_key_count(&mut self, server_count: u32, _now: Instant) {
+    fn on_pre_key_count(&mut self, server_count: u32, now: Instant) {
         if server_count >= self.config.pre_key_low_watermark {
             return;
         }
@@ -352,7 +352,7 @@ impl Connection {
         let ready = start - first;
         if ready >= wanted {
             let end = first + wanted;
-            self.after_persist(AfterPersist::UploadPreKeys { first, end }, _now);
+            self.after_persist(AfterPersist::UploadPreKeys { first, end }, now);
             return;
         }
         let end = first
