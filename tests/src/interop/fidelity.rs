@@ -2,7 +2,7 @@
 //! npm Baileys client as an application would run it) and reads its JSON event lines.
 //!
 //! [`link_baileys_session`] links a Baileys auth directory against a
-//! [`SimServer`](tether_sim::net::SimServer) by QR (the server's fake phone scans what Baileys
+//! [`SimServer`] by QR (the server's fake phone scans what Baileys
 //! shows), through the 515 restart, to `open`; the directory then holds a linked Baileys
 //! session that other tests can import.
 
