@@ -129,7 +129,7 @@ async fn act(conn: &mut Connection, action: Action, socket: &mut Option<(Transpo
             // is then the connection's to time out, as with a real adapter.
             let bound = conn
                 .poll_timeout()
-                .map_or_else(|| now + Duration::from_secs(60), |at| at);
+                .unwrap_or_else(|| now + Duration::from_secs(60));
             let bound = tokio::time::Instant::from_std(bound);
             match tokio::time::timeout_at(bound, open(&endpoint)).await {
                 Ok(Ok(ws)) => {
