@@ -193,3 +193,48 @@ async fn http_control_faults_the_next_connection_and_refuses_connects() {
     );
     assert_eq!(server.stats().accepted, 3, "503, registration, login");
 }
+
+/// Opens a bare websocket to `server` and waits until the server counts it open.
+async fn bare_socket(
+    server: &SimServer,
+) -> async_tungstenite::WebSocketStream<async_tungstenite::tokio::TokioAdapter<tokio::net::TcpStream>>
+{
+    let tcp = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .expect("tcp");
+    let (ws, _) = async_tungstenite::tokio::client_async(server.ws_url(), tcp)
+        .await
+        .expect("upgrade");
+    let deadline = Instant::now() + LIMIT;
+    while server.stats().open == 0 {
+        assert!(Instant::now() < deadline, "the server never saw the socket");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    ws
+}
+
+#[tokio::test]
+async fn an_abrupt_close_drops_the_socket_without_a_close_frame() {
+    use async_tungstenite::tungstenite::Message;
+    use futures_util::StreamExt;
+
+    let server = SimServer::start(SimServerConfig::default()).expect("start");
+    let mut ws = bare_socket(&server).await;
+    server.inject(Fault::AbruptClose);
+    let next = tokio::time::timeout(LIMIT, ws.next())
+        .await
+        .expect("an end");
+    assert!(
+        !matches!(next, Some(Ok(Message::Close(_)))),
+        "an abrupt close sends no close frame: {next:?}"
+    );
+    assert!(!matches!(next, Some(Ok(_))), "{next:?}");
+
+    // Any other close is a websocket close.
+    let mut ws = bare_socket(&server).await;
+    server.inject(Fault::StreamError(503));
+    let next = tokio::time::timeout(LIMIT, ws.next())
+        .await
+        .expect("an end");
+    assert!(matches!(next, Some(Ok(Message::Close(_)))), "{next:?}");
+}

@@ -170,6 +170,7 @@ where
                 let _ = sink.close().await;
                 return;
             }
+            Out::Drop => return,
         }
     }
 }
