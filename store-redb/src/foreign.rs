@@ -6,9 +6,6 @@
 //! them aside with it ([`quarantine`]), a restore brings them back ([`restore`]), and a fresh
 //! identity (`Created`) starts without them ([`clear`]).
 
-// The Baileys import/export (next commit) is the user of what the tests use here.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::collections::BTreeMap;
 
 use redb::{ReadableTable, WriteTransaction};

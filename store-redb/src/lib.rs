@@ -18,10 +18,14 @@
 //!   (keeping the replaced store aside); [`check`] reports, read-only and without ownership,
 //!   what is present and what is damaged ([`IntegrityReport`]).
 //!
+//! * [`RedbStore::import_baileys`] / [`RedbStore::export_baileys`] move an identity from and
+//!   to a Baileys multi-file auth directory ([`BaileysError`] names the file at fault).
+//!
 //! The control socket is the CLI's (it calls this API inside the owner).
 #![forbid(unsafe_code)]
 
 mod backup;
+mod baileys;
 mod check;
 mod error;
 mod foreign;
@@ -33,6 +37,7 @@ mod store;
 mod tables;
 
 pub use backup::{RestoreOutcome, restore};
+pub use baileys::{BaileysError, BaileysSummary};
 pub use check::{CheckItem, IntegrityReport, KeyCounts, check};
 pub use error::RedbStoreError;
 pub use owner::Owner;

@@ -305,7 +305,6 @@ impl RedbStore {
     }
 
     /// The live identity with its non-core records (for export).
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn read_identity(&self) -> R<Option<(Credentials, Foreign)>> {
         let Some((creds, _)) = self.load_credentials()? else {
             return Ok(None);
@@ -323,7 +322,6 @@ impl RedbStore {
 
     /// Installs a whole identity (an import) as change `seq` in one durable transaction. The
     /// store must hold no live identity.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn install_identity(
         &self,
         creds: &Credentials,
