@@ -58,7 +58,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-fn run(name: &str, dir: &PathBuf, make: impl Fn(u64) -> CredentialsDelta) -> (Duration, Duration) {
+fn run(
+    name: &str,
+    dir: &std::path::Path,
+    make: impl Fn(u64) -> CredentialsDelta,
+) -> (Duration, Duration) {
     let path = dir.join(format!("{name}.redb"));
     let _ = std::fs::remove_file(&path);
     let mut store = RedbStore::open(&path).unwrap();
