@@ -5,9 +5,12 @@
 //!                                      │ newer schema: refused      │ held: InUse{holder}
 //!  apply(seq, delta)   one write txn: last_seq ≥ seq ? no-op : read live → Credentials::apply
 //!                      → write changed rows → last_seq = seq → commit (Durability::Immediate)
-//!  quarantine(seq, why) one write txn: copy live → quarantine tables (id, when, why, seq)
-//!                      → empty live tables → forget last_seq → commit
+//!                      (a `Created` also empties the Signal records and extras of the old identity)
+//!  quarantine(seq, why) one write txn: copy live → quarantine tables (id, when, why, seq), the
+//!                      Signal records and extras included → empty live tables → forget last_seq
 //!  restore_quarantined(id)  one write txn: (live must be empty) quarantine → live, last_seq = seq
+//!  record_status(s)    one write txn: the status record only (the identity is not touched)
+//!  install_identity    one write txn: (live must be empty) a whole imported identity, seq #1
 //! ```
 //!
 //! Every write transaction commits with `Durability::Immediate`: when `apply` returns `Ok`, the

@@ -221,17 +221,24 @@ fn a_schema_1_store_is_migrated_and_keeps_its_identity() {
     {
         let db = Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
+        for name in ["status", "extra"] {
+            let def: TableDefinition<'_, &str, &[u8]> = TableDefinition::new(name);
+            assert!(txn.delete_table(def).unwrap(), "{name}");
+        }
+        let def: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("extra_keys");
+        assert!(txn.delete_table(def).unwrap());
         for name in [
-            "status",
-            "extra",
             "quarantine_signal_sessions",
             "quarantine_signal_identities",
             "quarantine_sender_keys",
             "quarantine_extra",
         ] {
-            let def: TableDefinition<'_, &str, &[u8]> = TableDefinition::new(name);
-            let _ = txn.delete_table(def);
+            let def: TableDefinition<'_, (u64, &str), &[u8]> = TableDefinition::new(name);
+            assert!(txn.delete_table(def).unwrap(), "{name}");
         }
+        let def: TableDefinition<'_, (u64, &str, &str), &[u8]> =
+            TableDefinition::new("quarantine_extra_keys");
+        assert!(txn.delete_table(def).unwrap());
         let meta: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
         txn.open_table(meta)
             .unwrap()
