@@ -156,10 +156,10 @@ pub fn check(path: impl AsRef<Path>) -> IntegrityReport {
     match fs::metadata(path) {
         Ok(m) if m.len() > 0 => {}
         Ok(_) => {
-            report.bad(
+            report.ok(
                 "file",
-                "the store file is empty: it was created but never initialised; `tether run` \
-                 initialises it and links a new device",
+                "empty: a first open was interrupted before it initialised the store; the next \
+                 open initialises it (no identity is stored)",
             );
             return report;
         }
