@@ -289,3 +289,40 @@ fn check_reads_a_store_whose_owner_was_killed() {
     assert!(report.is_healthy(), "{report}");
     assert_eq!(report.last_seq, Some(1));
 }
+
+#[test]
+fn check_names_a_bad_signature_and_pre_keys_above_the_watermark() {
+    use tether_core::crypto::KeyPair;
+    let tmp = TempDir::new("marks");
+    let path = tmp.path().join("tether.redb");
+    {
+        let mut store = RedbStore::open(&path).unwrap();
+        let created = created(1);
+        let CredentialChange::Created(creds) = &created.changes[0] else {
+            unreachable!()
+        };
+        let mut creds = creds.clone();
+        creds.signed_pre_key.signature[0] ^= 1;
+        let delta = CredentialsDelta {
+            changes: vec![
+                CredentialChange::Created(creds),
+                CredentialChange::PreKeysGenerated {
+                    keys: vec![(50, KeyPair::from_private_bytes([5; 32]))],
+                    next_pre_key_id: 1,
+                },
+            ],
+        };
+        store.apply(PersistSeq(1), &delta).unwrap();
+    }
+    let report = check(&path);
+    let problems = report.problems().join("\n");
+    assert!(
+        problems.contains("signed pre-key: its signature does not verify"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("pre-key id(s) [50] at or above"),
+        "{problems}"
+    );
+    assert_eq!(report.counts.pre_keys, 1);
+}
