@@ -326,3 +326,33 @@ fn check_names_a_bad_signature_and_pre_keys_above_the_watermark() {
     );
     assert_eq!(report.counts.pre_keys, 1);
 }
+
+#[test]
+fn check_names_quarantined_keys_that_belong_to_no_quarantined_identity() {
+    let tmp = TempDir::new("orphans");
+    let path = tmp.path().join("tether.redb");
+    {
+        let mut store = RedbStore::open(&path).unwrap();
+        store.apply(PersistSeq(1), &created(1)).unwrap();
+        store.quarantine(PersistSeq(2), "kept").unwrap();
+    }
+    assert!(check(&path).is_healthy());
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        let def: TableDefinition<'_, (u64, u32), &[u8]> =
+            TableDefinition::new("quarantine_pre_keys");
+        txn.open_table(def)
+            .unwrap()
+            .insert((99, 1), &[1u8; 32][..])
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let report = check(&path);
+    let problems = report.problems().join("\n");
+    assert!(
+        problems.contains("1 quarantined key row(s) belong to no quarantined identity"),
+        "{problems}"
+    );
+    assert_eq!(report.quarantined, 1);
+}
