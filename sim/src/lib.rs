@@ -14,11 +14,13 @@
 //! - [`world`]: [`World`], one seeded run of a plan with every `DESIGN.md` §7 invariant
 //!   checked, returning an [`Outcome`] with a trace hash.
 //!
-//! The seeded fault network (latency, split/coalesced frames) and crash-restart come later.
+//! - [`network`]: [`Network`], the seeded network between them (latency, jitter, split and
+//!   coalesced messages, resets after N bytes, partitions).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod fault_plan;
+pub mod network;
 pub mod phone;
 pub mod server;
 pub mod stepper;
@@ -27,6 +29,7 @@ pub mod trace;
 pub mod world;
 
 pub use fault_plan::{FaultPlan, PlannedFault};
+pub use network::{Direction, NetConfig, Network, Sent};
 pub use phone::{FakePhone, ScanError};
 pub use server::{ConnId, ConnectOutcome, Device, FakeServer, Fault, Login, ServerConfig};
 pub use stepper::{Options, Scan, Stepper};
