@@ -100,7 +100,7 @@ impl Network {
     /// A network drawing its jitter and cut points from `seed`.
     pub fn new(seed: u64, config: NetConfig) -> Self {
         Self {
-            rng: ChaCha20Rng::seed_from_u64(seed ^ 0x4e45_5457_4f52_4b),
+            rng: ChaCha20Rng::seed_from_u64(seed ^ 0x004e_4554_574f_524b),
             config,
             links: BTreeMap::new(),
             partitions: Vec::new(),
