@@ -31,7 +31,9 @@ pub mod world;
 pub use fault_plan::{FaultPlan, PlannedFault};
 pub use network::{Direction, NetConfig, Network, Sent};
 pub use phone::{FakePhone, ScanError};
-pub use server::{ConnId, ConnectOutcome, Device, FakeServer, Fault, Login, ServerConfig};
+pub use server::{
+    ConnId, ConnectOutcome, Device, FakeServer, Fault, Login, RegistryError, ServerConfig,
+};
 pub use stepper::{Options, Scan, Stepper};
 pub use store::{MemStore, Quarantined};
 pub use trace::{Record, Traced};

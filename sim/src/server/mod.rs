@@ -31,6 +31,7 @@
 
 mod fault;
 mod pairing;
+mod registry;
 mod session;
 mod stanzas;
 mod wire;
@@ -49,6 +50,7 @@ use tether_core::pairing::phone::IssuedPairSuccess;
 use tether_core::payload::AppVersion;
 
 pub use fault::{ConnectOutcome, Fault};
+pub use registry::{REGISTRY_HEADER, RegistryError};
 
 use wire::Wire;
 
@@ -141,6 +143,9 @@ struct Conn {
     skew: i64,
     faults: Vec<Fault>,
     pair_code: Option<pairing::PairCodeState>,
+    /// A stall: bytes written before this instant are held until it.
+    stalled_until: Option<Instant>,
+    held: Vec<Bytes>,
 }
 
 /// The fake WhatsApp server (see the module docs).
@@ -325,7 +330,7 @@ impl FakeServer {
     }
 
     /// Applies `fault` to a live connection now.
-    pub fn inject(&mut self, id: ConnId, fault: Fault, _now: Instant) {
+    pub fn inject(&mut self, id: ConnId, fault: Fault, now: Instant) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -333,6 +338,20 @@ impl FakeServer {
             Fault::Silent => conn.silent = true,
             Fault::IgnorePings(ignore) => conn.ignore_pings = ignore,
             Fault::Skew(secs) => conn.skew = secs,
+            Fault::Stall(duration) => conn.stalled_until = Some(now + duration),
+            Fault::Malformed => {
+                // A list header claiming more items than the plaintext holds.
+                if let Some(bytes) = conn.wire.seal_plain(&[0x00, 0xf9, 0xff, 0xff, 0x01]) {
+                    self.emit(id, bytes);
+                }
+            }
+            Fault::Oversized(len) => {
+                let [_, a, b, c] = len.to_be_bytes();
+                self.emit(id, Bytes::from(vec![a, b, c, 0, 0, 0]));
+            }
+            Fault::Ping => {
+                self.send_ping(id);
+            }
             other => {
                 if let Some(node) = other.stanza() {
                     self.send(id, &node);
@@ -364,7 +383,7 @@ impl FakeServer {
     // ---- sans-IO verbs ---------------------------------------------------------------------
 
     /// A client connected (the WebSocket is open).
-    pub fn handle_open(&mut self, id: ConnId, _now: Instant) {
+    pub fn handle_open(&mut self, id: ConnId, now: Instant) {
         let ephemeral = KeyPair::generate(&mut self.rng);
         let conn = Conn {
             wire: Wire::new(self.static_key.clone(), ephemeral, self.chain.clone()),
@@ -374,15 +393,26 @@ impl FakeServer {
             skew: 0,
             faults: self.planned.pop_front().unwrap_or_default(),
             pair_code: None,
+            stalled_until: None,
+            held: Vec::new(),
         };
-        if let Some(skew) = conn.faults.iter().find_map(|f| match f {
+        let skew = conn.faults.iter().find_map(|f| match f {
             Fault::Skew(s) => Some(*s),
             _ => None,
-        }) {
-            self.conns.insert(id, Conn { skew, ..conn });
-        } else {
-            self.conns.insert(id, conn);
-        }
+        });
+        // A stall planned for this connection delays its handshake.
+        let stall = conn.faults.iter().find_map(|f| match f {
+            Fault::Stall(d) => Some(now + *d),
+            _ => None,
+        });
+        self.conns.insert(
+            id,
+            Conn {
+                skew: skew.unwrap_or(conn.skew),
+                stalled_until: stall,
+                ..conn
+            },
+        );
     }
 
     /// Bytes from the client on `id`.
@@ -398,7 +428,7 @@ impl FakeServer {
             return;
         }
         for frame in output.send {
-            self.transmits.push_back((id, frame));
+            self.emit(id, frame);
         }
         if let Some(finish) = output.finished {
             self.on_client_payload(id, finish.client_static, &finish.client_payload, now);
@@ -417,8 +447,16 @@ impl FakeServer {
         self.conns.remove(&id);
     }
 
-    /// Applies scheduled faults that are due.
+    /// Applies scheduled faults that are due and ends stalls that are over.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let mut released = Vec::new();
+        for (id, conn) in &mut self.conns {
+            if conn.stalled_until.is_some_and(|until| until <= now) {
+                conn.stalled_until = None;
+                released.extend(conn.held.drain(..).map(|bytes| (*id, bytes)));
+            }
+        }
+        self.transmits.extend(released);
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled)
             .into_iter()
             .partition(|(at, _, _)| *at <= now);
@@ -440,14 +478,27 @@ impl FakeServer {
 
     /// When [`handle_timeout`](Self::handle_timeout) is due next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.scheduled.iter().map(|(at, _, _)| *at).min()
+        let stalls = self.conns.values().filter_map(|c| c.stalled_until);
+        self.scheduled
+            .iter()
+            .map(|(at, _, _)| *at)
+            .chain(stalls)
+            .min()
     }
 
     // ---- internals ------------------------------------------------------------------------
 
     fn send(&mut self, id: ConnId, node: &Node) {
         if let Some(bytes) = self.conns.get_mut(&id).and_then(|c| c.wire.seal(node)) {
-            self.transmits.push_back((id, bytes));
+            self.emit(id, bytes);
+        }
+    }
+
+    /// Queues bytes for the client, or holds them while the connection is stalled.
+    fn emit(&mut self, id: ConnId, bytes: Bytes) {
+        match self.conns.get_mut(&id) {
+            Some(conn) if conn.stalled_until.is_some() => conn.held.push(bytes),
+            _ => self.transmits.push_back((id, bytes)),
         }
     }
 
