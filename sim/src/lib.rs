@@ -28,6 +28,7 @@ pub mod store;
 pub mod trace;
 pub mod world;
 
+pub use fault_plan::arbitrary::Schedule;
 pub use fault_plan::{FaultPlan, PlannedFault};
 pub use network::{Direction, NetConfig, Network, Sent};
 pub use phone::{FakePhone, ScanError};

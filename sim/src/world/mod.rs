@@ -1,21 +1,28 @@
 //! [`World`]: one seeded simulation run (`DESIGN.md` §7).
 //!
 //! ```text
-//!  seed ──► FaultPlan::from_seed ──────────────┐
-//!    │                                          ▼
-//!    └──► Stepper (connection, server, phone, store; seeded) ──► link a fresh account (QR scan)
-//!           │ every step: Stepper checks + World checks (model.rs) + trace line → hash
+//!  seed ──► FaultPlan::from_seed (or a fuzzed Schedule) ──┐
+//!    │                                                     ▼
+//!    └──► Stepper (connection, server, phone, store, network with the plan's shape; seeded)
+//!           │  link a fresh account (QR scan)
+//!           │  every step: Stepper checks + World checks (model.rs) + trace line → hash
 //!           ▼
-//!         apply each planned fault at link + offset, run to link + last offset + QUIET
+//!         apply each planned fault at link + offset (apply.rs; a crash-restart rebuilds the
+//!         connection from the store and connects again), run to link + last offset + QUIET
 //!           ▼
-//!         final check: Connected again, unless the plan may stop the connection
+//!         final checks: Connected again unless the plan may stop it; no `error!` logged
 //! ```
+//!
+//! The run installs its own `tracing` subscriber (log.rs) that counts `warn!` (every injected
+//! fault logs one) and fails the run on any `error!`.
 //!
 //! The trace (every record, without absolute instants, plus a line per applied fault) is
 //! hashed with FNV-1a, so the same seed must give the same [`Outcome::trace_hash`]. A panic
 //! anywhere (a Stepper invariant, or a bug) is caught and reported as a [`Failure`] with the
 //! seed, the invariant, the last 30 trace lines and a replay command.
 
+mod apply;
+mod log;
 mod model;
 
 use std::fmt;
@@ -25,8 +32,9 @@ use std::time::{Duration, Instant};
 use tether_core::backoff::ReconnectConfig;
 use tether_core::connection::{Command, Event, State};
 
+use crate::fault_plan::arbitrary::Schedule;
 use crate::fault_plan::{FaultPlan, PlannedFault};
-use crate::server::{Fault, ServerConfig};
+use crate::server::ServerConfig;
 use crate::stepper::{Options, Stepper};
 use crate::trace::{Record, Traced};
 use model::Model;
@@ -37,6 +45,8 @@ pub const QUIET: Duration = Duration::from_secs(600);
 pub const LINK_LIMIT: Duration = Duration::from_secs(600);
 /// Trace lines a failure report keeps.
 pub const TAIL: usize = 30;
+/// The client's frame limit in a world (an oversized frame fault announces more).
+pub const MAX_FRAME_LEN: usize = 1 << 20;
 
 /// The result of one [`World::run`].
 #[derive(Debug, Clone)]
@@ -53,6 +63,8 @@ pub struct Outcome {
     pub stopped: Option<String>,
     /// Counted retries whose delay was checked against the §4 bounds.
     pub retries_checked: u32,
+    /// `warn!` events logged during the run.
+    pub warnings: u64,
     /// The first violated invariant, if any.
     pub failure: Option<Failure>,
 }
@@ -114,7 +126,42 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 impl World {
     /// Runs `seed`: links, applies `FaultPlan::from_seed(seed)`, checks every invariant.
     pub fn run(seed: u64) -> Outcome {
-        let plan = FaultPlan::from_seed(seed);
+        Self::run_plan(seed, FaultPlan::from_seed(seed))
+    }
+
+    /// Runs a fuzzed [`Schedule`].
+    pub fn run_schedule(schedule: &Schedule) -> Outcome {
+        Self::run_plan(schedule.seed, schedule.plan.clone())
+    }
+
+    /// Runs `plan` with everything else seeded by `seed`.
+    pub fn run_plan(seed: u64, plan: FaultPlan) -> Outcome {
+        let counter = log::LogCounter::default();
+        let mut outcome =
+            tracing::subscriber::with_default(counter.clone(), || Self::run_inner(seed, plan));
+        let logged = counter.logged();
+        outcome.warnings = logged.warnings;
+        if outcome.failure.is_none()
+            && let Some(first) = logged.first_error
+        {
+            outcome.failure = Some(Failure {
+                seed,
+                invariant: format!(
+                    "no error! log ({} logged; the first: {first})",
+                    logged.errors
+                ),
+                tail: outcome
+                    .trace
+                    .iter()
+                    .skip(outcome.trace.len().saturating_sub(TAIL))
+                    .cloned()
+                    .collect(),
+            });
+        }
+        outcome
+    }
+
+    fn run_inner(seed: u64, plan: FaultPlan) -> Outcome {
         let mut world = Self {
             seed,
             model: Model::new(ReconnectConfig::default(), plan.may_stop()),
@@ -147,6 +194,7 @@ impl World {
             trace_hash: world.hash,
             stopped: world.model.stopped.as_ref().map(|r| r.closed_line()),
             retries_checked: world.model.retries_checked,
+            warnings: 0,
             trace: world.lines,
             plan: world.plan,
             failure,
@@ -165,9 +213,13 @@ impl World {
                 seed: self.seed.wrapping_add(1),
                 ..ServerConfig::default()
             },
+            net: self.plan.net.clone(),
             ..Options::default()
         };
-        let mut sim = Stepper::new(options, |_| {});
+        let mut sim = Stepper::new(options, |config| {
+            config.max_frame_len = MAX_FRAME_LEN;
+        });
+        self.push_line(format!("net {:?}", self.plan.net));
         self.absorb(&sim)?;
         sim.command(Command::Connect)
             .map_err(|e| format!("connect refused: {e}"))?;
@@ -187,7 +239,16 @@ impl World {
                 "{:>9}ms FAULT {fault:?}",
                 sim.elapsed().as_millis()
             ));
-            apply(&mut sim, fault);
+            if *fault == PlannedFault::CrashRestart {
+                tracing::warn!("injecting a planned crash-restart");
+                sim.crash_restart();
+                self.model.on_crash();
+                self.absorb(&sim)?;
+                sim.command(Command::Connect)
+                    .map_err(|e| format!("connect after a restart refused: {e}"))?;
+            } else {
+                apply::apply(&mut sim, fault);
+            }
             self.absorb(&sim)?;
         }
         self.advance(&mut sim, linked + self.plan.last_offset() + QUIET)?;
@@ -231,66 +292,6 @@ impl World {
             self.hash = self.hash.wrapping_mul(FNV_PRIME);
         }
         self.lines.push(line);
-    }
-}
-
-fn apply(sim: &mut Stepper, fault: &PlannedFault) {
-    let now = sim.now();
-    let current = sim.server_conn();
-    let inject = |sim: &mut Stepper, fault: Fault| {
-        if let Some(id) = current {
-            sim.server.inject(id, fault, now);
-        }
-    };
-    match fault {
-        PlannedFault::RefuseConnects(n) => {
-            sim.server.refuse_next_connects(usize::from(*n));
-            inject(sim, Fault::AbruptClose);
-        }
-        PlannedFault::HangConnects(n) => {
-            sim.server.hang_next_connects(usize::from(*n));
-            inject(sim, Fault::AbruptClose);
-        }
-        PlannedFault::AbruptClose => inject(sim, Fault::AbruptClose),
-        PlannedFault::HalfOpen => inject(sim, Fault::Silent),
-        PlannedFault::IgnorePings => inject(sim, Fault::IgnorePings(true)),
-        PlannedFault::StreamError(code) => inject(sim, Fault::StreamError(*code)),
-        PlannedFault::Failure(reason) => {
-            sim.server.fault_next(Fault::Failure {
-                reason: *reason,
-                expire: None,
-            });
-            inject(sim, Fault::AbruptClose);
-        }
-        PlannedFault::ClockSkew(secs) => {
-            sim.server.fault_next(Fault::Skew(*secs));
-            inject(sim, Fault::AbruptClose);
-        }
-        PlannedFault::StoreWriteFailures(n) => sim.store.fail_next_writes(u32::from(*n)),
-        PlannedFault::Replaced => inject(sim, Fault::Replaced),
-        PlannedFault::LoggedOut => {
-            sim.server.fault_next(Fault::Failure {
-                reason: 401,
-                expire: None,
-            });
-            inject(sim, Fault::AbruptClose);
-        }
-        PlannedFault::Banned(secs) => {
-            sim.server.fault_next(Fault::Failure {
-                reason: 402,
-                expire: Some(*secs),
-            });
-            inject(sim, Fault::AbruptClose);
-        }
-        PlannedFault::OutdatedTwice => {
-            let outdated = Fault::Failure {
-                reason: 405,
-                expire: None,
-            };
-            sim.server.fault_connection(0, outdated.clone());
-            sim.server.fault_connection(1, outdated);
-            inject(sim, Fault::AbruptClose);
-        }
     }
 }
 

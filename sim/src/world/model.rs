@@ -54,6 +54,17 @@ impl Model {
         }
     }
 
+    /// The client process crashed: the new one starts with a fresh retry counter and no open
+    /// transport.
+    pub(super) fn on_crash(&mut self) {
+        self.attempt = 0;
+        self.step = 0;
+        self.connected_since = None;
+        self.restarts_in_row = 0;
+        self.open_unexplained = false;
+        self.last_disconnect = None;
+    }
+
     /// Checks one trace record that happened at `at` (since `base`).
     pub(super) fn on_record(
         &mut self,
