@@ -11,6 +11,7 @@
 //!   virtual time, checks invariants after every step and records a [`trace`].
 //!
 //! - [`fault_plan`]: [`FaultPlan`], a seeded list of faults at virtual-time offsets.
+//! - [`fuzzing`]: the `sim_schedule` fuzz entry point (a fuzzed [`Schedule`] run by a [`World`]).
 //! - [`world`]: [`World`], one seeded run of a plan with every `DESIGN.md` §7 invariant
 //!   checked, returning an [`Outcome`] with a trace hash.
 //!
@@ -20,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod fault_plan;
+pub mod fuzzing;
 pub mod network;
 pub mod phone;
 pub mod server;
