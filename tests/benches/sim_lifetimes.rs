@@ -106,7 +106,15 @@ fn main() {
     );
     println!(
         "targets: DESIGN §8 ≥ 200/s per core: {}; issue ≥ 10,000/s: {}",
-        if per_second(n, full) >= 200.0 { "met" } else { "NOT met" },
-        if per_second(n, full) >= 10_000.0 { "met" } else { "NOT met" }
+        if per_second(n, full) >= 200.0 {
+            "met"
+        } else {
+            "NOT met"
+        },
+        if per_second(n, full) >= 10_000.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
 }

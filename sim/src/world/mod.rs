@@ -252,10 +252,12 @@ impl World {
             self.absorb(&sim)?;
         }
         self.advance(&mut sim, linked + self.plan.last_offset() + QUIET)?;
-        if !self.plan.may_stop() && *sim.conn.state() != State::Connected {
+        let state = sim.conn.state();
+        let settled = matches!(state, State::Connected | State::Stopped(_));
+        if (!self.plan.may_stop() && *state != State::Connected) || !settled {
+            // A plan that may stop must still end settled: stopped, or up again.
             return Err(format!(
-                "not connected again {QUIET:?} after the last transient fault (state {:?})",
-                sim.conn.state()
+                "not connected again {QUIET:?} after the last transient fault (state {state:?})"
             ));
         }
         Ok(())
