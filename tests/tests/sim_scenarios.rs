@@ -409,3 +409,38 @@ fn crash_with_a_write_in_flight_starts_from_the_durable_state() {
         sim.dump(30)
     );
 }
+
+#[test]
+fn notifications_are_acked_and_a_missing_ack_is_seen() {
+    let mut sim = Stepper::new(Options::default(), |_| {});
+    sim.link();
+    sim.run_for(secs(5));
+    let conn = sim.server_conn().unwrap();
+    let id = sim.server.send_notification(conn, sim.now());
+    assert_eq!(sim.server.unacked(conn).len(), 1);
+    sim.run_for(secs(2));
+    assert!(sim.server.unacked(conn).is_empty(), "{id} not acked");
+    // A stanza the client cannot ack (no `from`) stays on the server's list.
+    let orphan = tether_core::binary::Node::new("message").attr("id", "orphan-1");
+    sim.server.send_node(conn, &orphan);
+    sim.run_for(secs(2));
+    let left: Vec<String> = sim
+        .server
+        .unacked(conn)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(left, vec!["orphan-1".to_owned()]);
+}
+
+#[test]
+fn planned_notification_is_acked_in_a_world() {
+    let outcome = run(
+        NetConfig::default(),
+        vec![(secs(20), PlannedFault::Notification)],
+    );
+    assert!(
+        has(&outcome, "<ack class=\"notification\""),
+        "no ack in the trace"
+    );
+}

@@ -65,6 +65,8 @@ pub enum PlannedFault {
     DelayedHandshake(Duration),
     /// A server ping on the current connection.
     ServerPing,
+    /// A `<notification>` on the current connection (the client must ack it).
+    Notification,
     /// The next connection's verdict is `<failure reason="405"/>` once (version refresh).
     OutdatedOnce,
     /// The current link resets after this many more bytes.
@@ -91,8 +93,8 @@ pub enum PlannedFault {
 
 /// Fault kinds with their weights for seeded plans (out of [`TOTAL_WEIGHT`]); the index is
 /// the `kind` of [`PlannedFault::of_kind`].
-const WEIGHTS: [u64; 27] = [
-    10, 6, 12, 8, 5, 18, 3, 3, 10, 8, 5, 4, 4, 5, 5, 4, 5, 8, 6, 7, 8, 1, 1, 1, 1, 1, 1,
+const WEIGHTS: [u64; 28] = [
+    10, 6, 12, 8, 5, 18, 3, 3, 10, 8, 5, 4, 4, 5, 5, 4, 5, 8, 6, 7, 8, 1, 1, 1, 1, 1, 1, 5,
 ];
 /// The sum of [`WEIGHTS`].
 const TOTAL_WEIGHT: u64 = {
@@ -142,7 +144,8 @@ impl PlannedFault {
             23 => Self::LoggedOut,
             24 => Self::Forbidden,
             25 => Self::Banned(60 + p % 3_600),
-            _ => Self::OutdatedTwice,
+            26 => Self::OutdatedTwice,
+            _ => Self::Notification,
         }
     }
 

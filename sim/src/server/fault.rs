@@ -54,6 +54,8 @@ pub enum Fault {
     Stall(Duration),
     /// Send a server ping (`urn:xmpp:ping`) now; the client must answer it. Not a verdict fault.
     Ping,
+    /// Send a `<notification>` now; the client must ack it. Not a verdict fault.
+    Notification,
 }
 
 impl Fault {
@@ -61,7 +63,7 @@ impl Fault {
     pub(crate) fn replaces_verdict(&self) -> bool {
         !matches!(
             self,
-            Self::Skew(_) | Self::IgnorePings(_) | Self::Stall(_) | Self::Ping
+            Self::Skew(_) | Self::IgnorePings(_) | Self::Stall(_) | Self::Ping | Self::Notification
         )
     }
 
@@ -100,7 +102,8 @@ impl Fault {
             | Self::Malformed
             | Self::Oversized(_)
             | Self::Stall(_)
-            | Self::Ping => None,
+            | Self::Ping
+            | Self::Notification => None,
         }
     }
 }

@@ -29,6 +29,7 @@
 //! [`FakeServer::poll_close`]; call [`FakeServer::handle_timeout`] at
 //! [`FakeServer::poll_timeout`].
 
+mod acks;
 mod fault;
 mod pairing;
 mod registry;
@@ -49,6 +50,7 @@ use tether_core::crypto::KeyPair;
 use tether_core::pairing::phone::IssuedPairSuccess;
 use tether_core::payload::AppVersion;
 
+pub use acks::ACK_EXPECTED;
 pub use fault::{ConnectOutcome, Fault};
 pub use registry::{REGISTRY_HEADER, RegistryError};
 
@@ -172,6 +174,10 @@ pub struct FakeServer {
     pre_key_uploads: Vec<(ConnId, usize)>,
     counter: u64,
     codes_finished: VecDeque<ConnId>,
+    /// `(connection, stanza id, sent at)` of stanzas awaiting the client's `<ack>`.
+    expected_acks: Vec<(ConnId, String, Instant)>,
+    /// The latest instant any verb was given.
+    now: Instant,
 }
 
 impl FakeServer {
@@ -226,6 +232,8 @@ impl FakeServer {
             pre_key_uploads: Vec::new(),
             counter: 0,
             codes_finished: VecDeque::new(),
+            expected_acks: Vec::new(),
+            now,
         }
     }
 
@@ -331,6 +339,7 @@ impl FakeServer {
 
     /// Applies `fault` to a live connection now.
     pub fn inject(&mut self, id: ConnId, fault: Fault, now: Instant) {
+        self.now = self.now.max(now);
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -351,6 +360,9 @@ impl FakeServer {
             }
             Fault::Ping => {
                 self.send_ping(id);
+            }
+            Fault::Notification => {
+                self.send_notification(id, now);
             }
             other => {
                 if let Some(node) = other.stanza() {
@@ -377,6 +389,7 @@ impl FakeServer {
 
     /// Sends any stanza on `id` (a notification, a message…).
     pub fn send_node(&mut self, id: ConnId, node: &Node) {
+        self.expect_ack(id, node);
         self.send(id, node);
     }
 
@@ -384,6 +397,7 @@ impl FakeServer {
 
     /// A client connected (the WebSocket is open).
     pub fn handle_open(&mut self, id: ConnId, now: Instant) {
+        self.now = self.now.max(now);
         let ephemeral = KeyPair::generate(&mut self.rng);
         let conn = Conn {
             wire: Wire::new(self.static_key.clone(), ephemeral, self.chain.clone()),
@@ -417,6 +431,7 @@ impl FakeServer {
 
     /// Bytes from the client on `id`.
     pub fn handle_bytes(&mut self, id: ConnId, data: &[u8], now: Instant) {
+        self.now = self.now.max(now);
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -449,6 +464,7 @@ impl FakeServer {
 
     /// Applies scheduled faults that are due and ends stalls that are over.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         let mut released = Vec::new();
         for (id, conn) in &mut self.conns {
             if conn.stalled_until.is_some_and(|until| until <= now) {

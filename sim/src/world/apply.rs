@@ -53,6 +53,7 @@ pub(super) fn apply(sim: &mut Stepper, fault: &PlannedFault) {
         PlannedFault::Stall(d) => inject(sim, Fault::Stall(*d)),
         PlannedFault::DelayedHandshake(d) => next(sim, Fault::Stall(*d)),
         PlannedFault::ServerPing => inject(sim, Fault::Ping),
+        PlannedFault::Notification => inject(sim, Fault::Notification),
         PlannedFault::OutdatedOnce => next(sim, failure(405)),
         PlannedFault::Reset(bytes) => {
             if let Some(id) = current {

@@ -10,7 +10,8 @@
 //!         apply each planned fault at link + offset (apply.rs; a crash-restart rebuilds the
 //!         connection from the store and connects again), run to link + last offset + QUIET
 //!           ▼
-//!         final checks: Connected again unless the plan may stop it; no `error!` logged
+//!         final checks: Connected again unless the plan may stop it (and in any case connected
+//!         or stopped); every ack-expecting stanza on the live connection acked; no `error!`
 //! ```
 //!
 //! The run installs its own `tracing` subscriber (log.rs) that counts `warn!` (every injected
@@ -45,6 +46,8 @@ pub const QUIET: Duration = Duration::from_secs(600);
 pub const LINK_LIMIT: Duration = Duration::from_secs(600);
 /// Trace lines a failure report keeps.
 pub const TAIL: usize = 30;
+/// How soon the client must ack a stanza that expects one (checked at the end of a run).
+pub const ACK_WITHIN: Duration = Duration::from_secs(10);
 /// The client's frame limit in a world (an oversized frame fault announces more).
 pub const MAX_FRAME_LEN: usize = 1 << 20;
 
@@ -258,6 +261,16 @@ impl World {
             // A plan that may stop must still end settled: stopped, or up again.
             return Err(format!(
                 "not connected again {QUIET:?} after the last transient fault (state {state:?})"
+            ));
+        }
+        if *state == State::Connected
+            && let Some(conn) = sim.server_conn()
+            && let Some((stanza, at)) = sim.server.unacked(conn).into_iter().next()
+            && sim.now().saturating_duration_since(at) > ACK_WITHIN
+        {
+            return Err(format!(
+                "every ack-expecting stanza is acked: {stanza} on {conn} has none after {:?}",
+                sim.now().saturating_duration_since(at)
             ));
         }
         Ok(())
