@@ -389,8 +389,10 @@ impl FakeServer {
 
     /// Sends any stanza on `id` (a notification, a message…).
     pub fn send_node(&mut self, id: ConnId, node: &Node) {
-        self.expect_ack(id, node);
-        self.send(id, node);
+        // Before the handshake finished nothing can be sent, so no ack is owed either.
+        if self.try_send(id, node) {
+            self.expect_ack(id, node);
+        }
     }
 
     // ---- sans-IO verbs ---------------------------------------------------------------------
@@ -505,8 +507,18 @@ impl FakeServer {
     // ---- internals ------------------------------------------------------------------------
 
     fn send(&mut self, id: ConnId, node: &Node) {
-        if let Some(bytes) = self.conns.get_mut(&id).and_then(|c| c.wire.seal(node)) {
-            self.emit(id, bytes);
+        self.try_send(id, node);
+    }
+
+    /// Seals and queues `node`; `false` when it could not be sent (no such connection, or
+    /// its handshake has not finished).
+    fn try_send(&mut self, id: ConnId, node: &Node) -> bool {
+        match self.conns.get_mut(&id).and_then(|c| c.wire.seal(node)) {
+            Some(bytes) => {
+                self.emit(id, bytes);
+                true
+            }
+            None => false,
         }
     }
 
