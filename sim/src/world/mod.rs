@@ -48,6 +48,8 @@ pub const LINK_LIMIT: Duration = Duration::from_secs(600);
 pub const TAIL: usize = 30;
 /// How soon the client must ack a stanza that expects one (checked at the end of a run).
 pub const ACK_WITHIN: Duration = Duration::from_secs(10);
+/// Steps at one virtual instant beyond which a run counts as livelocked.
+pub const STILL_STEPS: u64 = 10_000;
 /// The client's frame limit in a world (an oversized frame fault announces more).
 pub const MAX_FRAME_LEN: usize = 1 << 20;
 
@@ -121,6 +123,9 @@ pub struct World {
     lines: Vec<String>,
     seen: usize,
     hash: u64,
+    /// Steps taken at the current virtual instant (a livelock guard).
+    still: u64,
+    last_instant: Option<Instant>,
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -172,6 +177,8 @@ impl World {
             lines: Vec::new(),
             seen: 0,
             hash: FNV_OFFSET,
+            still: 0,
+            last_instant: None,
         };
         let result = catch_unwind(AssertUnwindSafe(|| world.drive()));
         let invariant = match result {
@@ -232,6 +239,7 @@ impl World {
             if !sim.step(link_limit) {
                 return Err(format!("not linked within {LINK_LIMIT:?}"));
             }
+            self.progressed(&sim)?;
             self.absorb(&sim)?;
         }
         let linked = sim.elapsed();
@@ -280,6 +288,7 @@ impl World {
     fn advance(&mut self, sim: &mut Stepper, offset: Duration) -> Result<(), String> {
         let deadline = sim.at(offset);
         while sim.step(deadline) {
+            self.progressed(sim)?;
             self.absorb(sim)?;
         }
         // Nothing left to do before the deadline: let the clock reach it.
@@ -287,6 +296,26 @@ impl World {
             sim.run_for(deadline - sim.now());
         }
         self.absorb(sim)
+    }
+
+    /// Virtual time must move on: [`STILL_STEPS`] steps at one instant is a livelock (a timer
+    /// that fires without being rearmed later, or two parts feeding each other forever).
+    fn progressed(&mut self, sim: &Stepper) -> Result<(), String> {
+        let now = sim.now();
+        if self.last_instant == Some(now) {
+            self.still += 1;
+            if self.still > STILL_STEPS {
+                return Err(format!(
+                    "virtual time moves on: {STILL_STEPS} steps at {:?} without it advancing \
+                     (a livelock)",
+                    sim.elapsed()
+                ));
+            }
+        } else {
+            self.last_instant = Some(now);
+            self.still = 0;
+        }
+        Ok(())
     }
 
     /// Takes the new trace records: a line each (hashed) and the model's checks.
