@@ -32,7 +32,7 @@ pub mod world;
 
 pub use fault_plan::arbitrary::Schedule;
 pub use fault_plan::{FaultPlan, PlannedFault};
-pub use network::{Direction, NetConfig, Network, Sent};
+pub use network::{Direction, Loss, NetConfig, Network, Sent};
 pub use phone::{FakePhone, ScanError};
 pub use server::{
     ConnId, ConnectOutcome, Device, FakeServer, Fault, Login, RegistryError, ServerConfig,

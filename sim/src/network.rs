@@ -73,8 +73,17 @@ pub enum Sent {
         /// Bytes the link carried before it reset.
         after: u64,
     },
-    /// Lost in a partition (the link is blackholed from now on).
-    Lost,
+    /// Lost: the link was blackholed by a partition, or reset earlier.
+    Lost(Loss),
+}
+
+/// Why bytes were lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// The link was used during a partition (and stays blackholed).
+    Partition,
+    /// The link reset earlier; both ends are being told.
+    Reset,
 }
 
 #[derive(Debug)]
@@ -83,7 +92,7 @@ struct Link {
     down_last: Instant,
     bytes: u64,
     reset_after: Option<u64>,
-    dead: bool,
+    dead: Option<Loss>,
 }
 
 /// The seeded network (see the module docs).
@@ -129,7 +138,7 @@ impl Network {
     /// Returns `false` when there is no such live link.
     pub fn reset_after(&mut self, id: ConnId, bytes: u64) -> bool {
         match self.links.get_mut(&id) {
-            Some(link) if !link.dead => {
+            Some(link) if link.dead.is_none() => {
                 link.reset_after = Some(link.bytes.saturating_add(bytes));
                 true
             }
@@ -156,19 +165,20 @@ impl Network {
                 down_last: at,
                 bytes: 0,
                 reset_after,
-                dead: false,
+                dead: None,
             },
         );
         Some(at)
     }
 
     /// When a close of `id` sent now reaches the other end, after everything sent before it
-    /// (`None`: lost in a partition, the other end never learns).
+    /// (`None`: the link is dead — blackholed in a partition, or reset and both ends told).
     pub fn close(&mut self, id: ConnId, dir: Direction, now: Instant) -> Option<Instant> {
         let partitioned = self.partitioned(now);
         let at = now + self.delay();
         match self.links.remove(&id) {
-            Some(link) if link.dead || partitioned => None,
+            // A reset already told both ends; a blackholed link tells nobody.
+            Some(link) if link.dead.is_some() || partitioned => None,
             Some(link) => Some(at.max(match dir {
                 Direction::Up => link.up_last,
                 Direction::Down => link.down_last,
@@ -184,9 +194,12 @@ impl Network {
             // A link the network never opened (a test's raw transport): as sent, at once.
             return Sent::Deliver(vec![(now, Bytes::copy_from_slice(bytes))]);
         };
-        if link.dead || partitioned {
-            link.dead = true;
-            return Sent::Lost;
+        if let Some(loss) = link.dead {
+            return Sent::Lost(loss);
+        }
+        if partitioned {
+            link.dead = Some(Loss::Partition);
+            return Sent::Lost(Loss::Partition);
         }
         let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
         if let Some(limit) = link.reset_after
@@ -194,7 +207,8 @@ impl Network {
         {
             let after = link.bytes;
             let last = link.up_last.max(link.down_last);
-            self.links.remove(&id);
+            // Keep a tombstone: whatever either end sends before it learns is lost too.
+            link.dead = Some(Loss::Reset);
             let at = (now + self.delay()).max(last);
             return Sent::Reset { at, after };
         }
@@ -289,6 +303,16 @@ mod tests {
             Sent::Reset { after: 6, .. }
         ));
         assert!(!net.reset_after(id, 10), "the link is gone");
+        assert_eq!(
+            net.send(id, Direction::Up, b"late", t0),
+            Sent::Lost(Loss::Reset),
+            "bytes sent before an end learns of the reset are lost"
+        );
+        assert_eq!(
+            net.close(id, Direction::Up, t0),
+            None,
+            "both ends were told"
+        );
     }
 
     #[test]
@@ -300,10 +324,16 @@ mod tests {
         net.partition(t0 + Duration::from_secs(5), t0 + Duration::from_secs(10));
         pieces(net.send(id, Direction::Up, b"ok", t0));
         let during = t0 + Duration::from_secs(6);
-        assert_eq!(net.send(id, Direction::Up, b"x", during), Sent::Lost);
+        assert_eq!(
+            net.send(id, Direction::Up, b"x", during),
+            Sent::Lost(Loss::Partition)
+        );
         assert_eq!(net.open(ConnId(2), during), None);
         let after = t0 + Duration::from_secs(10);
-        assert_eq!(net.send(id, Direction::Down, b"x", after), Sent::Lost);
+        assert_eq!(
+            net.send(id, Direction::Down, b"x", after),
+            Sent::Lost(Loss::Partition)
+        );
         assert!(net.open(ConnId(3), after).is_some());
     }
 }

@@ -9,7 +9,7 @@ use tether_core::connection::{Action, Event, Output, TransportEvent, VersionErro
 use tether_core::creds::{CredentialStore, StoreResult};
 
 use super::{Input, Scan, Stepper};
-use crate::network::{Direction, Sent};
+use crate::network::{Direction, Loss, Sent};
 use crate::server::{ConnId, ConnectOutcome};
 use crate::trace::{Record, Traced};
 
@@ -71,7 +71,9 @@ impl Stepper {
             self.record(Traced::ServerClosed(id));
             match self.net.close(id, Direction::Down, self.now) {
                 Some(at) => self.push(at, Input::ClosedByServer(id, "closed by the server")),
-                None => self.record(Traced::Net(format!("{id}: close lost in a partition"))),
+                None => self.record(Traced::Net(format!(
+                    "{id}: close never arrives (link dead)"
+                ))),
             }
         }
     }
@@ -91,10 +93,16 @@ impl Stepper {
                 self.push(at, Input::CloseToServer(id));
                 self.push(at, Input::ClosedByServer(id, "connection reset by peer"));
             }
-            Sent::Lost => self.record(Traced::Net(format!(
-                "{id}: {} bytes lost in a partition",
-                bytes.len()
-            ))),
+            Sent::Lost(loss) => {
+                let why = match loss {
+                    Loss::Partition => "in a partition",
+                    Loss::Reset => "after a reset",
+                };
+                self.record(Traced::Net(format!(
+                    "{id}: {} bytes lost {why}",
+                    bytes.len()
+                )));
+            }
         }
     }
 
