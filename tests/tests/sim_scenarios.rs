@@ -444,3 +444,15 @@ fn planned_notification_is_acked_in_a_world() {
         "no ack in the trace"
     );
 }
+
+#[test]
+fn injected_faults_log_warnings_and_no_errors() {
+    let faults = vec![
+        (secs(20), PlannedFault::AbruptClose),
+        (secs(60), PlannedFault::Malformed),
+        (secs(100), PlannedFault::Partition(secs(40))),
+    ];
+    let outcome = run(NetConfig::default(), faults);
+    // One warn! per injected fault at least (the World's own), plus the core's.
+    assert!(outcome.warnings >= 3, "{} warnings", outcome.warnings);
+}
