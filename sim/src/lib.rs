@@ -11,19 +11,21 @@
 //!   virtual time, checks invariants after every step and records a [`trace`].
 //!
 //! - [`fault_plan`]: [`FaultPlan`], a seeded list of faults at virtual-time offsets.
+//! - [`fuzzing`]: the `sim_schedule` fuzz entry point (a fuzzed [`Schedule`] run by a [`World`]).
 //! - [`world`]: [`World`], one seeded run of a plan with every `DESIGN.md` §7 invariant
 //!   checked, returning an [`Outcome`] with a trace hash.
-//!
+//! - [`network`]: [`Network`], the seeded network between them (latency, jitter, split and
+//!   coalesced messages, resets after N bytes, partitions).
 //! - `net` (cargo feature `server`): `SimServer`, the `FakeServer` served over loopback
 //!   websockets on its own thread, with an optional HTTP control interface.
-//!
-//! The seeded fault network (latency, split/coalesced frames) and crash-restart come later.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod fault_plan;
+pub mod fuzzing;
 #[cfg(feature = "server")]
 pub mod net;
+pub mod network;
 pub mod phone;
 pub mod server;
 pub mod stepper;
@@ -31,9 +33,13 @@ pub mod store;
 pub mod trace;
 pub mod world;
 
+pub use fault_plan::arbitrary::Schedule;
 pub use fault_plan::{FaultPlan, PlannedFault};
+pub use network::{Direction, Loss, NetConfig, Network, Sent};
 pub use phone::{FakePhone, ScanError};
-pub use server::{ConnId, ConnectOutcome, Device, FakeServer, Fault, Login, ServerConfig};
+pub use server::{
+    ConnId, ConnectOutcome, Device, FakeServer, Fault, Login, RegistryError, ServerConfig,
+};
 pub use stepper::{Options, Scan, Stepper};
 pub use store::{MemStore, Quarantined};
 pub use trace::{Record, Traced};

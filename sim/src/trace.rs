@@ -46,6 +46,15 @@ pub enum Traced {
     CodeEntered(Result<ConnId, String>),
     /// The harness answered a version fetch.
     VersionAnswered,
+    /// The network did something to a link (reset, loss in a partition, a hung connect).
+    Net(String),
+    /// The client process crashed; a new `Connection` was built from the store alone.
+    Crashed {
+        /// The process epoch that starts now (transport ids restart at 1).
+        epoch: u64,
+        /// Whether the store held credentials to start from.
+        from_store: bool,
+    },
 }
 
 /// A traced happening and when (since the run began).

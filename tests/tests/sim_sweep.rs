@@ -1,17 +1,81 @@
 //! The seeded simulation sweep (DESIGN §7): every seed of `TETHER_SIM_SEEDS` (a range `a..b`,
 //! default `0..DEFAULT_SEEDS`) runs a `World` twice; each run must hold every invariant and
-//! both runs must give the same trace hash. `TETHER_SIM_SEED=n` replays one seed verbosely
-//! (its fault plan and whole trace).
+//! both runs must give the same trace hash. The seeds are shared out over `TETHER_SIM_THREADS`
+//! threads (default: the available parallelism, at most 2 unless set). Long mode:
+//! `TETHER_SIM_SEEDS=0..1000000`. `TETHER_SIM_SEED=n` replays one seed verbosely (its fault
+//! plan and whole trace).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ops::Range;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use tether_sim::{Outcome, World};
 
-/// Seeds swept by default: 2 000 seeds (4 000 runs) took about 9 s in the default test profile
-/// on the 2-core dev machine, well under a minute.
-const DEFAULT_SEEDS: u64 = 2000;
+/// Seeds swept by default (each run twice); see README.md for the measured time.
+const DEFAULT_SEEDS: u64 = 10_000;
+/// Seeds a worker takes at a time.
+const BATCH: u64 = 64;
+
+fn threads_from_env() -> usize {
+    if let Ok(text) = std::env::var("TETHER_SIM_THREADS") {
+        return text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| {
+                panic!("TETHER_SIM_THREADS must be a positive number, got {text:?}")
+            });
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+}
+
+#[derive(Default)]
+struct Tally {
+    stopped: usize,
+    retries: u64,
+    failures: Vec<u64>,
+}
+
+/// Runs every seed of `seeds` (twice each) over `threads` workers.
+fn sweep(seeds: Range<u64>, threads: usize) -> Tally {
+    let next = AtomicU64::new(seeds.start);
+    let tally = Mutex::new(Tally::default());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut local = Tally::default();
+                loop {
+                    let from = next.fetch_add(BATCH, Ordering::Relaxed);
+                    if from >= seeds.end {
+                        break;
+                    }
+                    for seed in from..(from + BATCH).min(seeds.end) {
+                        match check_twice(seed) {
+                            Ok(outcome) => {
+                                local.stopped += usize::from(outcome.stopped.is_some());
+                                local.retries += u64::from(outcome.retries_checked);
+                            }
+                            Err(report) => {
+                                eprintln!("{report}\n");
+                                local.failures.push(seed);
+                            }
+                        }
+                    }
+                }
+                let mut tally = tally.lock().unwrap();
+                tally.stopped += local.stopped;
+                tally.retries += local.retries;
+                tally.failures.extend(local.failures);
+            });
+        }
+    });
+    let mut tally = tally.into_inner().unwrap();
+    tally.failures.sort_unstable();
+    tally
+}
 
 fn seeds_from_env() -> Range<u64> {
     let Ok(text) = std::env::var("TETHER_SIM_SEEDS") else {
@@ -66,34 +130,24 @@ fn seeded_sweep_holds_every_invariant() {
         return;
     }
     let seeds = seeds_from_env();
+    let threads = threads_from_env();
     let started = Instant::now();
-    let mut failures = Vec::new();
-    let (mut stopped, mut retries) = (0usize, 0u32);
-    for seed in seeds.clone() {
-        match check_twice(seed) {
-            Ok(outcome) => {
-                stopped += usize::from(outcome.stopped.is_some());
-                retries += outcome.retries_checked;
-            }
-            Err(report) => {
-                eprintln!("{report}\n");
-                failures.push(seed);
-            }
-        }
-    }
+    let Tally {
+        stopped,
+        retries,
+        failures,
+    } = sweep(seeds.clone(), threads);
     let count = seeds.end.saturating_sub(seeds.start);
     println!(
-        "sim sweep: {count} seeds (each run twice) in {:.1?}; {stopped} stopped by a planned \
-         terminal fault; {retries} counted retries checked against the backoff bounds",
+        "sim sweep: {count} seeds (each run twice) on {threads} threads in {:.1?}; {stopped} \
+         stopped by a planned terminal fault; {retries} counted retries checked against the \
+         backoff bounds",
         started.elapsed()
     );
     assert!(failures.is_empty(), "failing seeds: {failures:?}");
     // The sweep must exercise what it checks.
     if count >= 50 {
-        assert!(
-            u64::from(retries) > count,
-            "too few counted retries: {retries}"
-        );
+        assert!(retries > count, "too few counted retries: {retries}");
         assert!(stopped > 0, "no planned terminal fault stopped a run");
     }
 }

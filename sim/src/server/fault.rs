@@ -9,6 +9,8 @@
 //! [`FakeServer::connect_outcome`](super::FakeServer::connect_outcome) when it opens a
 //! transport.
 
+use std::time::Duration;
+
 use tether_core::binary::Node;
 
 /// One fault on a connection.
@@ -38,12 +40,31 @@ pub enum Fault {
     /// Shift the server time `t` this connection reports (seconds; not a verdict fault: the
     /// normal verdict follows).
     Skew(i64),
+    /// `<stream:error/>` without a code, then close (the core's `StreamError`, `[500]`).
+    CodelessStreamError,
+    /// An ack-shaped `<stream:error><ack …/></stream:error>`, then close.
+    AckShaped,
+    /// One frame that decrypts but holds no valid binary node; the server then waits.
+    Malformed,
+    /// One frame header announcing this many bytes (beyond the client's frame limit), and
+    /// nothing more.
+    Oversized(u32),
+    /// Hold every byte written on the connection for this long, then send them all (a stall;
+    /// applied to the next connection, a delayed handshake). Not a verdict fault.
+    Stall(Duration),
+    /// Send a server ping (`urn:xmpp:ping`) now; the client must answer it. Not a verdict fault.
+    Ping,
+    /// Send a `<notification>` now; the client must ack it. Not a verdict fault.
+    Notification,
 }
 
 impl Fault {
     /// Whether this fault takes the place of the connection's verdict.
     pub(crate) fn replaces_verdict(&self) -> bool {
-        !matches!(self, Self::Skew(_) | Self::IgnorePings(_))
+        !matches!(
+            self,
+            Self::Skew(_) | Self::IgnorePings(_) | Self::Stall(_) | Self::Ping | Self::Notification
+        )
     }
 
     /// The stanza sent before closing, if any.
@@ -70,7 +91,19 @@ impl Fault {
                 }
                 Some(node)
             }
-            Self::Silent | Self::AbruptClose | Self::Skew(_) | Self::IgnorePings(_) => None,
+            Self::CodelessStreamError => Some(Node::new("stream:error")),
+            Self::AckShaped => Some(Node::new("stream:error").children(vec![
+                Node::new("ack").attr("id", "sim-ack").attr("class", "message"),
+            ])),
+            Self::Silent
+            | Self::AbruptClose
+            | Self::Skew(_)
+            | Self::IgnorePings(_)
+            | Self::Malformed
+            | Self::Oversized(_)
+            | Self::Stall(_)
+            | Self::Ping
+            | Self::Notification => None,
         }
     }
 }

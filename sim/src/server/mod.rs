@@ -29,8 +29,10 @@
 //! [`FakeServer::poll_close`]; call [`FakeServer::handle_timeout`] at
 //! [`FakeServer::poll_timeout`].
 
+mod acks;
 mod fault;
 mod pairing;
+mod registry;
 mod session;
 mod stanzas;
 mod wire;
@@ -48,7 +50,9 @@ use tether_core::crypto::KeyPair;
 use tether_core::pairing::phone::IssuedPairSuccess;
 use tether_core::payload::AppVersion;
 
+pub use acks::ACK_EXPECTED;
 pub use fault::{ConnectOutcome, Fault};
+pub use registry::{REGISTRY_HEADER, RegistryError};
 
 use wire::Wire;
 
@@ -141,6 +145,9 @@ struct Conn {
     skew: i64,
     faults: Vec<Fault>,
     pair_code: Option<pairing::PairCodeState>,
+    /// A stall: bytes written before this instant are held until it.
+    stalled_until: Option<Instant>,
+    held: Vec<Bytes>,
 }
 
 /// The fake WhatsApp server (see the module docs).
@@ -169,6 +176,10 @@ pub struct FakeServer {
     codes_finished: VecDeque<ConnId>,
     /// Connections closed by [`Fault::AbruptClose`] whose close was not yet asked about.
     abrupt: BTreeSet<ConnId>,
+    /// `(connection, stanza id, sent at)` of stanzas awaiting the client's `<ack>`.
+    expected_acks: Vec<(ConnId, String, Instant)>,
+    /// The latest instant any verb was given.
+    now: Instant,
 }
 
 impl FakeServer {
@@ -224,6 +235,8 @@ impl FakeServer {
             counter: 0,
             codes_finished: VecDeque::new(),
             abrupt: BTreeSet::new(),
+            expected_acks: Vec::new(),
+            now,
         }
     }
 
@@ -342,7 +355,8 @@ impl FakeServer {
     }
 
     /// Applies `fault` to a live connection now.
-    pub fn inject(&mut self, id: ConnId, fault: Fault, _now: Instant) {
+    pub fn inject(&mut self, id: ConnId, fault: Fault, now: Instant) {
+        self.now = self.now.max(now);
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -353,6 +367,23 @@ impl FakeServer {
             Fault::AbruptClose => {
                 self.abrupt.insert(id);
                 self.close(id);
+            }
+            Fault::Stall(duration) => conn.stalled_until = Some(now + duration),
+            Fault::Malformed => {
+                // A list header claiming more items than the plaintext holds.
+                if let Some(bytes) = conn.wire.seal_plain(&[0x00, 0xf9, 0xff, 0xff, 0x01]) {
+                    self.emit(id, bytes);
+                }
+            }
+            Fault::Oversized(len) => {
+                let [_, a, b, c] = len.to_be_bytes();
+                self.emit(id, Bytes::from(vec![a, b, c, 0, 0, 0]));
+            }
+            Fault::Ping => {
+                self.send_ping(id);
+            }
+            Fault::Notification => {
+                self.send_notification(id, now);
             }
             other => {
                 if let Some(node) = other.stanza() {
@@ -379,13 +410,17 @@ impl FakeServer {
 
     /// Sends any stanza on `id` (a notification, a message…).
     pub fn send_node(&mut self, id: ConnId, node: &Node) {
-        self.send(id, node);
+        // Before the handshake finished nothing can be sent, so no ack is owed either.
+        if self.try_send(id, node) {
+            self.expect_ack(id, node);
+        }
     }
 
     // ---- sans-IO verbs ---------------------------------------------------------------------
 
     /// A client connected (the WebSocket is open).
-    pub fn handle_open(&mut self, id: ConnId, _now: Instant) {
+    pub fn handle_open(&mut self, id: ConnId, now: Instant) {
+        self.now = self.now.max(now);
         let ephemeral = KeyPair::generate(&mut self.rng);
         let conn = Conn {
             wire: Wire::new(self.static_key.clone(), ephemeral, self.chain.clone()),
@@ -395,19 +430,31 @@ impl FakeServer {
             skew: 0,
             faults: self.planned.pop_front().unwrap_or_default(),
             pair_code: None,
+            stalled_until: None,
+            held: Vec::new(),
         };
-        if let Some(skew) = conn.faults.iter().find_map(|f| match f {
+        let skew = conn.faults.iter().find_map(|f| match f {
             Fault::Skew(s) => Some(*s),
             _ => None,
-        }) {
-            self.conns.insert(id, Conn { skew, ..conn });
-        } else {
-            self.conns.insert(id, conn);
-        }
+        });
+        // A stall planned for this connection delays its handshake.
+        let stall = conn.faults.iter().find_map(|f| match f {
+            Fault::Stall(d) => Some(now + *d),
+            _ => None,
+        });
+        self.conns.insert(
+            id,
+            Conn {
+                skew: skew.unwrap_or(conn.skew),
+                stalled_until: stall,
+                ..conn
+            },
+        );
     }
 
     /// Bytes from the client on `id`.
     pub fn handle_bytes(&mut self, id: ConnId, data: &[u8], now: Instant) {
+        self.now = self.now.max(now);
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -419,7 +466,7 @@ impl FakeServer {
             return;
         }
         for frame in output.send {
-            self.transmits.push_back((id, frame));
+            self.emit(id, frame);
         }
         if let Some(finish) = output.finished {
             self.on_client_payload(id, finish.client_static, &finish.client_payload, now);
@@ -439,8 +486,17 @@ impl FakeServer {
         self.conns.remove(&id);
     }
 
-    /// Applies scheduled faults that are due.
+    /// Applies scheduled faults that are due and ends stalls that are over.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let mut released = Vec::new();
+        for (id, conn) in &mut self.conns {
+            if conn.stalled_until.is_some_and(|until| until <= now) {
+                conn.stalled_until = None;
+                released.extend(conn.held.drain(..).map(|bytes| (*id, bytes)));
+            }
+        }
+        self.transmits.extend(released);
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled)
             .into_iter()
             .partition(|(at, _, _)| *at <= now);
@@ -469,14 +525,37 @@ impl FakeServer {
 
     /// When [`handle_timeout`](Self::handle_timeout) is due next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.scheduled.iter().map(|(at, _, _)| *at).min()
+        let stalls = self.conns.values().filter_map(|c| c.stalled_until);
+        self.scheduled
+            .iter()
+            .map(|(at, _, _)| *at)
+            .chain(stalls)
+            .min()
     }
 
     // ---- internals ------------------------------------------------------------------------
 
     fn send(&mut self, id: ConnId, node: &Node) {
-        if let Some(bytes) = self.conns.get_mut(&id).and_then(|c| c.wire.seal(node)) {
-            self.transmits.push_back((id, bytes));
+        self.try_send(id, node);
+    }
+
+    /// Seals and queues `node`; `false` when it could not be sent (no such connection, or
+    /// its handshake has not finished).
+    fn try_send(&mut self, id: ConnId, node: &Node) -> bool {
+        match self.conns.get_mut(&id).and_then(|c| c.wire.seal(node)) {
+            Some(bytes) => {
+                self.emit(id, bytes);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Queues bytes for the client, or holds them while the connection is stalled.
+    fn emit(&mut self, id: ConnId, bytes: Bytes) {
+        match self.conns.get_mut(&id) {
+            Some(conn) if conn.stalled_until.is_some() => conn.held.push(bytes),
+            _ => self.transmits.push_back((id, bytes)),
         }
     }
 

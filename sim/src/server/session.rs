@@ -114,8 +114,11 @@ impl FakeServer {
     }
 
     pub(super) fn on_node(&mut self, id: ConnId, node: &Node, now: Instant) {
+        if node.tag == "ack" {
+            return self.on_ack(id, node);
+        }
         if node.tag != "iq" {
-            return; // acks, receipts, presence: nothing to answer
+            return; // receipts, presence: nothing to answer
         }
         let kind = node.attr_str("type").unwrap_or_default();
         let iq_id = node.attr_str("id").unwrap_or_default().to_owned();

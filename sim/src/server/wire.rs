@@ -128,12 +128,17 @@ impl Wire {
 
     /// Encrypts and frames `node` (`None` before the handshake finished).
     pub(crate) fn seal(&mut self, node: &Node) -> Option<Bytes> {
+        let plain = binary::encode_plaintext(node, self.dict).ok()?;
+        self.seal_plain(&plain)
+    }
+
+    /// Encrypts and frames raw plaintext bytes (a malformed node on purpose).
+    pub(crate) fn seal_plain(&mut self, plain: &[u8]) -> Option<Bytes> {
         let Phase::Established(transport) = &mut self.phase else {
             return None;
         };
-        let plain = binary::encode_plaintext(node, self.dict).ok()?;
         let mut sealed = Vec::new();
-        transport.encrypt(&plain, &mut sealed).ok()?;
+        transport.encrypt(plain, &mut sealed).ok()?;
         let mut framed = Vec::new();
         frame::write_frame(&mut framed, &sealed).ok()?;
         Some(Bytes::from(framed))

@@ -22,6 +22,14 @@
 //! after `store_delay`), `FetchVersion` (with the configured answer). QR codes are scanned by
 //! the phone according to [`Scan`].
 //!
+//! Bytes, opens and closes travel through a seeded [`Network`] (latency, jitter, messages
+//! re-cut into split or coalesced pieces, resets after N bytes, partitions); with the default
+//! [`NetConfig`] it delivers everything at once, as written. [`Stepper::crash_restart`] drops
+//! the `Connection` as a crash would (un-persisted state and in-flight store writes are lost,
+//! the old sockets close) and builds a new one with `Connection::from_store` from the
+//! [`MemStore`] contents only. The server sees connection ids `epoch << 32 | transport id`, so
+//! the new process's transport ids (starting at 1 again) never collide with the old ones.
+//!
 //! The wall clock exists only as a base `Instant` taken once per stepper; everything after it
 //! is virtual.
 
@@ -30,19 +38,20 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tether_core::connection::{
-    Action, Command, CommandError, Config, Connection, Event, Output, State, TransportEvent,
-    TransportId, VersionError,
+    Action, Command, CommandError, Config, Connection, Event, State, TransportId,
 };
-use tether_core::creds::{CredentialStore, StoreResult};
+use tether_core::creds::CredentialStore;
 use tether_core::payload::AppVersion;
 use tether_core::reason::DisconnectReason;
 
+use crate::network::{NetConfig, Network};
 use crate::phone::FakePhone;
-use crate::server::{ConnId, ConnectOutcome, FakeServer, ServerConfig};
+use crate::server::{ConnId, FakeServer, ServerConfig};
 use crate::store::MemStore;
 use crate::trace::{Record, Traced};
 
 mod checks;
+mod io;
 
 /// Which QR code the phone scans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +85,8 @@ pub struct Options {
     pub store: MemStore,
     /// Deliver server bytes to the connection in pieces of at most this many bytes.
     pub chunk: Option<usize>,
+    /// The network between the connection and the server.
+    pub net: NetConfig,
 }
 
 impl Default for Options {
@@ -90,18 +101,20 @@ impl Default for Options {
             version_answer: Ok(AppVersion::new(2, 3000, 1_100_000_000)),
             store: MemStore::new(),
             chunk: None,
+            net: NetConfig::default(),
         }
     }
 }
 
+/// A queued input; connections are named by their server-side id (`epoch << 32 | transport`).
 #[derive(Debug)]
 enum Input {
-    Open(TransportId),
-    Failed(TransportId),
-    ToServer(TransportId, Bytes),
-    CloseToServer(TransportId),
-    ToClient(TransportId, Bytes),
-    ClosedByServer(TransportId),
+    Open(ConnId),
+    Failed(ConnId),
+    ToServer(ConnId, Bytes),
+    CloseToServer(ConnId),
+    ToClient(ConnId, Bytes),
+    ClosedByServer(ConnId, &'static str),
     StoreOp(Action),
     Version,
     Scan(String),
@@ -137,6 +150,13 @@ pub struct Stepper {
     chunk: Option<usize>,
     /// A `Stopped` was seen and no `Connect` came since.
     stopped: bool,
+    /// The network between the two sides.
+    pub net: Network,
+    /// The process epoch: 0, then +1 per crash-restart.
+    epoch: u64,
+    config: Config,
+    seed: u64,
+    client_unix_base: u64,
 }
 
 impl Stepper {
@@ -153,7 +173,7 @@ impl Stepper {
         for chunk in seed.chunks_mut(8) {
             chunk.copy_from_slice(&options.seed.to_le_bytes());
         }
-        let conn = Connection::from_store(config, loaded, base, unix_now, seed);
+        let conn = Connection::from_store(config.clone(), loaded, base, unix_now, seed);
         let mut stepper = Self {
             conn,
             server,
@@ -174,6 +194,11 @@ impl Stepper {
             received_seen: 0,
             stopped: false,
             chunk: options.chunk,
+            net: Network::new(options.seed, options.net),
+            epoch: 0,
+            config,
+            seed: options.seed,
+            client_unix_base: unix_now,
         };
         stepper.drain();
         stepper
@@ -256,7 +281,73 @@ impl Stepper {
 
     /// The server side of the connection's current transport.
     pub fn server_conn(&self) -> Option<ConnId> {
-        self.conn.transport().map(|t| ConnId(t.0))
+        self.conn.transport().map(|t| self.conn_id(t))
+    }
+
+    /// The server-side id of this process's transport `t`.
+    pub fn conn_id(&self, t: TransportId) -> ConnId {
+        ConnId((self.epoch << 32) | (t.0 & 0xffff_ffff))
+    }
+
+    /// This process's transport behind server-side id `c` (`None`: an earlier process's).
+    pub fn transport_of(&self, c: ConnId) -> Option<TransportId> {
+        (c.0 >> 32 == self.epoch).then_some(TransportId(c.0 & 0xffff_ffff))
+    }
+
+    /// How many crash-restarts happened.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Crashes the client process now and starts a new one from the store's contents only
+    /// (see the module docs). The new connection is `Idle`: give it `Command::Connect`.
+    pub fn crash_restart(&mut self) {
+        let old: Vec<ConnId> = self
+            .open
+            .iter()
+            .copied()
+            .chain(self.conn.transport())
+            .map(|t| self.conn_id(t))
+            .collect();
+        self.epoch += 1;
+        // Only what is on its way to the server or the phone survives the process.
+        let queue = std::mem::take(&mut self.queue);
+        self.queue = queue
+            .into_iter()
+            .filter(|(_, input)| {
+                matches!(
+                    input,
+                    Input::ToServer(..)
+                        | Input::CloseToServer(_)
+                        | Input::Scan(_)
+                        | Input::EnterCode(_)
+                )
+            })
+            .collect();
+        self.open.clear();
+        self.stopped = false;
+        for id in old {
+            // The OS closes the dead process's sockets.
+            if let Some(at) = self.net.close(id, crate::network::Direction::Up, self.now) {
+                self.push(at, Input::CloseToServer(id));
+            }
+        }
+        let loaded = self.store.load().ok().flatten();
+        let from_store = loaded.is_some();
+        let unix_now = self
+            .client_unix_base
+            .saturating_add(self.elapsed().as_secs());
+        let mut seed = [0u8; 32];
+        let mixed = self.seed ^ self.epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        for chunk in seed.chunks_mut(8) {
+            chunk.copy_from_slice(&mixed.to_le_bytes());
+        }
+        self.conn = Connection::from_store(self.config.clone(), loaded, self.now, unix_now, seed);
+        self.record(Traced::Crashed {
+            epoch: self.epoch,
+            from_store,
+        });
+        self.drain();
     }
 
     /// The last `n` trace lines, for failure messages.
@@ -285,12 +376,17 @@ impl Stepper {
 
     /// Queues bytes for the connection as if they arrived on `transport` now (stale input).
     pub fn inject_bytes(&mut self, transport: TransportId, bytes: Bytes) {
-        self.push(self.now, Input::ToClient(transport, bytes));
+        let id = self.conn_id(transport);
+        self.push(self.now, Input::ToClient(id, bytes));
     }
 
     /// Reports `transport` closed to the connection now (stale or not).
     pub fn inject_closed(&mut self, transport: TransportId) {
-        self.push(self.now, Input::ClosedByServer(transport));
+        let id = self.conn_id(transport);
+        self.push(
+            self.now,
+            Input::ClosedByServer(id, "closed by the server (simulated)"),
+        );
     }
 
     /// Has the phone scan `qr` now.
@@ -355,176 +451,5 @@ impl Stepper {
         }
         self.drain();
         true
-    }
-
-    // ---- internals --------------------------------------------------------------------------
-
-    fn push(&mut self, at: Instant, input: Input) {
-        self.queued += 1;
-        self.queue.insert((at, self.queued), input);
-    }
-
-    fn record(&mut self, what: Traced) {
-        self.trace.push(Record {
-            at: self.now - self.base,
-            what,
-        });
-    }
-
-    fn drain(&mut self) {
-        loop {
-            match self.conn.poll_output() {
-                Output::Transmit(t) => {
-                    self.record(Traced::Transmit {
-                        transport: t.transport,
-                        len: t.payload.len(),
-                    });
-                    self.push(self.now, Input::ToServer(t.transport, t.payload));
-                }
-                Output::Action(action) => {
-                    self.record(Traced::Action(action.clone()));
-                    self.on_action(action);
-                }
-                Output::Event(event) => {
-                    self.record(Traced::Event(event.clone()));
-                    self.check_event(&event);
-                    self.on_event(&event);
-                }
-                Output::Timeout(_) => break,
-                _ => {}
-            }
-        }
-        while let Some((id, bytes)) = self.server.poll_transmit() {
-            let transport = TransportId(id.0);
-            match self.chunk {
-                // Split every server message, as a stream transport may.
-                Some(size) if size > 0 => {
-                    for piece in bytes.chunks(size) {
-                        let piece = Bytes::copy_from_slice(piece);
-                        self.push(self.now, Input::ToClient(transport, piece));
-                    }
-                }
-                _ => self.push(self.now, Input::ToClient(transport, bytes)),
-            }
-        }
-        while let Some(id) = self.server.poll_close() {
-            self.record(Traced::ServerClosed(id));
-            self.push(self.now, Input::ClosedByServer(TransportId(id.0)));
-        }
-    }
-
-    fn on_action(&mut self, action: Action) {
-        match action {
-            Action::OpenTransport { id, .. } => {
-                self.open.insert(id);
-                if self.open.len() > 1 {
-                    self.violation(&format!("two transports open: {:?}", self.open));
-                }
-                self.check_open_credentials();
-                self.check_not_stopped();
-                match self.server.connect_outcome() {
-                    ConnectOutcome::Accept => self.push(self.now, Input::Open(id)),
-                    ConnectOutcome::Refuse => {
-                        self.record(Traced::Refused(id));
-                        self.push(self.now, Input::Failed(id));
-                    }
-                    _ => self.record(Traced::Hung(id)),
-                }
-            }
-            Action::CloseTransport { id } => {
-                self.open.remove(&id);
-                self.push(self.now, Input::CloseToServer(id));
-            }
-            op @ (Action::PersistCredentials { .. } | Action::QuarantineCredentials { .. }) => {
-                self.push(self.now + self.store_delay, Input::StoreOp(op));
-            }
-            Action::FetchVersion { .. } => self.push(self.now, Input::Version),
-            _ => {}
-        }
-    }
-
-    fn on_event(&mut self, event: &Event) {
-        match event {
-            Event::QrCode { code, .. } => {
-                let index = self.qr_seen;
-                self.qr_seen += 1;
-                if self.scan == Scan::Nth(index) {
-                    self.push(self.now + self.scan_delay, Input::Scan(code.clone()));
-                }
-            }
-            Event::PairingCode { code } if self.scan == Scan::PairCode => {
-                self.push(self.now + self.scan_delay, Input::EnterCode(code.clone()));
-            }
-            _ => {}
-        }
-    }
-
-    fn deliver(&mut self, input: Input) {
-        let now = self.now;
-        match input {
-            Input::Open(id) => {
-                self.server.handle_open(ConnId(id.0), now);
-                self.record(Traced::ServerOpened(ConnId(id.0)));
-                self.conn.handle_transport(id, TransportEvent::Opened, now);
-            }
-            Input::Failed(id) => {
-                self.open.remove(&id);
-                let detail = "connection refused (simulated)".to_owned();
-                self.conn
-                    .handle_transport(id, TransportEvent::Failed { detail }, now);
-            }
-            Input::ToServer(id, bytes) => {
-                self.server.handle_bytes(ConnId(id.0), &bytes, now);
-                self.after_server_input();
-            }
-            Input::CloseToServer(id) => self.server.handle_close(ConnId(id.0), now),
-            Input::ToClient(id, bytes) => self.conn.handle_bytes(id, &bytes, now),
-            Input::ClosedByServer(id) => {
-                self.open.remove(&id);
-                let detail = "closed by the server (simulated)".to_owned();
-                self.conn
-                    .handle_transport(id, TransportEvent::Closed { detail }, now);
-            }
-            Input::StoreOp(action) => self.store_op(action),
-            Input::Version => {
-                self.record(Traced::VersionAnswered);
-                let answer = self.version_answer.clone().map_err(VersionError);
-                self.conn.handle_version(answer, now);
-            }
-            Input::Scan(code) => {
-                let result = self.phone.scan(&mut self.server, &code, now);
-                self.record(Traced::Scanned(result.map_err(|e| e.to_string())));
-            }
-            Input::EnterCode(code) => {
-                let result = self.phone.enter_code(&mut self.server, &code, now);
-                self.record(Traced::CodeEntered(result.map_err(|e| e.to_string())));
-            }
-        }
-    }
-
-    fn store_op(&mut self, action: Action) {
-        let writes_before = self.store.writes();
-        let (seq, outcome) = match &action {
-            Action::PersistCredentials { seq, delta } => (*seq, self.store.apply(*seq, delta)),
-            Action::QuarantineCredentials { seq, reason } => {
-                (*seq, self.store.quarantine(*seq, reason))
-            }
-            _ => return,
-        };
-        let result = match outcome {
-            Ok(()) => {
-                if self.store.writes() > writes_before {
-                    self.record(Traced::Durable(seq));
-                }
-                if matches!(action, Action::QuarantineCredentials { .. }) {
-                    StoreResult::Quarantined(seq)
-                } else {
-                    StoreResult::Persisted(seq)
-                }
-            }
-            Err(error) => StoreResult::Failed { seq, error },
-        };
-        self.record(Traced::Store(result.clone()));
-        self.conn.handle_store(result, self.now);
     }
 }

@@ -1,21 +1,29 @@
 //! [`World`]: one seeded simulation run (`DESIGN.md` §7).
 //!
 //! ```text
-//!  seed ──► FaultPlan::from_seed ──────────────┐
-//!    │                                          ▼
-//!    └──► Stepper (connection, server, phone, store; seeded) ──► link a fresh account (QR scan)
-//!           │ every step: Stepper checks + World checks (model.rs) + trace line → hash
+//!  seed ──► FaultPlan::from_seed (or a fuzzed Schedule) ──┐
+//!    │                                                     ▼
+//!    └──► Stepper (connection, server, phone, store, network with the plan's shape; seeded)
+//!           │  link a fresh account (QR scan)
+//!           │  every step: Stepper checks + World checks (model.rs) + trace line → hash
 //!           ▼
-//!         apply each planned fault at link + offset, run to link + last offset + QUIET
+//!         apply each planned fault at link + offset (apply.rs; a crash-restart rebuilds the
+//!         connection from the store and connects again), run to link + last offset + QUIET
 //!           ▼
-//!         final check: Connected again, unless the plan may stop the connection
+//!         final checks: Connected again unless the plan may stop it (and in any case connected
+//!         or stopped); every ack-expecting stanza on the live connection acked; no `error!`
 //! ```
+//!
+//! The run installs its own `tracing` subscriber (log.rs) that counts `warn!` (every injected
+//! fault logs one) and fails the run on any `error!`.
 //!
 //! The trace (every record, without absolute instants, plus a line per applied fault) is
 //! hashed with FNV-1a, so the same seed must give the same [`Outcome::trace_hash`]. A panic
 //! anywhere (a Stepper invariant, or a bug) is caught and reported as a [`Failure`] with the
 //! seed, the invariant, the last 30 trace lines and a replay command.
 
+mod apply;
+mod log;
 mod model;
 
 use std::fmt;
@@ -25,8 +33,9 @@ use std::time::{Duration, Instant};
 use tether_core::backoff::ReconnectConfig;
 use tether_core::connection::{Command, Event, State};
 
+use crate::fault_plan::arbitrary::Schedule;
 use crate::fault_plan::{FaultPlan, PlannedFault};
-use crate::server::{Fault, ServerConfig};
+use crate::server::ServerConfig;
 use crate::stepper::{Options, Stepper};
 use crate::trace::{Record, Traced};
 use model::Model;
@@ -37,6 +46,12 @@ pub const QUIET: Duration = Duration::from_secs(600);
 pub const LINK_LIMIT: Duration = Duration::from_secs(600);
 /// Trace lines a failure report keeps.
 pub const TAIL: usize = 30;
+/// How soon the client must ack a stanza that expects one (checked at the end of a run).
+pub const ACK_WITHIN: Duration = Duration::from_secs(10);
+/// Steps at one virtual instant beyond which a run counts as livelocked.
+pub const STILL_STEPS: u64 = 10_000;
+/// The client's frame limit in a world (an oversized frame fault announces more).
+pub const MAX_FRAME_LEN: usize = 1 << 20;
 
 /// The result of one [`World::run`].
 #[derive(Debug, Clone)]
@@ -53,6 +68,8 @@ pub struct Outcome {
     pub stopped: Option<String>,
     /// Counted retries whose delay was checked against the §4 bounds.
     pub retries_checked: u32,
+    /// `warn!` events logged during the run.
+    pub warnings: u64,
     /// The first violated invariant, if any.
     pub failure: Option<Failure>,
 }
@@ -106,6 +123,9 @@ pub struct World {
     lines: Vec<String>,
     seen: usize,
     hash: u64,
+    /// Steps taken at the current virtual instant (a livelock guard).
+    still: u64,
+    last_instant: Option<Instant>,
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -114,7 +134,42 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 impl World {
     /// Runs `seed`: links, applies `FaultPlan::from_seed(seed)`, checks every invariant.
     pub fn run(seed: u64) -> Outcome {
-        let plan = FaultPlan::from_seed(seed);
+        Self::run_plan(seed, FaultPlan::from_seed(seed))
+    }
+
+    /// Runs a fuzzed [`Schedule`].
+    pub fn run_schedule(schedule: &Schedule) -> Outcome {
+        Self::run_plan(schedule.seed, schedule.plan.clone())
+    }
+
+    /// Runs `plan` with everything else seeded by `seed`.
+    pub fn run_plan(seed: u64, plan: FaultPlan) -> Outcome {
+        let counter = log::LogCounter::default();
+        let mut outcome =
+            tracing::subscriber::with_default(counter.clone(), || Self::run_inner(seed, plan));
+        let logged = counter.logged();
+        outcome.warnings = logged.warnings;
+        if outcome.failure.is_none()
+            && let Some(first) = logged.first_error
+        {
+            outcome.failure = Some(Failure {
+                seed,
+                invariant: format!(
+                    "no error! log ({} logged; the first: {first})",
+                    logged.errors
+                ),
+                tail: outcome
+                    .trace
+                    .iter()
+                    .skip(outcome.trace.len().saturating_sub(TAIL))
+                    .cloned()
+                    .collect(),
+            });
+        }
+        outcome
+    }
+
+    fn run_inner(seed: u64, plan: FaultPlan) -> Outcome {
         let mut world = Self {
             seed,
             model: Model::new(ReconnectConfig::default(), plan.may_stop()),
@@ -122,6 +177,8 @@ impl World {
             lines: Vec::new(),
             seen: 0,
             hash: FNV_OFFSET,
+            still: 0,
+            last_instant: None,
         };
         let result = catch_unwind(AssertUnwindSafe(|| world.drive()));
         let invariant = match result {
@@ -147,6 +204,7 @@ impl World {
             trace_hash: world.hash,
             stopped: world.model.stopped.as_ref().map(|r| r.closed_line()),
             retries_checked: world.model.retries_checked,
+            warnings: 0,
             trace: world.lines,
             plan: world.plan,
             failure,
@@ -165,9 +223,13 @@ impl World {
                 seed: self.seed.wrapping_add(1),
                 ..ServerConfig::default()
             },
+            net: self.plan.net.clone(),
             ..Options::default()
         };
-        let mut sim = Stepper::new(options, |_| {});
+        let mut sim = Stepper::new(options, |config| {
+            config.max_frame_len = MAX_FRAME_LEN;
+        });
+        self.push_line(format!("net {:?}", self.plan.net));
         self.absorb(&sim)?;
         sim.command(Command::Connect)
             .map_err(|e| format!("connect refused: {e}"))?;
@@ -177,6 +239,7 @@ impl World {
             if !sim.step(link_limit) {
                 return Err(format!("not linked within {LINK_LIMIT:?}"));
             }
+            self.progressed(&sim)?;
             self.absorb(&sim)?;
         }
         let linked = sim.elapsed();
@@ -187,14 +250,35 @@ impl World {
                 "{:>9}ms FAULT {fault:?}",
                 sim.elapsed().as_millis()
             ));
-            apply(&mut sim, fault);
+            if *fault == PlannedFault::CrashRestart {
+                tracing::warn!("injecting a planned crash-restart");
+                sim.crash_restart();
+                self.model.on_crash();
+                self.absorb(&sim)?;
+                sim.command(Command::Connect)
+                    .map_err(|e| format!("connect after a restart refused: {e}"))?;
+            } else {
+                apply::apply(&mut sim, fault);
+            }
             self.absorb(&sim)?;
         }
         self.advance(&mut sim, linked + self.plan.last_offset() + QUIET)?;
-        if !self.plan.may_stop() && *sim.conn.state() != State::Connected {
+        let state = sim.conn.state();
+        let settled = matches!(state, State::Connected | State::Stopped(_));
+        if (!self.plan.may_stop() && *state != State::Connected) || !settled {
+            // A plan that may stop must still end settled: stopped, or up again.
             return Err(format!(
-                "not connected again {QUIET:?} after the last transient fault (state {:?})",
-                sim.conn.state()
+                "not connected again {QUIET:?} after the last transient fault (state {state:?})"
+            ));
+        }
+        if *state == State::Connected
+            && let Some(conn) = sim.server_conn()
+            && let Some((stanza, at)) = sim.server.unacked(conn).into_iter().next()
+            && sim.now().saturating_duration_since(at) > ACK_WITHIN
+        {
+            return Err(format!(
+                "every ack-expecting stanza is acked: {stanza} on {conn} has none after {:?}",
+                sim.now().saturating_duration_since(at)
             ));
         }
         Ok(())
@@ -204,6 +288,7 @@ impl World {
     fn advance(&mut self, sim: &mut Stepper, offset: Duration) -> Result<(), String> {
         let deadline = sim.at(offset);
         while sim.step(deadline) {
+            self.progressed(sim)?;
             self.absorb(sim)?;
         }
         // Nothing left to do before the deadline: let the clock reach it.
@@ -211,6 +296,26 @@ impl World {
             sim.run_for(deadline - sim.now());
         }
         self.absorb(sim)
+    }
+
+    /// Virtual time must move on: [`STILL_STEPS`] steps at one instant is a livelock (a timer
+    /// that fires without being rearmed later, or two parts feeding each other forever).
+    fn progressed(&mut self, sim: &Stepper) -> Result<(), String> {
+        let now = sim.now();
+        if self.last_instant == Some(now) {
+            self.still += 1;
+            if self.still > STILL_STEPS {
+                return Err(format!(
+                    "virtual time moves on: {STILL_STEPS} steps at {:?} without it advancing \
+                     (a livelock)",
+                    sim.elapsed()
+                ));
+            }
+        } else {
+            self.last_instant = Some(now);
+            self.still = 0;
+        }
+        Ok(())
     }
 
     /// Takes the new trace records: a line each (hashed) and the model's checks.
@@ -231,66 +336,6 @@ impl World {
             self.hash = self.hash.wrapping_mul(FNV_PRIME);
         }
         self.lines.push(line);
-    }
-}
-
-fn apply(sim: &mut Stepper, fault: &PlannedFault) {
-    let now = sim.now();
-    let current = sim.server_conn();
-    let inject = |sim: &mut Stepper, fault: Fault| {
-        if let Some(id) = current {
-            sim.server.inject(id, fault, now);
-        }
-    };
-    match fault {
-        PlannedFault::RefuseConnects(n) => {
-            sim.server.refuse_next_connects(usize::from(*n));
-            inject(sim, Fault::AbruptClose);
-        }
-        PlannedFault::HangConnects(n) => {
-            sim.server.hang_next_connects(usize::from(*n));
-            inject(sim, Fault::AbruptClose);
-        }
-        PlannedFault::AbruptClose => inject(sim, Fault::AbruptClose),
-        PlannedFault::HalfOpen => inject(sim, Fault::Silent),
-        PlannedFault::IgnorePings => inject(sim, Fault::IgnorePings(true)),
-        PlannedFault::StreamError(code) => inject(sim, Fault::StreamError(*code)),
-        PlannedFault::Failure(reason) => {
-            sim.server.fault_next(Fault::Failure {
-                reason: *reason,
-                expire: None,
-            });
-            inject(sim, Fault::AbruptClose);
-        }
-        PlannedFault::ClockSkew(secs) => {
-            sim.server.fault_next(Fault::Skew(*secs));
-            inject(sim, Fault::AbruptClose);
-        }
-        PlannedFault::StoreWriteFailures(n) => sim.store.fail_next_writes(u32::from(*n)),
-        PlannedFault::Replaced => inject(sim, Fault::Replaced),
-        PlannedFault::LoggedOut => {
-            sim.server.fault_next(Fault::Failure {
-                reason: 401,
-                expire: None,
-            });
-            inject(sim, Fault::AbruptClose);
-        }
-        PlannedFault::Banned(secs) => {
-            sim.server.fault_next(Fault::Failure {
-                reason: 402,
-                expire: Some(*secs),
-            });
-            inject(sim, Fault::AbruptClose);
-        }
-        PlannedFault::OutdatedTwice => {
-            let outdated = Fault::Failure {
-                reason: 405,
-                expire: None,
-            };
-            sim.server.fault_connection(0, outdated.clone());
-            sim.server.fault_connection(1, outdated);
-            inject(sim, Fault::AbruptClose);
-        }
     }
 }
 

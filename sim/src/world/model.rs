@@ -54,6 +54,17 @@ impl Model {
         }
     }
 
+    /// The client process crashed: the new one starts with a fresh retry counter and no open
+    /// transport.
+    pub(super) fn on_crash(&mut self) {
+        self.attempt = 0;
+        self.step = 0;
+        self.connected_since = None;
+        self.restarts_in_row = 0;
+        self.open_unexplained = false;
+        self.last_disconnect = None;
+    }
+
     /// Checks one trace record that happened at `at` (since `base`).
     pub(super) fn on_record(
         &mut self,
@@ -193,5 +204,59 @@ impl Model {
         }
         self.retries_checked += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::{Duration, Instant};
+
+    use tether_core::binary::Jid;
+    use tether_core::connection::Event;
+    use tether_core::reason::{DisconnectReason, LostCause};
+
+    use super::Model;
+    use crate::trace::Traced;
+
+    fn lost(base: Instant, at: Duration, delay: Duration, attempt: u32) -> Traced {
+        Traced::Event(Event::Disconnected {
+            reason: DisconnectReason::ConnectionLost {
+                cause: LostCause::DeadSocket,
+            },
+            reconnect_at: Some(base + at + delay),
+            attempt,
+            max_attempts: None,
+        })
+    }
+
+    fn connected() -> Traced {
+        let jid: Jid = "15551234567:1@s.whatsapp.net".parse().unwrap();
+        Traced::Event(Event::Connected { jid })
+    }
+
+    /// Feeds `Connected` at 0 s, a drop at 5 s (attempt 1), `Connected` at 7 s and a drop at
+    /// 10 s reporting `second_attempt`, with delays inside the §4 bounds.
+    fn feed(second_attempt: u32) -> Result<(), String> {
+        let base = Instant::now();
+        let mut model = Model::new(tether_core::backoff::ReconnectConfig::default(), false);
+        let s = Duration::from_secs;
+        model.on_record(base, s(0), &connected())?;
+        model.on_record(base, s(5), &lost(base, s(5), s(1), 1))?;
+        model.on_record(base, s(7), &connected())?;
+        let delay = if second_attempt == 2 { s(2) } else { s(1) };
+        model.on_record(base, s(10), &lost(base, s(10), delay, second_attempt))
+    }
+
+    #[test]
+    fn counter_kept_across_a_short_connection_passes() {
+        assert_eq!(feed(2), Ok(()));
+    }
+
+    #[test]
+    fn counter_reset_before_the_stable_period_is_caught() {
+        let error = feed(1).unwrap_err();
+        assert!(error.contains("retry counter is 1"), "{error}");
     }
 }
