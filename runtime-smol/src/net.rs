@@ -194,14 +194,19 @@ pub(crate) async fn run_transport(
         Send(Option<Bytes>),
         Received(Option<Result<Message, async_tungstenite::tungstenite::Error>>),
     }
+    // After a failed write, keep reading: what the server sent before closing (a <failure>,
+    // a stream error) must reach the core before the failure does.
+    let mut write_failed = None;
     let ended = loop {
         let next = async { Next::Send(out.recv().await.ok()) }
             .or(async { Next::Received(rx.next().await) })
             .await;
         match next {
             Next::Send(Some(payload)) => {
-                if let Err(e) = tx.send(Message::Binary(payload)).await {
-                    break Input::Failed(id, e.to_string());
+                if write_failed.is_none()
+                    && let Err(e) = tx.send(Message::Binary(payload)).await
+                {
+                    write_failed = Some(e.to_string());
                 }
             }
             Next::Send(None) => {
@@ -219,7 +224,9 @@ pub(crate) async fn run_transport(
                 break Input::Closed(id, detail);
             }
             Next::Received(Some(Ok(_))) => {}
-            Next::Received(Some(Err(e))) => break Input::Failed(id, e.to_string()),
+            Next::Received(Some(Err(e))) => {
+                break Input::Failed(id, write_failed.unwrap_or_else(|| e.to_string()));
+            }
             Next::Received(None) => break Input::Closed(id, "the server ended the stream".into()),
         }
     };

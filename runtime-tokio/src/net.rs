@@ -190,12 +190,17 @@ pub(crate) async fn run_transport(
     drop(net);
     let _ = io.send(Input::Opened(id));
     let (mut tx, mut rx) = ws.split();
+    // After a failed write, keep reading: what the server sent before closing (a <failure>,
+    // a stream error) must reach the core before the failure does.
+    let mut write_failed = None;
     let ended = loop {
         tokio::select! {
             payload = out.recv() => match payload {
                 Some(payload) => {
-                    if let Err(e) = tx.send(Message::Binary(payload)).await {
-                        break Input::Failed(id, e.to_string());
+                    if write_failed.is_none()
+                        && let Err(e) = tx.send(Message::Binary(payload)).await
+                    {
+                        write_failed = Some(e.to_string());
                     }
                 }
                 None => {
@@ -215,7 +220,9 @@ pub(crate) async fn run_transport(
                     break Input::Closed(id, detail.to_string());
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => break Input::Failed(id, e.to_string()),
+                Some(Err(e)) => {
+                    break Input::Failed(id, write_failed.unwrap_or_else(|| e.to_string()));
+                }
                 None => break Input::Closed(id, "the server ended the stream".into()),
             },
         }
