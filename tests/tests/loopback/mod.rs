@@ -73,7 +73,11 @@ pub(crate) struct Setup {
 
 impl Setup {
     pub(crate) fn new(seed: u8) -> Self {
-        let server = SimServer::start(SimServerConfig::default()).expect("start the sim server");
+        Self::with_server(seed, SimServerConfig::default())
+    }
+
+    pub(crate) fn with_server(seed: u8, server: SimServerConfig) -> Self {
+        let server = SimServer::start(server).expect("start the sim server");
         let mut config = Config::for_server(server.ws_url(), server.root_public());
         config.reconnect.base_delay = Duration::from_millis(50);
         config.reconnect.max_delay = Duration::from_millis(400);
@@ -386,6 +390,30 @@ pub(crate) async fn a_refusing_proxy_is_a_retried_failure<H: Harness>() {
     h.shutdown().await.0.expect("shutdown");
 }
 
+/// A 405 (outdated client) makes the adapter fetch `sw.js` from the version URL; the core
+/// retries with the fetched version, links, and persists that version.
+pub(crate) async fn outdated_client_fetches_the_version<H: Harness>() {
+    let old = tether_core::payload::DEFAULT_VERSION;
+    let fresh = tether_core::payload::AppVersion::new(2, 3000, old.tertiary + 7);
+    let mut sim = SimServerConfig::default();
+    sim.server.min_version = Some(fresh);
+    let mut s = Setup::with_server(11, sim);
+    let web = proxies::Proxy::start(proxies::Kind::SwJs(fresh.tertiary));
+    s.config.version_url = format!("http://{}/sw.js", web.addr);
+    let mut h: H = s.start().await;
+    link(&mut h, &s.server).await;
+    assert_eq!(
+        web.targets(),
+        vec!["/sw.js".to_owned()],
+        "one fetch of the script"
+    );
+    h.shutdown().await.0.expect("shutdown");
+    assert_eq!(
+        s.store.lock().current().and_then(|c| c.version),
+        Some(fresh)
+    );
+}
+
 /// Commands the core refuses come back as `ClientError::Command`; shutting down an idle client
 /// ends its event stream.
 pub(crate) async fn misuse_is_reported_and_shutdown_ends_the_client<H: Harness>() {
@@ -420,6 +448,7 @@ macro_rules! loopback_suite {
             links_through_a_socks5_proxy,
             a_refusing_proxy_is_a_retried_failure,
             misuse_is_reported_and_shutdown_ends_the_client,
+            outdated_client_fetches_the_version,
         );
     };
     (@tests $h:ty; $($name:ident),* $(,)?) => {
