@@ -18,7 +18,7 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt
 use futures_rustls::TlsConnector;
 use rustls::pki_types::ServerName;
 use tether_core::connection::TransportId;
-use tether_core::driver::{DialError, Input, Options};
+use tether_core::driver::{DialError, Input, Options, StartError};
 use tether_core::endpoint::{Endpoint, UrlError, WEB_ORIGIN};
 use tether_core::payload::AppVersion;
 use tether_core::proxy::{self, ConnectHandshake, ProxyKind, ProxySetting};
@@ -36,22 +36,16 @@ pub(crate) struct Net {
 }
 
 impl Net {
-    pub(crate) fn new(options: &Options) -> Self {
-        let roots = || {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            roots
-        };
+    pub(crate) fn new(options: &Options) -> Result<Self, StartError> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        // ring supports the safe default versions; the fallback only guards a future rustls.
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_or_else(
-                |_| rustls::ClientConfig::builder().with_root_certificates(roots()),
-                |b| b.with_root_certificates(roots()),
-            )
+            .map_err(|e| StartError::Tls(e.to_string()))?
+            .with_root_certificates(roots)
             .with_no_client_auth();
-        Self {
+        Ok(Self {
             tls: TlsConnector::from(Arc::new(config)),
             proxy: options.proxy.clone(),
             ws: WebSocketConfig::default()
@@ -59,7 +53,7 @@ impl Net {
                 .write_buffer_size(0)
                 .max_message_size(Some(options.ws_max_message))
                 .max_frame_size(Some(options.ws_max_message)),
-        }
+        })
     }
 
     /// TCP to `target`, through the proxy the setting selects.

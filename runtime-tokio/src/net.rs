@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use rustls::pki_types::ServerName;
 use tether_core::connection::TransportId;
-use tether_core::driver::{DialError, Input, Options};
+use tether_core::driver::{DialError, Input, Options, StartError};
 use tether_core::endpoint::{Endpoint, UrlError, WEB_ORIGIN};
 use tether_core::payload::AppVersion;
 use tether_core::proxy::{self, ConnectHandshake, ProxyKind, ProxySetting};
@@ -35,24 +35,16 @@ pub(crate) struct Net {
 }
 
 impl Net {
-    pub(crate) fn new(options: &Options) -> Self {
+    pub(crate) fn new(options: &Options) -> Result<Self, StartError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-        // The ring provider supports the safe default versions; fall back to TLS 1.3 only if a
-        // future rustls ever disagrees rather than failing every connection.
-        let config = config.unwrap_or_else(|_| {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth()
-        });
-        Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StartError::Tls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
             tls: TlsConnector::from(Arc::new(config)),
             proxy: options.proxy.clone(),
             ws: WebSocketConfig::default()
@@ -60,7 +52,7 @@ impl Net {
                 .write_buffer_size(0)
                 .max_message_size(Some(options.ws_max_message))
                 .max_frame_size(Some(options.ws_max_message)),
-        }
+        })
     }
 
     /// TCP to `target`, through the proxy the setting selects.
