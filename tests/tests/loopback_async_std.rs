@@ -1,48 +1,7 @@
-//! The loopback suite (`loopback/mod.rs`) on `tether-runtime-smol` on async-std's executor: the adapter is written
-//! against futures-io only, so any executor that drives futures-io code runs it. async-std is a
-//! dev-dependency of this test and nothing else.
+//! The loopback suite (`loopback/mod.rs`) on `tether-runtime-smol` on async-std's executor (a compatibility
+//! test: async-std is a dev-dependency here and never a dependency of the adapter).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod loopback;
 
-use std::future::Future;
-
-use tether_core::connection::{Command, Config, Event};
-use tether_core::driver::{ClientError, Options};
-use tether_runtime_smol::{Client, Events, start};
-
-struct AsyncStd {
-    client: Client,
-    events: Events,
-}
-
-impl loopback::Harness for AsyncStd {
-    fn block_on<F: Future<Output = ()> + Send + 'static>(f: F) {
-        async_std::task::block_on(f);
-    }
-
-    async fn start(config: Config, store: loopback::SharedStore, options: Options) -> Self {
-        let (client, events, driver) = start(config, store, options).await.expect("start");
-        async_std::task::spawn(driver);
-        Self { client, events }
-    }
-
-    fn command(&self, command: Command) -> Result<(), ClientError> {
-        self.client.command(command)
-    }
-
-    async fn next_event(&mut self) -> Option<Event> {
-        self.events.next().await
-    }
-
-    async fn shutdown(mut self) -> (Result<(), ClientError>, Vec<Event>) {
-        let result = self.client.shutdown().await;
-        let mut rest = Vec::new();
-        while let Some(event) = self.events.next().await {
-            rest.push(event);
-        }
-        (result, rest)
-    }
-}
-
-loopback_suite!(AsyncStd);
+loopback_suite!(loopback::runtimes::AsyncStd);

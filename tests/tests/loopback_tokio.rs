@@ -3,48 +3,4 @@
 
 mod loopback;
 
-use std::future::Future;
-
-use tether_core::connection::{Command, Config, Event};
-use tether_core::driver::{ClientError, Options};
-use tether_runtime_tokio::{Client, Events, start};
-
-struct Tokio {
-    client: Client,
-    events: Events,
-}
-
-impl loopback::Harness for Tokio {
-    fn block_on<F: Future<Output = ()> + Send + 'static>(f: F) {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-            .block_on(f);
-    }
-
-    async fn start(config: Config, store: loopback::SharedStore, options: Options) -> Self {
-        let (client, events) = start(config, store, options).await.expect("start");
-        Self { client, events }
-    }
-
-    fn command(&self, command: Command) -> Result<(), ClientError> {
-        self.client.command(command)
-    }
-
-    async fn next_event(&mut self) -> Option<Event> {
-        self.events.next().await
-    }
-
-    async fn shutdown(mut self) -> (Result<(), ClientError>, Vec<Event>) {
-        let result = self.client.shutdown().await;
-        let mut rest = Vec::new();
-        while let Some(event) = self.events.next().await {
-            rest.push(event);
-        }
-        (result, rest)
-    }
-}
-
-loopback_suite!(Tokio);
+loopback_suite!(loopback::runtimes::Tokio);

@@ -5,6 +5,7 @@
 //! test asserts a speed.
 
 pub(crate) mod proxies;
+pub(crate) mod runtimes;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -159,7 +160,7 @@ pub(crate) async fn link<H: Harness>(h: &mut H, server: &SimServer) -> Jid {
     issued
 }
 
-fn connected(e: &Event) -> Option<Jid> {
+pub(crate) fn connected(e: &Event) -> Option<Jid> {
     match e {
         Event::Connected { jid } => Some(jid.clone()),
         _ => None,
