@@ -47,6 +47,10 @@ pub(crate) trait Harness: Sized + Send + 'static {
 pub(crate) struct SharedStore(Arc<Mutex<MemStore>>);
 
 impl SharedStore {
+    pub(crate) fn new(store: MemStore) -> Self {
+        Self(Arc::new(Mutex::new(store)))
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, MemStore> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
