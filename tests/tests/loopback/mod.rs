@@ -91,7 +91,7 @@ impl Setup {
         options.seed = Some([seed; 32]);
         Self {
             server,
-            store: SharedStore::default(),
+            store: SharedStore::new(MemStore::new()),
             config,
             options,
         }
