@@ -1,5 +1,5 @@
 //! What both runtime adapters share, sans-IO: the [`Driver`] that wraps a
-//! [`Connection`](crate::connection::Connection) and keeps its single-mutation rule (every input
+//! [`Connection`] and keeps its single-mutation rule (every input
 //! is followed at once by a full drain into an outbox), the store worker's one step
 //! ([`run_store_action`]), the adapters' [`Options`] and their error types.
 //!
