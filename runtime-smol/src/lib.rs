@@ -1,8 +1,309 @@
 //! # tether-runtime-smol
 //!
-//! A thin driver that runs a `tether_core` connection on smol (and async-std's executor) over
-//! real websockets, written only against futures-io and async-io.
+//! Drives a [`tether_core`] connection over real websockets, written only against futures-io,
+//! async-io timers, async-net sockets and futures-rustls (ring provider, webpki roots). It runs
+//! on smol, and on any executor that drives futures-io code — async-std's included (the
+//! `loopback_async_std` test proves it; async-std is never a dependency of this crate). tokio
+//! is not in its dependency tree.
 //!
-//! **Status:** not built yet. This crate is reserved by the workspace layout; the adapter is
-//! tracked by its own issue and this crate exports nothing until then.
+//! [`start`] returns the driver as a [`Driver`] future beside the handles: **spawn it** on
+//! your executor (`smol::spawn(driver).detach()`, `async_std::task::spawn(driver)`) or await
+//! it. Store calls run on one dedicated OS thread, in order.
+//!
+//! ```no_run
+//! # async fn demo(store: impl tether_core::creds::CredentialStore + Send + 'static) -> Result<(), Box<dyn std::error::Error>> {
+//! use tether_runtime_smol::{start, Config, Event, Options};
+//! let (client, mut events, driver) = start(Config::default(), store, Options::default()).await?;
+//! # let spawn = |_| ();
+//! spawn(driver); // e.g. smol::spawn(driver).detach()
+//! client.connect()?;
+//! while let Some(event) = events.next().await {
+//!     if let Event::Connected { .. } = event { break; }
+//! }
+//! client.shutdown().await?;
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
+
+mod net;
+
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use async_channel::{Receiver, Sender};
+use bytes::Bytes;
+use futures_lite::{FutureExt, Stream, StreamExt};
+use futures_util::FutureExt as _;
+use futures_util::future::FusedFuture;
+use futures_util::stream::FuturesUnordered;
+
+use tether_core::connection::Connection;
+pub use tether_core::connection::{
+    Action, Command, CommandError, Config, Event, Output, State, TransportId,
+};
+pub use tether_core::creds::{CredentialStore, StoreError};
+pub use tether_core::driver::{ClientError, DialError, Options, StartError};
+use tether_core::driver::{Driver as Core, Input, run_store_action};
+pub use tether_core::proxy::ProxySetting;
+pub use tether_core::reason::DisconnectReason;
+
+/// The driver future: spawn it on the executor that should run the connection.
+pub type Driver = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Starts a connection: loads credentials from `store` on the store thread, builds the
+/// [`Connection`] and returns the handles plus the [`Driver`] future to spawn.
+pub async fn start<S: CredentialStore + Send + 'static>(
+    config: Config,
+    mut store: S,
+    options: Options,
+) -> Result<(Client, Events, Driver), StartError> {
+    options.validate(&config)?;
+    let net = Arc::new(net::Net::new(&options)?);
+    let seed = match options.seed {
+        Some(seed) => seed,
+        None => {
+            let mut seed = [0; 32];
+            getrandom::fill(&mut seed).map_err(|e| StartError::Entropy(e.to_string()))?;
+            seed
+        }
+    };
+    let (loaded, store) = blocking::unblock(move || (store.load(), store)).await;
+    let unix_now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let conn = Connection::from_store(config, loaded?, Instant::now(), unix_now, seed);
+    let shared = Arc::new(Mutex::new(Core::new(conn)));
+    let (wake_tx, wake_rx) = async_channel::bounded(1);
+    let (events_tx, events_rx) = async_channel::unbounded();
+    let (done_tx, done_rx) = async_channel::bounded::<()>(1);
+    let driver = drive(Arc::clone(&shared), store, wake_rx, events_tx, net, done_tx);
+    let client = Client {
+        shared,
+        wake: wake_tx,
+        done: done_rx,
+    };
+    let events = Events {
+        rx: Box::pin(events_rx),
+    };
+    Ok((client, events, Box::pin(driver)))
+}
+
+/// A handle to send commands to the connection; clone it freely.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Mutex<Core>>,
+    wake: Sender<()>,
+    done: Receiver<()>,
+}
+
+impl Client {
+    /// Starts connecting ([`Command::Connect`]).
+    pub fn connect(&self) -> Result<(), ClientError> {
+        self.command(Command::Connect)
+    }
+
+    /// Logs out: the server removes this companion, then the credentials are quarantined.
+    pub fn logout(&self) -> Result<(), ClientError> {
+        self.command(Command::Logout)
+    }
+
+    /// Sends any command; the core's refusal comes back as [`ClientError::Command`].
+    pub fn command(&self, command: Command) -> Result<(), ClientError> {
+        if self.wake.is_closed() {
+            return Err(ClientError::Ended);
+        }
+        lock(&self.shared).command(command, Instant::now())?;
+        let _ = self.wake.try_send(());
+        Ok(())
+    }
+
+    /// The connection's lifecycle state.
+    pub fn state(&self) -> State {
+        lock(&self.shared).state()
+    }
+
+    /// Stops the connection (`LocalShutdown`), applies every pending persist and waits for the
+    /// driver to end (the driver future must be running).
+    pub async fn shutdown(self) -> Result<(), ClientError> {
+        lock(&self.shared).shutdown(Instant::now());
+        let _ = self.wake.try_send(());
+        // The driver drops its sender when it has finished: `recv` then fails.
+        let _ = self.done.recv().await;
+        Ok(())
+    }
+}
+
+/// The connection's events, in order; ends when the driver ends.
+pub struct Events {
+    rx: Pin<Box<Receiver<Event>>>,
+}
+
+impl Events {
+    /// The next event, or `None` once the driver has ended.
+    pub async fn next(&mut self) -> Option<Event> {
+        self.rx.recv().await.ok()
+    }
+}
+
+impl Stream for Events {
+    type Item = Event;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.rx.as_mut().poll_next(cx)
+    }
+}
+
+fn lock(shared: &Mutex<Core>) -> MutexGuard<'_, Core> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The open (or opening) transport: dropping `tx` closes it (its future then ends).
+struct Transport {
+    id: TransportId,
+    tx: Sender<Bytes>,
+}
+
+/// Transport and version-fetch futures, polled by the driver future itself: nothing is
+/// spawned, so whichever executor polls the driver runs all of it.
+type Tasks = FuturesUnordered<Pin<Box<dyn Future<Output = ()> + Send + 'static>>>;
+
+/// Why the driver loop woke up.
+enum Wake {
+    Command(bool),
+    Input(Option<Input>),
+    Deadline,
+    TaskDone,
+}
+
+/// The driver: executes the outbox, then waits for input, a command, the deadline or one of
+/// its own futures (transports, a version fetch, the store loop).
+async fn drive<S: CredentialStore + Send + 'static>(
+    shared: Arc<Mutex<Core>>,
+    store: S,
+    wake: Receiver<()>,
+    events: Sender<Event>,
+    net: Arc<net::Net>,
+    done: Sender<()>,
+) {
+    let (io_tx, io_rx) = async_channel::unbounded::<Input>();
+    let (store_tx, store_rx) = async_channel::unbounded::<Action>();
+    let mut store_loop = pin!(store_loop(store, store_rx, io_tx.clone()).fuse());
+    let mut transport: Option<Transport> = None;
+    let mut tasks = Tasks::new();
+    loop {
+        let (outbox, deadline, closing) = {
+            let mut d = lock(&shared);
+            (d.take_outbox(), d.deadline(), d.is_closing())
+        };
+        for output in outbox {
+            match output {
+                Output::Transmit(t) => {
+                    if let Some(tr) = transport.as_ref().filter(|tr| tr.id == t.transport) {
+                        let _ = tr.tx.try_send(t.payload);
+                    }
+                }
+                Output::Action(Action::OpenTransport { id, endpoint }) => {
+                    let (tx, rx) = async_channel::unbounded();
+                    let net = Arc::clone(&net);
+                    tasks.push(Box::pin(net::run_transport(
+                        net,
+                        id,
+                        endpoint,
+                        rx,
+                        io_tx.clone(),
+                    )));
+                    transport = Some(Transport { id, tx });
+                }
+                Output::Action(Action::CloseTransport { id })
+                    if transport.as_ref().is_some_and(|tr| tr.id == id) =>
+                {
+                    transport = None;
+                }
+                Output::Action(Action::CloseTransport { .. }) => {}
+                Output::Action(Action::FetchVersion { url }) => {
+                    let (net, io) = (Arc::clone(&net), io_tx.clone());
+                    tasks.push(Box::pin(async move {
+                        let result = net.fetch_version(&url).await.map_err(Into::into);
+                        let _ = io.send(Input::Version(result)).await;
+                    }));
+                }
+                Output::Action(action) => {
+                    let _ = store_tx.try_send(action);
+                }
+                Output::Event(event) => {
+                    let _ = events.try_send(event);
+                }
+                _ => {}
+            }
+        }
+        if closing {
+            break;
+        }
+        let command = async { Wake::Command(wake.recv().await.is_ok()) };
+        let input = async { Wake::Input(io_rx.recv().await.ok()) };
+        let timer = async {
+            match deadline {
+                Some(at) => async_io::Timer::at(at).await,
+                None => std::future::pending().await,
+            };
+            Wake::Deadline
+        };
+        let task = async {
+            match tasks.next().await {
+                Some(()) => Wake::TaskDone,
+                None => std::future::pending().await,
+            }
+        };
+        let store = async {
+            (&mut store_loop).await;
+            Wake::TaskDone
+        };
+        match command.or(input).or(timer).or(task).or(store).await {
+            // Every Client handle is gone: nobody can command or shut it down.
+            Wake::Command(false) => lock(&shared).shutdown(Instant::now()),
+            Wake::Input(Some(input)) => lock(&shared).handle(input, Instant::now()),
+            Wake::Deadline => lock(&shared).timeout(Instant::now()),
+            Wake::Command(true) | Wake::Input(None) | Wake::TaskDone => {}
+        }
+    }
+    events.close();
+    // Closing the transport lets its future send the close frame; the store loop applies
+    // every queued action, then ends.
+    drop(transport);
+    store_tx.close();
+    let transports = async {
+        let grace = async_io::Timer::after(std::time::Duration::from_secs(2));
+        let drain = async { while tasks.next().await.is_some() {} };
+        drain
+            .or(async {
+                grace.await;
+            })
+            .await;
+    };
+    if !store_loop.is_terminated() {
+        futures_lite::future::zip(store_loop, transports).await;
+    }
+    drop(done);
+}
+
+/// Applies store actions in order, each on the `blocking` thread pool: no thread is held while
+/// idle.
+async fn store_loop<S: CredentialStore + Send + 'static>(
+    mut store: S,
+    actions: Receiver<Action>,
+    io: Sender<Input>,
+) {
+    while let Ok(action) = actions.recv().await {
+        let (back, result) = blocking::unblock(move || {
+            let result = run_store_action(&mut store, &action);
+            (store, result)
+        })
+        .await;
+        store = back;
+        if let Some(result) = result {
+            let _ = io.send(Input::Store(result)).await;
+        }
+    }
+}
