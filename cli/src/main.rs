@@ -1,59 +1,105 @@
-//! `tether`: link a WhatsApp account and keep it connected, and inspect the wire.
+//! `tether`: link a WhatsApp account and keep it connected, diagnose it, back it up, and
+//! inspect the wire. This file is the command tree only; each command lives in `cmd/`.
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 usage or input error.
 #![forbid(unsafe_code)]
+// Pieces used by the connection commands (run, demo, sim) that land with the runtime adapters.
+#![allow(dead_code)]
 
+#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
+compile_error!(
+    "tether-cli needs an async runtime: build with the default feature `runtime-tokio`, or with \
+     `--no-default-features --features runtime-smol`"
+);
+
+mod cmd;
+mod config;
+mod control;
+mod doctor;
+mod failure;
+mod logging;
 mod node_cmd;
+mod output;
+mod paths;
+mod qr;
+mod snapshot;
+mod status_record;
+mod store;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
-/// Tether: a WhatsApp Web (multi-device) client core built to stay connected.
+pub(crate) use failure::Failure;
+
+const AFTER_HELP: &str = "\
+Start here:
+  tether demo                 watch a session link, drop and recover against the built-in simulator
+  tether run                  link this computer (scan the QR with WhatsApp) and stay connected
+  tether status               is it linked, when was it last connected, why did it last drop?
+  tether doctor               check store, clock, config and network, each with its fix
+
+Logs go to stderr; set TETHER_LOG (or RUST_LOG), e.g. TETHER_LOG=tether=debug.
+Exit codes: 0 success, 1 runtime failure, 2 usage or input error.";
+
+/// Tether: a WhatsApp Web (multi-device) client built to stay connected.
 #[derive(Debug, Parser)]
-#[command(name = "tether", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "tether",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = AFTER_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// Where the credentials live and where the settings come from (DESIGN §9).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct StoreArgs {
+    /// The credential store [default: ~/.tether/whatsapp.redb, or sessionStore.path from the config]
+    #[arg(long, value_name = "PATH", env = "TETHER_STORE")]
+    pub(crate) store: Option<PathBuf>,
+    /// Settings in the field report's JSON shape (channels.whatsapp.{reconnect,keepAlive,sessionStore});
+    /// an OpenClaw openclaw.json works as is [default: ~/.tether/config.json, else ~/.openclaw/openclaw.json]
+    #[arg(long, value_name = "FILE", env = "TETHER_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Stop the instance that owns the store and wait for it to exit.
+    Stop(cmd::stop::StopArgs),
+    /// Show whether the store is linked, to which account, and how the connection has fared.
+    Status(cmd::status::StatusArgs),
+    /// Check everything the field report's diagnostic steps check by hand, each with its fix.
+    Doctor(cmd::doctor::DoctorArgs),
+    /// Write a consistent copy of the store to FILE (works while `tether run` is running).
+    Backup(cmd::backup::BackupArgs),
+    /// Replace the store with a backup made by `tether backup` (the current one is kept aside).
+    Restore(cmd::backup::RestoreArgs),
     /// Decode and encode WABinary nodes (the stanzas inside the Noise transport).
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
 }
 
-/// An error for the user: what happened, and the exit code that goes with it.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub(crate) message: String,
-    pub(crate) code: u8,
-}
-
-impl Failure {
-    /// A usage or input error (exit code 2).
-    pub(crate) fn input(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            code: 2,
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging::init();
     let result = match cli.command {
-        Command::Node(cmd) => node_cmd::run(cmd),
+        Command::Stop(args) => cmd::stop::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Doctor(args) => cmd::doctor::run(args),
+        Command::Backup(args) => cmd::backup::backup(args),
+        Command::Restore(args) => cmd::backup::restore(args),
+        Command::Node(c) => node_cmd::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("tether: error: {}", failure.message);
-            }
-            ExitCode::from(failure.code)
-        }
+        Err(failure) => failure.report(),
     }
 }

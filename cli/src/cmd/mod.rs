@@ -1,0 +1,6 @@
+//! One module per `tether` command.
+
+pub(crate) mod backup;
+pub(crate) mod doctor;
+pub(crate) mod status;
+pub(crate) mod stop;
