@@ -19,6 +19,8 @@
 #![deny(missing_docs)]
 
 pub mod fault_plan;
+#[cfg(feature = "server")]
+pub mod net;
 pub mod phone;
 pub mod server;
 pub mod stepper;

@@ -87,6 +87,11 @@ impl FakePhone {
         &self.phone_number
     }
 
+    /// The JID the next companion this phone links will get (by QR or pair code).
+    pub fn next_companion_jid(&self) -> Jid {
+        Jid::device(&self.phone_number, self.next_device, Server::WhatsApp)
+    }
+
     /// The phone's account identity key.
     pub fn account_public(&self) -> [u8; 32] {
         self.account.public_bytes()

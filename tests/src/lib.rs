@@ -8,3 +8,4 @@
 
 pub mod interop;
 pub mod store_contract;
+pub mod ws_client;

@@ -283,6 +283,20 @@ impl FakeServer {
         self.conns.get(&id).map(|c| c.wire.dict_version())
     }
 
+    /// Whether connection `id` finished a login (`<success>` sent), for harnesses that ping
+    /// only logged-in clients.
+    pub fn is_logged_in(&self, id: ConnId) -> bool {
+        self.conns
+            .get(&id)
+            .is_some_and(|c| matches!(c.role, Role::LoggedIn { .. }))
+    }
+
+    /// Whether connection `id` went silent ([`Fault::Silent`]): a harness sends it nothing of
+    /// its own accord either (no server pings).
+    pub fn is_silent(&self, id: ConnId) -> bool {
+        self.conns.get(&id).is_some_and(|c| c.silent)
+    }
+
     /// Connections the server still considers open.
     pub fn open_connections(&self) -> Vec<ConnId> {
         self.conns.keys().copied().collect()

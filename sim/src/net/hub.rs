@@ -1,0 +1,180 @@
+//! The hub: the one [`FakeServer`] and [`FakePhone`] of a running [`SimServer`](super::SimServer)
+//! behind a mutex, and the writer channels of the open connections. Every call into the server
+//! goes through [`Inner::with_hub`], which drains the server's transmits and closes to those
+//! channels afterwards (transmits first, so a stream error is sent before its close).
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tether_core::binary::Jid;
+use tokio::sync::{Notify, mpsc};
+
+use super::{SimError, SimServerConfig, SimStats};
+use crate::phone::FakePhone;
+use crate::server::{ConnId, ConnectOutcome, FakeServer, Fault};
+
+/// What a connection's writer task sends.
+#[derive(Debug)]
+pub(super) enum Out {
+    /// One binary websocket message.
+    Frame(Bytes),
+    /// Close the websocket (after everything queued before).
+    Close,
+}
+
+/// The server, the phone and the connections' writers.
+#[derive(Debug)]
+pub(super) struct Hub {
+    pub(super) server: FakeServer,
+    pub(super) phone: FakePhone,
+    writers: BTreeMap<ConnId, mpsc::UnboundedSender<Out>>,
+    next_conn: u64,
+    accepted: u64,
+}
+
+impl Hub {
+    /// A websocket is open: registers its writer and tells the server.
+    pub(super) fn open(&mut self, writer: mpsc::UnboundedSender<Out>, now: Instant) -> ConnId {
+        self.next_conn += 1;
+        self.accepted += 1;
+        let id = ConnId(self.next_conn);
+        self.writers.insert(id, writer);
+        self.server.handle_open(id, now);
+        id
+    }
+
+    /// The websocket of `id` is gone (whoever closed it).
+    pub(super) fn closed(&mut self, id: ConnId, now: Instant) {
+        self.writers.remove(&id);
+        self.server.handle_close(id, now);
+    }
+
+    /// Asks every open connection to close (shutdown).
+    pub(super) fn close_all(&mut self) {
+        for (_, writer) in std::mem::take(&mut self.writers) {
+            let _ = writer.send(Out::Close);
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some((id, bytes)) = self.server.poll_transmit() {
+            if let Some(writer) = self.writers.get(&id) {
+                let _ = writer.send(Out::Frame(bytes));
+            }
+        }
+        while let Some(id) = self.server.poll_close() {
+            if let Some(writer) = self.writers.remove(&id) {
+                let _ = writer.send(Out::Close);
+            }
+        }
+    }
+}
+
+/// State shared by the server thread's tasks and the [`SimServer`](super::SimServer) handle.
+#[derive(Debug)]
+pub(super) struct Inner {
+    hub: Mutex<Hub>,
+    /// Wakes the timer task: the server's next deadline may have changed.
+    pub(super) timer: Notify,
+    root_public: [u8; 32],
+}
+
+impl Inner {
+    pub(super) fn new(config: &SimServerConfig) -> Self {
+        let server = FakeServer::new(config.server.clone(), Instant::now());
+        let root_public = server.root_public();
+        Self {
+            hub: Mutex::new(Hub {
+                phone: FakePhone::new(config.server.seed),
+                server,
+                writers: BTreeMap::new(),
+                next_conn: 0,
+                accepted: 0,
+            }),
+            timer: Notify::new(),
+            root_public,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Hub> {
+        self.hub.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the hub at the current instant, then sends what the server queued.
+    pub(super) fn with_hub<R>(&self, f: impl FnOnce(&mut Hub, Instant) -> R) -> R {
+        let result = {
+            let mut hub = self.lock();
+            let result = f(&mut hub, Instant::now());
+            hub.drain();
+            result
+        };
+        self.timer.notify_one();
+        result
+    }
+
+    /// The server's next deadline.
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.lock().server.poll_timeout()
+    }
+
+    /// A TCP connect arrived: what to do with it.
+    pub(super) fn connect_outcome(&self) -> ConnectOutcome {
+        self.lock().server.connect_outcome()
+    }
+
+    pub(super) fn root_public(&self) -> [u8; 32] {
+        self.root_public
+    }
+
+    pub(super) fn scan_qr(&self, qr: &str) -> Result<Jid, SimError> {
+        self.with_hub(|hub, now| {
+            let jid = hub.phone.next_companion_jid();
+            hub.phone.scan(&mut hub.server, qr, now)?;
+            Ok(jid)
+        })
+    }
+
+    pub(super) fn enter_pair_code(&self, code: &str) -> Result<Jid, SimError> {
+        self.with_hub(|hub, now| {
+            let jid = hub.phone.next_companion_jid();
+            hub.phone.enter_code(&mut hub.server, code, now)?;
+            Ok(jid)
+        })
+    }
+
+    pub(super) fn inject(&self, fault: Fault) {
+        self.with_hub(|hub, now| {
+            for id in hub.server.open_connections() {
+                hub.server.inject(id, fault.clone(), now);
+            }
+        });
+    }
+
+    pub(super) fn fault_next(&self, fault: Fault) {
+        self.with_hub(|hub, _| hub.server.fault_next(fault));
+    }
+
+    pub(super) fn refuse_next_connects(&self, n: usize) {
+        self.lock().server.refuse_next_connects(n);
+    }
+
+    pub(super) fn hang_next_connects(&self, n: usize) {
+        self.lock().server.hang_next_connects(n);
+    }
+
+    pub(super) fn stats(&self) -> SimStats {
+        let hub = self.lock();
+        let logins = hub.server.logins();
+        let registrations = logins.iter().filter(|l| l.registration).count();
+        SimStats {
+            accepted: hub.accepted,
+            open: hub.writers.len(),
+            logins: (logins.len() - registrations) as u64,
+            registrations: registrations as u64,
+            devices: hub.server.devices().len(),
+            pongs: u64::from(hub.server.pongs()),
+        }
+    }
+}

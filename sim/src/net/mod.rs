@@ -1,0 +1,242 @@
+//! The loopback websocket runner (cargo feature `server`): the sans-IO [`FakeServer`](crate::FakeServer) served
+//! over real websockets, for the runtime adapters' suites, `tether sim`, `tether demo` and the
+//! Baileys fidelity test.
+//!
+//! [`SimServer::start`] binds a loopback listener and runs a tokio runtime on a background
+//! thread, so callers on any runtime (tokio, smol, async-std, plain threads) can use it: every
+//! method is synchronous and only takes a lock briefly.
+//!
+//! ```text
+//!  TCP accept ─▶ connect fault? ─┬─ refuse: close before the upgrade
+//!                                ├─ hang: hold the socket, never upgrade
+//!                                └─ upgrade (any path; /ws/chat expected) ─▶ handle_open
+//!  ws binary ─▶ handle_bytes ─▶ poll_transmit ─▶ ws binary (the first post-handshake frame
+//!                             └▶ poll_close ──▶ ws close     held back by first_frame_delay)
+//!  timer task: handle_timeout at poll_timeout (real time); optional server pings
+//!  SimServer::{scan_qr, enter_pair_code, inject, fault_next, …} ─▶ same hub, same drain
+//! ```
+//!
+//! One [`FakeServer`](crate::FakeServer) and one [`FakePhone`](crate::FakePhone) sit behind a mutex (the hub);
+//! after every call into them the hub drains the server's transmits and closes to the
+//! connections' writer tasks, in order. Server time is the real clock: `now` is
+//! [`Instant::now`](std::time::Instant::now) and, by default, the server's wall clock starts at
+//! the real Unix time, so clients' clock-skew checks pass.
+//!
+//! The optional HTTP control interface (`control.rs`) exposes the same verbs to other
+//! processes; [`parse_fault`] reads its fault syntax.
+
+mod control;
+mod fault_syntax;
+mod hub;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tether_core::binary::Jid;
+use tokio::sync::watch;
+
+use crate::phone::ScanError;
+use crate::server::{Fault, ServerConfig};
+
+pub use fault_syntax::parse_fault;
+
+use hub::Inner;
+
+/// How a [`SimServer`] is set up.
+#[derive(Clone, Debug)]
+pub struct SimServerConfig {
+    /// Where to listen (default `127.0.0.1:0`: any free loopback port).
+    pub bind: SocketAddr,
+    /// The fake server's configuration; the default's `unix_base` is the real wall clock.
+    pub server: ServerConfig,
+    /// How long the first post-handshake frame of each connection is held back (npm Baileys
+    /// needs ~100 ms; Tether needs none). Default zero.
+    pub first_frame_delay: Duration,
+    /// Also serve the HTTP control interface on another loopback port (default `false`).
+    pub control: bool,
+    /// Send a server ping to every logged-in connection at this interval (default `None`).
+    pub server_pings: Option<Duration>,
+}
+
+impl Default for SimServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            server: ServerConfig {
+                unix_base: wall_clock(),
+                ..ServerConfig::default()
+            },
+            first_frame_delay: Duration::ZERO,
+            control: false,
+            server_pings: None,
+        }
+    }
+}
+
+/// The real wall clock in Unix seconds (0 if the clock is before 1970).
+pub fn wall_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Counters of a running [`SimServer`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SimStats {
+    /// Websocket connections that reached the fake server (refused and hung connects excluded).
+    pub accepted: u64,
+    /// Websocket connections open now.
+    pub open: usize,
+    /// Login ClientPayloads received (successful or not).
+    pub logins: u64,
+    /// Registration ClientPayloads received.
+    pub registrations: u64,
+    /// Devices registered on the server.
+    pub devices: usize,
+    /// Answers to server pings received.
+    pub pongs: u64,
+}
+
+/// Why a [`SimServer`] request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The fake phone could not link (unreadable QR, unknown or expired ref, no pending
+    /// pair-code request).
+    #[error("the phone could not link: {0}")]
+    Phone(#[from] ScanError),
+    /// A fault description that [`parse_fault`] does not understand.
+    #[error("unknown fault {0:?}")]
+    UnknownFault(String),
+}
+
+/// A fake WhatsApp server on a loopback websocket (see the module docs). Dropping it shuts it
+/// down.
+#[derive(Debug)]
+pub struct SimServer {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    control_addr: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SimServer {
+    /// Binds the listener(s) and starts the server thread.
+    pub fn start(config: SimServerConfig) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind(config.bind)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let control = if config.control {
+            let control = std::net::TcpListener::bind(SocketAddr::new(config.bind.ip(), 0))?;
+            control.set_nonblocking(true)?;
+            Some(control)
+        } else {
+            None
+        };
+        let control_addr = control.as_ref().map(|c| c.local_addr()).transpose()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let inner = Arc::new(Inner::new(&config));
+        let (shutdown, stop) = watch::channel(false);
+        let thread = {
+            let inner = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name("tether-sim-server".to_owned())
+                .spawn(move || {
+                    runtime.block_on(ws::run(inner, listener, control, config, stop));
+                })?
+        };
+        Ok(Self {
+            inner,
+            addr,
+            control_addr,
+            shutdown,
+            thread: Some(thread),
+        })
+    }
+
+    /// The websocket URL clients connect to: `ws://127.0.0.1:PORT/ws/chat`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws/chat", self.addr)
+    }
+
+    /// The websocket listener's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The HTTP control interface, when configured: `http://127.0.0.1:PORT`.
+    pub fn control_url(&self) -> Option<String> {
+        self.control_addr.map(|a| format!("http://{a}"))
+    }
+
+    /// The root key of the server's certificate chain: the client's trusted root.
+    pub fn root_public(&self) -> [u8; 32] {
+        self.inner.root_public()
+    }
+
+    /// The fake phone scans `qr` (the string a client shows) and links it: returns the JID
+    /// given to the companion (registered once the companion's reply verifies).
+    pub fn scan_qr(&self, qr: &str) -> Result<Jid, SimError> {
+        self.inner.scan_qr(qr)
+    }
+
+    /// The fake phone types `code` for the pending pair-code request.
+    pub fn enter_pair_code(&self, code: &str) -> Result<Jid, SimError> {
+        self.inner.enter_pair_code(code)
+    }
+
+    /// Applies `fault` to every open connection, now.
+    pub fn inject(&self, fault: Fault) {
+        self.inner.inject(fault);
+    }
+
+    /// Applies `fault` to the next connection that reaches the server.
+    pub fn fault_next(&self, fault: Fault) {
+        self.inner.fault_next(fault);
+    }
+
+    /// The next `n` TCP connects are accepted and closed before the websocket upgrade.
+    pub fn refuse_next_connects(&self, n: usize) {
+        self.inner.refuse_next_connects(n);
+    }
+
+    /// The next `n` TCP connects are accepted and never upgraded.
+    pub fn hang_next_connects(&self, n: usize) {
+        self.inner.hang_next_connects(n);
+    }
+
+    /// The server's counters now.
+    pub fn stats(&self) -> SimStats {
+        self.inner.stats()
+    }
+
+    /// Runs `f` on the fake server itself (register a device, look at the logins…); whatever
+    /// it queues is sent afterwards.
+    pub fn with_server<R>(&self, f: impl FnOnce(&mut crate::FakeServer) -> R) -> R {
+        self.inner.with_hub(|hub, _| f(&mut hub.server))
+    }
+
+    /// Closes every socket and joins the server thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
