@@ -22,6 +22,7 @@ mod node_cmd;
 mod output;
 mod paths;
 mod qr;
+mod simctl;
 mod snapshot;
 mod status_record;
 mod store;
@@ -82,6 +83,9 @@ enum Command {
     Backup(cmd::backup::BackupArgs),
     /// Replace the store with a backup made by `tether backup` (the current one is kept aside).
     Restore(cmd::backup::RestoreArgs),
+    /// Run the fake WhatsApp server on loopback, for testing any WhatsApp Web client.
+    #[command(after_long_help = cmd::sim::SIM_HELP)]
+    Sim(cmd::sim::SimArgs),
     /// Decode and encode WABinary nodes (the stanzas inside the Noise transport).
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => cmd::doctor::run(args),
         Command::Backup(args) => cmd::backup::backup(args),
         Command::Restore(args) => cmd::backup::restore(args),
+        Command::Sim(args) => cmd::sim::run(args),
         Command::Node(c) => node_cmd::run(c),
     };
     match result {

@@ -25,6 +25,8 @@ use crate::qr;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Printer {
     pub(crate) json: bool,
+    /// Whether to show QR codes (off while linking by pair code).
+    pub(crate) qr: bool,
 }
 
 /// The code of a reason as JSON: the number (or null) and whether Tether assigned it locally.
@@ -73,6 +75,7 @@ impl Printer {
     /// Prints one core event. `now` turns `reconnect_at` into a delay.
     pub(crate) fn event(&self, event: &Event, now: Instant) {
         match event {
+            Event::QrCode { .. } if !self.qr => {}
             Event::QrCode { code, .. } => {
                 if self.json {
                     self.emit_json(&json!({"event": "qr", "code": code}));
