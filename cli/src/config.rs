@@ -398,8 +398,16 @@ mod tests {
         let s =
             parse(r#"{"channels":{"whatsapp":{"reconect":{},"keepAlive":{"every":1}}}}"#).unwrap();
         assert_eq!(s.warnings.len(), 2);
-        assert!(s.warnings.iter().any(|w| w.contains("channels.whatsapp.reconect ")));
-        assert!(s.warnings.iter().any(|w| w.contains("channels.whatsapp.keepAlive.every")));
+        assert!(
+            s.warnings
+                .iter()
+                .any(|w| w.contains("channels.whatsapp.reconect "))
+        );
+        assert!(
+            s.warnings
+                .iter()
+                .any(|w| w.contains("channels.whatsapp.keepAlive.every"))
+        );
     }
 
     #[test]
