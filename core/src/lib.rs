@@ -45,6 +45,14 @@
 //! - [`timer`]: [`timer::Timer`] and [`timer::TimerTable`], every deadline as named data.
 //! - [`jitter`]: reproducible uniform draws from a caller-supplied generator.
 //!
+//! For the runtime adapters (sans-IO too; the adapters only move bytes, time and store calls):
+//!
+//! - [`driver`]: the [`driver::Driver`] both adapters wrap (single-mutation rule, outbox), the
+//!   store worker's step, the adapters' `Options` and error types.
+//! - [`endpoint`]: parsing the URLs they dial; the WebSocket `Origin`.
+//! - [`proxy`]: proxy URLs, environment selection with `no_proxy`, the HTTP `CONNECT` exchange.
+//! - [`version_fetch`]: the `sw.js` request and the `client_revision` parser.
+//!
 //! Every parser returns a typed error and never panics on hostile input; the fuzz targets in
 //! `fuzz/` and the proptest round-trips in `tests/` hold it to that.
 #![forbid(unsafe_code)]
@@ -57,6 +65,8 @@ pub mod cert;
 pub mod connection;
 pub mod creds;
 pub mod crypto;
+pub mod driver;
+pub mod endpoint;
 pub mod frame;
 pub mod jitter;
 pub mod keepalive;
@@ -65,8 +75,10 @@ pub mod noise;
 pub mod pairing;
 pub mod payload;
 pub mod proto;
+pub mod proxy;
 pub mod reason;
 pub mod timer;
+pub mod version_fetch;
 
 #[cfg(feature = "__fuzzing")]
 pub mod fuzzing;

@@ -1,7 +1,267 @@
 //! # tether-runtime-tokio
 //!
-//! A thin driver that runs a `tether_core` connection on tokio over real websockets.
+//! Drives a [`tether_core`] connection on tokio over real websockets (async-tungstenite,
+//! rustls with the ring provider, webpki roots; no OpenSSL). The adapter holds no protocol
+//! logic: it moves bytes between sockets and the core's [`Driver`], sleeps until the core's
+//! deadline, runs store calls on tokio's blocking pool and forwards events.
 //!
-//! **Status:** not built yet. This crate is reserved by the workspace layout; the adapter is
-//! tracked by its own issue and this crate exports nothing until then.
+//! ```no_run
+//! # async fn demo(store: impl tether_core::creds::CredentialStore + Send + 'static) -> Result<(), Box<dyn std::error::Error>> {
+//! use tether_runtime_tokio::{start, Config, Event, Options};
+//! let (client, mut events) = start(Config::default(), store, Options::default()).await?;
+//! client.connect()?;
+//! while let Some(event) = events.next().await {
+//!     if let Event::Connected { .. } = event { break; }
+//! }
+//! client.shutdown().await?;
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
+
+mod net;
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use tether_core::connection::Connection;
+pub use tether_core::connection::{
+    Action, Command, CommandError, Config, Event, Output, State, TransportId,
+};
+pub use tether_core::creds::{CredentialStore, StoreError};
+pub use tether_core::driver::{ClientError, DialError, Options, StartError};
+use tether_core::driver::{Driver, Input, run_store_action};
+pub use tether_core::proxy::ProxySetting;
+pub use tether_core::reason::DisconnectReason;
+
+/// Starts driving a connection: loads credentials from `store` on the blocking pool, builds
+/// the [`Connection`] and spawns the driver task. Must be called inside a tokio runtime.
+pub async fn start<S: CredentialStore + Send + 'static>(
+    config: Config,
+    mut store: S,
+    options: Options,
+) -> Result<(Client, Events), StartError> {
+    tether_core::endpoint::Endpoint::parse(&config.endpoint)?;
+    if let ProxySetting::Url(url) = &options.proxy {
+        tether_core::proxy::ProxyUrl::parse(url)?;
+    }
+    let seed = match options.seed {
+        Some(seed) => seed,
+        None => {
+            let mut seed = [0; 32];
+            getrandom::fill(&mut seed).map_err(|e| StartError::Entropy(e.to_string()))?;
+            seed
+        }
+    };
+    let (loaded, store) = tokio::task::spawn_blocking(move || (store.load(), store))
+        .await
+        .map_err(|e| StartError::Runtime(e.to_string()))?;
+    let unix_now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let conn = Connection::from_store(config, loaded?, now(), unix_now, seed);
+    let shared = Arc::new(Mutex::new(Driver::new(conn)));
+    let (wake_tx, wake_rx) = mpsc::channel(1);
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = watch::channel(None);
+    let net = Arc::new(net::Net::new(&options));
+    tokio::spawn(drive(
+        Arc::clone(&shared),
+        wake_rx,
+        events_tx,
+        store,
+        net,
+        done_tx,
+    ));
+    let client = Client {
+        shared,
+        wake: wake_tx,
+        done: done_rx,
+    };
+    Ok((client, Events { rx: events_rx }))
+}
+
+/// A handle to send commands to the connection; clone it freely.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Mutex<Driver>>,
+    wake: mpsc::Sender<()>,
+    done: watch::Receiver<Option<Result<(), String>>>,
+}
+
+impl Client {
+    /// Starts connecting ([`Command::Connect`]).
+    pub fn connect(&self) -> Result<(), ClientError> {
+        self.command(Command::Connect)
+    }
+
+    /// Logs out: the server removes this companion, then the credentials are quarantined.
+    pub fn logout(&self) -> Result<(), ClientError> {
+        self.command(Command::Logout)
+    }
+
+    /// Sends any command; the core's refusal comes back as [`ClientError::Command`].
+    pub fn command(&self, command: Command) -> Result<(), ClientError> {
+        if self.wake.is_closed() {
+            return Err(ClientError::Ended);
+        }
+        lock(&self.shared).command(command, now())?;
+        self.nudge();
+        Ok(())
+    }
+
+    /// The connection's lifecycle state.
+    pub fn state(&self) -> State {
+        lock(&self.shared).state()
+    }
+
+    /// Stops the connection (`LocalShutdown`), applies every pending persist and waits for the
+    /// driver to end.
+    pub async fn shutdown(mut self) -> Result<(), ClientError> {
+        lock(&self.shared).shutdown(now());
+        self.nudge();
+        let done = self.done.wait_for(Option::is_some).await;
+        match done.as_deref() {
+            Ok(Some(Err(e))) => Err(ClientError::DriverFailed(e.clone())),
+            Ok(_) => Ok(()),
+            Err(_) => Err(ClientError::DriverFailed(
+                "the driver task was dropped".into(),
+            )),
+        }
+    }
+
+    fn nudge(&self) {
+        // A full channel already holds a wake-up; a closed one means the driver ended.
+        let _ = self.wake.try_send(());
+    }
+}
+
+/// The connection's events, in order; ends when the driver ends.
+pub struct Events {
+    rx: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Events {
+    /// The next event, or `None` once the driver has ended.
+    pub async fn next(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+}
+
+impl Stream for Events {
+    type Item = Event;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+fn lock(shared: &Mutex<Driver>) -> MutexGuard<'_, Driver> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The open (or opening) transport: dropping `tx` closes it.
+struct Transport {
+    id: TransportId,
+    tx: mpsc::UnboundedSender<Bytes>,
+}
+
+/// The driver task: executes the outbox, then waits for input, a command or the deadline.
+async fn drive<S: CredentialStore + Send + 'static>(
+    shared: Arc<Mutex<Driver>>,
+    mut wake: mpsc::Receiver<()>,
+    events: mpsc::UnboundedSender<Event>,
+    mut store: S,
+    net: Arc<net::Net>,
+    done: watch::Sender<Option<Result<(), String>>>,
+) {
+    let (io_tx, mut io_rx) = mpsc::unbounded_channel::<Input>();
+    let (store_tx, mut store_rx) = mpsc::unbounded_channel::<Action>();
+    let store_io = io_tx.clone();
+    let store_worker = tokio::task::spawn_blocking(move || {
+        while let Some(action) = store_rx.blocking_recv() {
+            if let Some(result) = run_store_action(&mut store, &action) {
+                let _ = store_io.send(Input::Store(result));
+            }
+        }
+    });
+    let mut transport: Option<Transport> = None;
+    loop {
+        let (outbox, deadline, closing) = {
+            let mut d = lock(&shared);
+            (d.take_outbox(), d.deadline(), d.is_closing())
+        };
+        for output in outbox {
+            match output {
+                Output::Transmit(t) => {
+                    if let Some(tr) = transport.as_ref().filter(|tr| tr.id == t.transport) {
+                        let _ = tr.tx.send(t.payload);
+                    }
+                }
+                Output::Action(Action::OpenTransport { id, endpoint }) => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    transport = Some(Transport { id, tx });
+                    tokio::spawn(net::run_transport(
+                        Arc::clone(&net),
+                        id,
+                        endpoint,
+                        rx,
+                        io_tx.clone(),
+                    ));
+                }
+                Output::Action(Action::CloseTransport { id })
+                    if transport.as_ref().is_some_and(|tr| tr.id == id) =>
+                {
+                    transport = None;
+                }
+                Output::Action(Action::CloseTransport { .. }) => {}
+                Output::Action(Action::FetchVersion { url }) => {
+                    let (net, io) = (Arc::clone(&net), io_tx.clone());
+                    tokio::spawn(async move {
+                        let result = net.fetch_version(&url).await.map_err(Into::into);
+                        let _ = io.send(Input::Version(result));
+                    });
+                }
+                Output::Action(action) => {
+                    let _ = store_tx.send(action);
+                }
+                Output::Event(event) => {
+                    let _ = events.send(event);
+                }
+                _ => {}
+            }
+        }
+        if closing {
+            break;
+        }
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            woken = wake.recv() => {
+                if woken.is_none() {
+                    // Every Client handle is gone: nobody can command or shut it down.
+                    lock(&shared).shutdown(now());
+                }
+            }
+            Some(input) = io_rx.recv() => lock(&shared).handle(input, now()),
+            () = sleep => lock(&shared).timeout(now()),
+        }
+    }
+    drop((transport, store_tx));
+    let result = store_worker.await.map_err(|e| format!("store worker: {e}"));
+    drop(events);
+    let _ = done.send(Some(result));
+}

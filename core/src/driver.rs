@@ -1,0 +1,277 @@
+//! What both runtime adapters share, sans-IO: the [`Driver`] that wraps a
+//! [`Connection`](crate::connection::Connection) and keeps its single-mutation rule (every input
+//! is followed at once by a full drain into an outbox), the store worker's one step
+//! ([`run_store_action`]), the adapters' [`Options`] and their error types.
+//!
+//! ```text
+//!   app ── Client::command ─┐                   ┌─▶ outbox: transmits, actions, events (in order)
+//!   sockets, store, timer ──┴─▶ Driver::handle ─┤
+//!                                               └─▶ deadline (next handle_timeout)
+//! ```
+//!
+//! An adapter holds the `Driver` behind a lock shared by its `Client` handles and its driver
+//! task; whoever mutates it drains in the same critical section, so outputs of two inputs never
+//! interleave. The driver task takes the outbox and executes it: sends bytes, opens and closes
+//! transports, hands store actions to a worker off the async threads, forwards events.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::connection::{
+    Action, Command, CommandError, Connection, Output, State, TransportEvent, TransportId,
+    VersionError,
+};
+use crate::creds::{CredentialStore, StoreError, StoreResult};
+use crate::endpoint::UrlError;
+use crate::payload::AppVersion;
+use crate::proxy::{ProxyError, ProxySetting};
+use crate::version_fetch::VersionFetchError;
+
+/// Adapter options (the same for every runtime).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Options {
+    /// Which proxy to use (default: from the environment).
+    pub proxy: ProxySetting,
+    /// The seed for every random choice; `None`: the adapter draws one from the OS.
+    pub seed: Option<[u8; 32]>,
+    /// Largest WebSocket message accepted (whatsmeow: 16 MiB).
+    pub ws_max_message: usize,
+    /// The WebSocket read buffer per connection (bytes); small keeps idle sessions small.
+    pub ws_read_buffer: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            proxy: ProxySetting::FromEnv,
+            seed: None,
+            ws_max_message: 16 << 20,
+            ws_read_buffer: 4096,
+        }
+    }
+}
+
+/// An input for the [`Driver`], as the adapter's helper tasks report it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Input {
+    /// The transport is open.
+    Opened(TransportId),
+    /// One binary WebSocket message arrived.
+    Bytes(TransportId, Bytes),
+    /// The peer closed the transport.
+    Closed(TransportId, String),
+    /// Dialing or I/O failed.
+    Failed(TransportId, String),
+    /// The store answered.
+    Store(StoreResult),
+    /// The version fetch answered.
+    Version(Result<AppVersion, VersionError>),
+}
+
+/// A [`Connection`] plus its outbox: every mutation drains at once.
+#[derive(Debug)]
+pub struct Driver {
+    conn: Connection,
+    outbox: VecDeque<Output>,
+    deadline: Option<Instant>,
+    closing: bool,
+}
+
+impl Driver {
+    /// Wraps `conn`, draining what construction queued (fresh credentials to persist).
+    pub fn new(conn: Connection) -> Self {
+        let mut driver = Self {
+            conn,
+            outbox: VecDeque::new(),
+            deadline: None,
+            closing: false,
+        };
+        driver.drain();
+        driver
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Opened(id) => self.conn.handle_transport(id, TransportEvent::Opened, now),
+            Input::Bytes(id, data) => self.conn.handle_bytes(id, &data, now),
+            Input::Closed(id, detail) => {
+                self.conn
+                    .handle_transport(id, TransportEvent::Closed { detail }, now);
+            }
+            Input::Failed(id, detail) => {
+                self.conn
+                    .handle_transport(id, TransportEvent::Failed { detail }, now);
+            }
+            Input::Store(result) => self.conn.handle_store(result, now),
+            Input::Version(result) => self.conn.handle_version(result, now),
+        }
+        self.drain();
+    }
+
+    /// Feeds an application command.
+    pub fn command(&mut self, command: Command, now: Instant) -> Result<(), CommandError> {
+        let result = self.conn.handle_command(command, now);
+        self.drain();
+        result
+    }
+
+    /// The deadline passed (spurious calls are harmless).
+    pub fn timeout(&mut self, now: Instant) {
+        self.conn.handle_timeout(now);
+        self.drain();
+    }
+
+    /// Begins a graceful shutdown: `LocalShutdown` if the connection is live, then the driver
+    /// task executes the outbox, waits for the store worker and ends.
+    pub fn shutdown(&mut self, now: Instant) {
+        if !matches!(self.conn.state(), State::Idle | State::Stopped(_)) {
+            // Only fails when nothing is live, which the match above rules out; either way
+            // the driver stops below.
+            let _ = self.conn.handle_command(Command::Shutdown, now);
+        }
+        self.closing = true;
+        self.drain();
+    }
+
+    /// Whether [`Driver::shutdown`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// Takes the outputs to execute, in order (never contains `Output::Timeout`).
+    pub fn take_outbox(&mut self) -> VecDeque<Output> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// When to call [`Driver::timeout`] next.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The connection's lifecycle state.
+    pub fn state(&self) -> State {
+        self.conn.state().clone()
+    }
+
+    /// The connection (read-only).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn drain(&mut self) {
+        loop {
+            match self.conn.poll_output() {
+                Output::Timeout(deadline) => {
+                    self.deadline = deadline;
+                    return;
+                }
+                output => self.outbox.push_back(output),
+            }
+        }
+    }
+}
+
+/// Runs one store action on `store` (the adapter calls this off its async threads, in order)
+/// and returns the answer for the driver. Other actions return `None`.
+pub fn run_store_action<S: CredentialStore + ?Sized>(
+    store: &mut S,
+    action: &Action,
+) -> Option<StoreResult> {
+    Some(match action {
+        Action::PersistCredentials { seq, delta } => match store.apply(*seq, delta) {
+            Ok(()) => StoreResult::Persisted(*seq),
+            Err(error) => StoreResult::Failed { seq: *seq, error },
+        },
+        Action::QuarantineCredentials { seq, reason } => match store.quarantine(*seq, reason) {
+            Ok(()) => StoreResult::Quarantined(*seq),
+            Err(error) => StoreResult::Failed { seq: *seq, error },
+        },
+        _ => return None,
+    })
+}
+
+/// Why `start` failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Loading the credentials failed (the store's message says what to do, e.g. another
+    /// process holds it).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The explicit proxy setting does not parse.
+    #[error("{0}")]
+    Proxy(#[from] ProxyError),
+    /// The configured endpoint does not parse.
+    #[error("the endpoint is invalid: {0}")]
+    Endpoint(#[from] UrlError),
+    /// The OS could not provide a seed.
+    #[error("the OS random source failed ({0}): pass Options::seed or fix the system's entropy")]
+    Entropy(String),
+    /// The runtime failed to run the store load (it panicked or was cancelled).
+    #[error(
+        "loading the credentials was aborted ({0}): the store panicked or the runtime is shutting down"
+    )]
+    Runtime(String),
+}
+
+/// Why a `Client` call failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The core refused the command (misuse: wrong state, bad input).
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The driver has ended (shut down, or every handle was dropped): start a new client.
+    #[error("the connection driver has ended: start a new client to connect again")]
+    Ended,
+    /// The driver or the store worker panicked.
+    #[error("the connection driver failed ({0}): this is a bug, please report it")]
+    DriverFailed(String),
+}
+
+/// Why dialing a transport or fetching the version failed (the adapter turns it into the
+/// `detail` of a `Failed` transport event or a `VersionError`).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DialError {
+    /// The URL does not parse or has the wrong scheme.
+    #[error("{0}")]
+    Url(#[from] UrlError),
+    /// The proxy setting or the proxy itself failed.
+    #[error("{0}")]
+    Proxy(#[from] ProxyError),
+    /// TCP or TLS failed.
+    #[error("cannot reach {target}: {source}")]
+    Io {
+        /// Where to (host:port, or the proxy).
+        target: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The SOCKS5 proxy refused.
+    #[error("socks5 proxy {proxy} failed: {detail}")]
+    Socks {
+        /// The proxy (without credentials).
+        proxy: String,
+        /// The proxy library's error.
+        detail: String,
+    },
+    /// The WebSocket upgrade failed.
+    #[error("websocket upgrade failed: {0}")]
+    WebSocket(String),
+    /// The version answer did not parse.
+    #[error("{0}")]
+    Version(#[from] VersionFetchError),
+}
+
+impl From<DialError> for VersionError {
+    fn from(e: DialError) -> Self {
+        Self(e.to_string())
+    }
+}

@@ -1,0 +1,150 @@
+//! The adapters' shared driver: single-mutation drains, store steps, shutdown.
+#![allow(clippy::unwrap_used)]
+use std::collections::BTreeMap;
+
+use std::time::Instant;
+
+use tether_core::connection::{
+    Action, Command, Config, Connection, Event, Output, State, TransportId,
+};
+use tether_core::creds::{
+    CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError, StoreResult,
+};
+use tether_core::driver::{Driver, Input, run_store_action};
+
+/// A test's starting instant (tests may read the clock; the core never does).
+#[allow(clippy::disallowed_methods)]
+fn t0() -> Instant {
+    Instant::now()
+}
+
+#[derive(Default)]
+struct Recorder {
+    applied: Vec<PersistSeq>,
+    quarantined: BTreeMap<u64, String>,
+    fail: bool,
+}
+
+impl CredentialStore for Recorder {
+    fn load(&mut self) -> Result<Option<(Credentials, PersistSeq)>, StoreError> {
+        Ok(None)
+    }
+    fn apply(&mut self, seq: PersistSeq, _: &CredentialsDelta) -> Result<(), StoreError> {
+        if self.fail {
+            return Err(StoreError::new("disk full"));
+        }
+        self.applied.push(seq);
+        Ok(())
+    }
+    fn quarantine(&mut self, seq: PersistSeq, why: &str) -> Result<(), StoreError> {
+        self.quarantined.insert(seq.0, why.to_owned());
+        Ok(())
+    }
+}
+
+fn driver(now: Instant) -> Driver {
+    Driver::new(Connection::new(
+        Config::for_server("ws://127.0.0.1:1/ws/chat", [1; 32]),
+        None,
+        now,
+        1_700_000_000,
+        [7; 32],
+    ))
+}
+
+#[test]
+fn new_driver_queues_the_fresh_credentials_persist() {
+    let now = t0();
+    let mut d = driver(now);
+    let outbox = d.take_outbox();
+    assert!(
+        outbox
+            .iter()
+            .any(|o| matches!(o, Output::Action(Action::PersistCredentials { .. })))
+    );
+    assert!(d.take_outbox().is_empty());
+    assert!(!outbox.iter().any(|o| matches!(o, Output::Timeout(_))));
+}
+
+#[test]
+fn connect_then_store_answer_opens_a_transport() {
+    let now = t0();
+    let mut d = driver(now);
+    let mut store = Recorder::default();
+    d.command(Command::Connect, now).unwrap();
+    let persists: Vec<_> = d
+        .take_outbox()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Action(a) => run_store_action(&mut store, &a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(persists.len(), 1);
+    for p in persists {
+        d.handle(Input::Store(p), now);
+    }
+    assert!(
+        d.take_outbox()
+            .iter()
+            .any(|o| matches!(o, Output::Action(Action::OpenTransport { .. })))
+    );
+    assert_eq!(d.state(), State::Connecting);
+    assert!(d.deadline().is_some());
+}
+
+#[test]
+fn store_failures_and_quarantine_become_store_results() {
+    let mut store = Recorder {
+        fail: true,
+        ..Recorder::default()
+    };
+    let persist = Action::PersistCredentials {
+        seq: PersistSeq(3),
+        delta: CredentialsDelta::default(),
+    };
+    assert!(matches!(
+        run_store_action(&mut store, &persist),
+        Some(StoreResult::Failed {
+            seq: PersistSeq(3),
+            ..
+        })
+    ));
+    let quarantine = Action::QuarantineCredentials {
+        seq: PersistSeq(4),
+        reason: "401".into(),
+    };
+    assert_eq!(
+        run_store_action(&mut store, &quarantine),
+        Some(StoreResult::Quarantined(PersistSeq(4)))
+    );
+    assert_eq!(store.quarantined.get(&4).map(String::as_str), Some("401"));
+    let close = Action::CloseTransport { id: TransportId(1) };
+    assert_eq!(run_store_action(&mut store, &close), None);
+}
+
+#[test]
+fn shutdown_of_a_live_connection_stops_with_local_shutdown() {
+    let now = t0();
+    let mut d = driver(now);
+    d.command(Command::Connect, now).unwrap();
+    d.take_outbox();
+    d.shutdown(now);
+    assert!(d.is_closing());
+    assert!(matches!(d.state(), State::Stopped(_)));
+    assert!(
+        d.take_outbox()
+            .iter()
+            .any(|o| matches!(o, Output::Event(Event::Stopped { .. })))
+    );
+}
+
+#[test]
+fn shutdown_of_an_idle_connection_just_closes() {
+    let now = t0();
+    let mut d = driver(now);
+    d.take_outbox();
+    d.shutdown(now);
+    assert!(d.is_closing());
+    assert_eq!(d.state(), State::Idle);
+}

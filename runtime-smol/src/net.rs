@@ -1,0 +1,227 @@
+//! Dialing for the smol adapter, on futures-io only: TCP via async-net (direct, HTTP CONNECT
+//! or SOCKS5 through tokio-socks' futures-io compat), TLS via futures-rustls (ring, webpki
+//! roots), the WebSocket upgrade with WhatsApp's `Origin`, one future per transport, and the
+//! version fetch. Everything protocol-shaped is parsed by `tether_core`.
+
+use std::sync::Arc;
+
+use async_channel::{Receiver, Sender};
+use async_net::TcpStream;
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::smol::{ClientStream, client_async_tls_with_connector_and_config};
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::http::HeaderValue;
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use bytes::Bytes;
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt, StreamExt};
+use futures_rustls::TlsConnector;
+use rustls::pki_types::ServerName;
+use tether_core::connection::TransportId;
+use tether_core::driver::{DialError, Input, Options};
+use tether_core::endpoint::{Endpoint, UrlError, WEB_ORIGIN};
+use tether_core::payload::AppVersion;
+use tether_core::proxy::{self, ConnectHandshake, ProxyKind, ProxySetting};
+use tether_core::version_fetch;
+use tokio_socks::io::Compat;
+use tokio_socks::tcp::Socks5Stream;
+
+type Ws = WebSocketStream<ClientStream<TcpStream>>;
+
+/// How this process dials: TLS client config, proxy setting, WebSocket limits.
+pub(crate) struct Net {
+    tls: TlsConnector,
+    proxy: ProxySetting,
+    ws: WebSocketConfig,
+}
+
+impl Net {
+    pub(crate) fn new(options: &Options) -> Self {
+        let roots = || {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            roots
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        // ring supports the safe default versions; the fallback only guards a future rustls.
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_or_else(
+                |_| rustls::ClientConfig::builder().with_root_certificates(roots()),
+                |b| b.with_root_certificates(roots()),
+            )
+            .with_no_client_auth();
+        Self {
+            tls: TlsConnector::from(Arc::new(config)),
+            proxy: options.proxy.clone(),
+            ws: WebSocketConfig::default()
+                .read_buffer_size(options.ws_read_buffer)
+                .write_buffer_size(0)
+                .max_message_size(Some(options.ws_max_message))
+                .max_frame_size(Some(options.ws_max_message)),
+        }
+    }
+
+    /// TCP to `target`, through the proxy the setting selects.
+    async fn tcp(&self, target: &Endpoint) -> Result<TcpStream, DialError> {
+        let io = |target: String| move |source| DialError::Io { target, source };
+        let Some(proxy) = self.proxy.resolve(target, |k| std::env::var(k).ok())? else {
+            let addr = (target.host.as_str(), target.port);
+            return TcpStream::connect(addr)
+                .await
+                .map_err(io(target.authority()));
+        };
+        let mut tcp = TcpStream::connect((proxy.host.as_str(), proxy.port))
+            .await
+            .map_err(io(proxy.to_string()))?;
+        match proxy.kind {
+            ProxyKind::Http => {
+                let request = proxy::connect_request(&target.authority(), proxy.auth.as_ref());
+                tcp.write_all(&request)
+                    .await
+                    .map_err(io(proxy.to_string()))?;
+                let (mut handshake, mut buf) = (ConnectHandshake::new(), [0; 512]);
+                loop {
+                    let n = tcp.read(&mut buf).await.map_err(io(proxy.to_string()))?;
+                    if handshake.handle_read(buf.get(..n).unwrap_or_default())? {
+                        return Ok(tcp);
+                    }
+                }
+            }
+            _ => {
+                let (tcp, dest) = (Compat::new(tcp), (target.host.as_str(), target.port));
+                let socks = match &proxy.auth {
+                    None => Socks5Stream::connect_with_socket(tcp, dest).await,
+                    Some(a) => {
+                        Socks5Stream::connect_with_password_and_socket(
+                            tcp,
+                            dest,
+                            &a.user,
+                            &a.password,
+                        )
+                        .await
+                    }
+                };
+                socks
+                    .map(|s| s.into_inner().into_inner())
+                    .map_err(|e| DialError::Socks {
+                        proxy: proxy.to_string(),
+                        detail: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    /// Opens the WebSocket to `url` (`ws://` or `wss://`) with WhatsApp's `Origin`.
+    async fn open(&self, url: &str) -> Result<Ws, DialError> {
+        let target = Endpoint::parse(url)?;
+        if !target.scheme.is_websocket() {
+            return Err(UrlError::UnsupportedScheme(url.into(), "ws:// or wss://").into());
+        }
+        let tcp = self.tcp(&target).await?;
+        let ws_err = |e: async_tungstenite::tungstenite::Error| DialError::WebSocket(e.to_string());
+        let mut request = url.into_client_request().map_err(ws_err)?;
+        request
+            .headers_mut()
+            .insert("Origin", HeaderValue::from_static(WEB_ORIGIN));
+        let tls = Some(self.tls.clone());
+        let (ws, _response) =
+            client_async_tls_with_connector_and_config(request, tcp, tls, Some(self.ws))
+                .await
+                .map_err(ws_err)?;
+        Ok(ws)
+    }
+
+    /// GETs the version URL (`http://` or `https://`) and parses `client_revision`.
+    pub(crate) async fn fetch_version(&self, url: &str) -> Result<AppVersion, DialError> {
+        let target = Endpoint::parse(url)?;
+        let tcp = self.tcp(&target).await?;
+        let io = |source| DialError::Io {
+            target: target.authority(),
+            source,
+        };
+        let raw = if target.scheme.is_tls() {
+            let name = ServerName::try_from(target.host.clone())
+                .map_err(|_| DialError::Url(UrlError::BadHost))?;
+            let tls = self.tls.connect(name, tcp).await.map_err(io)?;
+            exchange(tls, &target).await
+        } else {
+            exchange(tcp, &target).await
+        };
+        Ok(version_fetch::parse_response(&raw.map_err(io)?)?)
+    }
+}
+
+/// Sends the version request and reads the answer until the server closes (bounded).
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    target: &Endpoint,
+) -> std::io::Result<Vec<u8>> {
+    stream.write_all(&version_fetch::request(target)).await?;
+    let mut raw = Vec::new();
+    let limit = version_fetch::MAX_RESPONSE as u64 + 1;
+    (&mut stream).take(limit).read_to_end(&mut raw).await?;
+    Ok(raw)
+}
+
+/// One transport: dial (unless closed first), report `Opened`, then pump messages both ways
+/// until either side ends. Closing every sender of `out` closes it.
+pub(crate) async fn run_transport(
+    net: Arc<Net>,
+    id: TransportId,
+    endpoint: String,
+    out: Receiver<Bytes>,
+    io: Sender<Input>,
+) {
+    let dialed = async { Some(net.open(&endpoint).await) }
+        .or(async {
+            while out.recv().await.is_ok() {}
+            None
+        })
+        .await;
+    let ws = match dialed {
+        None => return,
+        Some(Ok(ws)) => ws,
+        Some(Err(e)) => {
+            let _ = io.send(Input::Failed(id, e.to_string())).await;
+            return;
+        }
+    };
+    drop(net);
+    let _ = io.send(Input::Opened(id)).await;
+    let (mut tx, mut rx) = ws.split();
+    enum Next {
+        Send(Option<Bytes>),
+        Received(Option<Result<Message, async_tungstenite::tungstenite::Error>>),
+    }
+    let ended = loop {
+        let next = async { Next::Send(out.recv().await.ok()) }
+            .or(async { Next::Received(rx.next().await) })
+            .await;
+        match next {
+            Next::Send(Some(payload)) => {
+                if let Err(e) = tx.send(Message::Binary(payload)).await {
+                    break Input::Failed(id, e.to_string());
+                }
+            }
+            Next::Send(None) => {
+                let _ = tx.close(None).await;
+                return;
+            }
+            Next::Received(Some(Ok(Message::Binary(data)))) => {
+                let _ = io.send(Input::Bytes(id, data)).await;
+            }
+            Next::Received(Some(Ok(Message::Close(frame)))) => {
+                let detail = frame.map_or_else(
+                    || "close without a code".to_owned(),
+                    |f| format!("close {}: {}", u16::from(f.code), f.reason),
+                );
+                break Input::Closed(id, detail);
+            }
+            Next::Received(Some(Ok(_))) => {}
+            Next::Received(Some(Err(e))) => break Input::Failed(id, e.to_string()),
+            Next::Received(None) => break Input::Closed(id, "the server ended the stream".into()),
+        }
+    };
+    let _ = io.send(ended).await;
+}

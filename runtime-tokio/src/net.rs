@@ -1,0 +1,229 @@
+//! Dialing for the tokio adapter: TCP (direct, HTTP CONNECT or SOCKS5), TLS (rustls + ring,
+//! webpki roots), the WebSocket upgrade with WhatsApp's `Origin`, one task per transport, and
+//! the version fetch. Everything protocol-shaped (URLs, proxy choice, CONNECT bytes, the
+//! version answer) is parsed by `tether_core`.
+
+use std::sync::Arc;
+
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tokio::client_async_tls_with_connector_and_config;
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::http::HeaderValue;
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::{Message, Utf8Bytes};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use rustls::pki_types::ServerName;
+use tether_core::connection::TransportId;
+use tether_core::driver::{DialError, Input, Options};
+use tether_core::endpoint::{Endpoint, UrlError, WEB_ORIGIN};
+use tether_core::payload::AppVersion;
+use tether_core::proxy::{self, ConnectHandshake, ProxyKind, ProxySetting};
+use tether_core::version_fetch;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsConnector;
+
+type Ws = WebSocketStream<async_tungstenite::tokio::ClientStream<TcpStream>>;
+
+/// How this process dials: TLS client config, proxy setting, WebSocket limits.
+pub(crate) struct Net {
+    tls: TlsConnector,
+    proxy: ProxySetting,
+    ws: WebSocketConfig,
+}
+
+impl Net {
+    pub(crate) fn new(options: &Options) -> Self {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+        // The ring provider supports the safe default versions; fall back to TLS 1.3 only if a
+        // future rustls ever disagrees rather than failing every connection.
+        let config = config.unwrap_or_else(|_| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth()
+        });
+        Self {
+            tls: TlsConnector::from(Arc::new(config)),
+            proxy: options.proxy.clone(),
+            ws: WebSocketConfig::default()
+                .read_buffer_size(options.ws_read_buffer)
+                .write_buffer_size(0)
+                .max_message_size(Some(options.ws_max_message))
+                .max_frame_size(Some(options.ws_max_message)),
+        }
+    }
+
+    /// TCP to `target`, through the proxy the setting selects.
+    async fn tcp(&self, target: &Endpoint) -> Result<TcpStream, DialError> {
+        let io = |target: String| move |source| DialError::Io { target, source };
+        let Some(proxy) = self.proxy.resolve(target, |k| std::env::var(k).ok())? else {
+            let addr = (target.host.as_str(), target.port);
+            return TcpStream::connect(addr)
+                .await
+                .map_err(io(target.authority()));
+        };
+        let mut tcp = TcpStream::connect((proxy.host.as_str(), proxy.port))
+            .await
+            .map_err(io(proxy.to_string()))?;
+        match proxy.kind {
+            ProxyKind::Http => {
+                let request = proxy::connect_request(&target.authority(), proxy.auth.as_ref());
+                tcp.write_all(&request)
+                    .await
+                    .map_err(io(proxy.to_string()))?;
+                let (mut handshake, mut buf) = (ConnectHandshake::new(), [0; 512]);
+                loop {
+                    let n = tcp.read(&mut buf).await.map_err(io(proxy.to_string()))?;
+                    if handshake.handle_read(buf.get(..n).unwrap_or_default())? {
+                        return Ok(tcp);
+                    }
+                }
+            }
+            _ => {
+                let dest = (target.host.as_str(), target.port);
+                let socks = match &proxy.auth {
+                    None => tokio_socks::tcp::Socks5Stream::connect_with_socket(tcp, dest).await,
+                    Some(a) => {
+                        tokio_socks::tcp::Socks5Stream::connect_with_password_and_socket(
+                            tcp,
+                            dest,
+                            &a.user,
+                            &a.password,
+                        )
+                        .await
+                    }
+                };
+                socks.map(|s| s.into_inner()).map_err(|e| DialError::Socks {
+                    proxy: proxy.to_string(),
+                    detail: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Opens the WebSocket to `url` (`ws://` or `wss://`) with WhatsApp's `Origin`.
+    async fn open(&self, url: &str) -> Result<Ws, DialError> {
+        let target = Endpoint::parse(url)?;
+        if !target.scheme.is_websocket() {
+            return Err(UrlError::UnsupportedScheme(url.into(), "ws:// or wss://").into());
+        }
+        let tcp = self.tcp(&target).await?;
+        let ws_err = |e: async_tungstenite::tungstenite::Error| DialError::WebSocket(e.to_string());
+        let mut request = url.into_client_request().map_err(ws_err)?;
+        request
+            .headers_mut()
+            .insert("Origin", HeaderValue::from_static(WEB_ORIGIN));
+        let tls = Some(self.tls.clone());
+        let (ws, _response) =
+            client_async_tls_with_connector_and_config(request, tcp, tls, Some(self.ws))
+                .await
+                .map_err(ws_err)?;
+        Ok(ws)
+    }
+
+    /// GETs the version URL (`http://` or `https://`) and parses `client_revision`.
+    pub(crate) async fn fetch_version(&self, url: &str) -> Result<AppVersion, DialError> {
+        let target = Endpoint::parse(url)?;
+        let tcp = self.tcp(&target).await?;
+        let raw = if target.scheme.is_tls() {
+            let name = ServerName::try_from(target.host.clone())
+                .map_err(|_| DialError::Url(UrlError::BadHost))?;
+            let io = |source| DialError::Io {
+                target: target.authority(),
+                source,
+            };
+            let tls = self.tls.connect(name, tcp).await.map_err(io)?;
+            exchange(tls, &target).await
+        } else {
+            exchange(tcp, &target).await
+        };
+        let raw = raw.map_err(|source| DialError::Io {
+            target: target.authority(),
+            source,
+        })?;
+        Ok(version_fetch::parse_response(&raw)?)
+    }
+}
+
+/// Sends the version request and reads the answer until the server closes (bounded).
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    target: &Endpoint,
+) -> std::io::Result<Vec<u8>> {
+    stream.write_all(&version_fetch::request(target)).await?;
+    let mut raw = Vec::new();
+    let limit = version_fetch::MAX_RESPONSE as u64 + 1;
+    (&mut stream).take(limit).read_to_end(&mut raw).await?;
+    Ok(raw)
+}
+
+/// One transport: dial (unless closed first), report `Opened`, then pump messages both ways
+/// until either side ends. Dropping the sender of `out` closes it.
+pub(crate) async fn run_transport(
+    net: Arc<Net>,
+    id: TransportId,
+    endpoint: String,
+    mut out: mpsc::UnboundedReceiver<Bytes>,
+    io: mpsc::UnboundedSender<Input>,
+) {
+    let dialed = tokio::select! {
+        dialed = net.open(&endpoint) => dialed,
+        () = closed(&mut out) => return,
+    };
+    let ws = match dialed {
+        Ok(ws) => ws,
+        Err(e) => {
+            let _ = io.send(Input::Failed(id, e.to_string()));
+            return;
+        }
+    };
+    drop(net);
+    let _ = io.send(Input::Opened(id));
+    let (mut tx, mut rx) = ws.split();
+    let ended = loop {
+        tokio::select! {
+            payload = out.recv() => match payload {
+                Some(payload) => {
+                    if let Err(e) = tx.send(Message::Binary(payload)).await {
+                        break Input::Failed(id, e.to_string());
+                    }
+                }
+                None => {
+                    let _ = tx.close(None).await;
+                    return;
+                }
+            },
+            message = rx.next() => match message {
+                Some(Ok(Message::Binary(data))) => {
+                    let _ = io.send(Input::Bytes(id, data));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let detail = frame.map_or_else(
+                        || Utf8Bytes::from_static("close without a code"),
+                        |f| format!("close {}: {}", u16::from(f.code), f.reason).into(),
+                    );
+                    break Input::Closed(id, detail.to_string());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break Input::Failed(id, e.to_string()),
+                None => break Input::Closed(id, "the server ended the stream".into()),
+            },
+        }
+    };
+    let _ = io.send(ended);
+}
+
+/// Resolves once every sender of `out` is gone (nothing is sent before `Opened`).
+async fn closed(out: &mut mpsc::UnboundedReceiver<Bytes>) {
+    while out.recv().await.is_some() {}
+}
