@@ -84,6 +84,36 @@ pub enum RedbStoreError {
         /// The quarantine id asked for.
         id: u64,
     },
+    /// An import was asked while the store holds a live identity.
+    #[error(
+        "cannot import into {path}: it already holds an identity; importing would replace it \
+         and lose its pairing; log it out or relink first (its identity is then kept in \
+         quarantine), or import into another --store"
+    )]
+    ImportOverLive {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// The backup destination exists already.
+    #[error(
+        "the backup destination {path} exists already; nothing was written; choose a new file \
+         name or move the old file away"
+    )]
+    BackupExists {
+        /// The destination asked for.
+        path: PathBuf,
+    },
+    /// A backup failed its integrity check.
+    #[error(
+        "the backup {path} fails its integrity check, so it was not used: {problems}; nothing \
+         was changed; use another backup"
+    )]
+    BackupDamaged {
+        /// The backup file.
+        path: PathBuf,
+        /// What is damaged, one item per `;`.
+        problems: String,
+    },
     /// No quarantined identity has this id.
     #[error("no quarantined identity has id {id}; list them to see the ids that exist")]
     NoSuchQuarantine {

@@ -13,19 +13,35 @@
 //! * Quarantine keeps the identity aside, listed ([`RedbStore::list_quarantined`]) and
 //!   restorable ([`RedbStore::restore_quarantined`]).
 //!
-//! Not built yet: online backup/restore, integrity check, Baileys import/export, the control
-//! socket.
+//! * [`RedbStore::record_status`] keeps the owner's connection status ([`StoreStatus`]).
+//! * [`RedbStore::backup_to`] writes a consistent online snapshot; [`restore`] puts one back
+//!   (keeping the replaced store aside); [`check`] reports, read-only and without ownership,
+//!   what is present and what is damaged ([`IntegrityReport`]).
+//!
+//! * [`RedbStore::import_baileys`] / [`RedbStore::export_baileys`] move an identity from and
+//!   to a Baileys multi-file auth directory ([`BaileysError`] names the file at fault).
+//!
+//! The control socket is the CLI's (it calls this API inside the owner).
 #![forbid(unsafe_code)]
 
+mod backup;
+mod baileys;
+mod check;
 mod error;
+mod foreign;
 mod owner;
 mod record;
 mod schema;
+mod status;
 mod store;
 mod tables;
 
+pub use backup::{RestoreOutcome, restore};
+pub use baileys::{BaileysError, BaileysSummary};
+pub use check::{CheckItem, IntegrityReport, KeyCounts, check};
 pub use error::RedbStoreError;
 pub use owner::Owner;
 pub use record::RecordError;
 pub use schema::SCHEMA_VERSION;
+pub use status::{LastDisconnect, StoreStatus};
 pub use store::{QuarantineEntry, RedbStore};

@@ -7,24 +7,39 @@
 //! | `pre_keys` | id → 32 private bytes | one-time pre-keys |
 //! | `app_state_sync_keys` | key id → key data | app-state sync keys |
 //! | `app_state_versions` | collection → state | app-state collection versions |
-//! | `signal_sessions`, `signal_identities`, `sender_keys` | address → bytes | declared, empty (later) |
+//! | `signal_sessions`, `signal_identities`, `sender_keys` | address → bytes | Signal records (v1: declared; v2: filled by the Baileys import) |
+//! | `extra` | name → bytes | identity fields Tether has no column for (e.g. `baileys.creds.lastPropHash` → its JSON) |
+//! | `extra_keys` | (type, id) → bytes | key-store items of other types (e.g. Baileys `sender-key-memory`), verbatim |
+//! | `status` | `"current"` → bytes | the owner's [`crate::StoreStatus`] (not part of the identity) |
 //! | `quarantine` | id → record | why, when, seq, core record of a quarantined identity |
 //! | `quarantine_pre_keys`, `…_app_state_sync_keys`, `…_app_state_versions` | (id, key) → value | its families |
+//! | `quarantine_signal_sessions`, `…_signal_identities`, `…_sender_keys`, `…_extra` | (id, key) → value | its Signal records and extras |
+//! | `quarantine_extra_keys` | (id, type, id) → value | its other key-store items |
 //!
-//! The Signal tables are declared now so that a later schema only fills them; nothing writes
-//! them yet, and quarantine does not move them yet — the change that first writes them must
-//! add their `quarantine_*` counterparts (a schema step) and move them in `quarantine`.
+//! Until Tether has its own Signal implementation, the Signal tables hold the records as the
+//! Baileys import found them: the verbatim JSON document of each `session-*.json` /
+//! `sender-key-*.json` file, and for `signal_identities` the 33-byte identity key (`0x05 ‖ key`)
+//! of each `creds.signalIdentities` entry, keyed `name.deviceId`. A native layout will be a
+//! schema step with its own migration.
+//!
+//! Everything that belongs to an identity (the live tables above except `meta` and `status`)
+//! moves to the `quarantine_*` tables together, in one transaction.
 //!
 //! `schema_version` is written by the first open. [`migrate`] brings an older store up to
 //! [`SCHEMA_VERSION`] one step at a time inside one write transaction; a newer store is refused
 //! before anything is written to it.
+//!
+//! | version | step |
+//! |---|---|
+//! | 1 | every table of the first slice |
+//! | 2 | `status`, `extra`, `extra_keys` and the quarantine tables of the Signal records and extras |
 
 use redb::{ReadableDatabase, TableDefinition, TableError, WriteTransaction};
 
 use crate::error::RedbStoreError;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 pub(crate) const META: TableDefinition<'static, &str, u64> = TableDefinition::new("meta");
 pub(crate) const DEVICE: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("device");
@@ -39,6 +54,10 @@ pub(crate) const SIGNAL_IDENTITIES: TableDefinition<'static, &str, &[u8]> =
     TableDefinition::new("signal_identities");
 pub(crate) const SENDER_KEYS: TableDefinition<'static, &str, &[u8]> =
     TableDefinition::new("sender_keys");
+pub(crate) const EXTRA: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("extra");
+pub(crate) const EXTRA_KEYS: TableDefinition<'static, (&str, &str), &[u8]> =
+    TableDefinition::new("extra_keys");
+pub(crate) const STATUS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("status");
 pub(crate) const QUARANTINE: TableDefinition<'static, u64, &[u8]> =
     TableDefinition::new("quarantine");
 pub(crate) const Q_PRE_KEYS: TableDefinition<'static, (u64, u32), &[u8]> =
@@ -48,10 +67,39 @@ pub(crate) const Q_SYNC_KEYS: TableDefinition<'static, (u64, &[u8]), &[u8]> =
 pub(crate) const Q_VERSIONS: TableDefinition<'static, (u64, &str), &[u8]> =
     TableDefinition::new("quarantine_app_state_versions");
 
+pub(crate) const Q_SIGNAL_SESSIONS: TableDefinition<'static, (u64, &str), &[u8]> =
+    TableDefinition::new("quarantine_signal_sessions");
+pub(crate) const Q_SIGNAL_IDENTITIES: TableDefinition<'static, (u64, &str), &[u8]> =
+    TableDefinition::new("quarantine_signal_identities");
+pub(crate) const Q_SENDER_KEYS: TableDefinition<'static, (u64, &str), &[u8]> =
+    TableDefinition::new("quarantine_sender_keys");
+pub(crate) const Q_EXTRA: TableDefinition<'static, (u64, &str), &[u8]> =
+    TableDefinition::new("quarantine_extra");
+pub(crate) const Q_EXTRA_KEYS: TableDefinition<'static, (u64, &str, &str), &[u8]> =
+    TableDefinition::new("quarantine_extra_keys");
+
+/// A live `&str`-keyed table and its quarantine counterpart.
+pub(crate) type StrFamily = (
+    &'static str,
+    TableDefinition<'static, &'static str, &'static [u8]>,
+    TableDefinition<'static, (u64, &'static str), &'static [u8]>,
+);
+
+/// The live `&str`-keyed tables of an identity beside the core families, each with its
+/// quarantine counterpart, as (name for messages, live, quarantine).
+pub(crate) const STR_FAMILIES: [StrFamily; 4] = [
+    ("Signal sessions", SIGNAL_SESSIONS, Q_SIGNAL_SESSIONS),
+    ("Signal identities", SIGNAL_IDENTITIES, Q_SIGNAL_IDENTITIES),
+    ("sender keys", SENDER_KEYS, Q_SENDER_KEYS),
+    ("extra fields", EXTRA, Q_EXTRA),
+];
+
 /// `meta` keys.
 pub(crate) const KEY_SCHEMA: &str = "schema_version";
 pub(crate) const KEY_LAST_SEQ: &str = "last_seq";
 pub(crate) const KEY_NEXT_QUARANTINE: &str = "next_quarantine_id";
+/// `status` key of the owner's status record.
+pub(crate) const KEY_STATUS: &str = "current";
 /// `device` key of the live record.
 pub(crate) const KEY_CURRENT: &str = "current";
 
@@ -75,7 +123,7 @@ type Migration = fn(&WriteTransaction) -> Result<(), RedbStoreError>;
 
 /// `MIGRATIONS[n]` migrates schema `n` to `n + 1` (schema 0 is "never initialised"). A new
 /// schema appends its step here and bumps [`SCHEMA_VERSION`].
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_v1];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_v1, create_v2];
 
 /// Migrates from `from` to [`SCHEMA_VERSION`] inside `txn` (the caller commits).
 pub(crate) fn migrate(txn: &WriteTransaction, from: u64) -> Result<(), RedbStoreError> {
@@ -106,5 +154,20 @@ fn create_v1(txn: &WriteTransaction) -> Result<(), RedbStoreError> {
     txn.open_table(Q_PRE_KEYS).map_err(err)?;
     txn.open_table(Q_SYNC_KEYS).map_err(err)?;
     txn.open_table(Q_VERSIONS).map_err(err)?;
+    Ok(())
+}
+
+/// Schema 2: the status record, the extras, and quarantine tables for every Signal table and
+/// the extras (so that quarantine moves all of an identity). No existing row changes.
+fn create_v2(txn: &WriteTransaction) -> Result<(), RedbStoreError> {
+    let err = |e| RedbStoreError::db("create the schema 2 tables", e);
+    txn.open_table(EXTRA).map_err(err)?;
+    txn.open_table(EXTRA_KEYS).map_err(err)?;
+    txn.open_table(STATUS).map_err(err)?;
+    txn.open_table(Q_SIGNAL_SESSIONS).map_err(err)?;
+    txn.open_table(Q_SIGNAL_IDENTITIES).map_err(err)?;
+    txn.open_table(Q_SENDER_KEYS).map_err(err)?;
+    txn.open_table(Q_EXTRA).map_err(err)?;
+    txn.open_table(Q_EXTRA_KEYS).map_err(err)?;
     Ok(())
 }

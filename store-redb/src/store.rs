@@ -23,15 +23,19 @@ use redb::{
     WriteTransaction,
 };
 
-use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
+use tether_core::creds::{
+    CredentialChange, CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError,
+};
 
 use crate::error::RedbStoreError;
+use crate::foreign::{self, Foreign};
 use crate::owner::{self, Owner};
 use crate::record::{self, DeviceRecord, QuarantineRecord};
 use crate::schema::{
-    self, DEVICE, KEY_LAST_SEQ, KEY_NEXT_QUARANTINE, META, PRE_KEYS, QUARANTINE, SCHEMA_VERSION,
-    SYNC_KEYS, VERSIONS,
+    self, DEVICE, KEY_LAST_SEQ, KEY_NEXT_QUARANTINE, KEY_STATUS, META, PRE_KEYS, QUARANTINE,
+    SCHEMA_VERSION, STATUS, SYNC_KEYS, VERSIONS,
 };
+use crate::status::{self, StoreStatus};
 use crate::tables::{self, Families};
 
 type R<T> = Result<T, RedbStoreError>;
@@ -57,8 +61,8 @@ pub struct QuarantineEntry {
 
 /// The redb credential store: one file, one owner.
 pub struct RedbStore {
-    db: Database,
-    path: PathBuf,
+    pub(crate) db: Database,
+    pub(crate) path: PathBuf,
     sidecar: PathBuf,
     me: Owner,
 }
@@ -128,7 +132,7 @@ impl RedbStore {
         }
     }
 
-    fn begin_write(&self) -> R<WriteTransaction> {
+    pub(crate) fn begin_write(&self) -> R<WriteTransaction> {
         let mut txn = self.db.begin_write().map_err(db("begin a write"))?;
         txn.set_durability(Durability::Immediate)
             .map_err(db("set immediate durability"))?;
@@ -163,6 +167,14 @@ impl RedbStore {
             return txn.abort().map_err(db("abort a replay")); // replayed: already applied
         }
         let old = tables::read_live_in(&txn, &Families::touched_by(delta))?;
+        if delta
+            .changes
+            .iter()
+            .any(|c| matches!(c, CredentialChange::Created(_)))
+        {
+            // A fresh identity starts without the old one's Signal records and extras.
+            foreign::clear(&txn)?;
+        }
         let mut new = old.clone();
         Credentials::apply(&mut new, delta)?;
         tables::write_diff(&txn, old.as_ref(), new.as_ref())?;
@@ -201,6 +213,7 @@ impl RedbStore {
             wipe_quarantine(record);
             tables::write_quarantined_families(&txn, id, &creds)?;
             tables::clear_live(&txn)?;
+            foreign::quarantine(&txn, id)?;
         }
         // The store is empty now: a new identity starts a new sequence.
         set_last_seq(&txn, None)?;
@@ -261,8 +274,72 @@ impl RedbStore {
         wipe_quarantine(record);
         tables::take_quarantined_families(&txn, id, &mut creds)?;
         tables::write_diff(&txn, None, Some(&creds))?;
+        foreign::restore(&txn, id)?;
         set_last_seq(&txn, Some(seq))?;
         txn.commit().map_err(db("commit the restore"))
+    }
+}
+
+impl RedbStore {
+    /// Records the owner's connection status in its own durable transaction (the identity is
+    /// not touched). The whole record is replaced: the caller keeps the counters.
+    pub fn record_status(&self, status: &StoreStatus) -> R<()> {
+        let txn = self.begin_write()?;
+        txn.open_table(STATUS)
+            .map_err(db("open the status table"))?
+            .insert(KEY_STATUS, status::encode(status).as_slice())
+            .map_err(db("write the status"))?;
+        txn.commit().map_err(db("commit the status"))
+    }
+
+    /// The recorded status (the default, all empty, when none was recorded).
+    pub fn status(&self) -> R<StoreStatus> {
+        let txn = self.db.begin_read().map_err(db("begin a read"))?;
+        let table = txn
+            .open_table(STATUS)
+            .map_err(db("open the status table"))?;
+        match table.get(KEY_STATUS).map_err(db("read the status"))? {
+            Some(bytes) => Ok(status::decode(bytes.value())?),
+            None => Ok(StoreStatus::default()),
+        }
+    }
+
+    /// The live identity with its non-core records (for export).
+    pub(crate) fn read_identity(&self) -> R<Option<(Credentials, Foreign)>> {
+        let Some((creds, _)) = self.load_credentials()? else {
+            return Ok(None);
+        };
+        let txn = self.db.begin_read().map_err(db("begin a read"))?;
+        let open = db("open a record table");
+        let sessions = txn.open_table(schema::SIGNAL_SESSIONS).map_err(&open)?;
+        let identities = txn.open_table(schema::SIGNAL_IDENTITIES).map_err(&open)?;
+        let senders = txn.open_table(schema::SENDER_KEYS).map_err(&open)?;
+        let extra = txn.open_table(schema::EXTRA).map_err(&open)?;
+        let extra_keys = txn.open_table(schema::EXTRA_KEYS).map_err(&open)?;
+        let foreign = foreign::read([&sessions, &identities, &senders, &extra], &extra_keys)?;
+        Ok(Some((creds, foreign)))
+    }
+
+    /// Installs a whole identity (an import) as change `seq` in one durable transaction. The
+    /// store must hold no live identity.
+    pub(crate) fn install_identity(
+        &self,
+        creds: &Credentials,
+        foreign: &Foreign,
+        seq: PersistSeq,
+    ) -> R<()> {
+        let txn = self.begin_write()?;
+        if tables::read_live_in(&txn, &Families::NONE)?.is_some() {
+            txn.abort().map_err(db("abort the import"))?;
+            return Err(RedbStoreError::ImportOverLive {
+                path: self.path.clone(),
+            });
+        }
+        foreign::clear(&txn)?;
+        tables::write_diff(&txn, None, Some(creds))?;
+        foreign::write(&txn, foreign)?;
+        set_last_seq(&txn, Some(seq))?;
+        txn.commit().map_err(db("commit the import"))
     }
 }
 
@@ -317,8 +394,8 @@ fn wipe_quarantine(mut record: QuarantineRecord) {
     record.device.zeroize();
 }
 
-/// Creates the parent directory (0700) and the store file (0600) before redb writes a byte.
-fn prepare_file(path: &Path) -> R<()> {
+/// Creates the parent directory of `path` with mode 0700 when it is missing.
+pub(crate) fn prepare_dir(path: &Path) -> R<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
         && !parent.exists()
     {
@@ -328,6 +405,12 @@ fn prepare_file(path: &Path) -> R<()> {
             .create(parent)
             .map_err(|e| RedbStoreError::io("create the store directory", parent, e))?;
     }
+    Ok(())
+}
+
+/// Creates the parent directory (0700) and the store file (0600) before redb writes a byte.
+fn prepare_file(path: &Path) -> R<()> {
+    prepare_dir(path)?;
     match OpenOptions::new()
         .write(true)
         .create_new(true)

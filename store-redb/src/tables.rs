@@ -58,6 +58,13 @@ impl Families {
         versions: true,
     };
 
+    /// No family: only the core record.
+    pub(crate) const NONE: Self = Self {
+        pre_keys: PreKeys::None,
+        sync_keys: false,
+        versions: false,
+    };
+
     /// The families `delta` can change under `Credentials::apply`.
     pub(crate) fn touched_by(delta: &CredentialsDelta) -> Self {
         let mut f = Self {

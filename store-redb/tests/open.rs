@@ -64,7 +64,8 @@ fn refuses_a_newer_schema_without_touching_the_file() {
     }
     let text = err.to_string();
     assert!(
-        text.contains("schema version 99") && text.contains("up to version 1"),
+        text.contains(&format!("schema version {}", SCHEMA_VERSION + 98))
+            && text.contains(&format!("up to version {SCHEMA_VERSION}")),
         "{text}"
     );
     assert_eq!(

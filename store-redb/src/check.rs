@@ -1,0 +1,550 @@
+//! [`check`]: the read-only integrity check behind `tether status` and `tether doctor`.
+//!
+//! It never takes ownership and never writes to the store:
+//!
+//! ```text
+//!  check(path) ─ missing file ─────────────────────────▶ ✘ no store
+//!      │ read-only open
+//!      ├─ ok ───────────────────────────────────────────▶ inspect the store itself
+//!      ├─ not closed cleanly (owner killed) ─ copy ─ repair the copy ─▶ inspect the copy
+//!      ├─ locked by a running owner ──────── copy ─ repair the copy ─▶ inspect the copy
+//!      │      (the owner's control socket has the live status; a copy taken mid-write
+//!      │       may be unreadable, which the report says)
+//!      └─ unreadable ───────────────────────────────────▶ ✘ not a readable store
+//! ```
+//!
+//! The copy lives in a private temporary directory (0700, file 0600) and is deleted after.
+//! Every record that cannot be read is named in the report; the rest is still reported.
+
+use std::fmt;
+use std::fs::{self, DirBuilder};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prost::Message;
+use redb::{
+    Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition, TableHandle,
+};
+
+use tether_core::creds::Credentials;
+
+use crate::backup::copy_private;
+use crate::owner::{self, Owner};
+use crate::record::{self, QuarantineRecord};
+use crate::schema::{
+    self, DEVICE, EXTRA, EXTRA_KEYS, KEY_CURRENT, KEY_LAST_SEQ, KEY_STATUS, META, PRE_KEYS,
+    QUARANTINE, SCHEMA_VERSION, SENDER_KEYS, SIGNAL_IDENTITIES, SIGNAL_SESSIONS, STATUS, SYNC_KEYS,
+    VERSIONS,
+};
+use crate::status::{self, StoreStatus};
+
+/// One line of the report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckItem {
+    /// Whether this item is in order.
+    pub ok: bool,
+    /// What was checked.
+    pub what: String,
+    /// What was found (for a damaged item: what is wrong and what to do).
+    pub detail: String,
+}
+
+/// How many records of each kind the live identity has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyCounts {
+    /// One-time pre-keys.
+    pub pre_keys: u64,
+    /// App-state sync keys.
+    pub app_state_sync_keys: u64,
+    /// App-state collection versions.
+    pub app_state_versions: u64,
+    /// Signal sessions.
+    pub signal_sessions: u64,
+    /// Signal identities.
+    pub signal_identities: u64,
+    /// Sender keys.
+    pub sender_keys: u64,
+    /// Extra fields and other key-store items.
+    pub extras: u64,
+}
+
+/// What [`check`] found.
+#[derive(Clone, Debug, Default)]
+pub struct IntegrityReport {
+    /// The store file checked.
+    pub path: PathBuf,
+    /// Who held the store while it was checked (a copy was read then).
+    pub owner: Option<Owner>,
+    /// The schema version found.
+    pub schema_version: Option<u64>,
+    /// Whether an identity is stored and linked to an account.
+    pub paired: bool,
+    /// Its phone-number JID (an address, not a secret).
+    pub jid: Option<String>,
+    /// Its LID.
+    pub lid: Option<String>,
+    /// Whether the server accepted it since pairing.
+    pub confirmed: bool,
+    /// The last applied sequence number.
+    pub last_seq: Option<u64>,
+    /// Record counts of the live identity.
+    pub counts: KeyCounts,
+    /// Identities kept in quarantine.
+    pub quarantined: u64,
+    /// The owner's recorded status.
+    pub status: Option<StoreStatus>,
+    /// Every line, in order.
+    pub items: Vec<CheckItem>,
+}
+
+impl IntegrityReport {
+    /// Whether nothing is damaged.
+    pub fn is_healthy(&self) -> bool {
+        self.items.iter().all(|i| i.ok)
+    }
+
+    /// The damaged items, as `what: detail`.
+    pub fn problems(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .filter(|i| !i.ok)
+            .map(|i| format!("{}: {}", i.what, i.detail))
+            .collect()
+    }
+
+    fn ok(&mut self, what: &str, detail: impl Into<String>) {
+        self.items.push(CheckItem {
+            ok: true,
+            what: what.to_owned(),
+            detail: detail.into(),
+        });
+    }
+
+    fn bad(&mut self, what: &str, detail: impl Into<String>) {
+        self.items.push(CheckItem {
+            ok: false,
+            what: what.to_owned(),
+            detail: detail.into(),
+        });
+    }
+}
+
+impl fmt::Display for IntegrityReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "store {}", self.path.display())?;
+        for item in &self.items {
+            let mark = if item.ok { '✔' } else { '✘' };
+            writeln!(f, "{mark} {}: {}", item.what, item.detail)?;
+        }
+        if self.is_healthy() {
+            write!(f, "no damage found")
+        } else {
+            write!(f, "{} damaged item(s)", self.problems().len())
+        }
+    }
+}
+
+/// Checks the store at `path` read-only, without taking ownership (see the module docs).
+pub fn check(path: impl AsRef<Path>) -> IntegrityReport {
+    let path = path.as_ref();
+    let mut report = IntegrityReport {
+        path: path.to_owned(),
+        ..IntegrityReport::default()
+    };
+    match fs::metadata(path) {
+        Ok(m) if m.len() > 0 => {}
+        Ok(_) => {
+            report.bad(
+                "file",
+                "the store file is empty: it was created but never initialised; `tether run` \
+                 initialises it and links a new device",
+            );
+            return report;
+        }
+        Err(e) => {
+            report.bad(
+                "file",
+                format!(
+                    "no store here ({e}); check --store, or run `tether run` to link a new \
+                     device, or `tether import` a Baileys auth directory"
+                ),
+            );
+            return report;
+        }
+    }
+    match ReadOnlyDatabase::open(path) {
+        Ok(db) => {
+            report.ok("file", "opened read-only");
+            inspect(&db, &mut report);
+        }
+        Err(DatabaseError::DatabaseAlreadyOpen) => {
+            let holder = owner::current_holder(&owner::sidecar_path(path));
+            let who = holder
+                .as_ref()
+                .map_or_else(|| "an unknown process".to_owned(), ToString::to_string);
+            report.ok(
+                "owner",
+                format!(
+                    "in use by {who}; its live status comes over the owner's control socket \
+                     (`tether status`); what follows was read from a copy taken now"
+                ),
+            );
+            report.owner = holder;
+            check_copy(
+                path,
+                &mut report,
+                "the copy was taken while the owner wrote",
+            );
+        }
+        Err(DatabaseError::RepairAborted) => {
+            report.ok(
+                "file",
+                "not closed cleanly (its owner stopped without closing it, e.g. killed); the \
+                 next open repairs it; a repaired copy was checked",
+            );
+            check_copy(path, &mut report, "redb cannot repair it");
+        }
+        Err(e) => report.bad(
+            "file",
+            format!("not a readable store ({e}); restore a backup (`tether restore`)"),
+        ),
+    }
+    report
+}
+
+fn check_copy(path: &Path, report: &mut IntegrityReport, why_unreadable: &str) {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tether-check-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    if let Err(e) = DirBuilder::new().mode(0o700).create(&dir) {
+        report.bad("copy", format!("cannot create {}: {e}", dir.display()));
+        return;
+    }
+    let copy = dir.join("store.redb");
+    match copy_private(path, &copy) {
+        Err(e) => report.bad("copy", e.to_string()),
+        Ok(()) => match Database::create(&copy) {
+            Ok(db) => inspect(&db, report),
+            Err(e) => report.bad(
+                "file",
+                format!(
+                    "the copy cannot be opened ({e}): {why_unreadable}; check again, or \
+                     restore a backup"
+                ),
+            ),
+        },
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// A table, or `None` when the schema has not created it yet.
+fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    def: TableDefinition<'static, K, V>,
+    report: &mut IntegrityReport,
+) -> Option<redb::ReadOnlyTable<K, V>> {
+    match txn.open_table(def) {
+        Ok(t) => Some(t),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => {
+            report.bad(def.name(), format!("cannot open the table: {e}"));
+            None
+        }
+    }
+}
+
+fn count<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    def: TableDefinition<'static, K, V>,
+    report: &mut IntegrityReport,
+) -> u64 {
+    table(txn, def, report).map_or(0, |t| match t.len() {
+        Ok(n) => n,
+        Err(e) => {
+            report.bad(def.name(), format!("cannot count the rows: {e}"));
+            0
+        }
+    })
+}
+
+fn inspect(db: &impl ReadableDatabase, report: &mut IntegrityReport) {
+    let version = match schema::stored_version(db) {
+        Ok(v) => v,
+        Err(e) => {
+            report.bad("schema", e.to_string());
+            return;
+        }
+    };
+    report.schema_version = Some(version);
+    match version {
+        0 => {
+            report.bad(
+                "schema",
+                "no schema version: this is not a Tether store (or it was never initialised)",
+            );
+            return;
+        }
+        v if v > SCHEMA_VERSION => {
+            report.bad(
+                "schema",
+                format!(
+                    "unknown schema version {v} (this build reads up to {SCHEMA_VERSION}); \
+                     it was written by a newer Tether: check it with that version"
+                ),
+            );
+            return;
+        }
+        v if v < SCHEMA_VERSION => report.ok(
+            "schema",
+            format!("version {v}; the next open migrates it to version {SCHEMA_VERSION}"),
+        ),
+        v => report.ok("schema", format!("version {v}")),
+    }
+    let txn = match db.begin_read() {
+        Ok(t) => t,
+        Err(e) => {
+            report.bad("file", format!("cannot begin a read: {e}"));
+            return;
+        }
+    };
+    if let Some(meta) = table(&txn, META, report) {
+        match meta.get(KEY_LAST_SEQ) {
+            Ok(seq) => report.last_seq = seq.map(|s| s.value()),
+            Err(e) => report.bad("sequence", format!("cannot read it: {e}")),
+        }
+    }
+    let creds = inspect_device(&txn, report);
+    inspect_pre_keys(&txn, creds.as_ref(), report);
+    report.counts.app_state_sync_keys = count(&txn, SYNC_KEYS, report);
+    report.counts.app_state_versions = count(&txn, VERSIONS, report);
+    report.counts.signal_sessions = count(&txn, SIGNAL_SESSIONS, report);
+    report.counts.signal_identities = count(&txn, SIGNAL_IDENTITIES, report);
+    report.counts.sender_keys = count(&txn, SENDER_KEYS, report);
+    report.counts.extras = count(&txn, EXTRA, report) + count(&txn, EXTRA_KEYS, report);
+    if creds.is_some() {
+        let c = report.counts;
+        report.ok(
+            "keys",
+            format!(
+                "{} pre-keys, {} app-state sync keys, {} app-state versions, {} Signal \
+                 sessions, {} Signal identities, {} sender keys, {} extra records",
+                c.pre_keys,
+                c.app_state_sync_keys,
+                c.app_state_versions,
+                c.signal_sessions,
+                c.signal_identities,
+                c.sender_keys,
+                c.extras
+            ),
+        );
+    }
+    match (creds.is_some(), report.last_seq) {
+        (true, None) => report.bad(
+            "sequence",
+            "the identity has no sequence number; the next change may be taken for a replay; \
+             restore a backup",
+        ),
+        (false, Some(seq)) => report.bad(
+            "sequence",
+            format!("sequence #{seq} but no identity; restore a backup"),
+        ),
+        (true, Some(seq)) => report.ok("sequence", format!("last change #{seq}")),
+        (false, None) => {}
+    }
+    inspect_quarantine(&txn, report);
+    inspect_status(&txn, report);
+}
+
+fn inspect_device(
+    txn: &redb::ReadTransaction,
+    report: &mut IntegrityReport,
+) -> Option<Credentials> {
+    let device = table(txn, DEVICE, report)?;
+    let bytes = match device.get(KEY_CURRENT) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            report.ok(
+                "identity",
+                "none stored (not paired); `tether run` links a new device",
+            );
+            return None;
+        }
+        Err(e) => {
+            report.bad("credentials record", format!("cannot be read: {e}"));
+            return None;
+        }
+    };
+    let creds = match record::decode_device(bytes.value()) {
+        Ok(c) => c,
+        Err(e) => {
+            report.bad(
+                "credentials record",
+                format!("fails to decode ({e}); restore a backup (`tether restore`)"),
+            );
+            return None;
+        }
+    };
+    let mut message = vec![tether_core::payload::KEY_TYPE_DJB];
+    message.extend_from_slice(&creds.signed_pre_key.key_pair.public_bytes());
+    if creds
+        .identity_key
+        .verify(&message, &creds.signed_pre_key.signature)
+    {
+        report.ok(
+            "signed pre-key",
+            format!("id {}, signature verifies", creds.signed_pre_key.id),
+        );
+    } else {
+        report.bad(
+            "signed pre-key",
+            "its signature does not verify against the identity key: peers will refuse it; \
+             restore a backup or relink",
+        );
+    }
+    match &creds.device {
+        Some(d) => {
+            report.paired = true;
+            report.confirmed = creds.confirmed;
+            report.jid = Some(d.jid.to_string());
+            report.lid = d.lid.as_ref().map(ToString::to_string);
+            let mut detail = format!("paired as {}", d.jid);
+            if let Some(lid) = &d.lid {
+                detail.push_str(&format!(" (lid {lid})"));
+            }
+            if let Some(p) = &d.platform {
+                detail.push_str(&format!(", primary on {p}"));
+            }
+            detail.push_str(if creds.confirmed {
+                ", logged in since pairing"
+            } else {
+                ", not yet logged in since pairing"
+            });
+            report.ok("identity", detail);
+        }
+        None => report.ok(
+            "identity",
+            "keys present, not paired; `tether run` links this device",
+        ),
+    }
+    Some(creds)
+}
+
+fn inspect_pre_keys(
+    txn: &redb::ReadTransaction,
+    creds: Option<&Credentials>,
+    report: &mut IntegrityReport,
+) {
+    let Some(table) = table(txn, PRE_KEYS, report) else {
+        return;
+    };
+    let iter = match table.iter() {
+        Ok(i) => i,
+        Err(e) => {
+            report.bad("pre-keys", format!("cannot be listed: {e}"));
+            return;
+        }
+    };
+    let next = creds.map(|c| c.next_pre_key_id);
+    let (mut n, mut bad_len, mut above) = (0u64, Vec::new(), Vec::new());
+    for row in iter {
+        match row {
+            Ok((id, key)) => {
+                n += 1;
+                if key.value().len() != 32 {
+                    bad_len.push(id.value());
+                }
+                if next.is_some_and(|next| id.value() >= next) {
+                    above.push(id.value());
+                }
+            }
+            Err(e) => report.bad("pre-keys", format!("a row cannot be read: {e}")),
+        }
+    }
+    report.counts.pre_keys = n;
+    if !bad_len.is_empty() {
+        report.bad(
+            "pre-keys",
+            format!("pre-key(s) {bad_len:?} are not 32 bytes; restore a backup"),
+        );
+    }
+    if let (Some(next), false) = (next, above.is_empty()) {
+        report.bad(
+            "pre-keys",
+            format!(
+                "pre-key id(s) {above:?} at or above the next id to generate ({next}): the \
+                 next generation would overwrite them; restore a backup"
+            ),
+        );
+    }
+}
+
+fn inspect_quarantine(txn: &redb::ReadTransaction, report: &mut IntegrityReport) {
+    let Some(table) = table(txn, QUARANTINE, report) else {
+        return;
+    };
+    let iter = match table.iter() {
+        Ok(i) => i,
+        Err(e) => {
+            report.bad("quarantine", format!("cannot be listed: {e}"));
+            return;
+        }
+    };
+    let mut kept = Vec::new();
+    for row in iter {
+        let Ok((id, value)) = row else {
+            report.bad("quarantine", "a row cannot be read");
+            continue;
+        };
+        let id = id.value();
+        match QuarantineRecord::decode(value.value()) {
+            Ok(mut q) => {
+                match record::decode_device(&q.device) {
+                    Ok(c) => kept.push(format!(
+                        "#{id} {} ({})",
+                        c.device.as_ref().map_or_else(|| "unpaired".to_owned(), |d| d.jid.to_string()),
+                        q.why
+                    )),
+                    Err(e) => report.bad(
+                        "quarantine",
+                        format!("quarantined identity #{id}: its credentials record fails to decode ({e})"),
+                    ),
+                }
+                zeroize::Zeroize::zeroize(&mut q.device);
+            }
+            Err(e) => report.bad(
+                "quarantine",
+                format!("quarantined identity #{id}: its record fails to decode ({e})"),
+            ),
+        }
+    }
+    report.quarantined = kept.len() as u64;
+    if !kept.is_empty() {
+        report.ok(
+            "quarantine",
+            format!("{} kept: {}", kept.len(), kept.join(", ")),
+        );
+    }
+}
+
+fn inspect_status(txn: &redb::ReadTransaction, report: &mut IntegrityReport) {
+    let Some(table) = table(txn, STATUS, report) else {
+        return;
+    };
+    match table.get(KEY_STATUS) {
+        Ok(Some(bytes)) => match status::decode(bytes.value()) {
+            Ok(s) => {
+                report.ok("status", s.to_string());
+                report.status = Some(s);
+            }
+            Err(e) => report.bad("status record", format!("fails to decode ({e})")),
+        },
+        Ok(None) => report.ok("status", "nothing recorded yet (never run)"),
+        Err(e) => report.bad("status record", format!("cannot be read: {e}")),
+    }
+}
