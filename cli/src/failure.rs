@@ -1,7 +1,6 @@
 //! The one error type commands return: a message for the user and the exit code that goes with
 //! it (1 runtime failure, 2 usage or input error).
 
-use std::fmt::Display;
 use std::process::ExitCode;
 
 /// An error for the user: what happened, why and what to do, plus its exit code.
@@ -51,16 +50,5 @@ impl Failure {
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
         Self::runtime(format!("{error:#}"))
-    }
-}
-
-/// Adds "what we were doing" to an error, keeping it a runtime failure.
-pub(crate) trait Context<T> {
-    fn or_fail(self, what: impl Display) -> Result<T, Failure>;
-}
-
-impl<T, E: Display> Context<T> for Result<T, E> {
-    fn or_fail(self, what: impl Display) -> Result<T, Failure> {
-        self.map_err(|e| Failure::runtime(format!("{what}: {e}")))
     }
 }

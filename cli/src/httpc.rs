@@ -6,10 +6,18 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 /// Sends one request to `base` (`http://host:port`) and returns the status code and body.
-pub(crate) fn request(base: &str, method: &str, path: &str, body: &str, timeout: Duration) -> Result<(u16, String), String> {
+pub(crate) fn request(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
     let authority = base
         .strip_prefix("http://")
-        .ok_or_else(|| format!("{base:?} is not an http:// URL (give the control URL `tether sim` prints)"))?
+        .ok_or_else(|| {
+            format!("{base:?} is not an http:// URL (give the control URL `tether sim` prints)")
+        })?
         .trim_end_matches('/');
     let addr = std::net::ToSocketAddrs::to_socket_addrs(authority)
         .map_err(|e| format!("cannot resolve {authority}: {e}"))?

@@ -4,12 +4,12 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the stderr subscriber. Safe to call once per process.
-pub(crate) fn init() {
+/// Installs the stderr subscriber with `default` as the filter when neither variable is set.
+pub(crate) fn init(default: &str) {
     let filter = std::env::var("TETHER_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "warn".to_owned());
+        .unwrap_or_else(|| default.to_owned());
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -3,8 +3,6 @@
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 usage or input error.
 #![forbid(unsafe_code)]
-// Pieces used by the connection commands (run, demo, sim) that land with the runtime adapters.
-#![allow(dead_code)]
 
 #[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
 compile_error!(
@@ -17,11 +15,14 @@ mod config;
 mod control;
 mod doctor;
 mod failure;
+mod httpc;
 mod logging;
 mod node_cmd;
 mod output;
 mod paths;
 mod qr;
+mod rt;
+mod session;
 mod simctl;
 mod snapshot;
 mod status_record;
@@ -73,6 +74,12 @@ pub(crate) struct StoreArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Watch Tether link, drop and recover against the built-in simulator (no phone, no network).
+    #[command(after_help = "Examples:\n  tether demo\n  tether demo --json | jq -c .")]
+    Demo(cmd::demo::DemoArgs),
+    /// Link this computer if needed (QR or pair code) and stay connected, printing every event.
+    #[command(visible_alias = "start", after_long_help = cmd::run::RUN_HELP)]
+    Run(cmd::run::RunArgs),
     /// Stop the instance that owns the store and wait for it to exit.
     Stop(cmd::stop::StopArgs),
     /// Show whether the store is linked, to which account, and how the connection has fared.
@@ -86,6 +93,17 @@ enum Command {
     /// Run the fake WhatsApp server on loopback, for testing any WhatsApp Web client.
     #[command(after_long_help = cmd::sim::SIM_HELP)]
     Sim(cmd::sim::SimArgs),
+    /// Tell WhatsApp to remove this linked device, then quarantine its credentials.
+    Logout(cmd::logout::LogoutArgs),
+    /// Set the current session aside (backed up and quarantined) and link again with a fresh QR.
+    #[command(after_long_help = cmd::run::RUN_HELP)]
+    Relink(cmd::run::RunArgs),
+    /// Import credentials from another client's session directory.
+    #[command(subcommand)]
+    Import(cmd::transfer::ImportCommand),
+    /// Export credentials to another client's session format.
+    #[command(subcommand)]
+    Export(cmd::transfer::ExportCommand),
     /// Decode and encode WABinary nodes (the stanzas inside the Noise transport).
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
@@ -93,8 +111,18 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init();
+    // The demo narrates every event itself; elsewhere warnings are worth seeing.
+    logging::init(match cli.command {
+        Command::Demo(_) => "error",
+        _ => "warn",
+    });
     let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Run(args) => cmd::run::run(args, cmd::run::Mode::Run),
+        Command::Relink(args) => cmd::run::run(args, cmd::run::Mode::Relink),
+        Command::Logout(args) => cmd::logout::run(args),
+        Command::Import(c) => cmd::transfer::import(c),
+        Command::Export(c) => cmd::transfer::export(c),
         Command::Stop(args) => cmd::stop::run(args),
         Command::Status(args) => cmd::status::run(args),
         Command::Doctor(args) => cmd::doctor::run(args),

@@ -6,13 +6,17 @@ use std::future::Future;
 use std::time::Duration;
 
 #[cfg(feature = "runtime-tokio")]
-pub(crate) use tether_runtime_tokio::{Client, Events, Options, ProxySetting, StartError, start};
+pub(crate) use tether_runtime_tokio::{Client, Events, Options, ProxySetting, start};
 
 #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
-pub(crate) use tether_runtime_smol::{Client, Events, Options, ProxySetting, StartError, start};
+pub(crate) use tether_runtime_smol::{Client, Events, Options, ProxySetting, start};
 
 /// The runtime's name, for `--version`-style messages.
-pub(crate) const NAME: &str = if cfg!(feature = "runtime-tokio") { "tokio" } else { "smol" };
+pub(crate) const NAME: &str = if cfg!(feature = "runtime-tokio") {
+    "tokio"
+} else {
+    "smol"
+};
 
 /// Runs `future` to completion on a fresh runtime.
 #[cfg(feature = "runtime-tokio")]

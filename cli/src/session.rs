@@ -49,6 +49,8 @@ pub(crate) struct Session {
     watchdog: Option<Duration>,
     last_watchdog: Instant,
     ready_sent: bool,
+    /// The store's status record at start (its counters continue from here).
+    base: tether_store_redb::StoreStatus,
 }
 
 impl std::fmt::Debug for Session {
@@ -97,6 +99,7 @@ impl Session {
             .await
             .map_err(|e| Failure::runtime(format!("cannot start the connection: {e}")))?;
         let watchdog = sd_notify::watchdog_enabled();
+        let base = shared.lock().status().unwrap_or_default();
         Ok(Self {
             client,
             events,
@@ -109,6 +112,7 @@ impl Session {
             watchdog,
             last_watchdog: Instant::now(),
             ready_sent: false,
+            base,
         })
     }
 
@@ -157,7 +161,10 @@ impl Session {
 
     /// Updates the live status from an event, and records it in the store.
     fn record(&mut self, event: &Event) {
-        let mut live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut live = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = unix_now();
         let lifecycle = match event {
             Event::QrCode { .. } | Event::PairingCode { .. } => {
@@ -225,7 +232,7 @@ impl Session {
             let snapshot = live.clone();
             drop(live);
             let store = self.shared.lock();
-            if let Err(e) = status_record::write(&store, &snapshot) {
+            if let Err(e) = status_record::write(&store, &self.base, &snapshot) {
                 tracing::warn!(target: "tether::status", "cannot record the status: {e}");
             }
         }
@@ -260,7 +267,7 @@ pub(crate) fn status_json(shared: &SharedStore, live: &LiveStatus) -> Value {
         "owner": Sidecar::read(shared.path()).map(|s| s.to_json()),
         "account": account,
         "live": live,
-        "record": Value::Null,
+        "record": status_record::to_json(shared.lock().status().ok().as_ref()),
     })
 }
 

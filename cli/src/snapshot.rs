@@ -43,6 +43,8 @@ pub(crate) struct LiveStatus {
 pub(crate) struct ReasonJson {
     /// `408`, `[408]` or `-`.
     pub(crate) code: String,
+    /// The number alone, when there is one.
+    pub(crate) number: Option<u16>,
     pub(crate) description: String,
     pub(crate) advice: String,
     pub(crate) terminal: bool,
@@ -54,6 +56,7 @@ impl ReasonJson {
     pub(crate) fn new(reason: &DisconnectReason) -> Self {
         Self {
             code: reason.code().to_string(),
+            number: Self::number(reason),
             description: reason.description().to_owned(),
             advice: reason.advice().to_owned(),
             terminal: reason.is_terminal(),
@@ -62,7 +65,6 @@ impl ReasonJson {
     }
 
     /// The numeric code, when there is one.
-    #[allow(dead_code)]
     pub(crate) fn number(reason: &DisconnectReason) -> Option<u16> {
         match reason.code() {
             ReasonCode::Server(n) | ReasonCode::Local(n) => Some(n),
@@ -232,6 +234,9 @@ pub(crate) fn render(v: &Value) -> String {
             "clock skew",
             "not measured beyond the 30 s threshold".into(),
         ),
+    }
+    for p in v["problems"].as_array().into_iter().flatten() {
+        row("✘ damaged", p.as_str().unwrap_or("?").to_owned());
     }
     if let Some(q) = v["quarantined"].as_u64().filter(|q| *q > 0) {
         row(

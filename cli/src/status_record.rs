@@ -1,17 +1,68 @@
-//! The status record the owner keeps in the store (last connected, last reason, counters, skew)
-//! so `tether status` can show it after the owner exits.
+//! The status record the owner keeps in the store ([`StoreStatus`]: last connected, last
+//! disconnect, counters, skew) so `tether status` and `doctor` can show it after the owner
+//! exits. Counters in the store count since the store was created; the live ones since start.
 
-use serde_json::Value;
-use tether_store_redb::RedbStore;
+use serde_json::{Value, json};
+use tether_store_redb::{LastDisconnect, RedbStore, StoreStatus};
 
 use crate::snapshot::LiveStatus;
 
-/// The recorded status of a store, as JSON (`null` when none was recorded).
-pub(crate) fn read(_store: &RedbStore) -> Value {
-    Value::Null
+/// The separator between a recorded reason's description and its advice.
+const ADVICE: &str = " — advice: ";
+
+/// The recorded status as JSON in the live status's shape (`null` when never recorded).
+pub(crate) fn to_json(status: Option<&StoreStatus>) -> Value {
+    let Some(s) = status else { return Value::Null };
+    let last_reason = s.last_disconnect.as_ref().map(|d| {
+        let (description, advice) = d
+            .reason
+            .split_once(ADVICE)
+            .map_or((d.reason.as_str(), None), |(a, b)| (a, Some(b)));
+        json!({
+            "code": d.code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            "description": description,
+            "advice": advice,
+            "at": d.at_unix,
+        })
+    });
+    json!({
+        "last_connected": s.last_connected_unix,
+        "last_reason": last_reason,
+        "connects": s.connects,
+        "reconnects": s.reconnects,
+        "skew_secs": s.clock_skew_ms.map(|ms| ms / 1000),
+    })
 }
 
-/// Records `live` in the store.
-pub(crate) fn write(_store: &RedbStore, _live: &LiveStatus) -> Result<(), String> {
-    Ok(())
+/// The record to write: the store's counters at start plus this run's.
+pub(crate) fn merge(base: &StoreStatus, live: &LiveStatus) -> StoreStatus {
+    StoreStatus {
+        last_connected_unix: live.last_connected.or(base.last_connected_unix),
+        last_disconnect: live
+            .last_reason
+            .as_ref()
+            .map(|r| LastDisconnect {
+                at_unix: r.at,
+                code: r.number.map(u32::from),
+                reason: format!("{}{ADVICE}{}", r.description, r.advice),
+            })
+            .or_else(|| base.last_disconnect.clone()),
+        connects: base.connects.saturating_add(live.connects),
+        reconnects: base.reconnects.saturating_add(live.reconnects),
+        clock_skew_ms: live
+            .skew_secs
+            .map(|s| s.saturating_mul(1000))
+            .or(base.clock_skew_ms),
+    }
+}
+
+/// Records `live` (on top of `base`) in the store.
+pub(crate) fn write(
+    store: &RedbStore,
+    base: &StoreStatus,
+    live: &LiveStatus,
+) -> Result<(), String> {
+    store
+        .record_status(&merge(base, live))
+        .map_err(|e| e.to_string())
 }

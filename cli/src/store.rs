@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
 use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
-use tether_store_redb::{RedbStore, RedbStoreError};
+use tether_store_redb::RedbStore;
 
 use crate::{Failure, paths};
 
@@ -27,11 +27,6 @@ pub(crate) fn open_existing(path: &Path) -> Result<RedbStore, Failure> {
         )));
     }
     open(path)
-}
-
-/// Whether the error is the in-use refusal.
-pub(crate) fn is_in_use(e: &RedbStoreError) -> bool {
-    matches!(e, RedbStoreError::InUse { .. })
 }
 
 /// The process recorded in `<store>.owner` (pid, host, start), if any.

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use tether_core::connection::{Config, Event};
 use tether_sim::net::{SimServer, SimServerConfig};
-use tether_sim::Fault;
 
 use crate::output::Printer;
 use crate::rt::{self, Options, ProxySetting};
@@ -80,7 +79,11 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
     let (path, _tmp) = match &args.store.store {
         Some(p) => (p.clone(), None),
         None => {
-            let dir = std::env::temp_dir().join(format!("tether-demo-{}-{}", std::process::id(), unix_now_ms()));
+            let dir = std::env::temp_dir().join(format!(
+                "tether-demo-{}-{}",
+                std::process::id(),
+                unix_now_ms()
+            ));
             (dir.join("whatsapp.redb"), Some(TempDir(dir)))
         }
     };
@@ -88,7 +91,10 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("cannot start the simulator on loopback: {e}")))?;
     let config = demo_config(server.ws_url(), server.root_public(), &settings);
     let shared = SharedStore::new(store::open(&path)?);
-    let printer = Printer { json: args.json, qr: true };
+    let printer = Printer {
+        json: args.json,
+        qr: true,
+    };
     printer.custom(
         "demo",
         serde_json::json!({"server": server.ws_url(), "store": path.display().to_string()}),
@@ -101,8 +107,15 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
     );
     let mut options = Options::default();
     options.proxy = ProxySetting::Off;
-    let result = rt::block_on(script(&server, config, shared, options, printer, args.forever))
-        .map_err(|e| Failure::runtime(format!("cannot start the {} runtime: {e}", rt::NAME)))?;
+    let result = rt::block_on(script(
+        &server,
+        config,
+        shared,
+        options,
+        printer,
+        args.forever,
+    ))
+    .map_err(|e| Failure::runtime(format!("cannot start the {} runtime: {e}", rt::NAME)))?;
     server.shutdown();
     result
 }
@@ -122,7 +135,8 @@ async fn script(
     printer: Printer,
     forever: bool,
 ) -> Result<(), Failure> {
-    let mut session = Session::start(config, shared, options, printer, Duration::from_millis(250)).await?;
+    let mut session =
+        Session::start(config, shared, options, printer, Duration::from_millis(250)).await?;
     session
         .client
         .connect()
@@ -147,7 +161,11 @@ async fn script(
             Step::Event(Event::Disconnected { .. }) => s.connected_at = None,
             Step::Event(Event::Stopped { reason }) => {
                 session.shutdown().await?;
-                return if s.step == STEPS.len() && matches!(reason, tether_core::reason::DisconnectReason::Replaced { .. }) {
+                return if s.step == STEPS.len()
+                    && matches!(
+                        reason,
+                        tether_core::reason::DisconnectReason::Replaced { .. }
+                    ) {
                     printer.custom(
                         "demo_finished",
                         serde_json::json!({}),
@@ -156,21 +174,30 @@ async fn script(
                     );
                     Ok(())
                 } else {
-                    Err(Failure::runtime(format!("the demo stopped unexpectedly: {reason}")))
+                    Err(Failure::runtime(format!(
+                        "the demo stopped unexpectedly: {reason}"
+                    )))
                 };
             }
             Step::Stop(who) => {
                 printer.info(&format!("Shutting down ({who})…"));
                 return session.shutdown().await;
             }
-            Step::Ended => return Err(Failure::runtime("the connection driver ended unexpectedly")),
+            Step::Ended => {
+                return Err(Failure::runtime("the connection driver ended unexpectedly"));
+            }
             Step::Event(_) | Step::Tick => {}
         }
-        if let Some((at, code)) = s.scan_at.take_if(|(at, _)| Instant::now() >= *at).map(|x| x) {
-            let _ = at;
+        if let Some((_, code)) = s.scan_at.take_if(|(at, _)| Instant::now() >= *at) {
             match server.scan_qr(&code) {
-                Ok(jid) => printer.info(&format!("📱 Scanned: the phone links this session as {jid}")),
-                Err(e) => return Err(Failure::runtime(format!("the simulated phone could not scan the QR: {e}"))),
+                Ok(jid) => printer.info(&format!(
+                    "📱 Scanned: the phone links this session as {jid}"
+                )),
+                Err(e) => {
+                    return Err(Failure::runtime(format!(
+                        "the simulated phone could not scan the QR: {e}"
+                    )));
+                }
             }
         }
         let live = session.live();
@@ -179,7 +206,7 @@ async fn script(
             last_line = Instant::now();
         }
         if let Some(up) = s.connected_at
-            && up.elapsed() >= Duration::from_secs(2)
+            && up.elapsed() >= Duration::from_secs(3)
         {
             let index = if forever { s.step % 2 } else { s.step };
             if let Some((what, fault)) = STEPS.get(index) {
@@ -188,11 +215,17 @@ async fn script(
                 printer.custom(
                     "scenario",
                     serde_json::json!({"step": s.step, "fault": fault, "what": what}),
-                    &format!("\n▶ Scenario {}/{}: {what}", s.step, if forever { 0 } else { STEPS.len() }),
+                    &format!(
+                        "\n▶ Scenario {}/{}: {what}",
+                        s.step,
+                        if forever { 0 } else { STEPS.len() }
+                    ),
                 );
                 match tether_sim::net::parse_fault(fault) {
                     Ok(f) => server.inject(f),
-                    Err(e) => return Err(Failure::runtime(format!("bad scripted fault {fault}: {e}"))),
+                    Err(e) => {
+                        return Err(Failure::runtime(format!("bad scripted fault {fault}: {e}")));
+                    }
                 }
             }
         }
@@ -206,18 +239,21 @@ async fn script(
     }
 }
 
-#[allow(dead_code)]
-fn unused(_: Fault) {}
-
 /// `status: connected · up 2s · reconnects 1 · next retry in 3s`.
 fn status_line(session: &Session, printer: &Printer) {
     let live = session.live();
-    let up = live
-        .connected_since
-        .map_or_else(|| "—".to_owned(), |t| format_span(unix_now().saturating_sub(t)));
+    let up = live.connected_since.map_or_else(
+        || "—".to_owned(),
+        |t| format_span(unix_now().saturating_sub(t)),
+    );
     let next = live.next_retry_at_ms.map_or_else(
         || "—".to_owned(),
-        |at| format!("in {:.1}s", at.saturating_sub(unix_now_ms()) as f64 / 1000.0),
+        |at| {
+            format!(
+                "in {:.1}s",
+                at.saturating_sub(unix_now_ms()) as f64 / 1000.0
+            )
+        },
     );
     printer.custom(
         "status",

@@ -43,7 +43,10 @@ pub(crate) fn run(args: LogoutArgs) -> Result<(), Failure> {
         )));
     }
     let shared = SharedStore::new(opened);
-    let printer = Printer { json: args.json, qr: false };
+    let printer = Printer {
+        json: args.json,
+        qr: false,
+    };
     let timeout = Duration::from_secs(args.timeout);
     rt::block_on(async move {
         let mut session = Session::start(config, shared, options, printer, Duration::from_millis(250)).await?;

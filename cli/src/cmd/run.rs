@@ -51,7 +51,10 @@ pub(crate) struct ConnArgs {
 
 impl ConnArgs {
     /// The core config and adapter options for these flags and the config file.
-    pub(crate) fn resolve(&self, settings: &config::Settings) -> Result<(tether_core::connection::Config, Options), Failure> {
+    pub(crate) fn resolve(
+        &self,
+        settings: &config::Settings,
+    ) -> Result<(tether_core::connection::Config, Options), Failure> {
         let root = self
             .trust_root
             .as_deref()
@@ -152,7 +155,9 @@ pub(crate) fn hand_to_phone(control: &str, code: &str, printer: Printer) {
     let (control, code) = (control.to_owned(), code.to_owned());
     std::thread::spawn(move || {
         match httpc::request(&control, "POST", "/scan", &code, Duration::from_secs(30)) {
-            Ok((200, _)) => tracing::info!(target: "tether::run", "the simulated phone scanned the QR"),
+            Ok((200, _)) => {
+                tracing::info!(target: "tether::run", "the simulated phone scanned the QR")
+            }
             Ok((status, body)) => printer.info(&format!(
                 "The simulated phone at {control} refused the QR ({status}): {}",
                 body.trim()
@@ -170,7 +175,8 @@ async fn drive(
     printer: Printer,
 ) -> Result<(), Failure> {
     let endpoint = config.endpoint.clone();
-    let mut session = Session::start(config, shared, options, printer, Duration::from_secs(1)).await?;
+    let mut session =
+        Session::start(config, shared, options, printer, Duration::from_secs(1)).await?;
     printer.custom(
         "starting",
         serde_json::json!({"endpoint": endpoint, "store": session.shared.path().display().to_string()}),
@@ -187,7 +193,9 @@ async fn drive(
                 if let Some(phone) = &args.pair_code {
                     if !pair_requested {
                         pair_requested = true;
-                        let cmd = Command::RequestPairingCode { phone: phone.clone() };
+                        let cmd = Command::RequestPairingCode {
+                            phone: phone.clone(),
+                        };
                         if let Err(e) = session.client.command(cmd) {
                             let _ = session.shutdown().await;
                             return Err(Failure::input(format!("--pair-code: {e}")));
@@ -206,7 +214,11 @@ async fn drive(
             Step::Stop(who) => {
                 printer.info(&format!("Shutting down ({who})…"));
                 session.shutdown().await?;
-                printer.custom("stopped", serde_json::json!({"reason": "local shutdown"}), "Stopped.");
+                printer.custom(
+                    "stopped",
+                    serde_json::json!({"reason": "local shutdown"}),
+                    "Stopped.",
+                );
                 return Ok(());
             }
             Step::Event(_) | Step::Tick => {}
@@ -218,5 +230,9 @@ async fn drive(
 async fn stopped(session: Session, reason: &DisconnectReason) -> Result<(), Failure> {
     let local = matches!(reason, DisconnectReason::LocalShutdown);
     session.shutdown().await?;
-    if local { Ok(()) } else { Err(Failure::quiet(1)) }
+    if local {
+        Ok(())
+    } else {
+        Err(Failure::quiet(1))
+    }
 }

@@ -8,8 +8,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::control::{self, AskError, Request};
-use crate::store::{self, Sidecar};
-use crate::{Failure, StoreArgs, config, paths, snapshot};
+use crate::{Failure, StoreArgs, config, paths, snapshot, status_record};
 
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
@@ -49,7 +48,8 @@ pub(crate) fn gather(path: &std::path::Path) -> Result<Value, Failure> {
     offline(path)
 }
 
-/// Reads the status from the store file (no owner runs).
+/// Reads the status from the store file, read-only and without taking ownership (no owner
+/// answers on the control socket).
 pub(crate) fn offline(path: &std::path::Path) -> Result<Value, Failure> {
     if !path.exists() {
         return Ok(json!({
@@ -61,21 +61,31 @@ pub(crate) fn offline(path: &std::path::Path) -> Result<Value, Failure> {
             "record": Value::Null,
         }));
     }
-    let store = store::open_existing(path)?;
-    let creds = store
-        .load_credentials()
-        .map_err(|e| Failure::runtime(format!("cannot read the credentials: {e}")))?;
-    let quarantined = store.list_quarantined().map(|q| q.len()).unwrap_or(0);
-    let record = crate::status_record::read(&store);
-    drop(store);
-    let last_owner = Sidecar::read(path).map(|s| s.to_json());
-    Ok(json!({
-        "store": path.display().to_string(),
-        "owner": Value::Null,
-        "last_owner": last_owner,
-        "account": store::account_json(creds.as_ref().map(|(c, _)| c)),
+    Ok(from_report(&tether_store_redb::check(path)))
+}
+
+/// The status JSON of an integrity report.
+pub(crate) fn from_report(r: &tether_store_redb::IntegrityReport) -> Value {
+    let account = if r.paired {
+        json!({
+            "linked": true,
+            "jid": r.jid,
+            "lid": r.lid,
+            "confirmed": r.confirmed,
+            "pre_keys": r.counts.pre_keys,
+            "app_state_sync_keys": r.counts.app_state_sync_keys,
+        })
+    } else {
+        json!({"linked": false})
+    };
+    json!({
+        "store": r.path.display().to_string(),
+        "schema_version": r.schema_version,
+        "owner": r.owner.as_ref().map(|o| json!({"pid": o.pid, "host": o.host, "since": o.since})),
+        "account": account,
         "live": Value::Null,
-        "record": record,
-        "quarantined": quarantined,
-    }))
+        "record": status_record::to_json(r.status.as_ref()),
+        "quarantined": r.quarantined,
+        "problems": r.problems(),
+    })
 }

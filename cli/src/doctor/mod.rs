@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 /// One check's verdict.
 #[derive(Debug, Clone)]
 pub(crate) struct Check {
-    pub(crate) name: &'static str,
+    pub(crate) name: String,
     pub(crate) outcome: Outcome,
 }
 
@@ -25,20 +25,20 @@ pub(crate) enum Outcome {
 }
 
 impl Check {
-    pub(crate) fn pass(name: &'static str, found: impl Into<String>) -> Self {
+    pub(crate) fn pass(name: impl Into<String>, found: impl Into<String>) -> Self {
         Self {
-            name,
+            name: name.into(),
             outcome: Outcome::Pass(found.into()),
         }
     }
 
     pub(crate) fn fail(
-        name: &'static str,
+        name: impl Into<String>,
         found: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
         Self {
-            name,
+            name: name.into(),
             outcome: Outcome::Fail {
                 found: found.into(),
                 fix: fix.into(),
@@ -46,9 +46,9 @@ impl Check {
         }
     }
 
-    pub(crate) fn note(name: &'static str, found: impl Into<String>) -> Self {
+    pub(crate) fn note(name: impl Into<String>, found: impl Into<String>) -> Self {
         Self {
-            name,
+            name: name.into(),
             outcome: Outcome::Note(found.into()),
         }
     }

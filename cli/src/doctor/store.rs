@@ -1,17 +1,18 @@
-//! Store checks: present, owner lock, intact, schema, credentials complete, client version.
+//! Store checks: present, owner lock, intact (the store's own read-only integrity check),
+//! schema, credentials complete, client version in use.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tether_core::payload::DEFAULT_VERSION;
-use tether_store_redb::{RedbStore, RedbStoreError, SCHEMA_VERSION};
+use tether_store_redb::SCHEMA_VERSION;
 
 use super::Check;
+use crate::cmd::status::from_report;
 use crate::config::Settings;
 use crate::control::{self, AskError, Request};
 use crate::paths;
-use crate::store::{self, Sidecar};
 
 /// Runs the store checks; returns them and the status they saw (for the clock check).
 pub(crate) fn checks(path: &Path, settings: &Settings) -> (Vec<Check>, Value) {
@@ -26,7 +27,7 @@ pub(crate) fn checks(path: &Path, settings: &Settings) -> (Vec<Check>, Value) {
         return (out, Value::Null);
     }
     out.push(Check::pass("store", format!("{} exists", path.display())));
-    let status = match control::ask(
+    let live = match control::ask(
         &paths::socket_path(path),
         &Request::Status,
         Duration::from_secs(5),
@@ -40,27 +41,57 @@ pub(crate) fn checks(path: &Path, settings: &Settings) -> (Vec<Check>, Value) {
                     owner_text(&s["owner"])
                 ),
             ));
-            out.push(Check::pass(
-                "store intact",
-                "the running owner reads and writes it",
-            ));
-            out.push(Check::pass(
-                "schema version",
-                format!("{SCHEMA_VERSION} (opened by the owner)"),
-            ));
-            s
+            Some(s)
         }
-        Err(ask) => {
-            let last = Sidecar::read(path);
-            match RedbStore::open(path) {
-                Ok(opened) => offline_checks(opened, &mut out, ask, last),
-                Err(e) => {
-                    out.push(open_failure(path, &e));
-                    return (out, Value::Null);
-                }
-            }
+        Err(AskError::Failed(e)) => {
+            out.push(Check::fail(
+                "owner lock",
+                e,
+                "the owner is hung or crashed mid-way: `tether stop` (it falls back to SIGTERM), then start it again",
+            ));
+            None
         }
+        Err(AskError::NoOwner) => None,
     };
+    let report = tether_store_redb::check(path);
+    if live.is_none() {
+        out.push(match &report.owner {
+            Some(o) => Check::fail(
+                "owner lock",
+                format!("held by {o}, which does not answer on a control socket"),
+                "if it is an old tether or another program, stop it; `tether stop` signals the pid recorded in <store>.owner",
+            ),
+            None => Check::pass("owner lock", "free: no instance runs on this store"),
+        });
+    }
+    for item in report.items.iter().filter(|i| i.what != "owner") {
+        out.push(if item.ok {
+            Check::pass(format!("store {}", item.what), item.detail.clone())
+        } else {
+            Check::fail(
+                format!("store {}", item.what),
+                item.detail.clone(),
+                "restore the last good backup (`tether restore FILE`), or set the session aside and link again (`tether relink`)",
+            )
+        });
+    }
+    out.push(match report.schema_version {
+        Some(v) if v == SCHEMA_VERSION => Check::pass("schema version", format!("{v} (current)")),
+        Some(v) if v < SCHEMA_VERSION => Check::pass(
+            "schema version",
+            format!("{v}; the next open migrates it to {SCHEMA_VERSION}"),
+        ),
+        Some(v) => Check::fail(
+            "schema version",
+            format!("{v}, newer than this build's {SCHEMA_VERSION}"),
+            "run the newer tether that wrote this store (it was left untouched)",
+        ),
+        None => Check::note(
+            "schema version",
+            "not written yet (the first `tether run` writes it)",
+        ),
+    });
+    let status = live.unwrap_or_else(|| from_report(&report));
     out.push(credentials(&status["account"]));
     out.push(version(&status["account"], settings));
     (out, status)
@@ -73,76 +104,7 @@ fn owner_text(owner: &Value) -> String {
     }
 }
 
-fn offline_checks(
-    opened: RedbStore,
-    out: &mut Vec<Check>,
-    ask: AskError,
-    last: Option<Sidecar>,
-) -> Value {
-    let path = opened.path().to_owned();
-    let lock = match (&ask, last) {
-        (AskError::Failed(e), _) => Check::fail(
-            "owner lock",
-            format!("a control socket exists but failed: {e}"),
-            "an owner crashed and left its socket behind, or it is hung; `tether stop`, then retry",
-        ),
-        (_, Some(s)) => Check::pass(
-            "owner lock",
-            format!(
-                "free: no instance runs (the last owner, pid {}, ended without cleaning up)",
-                s.pid
-            ),
-        ),
-        (_, None) => Check::pass("owner lock", "free: no instance runs"),
-    };
-    out.push(lock);
-    let creds = opened.load_credentials();
-    let quarantined = opened.list_quarantined().map(|q| q.len());
-    let record = crate::status_record::read(&opened);
-    drop(opened);
-    match (&creds, &quarantined) {
-        (Ok(_), Ok(_)) => out.push(Check::pass("store intact", "credentials and quarantine read back")),
-        (Err(e), _) | (_, Err(e)) => out.push(Check::fail(
-            "store intact",
-            format!("reading failed: {e}"),
-            "restore the last good backup with `tether restore FILE` (take one first with `tether backup`), or relink with `tether relink`",
-        )),
-    }
-    out.push(Check::pass(
-        "schema version",
-        format!("{SCHEMA_VERSION} (current)"),
-    ));
-    let account = match creds {
-        Ok(c) => store::account_json(c.as_ref().map(|(c, _)| c)),
-        Err(_) => json!({"linked": false, "unreadable": true}),
-    };
-    json!({"store": path.display().to_string(), "account": account, "record": record, "live": null})
-}
-
-fn open_failure(path: &Path, e: &RedbStoreError) -> Check {
-    match e {
-        RedbStoreError::InUse { .. } => Check::fail(
-            "owner lock",
-            format!("{e}"),
-            "the holder does not answer on its control socket; if it is a running `tether run`, stop it with `tether stop`",
-        ),
-        RedbStoreError::NewerSchema { found, .. } => Check::fail(
-            "schema version",
-            format!("{found}, newer than this build's {SCHEMA_VERSION}"),
-            "run the newer tether that wrote this store (the store was left untouched)",
-        ),
-        _ => Check::fail(
-            "store intact",
-            format!("{} does not open: {e}", path.display()),
-            "restore the last good backup with `tether restore FILE`, or move the file aside and relink with `tether run`",
-        ),
-    }
-}
-
 fn credentials(account: &Value) -> Check {
-    if account["unreadable"] == json!(true) {
-        return Check::fail("credentials", "unreadable", "see the store check above");
-    }
     if account["linked"] != json!(true) {
         return Check::fail(
             "credentials",
