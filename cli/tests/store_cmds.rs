@@ -99,7 +99,7 @@ fn doctor_with_an_empty_store_passes_the_store_checks_and_names_the_missing_link
     assert_eq!(code, 1);
     assert!(out.contains("✔ store:"), "{out}");
     assert!(out.contains("✔ owner lock: free"), "{out}");
-    assert!(out.contains("✔ store intact"), "{out}");
+    assert!(out.contains("✔ store file: opened read-only"), "{out}");
     assert!(out.contains("✔ schema version"), "{out}");
     assert!(out.contains("✘ credentials: not linked"), "{out}");
 }
@@ -206,7 +206,7 @@ fn restore_refuses_a_file_that_is_not_a_store() {
         .arg("--store")
         .arg(t.path("s.redb")));
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("does not open as a store"), "{err}");
+    assert!(err.contains("fails its integrity check"), "{err}");
 }
 
 #[test]
