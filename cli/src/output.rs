@@ -39,9 +39,22 @@ fn code_fields(reason: &DisconnectReason) -> (Value, bool) {
 }
 
 impl Printer {
+    /// Prints one object with its `event` field first (then the others, sorted).
     fn emit_json(&self, value: &Value) {
+        let line = match value.as_object() {
+            Some(map) if map.contains_key("event") => {
+                let mut rest = map.clone();
+                let event = rest.remove("event").unwrap_or(Value::Null);
+                let rest = Value::Object(rest).to_string();
+                match rest.strip_prefix('{').filter(|r| *r != "}") {
+                    Some(tail) => format!("{{\"event\":{event},{tail}"),
+                    None => format!("{{\"event\":{event}}}"),
+                }
+            }
+            _ => value.to_string(),
+        };
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{value}");
+        let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
 

@@ -210,12 +210,20 @@ pub(crate) fn render(v: &Value) -> String {
         }
     }
     if rec.is_object() {
+        let disconnects = rec["disconnects"]
+            .as_u64()
+            .map(|d| format!("{d} disconnects, "))
+            .unwrap_or_default();
+        let scope = if live.is_object() {
+            "since this instance started"
+        } else {
+            "since the store was created"
+        };
         row(
             "counters",
             format!(
-                "{} connects, {} disconnects, {} reconnects",
+                "{} connects, {disconnects}{} reconnects ({scope})",
                 rec["connects"].as_u64().unwrap_or(0),
-                rec["disconnects"].as_u64().unwrap_or(0),
                 rec["reconnects"].as_u64().unwrap_or(0)
             ),
         );

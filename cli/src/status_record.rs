@@ -14,12 +14,22 @@ const ADVICE: &str = " — advice: ";
 pub(crate) fn to_json(status: Option<&StoreStatus>) -> Value {
     let Some(s) = status else { return Value::Null };
     let last_reason = s.last_disconnect.as_ref().map(|d| {
-        let (description, advice) = d
+        let (head, advice) = d
             .reason
             .split_once(ADVICE)
             .map_or((d.reason.as_str(), None), |(a, b)| (a, Some(b)));
+        // Written as `CODE (description)`, CODE as the reason prints it (`515`, `[428]`, `-`).
+        let (code, description) = match head.split_once(" (") {
+            Some((code, rest)) if rest.ends_with(')') => {
+                (code.to_owned(), rest.trim_end_matches(')'))
+            }
+            _ => (
+                d.code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+                head,
+            ),
+        };
         json!({
-            "code": d.code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            "code": code,
             "description": description,
             "advice": advice,
             "at": d.at_unix,
@@ -44,7 +54,7 @@ pub(crate) fn merge(base: &StoreStatus, live: &LiveStatus) -> StoreStatus {
             .map(|r| LastDisconnect {
                 at_unix: r.at,
                 code: r.number.map(u32::from),
-                reason: format!("{}{ADVICE}{}", r.description, r.advice),
+                reason: format!("{} ({}){ADVICE}{}", r.code, r.description, r.advice),
             })
             .or_else(|| base.last_disconnect.clone()),
         connects: base.connects.saturating_add(live.connects),

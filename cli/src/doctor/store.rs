@@ -64,7 +64,11 @@ pub(crate) fn checks(path: &Path, settings: &Settings) -> (Vec<Check>, Value) {
             None => Check::pass("owner lock", "free: no instance runs on this store"),
         });
     }
-    for item in report.items.iter().filter(|i| i.what != "owner" && i.what != "schema") {
+    for item in report
+        .items
+        .iter()
+        .filter(|i| i.what != "owner" && i.what != "schema")
+    {
         out.push(if item.ok {
             Check::pass(format!("store {}", item.what), item.detail.clone())
         } else {
