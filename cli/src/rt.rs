@@ -6,10 +6,32 @@ use std::future::Future;
 use std::time::Duration;
 
 #[cfg(feature = "runtime-tokio")]
-pub(crate) use tether_runtime_tokio::{Client, Events, Options, ProxySetting, start};
+pub(crate) use tether_runtime_tokio::{Client, Events, Options, ProxySetting, StartError};
 
 #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
-pub(crate) use tether_runtime_smol::{Client, Events, Options, ProxySetting, start};
+pub(crate) use tether_runtime_smol::{Client, Events, Options, ProxySetting, StartError};
+
+use tether_core::connection::Config;
+use tether_core::creds::CredentialStore;
+
+/// Starts driving a connection on this runtime (tokio spawns the driver itself; on smol the
+/// driver future goes to smol's global executor).
+pub(crate) async fn start<S: CredentialStore + Send + 'static>(
+    config: Config,
+    store: S,
+    options: Options,
+) -> Result<(Client, Events), StartError> {
+    #[cfg(feature = "runtime-tokio")]
+    {
+        tether_runtime_tokio::start(config, store, options).await
+    }
+    #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+    {
+        let (client, events, driver) = tether_runtime_smol::start(config, store, options).await?;
+        smol::spawn(driver).detach();
+        Ok((client, events))
+    }
+}
 
 /// The runtime's name, for `--version`-style messages.
 pub(crate) const NAME: &str = if cfg!(feature = "runtime-tokio") {
