@@ -128,9 +128,12 @@ fn answer(stream: UnixStream, handler: &Handler) {
 impl Drop for ControlServer {
     fn drop(&mut self) {
         self.done.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = UnixStream::connect(&self.path);
-        if let Some(t) = self.thread.take() {
+        // Wake the accept loop so it sees the flag. If the socket file was removed behind our
+        // back, nothing can wake it: leave the thread to end with the process.
+        let woken = UnixStream::connect(&self.path).is_ok();
+        if let Some(t) = self.thread.take()
+            && woken
+        {
             let _ = t.join();
         }
         let _ = std::fs::remove_file(&self.path);
