@@ -143,8 +143,9 @@ impl Session {
         )
         .await;
         if let Step::Event(e) = &step {
-            self.printer.event(e, Instant::now());
+            // Record first: whoever reacts to the printed line may ask for the status at once.
             self.record(e);
+            self.printer.event(e, Instant::now());
         }
         self.maybe_watchdog();
         step

@@ -10,6 +10,9 @@ use crate::snapshot::LiveStatus;
 /// The separator between a recorded reason's description and its advice.
 const ADVICE: &str = " — advice: ";
 
+/// Marks a reason whose code Tether assigned locally (`[408]`, `[428]`).
+const LOCAL: &str = " (local code)";
+
 /// The recorded status as JSON in the live status's shape (`null` when never recorded).
 pub(crate) fn to_json(status: Option<&StoreStatus>) -> Value {
     let Some(s) = status else { return Value::Null };
@@ -18,15 +21,14 @@ pub(crate) fn to_json(status: Option<&StoreStatus>) -> Value {
             .reason
             .split_once(ADVICE)
             .map_or((d.reason.as_str(), None), |(a, b)| (a, Some(b)));
-        // Written as `CODE (description)`, CODE as the reason prints it (`515`, `[428]`, `-`).
-        let (code, description) = match head.split_once(" (") {
-            Some((code, rest)) if rest.ends_with(')') => {
-                (code.to_owned(), rest.trim_end_matches(')'))
-            }
-            _ => (
-                d.code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
-                head,
-            ),
+        // A code Tether assigned locally prints in brackets, as the reason itself prints it.
+        let (description, local) = head
+            .strip_suffix(LOCAL)
+            .map_or((head, false), |h| (h, true));
+        let code = match (d.code, local) {
+            (Some(c), true) => format!("[{c}]"),
+            (Some(c), false) => c.to_string(),
+            (None, _) => "-".to_owned(),
         };
         json!({
             "code": code,
@@ -54,7 +56,12 @@ pub(crate) fn merge(base: &StoreStatus, live: &LiveStatus) -> StoreStatus {
             .map(|r| LastDisconnect {
                 at_unix: r.at,
                 code: r.number.map(u32::from),
-                reason: format!("{} ({}){ADVICE}{}", r.code, r.description, r.advice),
+                reason: format!(
+                    "{}{}{ADVICE}{}",
+                    r.description,
+                    if r.code.starts_with('[') { LOCAL } else { "" },
+                    r.advice
+                ),
             })
             .or_else(|| base.last_disconnect.clone()),
         connects: base.connects.saturating_add(live.connects),
@@ -75,4 +82,36 @@ pub(crate) fn write(
     store
         .record_status(&merge(base, live))
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::ReasonJson;
+    use tether_core::reason::{DisconnectReason, LostCause};
+
+    #[test]
+    fn a_recorded_reason_reads_back_with_its_code_form_and_advice() {
+        let reason = DisconnectReason::ConnectionLost {
+            cause: LostCause::DeadSocket,
+        };
+        let live = LiveStatus {
+            last_reason: Some(ReasonJson::new(&reason)),
+            connects: 2,
+            reconnects: 1,
+            skew_secs: Some(-45),
+            ..LiveStatus::default()
+        };
+        let base = StoreStatus {
+            connects: 5,
+            ..StoreStatus::default()
+        };
+        let merged = merge(&base, &live);
+        assert_eq!(merged.connects, 7);
+        let v = to_json(Some(&merged));
+        assert_eq!(v["last_reason"]["code"], reason.code().to_string());
+        assert_eq!(v["last_reason"]["description"], reason.description());
+        assert_eq!(v["last_reason"]["advice"], reason.advice());
+        assert_eq!(v["skew_secs"], -45);
+    }
 }

@@ -67,7 +67,7 @@ pub(crate) fn checks(path: &Path, settings: &Settings) -> (Vec<Check>, Value) {
     for item in report
         .items
         .iter()
-        .filter(|i| i.what != "owner" && i.what != "schema")
+        .filter(|i| !matches!(i.what.as_str(), "owner" | "schema" | "status"))
     {
         out.push(if item.ok {
             Check::pass(format!("store {}", item.what), item.detail.clone())
@@ -96,6 +96,7 @@ pub(crate) fn checks(path: &Path, settings: &Settings) -> (Vec<Check>, Value) {
         ),
     });
     let status = live.unwrap_or_else(|| from_report(&report));
+    out.push(last_disconnect(&status));
     out.push(credentials(&status["account"]));
     out.push(version(&status["account"], settings));
     (out, status)
@@ -140,10 +141,41 @@ fn version(account: &Value, settings: &Settings) -> Check {
         (None, Some(v)) => (v, "learned after a 405 refresh"),
         (None, None) => (DEFAULT_VERSION.to_string(), "the compiled default"),
     };
+    let compiled = if from == "the compiled default" {
+        String::new()
+    } else {
+        format!("; compiled default {DEFAULT_VERSION}")
+    };
     Check::pass(
         "client version",
-        format!(
-            "{in_use} ({from}; compiled default {DEFAULT_VERSION}; a 405 refreshes it automatically)"
-        ),
+        format!("{in_use} ({from}{compiled}; a 405 'client outdated' refreshes it automatically)"),
     )
+}
+
+fn last_disconnect(status: &Value) -> Check {
+    let rec = if status["live"].is_object() {
+        &status["live"]
+    } else {
+        &status["record"]
+    };
+    match rec["last_reason"].as_object() {
+        None => Check::note("last disconnect", "none recorded"),
+        Some(r) => {
+            let code = r.get("code").and_then(Value::as_str).unwrap_or("-");
+            let what = r.get("description").and_then(Value::as_str).unwrap_or("?");
+            let line = format!("{code} ({what})");
+            if r.get("terminal") == Some(&json!(true)) {
+                Check::fail(
+                    "last disconnect",
+                    line,
+                    r.get("advice")
+                        .and_then(Value::as_str)
+                        .unwrap_or("see `tether status`")
+                        .to_owned(),
+                )
+            } else {
+                Check::note("last disconnect", format!("{line}; recovered by itself"))
+            }
+        }
+    }
 }
