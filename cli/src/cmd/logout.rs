@@ -70,6 +70,9 @@ pub(crate) fn run(args: LogoutArgs) -> Result<(), Failure> {
                     return if sent {
                         printer.info("Logged out: the server removed this linked device; its credentials are quarantined (kept aside) in the store.");
                         Ok(())
+                    } else if reason.invalidates_session() {
+                        printer.info("The server already considers this device logged out; its credentials are quarantined (kept aside) in the store.");
+                        Ok(())
                     } else {
                         Err(Failure::runtime(format!(
                             "could not log in to log out ({reason}); to set the session aside without the server, use `tether relink`"
