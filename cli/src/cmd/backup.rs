@@ -18,7 +18,7 @@ use crate::{Failure, StoreArgs, config, paths, snapshot};
 
 #[derive(Debug, Args)]
 pub(crate) struct BackupArgs {
-    /// Where to write the backup [default: <store>.backup-<UTC timestamp>]
+    /// Where to write the backup [default: STORE.backup-TIMESTAMP, beside the store]
     pub(crate) file: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
