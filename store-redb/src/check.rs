@@ -35,8 +35,9 @@ use crate::owner::{self, Owner};
 use crate::record::{self, QuarantineRecord};
 use crate::schema::{
     self, DEVICE, EXTRA, EXTRA_KEYS, KEY_CURRENT, KEY_LAST_SEQ, KEY_STATUS, META, PRE_KEYS,
-    QUARANTINE, SCHEMA_VERSION, SENDER_KEYS, SIGNAL_IDENTITIES, SIGNAL_SESSIONS, STATUS, SYNC_KEYS,
-    VERSIONS,
+    Q_EXTRA, Q_EXTRA_KEYS, Q_PRE_KEYS, Q_SENDER_KEYS, Q_SIGNAL_IDENTITIES, Q_SIGNAL_SESSIONS,
+    Q_SYNC_KEYS, Q_VERSIONS, QUARANTINE, SCHEMA_VERSION, SENDER_KEYS, SIGNAL_IDENTITIES,
+    SIGNAL_SESSIONS, STATUS, SYNC_KEYS, VERSIONS,
 };
 use crate::status::{self, StoreStatus};
 
@@ -156,10 +157,10 @@ pub fn check(path: impl AsRef<Path>) -> IntegrityReport {
     match fs::metadata(path) {
         Ok(m) if m.len() > 0 => {}
         Ok(_) => {
-            report.bad(
+            report.ok(
                 "file",
-                "the store file is empty: it was created but never initialised; `tether run` \
-                 initialises it and links a new device",
+                "empty: a first open was interrupted before it initialised the store; the next \
+                 open initialises it (no identity is stored)",
             );
             return report;
         }
@@ -496,12 +497,14 @@ fn inspect_quarantine(txn: &redb::ReadTransaction, report: &mut IntegrityReport)
         }
     };
     let mut kept = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
     for row in iter {
         let Ok((id, value)) = row else {
             report.bad("quarantine", "a row cannot be read");
             continue;
         };
         let id = id.value();
+        ids.insert(id);
         match QuarantineRecord::decode(value.value()) {
             Ok(mut q) => {
                 match record::decode_device(&q.device) {
@@ -522,6 +525,17 @@ fn inspect_quarantine(txn: &redb::ReadTransaction, report: &mut IntegrityReport)
                 format!("quarantined identity #{id}: its record fails to decode ({e})"),
             ),
         }
+    }
+    drop(table);
+    let orphans = orphaned_rows(txn, &ids);
+    if orphans > 0 {
+        report.bad(
+            "quarantine",
+            format!(
+                "{orphans} quarantined key row(s) belong to no quarantined identity (a count \
+                 mismatch between the quarantine records and their keys); restore a backup"
+            ),
+        );
     }
     report.quarantined = kept.len() as u64;
     if !kept.is_empty() {
@@ -547,4 +561,31 @@ fn inspect_status(txn: &redb::ReadTransaction, report: &mut IntegrityReport) {
         Ok(None) => report.ok("status", "nothing recorded yet (never run)"),
         Err(e) => report.bad("status record", format!("cannot be read: {e}")),
     }
+}
+
+/// Rows of the quarantine key tables whose quarantine id has no quarantine record.
+fn orphaned_rows(txn: &redb::ReadTransaction, ids: &std::collections::BTreeSet<u64>) -> u64 {
+    let mut orphans = 0u64;
+    macro_rules! scan {
+        ($def:expr) => {
+            if let Ok(table) = txn.open_table($def)
+                && let Ok(rows) = table.iter()
+            {
+                for (key, _) in rows.flatten() {
+                    if !ids.contains(&key.value().0) {
+                        orphans += 1;
+                    }
+                }
+            }
+        };
+    }
+    scan!(Q_PRE_KEYS);
+    scan!(Q_SYNC_KEYS);
+    scan!(Q_VERSIONS);
+    scan!(Q_SIGNAL_SESSIONS);
+    scan!(Q_SIGNAL_IDENTITIES);
+    scan!(Q_SENDER_KEYS);
+    scan!(Q_EXTRA);
+    scan!(Q_EXTRA_KEYS);
+    orphans
 }

@@ -5,9 +5,12 @@
 //!                                      │ newer schema: refused      │ held: InUse{holder}
 //!  apply(seq, delta)   one write txn: last_seq ≥ seq ? no-op : read live → Credentials::apply
 //!                      → write changed rows → last_seq = seq → commit (Durability::Immediate)
-//!  quarantine(seq, why) one write txn: copy live → quarantine tables (id, when, why, seq)
-//!                      → empty live tables → forget last_seq → commit
+//!                      (a `Created` also empties the Signal records and extras of the old identity)
+//!  quarantine(seq, why) one write txn: copy live → quarantine tables (id, when, why, seq), the
+//!                      Signal records and extras included → empty live tables → forget last_seq
 //!  restore_quarantined(id)  one write txn: (live must be empty) quarantine → live, last_seq = seq
+//!  record_status(s)    one write txn: the status record only (the identity is not touched)
+//!  install_identity    one write txn: (live must be empty) a whole imported identity, seq #1
 //! ```
 //!
 //! Every write transaction commits with `Durability::Immediate`: when `apply` returns `Ok`, the
@@ -408,26 +411,71 @@ pub(crate) fn prepare_dir(path: &Path) -> R<()> {
     Ok(())
 }
 
-/// Creates the parent directory (0700) and the store file (0600) before redb writes a byte.
+/// Creates the parent directory (0700) and, when there is no store yet, an initialised one
+/// (0600); tightens an existing store readable by others to 0600.
+///
+/// A new store is built under `<store>.init-<pid>` (file created 0600, every table and the
+/// schema version committed) and only then linked into place, so a process killed during its
+/// first open leaves no store or a complete one — never a half-initialised file that redb
+/// could not open. An empty file (left by an interrupted first open of an older build) counts
+/// as no store.
 fn prepare_file(path: &Path) -> R<()> {
     prepare_dir(path)?;
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let meta = fs::metadata(path).map_err(|e| RedbStoreError::io("inspect", path, e))?;
+    match fs::metadata(path) {
+        Ok(meta) if meta.len() > 0 => {
             if meta.permissions().mode() & 0o077 != 0 {
                 fs::set_permissions(path, fs::Permissions::from_mode(0o600))
                     .map_err(|e| RedbStoreError::io("restrict the permissions of", path, e))?;
             }
             Ok(())
         }
-        Err(e) => Err(RedbStoreError::io("create the store file", path, e)),
+        Ok(_) => initialise(path, true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => initialise(path, false),
+        Err(e) => Err(RedbStoreError::io("inspect", path, e)),
     }
+}
+
+fn initialise(path: &Path, replace_empty: bool) -> R<()> {
+    let tmp = crate::backup::sibling(path, &format!("init-{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| RedbStoreError::io("create the store file", &tmp, e))?;
+    let built = (|| {
+        let fresh = Database::create(&tmp).map_err(db("initialise the store file"))?;
+        let mut txn = fresh.begin_write().map_err(db("begin a write"))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(db("set immediate durability"))?;
+        schema::migrate(&txn, 0)?;
+        txn.commit().map_err(db("commit the schema"))?;
+        fresh.close().map_err(db("close the new store"))
+    })();
+    let placed = built.and_then(|()| {
+        let linked = if replace_empty {
+            fs::rename(&tmp, path)
+        } else {
+            fs::hard_link(&tmp, path)
+        };
+        match linked {
+            Ok(()) => Ok(()),
+            // Another process created the store meanwhile: use that one.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(RedbStoreError::io(
+                "move the new store into place at",
+                path,
+                e,
+            )),
+        }
+    });
+    let _ = fs::remove_file(&tmp);
+    placed?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
 }
 
 /// Reads the schema version through a read-only handle first, so that a store written by a

@@ -221,17 +221,24 @@ fn a_schema_1_store_is_migrated_and_keeps_its_identity() {
     {
         let db = Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
+        for name in ["status", "extra"] {
+            let def: TableDefinition<'_, &str, &[u8]> = TableDefinition::new(name);
+            assert!(txn.delete_table(def).unwrap(), "{name}");
+        }
+        let def: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("extra_keys");
+        assert!(txn.delete_table(def).unwrap());
         for name in [
-            "status",
-            "extra",
             "quarantine_signal_sessions",
             "quarantine_signal_identities",
             "quarantine_sender_keys",
             "quarantine_extra",
         ] {
-            let def: TableDefinition<'_, &str, &[u8]> = TableDefinition::new(name);
-            let _ = txn.delete_table(def);
+            let def: TableDefinition<'_, (u64, &str), &[u8]> = TableDefinition::new(name);
+            assert!(txn.delete_table(def).unwrap(), "{name}");
         }
+        let def: TableDefinition<'_, (u64, &str, &str), &[u8]> =
+            TableDefinition::new("quarantine_extra_keys");
+        assert!(txn.delete_table(def).unwrap());
         let meta: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
         txn.open_table(meta)
             .unwrap()
@@ -281,4 +288,71 @@ fn check_reads_a_store_whose_owner_was_killed() {
     let report = check(&path);
     assert!(report.is_healthy(), "{report}");
     assert_eq!(report.last_seq, Some(1));
+}
+
+#[test]
+fn check_names_a_bad_signature_and_pre_keys_above_the_watermark() {
+    use tether_core::crypto::KeyPair;
+    let tmp = TempDir::new("marks");
+    let path = tmp.path().join("tether.redb");
+    {
+        let mut store = RedbStore::open(&path).unwrap();
+        let created = created(1);
+        let CredentialChange::Created(creds) = &created.changes[0] else {
+            unreachable!()
+        };
+        let mut creds = creds.clone();
+        creds.signed_pre_key.signature[0] ^= 1;
+        let delta = CredentialsDelta {
+            changes: vec![
+                CredentialChange::Created(creds),
+                CredentialChange::PreKeysGenerated {
+                    keys: vec![(50, KeyPair::from_private_bytes([5; 32]))],
+                    next_pre_key_id: 1,
+                },
+            ],
+        };
+        store.apply(PersistSeq(1), &delta).unwrap();
+    }
+    let report = check(&path);
+    let problems = report.problems().join("\n");
+    assert!(
+        problems.contains("signed pre-key: its signature does not verify"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("pre-key id(s) [50] at or above"),
+        "{problems}"
+    );
+    assert_eq!(report.counts.pre_keys, 1);
+}
+
+#[test]
+fn check_names_quarantined_keys_that_belong_to_no_quarantined_identity() {
+    let tmp = TempDir::new("orphans");
+    let path = tmp.path().join("tether.redb");
+    {
+        let mut store = RedbStore::open(&path).unwrap();
+        store.apply(PersistSeq(1), &created(1)).unwrap();
+        store.quarantine(PersistSeq(2), "kept").unwrap();
+    }
+    assert!(check(&path).is_healthy());
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        let def: TableDefinition<'_, (u64, u32), &[u8]> =
+            TableDefinition::new("quarantine_pre_keys");
+        txn.open_table(def)
+            .unwrap()
+            .insert((99, 1), &[1u8; 32][..])
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let report = check(&path);
+    let problems = report.problems().join("\n");
+    assert!(
+        problems.contains("1 quarantined key row(s) belong to no quarantined identity"),
+        "{problems}"
+    );
+    assert_eq!(report.quarantined, 1);
 }

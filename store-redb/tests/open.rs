@@ -136,3 +136,25 @@ fn restore_refuses_over_a_live_identity_and_unknown_ids() {
     ));
     assert_eq!(store.list_quarantined().unwrap().len(), 2);
 }
+
+#[test]
+fn an_empty_file_left_by_an_interrupted_first_open_is_initialised() {
+    let tmp = TempDir::new("empty");
+    let path = tmp.path().join("tether.redb");
+    std::fs::write(&path, b"").unwrap();
+    assert!(tether_store_redb::check(&path).is_healthy());
+    let mut store = RedbStore::open(&path).unwrap();
+    assert!(store.load().unwrap().is_none());
+    store.apply(PersistSeq(1), &created(1)).unwrap();
+    drop(store);
+    assert_eq!(mode(&path), 0o600);
+    let report = tether_store_redb::check(&path);
+    assert!(report.is_healthy(), "{report}");
+    assert_eq!(report.schema_version, Some(SCHEMA_VERSION));
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".init-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -235,8 +235,15 @@ fn a_real_baileys_directory_imports_field_by_field() {
             .contains_key(b(&Json::String(sync_id.clone())).as_slice())
     );
     assert!(got.app_state_versions.contains_key("regular_high"));
+    drop(store);
+    // The integrity check accepts a real Baileys identity (its signed pre-key signature, made
+    // by libsignal, verifies) and reports it.
     let report = tether_store_redb::check(tmp.join("s.redb"));
-    assert!(report.owner.is_some());
+    assert!(report.is_healthy(), "{report}");
+    assert_eq!(report.jid.as_deref(), c["me"]["id"].as_str());
+    assert_eq!(report.counts.pre_keys, 5);
+    assert_eq!(report.counts.signal_sessions, 2);
+    assert_eq!(report.counts.signal_identities, 1);
 }
 
 #[test]

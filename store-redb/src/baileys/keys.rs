@@ -263,6 +263,14 @@ pub(super) fn write(dir: &Path, creds: &Credentials, foreign: &Foreign) -> R<Bai
         summary.app_state_sync_keys += 1;
     }
     for (name, state) in &creds.app_state_versions {
+        // Only a Baileys JSON document (what the import stores) is a state Baileys can read.
+        if serde_json::from_slice::<Value>(state).is_err() {
+            return Err(BaileysError::field(
+                &dir.join(format!("{}.json", file_name(&format!("{VERSION}{name}")))),
+                "(app-state version)",
+                "cannot be written: the stored state is not in Baileys' JSON form",
+            ));
+        }
         verbatim_file(dir, &format!("{VERSION}{name}"), state)?;
         summary.app_state_versions += 1;
     }

@@ -27,6 +27,7 @@
 //! | `app-state-sync-version-<name>.json` | `app_state_versions` (name → the JSON document) |
 //! | `session-<address>.json`, `sender-key-<name>.json` | `signal_sessions`, `sender_keys` (the JSON document) |
 //! | any other `*.json` (`sender-key-memory-…`, `lid-mapping-…`, …) | `extra_keys` (`baileys-file`, file stem) |
+//! | — (Baileys keeps none) | `version` (not exported; fetched again when the server asks) |
 //!
 //! An identity Tether created itself exports with Baileys' defaults for the fields it has no
 //! value for (`processedHistoryMessages: []`, `accountSyncCounter: 0`, …, a fresh
