@@ -14,6 +14,9 @@
 //! - [`world`]: [`World`], one seeded run of a plan with every `DESIGN.md` §7 invariant
 //!   checked, returning an [`Outcome`] with a trace hash.
 //!
+//! - `net` (cargo feature `server`): `SimServer`, the `FakeServer` served over loopback
+//!   websockets on its own thread, with an optional HTTP control interface.
+//!
 //! The seeded fault network (latency, split/coalesced frames) and crash-restart come later.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -124,13 +124,24 @@ async fn drive(
 async fn act(conn: &mut Connection, action: Action, socket: &mut Option<(TransportId, Socket)>) {
     let now = Instant::now();
     match action {
-        Action::OpenTransport { id, endpoint } => match open(&endpoint).await {
-            Ok(ws) => {
-                *socket = Some((id, ws));
-                conn.handle_transport(id, TransportEvent::Opened, Instant::now());
+        Action::OpenTransport { id, endpoint } => {
+            // Bounded by the connection's next deadline (its connect timeout): a hung connect
+            // is then the connection's to time out, as with a real adapter.
+            let bound = conn
+                .poll_timeout()
+                .unwrap_or_else(|| now + Duration::from_secs(60));
+            let bound = tokio::time::Instant::from_std(bound);
+            match tokio::time::timeout_at(bound, open(&endpoint)).await {
+                Ok(Ok(ws)) => {
+                    *socket = Some((id, ws));
+                    conn.handle_transport(id, TransportEvent::Opened, Instant::now());
+                }
+                Ok(Err(detail)) => {
+                    conn.handle_transport(id, TransportEvent::Failed { detail }, Instant::now());
+                }
+                Err(_) => {} // still "connecting": the connection's timer fires next
             }
-            Err(detail) => conn.handle_transport(id, TransportEvent::Failed { detail }, now),
-        },
+        }
         Action::CloseTransport { id } => {
             if let Some((_, mut ws)) = socket.take().filter(|(open, _)| *open == id) {
                 let _ = ws.close(None).await;

@@ -179,6 +179,9 @@ async fn http_control_scans_reports_status_and_injects_faults() {
         (Some(1), Some(1))
     );
 
+    let (status, answer) = http(&base, "POST", "/pair-code", "ABCD-EFGH");
+    assert_eq!(status, 400, "no pair-code request is pending: {answer}");
+    assert!(answer["error"].is_string(), "{answer}");
     let (status, answer) = http(&base, "POST", "/fault", "loud");
     assert_eq!(status, 400, "{answer}");
     let (status, _) = http(&base, "POST", "/fault", "replaced");

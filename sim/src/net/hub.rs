@@ -22,6 +22,8 @@ pub(super) enum Out {
     Frame(Bytes),
     /// Close the websocket (after everything queued before).
     Close,
+    /// Drop the connection without a websocket close frame (an abrupt close).
+    Drop,
 }
 
 /// The server, the phone and the connections' writers.
@@ -65,8 +67,13 @@ impl Hub {
             }
         }
         while let Some(id) = self.server.poll_close() {
+            let out = if self.server.take_abrupt(id) {
+                Out::Drop
+            } else {
+                Out::Close
+            };
             if let Some(writer) = self.writers.remove(&id) {
-                let _ = writer.send(Out::Close);
+                let _ = writer.send(out);
             }
         }
     }

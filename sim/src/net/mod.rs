@@ -186,6 +186,12 @@ impl SimServer {
         self.inner.scan_qr(qr)
     }
 
+    /// The phone number of the fake phone's account (for pair-code requests).
+    pub fn phone_number(&self) -> String {
+        self.inner
+            .with_hub(|hub, _| hub.phone.phone_number().to_owned())
+    }
+
     /// The fake phone types `code` for the pending pair-code request.
     pub fn enter_pair_code(&self, code: &str) -> Result<Jid, SimError> {
         self.inner.enter_pair_code(code)

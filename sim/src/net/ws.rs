@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::handshake::server::{Request, Response};
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -80,10 +81,20 @@ pub(super) async fn run(
     .await;
 }
 
-/// A hung connect: the socket is held open, never upgraded, until shutdown.
-async fn hang(stream: TcpStream, mut stop: watch::Receiver<bool>) {
-    let _ = stop.changed().await;
-    drop(stream);
+/// A hung connect: the socket is held open and never upgraded, until the client gives up or
+/// the server shuts down (what the client sends is read and dropped).
+async fn hang(mut stream: TcpStream, mut stop: watch::Receiver<bool>) {
+    let mut sink = [0u8; 1024];
+    loop {
+        tokio::select! {
+            read = stream.read(&mut sink) => {
+                if matches!(read, Ok(0) | Err(_)) {
+                    return;
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Fires the fake server's scheduled faults when they are due.
@@ -170,6 +181,7 @@ where
                 let _ = sink.close().await;
                 return;
             }
+            Out::Drop => return,
         }
     }
 }

@@ -35,7 +35,7 @@ mod session;
 mod stanzas;
 mod wire;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::time::Instant;
 
@@ -167,6 +167,8 @@ pub struct FakeServer {
     pre_key_uploads: Vec<(ConnId, usize)>,
     counter: u64,
     codes_finished: VecDeque<ConnId>,
+    /// Connections closed by [`Fault::AbruptClose`] whose close was not yet asked about.
+    abrupt: BTreeSet<ConnId>,
 }
 
 impl FakeServer {
@@ -221,6 +223,7 @@ impl FakeServer {
             pre_key_uploads: Vec::new(),
             counter: 0,
             codes_finished: VecDeque::new(),
+            abrupt: BTreeSet::new(),
         }
     }
 
@@ -347,6 +350,10 @@ impl FakeServer {
             Fault::Silent => conn.silent = true,
             Fault::IgnorePings(ignore) => conn.ignore_pings = ignore,
             Fault::Skew(secs) => conn.skew = secs,
+            Fault::AbruptClose => {
+                self.abrupt.insert(id);
+                self.close(id);
+            }
             other => {
                 if let Some(node) = other.stanza() {
                     self.send(id, &node);
@@ -428,6 +435,7 @@ impl FakeServer {
 
     /// The client closed `id` (or the harness dropped it).
     pub fn handle_close(&mut self, id: ConnId, _now: Instant) {
+        self.abrupt.remove(&id);
         self.conns.remove(&id);
     }
 
@@ -450,6 +458,13 @@ impl FakeServer {
     /// The next connection the server closed (deliver after its transmits).
     pub fn poll_close(&mut self) -> Option<ConnId> {
         self.closes.pop_front()
+    }
+
+    /// Whether the close of `id` that [`poll_close`](Self::poll_close) returned is a
+    /// [`Fault::AbruptClose`]: a transport harness then drops the connection without a
+    /// websocket close frame. Asking forgets it.
+    pub fn take_abrupt(&mut self, id: ConnId) -> bool {
+        self.abrupt.remove(&id)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is due next.

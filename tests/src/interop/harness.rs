@@ -69,6 +69,11 @@ impl Baileys {
         Ok(Self { root, node })
     }
 
+    /// The Node.js executable.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
     /// The repository root this harness runs in.
     pub fn root(&self) -> &Path {
         &self.root

@@ -14,9 +14,13 @@
 //!   whatsmeow's rendering. `codec.mjs` prints Baileys' nodes as they are.
 //! - [`harness`]: runs `node interop/codec.mjs <mode>` and pipes JSON lines through it.
 //!
+//! - [`fidelity`]: runs the real Baileys client (`interop/fidelity.mjs`) against a
+//!   `SimServer` and links Baileys sessions ([`fidelity::link_baileys_session`]).
+//!
 //! The harness needs the npm package installed: `(cd interop && npm ci --ignore-scripts)`.
 
 pub mod canon;
+pub mod fidelity;
 pub mod harness;
 pub mod json;
 

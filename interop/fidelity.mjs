@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// Fidelity harness: the real npm Baileys client (@whiskeysockets/baileys 6.17.16) against a
+// Tether SimServer, driven by tests/tests/baileys_fidelity.rs.
+//
+// Usage: node interop/fidelity.mjs <ws-url> <auth-dir> [timeout-seconds]
+//
+// Runs one Baileys application the usual way: multi-file auth state in <auth-dir>, a new socket
+// after a close that asks for a restart (515), nothing else. Prints one JSON line per event on
+// stdout:
+//   {"event":"connecting"}
+//   {"event":"qr","qr":"ref,noise,identity,adv"}
+//   {"event":"creds.update","me":"jid or null"}
+//   {"event":"open","me":"jid"}
+//   {"event":"close","statusCode":N,"message":"..."}
+//   {"event":"exit","reason":"..."}
+// Commands on stdin, one per line: "quit" (exit now). The process also exits when stdin ends
+// and after the timeout (default 120 s). A close that is not a 515 does not reconnect: the
+// driving test decides what happens next.
+
+import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
+
+const require = createRequire(import.meta.url);
+let baileys;
+let pino;
+try {
+  baileys = require('@whiskeysockets/baileys');
+  pino = require('pino');
+} catch (error) {
+  process.stderr.write(`cannot load Baileys (run \`npm ci\` in interop/): ${error.message}\n`);
+  process.exit(2);
+}
+
+const [url, authDir, timeoutArg] = process.argv.slice(2);
+if (!url || !authDir) {
+  process.stderr.write('usage: node interop/fidelity.mjs <ws-url> <auth-dir> [timeout-seconds]\n');
+  process.exit(2);
+}
+const timeoutMs = Number(timeoutArg || 120) * 1000;
+
+const makeWASocket = baileys.default ?? baileys.makeWASocket;
+const { useMultiFileAuthState, DisconnectReason } = baileys;
+const logger = pino({ level: process.env.FIDELITY_LOG || 'silent' });
+
+const emit = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
+
+const exit = (reason, code = 0) => {
+  emit({ event: 'exit', reason });
+  process.exit(code);
+};
+
+const { state, saveCreds } = await useMultiFileAuthState(authDir);
+let saving = Promise.resolve();
+let socket;
+
+const start = () => {
+  socket = makeWASocket({
+    waWebSocketUrl: url,
+    auth: state,
+    logger,
+    printQRInTerminal: false,
+    browser: ['Tether fidelity', 'Chrome', '1.0'],
+    keepAliveIntervalMs: 1000,
+    connectTimeoutMs: 20000,
+    defaultQueryTimeoutMs: 20000,
+    markOnlineOnConnect: false,
+    syncFullHistory: false,
+  });
+  socket.ev.on('creds.update', (update) => {
+    saving = saving.then(() => saveCreds()).catch((error) => {
+      process.stderr.write(`saving credentials failed: ${error.message}\n`);
+    });
+    emit({ event: 'creds.update', me: state.creds.me?.id ?? update.me?.id ?? null });
+  });
+  socket.ev.on('connection.update', (update) => {
+    const { connection, lastDisconnect, qr } = update;
+    if (qr) {
+      emit({ event: 'qr', qr });
+    }
+    if (connection === 'connecting') {
+      emit({ event: 'connecting' });
+    } else if (connection === 'open') {
+      emit({ event: 'open', me: state.creds.me?.id ?? null });
+    } else if (connection === 'close') {
+      const error = lastDisconnect?.error;
+      const statusCode = error?.output?.statusCode ?? null;
+      emit({ event: 'close', statusCode, message: error?.message ?? null });
+      if (statusCode === DisconnectReason.restartRequired) {
+        // What Baileys applications do: the credentials are saved, then a new socket logs in.
+        saving.then(start);
+      }
+    }
+  });
+};
+
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  if (line.trim() === 'quit') {
+    saving.then(() => exit('quit'));
+  }
+});
+lines.on('close', () => saving.then(() => exit('stdin closed')));
+setTimeout(() => exit('timeout', 3), timeoutMs).unref();
+
+start();
