@@ -55,6 +55,18 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// Checks what `start` can check before anything runs: the endpoint parses and an explicit
+    /// proxy URL parses.
+    pub fn validate(&self, config: &crate::connection::Config) -> Result<(), StartError> {
+        crate::endpoint::Endpoint::parse(&config.endpoint)?;
+        if let ProxySetting::Url(url) = &self.proxy {
+            crate::proxy::ProxyUrl::parse(url)?;
+        }
+        Ok(())
+    }
+}
+
 /// An input for the [`Driver`], as the adapter's helper tasks report it.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -213,6 +225,11 @@ pub enum StartError {
     /// The OS could not provide a seed.
     #[error("the OS random source failed ({0}): pass Options::seed or fix the system's entropy")]
     Entropy(String),
+    /// The TLS client configuration could not be built.
+    #[error(
+        "the TLS configuration failed ({0}): the crypto provider lacks the default TLS versions"
+    )]
+    Tls(String),
     /// The runtime failed to run the store load (it panicked or was cancelled).
     #[error(
         "loading the credentials was aborted ({0}): the store panicked or the runtime is shutting down"

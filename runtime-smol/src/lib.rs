@@ -58,10 +58,8 @@ pub async fn start<S: CredentialStore + Send + 'static>(
     mut store: S,
     options: Options,
 ) -> Result<(Client, Events, Driver), StartError> {
-    tether_core::endpoint::Endpoint::parse(&config.endpoint)?;
-    if let ProxySetting::Url(url) = &options.proxy {
-        tether_core::proxy::ProxyUrl::parse(url)?;
-    }
+    options.validate(&config)?;
+    let net = Arc::new(net::Net::new(&options)?);
     let seed = match options.seed {
         Some(seed) => seed,
         None => {
@@ -112,11 +110,7 @@ pub async fn start<S: CredentialStore + Send + 'static>(
         flushed: flushed_rx,
         done: done_tx,
     };
-    let driver = Box::pin(drive(
-        Arc::clone(&shared),
-        channels,
-        Arc::new(net::Net::new(&options)),
-    ));
+    let driver = Box::pin(drive(Arc::clone(&shared), channels, net));
     let client = Client {
         shared,
         wake: wake_tx,

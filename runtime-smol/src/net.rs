@@ -18,7 +18,7 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt
 use futures_rustls::TlsConnector;
 use rustls::pki_types::ServerName;
 use tether_core::connection::TransportId;
-use tether_core::driver::{DialError, Input, Options};
+use tether_core::driver::{DialError, Input, Options, StartError};
 use tether_core::endpoint::{Endpoint, UrlError, WEB_ORIGIN};
 use tether_core::payload::AppVersion;
 use tether_core::proxy::{self, ConnectHandshake, ProxyKind, ProxySetting};
@@ -36,22 +36,16 @@ pub(crate) struct Net {
 }
 
 impl Net {
-    pub(crate) fn new(options: &Options) -> Self {
-        let roots = || {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            roots
-        };
+    pub(crate) fn new(options: &Options) -> Result<Self, StartError> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        // ring supports the safe default versions; the fallback only guards a future rustls.
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_or_else(
-                |_| rustls::ClientConfig::builder().with_root_certificates(roots()),
-                |b| b.with_root_certificates(roots()),
-            )
+            .map_err(|e| StartError::Tls(e.to_string()))?
+            .with_root_certificates(roots)
             .with_no_client_auth();
-        Self {
+        Ok(Self {
             tls: TlsConnector::from(Arc::new(config)),
             proxy: options.proxy.clone(),
             ws: WebSocketConfig::default()
@@ -59,7 +53,7 @@ impl Net {
                 .write_buffer_size(0)
                 .max_message_size(Some(options.ws_max_message))
                 .max_frame_size(Some(options.ws_max_message)),
-        }
+        })
     }
 
     /// TCP to `target`, through the proxy the setting selects.
@@ -194,14 +188,19 @@ pub(crate) async fn run_transport(
         Send(Option<Bytes>),
         Received(Option<Result<Message, async_tungstenite::tungstenite::Error>>),
     }
+    // After a failed write, keep reading: what the server sent before closing (a <failure>,
+    // a stream error) must reach the core before the failure does.
+    let mut write_failed = None;
     let ended = loop {
         let next = async { Next::Send(out.recv().await.ok()) }
             .or(async { Next::Received(rx.next().await) })
             .await;
         match next {
             Next::Send(Some(payload)) => {
-                if let Err(e) = tx.send(Message::Binary(payload)).await {
-                    break Input::Failed(id, e.to_string());
+                if write_failed.is_none()
+                    && let Err(e) = tx.send(Message::Binary(payload)).await
+                {
+                    write_failed = Some(e.to_string());
                 }
             }
             Next::Send(None) => {
@@ -219,7 +218,9 @@ pub(crate) async fn run_transport(
                 break Input::Closed(id, detail);
             }
             Next::Received(Some(Ok(_))) => {}
-            Next::Received(Some(Err(e))) => break Input::Failed(id, e.to_string()),
+            Next::Received(Some(Err(e))) => {
+                break Input::Failed(id, write_failed.unwrap_or_else(|| e.to_string()));
+            }
             Next::Received(None) => break Input::Closed(id, "the server ended the stream".into()),
         }
     };

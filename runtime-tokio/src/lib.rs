@@ -47,10 +47,8 @@ pub async fn start<S: CredentialStore + Send + 'static>(
     mut store: S,
     options: Options,
 ) -> Result<(Client, Events), StartError> {
-    tether_core::endpoint::Endpoint::parse(&config.endpoint)?;
-    if let ProxySetting::Url(url) = &options.proxy {
-        tether_core::proxy::ProxyUrl::parse(url)?;
-    }
+    options.validate(&config)?;
+    let net = Arc::new(net::Net::new(&options)?);
     let seed = match options.seed {
         Some(seed) => seed,
         None => {
@@ -70,7 +68,6 @@ pub async fn start<S: CredentialStore + Send + 'static>(
     let (wake_tx, wake_rx) = mpsc::channel(1);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = watch::channel(None);
-    let net = Arc::new(net::Net::new(&options));
     tokio::spawn(drive(
         Arc::clone(&shared),
         wake_rx,

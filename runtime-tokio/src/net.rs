@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use rustls::pki_types::ServerName;
 use tether_core::connection::TransportId;
-use tether_core::driver::{DialError, Input, Options};
+use tether_core::driver::{DialError, Input, Options, StartError};
 use tether_core::endpoint::{Endpoint, UrlError, WEB_ORIGIN};
 use tether_core::payload::AppVersion;
 use tether_core::proxy::{self, ConnectHandshake, ProxyKind, ProxySetting};
@@ -35,24 +35,16 @@ pub(crate) struct Net {
 }
 
 impl Net {
-    pub(crate) fn new(options: &Options) -> Self {
+    pub(crate) fn new(options: &Options) -> Result<Self, StartError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-        // The ring provider supports the safe default versions; fall back to TLS 1.3 only if a
-        // future rustls ever disagrees rather than failing every connection.
-        let config = config.unwrap_or_else(|_| {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth()
-        });
-        Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StartError::Tls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
             tls: TlsConnector::from(Arc::new(config)),
             proxy: options.proxy.clone(),
             ws: WebSocketConfig::default()
@@ -60,7 +52,7 @@ impl Net {
                 .write_buffer_size(0)
                 .max_message_size(Some(options.ws_max_message))
                 .max_frame_size(Some(options.ws_max_message)),
-        }
+        })
     }
 
     /// TCP to `target`, through the proxy the setting selects.
@@ -190,12 +182,17 @@ pub(crate) async fn run_transport(
     drop(net);
     let _ = io.send(Input::Opened(id));
     let (mut tx, mut rx) = ws.split();
+    // After a failed write, keep reading: what the server sent before closing (a <failure>,
+    // a stream error) must reach the core before the failure does.
+    let mut write_failed = None;
     let ended = loop {
         tokio::select! {
             payload = out.recv() => match payload {
                 Some(payload) => {
-                    if let Err(e) = tx.send(Message::Binary(payload)).await {
-                        break Input::Failed(id, e.to_string());
+                    if write_failed.is_none()
+                        && let Err(e) = tx.send(Message::Binary(payload)).await
+                    {
+                        write_failed = Some(e.to_string());
                     }
                 }
                 None => {
@@ -215,7 +212,9 @@ pub(crate) async fn run_transport(
                     break Input::Closed(id, detail.to_string());
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => break Input::Failed(id, e.to_string()),
+                Some(Err(e)) => {
+                    break Input::Failed(id, write_failed.unwrap_or_else(|| e.to_string()));
+                }
                 None => break Input::Closed(id, "the server ended the stream".into()),
             },
         }
