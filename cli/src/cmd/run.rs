@@ -43,7 +43,7 @@ pub(crate) struct ConnArgs {
     /// for anything but WhatsApp (`tether sim` prints its own)
     #[arg(long, value_name = "HEX")]
     pub(crate) trust_root: Option<String>,
-    /// Connect through this proxy: http://host:port or socks5://[user:pass@]host:port; `off`
+    /// Connect through this proxy: `http://host:port` or `socks5://[user:pass@]host:port`; `off`
     /// ignores https_proxy/all_proxy [default: config `proxy`, else the environment]
     #[arg(long, value_name = "URL")]
     pub(crate) proxy: Option<String>,
