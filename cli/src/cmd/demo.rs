@@ -215,11 +215,11 @@ async fn script(
                 printer.custom(
                     "scenario",
                     serde_json::json!({"step": s.step, "fault": fault, "what": what}),
-                    &format!(
-                        "\n▶ Scenario {}/{}: {what}",
-                        s.step,
-                        if forever { 0 } else { STEPS.len() }
-                    ),
+                    &if forever {
+                        format!("\n▶ Scenario {}: {what}", s.step)
+                    } else {
+                        format!("\n▶ Scenario {}/{}: {what}", s.step, STEPS.len())
+                    },
                 );
                 match tether_sim::net::parse_fault(fault) {
                     Ok(f) => server.inject(f),
