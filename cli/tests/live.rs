@@ -499,3 +499,42 @@ fn export_then_import_baileys_carries_the_identity() {
     assert_eq!(code, 2);
     assert!(err.contains("no creds.json"), "{err}");
 }
+
+#[test]
+fn pair_code_linking_with_the_sim_phone() {
+    let t = Tmp::new("pair");
+    let store = t.0.join("s.redb");
+    let sim = sim(&t.0);
+    let store_arg = store.to_str().unwrap();
+    let mut run = Proc::spawn(
+        &t.0,
+        &[
+            "run",
+            "--json",
+            "--server",
+            &sim.ws,
+            "--trust-root",
+            &sim.root,
+            "--sim-phone",
+            &sim.control,
+            "--pair-code",
+            "+1 555 600 5838",
+            "--store",
+            store_arg,
+        ],
+    );
+    let code = run.event("pairing_code");
+    assert_eq!(
+        code["code"].as_str().unwrap().replace('-', "").len(),
+        8,
+        "{code}"
+    );
+    run.event("paired");
+    run.event("connected");
+    assert!(
+        !run.seen.iter().any(|l| l.starts_with("{\"event\":\"qr\"")),
+        "no QR is shown while linking by code"
+    );
+    output(tether(&t.0).args(["stop", "--store"]).arg(&store));
+    assert_eq!(run.exit_code(), 0);
+}

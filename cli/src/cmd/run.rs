@@ -74,8 +74,8 @@ pub(crate) struct RunArgs {
     pub(crate) store: StoreArgs,
     #[command(flatten)]
     pub(crate) conn: ConnArgs,
-    /// Hand each QR code to the simulated phone of a `tether sim` (its control URL), so linking
-    /// needs no human
+    /// Hand each QR code (or pair code) to the simulated phone of a `tether sim` (its control
+    /// URL), so linking needs no human
     #[arg(long, value_name = "CONTROL_URL")]
     pub(crate) sim_phone: Option<String>,
     /// Link by pair code for this phone number (digits with country code) instead of a QR
@@ -150,11 +150,12 @@ fn set_aside(shared: &SharedStore, printer: &Printer) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Hands a QR code to a `tether sim` phone, on its own thread (the phone waits a moment first).
-pub(crate) fn hand_to_phone(control: &str, code: &str, printer: Printer) {
+/// Hands a QR code (`route` `/scan`) or a pair code (`/pair-code`) to a `tether sim` phone, on
+/// its own thread (the phone waits a moment before a scan).
+pub(crate) fn hand_to_phone(control: &str, route: &'static str, code: &str, printer: Printer) {
     let (control, code) = (control.to_owned(), code.to_owned());
     std::thread::spawn(move || {
-        match httpc::request(&control, "POST", "/scan", &code, Duration::from_secs(30)) {
+        match httpc::request(&control, "POST", route, &code, Duration::from_secs(30)) {
             Ok((200, _)) => {
                 tracing::info!(target: "tether::run", "the simulated phone scanned the QR")
             }
@@ -202,7 +203,12 @@ async fn drive(
                         }
                     }
                 } else if let Some(control) = &args.sim_phone {
-                    hand_to_phone(control, &code, printer);
+                    hand_to_phone(control, "/scan", &code, printer);
+                }
+            }
+            Step::Event(Event::PairingCode { code }) => {
+                if let Some(control) = &args.sim_phone {
+                    hand_to_phone(control, "/pair-code", &code, printer);
                 }
             }
             Step::Event(Event::Stopped { reason }) => return stopped(session, &reason).await,
