@@ -51,8 +51,13 @@ impl Proc {
     }
 
     fn spawn_with(home: &Path, args: &[&str], stdin: Stdio) -> Self {
+        Self::spawn_env(home, args, stdin, &[])
+    }
+
+    fn spawn_env(home: &Path, args: &[&str], stdin: Stdio, env: &[(&str, &str)]) -> Self {
         let mut child = StdCommand::new(cargo_bin("tether"))
             .args(args)
+            .envs(env.iter().copied())
             .env("HOME", home)
             .env_remove("TETHER_STORE")
             .env_remove("TETHER_CONFIG")
@@ -537,4 +542,52 @@ fn pair_code_linking_with_the_sim_phone() {
     );
     output(tether(&t.0).args(["stop", "--store"]).arg(&store));
     assert_eq!(run.exit_code(), 0);
+}
+
+#[test]
+fn under_systemd_run_notifies_ready_and_feeds_the_watchdog() {
+    let t = Tmp::new("notify");
+    let store = t.0.join("s.redb");
+    let sock_path = t.0.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let sim = sim(&t.0);
+    let mut run = Proc::spawn_env(
+        &t.0,
+        &[
+            "run",
+            "--json",
+            "--server",
+            &sim.ws,
+            "--trust-root",
+            &sim.root,
+            "--sim-phone",
+            &sim.control,
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        Stdio::null(),
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    );
+    run.event("connected");
+    let mut got = String::new();
+    let mut buf = [0u8; 512];
+    while !(got.contains("READY=1") && got.contains("WATCHDOG=1")) {
+        let n = sock
+            .recv(&mut buf)
+            .expect("no notification from tether run");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    output(tether(&t.0).args(["stop", "--store"]).arg(&store));
+    assert_eq!(run.exit_code(), 0);
+    let n = sock.recv(&mut buf).unwrap();
+    let mut rest = String::from_utf8_lossy(&buf[..n]).into_owned();
+    while !rest.contains("STOPPING=1") {
+        let n = sock.recv(&mut buf).expect("no STOPPING=1");
+        rest.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
 }
