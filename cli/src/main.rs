@@ -112,8 +112,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo narrates every event itself; elsewhere warnings are worth seeing.
+    // The connection commands print every lifecycle event themselves (the core's own warnings
+    // about them would repeat each line on stderr); elsewhere warnings are worth seeing.
     logging::init(match cli.command {
         Command::Demo(_) => "error",
+        Command::Run(_) | Command::Relink(_) | Command::Logout(_) => {
+            "warn,tether_core::connection=error"
+        }
         _ => "warn",
     });
     let result = match cli.command {

@@ -258,6 +258,11 @@ fn export_then_import_baileys_carries_the_identity() {
     );
     assert_eq!(code, 2);
     assert!(err.contains("no creds.json"), "{err}");
+
+    // The demo never touches a store that holds a linked session.
+    let (code, _, err) = output(tether(&t.0).arg("demo").arg("--store").arg(&other));
+    assert_eq!(code, 2);
+    assert!(err.contains("holds a linked session"), "{err}");
 }
 
 #[test]

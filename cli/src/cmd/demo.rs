@@ -31,9 +31,13 @@ pub(crate) struct DemoArgs {
     /// One JSON object per event on stdout (the same events as `tether run --json`)
     #[arg(long)]
     pub(crate) json: bool,
-    /// [default: a temporary store, removed afterwards]
-    #[command(flatten)]
-    pub(crate) store: StoreArgs,
+    /// A store for the demo session; it must not hold a linked session (the demo links a
+    /// simulated account) [default: a temporary store, removed afterwards]
+    #[arg(long, value_name = "PATH")]
+    pub(crate) store: Option<PathBuf>,
+    /// Settings file (its reconnect and keepAlive keys are overridden by the demo's short timers)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
 }
 
 /// A temporary directory removed on drop.
@@ -75,8 +79,11 @@ const STEPS: [(&str, &str); 3] = [
 ];
 
 pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
-    let settings = config::load(&args.store)?;
-    let (path, _tmp) = match &args.store.store {
+    let settings = config::load(&StoreArgs {
+        store: None,
+        config: args.config.clone(),
+    })?;
+    let (path, _tmp) = match &args.store {
         Some(p) => (p.clone(), None),
         None => {
             let dir = std::env::temp_dir().join(format!(
@@ -90,7 +97,18 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
     let server = SimServer::start(SimServerConfig::default())
         .map_err(|e| Failure::runtime(format!("cannot start the simulator on loopback: {e}")))?;
     let config = demo_config(server.ws_url(), server.root_public(), &settings);
-    let shared = SharedStore::new(store::open(&path)?);
+    let opened = store::open(&path)?;
+    let linked = opened
+        .load_credentials()
+        .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", path.display())))?
+        .is_some_and(|(c, _)| c.device.is_some());
+    if linked {
+        return Err(Failure::input(format!(
+            "{} holds a linked session; the demo links a simulated account and would invalidate              it. Leave out --store (the demo uses a temporary store) or give a new path",
+            path.display()
+        )));
+    }
+    let shared = SharedStore::new(opened);
     let printer = Printer {
         json: args.json,
         qr: true,
