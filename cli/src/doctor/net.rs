@@ -339,4 +339,56 @@ mod tests {
         assert_eq!((p.host.as_str(), p.port), ("proxy", 1081));
         assert!(parse_url("ftp://x").is_err());
     }
+
+    /// A one-connection HTTP proxy that accepts CONNECT and then answers the WebSocket upgrade
+    /// itself (standing in for the endpoint behind it).
+    fn fake_proxy(connect_status: &'static str) -> (u16, std::thread::JoinHandle<String>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let connect = read_head(&mut s).unwrap();
+            write!(s, "HTTP/1.1 {connect_status}\r\n\r\n").unwrap();
+            if connect_status.starts_with("200") {
+                let _ = read_head(&mut s);
+                write!(
+                    s,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+                )
+                .unwrap();
+            }
+            connect
+        });
+        (port, handle)
+    }
+
+    #[test]
+    fn walks_through_an_http_proxy_to_the_upgrade() {
+        let (port, proxy) = fake_proxy("200 Connection established");
+        let checks = checks(
+            "ws://chat.example.invalid:8080/ws/chat",
+            Some(&format!("http://127.0.0.1:{port}")),
+            Duration::from_secs(5),
+        );
+        assert!(checks.iter().all(|c| !c.failed()), "{checks:?}");
+        assert!(checks.iter().any(|c| c.name == "proxy"));
+        assert_eq!(
+            proxy.join().unwrap(),
+            "CONNECT chat.example.invalid:8080 HTTP/1.1"
+        );
+    }
+
+    #[test]
+    fn a_refused_tunnel_is_a_proxy_failure_with_a_fix() {
+        let (port, _proxy) = fake_proxy("403 Forbidden");
+        let checks = checks(
+            "ws://chat.example.invalid/ws/chat",
+            Some(&format!("http://127.0.0.1:{port}")),
+            Duration::from_secs(5),
+        );
+        let last = checks.last().unwrap();
+        assert_eq!(last.name, "proxy");
+        assert!(last.failed());
+        assert!(last.line().contains("403 Forbidden"), "{}", last.line());
+    }
 }
