@@ -90,9 +90,6 @@ enum Command {
     Backup(cmd::backup::BackupArgs),
     /// Replace the store with a backup made by `tether backup` (the current one is kept aside).
     Restore(cmd::backup::RestoreArgs),
-    /// Run the fake WhatsApp server on loopback, for testing any WhatsApp Web client.
-    #[command(after_long_help = cmd::sim::SIM_HELP)]
-    Sim(cmd::sim::SimArgs),
     /// Tell WhatsApp to remove this linked device, then quarantine its credentials.
     Logout(cmd::logout::LogoutArgs),
     /// Set the current session aside (backed up and quarantined) and link again with a fresh QR.
@@ -104,6 +101,9 @@ enum Command {
     /// Export credentials to another client's session format.
     #[command(subcommand)]
     Export(cmd::transfer::ExportCommand),
+    /// Run the fake WhatsApp server on loopback, for testing any WhatsApp Web client.
+    #[command(after_long_help = cmd::sim::SIM_HELP)]
+    Sim(cmd::sim::SimArgs),
     /// Decode and encode WABinary nodes (the stanzas inside the Noise transport).
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
