@@ -94,7 +94,11 @@ impl Session {
             started_at: unix_now(),
             ..LiveStatus::default()
         }));
-        let control = serve_control(&shared, &live, stop_tx)?;
+        // Without the socket (e.g. a store path too long for a Unix socket name), `status` reads
+        // the store and `stop` signals the pid: worth a warning, not a refusal to run.
+        let control = serve_control(&shared, &live, stop_tx)
+            .map_err(|f| tracing::warn!(target: "tether::control", "{}", f.message))
+            .ok();
         let (client, events) = rt::start(config, shared.clone(), options)
             .await
             .map_err(|e| Failure::runtime(format!("cannot start the connection: {e}")))?;
@@ -107,7 +111,7 @@ impl Session {
             live,
             printer,
             stop_rx,
-            _control: Some(control),
+            _control: control,
             tick: watchdog.map_or(tick, |w| tick.min(w / 2)),
             watchdog,
             last_watchdog: Instant::now(),
