@@ -351,3 +351,23 @@ fn under_systemd_run_notifies_ready_and_feeds_the_watchdog() {
         rest.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
 }
+
+#[test]
+fn sim_runs_a_scenario_file_and_refuses_a_bad_one() {
+    let t = Tmp::new("scenario");
+    let file = t.0.join("faults.txt");
+    std::fs::write(&file, "# a comment\n100 515\n200 silent\n").unwrap();
+    let mut sim = Proc::spawn(&t.0, &["sim", "--scenario", file.to_str().unwrap()]);
+    let first = sim.wait_for("first", |l| l.starts_with("ws="));
+    assert!(
+        first.contains(" root=") && first.contains(" control=http://127.0.0.1:"),
+        "{first}"
+    );
+    sim.wait_for("515", |l| l == "scenario: +100ms fault 515 injected");
+    sim.wait_for("silent", |l| l == "scenario: +200ms fault silent injected");
+
+    std::fs::write(&file, "100 515\nlater silent\n").unwrap();
+    let (code, _, err) = output(tether(&t.0).args(["sim", "--scenario"]).arg(&file));
+    assert_eq!(code, 2);
+    assert!(err.contains("line 2"), "{err}");
+}
