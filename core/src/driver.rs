@@ -1,5 +1,5 @@
 //! What both runtime adapters share, sans-IO: the [`Driver`] that wraps a
-//! [`Connection`](crate::connection::Connection) and keeps its single-mutation rule (every input
+//! [`Connection`] and keeps its single-mutation rule (every input
 //! is followed at once by a full drain into an outbox), the store worker's one step
 //! ([`run_store_action`]), the adapters' [`Options`] and their error types.
 //!
@@ -24,7 +24,7 @@ use crate::connection::{
     Action, Command, CommandError, Connection, Output, State, TransportEvent, TransportId,
     VersionError,
 };
-use crate::creds::{CredentialStore, StoreError, StoreResult};
+use crate::creds::{CredentialStore, PersistSeq, StoreError, StoreResult};
 use crate::endpoint::UrlError;
 use crate::payload::AppVersion;
 use crate::proxy::{ProxyError, ProxySetting};
@@ -206,6 +206,30 @@ pub fn run_store_action<S: CredentialStore + ?Sized>(
         },
         _ => return None,
     })
+}
+
+/// The answer for a store action whose store call panicked (the change was not saved), for
+/// the driver; `None` for actions that are not store actions.
+pub fn store_panicked(action_seq: Option<PersistSeq>, detail: &str) -> Option<Input> {
+    action_seq.map(|seq| {
+        Input::Store(StoreResult::Failed {
+            seq,
+            error: StoreError::new(format!(
+                "the credential store panicked ({detail}): the change was not saved; restart the \
+                 application and report the bug"
+            )),
+        })
+    })
+}
+
+/// The sequence number of a store action (`None` for other actions).
+pub fn store_seq(action: &Action) -> Option<PersistSeq> {
+    match action {
+        Action::PersistCredentials { seq, .. } | Action::QuarantineCredentials { seq, .. } => {
+            Some(*seq)
+        }
+        _ => None,
+    }
 }
 
 /// Why `start` failed.

@@ -28,7 +28,7 @@
 mod net;
 
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -36,6 +36,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use async_channel::{Receiver, Sender};
 use bytes::Bytes;
 use futures_lite::{FutureExt, Stream, StreamExt};
+use futures_util::FutureExt as _;
+use futures_util::future::FusedFuture;
 use futures_util::stream::FuturesUnordered;
 
 use tether_core::connection::Connection;
@@ -68,61 +70,25 @@ pub async fn start<S: CredentialStore + Send + 'static>(
             seed
         }
     };
-    // The store lives on its own thread: it loads, then applies actions in order until the
-    // driver drops the channel, then reports that it is done.
-    let (loaded_tx, loaded_rx) = async_channel::bounded(1);
-    let (store_tx, store_rx) = async_channel::unbounded::<Action>();
-    let (io_tx, io_rx) = async_channel::unbounded::<Input>();
-    let (flushed_tx, flushed_rx) = async_channel::bounded::<()>(1);
-    let store_io = io_tx.clone();
-    std::thread::Builder::new()
-        .name("tether-store".into())
-        .spawn(move || {
-            let _flushed = flushed_tx;
-            if loaded_tx.send_blocking(store.load()).is_err() {
-                return;
-            }
-            while let Ok(action) = store_rx.recv_blocking() {
-                if let Some(result) = run_store_action(&mut store, &action) {
-                    let _ = store_io.send_blocking(Input::Store(result));
-                }
-            }
-        })
-        .map_err(|e| StartError::Runtime(e.to_string()))?;
-    let loaded = loaded_rx
-        .recv()
-        .await
-        .map_err(|_| StartError::Runtime("the store thread panicked while loading".into()))??;
+    let (loaded, store) = blocking::unblock(move || (store.load(), store)).await;
     let unix_now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let conn = Connection::from_store(config, loaded, Instant::now(), unix_now, seed);
+    let conn = Connection::from_store(config, loaded?, Instant::now(), unix_now, seed);
     let shared = Arc::new(Mutex::new(Core::new(conn)));
     let (wake_tx, wake_rx) = async_channel::bounded(1);
     let (events_tx, events_rx) = async_channel::unbounded();
     let (done_tx, done_rx) = async_channel::bounded::<()>(1);
-    let channels = Channels {
-        wake: wake_rx,
-        events: events_tx,
-        io_tx,
-        io_rx,
-        store: store_tx,
-        flushed: flushed_rx,
-        done: done_tx,
-    };
-    let driver = Box::pin(drive(Arc::clone(&shared), channels, net));
+    let driver = drive(Arc::clone(&shared), store, wake_rx, events_tx, net, done_tx);
     let client = Client {
         shared,
         wake: wake_tx,
         done: done_rx,
     };
-    Ok((
-        client,
-        Events {
-            rx: Box::pin(events_rx),
-        },
-        driver,
-    ))
+    let events = Events {
+        rx: Box::pin(events_rx),
+    };
+    Ok((client, events, Box::pin(driver)))
 }
 
 /// A handle to send commands to the connection; clone it freely.
@@ -193,16 +159,6 @@ fn lock(shared: &Mutex<Core>) -> MutexGuard<'_, Core> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-struct Channels {
-    wake: Receiver<()>,
-    events: Sender<Event>,
-    io_tx: Sender<Input>,
-    io_rx: Receiver<Input>,
-    store: Sender<Action>,
-    flushed: Receiver<()>,
-    done: Sender<()>,
-}
-
 /// The open (or opening) transport: dropping `tx` closes it (its future then ends).
 struct Transport {
     id: TransportId,
@@ -213,16 +169,27 @@ struct Transport {
 /// spawned, so whichever executor polls the driver runs all of it.
 type Tasks = FuturesUnordered<Pin<Box<dyn Future<Output = ()> + Send + 'static>>>;
 
-/// Wakes the driver loop for one of its three reasons.
+/// Why the driver loop woke up.
 enum Wake {
     Command(bool),
-    Input(Input),
+    Input(Option<Input>),
     Deadline,
     TaskDone,
 }
 
-/// The driver: executes the outbox, then waits for input, a command or the deadline.
-async fn drive(shared: Arc<Mutex<Core>>, ch: Channels, net: Arc<net::Net>) {
+/// The driver: executes the outbox, then waits for input, a command, the deadline or one of
+/// its own futures (transports, a version fetch, the store loop).
+async fn drive<S: CredentialStore + Send + 'static>(
+    shared: Arc<Mutex<Core>>,
+    store: S,
+    wake: Receiver<()>,
+    events: Sender<Event>,
+    net: Arc<net::Net>,
+    done: Sender<()>,
+) {
+    let (io_tx, io_rx) = async_channel::unbounded::<Input>();
+    let (store_tx, store_rx) = async_channel::unbounded::<Action>();
+    let mut store_loop = pin!(store_loop(store, store_rx, io_tx.clone()).fuse());
     let mut transport: Option<Transport> = None;
     let mut tasks = Tasks::new();
     loop {
@@ -239,13 +206,13 @@ async fn drive(shared: Arc<Mutex<Core>>, ch: Channels, net: Arc<net::Net>) {
                 }
                 Output::Action(Action::OpenTransport { id, endpoint }) => {
                     let (tx, rx) = async_channel::unbounded();
-                    let io = ch.io_tx.clone();
+                    let net = Arc::clone(&net);
                     tasks.push(Box::pin(net::run_transport(
-                        Arc::clone(&net),
+                        net,
                         id,
                         endpoint,
                         rx,
-                        io,
+                        io_tx.clone(),
                     )));
                     transport = Some(Transport { id, tx });
                 }
@@ -256,17 +223,17 @@ async fn drive(shared: Arc<Mutex<Core>>, ch: Channels, net: Arc<net::Net>) {
                 }
                 Output::Action(Action::CloseTransport { .. }) => {}
                 Output::Action(Action::FetchVersion { url }) => {
-                    let (net, io) = (Arc::clone(&net), ch.io_tx.clone());
+                    let (net, io) = (Arc::clone(&net), io_tx.clone());
                     tasks.push(Box::pin(async move {
                         let result = net.fetch_version(&url).await.map_err(Into::into);
                         let _ = io.send(Input::Version(result)).await;
                     }));
                 }
                 Output::Action(action) => {
-                    let _ = ch.store.try_send(action);
+                    let _ = store_tx.try_send(action);
                 }
                 Output::Event(event) => {
-                    let _ = ch.events.try_send(event);
+                    let _ = events.try_send(event);
                 }
                 _ => {}
             }
@@ -274,21 +241,14 @@ async fn drive(shared: Arc<Mutex<Core>>, ch: Channels, net: Arc<net::Net>) {
         if closing {
             break;
         }
-        let command = async { Wake::Command(ch.wake.recv().await.is_ok()) };
-        let input = async {
-            match ch.io_rx.recv().await {
-                Ok(input) => Wake::Input(input),
-                Err(_) => std::future::pending().await,
-            }
-        };
+        let command = async { Wake::Command(wake.recv().await.is_ok()) };
+        let input = async { Wake::Input(io_rx.recv().await.ok()) };
         let timer = async {
             match deadline {
-                Some(at) => {
-                    async_io::Timer::at(at).await;
-                    Wake::Deadline
-                }
+                Some(at) => async_io::Timer::at(at).await,
                 None => std::future::pending().await,
-            }
+            };
+            Wake::Deadline
         };
         let task = async {
             match tasks.next().await {
@@ -296,28 +256,54 @@ async fn drive(shared: Arc<Mutex<Core>>, ch: Channels, net: Arc<net::Net>) {
                 None => std::future::pending().await,
             }
         };
-        match command.or(input).or(timer).or(task).await {
+        let store = async {
+            (&mut store_loop).await;
+            Wake::TaskDone
+        };
+        match command.or(input).or(timer).or(task).or(store).await {
             // Every Client handle is gone: nobody can command or shut it down.
             Wake::Command(false) => lock(&shared).shutdown(Instant::now()),
-            Wake::Command(true) | Wake::TaskDone => {}
-            Wake::Input(input) => lock(&shared).handle(input, Instant::now()),
+            Wake::Input(Some(input)) => lock(&shared).handle(input, Instant::now()),
             Wake::Deadline => lock(&shared).timeout(Instant::now()),
+            Wake::Command(true) | Wake::Input(None) | Wake::TaskDone => {}
         }
     }
-    // Closing the transport lets its future send the close frame before the driver ends.
+    events.close();
+    // Closing the transport lets its future send the close frame; the store loop applies
+    // every queued action, then ends.
     drop(transport);
-    while tasks
-        .next()
-        .or(async {
-            async_io::Timer::after(std::time::Duration::from_secs(2)).await;
-            None
+    store_tx.close();
+    let transports = async {
+        let grace = async_io::Timer::after(std::time::Duration::from_secs(2));
+        let drain = async { while tasks.next().await.is_some() {} };
+        drain
+            .or(async {
+                grace.await;
+            })
+            .await;
+    };
+    if !store_loop.is_terminated() {
+        futures_lite::future::zip(store_loop, transports).await;
+    }
+    drop(done);
+}
+
+/// Applies store actions in order, each on the `blocking` thread pool: no thread is held while
+/// idle.
+async fn store_loop<S: CredentialStore + Send + 'static>(
+    mut store: S,
+    actions: Receiver<Action>,
+    io: Sender<Input>,
+) {
+    while let Ok(action) = actions.recv().await {
+        let (back, result) = blocking::unblock(move || {
+            let result = run_store_action(&mut store, &action);
+            (store, result)
         })
-        .await
-        .is_some()
-    {}
-    ch.store.close();
-    // The store thread drops its end once every queued action is applied.
-    let _ = ch.flushed.recv().await;
-    ch.events.close();
-    drop(ch.done);
+        .await;
+        store = back;
+        if let Some(result) = result {
+            let _ = io.send(Input::Store(result)).await;
+        }
+    }
 }

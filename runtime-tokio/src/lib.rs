@@ -36,7 +36,7 @@ pub use tether_core::connection::{
 };
 pub use tether_core::creds::{CredentialStore, StoreError};
 pub use tether_core::driver::{ClientError, DialError, Options, StartError};
-use tether_core::driver::{Driver, Input, run_store_action};
+use tether_core::driver::{Driver, Input, run_store_action, store_panicked, store_seq};
 pub use tether_core::proxy::ProxySetting;
 pub use tether_core::reason::DisconnectReason;
 
@@ -177,20 +177,13 @@ async fn drive<S: CredentialStore + Send + 'static>(
     shared: Arc<Mutex<Driver>>,
     mut wake: mpsc::Receiver<()>,
     events: mpsc::UnboundedSender<Event>,
-    mut store: S,
+    store: S,
     net: Arc<net::Net>,
     done: watch::Sender<Option<Result<(), String>>>,
 ) {
     let (io_tx, mut io_rx) = mpsc::unbounded_channel::<Input>();
-    let (store_tx, mut store_rx) = mpsc::unbounded_channel::<Action>();
-    let store_io = io_tx.clone();
-    let store_worker = tokio::task::spawn_blocking(move || {
-        while let Some(action) = store_rx.blocking_recv() {
-            if let Some(result) = run_store_action(&mut store, &action) {
-                let _ = store_io.send(Input::Store(result));
-            }
-        }
-    });
+    let (store_tx, store_rx) = mpsc::unbounded_channel::<Action>();
+    let store_worker = tokio::spawn(store_loop(store, store_rx, io_tx.clone()));
     let mut transport: Option<Transport> = None;
     loop {
         let (outbox, deadline, closing) = {
@@ -261,4 +254,34 @@ async fn drive<S: CredentialStore + Send + 'static>(
     let result = store_worker.await.map_err(|e| format!("store worker: {e}"));
     drop(events);
     let _ = done.send(Some(result));
+}
+
+/// Applies store actions in order, each on the blocking pool: no thread is held while idle.
+async fn store_loop<S: CredentialStore + Send + 'static>(
+    mut store: S,
+    mut actions: mpsc::UnboundedReceiver<Action>,
+    io: mpsc::UnboundedSender<Input>,
+) {
+    while let Some(action) = actions.recv().await {
+        let seq = store_seq(&action);
+        let applied = tokio::task::spawn_blocking(move || {
+            let result = run_store_action(&mut store, &action);
+            (store, result)
+        })
+        .await;
+        match applied {
+            Ok((back, result)) => {
+                store = back;
+                if let Some(result) = result {
+                    let _ = io.send(Input::Store(result));
+                }
+            }
+            Err(e) => {
+                if let Some(input) = store_panicked(seq, &e.to_string()) {
+                    let _ = io.send(input);
+                }
+                return;
+            }
+        }
+    }
 }

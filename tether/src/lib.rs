@@ -1,14 +1,14 @@
 //! # tether
 //!
 //! One dependency for applications: the sans-IO core ([`core`], i.e. `tether_core`) plus the
-//! runtime adapter chosen by cargo feature, as [`runtime`]:
+//! runtime adapter chosen by cargo feature, as `tether::runtime`:
 //!
 //! | feature | `tether::runtime` is | runs on |
 //! |---|---|---|
 //! | `runtime-tokio` (default) | `tether_runtime_tokio` | tokio |
 //! | `runtime-smol` | `tether_runtime_smol` | smol, async-std's executor, any futures-io executor |
 //!
-//! With both enabled, `runtime` is tokio and the smol adapter stays reachable as [`smol`].
+//! With both enabled, `runtime` is tokio and the smol adapter stays reachable as `tether::smol`.
 //! With neither, the build fails and names the flag to add.
 #![forbid(unsafe_code)]
 
