@@ -178,6 +178,27 @@ fn stdin_faults_reach_the_client_and_stop_falls_back_to_sigterm() {
     assert!(run.event("reconnecting")["attempt"].as_u64().unwrap() >= 1);
     run.event("connected");
 
+    // A server clock two minutes ahead is measured at the next login and recorded.
+    let stdin = sim.proc.child.stdin.as_mut().unwrap();
+    writeln!(stdin, "next skew:120").unwrap();
+    writeln!(stdin, "close").unwrap();
+    stdin.flush().unwrap();
+    let skew = run.event("clock_skew");
+    assert!(
+        (100..=140).contains(&skew["offset_secs"].as_i64().unwrap()),
+        "{skew}"
+    );
+    run.event("connected");
+    let (_, out, _) = output(tether(&t.0).args(["status", "--store"]).arg(&store));
+    assert!(out.contains("clock skew      +1"), "{out}");
+    let (code, out, _) = output(
+        tether(&t.0)
+            .args(["doctor", "--timeout", "2", "--server", &sim.ws, "--store"])
+            .arg(&store),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("✘ clock skew"), "{out}");
+
     // Without the control socket, `stop` signals the pid the owner file records.
     std::fs::remove_file(t.0.join("s.redb.sock")).unwrap();
     let (code, out, err) = output(tether(&t.0).args(["stop", "--store"]).arg(&store));
