@@ -23,10 +23,11 @@ Examples:
   tether run --server ws://127.0.0.1:PORT/ws/chat --trust-root HEX --sim-phone http://127.0.0.1:PORT2
                                               against `tether sim`, linked unattended
 
-JSON events (--json), one object per line, each with a stable \"event\" field:
-  qr {code}  pairing_code {code}  paired {jid}  connected {jid}
+JSON events (--json), one object per line, each with a stable \"event\" field (first):
+  starting {endpoint, store}  qr {code}  pairing_code {code}  paired {jid}  connected {jid}
   disconnected {code, local, reason, advice, terminal}  reconnecting {delay_ms, attempt, max}
-  stopped {code, local, reason, advice}  keepalive_timeout {failures}  clock_skew {offset_secs}
+  stopped {code, local, reason, advice}  keepalive_timeout {failures}  keepalive_restored
+  clock_skew {offset_secs}  info {message}
 
 While it runs, `tether status`, `tether backup` and `tether stop` talk to it over <store>.sock.
 A terminal disconnect (440 replaced, 401 logged out, …) exits 1 after printing its advice;
@@ -220,11 +221,7 @@ async fn drive(
             Step::Stop(who) => {
                 printer.info(&format!("Shutting down ({who})…"));
                 session.shutdown().await?;
-                printer.custom(
-                    "stopped",
-                    serde_json::json!({"reason": "local shutdown"}),
-                    "Stopped.",
-                );
+                printer.stopped(&DisconnectReason::LocalShutdown);
                 return Ok(());
             }
             Step::Event(_) | Step::Tick => {}
