@@ -33,7 +33,11 @@ fn tether(home: &Path) -> Command {
         .env_remove("TETHER_STORE")
         .env_remove("TETHER_CONFIG")
         .env_remove("https_proxy")
-        .env_remove("all_proxy");
+        .env_remove("HTTPS_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("ALL_PROXY");
     c
 }
 

@@ -170,8 +170,21 @@ pub fn run_json(home: &Path, sim: &Sim, store: &Path, cmd: &str) -> Proc {
     )
 }
 
+/// Proxy variables are blanked so that loopback tests never go through a proxy of the host.
+pub const NO_PROXY_ENV: [&str; 6] = [
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+];
+
 pub fn tether(home: &Path) -> Command {
     let mut c = Command::cargo_bin("tether").unwrap();
+    for k in NO_PROXY_ENV {
+        c.env_remove(k);
+    }
     c.env("HOME", home)
         .env_remove("TETHER_STORE")
         .env_remove("TETHER_CONFIG");
