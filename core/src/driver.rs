@@ -12,7 +12,7 @@
 //! An adapter holds the `Driver` behind a lock shared by its `Client` handles and its driver
 //! task; whoever mutates it drains in the same critical section, so outputs of two inputs never
 //! interleave. The driver task takes the outbox and executes it: sends bytes, opens and closes
-//! transports, hands store actions to a worker off the async threads, forwards events.
+//! transports, hands store actions to a worker off the executor threads, forwards events.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -189,7 +189,7 @@ impl Driver {
     }
 }
 
-/// Runs one store action on `store` (the adapter calls this off its async threads, in order)
+/// Runs one store action on `store` (the adapter calls this off its executor threads, in order)
 /// and returns the answer for the driver. Other actions return `None`.
 pub fn run_store_action<S: CredentialStore + ?Sized>(
     store: &mut S,

@@ -148,3 +148,41 @@ fn shutdown_of_an_idle_connection_just_closes() {
     assert!(d.is_closing());
     assert_eq!(d.state(), State::Idle);
 }
+
+#[test]
+fn options_validate_rejects_a_bad_endpoint_and_a_bad_explicit_proxy() {
+    use tether_core::driver::{Options, StartError};
+    use tether_core::proxy::ProxySetting;
+    let good = Config::for_server("ws://127.0.0.1:9/ws/chat", [1; 32]);
+    assert!(Options::default().validate(&good).is_ok());
+    let bad = Config::for_server("127.0.0.1:9", [1; 32]);
+    assert!(matches!(
+        Options::default().validate(&bad),
+        Err(StartError::Endpoint(_))
+    ));
+    let mut options = Options::default();
+    options.proxy = ProxySetting::Url("ftp://proxy:21".into());
+    assert!(matches!(options.validate(&good), Err(StartError::Proxy(_))));
+}
+
+#[test]
+fn a_panicked_store_call_answers_failed_for_its_sequence() {
+    use tether_core::driver::{store_panicked, store_seq};
+    let persist = Action::PersistCredentials {
+        seq: PersistSeq(9),
+        delta: CredentialsDelta::default(),
+    };
+    assert_eq!(store_seq(&persist), Some(PersistSeq(9)));
+    assert_eq!(
+        store_seq(&Action::CloseTransport { id: TransportId(1) }),
+        None
+    );
+    match store_panicked(store_seq(&persist), "boom") {
+        Some(Input::Store(StoreResult::Failed { seq, error })) => {
+            assert_eq!(seq, PersistSeq(9));
+            assert!(error.message.contains("boom"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(store_panicked(None, "boom").is_none());
+}
