@@ -179,7 +179,13 @@ fn spawn_stdin(server: Arc<SimServer>, tx: mpsc::Sender<Quit>) {
                     let _ = tx.send(Quit::Stdin);
                     return;
                 }
-                "status" => println!("{:?}", server.stats()),
+                "status" => {
+                    let st = server.stats();
+                    println!(
+                        "status: {} accepted, {} open, {} logins, {} registrations, {} devices, {} pongs",
+                        st.accepted, st.open, st.logins, st.registrations, st.devices, st.pongs
+                    );
+                }
                 _ => {
                     let (next, text) = line
                         .strip_prefix("next ")
