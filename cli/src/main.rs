@@ -1,59 +1,143 @@
-//! `tether`: link a WhatsApp account and keep it connected, and inspect the wire.
+//! `tether`: link a WhatsApp account and keep it connected, diagnose it, back it up, and
+//! inspect the wire. This file is the command tree only; each command lives in `cmd/`.
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 usage or input error.
 #![forbid(unsafe_code)]
 
-mod node_cmd;
+#[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
+compile_error!(
+    "tether-cli needs an async runtime: build with the default feature `runtime-tokio`, or with \
+     `--no-default-features --features runtime-smol`"
+);
 
+mod cmd;
+mod config;
+mod control;
+mod doctor;
+mod failure;
+mod httpc;
+mod logging;
+mod node_cmd;
+mod output;
+mod paths;
+mod qr;
+mod rt;
+mod session;
+mod simctl;
+mod snapshot;
+mod status_record;
+mod store;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
-/// Tether: a WhatsApp Web (multi-device) client core built to stay connected.
+pub(crate) use failure::Failure;
+
+const AFTER_HELP: &str = "\
+Start here:
+  tether demo                 watch a session link, drop and recover against the built-in simulator
+  tether run                  link this computer (scan the QR with WhatsApp) and stay connected
+  tether status               is it linked, when was it last connected, why did it last drop?
+  tether doctor               check store, clock, config and network, each with its fix
+
+Logs go to stderr; set TETHER_LOG (or RUST_LOG), e.g. TETHER_LOG=tether=debug.
+Exit codes: 0 success, 1 runtime failure, 2 usage or input error.";
+
+/// Tether: a WhatsApp Web (multi-device) client built to stay connected.
 #[derive(Debug, Parser)]
-#[command(name = "tether", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "tether",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = AFTER_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// Where the credentials live and where the settings come from (DESIGN §9).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct StoreArgs {
+    /// The credential store [default: ~/.tether/whatsapp.redb, or sessionStore.path from the config]
+    #[arg(long, value_name = "PATH", env = "TETHER_STORE")]
+    pub(crate) store: Option<PathBuf>,
+    /// Settings in the field report's JSON shape (channels.whatsapp.{reconnect,keepAlive,sessionStore});
+    /// an OpenClaw openclaw.json works as is [default: ~/.tether/config.json, else ~/.openclaw/openclaw.json]
+    #[arg(long, value_name = "FILE", env = "TETHER_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Watch Tether link, drop and recover against the built-in simulator (no phone, no network).
+    #[command(after_help = "Examples:\n  tether demo\n  tether demo --json | jq -c .")]
+    Demo(cmd::demo::DemoArgs),
+    /// Link this computer if needed (QR or pair code) and stay connected, printing every event.
+    #[command(visible_alias = "start", after_long_help = cmd::run::RUN_HELP)]
+    Run(cmd::run::RunArgs),
+    /// Stop the instance that owns the store and wait for it to exit.
+    Stop(cmd::stop::StopArgs),
+    /// Show whether the store is linked, to which account, and how the connection has fared.
+    Status(cmd::status::StatusArgs),
+    /// Check everything the field report's diagnostic steps check by hand, each with its fix.
+    Doctor(cmd::doctor::DoctorArgs),
+    /// Write a consistent copy of the store to FILE (works while `tether run` is running).
+    Backup(cmd::backup::BackupArgs),
+    /// Replace the store with a backup made by `tether backup` (the current one is kept aside).
+    Restore(cmd::backup::RestoreArgs),
+    /// Tell WhatsApp to remove this linked device, then quarantine its credentials.
+    Logout(cmd::logout::LogoutArgs),
+    /// Set the current session aside (backed up and quarantined) and link again with a fresh QR.
+    #[command(after_long_help = cmd::run::RUN_HELP)]
+    Relink(cmd::run::RunArgs),
+    /// Import credentials from another client's session directory.
+    #[command(subcommand)]
+    Import(cmd::transfer::ImportCommand),
+    /// Export credentials to another client's session format.
+    #[command(subcommand)]
+    Export(cmd::transfer::ExportCommand),
+    /// Run the fake WhatsApp server on loopback, for testing any WhatsApp Web client.
+    #[command(after_long_help = cmd::sim::SIM_HELP)]
+    Sim(cmd::sim::SimArgs),
     /// Decode and encode WABinary nodes (the stanzas inside the Noise transport).
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
 }
 
-/// An error for the user: what happened, and the exit code that goes with it.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub(crate) message: String,
-    pub(crate) code: u8,
-}
-
-impl Failure {
-    /// A usage or input error (exit code 2).
-    pub(crate) fn input(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            code: 2,
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The demo narrates every event itself; elsewhere warnings are worth seeing.
+    // The connection commands print every lifecycle event themselves (the core's own warnings
+    // about them would repeat each line on stderr); elsewhere warnings are worth seeing.
+    logging::init(match cli.command {
+        Command::Demo(_) => "error",
+        Command::Run(_) | Command::Relink(_) | Command::Logout(_) => {
+            "warn,tether_core::connection=error"
+        }
+        _ => "warn",
+    });
     let result = match cli.command {
-        Command::Node(cmd) => node_cmd::run(cmd),
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Run(args) => cmd::run::run(args, cmd::run::Mode::Run),
+        Command::Relink(args) => cmd::run::run(args, cmd::run::Mode::Relink),
+        Command::Logout(args) => cmd::logout::run(args),
+        Command::Import(c) => cmd::transfer::import(c),
+        Command::Export(c) => cmd::transfer::export(c),
+        Command::Stop(args) => cmd::stop::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Doctor(args) => cmd::doctor::run(args),
+        Command::Backup(args) => cmd::backup::backup(args),
+        Command::Restore(args) => cmd::backup::restore(args),
+        Command::Sim(args) => cmd::sim::run(args),
+        Command::Node(c) => node_cmd::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("tether: error: {}", failure.message);
-            }
-            ExitCode::from(failure.code)
-        }
+        Err(failure) => failure.report(),
     }
 }

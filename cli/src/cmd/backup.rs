@@ -1,0 +1,114 @@
+//! `tether backup [FILE]` and `tether restore FILE`.
+//!
+//! A backup is a consistent snapshot of the store (one read transaction), written under a
+//! temporary name, integrity-checked and renamed into place (`RedbStore::backup_to`). While an
+//! owner runs, it makes the snapshot itself (control socket `backup PATH`). Restore checks the
+//! backup first and keeps the replaced store beside it for rollback.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::Value;
+use tether_store_redb::RedbStoreError;
+
+use crate::control::{self, AskError, Request};
+use crate::store::{self, SharedStore};
+use crate::{Failure, StoreArgs, config, paths, snapshot};
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupArgs {
+    /// Where to write the backup [default: STORE.backup-TIMESTAMP, beside the store]
+    pub(crate) file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// A backup written by `tether backup`.
+    pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+}
+
+pub(crate) fn backup(args: BackupArgs) -> Result<(), Failure> {
+    let settings = config::load(&args.store)?;
+    let path = settings.store(&args.store);
+    let target = args.file.unwrap_or_else(|| {
+        let stamp = snapshot::format_unix(snapshot::unix_now())
+            .replace([' ', ':'], "-")
+            .replace("-UTC", "Z");
+        paths::beside(&path, &format!(".backup-{stamp}"))
+    });
+    let target = absolute(&target)?;
+    if target.exists() {
+        return Err(Failure::input(format!(
+            "{} already exists; choose a new file name (backups never overwrite)",
+            target.display()
+        )));
+    }
+    if let Some(dir) = target.parent()
+        && !dir.is_dir()
+    {
+        return Err(Failure::input(format!(
+            "no directory {}; create it first",
+            dir.display()
+        )));
+    }
+    let sock = paths::socket_path(&path);
+    match control::ask(
+        &sock,
+        &Request::Backup(target.clone()),
+        Duration::from_secs(60),
+    ) {
+        Ok(_) => {
+            println!(
+                "Backed up {} to {} (online, from the running owner).",
+                path.display(),
+                target.display()
+            );
+            return Ok(());
+        }
+        Err(AskError::Failed(e)) => return Err(Failure::runtime(e)),
+        Err(AskError::NoOwner) => {}
+    }
+    let shared = SharedStore::new(store::open_existing(&path)?);
+    write_backup(&shared, &target).map_err(Failure::runtime)?;
+    println!("Backed up {} to {}.", path.display(), target.display());
+    Ok(())
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, Failure> {
+    std::path::absolute(p).map_err(|e| Failure::input(format!("bad path {}: {e}", p.display())))
+}
+
+/// Writes a consistent online snapshot of the store to `target` (checked before it is
+/// renamed into place). Used directly and by the control socket's `backup`.
+pub(crate) fn write_backup(shared: &SharedStore, target: &Path) -> Result<Value, String> {
+    shared.lock().backup_to(target).map_err(|e| e.to_string())?;
+    Ok(serde_json::json!({"path": target.display().to_string()}))
+}
+
+pub(crate) fn restore(args: RestoreArgs) -> Result<(), Failure> {
+    let settings = config::load(&args.store)?;
+    let path = settings.store(&args.store);
+    if !args.file.exists() {
+        return Err(Failure::input(format!(
+            "no backup at {}",
+            args.file.display()
+        )));
+    }
+    let outcome = tether_store_redb::restore(&args.file, &path).map_err(|e| match e {
+        RedbStoreError::BackupDamaged { .. } => Failure::input(e.to_string()),
+        _ => Failure::runtime(e.to_string()),
+    })?;
+    println!("Restored {} from {}.", path.display(), args.file.display());
+    if let Some(aside) = outcome.kept_aside {
+        println!(
+            "The previous store is kept at {} (restore it the same way to roll back).",
+            aside.display()
+        );
+    }
+    Ok(())
+}

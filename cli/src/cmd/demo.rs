@@ -1,0 +1,287 @@
+//! `tether demo`: the embedded simulator on loopback, a fresh session linked by the simulated
+//! phone, then the field report's failure cases live — a zombie socket (keepalive silence →
+//! `[408]` and reconnect with backoff), a `515` restart, and a `440` from a second instance
+//! (stop with advice). Short timers keep it to about 15–30 s.
+//!
+//! ```text
+//!  Linking ─QR─► (phone scans after 1.5 s) ─► Paired ─515─► Connected
+//!    └► Silent ─► [408] ─► backoff ─► Connected ─► 515 ─► Connected ─► 440 ─► Stopped ─► exit 0
+//!       (--forever: Silent and 515 repeat, no 440, until Ctrl-C)
+//! ```
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use tether_core::connection::{Config, Event};
+use tether_sim::net::{SimServer, SimServerConfig};
+
+use crate::output::Printer;
+use crate::rt::{self, Options, ProxySetting};
+use crate::session::{Session, Step};
+use crate::snapshot::{format_span, unix_now, unix_now_ms};
+use crate::store::{self, SharedStore};
+use crate::{Failure, StoreArgs, config};
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Keep going: repeat the recoverable faults until Ctrl-C instead of ending with the 440
+    #[arg(long)]
+    pub(crate) forever: bool,
+    /// One JSON object per event on stdout (the same events as `tether run --json`)
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// A store for the demo session; it must not hold a linked session (the demo links a
+    /// simulated account) [default: a temporary store, removed afterwards]
+    #[arg(long, value_name = "PATH")]
+    pub(crate) store: Option<PathBuf>,
+    /// Settings file (its reconnect and keepAlive keys are overridden by the demo's short timers)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Short timers so a drop is detected in ~3 s and the backoff is visible but brief.
+fn demo_config(url: String, root: [u8; 32], settings: &config::Settings) -> Config {
+    let mut c = Config::for_server(url, root);
+    settings.apply(&mut c);
+    c.keep_alive.interval = Duration::from_millis(1000);
+    c.keep_alive.timeout = Duration::from_millis(2000);
+    c.keep_alive.ping_deadline = Duration::from_millis(1000);
+    c.reconnect.base_delay = Duration::from_millis(1500);
+    c.reconnect.max_delay = Duration::from_secs(8);
+    c.reconnect.stable_after = Duration::from_secs(20);
+    c.connect_timeout = Duration::from_secs(5);
+    c.handshake_timeout = Duration::from_secs(5);
+    c.pre_key_initial_batch = 30;
+    c
+}
+
+/// The scripted faults, in order.
+const STEPS: [(&str, &str); 3] = [
+    (
+        "the server goes silent: the socket stays open but nothing comes back (a zombie socket)",
+        "silent",
+    ),
+    ("the server asks for a restart (stream error 515)", "515"),
+    (
+        "a second instance logs in with the same account (stream error 440, connection replaced)",
+        "replaced",
+    ),
+];
+
+pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
+    let settings = config::load(&StoreArgs {
+        store: None,
+        config: args.config.clone(),
+    })?;
+    let (path, _tmp) = match &args.store {
+        Some(p) => (p.clone(), None),
+        None => {
+            let dir = std::env::temp_dir().join(format!(
+                "tether-demo-{}-{}",
+                std::process::id(),
+                unix_now_ms()
+            ));
+            (dir.join("whatsapp.redb"), Some(TempDir(dir)))
+        }
+    };
+    let server = SimServer::start(SimServerConfig::default())
+        .map_err(|e| Failure::runtime(format!("cannot start the simulator on loopback: {e}")))?;
+    let config = demo_config(server.ws_url(), server.root_public(), &settings);
+    let opened = store::open(&path)?;
+    let linked = opened
+        .load_credentials()
+        .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", path.display())))?
+        .is_some_and(|(c, _)| c.device.is_some());
+    if linked {
+        return Err(Failure::input(format!(
+            "{} holds a linked session; the demo links a simulated account and would invalidate              it. Leave out --store (the demo uses a temporary store) or give a new path",
+            path.display()
+        )));
+    }
+    let shared = SharedStore::new(opened);
+    let printer = Printer {
+        json: args.json,
+        qr: true,
+    };
+    printer.custom(
+        "demo",
+        serde_json::json!({"server": server.ws_url(), "store": path.display().to_string()}),
+        &format!(
+            "tether demo: a simulated WhatsApp server runs at {} (store {}).\n\
+             A fresh session links, then meets the field report's failures live.\n",
+            server.ws_url(),
+            path.display()
+        ),
+    );
+    let mut options = Options::default();
+    options.proxy = ProxySetting::Off;
+    let result = rt::block_on(script(
+        &server,
+        config,
+        shared,
+        options,
+        printer,
+        args.forever,
+    ))
+    .map_err(|e| Failure::runtime(format!("cannot start the {} runtime: {e}", rt::NAME)))?;
+    server.shutdown();
+    result
+}
+
+struct Script {
+    step: usize,
+    connected_at: Option<Instant>,
+    scan_at: Option<(Instant, String)>,
+    deadline: Instant,
+}
+
+async fn script(
+    server: &SimServer,
+    config: Config,
+    shared: SharedStore,
+    options: Options,
+    printer: Printer,
+    forever: bool,
+) -> Result<(), Failure> {
+    let mut session =
+        Session::start(config, shared, options, printer, Duration::from_millis(250)).await?;
+    session
+        .client
+        .connect()
+        .map_err(|e| Failure::runtime(format!("cannot connect: {e}")))?;
+    let mut s = Script {
+        step: 0,
+        connected_at: None,
+        scan_at: None,
+        deadline: Instant::now() + Duration::from_secs(90),
+    };
+    let mut last_line = Instant::now();
+    loop {
+        match session.next().await {
+            Step::Event(Event::QrCode { code, .. }) if s.scan_at.is_none() => {
+                printer.info("📱 The simulated phone will scan this QR code in a moment…");
+                s.scan_at = Some((Instant::now() + Duration::from_millis(1500), code));
+            }
+            Step::Event(Event::Connected { .. }) => {
+                s.connected_at = Some(Instant::now());
+                status_line(&session, &printer);
+            }
+            Step::Event(Event::Disconnected { .. }) => s.connected_at = None,
+            Step::Event(Event::Stopped { reason }) => {
+                session.shutdown().await?;
+                return if s.step == STEPS.len()
+                    && matches!(
+                        reason,
+                        tether_core::reason::DisconnectReason::Replaced { .. }
+                    ) {
+                    printer.custom(
+                        "demo_finished",
+                        serde_json::json!({}),
+                        "\nDemo finished: every drop had a typed reason; the transient ones recovered by themselves,\n\
+                         and the 440 stopped instead of fighting the other instance. Next: `tether run` links your phone.",
+                    );
+                    Ok(())
+                } else {
+                    Err(Failure::runtime(format!(
+                        "the demo stopped unexpectedly: {reason}"
+                    )))
+                };
+            }
+            Step::Stop(who) => {
+                printer.info(&format!("Shutting down ({who})…"));
+                return session.shutdown().await;
+            }
+            Step::Ended => {
+                return Err(Failure::runtime("the connection driver ended unexpectedly"));
+            }
+            Step::Event(_) | Step::Tick => {}
+        }
+        if let Some((_, code)) = s.scan_at.take_if(|(at, _)| Instant::now() >= *at) {
+            match server.scan_qr(&code) {
+                Ok(jid) => printer.info(&format!(
+                    "📱 Scanned: the phone links this session as {jid}"
+                )),
+                Err(e) => {
+                    return Err(Failure::runtime(format!(
+                        "the simulated phone could not scan the QR: {e}"
+                    )));
+                }
+            }
+        }
+        let live = session.live();
+        if live.next_retry_at_ms.is_some() && last_line.elapsed() >= Duration::from_secs(1) {
+            status_line(&session, &printer);
+            last_line = Instant::now();
+        }
+        if let Some(up) = s.connected_at
+            && up.elapsed() >= Duration::from_secs(3)
+        {
+            let index = if forever { s.step % 2 } else { s.step };
+            if let Some((what, fault)) = STEPS.get(index) {
+                s.step += 1;
+                s.connected_at = None;
+                printer.custom(
+                    "scenario",
+                    serde_json::json!({"step": s.step, "fault": fault, "what": what}),
+                    &if forever {
+                        format!("\n▶ Scenario {}: {what}", s.step)
+                    } else {
+                        format!("\n▶ Scenario {}/{}: {what}", s.step, STEPS.len())
+                    },
+                );
+                match tether_sim::net::parse_fault(fault) {
+                    Ok(f) => server.inject(f),
+                    Err(e) => {
+                        return Err(Failure::runtime(format!("bad scripted fault {fault}: {e}")));
+                    }
+                }
+            }
+        }
+        if !forever && Instant::now() > s.deadline {
+            let _ = session.shutdown().await;
+            return Err(Failure::runtime(format!(
+                "the demo did not finish within 90 s (stuck after scenario step {}); run it again with TETHER_LOG=tether=debug",
+                s.step
+            )));
+        }
+    }
+}
+
+/// `status: connected · up 2s · reconnects 1 · next retry in 3s`.
+fn status_line(session: &Session, printer: &Printer) {
+    let live = session.live();
+    let up = live.connected_since.map_or_else(
+        || "—".to_owned(),
+        |t| format_span(unix_now().saturating_sub(t)),
+    );
+    let next = live.next_retry_at_ms.map_or_else(
+        || "—".to_owned(),
+        |at| {
+            format!(
+                "in {:.1}s",
+                at.saturating_sub(unix_now_ms()) as f64 / 1000.0
+            )
+        },
+    );
+    printer.custom(
+        "status",
+        serde_json::json!({
+            "state": live.state, "connected_since": live.connected_since,
+            "reconnects": live.reconnects, "next_retry_at_ms": live.next_retry_at_ms,
+        }),
+        &format!(
+            "  ⏱ status: {} · up {up} · reconnects {} · next retry {next}",
+            live.state, live.reconnects
+        ),
+    );
+}

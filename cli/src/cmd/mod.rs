@@ -1,0 +1,11 @@
+//! One module per `tether` command.
+
+pub(crate) mod backup;
+pub(crate) mod demo;
+pub(crate) mod doctor;
+pub(crate) mod logout;
+pub(crate) mod run;
+pub(crate) mod sim;
+pub(crate) mod status;
+pub(crate) mod stop;
+pub(crate) mod transfer;

@@ -1,0 +1,149 @@
+//! Opening the store from the CLI: clear refusals, the owner sidecar, and a shared handle so the
+//! running connection, the status recorder and the control socket use one open store.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Value, json};
+use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
+use tether_store_redb::RedbStore;
+
+use crate::{Failure, paths};
+
+/// Opens (or creates) the store and becomes its owner; an in-use store is a runtime failure whose
+/// message names the holder and what to do.
+pub(crate) fn open(path: &Path) -> Result<RedbStore, Failure> {
+    RedbStore::open(path).map_err(|e| Failure::runtime(e.to_string()))
+}
+
+/// Opens an existing store only (never creates one): reading commands must not leave empty
+/// stores behind a typo.
+pub(crate) fn open_existing(path: &Path) -> Result<RedbStore, Failure> {
+    if !path.exists() {
+        return Err(Failure::runtime(format!(
+            "no store at {}; link one with `tether run`, import one with `tether import baileys \
+             DIR`, or point --store at an existing store",
+            path.display()
+        )));
+    }
+    open(path)
+}
+
+/// The process recorded in `<store>.owner` (pid, host, start), if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sidecar {
+    pub(crate) pid: u32,
+    pub(crate) host: String,
+    pub(crate) since: u64,
+}
+
+impl Sidecar {
+    /// Reads the sidecar beside `store`.
+    pub(crate) fn read(store: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(paths::owner_path(store)).ok()?;
+        let (mut pid, mut host, mut since) = (None, None, None);
+        for line in text.lines() {
+            match line.split_once('=') {
+                Some(("pid", v)) => pid = v.trim().parse().ok(),
+                Some(("host", v)) => host = Some(v.trim().to_owned()),
+                Some(("since", v)) => since = v.trim().parse().ok(),
+                _ => {}
+            }
+        }
+        Some(Self {
+            pid: pid?,
+            host: host?,
+            since: since?,
+        })
+    }
+
+    /// Whether the recorded process still runs (on this host; another host's is assumed alive).
+    pub(crate) fn is_alive(&self) -> bool {
+        if self.host != local_hostname() {
+            return true;
+        }
+        Path::new("/proc").join(self.pid.to_string()).exists()
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        json!({"pid": self.pid, "host": self.host, "since": self.since})
+    }
+}
+
+/// This machine's host name, as the store's sidecar records it.
+pub(crate) fn local_hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned())
+}
+
+/// One open store shared by the connection driver, the status recorder and the control socket.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedStore {
+    inner: Arc<Mutex<RedbStore>>,
+    path: PathBuf,
+}
+
+impl SharedStore {
+    pub(crate) fn new(store: RedbStore) -> Self {
+        let path = store.path().to_owned();
+        Self {
+            inner: Arc::new(Mutex::new(store)),
+            path,
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The store, for a short read or write.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, RedbStore> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl CredentialStore for SharedStore {
+    fn load(&mut self) -> Result<Option<(Credentials, PersistSeq)>, StoreError> {
+        self.lock().load_credentials().map_err(StoreError::from)
+    }
+
+    fn apply(&mut self, seq: PersistSeq, delta: &CredentialsDelta) -> Result<(), StoreError> {
+        self.lock()
+            .apply_delta(seq, delta)
+            .map_err(StoreError::from)
+    }
+
+    fn quarantine(&mut self, seq: PersistSeq, why: &str) -> Result<(), StoreError> {
+        self.lock()
+            .quarantine_identity(seq, why)
+            .map_err(StoreError::from)
+    }
+}
+
+/// What the credentials say about the account (addresses and counts, never key material).
+pub(crate) fn account_json(creds: Option<&Credentials>) -> Value {
+    let Some(c) = creds else {
+        return json!({"linked": false});
+    };
+    match &c.device {
+        None => json!({"linked": false, "keys_generated": true}),
+        Some(d) => json!({
+            "linked": true,
+            "jid": d.jid.to_string(),
+            "lid": d.lid.as_ref().map(ToString::to_string),
+            "platform": d.platform,
+            "business_name": d.business_name,
+            "confirmed": c.confirmed,
+            "push_name": c.push_name,
+            "pre_keys": c.pre_keys.len(),
+            "app_state_sync_keys": c.app_state_sync_keys.len(),
+            "version": c.version.map(|v| v.to_string()),
+        }),
+    }
+}
