@@ -160,3 +160,17 @@ fn different_seeds_give_different_traces() {
     assert_ne!(a.plan, b.plan);
     assert_ne!(a.trace_hash, b.trace_hash);
 }
+
+/// Seed 82004 of the long sweep: two single 405s with only refused connects between them. The
+/// second 405 comes before any login with the fetched version, so DESIGN §4 makes it terminal
+/// ("retry once with the result, else terminal"); the World must accept that stop although
+/// neither fault is terminal on its own.
+#[test]
+fn second_405_before_any_login_is_a_legitimate_stop() {
+    let outcome = check_twice(82_004).unwrap_or_else(|failure| panic!("{failure}"));
+    let stopped = outcome.stopped.unwrap_or_default();
+    assert!(
+        stopped.contains("405"),
+        "expected a 405 stop, got {stopped:?}"
+    );
+}

@@ -265,7 +265,10 @@ impl World {
         self.advance(&mut sim, linked + self.plan.last_offset() + QUIET)?;
         let state = sim.conn.state();
         let settled = matches!(state, State::Connected | State::Stopped(_));
-        if (!self.plan.may_stop() && *state != State::Connected) || !settled {
+        // A stop the model accepted (a terminal fault, or a second 405 before any login)
+        // is a legitimate end; anything else must be up again.
+        let may_stop = self.plan.may_stop() || self.model.stopped.is_some();
+        if (!may_stop && *state != State::Connected) || !settled {
             // A plan that may stop must still end settled: stopped, or up again.
             return Err(format!(
                 "not connected again {QUIET:?} after the last transient fault (state {state:?})"

@@ -32,6 +32,9 @@ pub(super) struct Model {
     /// A transport was opened and no `Disconnected` has explained its end yet.
     open_unexplained: bool,
     last_disconnect: Option<DisconnectReason>,
+    /// A 405 was answered with a version refresh and no login has succeeded since: a second
+    /// 405 now is terminal (DESIGN §4: retry once with the fetched version), whatever the plan.
+    outdated_retry_pending: bool,
     /// The reason of the `Stopped`, if one came.
     pub(super) stopped: Option<DisconnectReason>,
     /// Counted retries checked against the bounds.
@@ -49,6 +52,7 @@ impl Model {
             restarts_in_row: 0,
             open_unexplained: false,
             last_disconnect: None,
+            outdated_retry_pending: false,
             stopped: None,
             retries_checked: 0,
         }
@@ -63,6 +67,7 @@ impl Model {
         self.restarts_in_row = 0;
         self.open_unexplained = false;
         self.last_disconnect = None;
+        self.outdated_retry_pending = false;
     }
 
     /// Checks one trace record that happened at `at` (since `base`).
@@ -85,6 +90,7 @@ impl Model {
             Traced::Event(Event::Connected { .. }) => {
                 self.connected_since = Some(at);
                 self.restarts_in_row = 0;
+                self.outdated_retry_pending = false;
                 Ok(())
             }
             Traced::Event(Event::Disconnected {
@@ -96,7 +102,11 @@ impl Model {
                 self.open_unexplained = false;
                 self.last_disconnect = Some(reason.clone());
                 let delay = reconnect_at.map(|r| r.saturating_duration_since(base + at));
-                self.on_disconnected(at, reason, delay, *attempt)
+                let checked = self.on_disconnected(at, reason, delay, *attempt);
+                if matches!(reason, DisconnectReason::ClientOutdated { .. }) && delay.is_some() {
+                    self.outdated_retry_pending = true;
+                }
+                checked
             }
             Traced::Event(Event::Stopped { reason }) => {
                 if self.last_disconnect.as_ref() != Some(reason) {
@@ -104,7 +114,11 @@ impl Model {
                         "Stopped({reason:?}) without a Disconnected with that reason before it"
                     ));
                 }
-                if !self.may_stop {
+                // Two 405s with no login in between end the connection even when the plan
+                // drew each as a single 405 (found by seed 82004 of the long sweep).
+                let second_outdated = self.outdated_retry_pending
+                    && matches!(reason, DisconnectReason::ClientOutdated { .. });
+                if !self.may_stop && !second_outdated {
                     return Err(format!(
                         "stopped ({}) although the plan holds no fault that may stop it",
                         reason.closed_line()
