@@ -174,3 +174,15 @@ fn second_405_before_any_login_is_a_legitimate_stop() {
         "expected a 405 stop, got {stopped:?}"
     );
 }
+
+/// Seeds 30216 and 137718 of the long sweep: a planned link reset on an idle link fires only
+/// when its byte budget is spent by keepalive pings, ten minutes later; the quiet period must
+/// run from when it fired, not from when it was planned.
+#[test]
+fn a_reset_that_fires_late_gets_its_own_quiet_period() {
+    for seed in [30_216, 137_718] {
+        if let Err(failure) = check_twice(seed) {
+            panic!("{failure}");
+        }
+    }
+}

@@ -126,6 +126,9 @@ pub struct World {
     /// Steps taken at the current virtual instant (a livelock guard).
     still: u64,
     last_instant: Option<Instant>,
+    /// When a planned link reset last actually fired (it fires once its byte budget is spent,
+    /// which on an idle link can be long after the fault was planned).
+    reset_fired: Option<Duration>,
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -179,6 +182,7 @@ impl World {
             hash: FNV_OFFSET,
             still: 0,
             last_instant: None,
+            reset_fired: None,
         };
         let result = catch_unwind(AssertUnwindSafe(|| world.drive()));
         let invariant = match result {
@@ -262,7 +266,15 @@ impl World {
             }
             self.absorb(&sim)?;
         }
-        self.advance(&mut sim, linked + self.plan.last_offset() + QUIET)?;
+        // The quiet period runs from the last fault, or from a planned reset that fired later.
+        let mut quiet_from = linked + self.plan.last_offset();
+        loop {
+            self.advance(&mut sim, quiet_from + QUIET)?;
+            match self.reset_fired.take() {
+                Some(at) if at > quiet_from => quiet_from = at,
+                _ => break,
+            }
+        }
         let state = sim.conn.state();
         let settled = matches!(state, State::Connected | State::Stopped(_));
         // A stop the model accepted (a terminal fault, or a second 405 before any login)
@@ -327,6 +339,11 @@ impl World {
         let new: Vec<Record> = sim.trace().get(self.seen..).unwrap_or_default().to_vec();
         self.seen += new.len();
         for record in new {
+            if let Traced::Net(what) = &record.what
+                && what.contains("reset after")
+            {
+                self.reset_fired = Some(record.at);
+            }
             self.push_line(line(base, &record));
             self.model.on_record(base, record.at, &record.what)?;
         }
