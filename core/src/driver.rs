@@ -1,7 +1,9 @@
 //! What both runtime adapters share, sans-IO: the [`Driver`] that wraps a
 //! [`Connection`] and keeps its single-mutation rule (every input
 //! is followed at once by a full drain into an outbox), the store worker's one step
-//! ([`run_store_action`]), the adapters' [`Options`] and their error types.
+//! ([`run_store_action`]), the `Client` command step ([`client_command`]), the outbox as
+//! [`Job`]s with the current-transport bookkeeping ([`Driver::take_turn`]), seed selection
+//! ([`Options::seed_or`]), the adapters' [`Options`] and their error types.
 //!
 //! ```text
 //!   app ── Client::command ─┐                   ┌─▶ outbox: transmits, actions, events (in order)
@@ -15,13 +17,14 @@
 //! transports, hands store actions to a worker off the executor threads, forwards events.
 
 use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
 use thiserror::Error;
 
 use crate::connection::{
-    Action, Command, CommandError, Connection, Output, State, TransportEvent, TransportId,
+    Action, Command, CommandError, Connection, Event, Output, State, TransportEvent, TransportId,
     VersionError,
 };
 use crate::creds::{CredentialStore, PersistSeq, StoreError, StoreResult};
@@ -65,6 +68,20 @@ impl Options {
         }
         Ok(())
     }
+
+    /// The seed to use: [`Options::seed`] if set, else 32 bytes from `entropy` (the adapter's
+    /// OS random source; its error message becomes [`StartError::Entropy`]).
+    pub fn seed_or(
+        &self,
+        entropy: impl FnOnce(&mut [u8; 32]) -> Result<(), String>,
+    ) -> Result<[u8; 32], StartError> {
+        if let Some(seed) = self.seed {
+            return Ok(seed);
+        }
+        let mut seed = [0; 32];
+        entropy(&mut seed).map_err(StartError::Entropy)?;
+        Ok(seed)
+    }
 }
 
 /// An input for the [`Driver`], as the adapter's helper tasks report it.
@@ -85,6 +102,31 @@ pub enum Input {
     Version(Result<AppVersion, VersionError>),
 }
 
+/// One thing for the driver task to do, from [`Driver::take_turn`]: the outbox with the
+/// transport bookkeeping done (bytes and closes for a transport that is no longer the current
+/// one are dropped here).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Job {
+    /// Send these bytes on the current transport.
+    Transmit(Bytes),
+    /// Dial a new transport, which becomes the current one (drop any previous one).
+    Open {
+        /// Its id, for the inputs it reports.
+        id: TransportId,
+        /// The URL to dial.
+        endpoint: String,
+    },
+    /// Close the current transport (drop its sender).
+    Close,
+    /// Fetch the version from this URL and report [`Input::Version`].
+    FetchVersion(String),
+    /// Hand this action to the store worker, in order ([`run_store_action`]).
+    Store(Action),
+    /// Tell the application.
+    Event(Event),
+}
+
 /// A [`Connection`] plus its outbox: every mutation drains at once.
 #[derive(Debug)]
 pub struct Driver {
@@ -92,6 +134,7 @@ pub struct Driver {
     outbox: VecDeque<Output>,
     deadline: Option<Instant>,
     closing: bool,
+    current: Option<TransportId>,
 }
 
 impl Driver {
@@ -102,6 +145,7 @@ impl Driver {
             outbox: VecDeque::new(),
             deadline: None,
             closing: false,
+            current: None,
         };
         driver.drain();
         driver
@@ -161,6 +205,36 @@ impl Driver {
         std::mem::take(&mut self.outbox)
     }
 
+    /// One turn of the driver task, under one lock: the outbox as [`Job`]s, in order, the
+    /// [`Driver::deadline`] and whether the task ends after these jobs
+    /// ([`Driver::is_closing`]). Use either this or [`Driver::take_outbox`], not both: only
+    /// this one tracks which transport is current.
+    pub fn take_turn(&mut self) -> (Vec<Job>, Option<Instant>, bool) {
+        let mut jobs = Vec::with_capacity(self.outbox.len());
+        for output in std::mem::take(&mut self.outbox) {
+            jobs.push(match output {
+                Output::Transmit(t) if self.current == Some(t.transport) => {
+                    Job::Transmit(t.payload)
+                }
+                Output::Action(Action::OpenTransport { id, endpoint }) => {
+                    self.current = Some(id);
+                    Job::Open { id, endpoint }
+                }
+                Output::Action(Action::CloseTransport { id }) if self.current == Some(id) => {
+                    self.current = None;
+                    Job::Close
+                }
+                Output::Action(Action::FetchVersion { url }) => Job::FetchVersion(url),
+                Output::Action(Action::CloseTransport { .. })
+                | Output::Transmit(_)
+                | Output::Timeout(_) => continue,
+                Output::Action(action) => Job::Store(action),
+                Output::Event(event) => Job::Event(event),
+            });
+        }
+        (jobs, self.deadline, self.closing)
+    }
+
     /// When to call [`Driver::timeout`] next.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
@@ -187,6 +261,28 @@ impl Driver {
             }
         }
     }
+}
+
+/// Locks the driver an adapter shares between its `Client` handles and its driver task. A
+/// poisoned lock is taken over: every mutation drains before it returns, so the driver is
+/// consistent even if a holder panicked.
+pub fn lock(shared: &Mutex<Driver>) -> MutexGuard<'_, Driver> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What every adapter's `Client::command` does: refuses with [`ClientError::Ended`] once the
+/// driver task has ended (`ended`), else feeds the command under the lock (the core's refusal
+/// comes back as [`ClientError::Command`]). The caller then wakes its driver task.
+pub fn client_command(
+    shared: &Mutex<Driver>,
+    ended: bool,
+    command: Command,
+    now: Instant,
+) -> Result<(), ClientError> {
+    if ended {
+        return Err(ClientError::Ended);
+    }
+    Ok(lock(shared).command(command, now)?)
 }
 
 /// Runs one store action on `store` (the adapter calls this off its executor threads, in order)
@@ -309,6 +405,23 @@ pub enum DialError {
     /// The version answer did not parse.
     #[error("{0}")]
     Version(#[from] VersionFetchError),
+}
+
+impl DialError {
+    /// Maps an OS error while reaching `target` (host:port, or the proxy) to [`DialError::Io`].
+    pub fn io(target: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let target = target.into();
+        move |source| Self::Io { target, source }
+    }
+
+    /// A [`DialError::Socks`] from the proxy (printed without credentials) and the library's
+    /// error.
+    pub fn socks(proxy: &impl std::fmt::Display, detail: &impl std::fmt::Display) -> Self {
+        Self::Socks {
+            proxy: proxy.to_string(),
+            detail: detail.to_string(),
+        }
+    }
 }
 
 impl From<DialError> for VersionError {

@@ -129,6 +129,15 @@ impl Endpoint {
         })
     }
 
+    /// Parses a URL to open a WebSocket to: `ws://` or `wss://` only.
+    pub fn parse_websocket(url: &str) -> Result<Self, UrlError> {
+        let target = Self::parse(url)?;
+        if !target.scheme.is_websocket() {
+            return Err(UrlError::UnsupportedScheme(url.into(), "ws:// or wss://"));
+        }
+        Ok(target)
+    }
+
     /// `host:port` for a CONNECT request or a SOCKS target (IPv6 in brackets).
     pub fn authority(&self) -> String {
         authority(&self.host, self.port)
@@ -267,6 +276,16 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), UrlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_websocket_accepts_ws_and_refuses_http() {
+        let e = Endpoint::parse_websocket("ws://127.0.0.1:9/ws/chat").unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("127.0.0.1", 9));
+        assert!(matches!(
+            Endpoint::parse_websocket("https://web.whatsapp.com/"),
+            Err(UrlError::UnsupportedScheme(_, "ws:// or wss://"))
+        ));
+    }
 
     #[test]
     fn parses_the_whatsapp_endpoint_with_default_port() {

@@ -47,8 +47,9 @@
 //!
 //! For the runtime adapters (sans-IO too; the adapters only move bytes, time and store calls):
 //!
-//! - [`driver`]: the [`driver::Driver`] both adapters wrap (single-mutation rule, outbox), the
-//!   store worker's step, the adapters' `Options` and error types.
+//! - [`driver`]: the [`driver::Driver`] both adapters wrap (single-mutation rule, outbox turned
+//!   into [`driver::Job`]s with the current-transport bookkeeping), the `Client` command step,
+//!   the store worker's step, seed selection, the adapters' `Options` and error types.
 //! - [`endpoint`]: parsing the URLs they dial; the WebSocket `Origin`.
 //! - [`proxy`]: proxy URLs, environment selection with `no_proxy`, the HTTP `CONNECT` exchange.
 //! - [`version_fetch`]: the `sw.js` request and the `client_revision` parser.

@@ -186,3 +186,124 @@ fn a_panicked_store_call_answers_failed_for_its_sequence() {
     }
     assert!(store_panicked(None, "boom").is_none());
 }
+
+#[test]
+fn seed_or_prefers_the_explicit_seed_and_reports_entropy_failures() {
+    use tether_core::driver::{Options, StartError};
+    let mut options = Options::default();
+    let drawn = options.seed_or(|buf| {
+        buf.fill(7);
+        Ok(())
+    });
+    assert_eq!(drawn.unwrap(), [7; 32]);
+    let failed = options.seed_or(|_| Err("no entropy".into()));
+    assert!(matches!(failed, Err(StartError::Entropy(m)) if m == "no entropy"));
+    options.seed = Some([3; 32]);
+    let explicit = options.seed_or(|_| panic!("the explicit seed needs no entropy"));
+    assert_eq!(explicit.unwrap(), [3; 32]);
+}
+
+#[test]
+fn take_turn_hands_over_jobs_deadline_and_closing_together() {
+    use tether_core::driver::Job;
+    let now = t0();
+    let mut d = driver(now);
+    let (jobs, deadline, closing) = d.take_turn();
+    assert!(
+        matches!(jobs[..], [Job::Store(Action::PersistCredentials { .. })]),
+        "the fresh credentials persist is queued: {jobs:?}"
+    );
+    assert_eq!(deadline, d.deadline());
+    assert!(!closing);
+    assert!(d.take_outbox().is_empty());
+    d.shutdown(now);
+    assert!(d.take_turn().2);
+}
+
+#[test]
+fn lock_takes_over_a_poisoned_driver() {
+    use std::sync::Mutex;
+    use tether_core::driver::lock;
+    let shared = Mutex::new(driver(t0()));
+    let _ = std::panic::catch_unwind(|| {
+        let _guard = shared.lock().unwrap();
+        panic!("a holder panicked");
+    });
+    assert!(shared.is_poisoned());
+    assert_eq!(lock(&shared).state(), State::Idle);
+}
+
+#[test]
+fn dial_errors_name_their_target_and_proxy() {
+    use tether_core::driver::DialError;
+    let io = DialError::io("example.com:443")(std::io::Error::other("refused"));
+    assert_eq!(io.to_string(), "cannot reach example.com:443: refused");
+    let socks = DialError::socks(&"proxy:1080", &"auth failed");
+    assert_eq!(
+        socks.to_string(),
+        "socks5 proxy proxy:1080 failed: auth failed"
+    );
+}
+
+#[test]
+fn take_turn_tracks_the_current_transport() {
+    use tether_core::driver::Job;
+    let now = t0();
+    let mut d = driver(now);
+    let mut store = Recorder::default();
+    d.command(Command::Connect, now).unwrap();
+    for job in d.take_turn().0 {
+        if let Job::Store(action) = job {
+            let result = run_store_action(&mut store, &action).unwrap();
+            d.handle(Input::Store(result), now);
+        }
+    }
+    let jobs = d.take_turn().0;
+    let id = jobs
+        .iter()
+        .find_map(|j| match j {
+            Job::Open { id, .. } => Some(*id),
+            _ => None,
+        })
+        .unwrap();
+    d.handle(Input::Opened(id), now);
+    let jobs = d.take_turn().0;
+    assert!(
+        jobs.iter()
+            .any(|j| matches!(j, Job::Transmit(b) if !b.is_empty())),
+        "the intro and client hello go to the current transport: {jobs:?}"
+    );
+    d.shutdown(now);
+    let jobs = d.take_turn().0;
+    assert!(
+        jobs.iter().any(|j| matches!(j, Job::Close)),
+        "shutdown closes the current transport: {jobs:?}"
+    );
+    // A stale transport's bytes are no longer anyone's.
+    d.handle(Input::Bytes(id, bytes::Bytes::from_static(b"x")), now);
+    assert!(
+        !d.take_turn()
+            .0
+            .iter()
+            .any(|j| matches!(j, Job::Transmit(_) | Job::Close))
+    );
+}
+
+#[test]
+fn client_command_refuses_after_the_driver_ended_and_passes_core_refusals() {
+    use std::sync::Mutex;
+    use tether_core::driver::{ClientError, client_command};
+    let now = t0();
+    let shared = Mutex::new(driver(now));
+    assert!(matches!(
+        client_command(&shared, true, Command::Connect, now),
+        Err(ClientError::Ended)
+    ));
+    assert_eq!(shared.lock().unwrap().state(), State::Idle);
+    client_command(&shared, false, Command::Connect, now).unwrap();
+    assert_eq!(shared.lock().unwrap().state(), State::Connecting);
+    assert!(matches!(
+        client_command(&shared, false, Command::Connect, now),
+        Err(ClientError::Command(_))
+    ));
+}

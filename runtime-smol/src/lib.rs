@@ -29,9 +29,9 @@ mod net;
 
 use std::future::Future;
 use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
 use bytes::Bytes;
@@ -40,13 +40,12 @@ use futures_util::FutureExt as _;
 use futures_util::future::FusedFuture;
 use futures_util::stream::FuturesUnordered;
 
-use tether_core::connection::Connection;
 pub use tether_core::connection::{
     Action, Command, CommandError, Config, Event, Output, State, TransportId,
 };
 pub use tether_core::creds::{CredentialStore, StoreError};
 pub use tether_core::driver::{ClientError, DialError, Options, StartError};
-use tether_core::driver::{Driver as Core, Input, run_store_action};
+use tether_core::driver::{Driver as Core, Input, Job, client_command, lock, run_store_action};
 pub use tether_core::proxy::ProxySetting;
 pub use tether_core::reason::DisconnectReason;
 
@@ -54,7 +53,8 @@ pub use tether_core::reason::DisconnectReason;
 pub type Driver = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Starts a connection: loads credentials from `store` on the store thread, builds the
-/// [`Connection`] and returns the handles plus the [`Driver`] future to spawn.
+/// [`Connection`](tether_core::connection::Connection) and returns the handles plus the
+/// [`Driver`] future to spawn.
 pub async fn start<S: CredentialStore + Send + 'static>(
     config: Config,
     mut store: S,
@@ -62,20 +62,9 @@ pub async fn start<S: CredentialStore + Send + 'static>(
 ) -> Result<(Client, Events, Driver), StartError> {
     options.validate(&config)?;
     let net = Arc::new(net::Net::new(&options)?);
-    let seed = match options.seed {
-        Some(seed) => seed,
-        None => {
-            let mut seed = [0; 32];
-            getrandom::fill(&mut seed).map_err(|e| StartError::Entropy(e.to_string()))?;
-            seed
-        }
-    };
+    let seed = tether_net_common::seed(&options)?;
     let (loaded, store) = blocking::unblock(move || (store.load(), store)).await;
-    let unix_now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let conn = Connection::from_store(config, loaded?, Instant::now(), unix_now, seed);
-    let shared = Arc::new(Mutex::new(Core::new(conn)));
+    let shared = tether_net_common::new_driver(config, loaded?, Instant::now(), seed);
     let (wake_tx, wake_rx) = async_channel::bounded(1);
     let (events_tx, events_rx) = async_channel::unbounded();
     let (done_tx, done_rx) = async_channel::bounded::<()>(1);
@@ -112,10 +101,7 @@ impl Client {
 
     /// Sends any command; the core's refusal comes back as [`ClientError::Command`].
     pub fn command(&self, command: Command) -> Result<(), ClientError> {
-        if self.wake.is_closed() {
-            return Err(ClientError::Ended);
-        }
-        lock(&self.shared).command(command, Instant::now())?;
+        client_command(&self.shared, self.wake.is_closed(), command, Instant::now())?;
         let _ = self.wake.try_send(());
         Ok(())
     }
@@ -155,16 +141,6 @@ impl Stream for Events {
     }
 }
 
-fn lock(shared: &Mutex<Core>) -> MutexGuard<'_, Core> {
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The open (or opening) transport: dropping `tx` closes it (its future then ends).
-struct Transport {
-    id: TransportId,
-    tx: Sender<Bytes>,
-}
-
 /// Transport and version-fetch futures, polled by the driver future itself: nothing is
 /// spawned, so whichever executor polls the driver runs all of it.
 type Tasks = FuturesUnordered<Pin<Box<dyn Future<Output = ()> + Send + 'static>>>;
@@ -190,21 +166,20 @@ async fn drive<S: CredentialStore + Send + 'static>(
     let (io_tx, io_rx) = async_channel::unbounded::<Input>();
     let (store_tx, store_rx) = async_channel::unbounded::<Action>();
     let mut store_loop = pin!(store_loop(store, store_rx, io_tx.clone()).fuse());
-    let mut transport: Option<Transport> = None;
+    // The current (open or opening) transport: dropping its sender closes it (its future
+    // then ends).
+    let mut transport: Option<Sender<Bytes>> = None;
     let mut tasks = Tasks::new();
     loop {
-        let (outbox, deadline, closing) = {
-            let mut d = lock(&shared);
-            (d.take_outbox(), d.deadline(), d.is_closing())
-        };
-        for output in outbox {
-            match output {
-                Output::Transmit(t) => {
-                    if let Some(tr) = transport.as_ref().filter(|tr| tr.id == t.transport) {
-                        let _ = tr.tx.try_send(t.payload);
+        let (jobs, deadline, closing) = lock(&shared).take_turn();
+        for job in jobs {
+            match job {
+                Job::Transmit(payload) => {
+                    if let Some(tx) = &transport {
+                        let _ = tx.try_send(payload);
                     }
                 }
-                Output::Action(Action::OpenTransport { id, endpoint }) => {
+                Job::Open { id, endpoint } => {
                     let (tx, rx) = async_channel::unbounded();
                     let net = Arc::clone(&net);
                     tasks.push(Box::pin(net::run_transport(
@@ -214,25 +189,20 @@ async fn drive<S: CredentialStore + Send + 'static>(
                         rx,
                         io_tx.clone(),
                     )));
-                    transport = Some(Transport { id, tx });
+                    transport = Some(tx);
                 }
-                Output::Action(Action::CloseTransport { id })
-                    if transport.as_ref().is_some_and(|tr| tr.id == id) =>
-                {
-                    transport = None;
-                }
-                Output::Action(Action::CloseTransport { .. }) => {}
-                Output::Action(Action::FetchVersion { url }) => {
+                Job::Close => transport = None,
+                Job::FetchVersion(url) => {
                     let (net, io) = (Arc::clone(&net), io_tx.clone());
                     tasks.push(Box::pin(async move {
                         let result = net.fetch_version(&url).await.map_err(Into::into);
                         let _ = io.send(Input::Version(result)).await;
                     }));
                 }
-                Output::Action(action) => {
+                Job::Store(action) => {
                     let _ = store_tx.try_send(action);
                 }
-                Output::Event(event) => {
+                Job::Event(event) => {
                     let _ = events.try_send(event);
                 }
                 _ => {}

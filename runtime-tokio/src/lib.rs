@@ -21,27 +21,28 @@
 mod net;
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use tether_core::connection::Connection;
 pub use tether_core::connection::{
     Action, Command, CommandError, Config, Event, Output, State, TransportId,
 };
 pub use tether_core::creds::{CredentialStore, StoreError};
 pub use tether_core::driver::{ClientError, DialError, Options, StartError};
-use tether_core::driver::{Driver, Input, run_store_action, store_panicked, store_seq};
+use tether_core::driver::{
+    Driver, Input, Job, client_command, lock, run_store_action, store_panicked, store_seq,
+};
 pub use tether_core::proxy::ProxySetting;
 pub use tether_core::reason::DisconnectReason;
 
 /// Starts driving a connection: loads credentials from `store` on the blocking pool, builds
-/// the [`Connection`] and spawns the driver task. Must be called inside a tokio runtime.
+/// the [`Connection`](tether_core::connection::Connection) and spawns the driver task. Must be
+/// called inside a tokio runtime.
 pub async fn start<S: CredentialStore + Send + 'static>(
     config: Config,
     mut store: S,
@@ -49,22 +50,11 @@ pub async fn start<S: CredentialStore + Send + 'static>(
 ) -> Result<(Client, Events), StartError> {
     options.validate(&config)?;
     let net = Arc::new(net::Net::new(&options)?);
-    let seed = match options.seed {
-        Some(seed) => seed,
-        None => {
-            let mut seed = [0; 32];
-            getrandom::fill(&mut seed).map_err(|e| StartError::Entropy(e.to_string()))?;
-            seed
-        }
-    };
+    let seed = tether_net_common::seed(&options)?;
     let (loaded, store) = tokio::task::spawn_blocking(move || (store.load(), store))
         .await
         .map_err(|e| StartError::Runtime(e.to_string()))?;
-    let unix_now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let conn = Connection::from_store(config, loaded?, now(), unix_now, seed);
-    let shared = Arc::new(Mutex::new(Driver::new(conn)));
+    let shared = tether_net_common::new_driver(config, loaded?, now(), seed);
     let (wake_tx, wake_rx) = mpsc::channel(1);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = watch::channel(None);
@@ -105,10 +95,7 @@ impl Client {
 
     /// Sends any command; the core's refusal comes back as [`ClientError::Command`].
     pub fn command(&self, command: Command) -> Result<(), ClientError> {
-        if self.wake.is_closed() {
-            return Err(ClientError::Ended);
-        }
-        lock(&self.shared).command(command, now())?;
+        client_command(&self.shared, self.wake.is_closed(), command, now())?;
         self.nudge();
         Ok(())
     }
@@ -162,16 +149,6 @@ fn now() -> std::time::Instant {
     Instant::now().into_std()
 }
 
-fn lock(shared: &Mutex<Driver>) -> MutexGuard<'_, Driver> {
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The open (or opening) transport: dropping `tx` closes it.
-struct Transport {
-    id: TransportId,
-    tx: mpsc::UnboundedSender<Bytes>,
-}
-
 /// The driver task: executes the outbox, then waits for input, a command or the deadline.
 async fn drive<S: CredentialStore + Send + 'static>(
     shared: Arc<Mutex<Driver>>,
@@ -184,22 +161,20 @@ async fn drive<S: CredentialStore + Send + 'static>(
     let (io_tx, mut io_rx) = mpsc::unbounded_channel::<Input>();
     let (store_tx, store_rx) = mpsc::unbounded_channel::<Action>();
     let store_worker = tokio::spawn(store_loop(store, store_rx, io_tx.clone()));
-    let mut transport: Option<Transport> = None;
+    // The current (open or opening) transport: dropping its sender closes it.
+    let mut transport: Option<mpsc::UnboundedSender<Bytes>> = None;
     loop {
-        let (outbox, deadline, closing) = {
-            let mut d = lock(&shared);
-            (d.take_outbox(), d.deadline(), d.is_closing())
-        };
-        for output in outbox {
-            match output {
-                Output::Transmit(t) => {
-                    if let Some(tr) = transport.as_ref().filter(|tr| tr.id == t.transport) {
-                        let _ = tr.tx.send(t.payload);
+        let (jobs, deadline, closing) = lock(&shared).take_turn();
+        for job in jobs {
+            match job {
+                Job::Transmit(payload) => {
+                    if let Some(tx) = &transport {
+                        let _ = tx.send(payload);
                     }
                 }
-                Output::Action(Action::OpenTransport { id, endpoint }) => {
+                Job::Open { id, endpoint } => {
                     let (tx, rx) = mpsc::unbounded_channel();
-                    transport = Some(Transport { id, tx });
+                    transport = Some(tx);
                     tokio::spawn(net::run_transport(
                         Arc::clone(&net),
                         id,
@@ -208,23 +183,18 @@ async fn drive<S: CredentialStore + Send + 'static>(
                         io_tx.clone(),
                     ));
                 }
-                Output::Action(Action::CloseTransport { id })
-                    if transport.as_ref().is_some_and(|tr| tr.id == id) =>
-                {
-                    transport = None;
-                }
-                Output::Action(Action::CloseTransport { .. }) => {}
-                Output::Action(Action::FetchVersion { url }) => {
+                Job::Close => transport = None,
+                Job::FetchVersion(url) => {
                     let (net, io) = (Arc::clone(&net), io_tx.clone());
                     tokio::spawn(async move {
                         let result = net.fetch_version(&url).await.map_err(Into::into);
                         let _ = io.send(Input::Version(result));
                     });
                 }
-                Output::Action(action) => {
+                Job::Store(action) => {
                     let _ = store_tx.send(action);
                 }
-                Output::Event(event) => {
+                Job::Event(event) => {
                     let _ = events.send(event);
                 }
                 _ => {}

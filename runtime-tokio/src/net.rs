@@ -7,19 +7,18 @@ use std::sync::Arc;
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::client_async_tls_with_connector_and_config;
-use async_tungstenite::tungstenite::client::IntoClientRequest;
-use async_tungstenite::tungstenite::http::HeaderValue;
+use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
-use async_tungstenite::tungstenite::{Message, Utf8Bytes};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use rustls::pki_types::ServerName;
 use tether_core::connection::TransportId;
 use tether_core::driver::{DialError, Input, Options, StartError};
-use tether_core::endpoint::{Endpoint, UrlError, WEB_ORIGIN};
+use tether_core::endpoint::{Endpoint, UrlError};
 use tether_core::payload::AppVersion;
 use tether_core::proxy::{self, ConnectHandshake, ProxyKind, ProxySetting};
 use tether_core::version_fetch;
+use tether_net_common::{Received, received, ws_error, ws_request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -36,46 +35,36 @@ pub(crate) struct Net {
 
 impl Net {
     pub(crate) fn new(options: &Options) -> Result<Self, StartError> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| StartError::Tls(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         Ok(Self {
-            tls: TlsConnector::from(Arc::new(config)),
+            tls: TlsConnector::from(tether_net_common::tls_config()?),
             proxy: options.proxy.clone(),
-            ws: WebSocketConfig::default()
-                .read_buffer_size(options.ws_read_buffer)
-                .write_buffer_size(0)
-                .max_message_size(Some(options.ws_max_message))
-                .max_frame_size(Some(options.ws_max_message)),
+            ws: tether_net_common::ws_config(options),
         })
     }
 
     /// TCP to `target`, through the proxy the setting selects.
     async fn tcp(&self, target: &Endpoint) -> Result<TcpStream, DialError> {
-        let io = |target: String| move |source| DialError::Io { target, source };
         let Some(proxy) = self.proxy.resolve(target, |k| std::env::var(k).ok())? else {
             let addr = (target.host.as_str(), target.port);
             return TcpStream::connect(addr)
                 .await
-                .map_err(io(target.authority()));
+                .map_err(DialError::io(target.authority()));
         };
         let mut tcp = TcpStream::connect((proxy.host.as_str(), proxy.port))
             .await
-            .map_err(io(proxy.to_string()))?;
+            .map_err(DialError::io(proxy.to_string()))?;
         match proxy.kind {
             ProxyKind::Http => {
                 let request = proxy::connect_request(&target.authority(), proxy.auth.as_ref());
                 tcp.write_all(&request)
                     .await
-                    .map_err(io(proxy.to_string()))?;
+                    .map_err(DialError::io(proxy.to_string()))?;
                 let (mut handshake, mut buf) = (ConnectHandshake::new(), [0; 512]);
                 loop {
-                    let n = tcp.read(&mut buf).await.map_err(io(proxy.to_string()))?;
+                    let n = tcp
+                        .read(&mut buf)
+                        .await
+                        .map_err(DialError::io(proxy.to_string()))?;
                     if handshake.handle_read(buf.get(..n).unwrap_or_default())? {
                         return Ok(tcp);
                     }
@@ -95,31 +84,21 @@ impl Net {
                         .await
                     }
                 };
-                socks.map(|s| s.into_inner()).map_err(|e| DialError::Socks {
-                    proxy: proxy.to_string(),
-                    detail: e.to_string(),
-                })
+                socks
+                    .map(|s| s.into_inner())
+                    .map_err(|e| DialError::socks(&proxy, &e))
             }
         }
     }
 
     /// Opens the WebSocket to `url` (`ws://` or `wss://`) with WhatsApp's `Origin`.
     async fn open(&self, url: &str) -> Result<Ws, DialError> {
-        let target = Endpoint::parse(url)?;
-        if !target.scheme.is_websocket() {
-            return Err(UrlError::UnsupportedScheme(url.into(), "ws:// or wss://").into());
-        }
-        let tcp = self.tcp(&target).await?;
-        let ws_err = |e: async_tungstenite::tungstenite::Error| DialError::WebSocket(e.to_string());
-        let mut request = url.into_client_request().map_err(ws_err)?;
-        request
-            .headers_mut()
-            .insert("Origin", HeaderValue::from_static(WEB_ORIGIN));
-        let tls = Some(self.tls.clone());
+        let (target, request) = ws_request(url)?;
+        let (tcp, tls) = (self.tcp(&target).await?, Some(self.tls.clone()));
         let (ws, _response) =
             client_async_tls_with_connector_and_config(request, tcp, tls, Some(self.ws))
                 .await
-                .map_err(ws_err)?;
+                .map_err(ws_error)?;
         Ok(ws)
     }
 
@@ -127,23 +106,16 @@ impl Net {
     pub(crate) async fn fetch_version(&self, url: &str) -> Result<AppVersion, DialError> {
         let target = Endpoint::parse(url)?;
         let tcp = self.tcp(&target).await?;
+        let io = || DialError::io(target.authority());
         let raw = if target.scheme.is_tls() {
             let name = ServerName::try_from(target.host.clone())
                 .map_err(|_| DialError::Url(UrlError::BadHost))?;
-            let io = |source| DialError::Io {
-                target: target.authority(),
-                source,
-            };
-            let tls = self.tls.connect(name, tcp).await.map_err(io)?;
+            let tls = self.tls.connect(name, tcp).await.map_err(io())?;
             exchange(tls, &target).await
         } else {
             exchange(tcp, &target).await
         };
-        let raw = raw.map_err(|source| DialError::Io {
-            target: target.authority(),
-            source,
-        })?;
-        Ok(version_fetch::parse_response(&raw)?)
+        Ok(version_fetch::parse_response(&raw.map_err(io())?)?)
     }
 }
 
@@ -200,22 +172,12 @@ pub(crate) async fn run_transport(
                     return;
                 }
             },
-            message = rx.next() => match message {
-                Some(Ok(Message::Binary(data))) => {
-                    let _ = io.send(Input::Bytes(id, data));
+            message = rx.next() => match received(id, message, &mut write_failed) {
+                Received::Forward(input) => {
+                    let _ = io.send(input);
                 }
-                Some(Ok(Message::Close(frame))) => {
-                    let detail = frame.map_or_else(
-                        || Utf8Bytes::from_static("close without a code"),
-                        |f| format!("close {}: {}", u16::from(f.code), f.reason).into(),
-                    );
-                    break Input::Closed(id, detail.to_string());
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    break Input::Failed(id, write_failed.unwrap_or_else(|| e.to_string()));
-                }
-                None => break Input::Closed(id, "the server ended the stream".into()),
+                Received::Skip => {}
+                Received::End(input) => break input,
             },
         }
     };
