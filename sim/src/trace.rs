@@ -46,7 +46,15 @@ pub enum Traced {
     CodeEntered(Result<ConnId, String>),
     /// The harness answered a version fetch.
     VersionAnswered,
-    /// The network did something to a link (reset, loss in a partition, a hung connect).
+    /// A planned reset fired: the link closed after carrying `after` bytes (both sides see
+    /// "connection reset by peer").
+    LinkReset {
+        /// Which server-side connection the link carried.
+        conn: ConnId,
+        /// The byte budget the reset spent.
+        after: u64,
+    },
+    /// The network did something else to a link (loss in a partition, a connect lost in one).
     Net(String),
     /// The client process crashed; a new `Connection` was built from the store alone.
     Crashed {

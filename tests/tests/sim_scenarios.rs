@@ -301,7 +301,7 @@ fn resets_after_n_bytes_mid_handshake_and_mid_session_recover() {
             (secs(120), PlannedFault::Reset(10)),
         ],
     );
-    assert_eq!(lines_with(&outcome, "reset after").count(), 2);
+    assert_eq!(lines_with(&outcome, "LinkReset").count(), 2);
     assert!(outcome.retries_checked >= 2);
 }
 

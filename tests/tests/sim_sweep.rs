@@ -186,3 +186,33 @@ fn a_reset_that_fires_late_gets_its_own_quiet_period() {
         }
     }
 }
+
+/// Found by the `sim_schedule` fuzz target in CI: six `HangConnects` planned at one instant
+/// (eleven hung connects in all) are used up one reconnect attempt at a time — each costs the
+/// 20 s connect timeout plus a backoff delay of up to 60 s, so the last one hangs ~570 s after
+/// the plan's last offset. The quiet period must run from the last hung connect, not from when
+/// the faults were planned.
+#[test]
+fn hung_connects_used_up_late_get_their_own_quiet_period() {
+    use std::time::Duration;
+    use tether_sim::{FaultPlan, NetConfig, PlannedFault, Schedule};
+    let at = Duration::from_millis(286_813);
+    let mut faults = vec![(at, PlannedFault::HangConnects(2)); 5];
+    faults.push((at, PlannedFault::HangConnects(1)));
+    let net = NetConfig {
+        latency: Duration::from_millis(30),
+        jitter: Duration::from_millis(30),
+        max_piece: None,
+    };
+    let schedule = Schedule {
+        seed: 3_617_008_641_903_833_600,
+        plan: FaultPlan::new(net, faults),
+    };
+    let first = World::run_schedule(&schedule);
+    if let Some(failure) = &first.failure {
+        panic!("{failure}");
+    }
+    let hung = first.trace.iter().filter(|l| l.contains("Hung(")).count();
+    assert_eq!(hung, 11, "every planned hung connect is used up");
+    assert_eq!(first.trace_hash, World::run_schedule(&schedule).trace_hash);
+}

@@ -89,7 +89,7 @@ impl Stepper {
                 }
             }
             Sent::Reset { at, after } => {
-                self.record(Traced::Net(format!("{id}: reset after {after} bytes")));
+                self.record(Traced::LinkReset { conn: id, after });
                 self.push(at, Input::CloseToServer(id));
                 self.push(at, Input::ClosedByServer(id, "connection reset by peer"));
             }

@@ -126,9 +126,11 @@ pub struct World {
     /// Steps taken at the current virtual instant (a livelock guard).
     still: u64,
     last_instant: Option<Instant>,
-    /// When a planned link reset last actually fired (it fires once its byte budget is spent,
-    /// which on an idle link can be long after the fault was planned).
-    reset_fired: Option<Duration>,
+    /// When a deferred fault last actually took effect: a planned link reset fires once its
+    /// byte budget is spent (on an idle link, minutes after it was planned), and refused or
+    /// hung connects are used up one reconnect attempt at a time (each hung one costs the
+    /// connect timeout plus a backoff delay).
+    fault_took_effect: Option<Duration>,
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -182,7 +184,7 @@ impl World {
             hash: FNV_OFFSET,
             still: 0,
             last_instant: None,
-            reset_fired: None,
+            fault_took_effect: None,
         };
         let result = catch_unwind(AssertUnwindSafe(|| world.drive()));
         let invariant = match result {
@@ -266,11 +268,12 @@ impl World {
             }
             self.absorb(&sim)?;
         }
-        // The quiet period runs from the last fault, or from a planned reset that fired later.
+        // The quiet period runs from the last fault, or from a deferred fault (a reset, a
+        // refused or hung connect) that took effect later.
         let mut quiet_from = linked + self.plan.last_offset();
         loop {
             self.advance(&mut sim, quiet_from + QUIET)?;
-            match self.reset_fired.take() {
+            match self.fault_took_effect.take() {
                 Some(at) if at > quiet_from => quiet_from = at,
                 _ => break,
             }
@@ -339,10 +342,11 @@ impl World {
         let new: Vec<Record> = sim.trace().get(self.seen..).unwrap_or_default().to_vec();
         self.seen += new.len();
         for record in new {
-            if let Traced::Net(what) = &record.what
-                && what.contains("reset after")
-            {
-                self.reset_fired = Some(record.at);
+            if matches!(
+                record.what,
+                Traced::LinkReset { .. } | Traced::Refused(_) | Traced::Hung(_)
+            ) {
+                self.fault_took_effect = Some(record.at);
             }
             self.push_line(line(base, &record));
             self.model.on_record(base, record.at, &record.what)?;
