@@ -95,6 +95,9 @@ enum Command {
     /// Set the current session aside (backed up and quarantined) and link again with a fresh QR.
     #[command(after_long_help = cmd::run::RUN_HELP)]
     Relink(cmd::run::RunArgs),
+    /// List the identities set aside (logout, 401, relink) and bring one back.
+    #[command(subcommand)]
+    Quarantine(cmd::quarantine::QuarantineCommand),
     /// Import credentials from another client's session directory.
     #[command(subcommand)]
     Import(cmd::transfer::ImportCommand),
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args, cmd::run::Mode::Run),
         Command::Relink(args) => cmd::run::run(args, cmd::run::Mode::Relink),
         Command::Logout(args) => cmd::logout::run(args),
+        Command::Quarantine(c) => cmd::quarantine::run(c),
         Command::Import(c) => cmd::transfer::import(c),
         Command::Export(c) => cmd::transfer::export(c),
         Command::Stop(args) => cmd::stop::run(args),

@@ -249,7 +249,7 @@ pub(crate) fn render(v: &Value) -> String {
     if let Some(q) = v["quarantined"].as_u64().filter(|q| *q > 0) {
         row(
             "quarantined",
-            format!("{q} old identities kept (restorable)"),
+            format!("{q} old identities kept (restorable: `tether quarantine list`)"),
         );
     }
     out.join("\n")

@@ -160,6 +160,56 @@ fn relink_sets_the_old_session_aside_and_links_again() {
     assert_eq!(relink.exit_code(), 0);
     let (_, out, _) = output(tether(&t.0).args(["status", "--store"]).arg(&store));
     assert!(out.contains("1 old identities kept"), "{out}");
+
+    // Roll the relink back: the old identity returns, the new one is set aside, and the old
+    // device logs in again.
+    let (code, out, _) = output(
+        tether(&t.0)
+            .args(["quarantine", "list", "--json", "--store"])
+            .arg(&store),
+    );
+    assert_eq!(code, 0);
+    let listed: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(listed[0]["jid"], first.as_str(), "{listed}");
+    assert_eq!(listed[0]["why"], "tether relink");
+    let id = listed[0]["id"].as_u64().unwrap().to_string();
+    let (code, _, err) = output(
+        tether(&t.0)
+            .args(["quarantine", "restore", "99", "--store"])
+            .arg(&store),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("quarantine list"), "{err}");
+    let (code, _, err) = output(
+        tether(&t.0)
+            .args(["quarantine", "restore", &id, "--store"])
+            .arg(&store),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--swap"), "{err}");
+    let (code, out, err) = output(
+        tether(&t.0)
+            .args(["quarantine", "restore", &id, "--swap", "--store"])
+            .arg(&store),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&first) && out.contains(&second), "{out}");
+    let (_, out, _) = output(
+        tether(&t.0)
+            .args(["quarantine", "list", "--store"])
+            .arg(&store),
+    );
+    assert!(out.contains(&second) && !out.contains(&first), "{out}");
+    let mut back = run_json(&t.0, &sim, &store, "run");
+    let jid = back.event("connected")["jid"].as_str().unwrap().to_owned();
+    assert_eq!(jid, first, "the old device logs in again");
+    assert!(
+        !back.seen.iter().any(|l| l.contains(r#""event":"qr""#)),
+        "no QR was needed: {:?}",
+        back.seen
+    );
+    output(tether(&t.0).args(["stop", "--store"]).arg(&store));
+    assert_eq!(back.exit_code(), 0);
 }
 
 #[test]

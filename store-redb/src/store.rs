@@ -192,34 +192,7 @@ impl RedbStore {
         if !accepts(&txn, seq)? {
             return txn.abort().map_err(db("abort a replay"));
         }
-        if let Some(creds) = tables::read_live_in(&txn, &Families::ALL)? {
-            let mut meta = txn.open_table(META).map_err(db("open the meta table"))?;
-            let id = meta
-                .get(KEY_NEXT_QUARANTINE)
-                .map_err(db("read the quarantine id"))?
-                .map_or(1, |v| v.value());
-            meta.insert(KEY_NEXT_QUARANTINE, id.saturating_add(1))
-                .map_err(db("write the quarantine id"))?;
-            drop(meta);
-            let record = QuarantineRecord {
-                why: why.to_owned(),
-                at_unix: owner::unix_now(),
-                seq: seq.0,
-                device: record::encode_device(&creds).to_vec(),
-            };
-            let mut bytes = zeroize::Zeroizing::new(record.encode_to_vec());
-            txn.open_table(QUARANTINE)
-                .map_err(db("open the quarantine table"))?
-                .insert(id, bytes.as_slice())
-                .map_err(db("write the quarantine record"))?;
-            bytes.clear();
-            wipe_quarantine(record);
-            tables::write_quarantined_families(&txn, id, &creds)?;
-            tables::clear_live(&txn)?;
-            foreign::quarantine(&txn, id)?;
-        }
-        // The store is empty now: a new identity starts a new sequence.
-        set_last_seq(&txn, None)?;
+        quarantine_live(&txn, seq, why)?;
         txn.commit().map_err(db("commit the quarantine"))
     }
 
@@ -260,27 +233,104 @@ impl RedbStore {
             txn.abort().map_err(db("abort the restore"))?;
             return Err(RedbStoreError::RestoreOverLive { id });
         }
-        let taken = {
-            let mut table = txn
-                .open_table(QUARANTINE)
-                .map_err(db("open the quarantine table"))?;
-            let removed = table.remove(id).map_err(db("take the quarantine record"))?;
-            removed.map(|bytes| decode_quarantine(bytes.value()))
-        };
-        let Some(record) = taken else {
-            txn.abort().map_err(db("abort the restore"))?;
-            return Err(RedbStoreError::NoSuchQuarantine { id });
-        };
-        let record = record?;
-        let mut creds = record::decode_device(&record.device)?;
-        let seq = PersistSeq(record.seq);
-        wipe_quarantine(record);
-        tables::take_quarantined_families(&txn, id, &mut creds)?;
-        tables::write_diff(&txn, None, Some(&creds))?;
-        foreign::restore(&txn, id)?;
-        set_last_seq(&txn, Some(seq))?;
-        txn.commit().map_err(db("commit the restore"))
+        match restore_in(&txn, id) {
+            Ok(()) => txn.commit().map_err(db("commit the restore")),
+            Err(e) => {
+                txn.abort().map_err(db("abort the restore"))?;
+                Err(e)
+            }
+        }
     }
+
+    /// Swaps the live identity with quarantined identity `id` in one transaction: the live one
+    /// (if any) is quarantined under `why` (a new id, listed like any other), then `id` is
+    /// restored. Either both happen or neither does; this is the rollback of a relink.
+    pub fn swap_quarantined(&self, id: u64, why: &str) -> R<()> {
+        let txn = self.begin_write()?;
+        let result = (|| {
+            let meta = txn.open_table(META).map_err(db("open the meta table"))?;
+            let last = meta
+                .get(KEY_LAST_SEQ)
+                .map_err(db("read the sequence"))?
+                .map(|v| v.value());
+            drop(meta);
+            let exists = txn
+                .open_table(QUARANTINE)
+                .map_err(db("open the quarantine table"))?
+                .get(id)
+                .map_err(db("read the quarantine record"))?
+                .is_some();
+            if !exists {
+                return Err(RedbStoreError::NoSuchQuarantine { id });
+            }
+            let seq = PersistSeq(last.map_or(0, |l| l.saturating_add(1)));
+            quarantine_live(&txn, seq, why)?;
+            restore_in(&txn, id)
+        })();
+        match result {
+            Ok(()) => txn.commit().map_err(db("commit the swap")),
+            Err(e) => {
+                txn.abort().map_err(db("abort the swap"))?;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Moves the live identity (if any) into the quarantine tables under a new id and empties the
+/// live tables; the caller commits.
+fn quarantine_live(txn: &WriteTransaction, seq: PersistSeq, why: &str) -> R<()> {
+    if let Some(creds) = tables::read_live_in(txn, &Families::ALL)? {
+        let mut meta = txn.open_table(META).map_err(db("open the meta table"))?;
+        let id = meta
+            .get(KEY_NEXT_QUARANTINE)
+            .map_err(db("read the quarantine id"))?
+            .map_or(1, |v| v.value());
+        meta.insert(KEY_NEXT_QUARANTINE, id.saturating_add(1))
+            .map_err(db("write the quarantine id"))?;
+        drop(meta);
+        let record = QuarantineRecord {
+            why: why.to_owned(),
+            at_unix: owner::unix_now(),
+            seq: seq.0,
+            device: record::encode_device(&creds).to_vec(),
+        };
+        let mut bytes = zeroize::Zeroizing::new(record.encode_to_vec());
+        txn.open_table(QUARANTINE)
+            .map_err(db("open the quarantine table"))?
+            .insert(id, bytes.as_slice())
+            .map_err(db("write the quarantine record"))?;
+        bytes.clear();
+        wipe_quarantine(record);
+        tables::write_quarantined_families(txn, id, &creds)?;
+        tables::clear_live(txn)?;
+        foreign::quarantine(txn, id)?;
+    }
+    // The store is empty now: a new identity starts a new sequence.
+    set_last_seq(txn, None)
+}
+
+/// Moves quarantined identity `id` into the (empty) live tables with the sequence number of
+/// its quarantine; the caller commits.
+fn restore_in(txn: &WriteTransaction, id: u64) -> R<()> {
+    let taken = {
+        let mut table = txn
+            .open_table(QUARANTINE)
+            .map_err(db("open the quarantine table"))?;
+        let removed = table.remove(id).map_err(db("take the quarantine record"))?;
+        removed.map(|bytes| decode_quarantine(bytes.value()))
+    };
+    let Some(record) = taken else {
+        return Err(RedbStoreError::NoSuchQuarantine { id });
+    };
+    let record = record?;
+    let mut creds = record::decode_device(&record.device)?;
+    let seq = PersistSeq(record.seq);
+    wipe_quarantine(record);
+    tables::take_quarantined_families(txn, id, &mut creds)?;
+    tables::write_diff(txn, None, Some(&creds))?;
+    foreign::restore(txn, id)?;
+    set_last_seq(txn, Some(seq))
 }
 
 impl RedbStore {

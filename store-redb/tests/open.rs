@@ -138,6 +138,57 @@ fn restore_refuses_over_a_live_identity_and_unknown_ids() {
 }
 
 #[test]
+fn swap_rolls_back_a_relink_in_one_step_and_an_unknown_id_changes_nothing() {
+    let tmp = TempDir::new("swap");
+    let mut store = RedbStore::open(tmp.path().join("tether.redb")).unwrap();
+    store.apply(PersistSeq(1), &created(1)).unwrap();
+    let old = store.load().unwrap().unwrap().0.noise_key.public_bytes();
+    store.quarantine(PersistSeq(2), "tether relink").unwrap();
+    store.apply(PersistSeq(1), &created(2)).unwrap();
+    let new = store.load().unwrap().unwrap().0.noise_key.public_bytes();
+    assert_ne!(old, new);
+    let id = store.list_quarantined().unwrap()[0].id;
+
+    assert!(matches!(
+        store.swap_quarantined(999, "swap"),
+        Err(RedbStoreError::NoSuchQuarantine { id: 999 })
+    ));
+    assert_eq!(
+        store.load().unwrap().unwrap().0.noise_key.public_bytes(),
+        new
+    );
+    assert_eq!(store.list_quarantined().unwrap().len(), 1);
+
+    store.swap_quarantined(id, "rolled back").unwrap();
+    let (creds, seq) = store.load().unwrap().unwrap();
+    assert_eq!(creds.noise_key.public_bytes(), old);
+    assert_eq!(
+        seq,
+        PersistSeq(2),
+        "the restored identity keeps its sequence"
+    );
+    let listed = store.list_quarantined().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].why, "rolled back");
+    assert_ne!(listed[0].id, id);
+
+    // And back again; an empty store swaps like a plain restore.
+    store.swap_quarantined(listed[0].id, "again").unwrap();
+    assert_eq!(
+        store.load().unwrap().unwrap().0.noise_key.public_bytes(),
+        new
+    );
+    store.quarantine(PersistSeq(5), "emptied").unwrap();
+    let first = store.list_quarantined().unwrap()[0].id;
+    store.swap_quarantined(first, "swap").unwrap();
+    assert_eq!(store.list_quarantined().unwrap().len(), 1);
+    assert_eq!(
+        store.load().unwrap().unwrap().0.noise_key.public_bytes(),
+        old
+    );
+}
+
+#[test]
 fn an_empty_file_left_by_an_interrupted_first_open_is_initialised() {
     let tmp = TempDir::new("empty");
     let path = tmp.path().join("tether.redb");

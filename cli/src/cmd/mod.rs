@@ -4,6 +4,7 @@ pub(crate) mod backup;
 pub(crate) mod demo;
 pub(crate) mod doctor;
 pub(crate) mod logout;
+pub(crate) mod quarantine;
 pub(crate) mod run;
 pub(crate) mod sim;
 pub(crate) mod status;

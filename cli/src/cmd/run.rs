@@ -141,11 +141,19 @@ fn set_aside(shared: &SharedStore, printer: &Printer) -> Result<(), Failure> {
         .lock()
         .quarantine_identity(PersistSeq(seq.0.saturating_add(1)), "tether relink")
         .map_err(|e| Failure::runtime(format!("cannot set the old session aside: {e}")))?;
+    let id = shared
+        .lock()
+        .list_quarantined()
+        .ok()
+        .and_then(|entries| entries.iter().map(|e| e.id).max());
     printer.info(&format!(
-        "Old session{} set aside (quarantined in the store, and backed up to {}); to roll back: \
-         `tether restore {}`. On the phone, remove the old linked device.",
+        "Old session{} set aside (quarantined in the store{}, and backed up to {}); to roll \
+         back: {}`tether restore {}`. On the phone, remove the old linked device.",
         jid.map(|j| format!(" of {j}")).unwrap_or_default(),
+        id.map(|id| format!(" as id {id}")).unwrap_or_default(),
         backup.display(),
+        id.map(|id| format!("`tether quarantine restore {id} --swap`, or "))
+            .unwrap_or_default(),
         backup.display()
     ));
     Ok(())
