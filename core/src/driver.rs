@@ -318,6 +318,16 @@ pub fn store_panicked(action_seq: Option<PersistSeq>, detail: &str) -> Option<In
     })
 }
 
+/// The text a caught panic carried (`panic!` with a literal or a formatted message), for
+/// [`store_panicked`] in drivers that catch a store's panic themselves.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
+}
+
 /// The sequence number of a store action (`None` for other actions).
 pub fn store_seq(action: &Action) -> Option<PersistSeq> {
     match action {

@@ -28,6 +28,7 @@
 mod net;
 
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -45,7 +46,10 @@ pub use tether_core::connection::{
 };
 pub use tether_core::creds::{CredentialStore, StoreError};
 pub use tether_core::driver::{ClientError, DialError, Options, StartError};
-use tether_core::driver::{Driver as Core, Input, Job, client_command, lock, run_store_action};
+use tether_core::driver::{
+    Driver as Core, Input, Job, client_command, lock, panic_message, run_store_action,
+    store_panicked, store_seq,
+};
 pub use tether_core::proxy::ProxySetting;
 pub use tether_core::reason::DisconnectReason;
 
@@ -63,7 +67,13 @@ pub async fn start<S: CredentialStore + Send + 'static>(
     options.validate(&config)?;
     let net = Arc::new(net::Net::new(&options)?);
     let seed = tether_net_common::seed(&options)?;
-    let (loaded, store) = blocking::unblock(move || (store.load(), store)).await;
+    let (loaded, store) = blocking::unblock(move || {
+        let loaded = catch_unwind(AssertUnwindSafe(|| store.load()));
+        (loaded, store)
+    })
+    .await;
+    let loaded =
+        loaded.map_err(|panic| StartError::Runtime(panic_message(panic.as_ref()).into()))?;
     let shared = tether_net_common::new_driver(config, loaded?, Instant::now(), seed);
     let (wake_tx, wake_rx) = async_channel::bounded(1);
     let (events_tx, events_rx) = async_channel::unbounded();
@@ -266,14 +276,26 @@ async fn store_loop<S: CredentialStore + Send + 'static>(
     io: Sender<Input>,
 ) {
     while let Ok(action) = actions.recv().await {
+        let seq = store_seq(&action);
         let (back, result) = blocking::unblock(move || {
-            let result = run_store_action(&mut store, &action);
+            let result = catch_unwind(AssertUnwindSafe(|| run_store_action(&mut store, &action)));
             (store, result)
         })
         .await;
         store = back;
-        if let Some(result) = result {
-            let _ = io.send(Input::Store(result)).await;
+        match result {
+            Ok(Some(result)) => {
+                let _ = io.send(Input::Store(result)).await;
+            }
+            Ok(None) => {}
+            // A store that panicked may be half-way through a change: answer this action as
+            // failed (the core stops) and use the store no more, as the tokio adapter does.
+            Err(panic) => {
+                if let Some(input) = store_panicked(seq, panic_message(panic.as_ref())) {
+                    let _ = io.send(input).await;
+                }
+                return;
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod proxies;
 pub(crate) mod runtimes;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -42,13 +43,19 @@ pub(crate) trait Harness: Sized + Send + 'static {
     fn shutdown(self) -> impl Future<Output = (Result<(), ClientError>, Vec<Event>)> + Send;
 }
 
-/// A `MemStore` the test can inspect while the adapter owns a handle to it.
+/// A `MemStore` the test can inspect while the adapter owns a handle to it; it can be told
+/// to panic inside `apply` (a buggy store implementation).
 #[derive(Clone, Default)]
-pub(crate) struct SharedStore(Arc<Mutex<MemStore>>);
+pub(crate) struct SharedStore(Arc<Mutex<MemStore>>, Arc<AtomicBool>);
 
 impl SharedStore {
     pub(crate) fn new(store: MemStore) -> Self {
-        Self(Arc::new(Mutex::new(store)))
+        Self(Arc::new(Mutex::new(store)), Arc::default())
+    }
+
+    /// Makes every later `load` and `apply` panic.
+    pub(crate) fn plant_panic(&self) {
+        self.1.store(true, Ordering::SeqCst);
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, MemStore> {
@@ -58,9 +65,11 @@ impl SharedStore {
 
 impl CredentialStore for SharedStore {
     fn load(&mut self) -> Result<Option<(Credentials, PersistSeq)>, StoreError> {
+        assert!(!self.1.load(Ordering::SeqCst), "a planted bug in the store");
         self.lock().load()
     }
     fn apply(&mut self, seq: PersistSeq, delta: &CredentialsDelta) -> Result<(), StoreError> {
+        assert!(!self.1.load(Ordering::SeqCst), "a planted bug in the store");
         self.lock().apply(seq, delta)
     }
     fn quarantine(&mut self, seq: PersistSeq, why: &str) -> Result<(), StoreError> {
@@ -275,6 +284,33 @@ pub(crate) async fn replaced_stops<H: Harness>() {
     h.shutdown().await.0.expect("shutdown");
 }
 
+/// A store implementation that panics does not take the driver down with it: the persist
+/// fails, the connection stops with `StoreFailure` naming the panic, and shutdown still
+/// returns.
+pub(crate) async fn a_panicking_store_stops_with_a_store_failure<H: Harness>() {
+    let s = Setup::new(12);
+    let mut h: H = s.start().await;
+    s.store.plant_panic();
+    h.command(Command::Connect).expect("connect");
+    let server = &s.server;
+    let reason = wait_for(&mut h, "Stopped", |e| match e {
+        Event::QrCode { code, .. } => {
+            server.scan_qr(code).expect("the phone scans the QR");
+            None
+        }
+        Event::Stopped { reason } => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    match &reason {
+        DisconnectReason::StoreFailure { detail } => {
+            assert!(detail.contains("panicked"), "{detail}");
+        }
+        other => panic!("expected a store failure, got {other:?}"),
+    }
+    h.shutdown().await.0.expect("shutdown");
+}
+
 /// A 401 failure on a confirmed identity stops the client as logged out and quarantines
 /// the credentials (kept, never deleted).
 pub(crate) async fn logged_out_stops_and_quarantines<H: Harness>() {
@@ -454,6 +490,7 @@ macro_rules! loopback_suite {
             a_refusing_proxy_is_a_retried_failure,
             misuse_is_reported_and_shutdown_ends_the_client,
             outdated_client_fetches_the_version,
+            a_panicking_store_stops_with_a_store_failure,
         );
     };
     (@tests $h:ty; $($name:ident),* $(,)?) => {
