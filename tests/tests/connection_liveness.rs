@@ -223,3 +223,37 @@ fn unanswered_pings_report_keepalive_timeout_then_restored() {
     );
     assert_eq!(sim.opens().len(), 2, "no reconnect");
 }
+
+/// A server with a bounded history (as a long-running `tether sim` has) drops old stanzas,
+/// while the stepper, reading by running totals, still traces every one exactly once.
+#[test]
+fn a_bounded_server_history_stays_small_and_the_trace_misses_nothing() {
+    let mut options = Options::default();
+    options.server.history_limit = Some(4);
+    let mut sim = Stepper::new(options, |_| {});
+    sim.link();
+    sim.run_for(Duration::from_secs(5));
+    for _ in 0..10 {
+        let conn = sim.server_conn().unwrap();
+        sim.server.send_ping(conn);
+        sim.run_for(Duration::from_secs(60));
+    }
+    assert_eq!(sim.server.pongs(), 10);
+    assert!(
+        sim.server.received().len() < 8,
+        "{}",
+        sim.server.received().len()
+    );
+    let (_, total) = sim.server.received_since(0);
+    let traced = sim
+        .trace()
+        .iter()
+        .filter(|r| matches!(r.what, Traced::ServerReceived(..)))
+        .count();
+    assert_eq!(traced, total);
+    assert!(
+        total > 10,
+        "the pongs and keepalive pings were received: {total}"
+    );
+    assert_eq!(*sim.conn.state(), State::Connected);
+}

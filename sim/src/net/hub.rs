@@ -173,13 +173,12 @@ impl Inner {
 
     pub(super) fn stats(&self) -> SimStats {
         let hub = self.lock();
-        let logins = hub.server.logins();
-        let registrations = logins.iter().filter(|l| l.registration).count();
+        let (logins, registrations) = hub.server.login_counts();
         SimStats {
             accepted: hub.accepted,
             open: hub.writers.len(),
-            logins: (logins.len() - registrations) as u64,
-            registrations: registrations as u64,
+            logins,
+            registrations,
             devices: hub.server.devices().len(),
             pongs: u64::from(hub.server.pongs()),
         }

@@ -45,12 +45,17 @@ pub use fault_syntax::parse_fault;
 
 use hub::Inner;
 
+/// The default [`ServerConfig::history_limit`] of a loopback server: it may run for days
+/// (`tether sim`), so its stanza and login history is bounded.
+pub const HISTORY_LIMIT: usize = 10_000;
+
 /// How a [`SimServer`] is set up.
 #[derive(Clone, Debug)]
 pub struct SimServerConfig {
     /// Where to listen (default `127.0.0.1:0`: any free loopback port).
     pub bind: SocketAddr,
-    /// The fake server's configuration; the default's `unix_base` is the real wall clock.
+    /// The fake server's configuration; the default's `unix_base` is the real wall clock and
+    /// its history is bounded by [`HISTORY_LIMIT`].
     pub server: ServerConfig,
     /// How long the first post-handshake frame of each connection is held back (npm Baileys
     /// needs ~100 ms; Tether needs none). Default zero.
@@ -67,6 +72,7 @@ impl Default for SimServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             server: ServerConfig {
                 unix_base: wall_clock(),
+                history_limit: Some(HISTORY_LIMIT),
                 ..ServerConfig::default()
             },
             first_frame_delay: Duration::ZERO,

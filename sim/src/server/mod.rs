@@ -31,6 +31,7 @@
 
 mod acks;
 mod fault;
+mod history;
 mod pairing;
 mod registry;
 mod session;
@@ -52,6 +53,7 @@ use tether_core::payload::AppVersion;
 
 pub use acks::ACK_EXPECTED;
 pub use fault::{ConnectOutcome, Fault};
+use history::History;
 pub use registry::{REGISTRY_HEADER, RegistryError};
 
 use wire::Wire;
@@ -82,6 +84,12 @@ pub struct ServerConfig {
     pub min_version: Option<AppVersion>,
     /// Server wall clock (Unix seconds) at the instant the server was created.
     pub unix_base: u64,
+    /// How much history ([`FakeServer::received`], [`FakeServer::logins`],
+    /// [`FakeServer::pre_key_uploads`]) to keep: `None` keeps everything (tests and the
+    /// simulator index into it); `Some(n)` keeps at least the newest `n` entries of each and
+    /// drops older ones in batches, so a long-running server's memory stays bounded. Read at
+    /// [`FakeServer::new`].
+    pub history_limit: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +100,7 @@ impl Default for ServerConfig {
             pre_key_count: 50,
             min_version: None,
             unix_base: 1_800_000_000,
+            history_limit: None,
         }
     }
 }
@@ -167,11 +176,13 @@ pub struct FakeServer {
     scheduled: Vec<(Instant, ConnId, Fault)>,
     transmits: VecDeque<(ConnId, Bytes)>,
     closes: VecDeque<ConnId>,
-    received: Vec<(ConnId, Node)>,
-    logins: Vec<Login>,
+    received: History<(ConnId, Node)>,
+    logins: History<Login>,
+    /// Logins and registrations ever received (`logins` may be trimmed).
+    login_counts: (u64, u64),
     server_pings: Vec<String>,
     pongs: u32,
-    pre_key_uploads: Vec<(ConnId, usize)>,
+    pre_key_uploads: History<(ConnId, usize)>,
     counter: u64,
     codes_finished: VecDeque<ConnId>,
     /// Connections closed by [`Fault::AbruptClose`] whose close was not yet asked about.
@@ -213,6 +224,7 @@ impl FakeServer {
             &intermediate_info,
             &leaf,
         ));
+        let limit = config.history_limit;
         Self {
             config,
             rng,
@@ -227,11 +239,12 @@ impl FakeServer {
             scheduled: Vec::new(),
             transmits: VecDeque::new(),
             closes: VecDeque::new(),
-            received: Vec::new(),
-            logins: Vec::new(),
+            received: History::new(limit),
+            logins: History::new(limit),
+            login_counts: (0, 0),
             server_pings: Vec::new(),
             pongs: 0,
-            pre_key_uploads: Vec::new(),
+            pre_key_uploads: History::new(limit),
             counter: 0,
             codes_finished: VecDeque::new(),
             abrupt: BTreeSet::new(),
@@ -274,19 +287,37 @@ impl FakeServer {
         self.devices.insert(noise_public, device);
     }
 
-    /// Every stanza received after a handshake, in order.
+    /// Every stanza received after a handshake, in order (the newest ones under a
+    /// `history_limit`).
     pub fn received(&self) -> &[(ConnId, Node)] {
-        &self.received
+        self.received.kept()
     }
 
-    /// Every ClientPayload received, in order.
+    /// The stanzas received after the first `seen` ever received (those still kept), and the
+    /// number received in all: a reader that remembers the total never misses or repeats one.
+    pub fn received_since(&self, seen: usize) -> (&[(ConnId, Node)], usize) {
+        (self.received.since(seen), self.received.total())
+    }
+
+    /// Every ClientPayload received, in order (the newest ones under a `history_limit`).
     pub fn logins(&self) -> &[Login] {
-        &self.logins
+        self.logins.kept()
+    }
+
+    /// The logins after the first `seen` ever received (those still kept), and the total.
+    pub fn logins_since(&self, seen: usize) -> (&[Login], usize) {
+        (self.logins.since(seen), self.logins.total())
+    }
+
+    /// How many logins of known devices and how many registrations the server ever received
+    /// (not affected by `history_limit`).
+    pub fn login_counts(&self) -> (u64, u64) {
+        self.login_counts
     }
 
     /// Pre-key uploads: connection and number of keys.
     pub fn pre_key_uploads(&self) -> &[(ConnId, usize)] {
-        &self.pre_key_uploads
+        self.pre_key_uploads.kept()
     }
 
     /// Answers to server pings received.

@@ -35,6 +35,11 @@ impl FakeServer {
                 )
             });
         let registration = payload.device_pairing_data.is_some();
+        if registration {
+            self.login_counts.1 += 1;
+        } else {
+            self.login_counts.0 += 1;
+        }
         self.logins.push(Login {
             conn: id,
             noise_public: noise,

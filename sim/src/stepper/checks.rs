@@ -16,13 +16,15 @@ impl Stepper {
 
     pub(super) fn after_server_input(&mut self) {
         self.phone.finish_pair_codes(&mut self.server, self.now);
-        let received: Vec<_> = self.server.received()[self.received_seen..].to_vec();
-        self.received_seen += received.len();
+        let (received, total) = self.server.received_since(self.received_seen);
+        let received = received.to_vec();
+        self.received_seen = total;
         for (id, node) in received {
             self.record(Traced::ServerReceived(id, node));
         }
-        let logins: Vec<_> = self.server.logins()[self.logins_checked..].to_vec();
-        self.logins_checked += logins.len();
+        let (logins, total) = self.server.logins_since(self.logins_checked);
+        let logins = logins.to_vec();
+        self.logins_checked = total;
         for login in logins {
             let stored = self.store.current();
             let noise_ok = stored.is_some_and(|c| c.noise_key.public_bytes() == login.noise_public);
