@@ -122,6 +122,7 @@ impl CredentialStore for SharedStore {
     fn quarantine(&mut self, seq: PersistSeq, why: &str) -> Result<(), StoreError> {
         self.lock()
             .quarantine_identity(seq, why)
+            .map(drop)
             .map_err(StoreError::from)
     }
 }

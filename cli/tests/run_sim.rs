@@ -173,6 +173,10 @@ fn relink_sets_the_old_session_aside_and_links_again() {
     assert_eq!(listed[0]["jid"], first.as_str(), "{listed}");
     assert_eq!(listed[0]["why"], "tether relink");
     let id = listed[0]["id"].as_u64().unwrap().to_string();
+    assert!(
+        note.contains(&format!("`tether quarantine restore {id} --swap`")),
+        "{note}"
+    );
     let (code, _, err) = output(
         tether(&t.0)
             .args(["quarantine", "restore", "99", "--store"])

@@ -186,14 +186,17 @@ impl RedbStore {
     }
 
     /// Moves the live identity aside under `why` and empties the store (see
-    /// [`CredentialStore::quarantine`]).
-    pub fn quarantine_identity(&self, seq: PersistSeq, why: &str) -> R<()> {
+    /// [`CredentialStore::quarantine`]). Returns the quarantine id it was given (`None` for a
+    /// replayed `seq` or a store without a live identity).
+    pub fn quarantine_identity(&self, seq: PersistSeq, why: &str) -> R<Option<u64>> {
         let txn = self.begin_write()?;
         if !accepts(&txn, seq)? {
-            return txn.abort().map_err(db("abort a replay"));
+            txn.abort().map_err(db("abort a replay"))?;
+            return Ok(None);
         }
-        quarantine_live(&txn, seq, why)?;
-        txn.commit().map_err(db("commit the quarantine"))
+        let id = quarantine_live(&txn, seq, why)?;
+        txn.commit().map_err(db("commit the quarantine"))?;
+        Ok(id)
     }
 
     /// The quarantined identities, oldest first.
@@ -233,53 +236,45 @@ impl RedbStore {
             txn.abort().map_err(db("abort the restore"))?;
             return Err(RedbStoreError::RestoreOverLive { id });
         }
-        match restore_in(&txn, id) {
-            Ok(()) => txn.commit().map_err(db("commit the restore")),
-            Err(e) => {
-                txn.abort().map_err(db("abort the restore"))?;
-                Err(e)
-            }
-        }
+        let restored = restore_in(&txn, id);
+        commit_or_abort(txn, restored, "commit the restore")
     }
 
     /// Swaps the live identity with quarantined identity `id` in one transaction: the live one
-    /// (if any) is quarantined under `why` (a new id, listed like any other), then `id` is
-    /// restored. Either both happen or neither does; this is the rollback of a relink.
-    pub fn swap_quarantined(&self, id: u64, why: &str) -> R<()> {
+    /// (if any) is quarantined under `why`, then `id` is restored. Either both happen or
+    /// neither does; this is the rollback of a relink. Returns the quarantine id the live
+    /// identity was given (`None` when the store held none).
+    pub fn swap_quarantined(&self, id: u64, why: &str) -> R<Option<u64>> {
         let txn = self.begin_write()?;
-        let result = (|| {
-            let meta = txn.open_table(META).map_err(db("open the meta table"))?;
-            let last = meta
-                .get(KEY_LAST_SEQ)
-                .map_err(db("read the sequence"))?
-                .map(|v| v.value());
-            drop(meta);
-            let exists = txn
-                .open_table(QUARANTINE)
-                .map_err(db("open the quarantine table"))?
-                .get(id)
-                .map_err(db("read the quarantine record"))?
-                .is_some();
-            if !exists {
-                return Err(RedbStoreError::NoSuchQuarantine { id });
-            }
-            let seq = PersistSeq(last.map_or(0, |l| l.saturating_add(1)));
-            quarantine_live(&txn, seq, why)?;
-            restore_in(&txn, id)
+        let swapped = (|| {
+            let seq = PersistSeq(last_seq(&txn)?.map_or(0, |last| last.saturating_add(1)));
+            let set_aside = quarantine_live(&txn, seq, why)?;
+            restore_in(&txn, id)?;
+            Ok(set_aside)
         })();
-        match result {
-            Ok(()) => txn.commit().map_err(db("commit the swap")),
-            Err(e) => {
-                txn.abort().map_err(db("abort the swap"))?;
-                Err(e)
-            }
+        commit_or_abort(txn, swapped, "commit the swap")
+    }
+}
+
+/// Commits `txn` when `result` is `Ok` (`commit` names the step in a database error), else
+/// aborts it (nothing of it is written) and returns the error.
+fn commit_or_abort<T>(txn: WriteTransaction, result: R<T>, commit: &'static str) -> R<T> {
+    match result {
+        Ok(value) => {
+            txn.commit().map_err(db(commit))?;
+            Ok(value)
+        }
+        Err(e) => {
+            txn.abort().map_err(db("abort the failed change"))?;
+            Err(e)
         }
     }
 }
 
-/// Moves the live identity (if any) into the quarantine tables under a new id and empties the
-/// live tables; the caller commits.
-fn quarantine_live(txn: &WriteTransaction, seq: PersistSeq, why: &str) -> R<()> {
+/// Moves the live identity (if any) into the quarantine tables under a new id, which it
+/// returns, and empties the live tables; the caller commits.
+fn quarantine_live(txn: &WriteTransaction, seq: PersistSeq, why: &str) -> R<Option<u64>> {
+    let mut set_aside = None;
     if let Some(creds) = tables::read_live_in(txn, &Families::ALL)? {
         let mut meta = txn.open_table(META).map_err(db("open the meta table"))?;
         let id = meta
@@ -305,9 +300,11 @@ fn quarantine_live(txn: &WriteTransaction, seq: PersistSeq, why: &str) -> R<()> 
         tables::write_quarantined_families(txn, id, &creds)?;
         tables::clear_live(txn)?;
         foreign::quarantine(txn, id)?;
+        set_aside = Some(id);
     }
     // The store is empty now: a new identity starts a new sequence.
-    set_last_seq(txn, None)
+    set_last_seq(txn, None)?;
+    Ok(set_aside)
 }
 
 /// Moves quarantined identity `id` into the (empty) live tables with the sequence number of
@@ -406,7 +403,8 @@ impl CredentialStore for RedbStore {
     }
 
     fn quarantine(&mut self, seq: PersistSeq, why: &str) -> Result<(), StoreError> {
-        Ok(self.quarantine_identity(seq, why)?)
+        self.quarantine_identity(seq, why)?;
+        Ok(())
     }
 }
 
@@ -419,9 +417,14 @@ impl Drop for RedbStore {
 
 /// Whether `seq` is new (greater than the last applied one, or there is none).
 fn accepts(txn: &WriteTransaction, seq: PersistSeq) -> R<bool> {
+    Ok(last_seq(txn)?.is_none_or(|last| seq.0 > last))
+}
+
+/// The last applied sequence number (`None` in an empty store).
+fn last_seq(txn: &WriteTransaction) -> R<Option<u64>> {
     let meta = txn.open_table(META).map_err(db("open the meta table"))?;
     let last = meta.get(KEY_LAST_SEQ).map_err(db("read the sequence"))?;
-    Ok(last.is_none_or(|last| seq.0 > last.value()))
+    Ok(last.map(|v| v.value()))
 }
 
 fn set_last_seq(txn: &WriteTransaction, seq: Option<PersistSeq>) -> R<()> {

@@ -159,7 +159,7 @@ fn swap_rolls_back_a_relink_in_one_step_and_an_unknown_id_changes_nothing() {
     );
     assert_eq!(store.list_quarantined().unwrap().len(), 1);
 
-    store.swap_quarantined(id, "rolled back").unwrap();
+    let set_aside = store.swap_quarantined(id, "rolled back").unwrap();
     let (creds, seq) = store.load().unwrap().unwrap();
     assert_eq!(creds.noise_key.public_bytes(), old);
     assert_eq!(
@@ -170,6 +170,7 @@ fn swap_rolls_back_a_relink_in_one_step_and_an_unknown_id_changes_nothing() {
     let listed = store.list_quarantined().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].why, "rolled back");
+    assert_eq!(Some(listed[0].id), set_aside);
     assert_ne!(listed[0].id, id);
 
     // And back again; an empty store swaps like a plain restore.
@@ -180,7 +181,7 @@ fn swap_rolls_back_a_relink_in_one_step_and_an_unknown_id_changes_nothing() {
     );
     store.quarantine(PersistSeq(5), "emptied").unwrap();
     let first = store.list_quarantined().unwrap()[0].id;
-    store.swap_quarantined(first, "swap").unwrap();
+    assert_eq!(store.swap_quarantined(first, "swap").unwrap(), None);
     assert_eq!(store.list_quarantined().unwrap().len(), 1);
     assert_eq!(
         store.load().unwrap().unwrap().0.noise_key.public_bytes(),

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tether_core::binary::{Jid, Server};
 use tether_core::creds::{
     CredentialChange, CredentialStore, Credentials, CredentialsDelta, DeviceIdentity, PersistSeq,
-    Secret32, SignedPreKey,
+    Secret32,
 };
 use tether_core::crypto::KeyPair;
 use tether_core::payload::AppVersion;
@@ -41,29 +41,12 @@ pub fn run_all<H: ContractStore>(mut fresh: impl FnMut() -> H) {
     check_reopen_keeps_everything(&mut fresh());
 }
 
-/// Deterministic credentials: every key drawn from `seed`.
+/// Deterministic credentials: the core's own generator on a seeded stream.
 pub fn credentials(seed: u8) -> Credentials {
-    Credentials {
-        noise_key: KeyPair::from_private_bytes([seed; 32]),
-        identity_key: KeyPair::from_private_bytes([seed.wrapping_add(1); 32]),
-        signed_pre_key: SignedPreKey {
-            id: 1,
-            key_pair: KeyPair::from_private_bytes([seed.wrapping_add(2); 32]),
-            signature: [seed; 64],
-        },
-        registration_id: u32::from(seed) * 1000 + 7,
-        adv_secret: Secret32::new([seed.wrapping_add(3); 32]),
-        device: None,
-        confirmed: false,
-        push_name: None,
-        routing_info: None,
-        version: None,
-        next_pre_key_id: 1,
-        first_unuploaded_pre_key_id: 1,
-        pre_keys: Default::default(),
-        app_state_sync_keys: Default::default(),
-        app_state_versions: Default::default(),
-    }
+    use rand_chacha::rand_core::SeedableRng as _;
+    Credentials::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(
+        seed,
+    )))
 }
 
 /// A delta creating [`credentials`]`(seed)`.

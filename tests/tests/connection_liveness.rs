@@ -255,5 +255,10 @@ fn a_bounded_server_history_stays_small_and_the_trace_misses_nothing() {
         total > 10,
         "the pongs and keepalive pings were received: {total}"
     );
+    assert_eq!(
+        sim.server.login_counts(),
+        (1, 1),
+        "one registration, one login after 515"
+    );
     assert_eq!(*sim.conn.state(), State::Connected);
 }

@@ -86,8 +86,8 @@ fn restore(args: RestoreArgs) -> Result<(), Failure> {
     let settings = config::load(&args.store)?;
     let path = settings.store(&args.store);
     let opened = store::open_existing(&path)?;
-    let before = entries(&opened)?;
-    let Some(wanted) = before.iter().find(|e| e.id == args.id) else {
+    let kept = entries(&opened)?;
+    let Some(wanted) = kept.iter().find(|e| e.id == args.id) else {
         return Err(Failure::input(format!(
             "no quarantined identity has id {} in {}; `tether quarantine list` shows the ids",
             args.id,
@@ -98,10 +98,10 @@ fn restore(args: RestoreArgs) -> Result<(), Failure> {
     let result = if args.swap {
         opened.swap_quarantined(args.id, &format!("swapped for quarantined {}", args.id))
     } else {
-        opened.restore_quarantined(args.id)
+        opened.restore_quarantined(args.id).map(|()| None)
     };
-    match result {
-        Ok(()) => {}
+    let set_aside = match result {
+        Ok(set_aside) => set_aside,
         Err(RedbStoreError::RestoreOverLive { .. }) => {
             return Err(Failure::runtime(format!(
                 "{} holds a live session, and restoring identity {} would replace it; add \
@@ -118,20 +118,20 @@ fn restore(args: RestoreArgs) -> Result<(), Failure> {
                 args.id
             )));
         }
-    }
-    let set_aside = entries(&opened)?
-        .into_iter()
-        .find(|e| !before.iter().any(|b| b.id == e.id));
+    };
     println!(
         "Restored quarantined identity {} ({account}) as the live session of {}.",
         args.id,
         path.display()
     );
-    if let Some(e) = set_aside {
+    if let Some(id) = set_aside {
+        let jid = entries(&opened)?
+            .into_iter()
+            .find(|e| e.id == id)
+            .and_then(|e| e.jid);
         println!(
-            "The session that was live ({}) is quarantined as id {}.",
-            e.jid.as_deref().unwrap_or("never linked"),
-            e.id
+            "The session that was live ({}) is quarantined as id {id}.",
+            jid.as_deref().unwrap_or("never linked")
         );
     }
     println!(

@@ -137,15 +137,10 @@ fn set_aside(shared: &SharedStore, printer: &Printer) -> Result<(), Failure> {
         &format!(".before-relink-{}", snapshot::unix_now()),
     );
     crate::cmd::backup::write_backup(shared, &backup).map_err(Failure::runtime)?;
-    shared
+    let id = shared
         .lock()
         .quarantine_identity(PersistSeq(seq.0.saturating_add(1)), "tether relink")
         .map_err(|e| Failure::runtime(format!("cannot set the old session aside: {e}")))?;
-    let id = shared
-        .lock()
-        .list_quarantined()
-        .ok()
-        .and_then(|entries| entries.iter().map(|e| e.id).max());
     printer.info(&format!(
         "Old session{} set aside (quarantined in the store{}, and backed up to {}); to roll \
          back: {}`tether restore {}`. On the phone, remove the old linked device.",

@@ -85,8 +85,8 @@ pub struct ServerConfig {
     /// Server wall clock (Unix seconds) at the instant the server was created.
     pub unix_base: u64,
     /// How much history ([`FakeServer::received`], [`FakeServer::logins`],
-    /// [`FakeServer::pre_key_uploads`]) to keep: `None` keeps everything (tests and the
-    /// simulator index into it); `Some(n)` keeps at least the newest `n` entries of each and
+    /// [`FakeServer::pre_key_uploads`]) to keep: `None` keeps everything (tests index into
+    /// it); `Some(n)` keeps at least the newest `n` entries of each and
     /// drops older ones in batches, so a long-running server's memory stays bounded. Read at
     /// [`FakeServer::new`].
     pub history_limit: Option<usize>,
@@ -178,8 +178,8 @@ pub struct FakeServer {
     closes: VecDeque<ConnId>,
     received: History<(ConnId, Node)>,
     logins: History<Login>,
-    /// Logins and registrations ever received (`logins` may be trimmed).
-    login_counts: (u64, u64),
+    /// Registrations ever received (`logins` may be trimmed; its total counts both kinds).
+    registrations: u64,
     server_pings: Vec<String>,
     pongs: u32,
     pre_key_uploads: History<(ConnId, usize)>,
@@ -241,7 +241,7 @@ impl FakeServer {
             closes: VecDeque::new(),
             received: History::new(limit),
             logins: History::new(limit),
-            login_counts: (0, 0),
+            registrations: 0,
             server_pings: Vec::new(),
             pongs: 0,
             pre_key_uploads: History::new(limit),
@@ -312,7 +312,8 @@ impl FakeServer {
     /// How many logins of known devices and how many registrations the server ever received
     /// (not affected by `history_limit`).
     pub fn login_counts(&self) -> (u64, u64) {
-        self.login_counts
+        let total = self.logins.total() as u64;
+        (total - self.registrations, self.registrations)
     }
 
     /// Pre-key uploads: connection and number of keys.

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use tether_core::binary::{Jid, Server};
 use tether_core::creds::{
-    CredentialChange, Credentials, CredentialsDelta, DeviceIdentity, Secret32, SignedPreKey,
+    CredentialChange, Credentials, CredentialsDelta, DeviceIdentity, Secret32,
 };
 use tether_core::crypto::KeyPair;
 use tether_core::payload::AppVersion;
@@ -25,34 +25,11 @@ fn pre_keys(from: u32, to: u32) -> Vec<(u32, KeyPair)> {
         .collect()
 }
 
-/// The identity update 1 creates (with a valid signed pre-key signature).
+/// The identity update 1 creates: the core's own generator on a fixed seed, so every process
+/// and the test compute the same one.
 pub(crate) fn identity() -> Credentials {
-    let identity_key = key(2);
-    let spk = key(3);
-    let mut message = vec![tether_core::payload::KEY_TYPE_DJB];
-    message.extend_from_slice(&spk.public_bytes());
-    let signature = identity_key.sign(&message, &[7; 64]);
-    Credentials {
-        noise_key: key(1),
-        identity_key,
-        signed_pre_key: SignedPreKey {
-            id: 1,
-            key_pair: spk,
-            signature,
-        },
-        registration_id: 4242,
-        adv_secret: Secret32::new([9; 32]),
-        device: None,
-        confirmed: false,
-        push_name: None,
-        routing_info: None,
-        version: None,
-        next_pre_key_id: 1,
-        first_unuploaded_pre_key_id: 1,
-        pre_keys: Default::default(),
-        app_state_sync_keys: Default::default(),
-        app_state_versions: Default::default(),
-    }
+    use rand::SeedableRng as _;
+    Credentials::generate(&mut rand::rngs::StdRng::seed_from_u64(0x7e7e))
 }
 
 /// Update number `seq` (1-based).
