@@ -10,7 +10,7 @@ mod common;
 use std::process::{Command as StdCommand, Stdio};
 use std::time::Duration;
 
-use common::{Proc, Tmp, inject, output, run_json, sim, tether};
+use common::{Proc, Tmp, inject, output, run_json, sim, sim_with, tether};
 use serde_json::Value;
 
 #[test]
@@ -445,4 +445,34 @@ fn sim_runs_a_scenario_file_and_refuses_a_bad_one() {
     let (code, _, err) = output(tether(&t.0).args(["sim", "--scenario"]).arg(&file));
     assert_eq!(code, 2);
     assert!(err.contains("line 2"), "{err}");
+}
+
+/// `tether sim --port` listens where it is told, and Ctrl-C (SIGINT) ends a `run` as
+/// gracefully as `tether stop` does: a `stopped` event and exit 0.
+#[test]
+fn sim_listens_on_the_port_asked_and_sigint_stops_run_gracefully() {
+    let t = Tmp::new("sigint");
+    let store = t.0.join("s.redb");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sim = sim_with(&t.0, &["--port", &port.to_string()]);
+    assert!(
+        sim.ws.starts_with(&format!("ws://127.0.0.1:{port}/")),
+        "{}",
+        sim.ws
+    );
+    let mut run = run_json(&t.0, &sim, &store, "run");
+    run.event("connected");
+    let status = StdCommand::new("kill")
+        .args(["-INT", &run.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    run.event("stopped");
+    assert_eq!(run.exit_code(), 0);
+    let (_, out, _) = output(tether(&t.0).args(["status", "--store"]).arg(&store));
+    assert!(out.contains("linked          yes"), "{out}");
 }

@@ -134,7 +134,14 @@ pub struct Sim {
 }
 
 pub fn sim(home: &Path) -> Sim {
-    let mut proc = Proc::spawn_with(home, &["sim", "--auto-scan-ms", "200"], Stdio::piped());
+    sim_with(home, &[])
+}
+
+/// `tether sim --auto-scan-ms 200` with more arguments.
+pub fn sim_with(home: &Path, more: &[&str]) -> Sim {
+    let mut args = vec!["sim", "--auto-scan-ms", "200"];
+    args.extend_from_slice(more);
+    let mut proc = Proc::spawn_with(home, &args, Stdio::piped());
     let first = proc.wait_for("first", |l| l.starts_with("ws="));
     let field = |k: &str| {
         first
