@@ -298,7 +298,7 @@ mod tests {
         };
         let wrapped = Message {
             ephemeral_message: Some(Box::new(FutureProofMessage {
-                message: Some(Box::new(extended.clone())),
+                message: Some(Box::new(extended)),
             })),
             ..Message::default()
         };
