@@ -27,7 +27,7 @@ use crate::connection::{
     Action, Command, CommandError, Connection, Event, Output, State, TransportEvent, TransportId,
     VersionError,
 };
-use crate::creds::{CredentialStore, PersistSeq, StoreError, StoreResult};
+use crate::creds::{CredentialStore, LoadId, PersistSeq, StoreError, StoreResult};
 use crate::endpoint::UrlError;
 use crate::payload::AppVersion;
 use crate::proxy::{ProxyError, ProxySetting};
@@ -344,21 +344,41 @@ pub fn run_store_action<S: CredentialStore + ?Sized>(
             Ok(()) => StoreResult::Quarantined(*seq),
             Err(error) => StoreResult::Failed { seq: *seq, error },
         },
+        Action::LoadRecords { id, reads } => match store.read(reads) {
+            Ok(data) => StoreResult::Loaded { id: *id, data },
+            Err(error) => StoreResult::LoadFailed { id: *id, error },
+        },
         _ => return None,
     })
 }
 
-/// The answer for a store action whose store call panicked (the change was not saved), for
-/// the driver; `None` for actions that are not store actions.
-pub fn store_panicked(action_seq: Option<PersistSeq>, detail: &str) -> Option<Input> {
-    action_seq.map(|seq| {
-        Input::Store(StoreResult::Failed {
+/// Which store action an answer belongs to ([`store_seq`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    /// A persist or a quarantine, by sequence number.
+    Seq(PersistSeq),
+    /// A record load, by id.
+    Load(LoadId),
+}
+
+/// The answer for a store action whose store call panicked (a change was not saved, a read
+/// not answered), for the driver; `None` for actions that are not store actions.
+pub fn store_panicked(op: Option<StoreOp>, detail: &str) -> Option<Input> {
+    op.map(|op| match op {
+        StoreOp::Seq(seq) => Input::Store(StoreResult::Failed {
             seq,
             error: StoreError::new(format!(
                 "the credential store panicked ({detail}): the change was not saved; restart the \
                  application and report the bug"
             )),
-        })
+        }),
+        StoreOp::Load(id) => Input::Store(StoreResult::LoadFailed {
+            id,
+            error: StoreError::new(format!(
+                "the credential store panicked ({detail}) while reading; restart the \
+                 application and report the bug"
+            )),
+        }),
     })
 }
 
@@ -372,12 +392,13 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("a panic without a message")
 }
 
-/// The sequence number of a store action (`None` for other actions).
-pub fn store_seq(action: &Action) -> Option<PersistSeq> {
+/// Which store action this is (`None` for other actions).
+pub fn store_seq(action: &Action) -> Option<StoreOp> {
     match action {
         Action::PersistCredentials { seq, .. } | Action::QuarantineCredentials { seq, .. } => {
-            Some(*seq)
+            Some(StoreOp::Seq(*seq))
         }
+        Action::LoadRecords { id, .. } => Some(StoreOp::Load(*id)),
         _ => None,
     }
 }

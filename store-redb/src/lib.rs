@@ -31,6 +31,7 @@ mod error;
 mod foreign;
 mod owner;
 mod record;
+mod records;
 mod schema;
 mod status;
 mod store;

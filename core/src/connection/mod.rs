@@ -357,6 +357,9 @@ impl Connection {
                     self.start_attempt(now);
                 }
             }
+            StoreResult::Loaded { id, .. } | StoreResult::LoadFailed { id, .. } => {
+                debug!(%id, "store answered a load nothing waits for");
+            }
             StoreResult::Failed { seq, error } => {
                 self.pending.remove(&seq);
                 self.store_behind = true;

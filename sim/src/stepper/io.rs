@@ -151,7 +151,9 @@ impl Stepper {
                     self.push(at, Input::CloseToServer(cid));
                 }
             }
-            op @ (Action::PersistCredentials { .. } | Action::QuarantineCredentials { .. }) => {
+            op @ (Action::PersistCredentials { .. }
+            | Action::QuarantineCredentials { .. }
+            | Action::LoadRecords { .. }) => {
                 self.push(self.now + self.store_delay, Input::StoreOp(op));
             }
             Action::FetchVersion { .. } => self.push(self.now, Input::Version),
@@ -233,6 +235,15 @@ impl Stepper {
     }
 
     fn store_op(&mut self, action: Action) {
+        if let Action::LoadRecords { id, reads } = &action {
+            let result = match self.store.read(reads) {
+                Ok(data) => StoreResult::Loaded { id: *id, data },
+                Err(error) => StoreResult::LoadFailed { id: *id, error },
+            };
+            self.record(Traced::Store(result.clone()));
+            self.conn.handle_store(result, self.now);
+            return;
+        }
         let writes_before = self.store.writes();
         let (seq, outcome) = match &action {
             Action::PersistCredentials { seq, delta } => (*seq, self.store.apply(*seq, delta)),

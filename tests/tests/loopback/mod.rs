@@ -75,6 +75,13 @@ impl CredentialStore for SharedStore {
     fn quarantine(&mut self, seq: PersistSeq, why: &str) -> Result<(), StoreError> {
         self.lock().quarantine(seq, why)
     }
+    fn read(
+        &mut self,
+        reads: &[tether_core::records::RecordRead],
+    ) -> Result<Vec<tether_core::records::RecordData>, StoreError> {
+        assert!(!self.1.load(Ordering::SeqCst), "a planted bug in the store");
+        self.lock().read(reads)
+    }
 }
 
 /// A server, a store and the test's config (short backoff; keepalive per scenario).
