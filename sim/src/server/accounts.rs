@@ -18,6 +18,7 @@ use std::fmt;
 use bytes::Bytes;
 use prost::Message as _;
 use tether_core::binary::{Jid, Node, Server, Value};
+pub use tether_core::messaging::address::Namespace;
 use tether_core::proto::adv::{AdvKeyIndexList, AdvSignedKeyIndexList};
 
 use super::keys::DeviceKeys;
@@ -39,38 +40,21 @@ impl fmt::Display for DeviceAddr {
     }
 }
 
-/// The addressing namespace a JID was written in (`messaging.md` §2.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Namespace {
-    /// Phone number: `…@s.whatsapp.net`.
-    Pn,
-    /// Hidden user: `…@lid`.
-    Lid,
+/// The namespace a JID was written in, when the server carries messages for it (phone
+/// number or LID; hosted devices are not simulated).
+pub(crate) fn namespace_of(jid: &Jid) -> Option<Namespace> {
+    match Namespace::of(jid.server())? {
+        ns @ (Namespace::Pn | Namespace::Lid) => Some(ns),
+        Namespace::Hosted | Namespace::HostedLid => None,
+    }
 }
 
-impl Namespace {
-    /// The namespace of `jid`, when it is one of the two.
-    pub fn of(jid: &Jid) -> Option<Self> {
-        match jid.server() {
-            Server::WhatsApp => Some(Self::Pn),
-            Server::Lid => Some(Self::Lid),
-            _ => None,
-        }
-    }
-
-    /// The other namespace.
-    pub fn other(self) -> Self {
-        match self {
-            Self::Pn => Self::Lid,
-            Self::Lid => Self::Pn,
-        }
-    }
-
-    fn server(self) -> Server {
-        match self {
-            Self::Pn => Server::WhatsApp,
-            Self::Lid => Server::Lid,
-        }
+/// The other of the two namespaces.
+pub(crate) fn other(ns: Namespace) -> Namespace {
+    if ns.is_lid() {
+        Namespace::Pn
+    } else {
+        Namespace::Lid
     }
 }
 
@@ -171,19 +155,20 @@ impl Account {
 
     /// The bare user JID in `ns`.
     pub(crate) fn user_jid(&self, ns: Namespace) -> Jid {
-        match ns {
-            Namespace::Pn => Jid::user(&self.pn, Server::WhatsApp),
-            Namespace::Lid => Jid::user(&self.lid, Server::Lid),
+        if ns.is_lid() {
+            Jid::user(&self.lid, Server::Lid)
+        } else {
+            Jid::user(&self.pn, Server::WhatsApp)
         }
     }
 
     /// Device `device`'s JID in `ns`.
     pub(crate) fn device_jid(&self, device: u16, ns: Namespace) -> Jid {
-        let user = match ns {
-            Namespace::Pn => &self.pn,
-            Namespace::Lid => &self.lid,
-        };
-        Jid::device(user, device, ns.server())
+        if ns.is_lid() {
+            Jid::device(&self.lid, device, Server::Lid)
+        } else {
+            Jid::device(&self.pn, device, Server::WhatsApp)
+        }
     }
 
     /// The device numbers, ascending (0 first).
@@ -198,7 +183,7 @@ impl Account {
             .keys()
             .map(|d| self.device_jid(*d, ns))
             .collect();
-        super::phash::participant_hash(&jids)
+        tether_core::messaging::phash::participant_hash(&jids)
     }
 
     /// The `ADVSignedKeyIndexList` bytes for the device list: the phone's signed one when it
@@ -270,10 +255,11 @@ impl Accounts {
 
     /// The account a user or device JID names, and the namespace it was named in.
     pub(crate) fn find(&self, jid: &Jid) -> Option<(&Account, Namespace)> {
-        let ns = Namespace::of(jid)?;
-        let pn = match ns {
-            Namespace::Pn => jid.user_str(),
-            Namespace::Lid => self.lid_to_pn.get(jid.user_str())?,
+        let ns = namespace_of(jid)?;
+        let pn = if ns.is_lid() {
+            self.lid_to_pn.get(jid.user_str())?
+        } else {
+            jid.user_str()
         };
         Some((self.by_pn.get(pn)?, ns))
     }
@@ -364,7 +350,7 @@ impl FakeServer {
     /// The account's other user: the LID user JID for a PN one and the other way round.
     pub fn alternate_user(&self, user: &Jid) -> Option<Jid> {
         let (account, ns) = self.accounts.find(user)?;
-        Some(account.user_jid(ns.other()))
+        Some(account.user_jid(other(ns)))
     }
 
     /// Publishes the phone's signed `ADVSignedKeyIndexList` for `user`'s account: served in

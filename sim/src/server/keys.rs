@@ -139,16 +139,7 @@ impl DeviceKeys {
     /// The bundle children (`messaging.md` §3): registration, type, identity, skey, [key],
     /// [device-identity].
     fn bundle(&self, one_time: Option<(u32, [u8; 32])>, identity: Option<&Bytes>) -> Vec<Node> {
-        let mut children = vec![
-            Node::new("registration").bytes(self.registration_id.to_be_bytes().to_vec()),
-            Node::new("type").bytes(vec![KEY_TYPE]),
-            Node::new("identity").bytes(self.identity.to_vec()),
-            Node::new("skey").children(vec![
-                Node::new("id").bytes(u24_bytes(self.signed.id)),
-                Node::new("value").bytes(self.signed.public.to_vec()),
-                Node::new("signature").bytes(self.signed.signature.to_vec()),
-            ]),
-        ];
+        let mut children = self.head();
         if let Some((id, public)) = one_time {
             children.push(Node::new("key").children(vec![
                 Node::new("id").bytes(u24_bytes(id)),
@@ -159,6 +150,20 @@ impl DeviceKeys {
             children.push(Node::new("device-identity").bytes(identity.clone()));
         }
         children
+    }
+
+    /// `<registration/><type/><identity/><skey>…</skey>`: what bundles and digests start with.
+    fn head(&self) -> Vec<Node> {
+        vec![
+            Node::new("registration").bytes(self.registration_id.to_be_bytes().to_vec()),
+            Node::new("type").bytes(vec![KEY_TYPE]),
+            Node::new("identity").bytes(self.identity.to_vec()),
+            Node::new("skey").children(vec![
+                Node::new("id").bytes(u24_bytes(self.signed.id)),
+                Node::new("value").bytes(self.signed.public.to_vec()),
+                Node::new("signature").bytes(self.signed.signature.to_vec()),
+            ]),
+        ]
     }
 
     /// `SHA-1(identity ‖ skey ‖ skey signature ‖ every one-time pre-key in id order)`
@@ -295,18 +300,10 @@ impl FakeServer {
             .keys()
             .map(|id| Node::new("id").bytes(u24_bytes(*id)))
             .collect();
-        let digest = Node::new("digest").children(vec![
-            Node::new("registration").bytes(keys.registration_id.to_be_bytes().to_vec()),
-            Node::new("type").bytes(vec![KEY_TYPE]),
-            Node::new("identity").bytes(keys.identity.to_vec()),
-            Node::new("skey").children(vec![
-                Node::new("id").bytes(u24_bytes(keys.signed.id)),
-                Node::new("value").bytes(keys.signed.public.to_vec()),
-                Node::new("signature").bytes(keys.signed.signature.to_vec()),
-            ]),
-            Node::new("list").children(ids),
-            Node::new("hash").bytes(keys.digest().to_vec()),
-        ]);
+        let mut children = keys.head();
+        children.push(Node::new("list").children(ids));
+        children.push(Node::new("hash").bytes(keys.digest().to_vec()));
+        let digest = Node::new("digest").children(children);
         Ok(stanzas::result(iq_id, None).children(vec![digest]))
     }
 

@@ -58,7 +58,6 @@ mod history;
 mod keys;
 mod notifications;
 mod pairing;
-mod phash;
 mod queues;
 mod receipts;
 mod registry;

@@ -188,7 +188,7 @@ impl FakeServer {
     }
 
     fn validate_fanout(&self, sender: &DeviceAddr, to: &Jid, node: &Node) -> Result<Fanout, Nack> {
-        let ns = Namespace::of(to).ok_or(Nack {
+        let ns = super::accounts::namespace_of(to).ok_or(Nack {
             // Groups and other servers are not carried (yet).
             code: 400,
             complaint: None,
@@ -215,7 +215,7 @@ impl FakeServer {
                 continue;
             }
             let jid = jid_attr(child, "jid").ok_or_else(|| nack(479, "a <to> without a jid"))?;
-            if Namespace::of(&jid) != Some(ns) {
+            if super::accounts::namespace_of(&jid) != Some(ns) {
                 return Err(nack(
                     400,
                     format!("<to jid={jid}> is not in the namespace of to"),
@@ -275,25 +275,10 @@ impl FakeServer {
             return Ok(());
         }
         let fanout = self.validate_fanout(sender, to, node)?;
-        let t = self.stanza_time(endpoint);
         let phash = self.ack_phash(sender, &fanout);
-        let acked = AckedAs {
-            to: to.clone(),
-            t,
-            phash,
-        };
-        self.routing.remember(key, acked.clone(), self.now);
-        self.transmit(sender, endpoint, &message_ack(id, &acked));
-        self.link_contacts(&sender.user, &fanout.recipient);
         let recipients = fanout.targets.iter().map(|(a, _)| a.clone()).collect();
-        self.accepted.push(Accepted {
-            sender: sender.clone(),
-            id: id.to_owned(),
-            t,
-            to: to.clone(),
-            recipients,
-            retry_count: None,
-        });
+        let t = self.accept(key, endpoint, to, phash, recipients, None);
+        self.link_contacts(&sender.user, &fanout.recipient);
         let identity = node.child("device-identity").cloned();
         for (target, enc) in &fanout.targets {
             // The sender's device identity travels with each pkmsg copy (messaging.md §6.1:
@@ -337,22 +322,14 @@ impl FakeServer {
         if is_pkmsg(enc) && sender.device != 0 && node.child("device-identity").is_none() {
             return Err(nack(479, "a pkmsg resend without <device-identity>"));
         }
-        let t = self.stanza_time(endpoint);
-        let acked = AckedAs {
-            to: to.clone(),
-            t,
-            phash: None,
-        };
-        self.routing.remember(key, acked.clone(), self.now);
-        self.transmit(sender, endpoint, &message_ack(id, &acked));
-        self.accepted.push(Accepted {
-            sender: sender.clone(),
-            id: id.to_owned(),
-            t,
-            to: to.clone(),
-            recipients: vec![target.clone()],
-            retry_count: count.parse().ok(),
-        });
+        let t = self.accept(
+            key,
+            endpoint,
+            to,
+            None,
+            vec![target.clone()],
+            count.parse().ok(),
+        );
         // The resend keeps the message's original time when it names it.
         let shown_t = node.attr_str("t").and_then(|t| t.parse().ok()).unwrap_or(t);
         let chat = jid_attr(node, "recipient").unwrap_or_else(|| to.to_non_ad());
@@ -373,6 +350,37 @@ impl FakeServer {
         let enc = enc.clone();
         self.route_one(sender, &target, id, &enc, delivered);
         Ok(())
+    }
+
+    /// Accepts the stanza `key` names: assigns `t`, remembers the ack for repeats, sends it,
+    /// and logs the message. Returns `t`.
+    fn accept(
+        &mut self,
+        key: DedupKey,
+        endpoint: Endpoint,
+        to: &Jid,
+        phash: Option<String>,
+        recipients: Vec<DeviceAddr>,
+        retry_count: Option<u32>,
+    ) -> u64 {
+        let t = self.stanza_time(endpoint);
+        let acked = AckedAs {
+            to: to.clone(),
+            t,
+            phash,
+        };
+        let (sender, id) = (key.0.clone(), key.1.clone());
+        self.routing.remember(key, acked.clone(), self.now);
+        self.transmit(&sender, endpoint, &message_ack(&id, &acked));
+        self.accepted.push(Accepted {
+            sender,
+            id,
+            t,
+            to: to.clone(),
+            recipients,
+            retry_count,
+        });
+        t
     }
 
     fn route_one(
@@ -427,16 +435,18 @@ impl FakeServer {
                 original.attr_str("type").unwrap_or("text").to_owned(),
             )
             .attr("notify", account.push_name.clone());
-        node = match ns {
-            Namespace::Lid => node.jid_attr("sender_pn", account.user_jid(Namespace::Pn)),
-            Namespace::Pn => node.jid_attr("sender_lid", account.user_jid(Namespace::Lid)),
+        node = if ns.is_lid() {
+            node.jid_attr("sender_pn", account.user_jid(Namespace::Pn))
+        } else {
+            node.jid_attr("sender_lid", account.user_jid(Namespace::Lid))
         };
         if target.user == sender.user {
             node = node.jid_attr("recipient", chat.clone());
             if let Some(alternate) = self.alternate_user(chat) {
-                let key = match ns {
-                    Namespace::Lid => "peer_recipient_pn",
-                    Namespace::Pn => "peer_recipient_lid",
+                let key = if ns.is_lid() {
+                    "peer_recipient_pn"
+                } else {
+                    "peer_recipient_lid"
                 };
                 node = node.jid_attr(key, alternate);
             }
@@ -474,7 +484,8 @@ impl FakeServer {
                 }
             }
         }
-        (fanout.addressed != expected).then(|| super::phash::participant_hash(&all))
+        (fanout.addressed != expected)
+            .then(|| tether_core::messaging::phash::participant_hash(&all))
     }
 
     /// The server time of a stanza arriving on `endpoint` (with the connection's skew).
@@ -660,7 +671,7 @@ mod tests {
         ];
         let out = f.submit(A2, &message("M3", B_USER, &targets));
         let ack = ack_of(&out, "M3").unwrap();
-        let expected = crate::server::phash::participant_hash(
+        let expected = tether_core::messaging::phash::participant_hash(
             &[
                 "100001@lid",
                 A2,

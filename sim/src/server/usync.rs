@@ -205,7 +205,7 @@ mod tests {
             .map(|d| (d.attr_str("id").unwrap(), d.attr_str("key-index")))
             .collect();
         assert_eq!(ids, vec![("0", None), ("3", Some("3")), ("4", Some("4"))]);
-        let pn_hash = crate::server::phash::participant_hash(
+        let pn_hash = tether_core::messaging::phash::participant_hash(
             &[
                 "15550002@s.whatsapp.net",
                 "15550002:3@s.whatsapp.net",
