@@ -37,8 +37,8 @@ pub enum TransportEvent {
     },
     /// Connecting or an I/O operation failed.
     Failed {
-        /// The OS or WebSocket error, for diagnostics.
-        detail: String,
+        /// Which step failed and how (DNS, refused, proxy, TLS, upgrade status, I/O).
+        failure: crate::reason::TransportFailure,
     },
 }
 

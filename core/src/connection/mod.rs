@@ -281,9 +281,9 @@ impl Connection {
                     now,
                 );
             }
-            TransportEvent::Failed { detail } => self.end_transport(
+            TransportEvent::Failed { failure } => self.end_transport(
                 DisconnectReason::ConnectionLost {
-                    cause: LostCause::TransportFailed { detail },
+                    cause: LostCause::TransportFailed { failure },
                 },
                 now,
             ),

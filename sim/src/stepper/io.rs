@@ -7,6 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tether_core::connection::{Action, Event, Output, TransportEvent, VersionError};
 use tether_core::creds::{CredentialStore, StoreResult};
+use tether_core::reason::TransportFailure;
 
 use super::{Input, Scan, Stepper};
 use crate::network::{Direction, Loss, Sent};
@@ -191,9 +192,11 @@ impl Stepper {
             Input::Failed(cid) => {
                 if let Some(id) = self.transport_of(cid) {
                     self.open.remove(&id);
-                    let detail = "connection refused (simulated)".to_owned();
+                    let failure = TransportFailure::Refused {
+                        target: "the simulated server".to_owned(),
+                    };
                     self.conn
-                        .handle_transport(id, TransportEvent::Failed { detail }, now);
+                        .handle_transport(id, TransportEvent::Failed { failure }, now);
                 }
             }
             Input::ToServer(cid, bytes) => {
