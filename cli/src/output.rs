@@ -6,7 +6,7 @@
 //! | `qr` | `code` (the raw QR string) |
 //! | `pairing_code` | `code` |
 //! | `paired` / `connected` | `jid` |
-//! | `disconnected` | `code`, `local`, `reason`, `advice`, `terminal` |
+//! | `disconnected` | `code`, `local`, `reason`, `detail`, `cause`, `advice`, `terminal` |
 //! | `reconnecting` | `delay_ms`, `attempt`, `max` |
 //! | `stopped` | `code`, `local`, `reason`, `advice` |
 //! | `keepalive_timeout` | `failures` |
@@ -171,6 +171,8 @@ impl Printer {
                 "code": code,
                 "local": local,
                 "reason": reason.description(),
+                "detail": reason.detail(),
+                "cause": reason.transport_failure().map(|f| f.kind()),
                 "advice": reason.advice(),
                 "terminal": reason.is_terminal(),
             }));
@@ -204,6 +206,7 @@ impl Printer {
                 "code": code,
                 "local": local,
                 "reason": reason.description(),
+                "detail": reason.detail(),
                 "advice": reason.advice(),
             }));
         } else {

@@ -125,6 +125,13 @@ impl CredentialStore for SharedStore {
             .map(drop)
             .map_err(StoreError::from)
     }
+
+    fn read(
+        &mut self,
+        reads: &[tether_core::records::RecordRead],
+    ) -> Result<Vec<tether_core::records::RecordData>, StoreError> {
+        self.lock().read_records(reads).map_err(StoreError::from)
+    }
 }
 
 /// What the credentials say about the account (addresses and counts, never key material).

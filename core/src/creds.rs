@@ -30,6 +30,7 @@ use zeroize::Zeroizing;
 use crate::binary::Jid;
 use crate::crypto::KeyPair;
 use crate::payload::AppVersion;
+use crate::records::{RecordData, RecordRead, RecordWrite};
 
 /// Sequence number of a persisted change. Strictly increasing per store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -182,11 +183,15 @@ pub enum CredentialChange {
     },
 }
 
-/// A set of changes that a store applies in one transaction.
+/// A set of changes that a store applies in one transaction: credential changes and the
+/// keyed-record writes that belong with them (Signal sessions, the inbox, …; see
+/// [`crate::records`]).
 #[derive(Clone, Debug, Default)]
 pub struct CredentialsDelta {
-    /// The changes, in order.
+    /// The credential changes, in order.
     pub changes: Vec<CredentialChange>,
+    /// The record writes, in order (applied after `changes`, in the same transaction).
+    pub records: Vec<RecordWrite>,
 }
 
 impl CredentialsDelta {
@@ -194,7 +199,29 @@ impl CredentialsDelta {
     pub fn one(change: CredentialChange) -> Self {
         Self {
             changes: vec![change],
+            records: Vec::new(),
         }
+    }
+
+    /// A delta of credential changes only.
+    pub fn changes(changes: Vec<CredentialChange>) -> Self {
+        Self {
+            changes,
+            records: Vec::new(),
+        }
+    }
+
+    /// Whether the delta creates a fresh identity (a `Created` change): a store then drops
+    /// every record of the previous identity before applying the delta's own writes.
+    pub fn creates_identity(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|c| matches!(c, CredentialChange::Created(_)))
+    }
+
+    /// Whether the delta changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.records.is_empty()
     }
 }
 
@@ -343,17 +370,32 @@ impl StoreError {
 pub trait CredentialStore {
     /// The stored credentials and the last applied sequence number, if any.
     fn load(&mut self) -> Result<Option<(Credentials, PersistSeq)>, StoreError>;
-    /// Applies `delta` in one transaction. `seq` must be greater than every applied one; a
-    /// replayed `seq` (≤ the last applied) is a no-op that returns `Ok`.
+    /// Applies `delta` in one transaction: its credential changes (through
+    /// [`Credentials::apply`]) and its record writes, all or nothing. `seq` must be greater
+    /// than every applied one; a replayed `seq` (≤ the last applied) is a no-op that returns
+    /// `Ok`.
     fn apply(&mut self, seq: PersistSeq, delta: &CredentialsDelta) -> Result<(), StoreError>;
-    /// Moves the current identity aside (kept, listed, restorable; never deleted) and leaves
-    /// the store empty. `why` is recorded with it. An empty store has no sequence for `load`
+    /// Answers `reads` against the durable records, one [`RecordData`] per read at the same
+    /// index (see [`crate::records`]). Reads see every delta applied before them.
+    fn read(&mut self, reads: &[RecordRead]) -> Result<Vec<RecordData>, StoreError>;
+    /// Moves the current identity aside (kept, listed, restorable; never deleted) together
+    /// with every keyed record (they belong to that identity) and leaves the store empty. `why` is recorded with it. An empty store has no sequence for `load`
     /// to report, so the quarantine also restarts the sequence: the next process's fresh
     /// credentials arrive with `seq` 1 and must be applied, not taken for a replay.
     fn quarantine(&mut self, seq: PersistSeq, why: &str) -> Result<(), StoreError>;
 }
 
-/// The answer to a durable action, fed back with `Connection::handle_store`.
+/// Identifies one `LoadRecords` action, to match its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct LoadId(pub u64);
+
+impl fmt::Display for LoadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "load#{}", self.0)
+    }
+}
+
+/// The answer to a store action, fed back with `Connection::handle_store`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreResult {
@@ -365,6 +407,20 @@ pub enum StoreResult {
     Failed {
         /// The sequence number of the failed action.
         seq: PersistSeq,
+        /// Why.
+        error: StoreError,
+    },
+    /// The records a `LoadRecords` action asked for, one answer per read.
+    Loaded {
+        /// The action's id.
+        id: LoadId,
+        /// The answers, in the order of the reads.
+        data: Vec<RecordData>,
+    },
+    /// The store could not read them.
+    LoadFailed {
+        /// The action's id.
+        id: LoadId,
         /// Why.
         error: StoreError,
     },
@@ -437,12 +493,10 @@ mod tests {
     #[test]
     fn a_discarded_pairing_keeps_the_keys() {
         let mut creds = Some(fresh(4));
-        let delta = CredentialsDelta {
-            changes: vec![
-                CredentialChange::Paired(device()),
-                CredentialChange::PairingDiscarded,
-            ],
-        };
+        let delta = CredentialsDelta::changes(vec![
+            CredentialChange::Paired(device()),
+            CredentialChange::PairingDiscarded,
+        ]);
         Credentials::apply(&mut creds, &delta).unwrap();
         let c = creds.unwrap();
         assert!(!c.is_paired());
@@ -465,12 +519,10 @@ mod tests {
     #[test]
     fn pairing_is_unconfirmed_until_success() {
         let mut creds = None;
-        let delta = CredentialsDelta {
-            changes: vec![
-                CredentialChange::Created(Box::new(fresh(1))),
-                CredentialChange::Paired(device()),
-            ],
-        };
+        let delta = CredentialsDelta::changes(vec![
+            CredentialChange::Created(Box::new(fresh(1))),
+            CredentialChange::Paired(device()),
+        ]);
         Credentials::apply(&mut creds, &delta).unwrap();
         let c = creds.as_ref().unwrap();
         assert!(c.is_paired() && !c.confirmed);
@@ -488,21 +540,19 @@ mod tests {
         let keys = (1..=3)
             .map(|id| (id, KeyPair::from_private_bytes([id as u8; 32])))
             .collect();
-        let delta = CredentialsDelta {
-            changes: vec![
-                CredentialChange::PreKeysGenerated {
-                    keys,
-                    next_pre_key_id: 4,
-                },
-                CredentialChange::PreKeysUploaded {
-                    first_unuploaded_pre_key_id: 4,
-                },
-                CredentialChange::PreKeysUploaded {
-                    first_unuploaded_pre_key_id: 2,
-                },
-                CredentialChange::PreKeyRemoved(2),
-            ],
-        };
+        let delta = CredentialsDelta::changes(vec![
+            CredentialChange::PreKeysGenerated {
+                keys,
+                next_pre_key_id: 4,
+            },
+            CredentialChange::PreKeysUploaded {
+                first_unuploaded_pre_key_id: 4,
+            },
+            CredentialChange::PreKeysUploaded {
+                first_unuploaded_pre_key_id: 2,
+            },
+            CredentialChange::PreKeyRemoved(2),
+        ]);
         Credentials::apply(&mut creds, &delta).unwrap();
         let c = creds.unwrap();
         assert_eq!(c.next_pre_key_id, 4);
@@ -514,13 +564,11 @@ mod tests {
     fn lid_and_routing_info_update_in_place() {
         let mut creds = Some(fresh(3));
         let lid = Jid::device("123456789012345", 12, Server::Lid);
-        let delta = CredentialsDelta {
-            changes: vec![
-                CredentialChange::Paired(device()),
-                CredentialChange::Lid(lid.clone()),
-                CredentialChange::RoutingInfo(Bytes::from_static(&[8, 1])),
-            ],
-        };
+        let delta = CredentialsDelta::changes(vec![
+            CredentialChange::Paired(device()),
+            CredentialChange::Lid(lid.clone()),
+            CredentialChange::RoutingInfo(Bytes::from_static(&[8, 1])),
+        ]);
         Credentials::apply(&mut creds, &delta).unwrap();
         let c = creds.unwrap();
         assert_eq!(c.device.unwrap().lid, Some(lid));

@@ -27,10 +27,11 @@ use crate::connection::{
     Action, Command, CommandError, Connection, Event, Output, State, TransportEvent, TransportId,
     VersionError,
 };
-use crate::creds::{CredentialStore, PersistSeq, StoreError, StoreResult};
+use crate::creds::{CredentialStore, LoadId, PersistSeq, StoreError, StoreResult};
 use crate::endpoint::UrlError;
 use crate::payload::AppVersion;
 use crate::proxy::{ProxyError, ProxySetting};
+use crate::reason::TransportFailure;
 use crate::version_fetch::VersionFetchError;
 
 /// Adapter options (the same for every runtime).
@@ -45,6 +46,48 @@ pub struct Options {
     pub ws_max_message: usize,
     /// The WebSocket read buffer per connection (bytes); small keeps idle sessions small.
     pub ws_read_buffer: usize,
+    /// The certificate authorities every TLS connection trusts (WebSocket and version fetch).
+    pub trust: TlsTrust,
+}
+
+/// Which certificate authorities the adapters' TLS connections trust: always the built-in
+/// webpki roots, plus the CA certificates of these PEM files. There is deliberately no way to
+/// turn verification off: a test server gets its own CA trusted instead. The adapters read the
+/// files when they start (the core only carries the paths).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsTrust {
+    /// PEM files of extra CA certificates (`tether --ca-file`, config `caFile`).
+    pub ca_files: Vec<std::path::PathBuf>,
+    /// Also trust the certificates of the PEM file the `SSL_CERT_FILE` environment variable
+    /// names, when it is set (default `true`). They are added to the built-in roots, never
+    /// instead of them.
+    pub ssl_cert_file: bool,
+}
+
+impl Default for TlsTrust {
+    fn default() -> Self {
+        Self {
+            ca_files: Vec::new(),
+            ssl_cert_file: true,
+        }
+    }
+}
+
+impl TlsTrust {
+    /// The built-in roots only: no extra file, `SSL_CERT_FILE` ignored.
+    pub fn builtin_only() -> Self {
+        Self {
+            ca_files: Vec::new(),
+            ssl_cert_file: false,
+        }
+    }
+
+    /// The default trust plus the CA certificates in `path`.
+    pub fn with_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca_files.push(path.into());
+        self
+    }
 }
 
 impl Default for Options {
@@ -54,6 +97,7 @@ impl Default for Options {
             seed: None,
             ws_max_message: 16 << 20,
             ws_read_buffer: 4096,
+            trust: TlsTrust::default(),
         }
     }
 }
@@ -94,8 +138,8 @@ pub enum Input {
     Bytes(TransportId, Bytes),
     /// The peer closed the transport.
     Closed(TransportId, String),
-    /// Dialing or I/O failed.
-    Failed(TransportId, String),
+    /// Dialing or I/O failed (which step, and how).
+    Failed(TransportId, TransportFailure),
     /// The store answered.
     Store(StoreResult),
     /// The version fetch answered.
@@ -160,9 +204,9 @@ impl Driver {
                 self.conn
                     .handle_transport(id, TransportEvent::Closed { detail }, now);
             }
-            Input::Failed(id, detail) => {
+            Input::Failed(id, failure) => {
                 self.conn
-                    .handle_transport(id, TransportEvent::Failed { detail }, now);
+                    .handle_transport(id, TransportEvent::Failed { failure }, now);
             }
             Input::Store(result) => self.conn.handle_store(result, now),
             Input::Version(result) => self.conn.handle_version(result, now),
@@ -300,21 +344,41 @@ pub fn run_store_action<S: CredentialStore + ?Sized>(
             Ok(()) => StoreResult::Quarantined(*seq),
             Err(error) => StoreResult::Failed { seq: *seq, error },
         },
+        Action::LoadRecords { id, reads } => match store.read(reads) {
+            Ok(data) => StoreResult::Loaded { id: *id, data },
+            Err(error) => StoreResult::LoadFailed { id: *id, error },
+        },
         _ => return None,
     })
 }
 
-/// The answer for a store action whose store call panicked (the change was not saved), for
-/// the driver; `None` for actions that are not store actions.
-pub fn store_panicked(action_seq: Option<PersistSeq>, detail: &str) -> Option<Input> {
-    action_seq.map(|seq| {
-        Input::Store(StoreResult::Failed {
+/// Which store action an answer belongs to ([`store_seq`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    /// A persist or a quarantine, by sequence number.
+    Seq(PersistSeq),
+    /// A record load, by id.
+    Load(LoadId),
+}
+
+/// The answer for a store action whose store call panicked (a change was not saved, a read
+/// not answered), for the driver; `None` for actions that are not store actions.
+pub fn store_panicked(op: Option<StoreOp>, detail: &str) -> Option<Input> {
+    op.map(|op| match op {
+        StoreOp::Seq(seq) => Input::Store(StoreResult::Failed {
             seq,
             error: StoreError::new(format!(
                 "the credential store panicked ({detail}): the change was not saved; restart the \
                  application and report the bug"
             )),
-        })
+        }),
+        StoreOp::Load(id) => Input::Store(StoreResult::LoadFailed {
+            id,
+            error: StoreError::new(format!(
+                "the credential store panicked ({detail}) while reading; restart the \
+                 application and report the bug"
+            )),
+        }),
     })
 }
 
@@ -328,12 +392,13 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("a panic without a message")
 }
 
-/// The sequence number of a store action (`None` for other actions).
-pub fn store_seq(action: &Action) -> Option<PersistSeq> {
+/// Which store action this is (`None` for other actions).
+pub fn store_seq(action: &Action) -> Option<StoreOp> {
     match action {
         Action::PersistCredentials { seq, .. } | Action::QuarantineCredentials { seq, .. } => {
-            Some(*seq)
+            Some(StoreOp::Seq(*seq))
         }
+        Action::LoadRecords { id, .. } => Some(StoreOp::Load(*id)),
         _ => None,
     }
 }
@@ -360,6 +425,18 @@ pub enum StartError {
         "the TLS configuration failed ({0}): the crypto provider lacks the default TLS versions"
     )]
     Tls(String),
+    /// An extra CA file ([`TlsTrust`]) could not be read or holds no usable certificate.
+    #[error(
+        "cannot use the CA file {}: {reason}; give a PEM file of CA certificates (--ca-file, \
+         caFile or SSL_CERT_FILE)",
+        path.display()
+    )]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The runtime failed to run the store load (it panicked or was cancelled).
     #[error(
         "loading the credentials was aborted ({0}): the store panicked or the runtime is shutting down"
@@ -383,23 +460,40 @@ pub enum ClientError {
 }
 
 /// Why dialing a transport or fetching the version failed (the adapter turns it into the
-/// `detail` of a `Failed` transport event or a `VersionError`).
+/// typed [`TransportFailure`] of a `Failed` transport event with [`DialError::failure`], or into
+/// a `VersionError`).
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum DialError {
     /// The URL does not parse or has the wrong scheme.
     #[error("{0}")]
     Url(#[from] UrlError),
-    /// The proxy setting or the proxy itself failed.
+    /// The proxy setting does not parse or names an unsupported proxy.
     #[error("{0}")]
     Proxy(#[from] ProxyError),
-    /// TCP or TLS failed.
+    /// The host name did not resolve.
+    #[error("cannot resolve {host}: {source}")]
+    Dns {
+        /// The name looked up.
+        host: String,
+        /// The resolver's error.
+        source: std::io::Error,
+    },
+    /// TCP failed (refused, unreachable, reset), or I/O on the connection did.
     #[error("cannot reach {target}: {source}")]
     Io {
         /// Where to (host:port, or the proxy).
         target: String,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// The HTTP CONNECT proxy refused the tunnel or broke the exchange.
+    #[error("proxy {proxy}: {source}")]
+    Tunnel {
+        /// The proxy (without credentials).
+        proxy: String,
+        /// What went wrong in the exchange.
+        source: ProxyError,
     },
     /// The SOCKS5 proxy refused.
     #[error("socks5 proxy {proxy} failed: {detail}")]
@@ -409,7 +503,18 @@ pub enum DialError {
         /// The proxy library's error.
         detail: String,
     },
-    /// The WebSocket upgrade failed.
+    /// The TLS handshake failed.
+    #[error("TLS with {host} failed: {source}")]
+    Tls {
+        /// The server name verified.
+        host: String,
+        /// The TLS stream's error (a rustls error inside an I/O error, or the I/O error).
+        source: std::io::Error,
+    },
+    /// The server answered the WebSocket upgrade with an HTTP status other than 101.
+    #[error("the server answered the websocket upgrade with HTTP {0}")]
+    UpgradeStatus(u16),
+    /// The WebSocket upgrade failed otherwise.
     #[error("websocket upgrade failed: {0}")]
     WebSocket(String),
     /// The version answer did not parse.
@@ -418,6 +523,73 @@ pub enum DialError {
 }
 
 impl DialError {
+    /// The typed failure for the core's `Failed` transport event: DNS, refused (an OS
+    /// `ConnectionRefused`), connect, proxy, TLS, upgrade status or upgrade, by variant and OS
+    /// error kind, never by message text.
+    pub fn failure(&self) -> TransportFailure {
+        match self {
+            Self::Dns { host, source } => TransportFailure::Dns {
+                host: host.clone(),
+                detail: source.to_string(),
+            },
+            Self::Io { target, source }
+                if source.kind() == std::io::ErrorKind::ConnectionRefused =>
+            {
+                TransportFailure::Refused {
+                    target: target.clone(),
+                }
+            }
+            Self::Io { target, source } => TransportFailure::Connect {
+                target: target.clone(),
+                detail: source.to_string(),
+            },
+            Self::Tunnel { proxy, source } => TransportFailure::Proxy {
+                proxy: proxy.clone(),
+                detail: source.to_string(),
+            },
+            Self::Socks { proxy, detail } => TransportFailure::Proxy {
+                proxy: proxy.clone(),
+                detail: detail.clone(),
+            },
+            Self::Proxy(e) => TransportFailure::Proxy {
+                proxy: "(the proxy setting)".to_owned(),
+                detail: e.to_string(),
+            },
+            Self::Tls { host, source } => TransportFailure::Tls {
+                host: host.clone(),
+                detail: source.to_string(),
+            },
+            Self::UpgradeStatus(status) => TransportFailure::UpgradeStatus { status: *status },
+            Self::WebSocket(detail) => TransportFailure::Upgrade {
+                detail: detail.clone(),
+            },
+            Self::Url(e) => TransportFailure::Upgrade {
+                detail: e.to_string(),
+            },
+            Self::Version(e) => TransportFailure::Io {
+                detail: e.to_string(),
+            },
+        }
+    }
+
+    /// Maps a resolver error for `host` to [`DialError::Dns`].
+    pub fn dns(host: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let host = host.into();
+        move |source| Self::Dns { host, source }
+    }
+
+    /// Maps a TLS handshake error with `host` to [`DialError::Tls`].
+    pub fn tls(host: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let host = host.into();
+        move |source| Self::Tls { host, source }
+    }
+
+    /// Maps a failed HTTP CONNECT exchange with `proxy` to [`DialError::Tunnel`].
+    pub fn tunnel(proxy: &impl std::fmt::Display) -> impl FnOnce(ProxyError) -> Self {
+        let proxy = proxy.to_string();
+        move |source| Self::Tunnel { proxy, source }
+    }
+
     /// Maps an OS error while reaching `target` (host:port, or the proxy) to [`DialError::Io`].
     pub fn io(target: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let target = target.into();

@@ -192,7 +192,9 @@ pub fn connection(data: &[u8], start: std::time::Instant) {
             2 => conn.handle_transport(
                 target,
                 TransportEvent::Failed {
-                    detail: String::new(),
+                    failure: crate::reason::TransportFailure::Io {
+                        detail: String::new(),
+                    },
                 },
                 now,
             ),

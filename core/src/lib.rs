@@ -23,6 +23,10 @@
 //!   with whatsmeow's values as defaults.
 //! - [`creds`]: the credentials model, the deltas that change it and the `CredentialStore`
 //!   contract ("persist before proceeding").
+//! - [`messaging`]: end-to-end encrypted messaging on top of the connection (addresses, message
+//!   ids, padding, participant hashes, …).
+//! - [`records`]: the keyed records the messaging layer keeps in the store (sessions,
+//!   identities, pre-keys, sender keys, devices, the outbox and the inbox), read on demand.
 //! - [`pairing`]: linking a new companion by QR code or pair code — refs and the QR string,
 //!   `<pair-success>` verification (HMAC, account signature) and the signed reply, the pair-code
 //!   key exchange — plus the phone's half for the simulator, all as pure functions.
@@ -72,12 +76,14 @@ pub mod frame;
 pub mod jitter;
 pub mod keepalive;
 pub mod link;
+pub mod messaging;
 pub mod noise;
 pub mod pairing;
 pub mod payload;
 pub mod proto;
 pub mod proxy;
 pub mod reason;
+pub mod records;
 pub mod timer;
 pub mod version_fetch;
 

@@ -36,6 +36,7 @@
 
 mod advice;
 mod parse;
+mod transport;
 
 use std::fmt;
 use std::time::Duration;
@@ -43,6 +44,8 @@ use std::time::Duration;
 use crate::binary::Node;
 use crate::cert::CertError;
 use crate::noise::HandshakeError;
+
+pub use transport::TransportFailure;
 
 /// Why a connection ended. See the module docs for the stanza mapping and DESIGN §4 for policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,8 +188,8 @@ pub enum LostCause {
     StreamEnd,
     /// The transport failed (DNS, TCP, TLS, proxy, WebSocket upgrade, I/O error).
     TransportFailed {
-        /// The adapter's description of the failure.
-        detail: String,
+        /// Which step failed and how, as the adapter saw it.
+        failure: TransportFailure,
     },
     /// The transport did not open in time.
     ConnectTimeout,
@@ -420,9 +423,69 @@ impl DisconnectReason {
     }
 
     /// `Connection closed. Reason: 408 (Connection timed out)` — the field report's shape, with
-    /// the true code (bracketed when local) and description.
+    /// the true code (bracketed when local) and description, followed by the
+    /// [`detail`](Self::detail) when there is one
+    /// (`… Reason: [428] (Connection refused): 127.0.0.1:9 refused the connection`).
     pub fn closed_line(&self) -> String {
-        format!("Connection closed. Reason: {self}")
+        match self.detail() {
+            Some(detail) => format!("Connection closed. Reason: {self}: {detail}"),
+            None => format!("Connection closed. Reason: {self}"),
+        }
+    }
+
+    /// The specifics behind the description, for operators: which host did not resolve, what
+    /// the proxy answered, the TLS error, the WebSocket close code, the certificate or store
+    /// error. `None` when the description says it all. Never contains secrets.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Self::ConnectionLost { cause } => match cause {
+                LostCause::TransportFailed { failure } => Some(failure.to_string()),
+                LostCause::TransportClosed {
+                    close_code: Some(code),
+                } => Some(format!("WebSocket close code {code}")),
+                LostCause::TransportClosed { close_code: None }
+                | LostCause::DeadSocket
+                | LostCause::StreamEnd
+                | LostCause::ConnectTimeout
+                | LostCause::HandshakeTimeout => None,
+            },
+            Self::CertificateInvalid { why } => Some(why.to_string()),
+            Self::HandshakeFailed { why } => Some(why.to_string()),
+            Self::StoreFailure { detail } => Some(detail.clone()),
+            Self::ProtocolError {
+                fault: ProtocolFault::Unexpected { expected, .. },
+            } => Some(format!("expected {expected}")),
+            Self::RetriesExhausted { last, .. } => Some(match last.detail() {
+                Some(detail) => format!("last: {last}: {detail}"),
+                None => format!("last: {last}"),
+            }),
+            Self::RestartRequired { .. }
+            | Self::ServiceUnavailable { .. }
+            | Self::ServerError { .. }
+            | Self::RateLimited { .. }
+            | Self::StreamError { .. }
+            | Self::Replaced { .. }
+            | Self::LoggedOut { .. }
+            | Self::TemporaryBan { .. }
+            | Self::ClientOutdated { .. }
+            | Self::ConnectFailure { .. }
+            | Self::MultideviceMismatch { .. }
+            | Self::QrCodesExhausted
+            | Self::CertificateExpired { .. }
+            | Self::CertificateNotYetValid { .. }
+            | Self::ProtocolError { .. }
+            | Self::LocalShutdown => None,
+        }
+    }
+
+    /// The transport failure behind this reason, when it is one (for a typed `cause` field).
+    pub fn transport_failure(&self) -> Option<&TransportFailure> {
+        match self {
+            Self::ConnectionLost {
+                cause: LostCause::TransportFailed { failure },
+            } => Some(failure),
+            _ => None,
+        }
     }
 
     /// `Session invalidated. Please re-scan QR code.` for a logout, `None` for anything else

@@ -40,6 +40,18 @@ impl CredentialStore for Recorder {
         self.quarantined.insert(seq.0, why.to_owned());
         Ok(())
     }
+    fn read(
+        &mut self,
+        reads: &[tether_core::records::RecordRead],
+    ) -> Result<Vec<tether_core::records::RecordData>, StoreError> {
+        if self.fail {
+            return Err(StoreError::new("disk gone"));
+        }
+        Ok(reads
+            .iter()
+            .map(|_| tether_core::records::RecordData::Value(None))
+            .collect())
+    }
 }
 
 fn driver(now: Instant) -> Driver {
@@ -167,12 +179,12 @@ fn options_validate_rejects_a_bad_endpoint_and_a_bad_explicit_proxy() {
 
 #[test]
 fn a_panicked_store_call_answers_failed_for_its_sequence() {
-    use tether_core::driver::{store_panicked, store_seq};
+    use tether_core::driver::{StoreOp, store_panicked, store_seq};
     let persist = Action::PersistCredentials {
         seq: PersistSeq(9),
         delta: CredentialsDelta::default(),
     };
-    assert_eq!(store_seq(&persist), Some(PersistSeq(9)));
+    assert_eq!(store_seq(&persist), Some(StoreOp::Seq(PersistSeq(9))));
     assert_eq!(
         store_seq(&Action::CloseTransport { id: TransportId(1) }),
         None
@@ -185,6 +197,17 @@ fn a_panicked_store_call_answers_failed_for_its_sequence() {
         other => panic!("{other:?}"),
     }
     assert!(store_panicked(None, "boom").is_none());
+    let load = Action::LoadRecords {
+        id: tether_core::creds::LoadId(4),
+        reads: Vec::new(),
+    };
+    match store_panicked(store_seq(&load), "boom") {
+        Some(Input::Store(StoreResult::LoadFailed { id, error })) => {
+            assert_eq!(id, tether_core::creds::LoadId(4));
+            assert!(error.message.contains("boom"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

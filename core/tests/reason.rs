@@ -10,7 +10,8 @@ use tether_core::cert::{CertError, CertRole};
 use tether_core::frame::FrameError;
 use tether_core::noise::{HandshakeError, HandshakeField};
 use tether_core::reason::{
-    DisconnectReason, LogoutReason, LostCause, ProtocolFault, ReasonCode, reconnecting_line,
+    DisconnectReason, LogoutReason, LostCause, ProtocolFault, ReasonCode, TransportFailure,
+    reconnecting_line,
 };
 
 const UNIX_NOW: u64 = 1_790_000_000;
@@ -41,7 +42,9 @@ fn one_of_each() -> Vec<DisconnectReason> {
         }),
         lost(LostCause::StreamEnd),
         lost(LostCause::TransportFailed {
-            detail: "connection refused".into(),
+            failure: TransportFailure::Refused {
+                target: "127.0.0.1:9".into(),
+            },
         }),
         lost(LostCause::ConnectTimeout),
         lost(LostCause::HandshakeTimeout),
@@ -115,7 +118,9 @@ fn connection_lost_closes_are_local_428() {
         LostCause::TransportClosed { close_code: None },
         LostCause::StreamEnd,
         LostCause::TransportFailed {
-            detail: "reset".into(),
+            failure: TransportFailure::Io {
+                detail: "reset".into(),
+            },
         },
     ] {
         let reason = lost(cause);
@@ -486,4 +491,53 @@ fn errors_convert_into_reasons() {
     assert_eq!(decrypt.code(), ReasonCode::Local(500));
     let frame = ProtocolFault::from(FrameError::FrameTooLarge { len: 2, max: 1 });
     assert!(matches!(frame, ProtocolFault::Frame(_)));
+}
+
+/// A failed transport says which step failed: its own description and advice, and the
+/// specifics in `detail` and in the closed line; a refused connect is never "closed".
+#[test]
+fn a_transport_failure_carries_its_typed_cause() {
+    let refused = lost(LostCause::TransportFailed {
+        failure: TransportFailure::Refused {
+            target: "127.0.0.1:9".into(),
+        },
+    });
+    assert_eq!(refused.description(), "Connection refused");
+    assert_eq!(refused.code(), ReasonCode::Local(428));
+    assert_eq!(
+        refused.detail().as_deref(),
+        Some("127.0.0.1:9 refused the connection")
+    );
+    assert_eq!(
+        refused.closed_line(),
+        "Connection closed. Reason: [428] (Connection refused): 127.0.0.1:9 refused the connection"
+    );
+    assert!(refused.advice().contains("Nothing accepted the connection"));
+    assert_eq!(
+        refused.transport_failure().map(TransportFailure::kind),
+        Some("refused")
+    );
+
+    let status = lost(LostCause::TransportFailed {
+        failure: TransportFailure::UpgradeStatus { status: 403 },
+    });
+    assert_eq!(status.description(), "WebSocket upgrade refused");
+    assert!(status.detail().unwrap().contains("HTTP 403"));
+    let tls = lost(LostCause::TransportFailed {
+        failure: TransportFailure::Tls {
+            host: "web.whatsapp.com".into(),
+            detail: "invalid peer certificate: UnknownIssuer".into(),
+        },
+    });
+    assert_eq!(tls.description(), "TLS handshake failed");
+    assert!(tls.advice().contains("--ca-file"));
+    // A reason without specifics keeps the field report's line as it was.
+    assert_eq!(lost(LostCause::DeadSocket).detail(), None);
+    let closed = lost(LostCause::TransportClosed {
+        close_code: Some(1001),
+    });
+    assert_eq!(
+        closed.detail().as_deref(),
+        Some("WebSocket close code 1001")
+    );
 }

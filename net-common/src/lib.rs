@@ -1,12 +1,15 @@
 //! # tether-net-common
 //!
 //! The runtime-agnostic pieces both runtime adapters need beyond the sans-IO
-//! [`tether_core`]: the rustls client configuration (ring provider, webpki roots), the
+//! [`tether_core`]: the TLS trust configuration ([`trust`]: ring provider, webpki roots plus
+//! extra CA files), the
 //! tungstenite settings and upgrade request, the mapping of received WebSocket messages to
 //! driver [`Input`]s, and the start-up values read from the OS (seed, wall clock). It depends
 //! on no async runtime: the adapters bring their own sockets, TLS streams and timers.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod trust;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -20,19 +23,18 @@ use tether_core::connection::{Config, Connection, TransportId};
 use tether_core::creds::{Credentials, PersistSeq};
 use tether_core::driver::{DialError, Driver, Input, Options, StartError};
 use tether_core::endpoint::{Endpoint, WEB_ORIGIN};
+use tether_core::reason::TransportFailure;
 
-/// The rustls client configuration: the ring provider, its safe default protocol versions,
-/// the webpki roots, no client certificate.
-pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, StartError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| StartError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+/// The rustls client configuration for the adapters' [`Options::trust`] (see
+/// [`trust::client_config`]).
+pub fn tls_config(options: &Options) -> Result<Arc<rustls::ClientConfig>, StartError> {
+    trust::client_config(&options.trust)
+}
+
+/// The server name TLS verifies for `target` (a DNS name or an IP address).
+pub fn server_name(target: &Endpoint) -> Result<rustls::pki_types::ServerName<'static>, DialError> {
+    rustls::pki_types::ServerName::try_from(target.host.clone())
+        .map_err(|_| DialError::Url(tether_core::endpoint::UrlError::BadHost))
 }
 
 /// The tungstenite limits from [`Options`]: the read buffer, no write buffering, and the
@@ -56,9 +58,21 @@ pub fn ws_request(url: &str) -> Result<(Endpoint, Request), DialError> {
     Ok((target, request))
 }
 
-/// A failed WebSocket upgrade as a [`DialError`].
+/// A failed WebSocket upgrade as a [`DialError`]: an HTTP answer other than 101 keeps its
+/// status ([`DialError::UpgradeStatus`]), anything else is [`DialError::WebSocket`].
 pub fn ws_error(e: Error) -> DialError {
-    DialError::WebSocket(e.to_string())
+    match e {
+        Error::Http(response) => DialError::UpgradeStatus(response.status().as_u16()),
+        Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => DialError::WebSocket(
+            "the server closed the connection before answering the upgrade".to_owned(),
+        ),
+        Error::Protocol(
+            async_tungstenite::tungstenite::error::ProtocolError::HandshakeIncomplete,
+        ) => DialError::WebSocket(
+            "the server closed the connection before answering the upgrade".to_owned(),
+        ),
+        other => DialError::WebSocket(other.to_string()),
+    }
 }
 
 /// What a transport does with the next item of its WebSocket stream.
@@ -93,7 +107,9 @@ pub fn received(
         Some(Ok(_)) => Received::Skip,
         Some(Err(e)) => Received::End(Input::Failed(
             id,
-            write_failed.take().unwrap_or_else(|| e.to_string()),
+            TransportFailure::Io {
+                detail: write_failed.take().unwrap_or_else(|| e.to_string()),
+            },
         )),
         None => Received::End(Input::Closed(id, "the server ended the stream".into())),
     }
@@ -151,7 +167,23 @@ mod tests {
 
     #[test]
     fn tls_config_builds_with_ring() {
-        assert!(tls_config().is_ok());
+        let mut options = Options::default();
+        options.trust = tether_core::driver::TlsTrust::builtin_only();
+        assert!(tls_config(&options).is_ok());
+    }
+
+    #[test]
+    fn an_http_answer_to_the_upgrade_keeps_its_status() {
+        let response = async_tungstenite::tungstenite::http::Response::builder()
+            .status(403)
+            .body(None)
+            .unwrap();
+        let error = ws_error(Error::Http(Box::new(response)));
+        assert!(matches!(error, DialError::UpgradeStatus(403)), "{error}");
+        assert_eq!(
+            error.failure(),
+            TransportFailure::UpgradeStatus { status: 403 }
+        );
     }
 
     #[test]
@@ -182,11 +214,12 @@ mod tests {
         let mut write_failed = Some("broken pipe".to_owned());
         assert!(matches!(
             received(id, Some(Err(Error::ConnectionClosed)), &mut write_failed),
-            Received::End(Input::Failed(_, d)) if d == "broken pipe"
+            Received::End(Input::Failed(_, TransportFailure::Io { detail })) if detail == "broken pipe"
         ));
         assert!(matches!(
             received(id, Some(Err(Error::ConnectionClosed)), &mut None),
-            Received::End(Input::Failed(_, d)) if d == Error::ConnectionClosed.to_string()
+            Received::End(Input::Failed(_, TransportFailure::Io { detail }))
+                if detail == Error::ConnectionClosed.to_string()
         ));
     }
 

@@ -8,20 +8,21 @@ use std::sync::Arc;
 use async_channel::{Receiver, Sender};
 use async_net::TcpStream;
 use async_tungstenite::WebSocketStream;
-use async_tungstenite::smol::{ClientStream, client_async_tls_with_connector_and_config};
+use async_tungstenite::smol::ClientStream;
+use async_tungstenite::stream::Stream as Switch;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use bytes::Bytes;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt, StreamExt};
 use futures_rustls::TlsConnector;
-use rustls::pki_types::ServerName;
+use futures_rustls::client::TlsStream;
 use tether_core::connection::TransportId;
 use tether_core::driver::{DialError, Input, Options, StartError};
-use tether_core::endpoint::{Endpoint, UrlError};
+use tether_core::endpoint::Endpoint;
 use tether_core::payload::AppVersion;
 use tether_core::proxy::{self, ConnectHandshake, ProxyKind, ProxySetting};
 use tether_core::version_fetch;
-use tether_net_common::{Received, received, ws_error, ws_request};
+use tether_net_common::{Received, received, server_name, ws_error, ws_request};
 use tokio_socks::io::Compat;
 use tokio_socks::tcp::Socks5Stream;
 
@@ -37,7 +38,7 @@ pub(crate) struct Net {
 impl Net {
     pub(crate) fn new(options: &Options) -> Result<Self, StartError> {
         Ok(Self {
-            tls: TlsConnector::from(tether_net_common::tls_config()?),
+            tls: TlsConnector::from(tether_net_common::tls_config(options)?),
             proxy: options.proxy.clone(),
             ws: tether_net_common::ws_config(options),
         })
@@ -46,27 +47,22 @@ impl Net {
     /// TCP to `target`, through the proxy the setting selects.
     async fn tcp(&self, target: &Endpoint) -> Result<TcpStream, DialError> {
         let Some(proxy) = self.proxy.resolve(target, |k| std::env::var(k).ok())? else {
-            let addr = (target.host.as_str(), target.port);
-            return TcpStream::connect(addr)
-                .await
-                .map_err(DialError::io(target.authority()));
+            return connect(&target.host, target.port, target.authority()).await;
         };
-        let mut tcp = TcpStream::connect((proxy.host.as_str(), proxy.port))
-            .await
-            .map_err(DialError::io(proxy.to_string()))?;
+        let mut tcp = connect(&proxy.host, proxy.port, format!("the proxy {proxy}")).await?;
         match proxy.kind {
             ProxyKind::Http => {
                 let request = proxy::connect_request(&target.authority(), proxy.auth.as_ref());
-                tcp.write_all(&request)
-                    .await
-                    .map_err(DialError::io(proxy.to_string()))?;
+                let io = || DialError::io(format!("the proxy {proxy}"));
+                tcp.write_all(&request).await.map_err(io())?;
                 let (mut handshake, mut buf) = (ConnectHandshake::new(), [0; 512]);
                 loop {
-                    let n = tcp
-                        .read(&mut buf)
-                        .await
-                        .map_err(DialError::io(proxy.to_string()))?;
-                    if handshake.handle_read(buf.get(..n).unwrap_or_default())? {
+                    let n = tcp.read(&mut buf).await.map_err(io())?;
+                    let read = buf.get(..n).unwrap_or_default();
+                    if handshake
+                        .handle_read(read)
+                        .map_err(DialError::tunnel(&proxy))?
+                    {
                         return Ok(tcp);
                     }
                 }
@@ -92,12 +88,28 @@ impl Net {
         }
     }
 
-    /// Opens the WebSocket to `url` (`ws://` or `wss://`) with WhatsApp's `Origin`.
+    /// The TLS handshake with `target` over `tcp`, verified against the trust settings.
+    async fn tls(
+        &self,
+        target: &Endpoint,
+        tcp: TcpStream,
+    ) -> Result<TlsStream<TcpStream>, DialError> {
+        let name = server_name(target)?;
+        (self.tls.connect(name, tcp).await).map_err(DialError::tls(target.host.clone()))
+    }
+
+    /// Opens the WebSocket to `url` (`ws://` or `wss://`) with WhatsApp's `Origin`: TCP, then
+    /// TLS, then the upgrade, each failing with its own typed error.
     async fn open(&self, url: &str) -> Result<Ws, DialError> {
         let (target, request) = ws_request(url)?;
-        let (tcp, tls) = (self.tcp(&target).await?, Some(self.tls.clone()));
+        let tcp = self.tcp(&target).await?;
+        let stream = if target.scheme.is_tls() {
+            Switch::Tls(self.tls(&target, tcp).await?)
+        } else {
+            Switch::Plain(tcp)
+        };
         let (ws, _response) =
-            client_async_tls_with_connector_and_config(request, tcp, tls, Some(self.ws))
+            async_tungstenite::client_async_with_config(request, stream, Some(self.ws))
                 .await
                 .map_err(ws_error)?;
         Ok(ws)
@@ -109,15 +121,31 @@ impl Net {
         let tcp = self.tcp(&target).await?;
         let io = || DialError::io(target.authority());
         let raw = if target.scheme.is_tls() {
-            let name = ServerName::try_from(target.host.clone())
-                .map_err(|_| DialError::Url(UrlError::BadHost))?;
-            let tls = self.tls.connect(name, tcp).await.map_err(io())?;
-            exchange(tls, &target).await
+            exchange(self.tls(&target, tcp).await?, &target).await
         } else {
             exchange(tcp, &target).await
         };
         Ok(version_fetch::parse_response(&raw.map_err(io())?)?)
     }
+}
+
+/// Resolves `host` (a failure is [`DialError::Dns`]) and connects to its addresses in turn
+/// (the last failure is reported for `what`).
+async fn connect(host: &str, port: u16, what: String) -> Result<TcpStream, DialError> {
+    let addrs = async_net::resolve((host, port))
+        .await
+        .map_err(DialError::dns(host))?;
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no address");
+    if addrs.is_empty() {
+        return Err(DialError::dns(host)(last));
+    }
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = e,
+        }
+    }
+    Err(DialError::io(what)(last))
 }
 
 /// Sends the version request and reads the answer until the server closes (bounded).
@@ -151,7 +179,7 @@ pub(crate) async fn run_transport(
         None => return,
         Some(Ok(ws)) => ws,
         Some(Err(e)) => {
-            let _ = io.send(Input::Failed(id, e.to_string())).await;
+            let _ = io.send(Input::Failed(id, e.failure())).await;
             return;
         }
     };

@@ -8,13 +8,22 @@
 //! have its fresh credentials dropped as a replay. Faults: [`MemStore::fail_next_writes`] makes the next N writes fail without
 //! changing anything.
 
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
 use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
+use tether_core::records::{self, RecordData, RecordRead, Table};
+
+/// The keyed records of one identity (`tether_core::records`).
+pub type Records = BTreeMap<(Table, Bytes), Bytes>;
 
 /// An identity moved aside by a quarantine.
 #[derive(Clone, Debug)]
 pub struct Quarantined {
     /// The credentials as they were.
     pub credentials: Credentials,
+    /// Its keyed records as they were.
+    pub records: Records,
     /// Why they were moved aside.
     pub why: String,
     /// The sequence number of the quarantine.
@@ -25,9 +34,11 @@ pub struct Quarantined {
 #[derive(Debug, Default)]
 pub struct MemStore {
     current: Option<Credentials>,
+    records: Records,
     last_seq: Option<PersistSeq>,
     quarantined: Vec<Quarantined>,
     fail_next: u32,
+    fail_reads: u32,
     writes: u64,
 }
 
@@ -49,6 +60,16 @@ impl MemStore {
     /// The durable credentials (what a restart would load).
     pub fn current(&self) -> Option<&Credentials> {
         self.current.as_ref()
+    }
+
+    /// The durable keyed records (what a restart would read).
+    pub fn records(&self) -> &Records {
+        &self.records
+    }
+
+    /// Reads that fail from now on, for the next `n` reads (faults for the simulator).
+    pub fn fail_next_reads(&mut self, n: u32) {
+        self.fail_reads = n;
     }
 
     /// The last applied sequence number.
@@ -79,6 +100,7 @@ impl MemStore {
         }
         let entry = self.quarantined.remove(index);
         self.current = Some(entry.credentials);
+        self.records = entry.records;
         self.last_seq = Some(entry.seq);
         Ok(())
     }
@@ -119,6 +141,10 @@ impl CredentialStore for MemStore {
         let mut next = self.current.clone();
         Credentials::apply(&mut next, delta).map_err(|e| StoreError::new(e.to_string()))?;
         self.current = next;
+        if delta.creates_identity() {
+            self.records.clear();
+        }
+        records::write_map(&mut self.records, &delta.records);
         self.last_seq = Some(seq);
         self.writes += 1;
         Ok(())
@@ -128,9 +154,11 @@ impl CredentialStore for MemStore {
         if !self.check(seq)? {
             return Ok(());
         }
+        let records = std::mem::take(&mut self.records);
         if let Some(credentials) = self.current.take() {
             self.quarantined.push(Quarantined {
                 credentials,
+                records,
                 why: why.to_owned(),
                 seq,
             });
@@ -139,6 +167,16 @@ impl CredentialStore for MemStore {
         self.last_seq = None;
         self.writes += 1;
         Ok(())
+    }
+
+    fn read(&mut self, reads: &[RecordRead]) -> Result<Vec<RecordData>, StoreError> {
+        if self.fail_reads > 0 {
+            self.fail_reads -= 1;
+            return Err(StoreError::new(
+                "simulated read failure: the disk refused the read",
+            ));
+        }
+        Ok(records::read_map(&self.records, reads))
     }
 }
 

@@ -222,6 +222,8 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> R<()> {
     copy(from, to, Q_SENDER_KEYS)?;
     copy(from, to, Q_EXTRA)?;
     copy(from, to, Q_EXTRA_KEYS)?;
+    copy(from, to, crate::records::RECORDS)?;
+    copy(from, to, crate::records::Q_RECORDS)?;
     Ok(())
 }
 

@@ -32,6 +32,7 @@ mod files;
 mod foreign;
 mod owner;
 mod record;
+mod records;
 mod schema;
 mod status;
 mod store;

@@ -9,6 +9,8 @@
 //! | `app_state_versions` | collection → state | app-state collection versions |
 //! | `signal_sessions`, `signal_identities`, `sender_keys` | address → bytes | Signal records (v1: declared; v2: filled by the Baileys import) |
 //! | `extra` | name → bytes | identity fields Tether has no column for (e.g. `baileys.creds.lastPropHash` → its JSON) |
+//! | `records` | (table id, key) → bytes | the messaging layer's keyed records (`tether_core::records`) |
+//! | `quarantine_records` | (id, table id, key) → bytes | the keyed records of a quarantined identity |
 //! | `extra_keys` | (type, id) → bytes | key-store items of other types (e.g. Baileys `sender-key-memory`), verbatim |
 //! | `status` | `"current"` → bytes | the owner's [`crate::StoreStatus`] (not part of the identity) |
 //! | `quarantine` | id → record | why, when, seq, core record of a quarantined identity |
@@ -33,13 +35,14 @@
 //! |---|---|
 //! | 1 | every table of the first slice |
 //! | 2 | `status`, `extra`, `extra_keys` and the quarantine tables of the Signal records and extras |
+//! | 3 | `records` and `quarantine_records`: the messaging layer's keyed records |
 
 use redb::{ReadableDatabase, TableDefinition, TableError, WriteTransaction};
 
 use crate::error::RedbStoreError;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 pub(crate) const META: TableDefinition<'static, &str, u64> = TableDefinition::new("meta");
 pub(crate) const DEVICE: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("device");
@@ -123,7 +126,7 @@ type Migration = fn(&WriteTransaction) -> Result<(), RedbStoreError>;
 
 /// `MIGRATIONS[n]` migrates schema `n` to `n + 1` (schema 0 is "never initialised"). A new
 /// schema appends its step here and bumps [`SCHEMA_VERSION`].
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_v1, create_v2];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_v1, create_v2, create_v3];
 
 /// Migrates from `from` to [`SCHEMA_VERSION`] inside `txn` (the caller commits).
 pub(crate) fn migrate(txn: &WriteTransaction, from: u64) -> Result<(), RedbStoreError> {
@@ -169,5 +172,14 @@ fn create_v2(txn: &WriteTransaction) -> Result<(), RedbStoreError> {
     txn.open_table(Q_SENDER_KEYS).map_err(err)?;
     txn.open_table(Q_EXTRA).map_err(err)?;
     txn.open_table(Q_EXTRA_KEYS).map_err(err)?;
+    Ok(())
+}
+
+/// Schema 3: the keyed records of the messaging layer and their quarantine table. No existing
+/// row changes.
+fn create_v3(txn: &WriteTransaction) -> Result<(), RedbStoreError> {
+    let err = |e| RedbStoreError::db("create the schema 3 tables", e);
+    txn.open_table(crate::records::RECORDS).map_err(err)?;
+    txn.open_table(crate::records::Q_RECORDS).map_err(err)?;
     Ok(())
 }

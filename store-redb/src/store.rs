@@ -6,8 +6,11 @@
 //!  apply(seq, delta)   one write txn: last_seq ≥ seq ? no-op : read live → Credentials::apply
 //!                      → write changed rows → last_seq = seq → commit (Durability::Immediate)
 //!                      (a `Created` also empties the Signal records and extras of the old identity)
+//!                      + the delta's record writes (`records`)
+//!  read(reads)         one read txn: the keyed records (`records`)
 //!  quarantine(seq, why) one write txn: copy live → quarantine tables (id, when, why, seq), the
-//!                      Signal records and extras included → empty live tables → forget last_seq
+//!                      Signal records, extras and keyed records included → empty live tables
+//!                      → forget last_seq
 //!  restore_quarantined(id)  one write txn: (live must be empty) quarantine → live, last_seq = seq
 //!  record_status(s)    one write txn: the status record only (the identity is not touched)
 //!  install_identity    one write txn: (live must be empty) a whole imported identity, seq #1
@@ -26,14 +29,14 @@ use redb::{
     WriteTransaction,
 };
 
-use tether_core::creds::{
-    CredentialChange, CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError,
-};
+use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
+use tether_core::records::{RecordData, RecordRead};
 
 use crate::error::RedbStoreError;
 use crate::foreign::{self, Foreign};
 use crate::owner::{self, Owner};
 use crate::record::{self, DeviceRecord, QuarantineRecord};
+use crate::records;
 use crate::schema::{
     self, DEVICE, KEY_LAST_SEQ, KEY_NEXT_QUARANTINE, KEY_STATUS, META, PRE_KEYS, QUARANTINE,
     SCHEMA_VERSION, STATUS, SYNC_KEYS, VERSIONS,
@@ -170,19 +173,23 @@ impl RedbStore {
             return txn.abort().map_err(db("abort a replay")); // replayed: already applied
         }
         let old = tables::read_live_in(&txn, &Families::touched_by(delta))?;
-        if delta
-            .changes
-            .iter()
-            .any(|c| matches!(c, CredentialChange::Created(_)))
-        {
+        if delta.creates_identity() {
             // A fresh identity starts without the old one's Signal records and extras.
             foreign::clear(&txn)?;
+            records::clear(&txn)?;
         }
         let mut new = old.clone();
         Credentials::apply(&mut new, delta)?;
         tables::write_diff(&txn, old.as_ref(), new.as_ref())?;
+        records::write(&txn, &delta.records)?;
         set_last_seq(&txn, Some(seq))?;
         txn.commit().map_err(db("commit the change"))
+    }
+
+    /// Answers record reads from one consistent snapshot (see [`CredentialStore::read`]).
+    pub fn read_records(&self, reads: &[RecordRead]) -> R<Vec<RecordData>> {
+        let txn = self.db.begin_read().map_err(db("begin a read"))?;
+        records::read(&txn, reads)
     }
 
     /// Moves the live identity aside under `why` and empties the store (see
@@ -300,6 +307,7 @@ fn quarantine_live(txn: &WriteTransaction, seq: PersistSeq, why: &str) -> R<Opti
         tables::write_quarantined_families(txn, id, &creds)?;
         tables::clear_live(txn)?;
         foreign::quarantine(txn, id)?;
+        records::quarantine(txn, id)?;
         set_aside = Some(id);
     }
     // The store is empty now: a new identity starts a new sequence.
@@ -327,6 +335,7 @@ fn restore_in(txn: &WriteTransaction, id: u64) -> R<()> {
     tables::take_quarantined_families(txn, id, &mut creds)?;
     tables::write_diff(txn, None, Some(&creds))?;
     foreign::restore(txn, id)?;
+    records::restore(txn, id)?;
     set_last_seq(txn, Some(seq))
 }
 
@@ -386,6 +395,7 @@ impl RedbStore {
             });
         }
         foreign::clear(&txn)?;
+        records::clear(&txn)?;
         tables::write_diff(&txn, None, Some(creds))?;
         foreign::write(&txn, foreign)?;
         set_last_seq(&txn, Some(seq))?;
@@ -405,6 +415,10 @@ impl CredentialStore for RedbStore {
     fn quarantine(&mut self, seq: PersistSeq, why: &str) -> Result<(), StoreError> {
         self.quarantine_identity(seq, why)?;
         Ok(())
+    }
+
+    fn read(&mut self, reads: &[RecordRead]) -> Result<Vec<RecordData>, StoreError> {
+        Ok(self.read_records(reads)?)
     }
 }
 

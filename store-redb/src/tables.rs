@@ -367,7 +367,7 @@ mod tests {
     use super::*;
 
     fn delta(changes: Vec<CredentialChange>) -> CredentialsDelta {
-        CredentialsDelta { changes }
+        CredentialsDelta::changes(changes)
     }
 
     #[test]

@@ -303,15 +303,13 @@ fn check_names_a_bad_signature_and_pre_keys_above_the_watermark() {
         };
         let mut creds = creds.clone();
         creds.signed_pre_key.signature[0] ^= 1;
-        let delta = CredentialsDelta {
-            changes: vec![
-                CredentialChange::Created(creds),
-                CredentialChange::PreKeysGenerated {
-                    keys: vec![(50, KeyPair::from_private_bytes([5; 32]))],
-                    next_pre_key_id: 1,
-                },
-            ],
-        };
+        let delta = CredentialsDelta::changes(vec![
+            CredentialChange::Created(creds),
+            CredentialChange::PreKeysGenerated {
+                keys: vec![(50, KeyPair::from_private_bytes([5; 32]))],
+                next_pre_key_id: 1,
+            },
+        ]);
         store.apply(PersistSeq(1), &delta).unwrap();
     }
     let report = check(&path);

@@ -16,6 +16,7 @@ use tether_core::creds::{
 };
 use tether_core::crypto::KeyPair;
 use tether_core::payload::AppVersion;
+use tether_core::records::{RecordData, RecordRead, RecordWrite, Table};
 
 /// A store under test plus the operations outside the core trait.
 pub trait ContractStore {
@@ -39,6 +40,9 @@ pub fn run_all<H: ContractStore>(mut fresh: impl FnMut() -> H) {
     check_failed_apply_changes_nothing(&mut fresh());
     check_quarantine_empties_lists_and_restores(&mut fresh());
     check_reopen_keeps_everything(&mut fresh());
+    check_records_read_what_was_written(&mut fresh());
+    check_records_follow_the_delta_rules(&mut fresh());
+    check_records_move_with_the_identity(&mut fresh());
 }
 
 /// Deterministic credentials: the core's own generator on a seeded stream.
@@ -70,60 +74,52 @@ pub fn life() -> Vec<CredentialsDelta> {
             .collect()
     };
     vec![
-        CredentialsDelta {
-            changes: vec![
-                CredentialChange::Created(Box::new(credentials(9))),
-                CredentialChange::PreKeysGenerated {
-                    keys: pre_keys(1, 31),
-                    next_pre_key_id: 31,
-                },
-            ],
-        },
+        CredentialsDelta::changes(vec![
+            CredentialChange::Created(Box::new(credentials(9))),
+            CredentialChange::PreKeysGenerated {
+                keys: pre_keys(1, 31),
+                next_pre_key_id: 31,
+            },
+        ]),
         CredentialsDelta::one(CredentialChange::PreKeysUploaded {
             first_unuploaded_pre_key_id: 31,
         }),
         CredentialsDelta::one(CredentialChange::Paired(device)),
-        CredentialsDelta {
-            changes: vec![
-                CredentialChange::Confirmed,
-                CredentialChange::Lid(Jid::device("123456789012345", 12, Server::Lid)),
-                CredentialChange::RoutingInfo(Bytes::from_static(&[8, 2, 8, 5])),
-                CredentialChange::Version(AppVersion::new(2, 3000, 1_023_456_789)),
-                CredentialChange::PushName("Ada".into()),
-            ],
-        },
-        CredentialsDelta {
-            changes: vec![
-                CredentialChange::PreKeyRemoved(7),
-                CredentialChange::PreKeyRemoved(8),
-                CredentialChange::AppStateSyncKeys(vec![
-                    (Bytes::from_static(b"key-1"), Bytes::from_static(b"data-1")),
-                    (Bytes::from_static(b"key-2"), Bytes::from_static(b"data-2")),
-                ]),
-                CredentialChange::AppStateVersion {
-                    name: "regular_high".into(),
-                    state: Bytes::from_static(b"v1"),
-                },
-            ],
-        },
-        CredentialsDelta {
-            changes: vec![
-                CredentialChange::AdvSecret(Secret32::new([0xad; 32])),
-                CredentialChange::AppStateSyncKeys(vec![(
-                    Bytes::from_static(b"key-1"),
-                    Bytes::from_static(b"data-1b"),
-                )]),
-                CredentialChange::AppStateVersion {
-                    name: "regular_high".into(),
-                    state: Bytes::from_static(b"v2"),
-                },
-                CredentialChange::PreKeysGenerated {
-                    keys: pre_keys(31, 41),
-                    next_pre_key_id: 41,
-                },
-                CredentialChange::RoutingInfo(Bytes::from_static(&[8, 3])),
-            ],
-        },
+        CredentialsDelta::changes(vec![
+            CredentialChange::Confirmed,
+            CredentialChange::Lid(Jid::device("123456789012345", 12, Server::Lid)),
+            CredentialChange::RoutingInfo(Bytes::from_static(&[8, 2, 8, 5])),
+            CredentialChange::Version(AppVersion::new(2, 3000, 1_023_456_789)),
+            CredentialChange::PushName("Ada".into()),
+        ]),
+        CredentialsDelta::changes(vec![
+            CredentialChange::PreKeyRemoved(7),
+            CredentialChange::PreKeyRemoved(8),
+            CredentialChange::AppStateSyncKeys(vec![
+                (Bytes::from_static(b"key-1"), Bytes::from_static(b"data-1")),
+                (Bytes::from_static(b"key-2"), Bytes::from_static(b"data-2")),
+            ]),
+            CredentialChange::AppStateVersion {
+                name: "regular_high".into(),
+                state: Bytes::from_static(b"v1"),
+            },
+        ]),
+        CredentialsDelta::changes(vec![
+            CredentialChange::AdvSecret(Secret32::new([0xad; 32])),
+            CredentialChange::AppStateSyncKeys(vec![(
+                Bytes::from_static(b"key-1"),
+                Bytes::from_static(b"data-1b"),
+            )]),
+            CredentialChange::AppStateVersion {
+                name: "regular_high".into(),
+                state: Bytes::from_static(b"v2"),
+            },
+            CredentialChange::PreKeysGenerated {
+                keys: pre_keys(31, 41),
+                next_pre_key_id: 41,
+            },
+            CredentialChange::RoutingInfo(Bytes::from_static(&[8, 3])),
+        ]),
     ]
 }
 
@@ -372,5 +368,214 @@ pub fn check_reopen_keeps_everything(h: &mut impl ContractStore) {
         &credentials(6),
         2,
         "the first identity, restored after reopen",
+    );
+}
+
+fn records(writes: Vec<RecordWrite>) -> CredentialsDelta {
+    CredentialsDelta {
+        changes: Vec::new(),
+        records: writes,
+    }
+}
+
+fn read(h: &mut impl ContractStore, reads: &[RecordRead]) -> Vec<RecordData> {
+    match h.store().read(reads) {
+        Ok(data) => {
+            assert_eq!(data.len(), reads.len(), "one answer per read");
+            data
+        }
+        Err(e) => panic!("read failed: {e}"),
+    }
+}
+
+fn value(h: &mut impl ContractStore, table: Table, key: &'static [u8]) -> Option<Bytes> {
+    match read(h, &[RecordRead::get(table, key)]).pop() {
+        Some(RecordData::Value(v)) => v,
+        other => panic!("a get answered {other:?}"),
+    }
+}
+
+fn keys(h: &mut impl ContractStore, read_one: RecordRead) -> Vec<Bytes> {
+    match read(h, &[read_one]).pop() {
+        Some(RecordData::Rows(rows)) => rows.into_iter().map(|(k, _)| k).collect(),
+        other => panic!("a range answered {other:?}"),
+    }
+}
+
+/// Puts, deletes, point reads and ranges (byte order, limits, bounds, one table only).
+pub fn check_records_read_what_was_written(h: &mut impl ContractStore) {
+    apply(h, 1, &created(8));
+    assert_eq!(
+        value(h, Table::Sessions, b"a.1"),
+        None,
+        "a new store has records"
+    );
+    let mut delta = records(vec![
+        RecordWrite::put(Table::Sessions, &b"a.1"[..], &b"s1"[..]),
+        RecordWrite::put(Table::Sessions, &b"a.2"[..], &b"s2"[..]),
+        RecordWrite::put(Table::Sessions, &b"b.0"[..], &b"s3"[..]),
+        RecordWrite::put(Table::Identities, &b"a.1"[..], &b"i1"[..]),
+        RecordWrite::put(Table::Inbox, vec![0, 0, 0, 2], &b"m2"[..]),
+        RecordWrite::put(Table::Inbox, vec![0, 0, 0, 1], &b"m1"[..]),
+        RecordWrite::put(Table::Inbox, vec![0, 0, 1, 0], &b"m256"[..]),
+        RecordWrite::put(Table::Meta, &b"k"[..], &b"old"[..]),
+        RecordWrite::put(Table::Meta, &b"k"[..], &b"new"[..]),
+    ]);
+    delta
+        .changes
+        .push(CredentialChange::PushName("records".into()));
+    apply(h, 2, &delta);
+    assert_eq!(value(h, Table::Sessions, b"a.2"), Some(Bytes::from("s2")));
+    assert_eq!(value(h, Table::Identities, b"a.1"), Some(Bytes::from("i1")));
+    assert_eq!(
+        value(h, Table::Identities, b"a.2"),
+        None,
+        "tables are separate"
+    );
+    assert_eq!(
+        value(h, Table::Meta, b"k"),
+        Some(Bytes::from("new")),
+        "last put wins"
+    );
+    let mut model = credentials(8);
+    model.push_name = Some("records".into());
+    expect_state(h, &model, 2, "credentials beside records");
+    assert_eq!(
+        keys(h, RecordRead::prefix(Table::Sessions, &b"a."[..], 100)),
+        vec![Bytes::from("a.1"), Bytes::from("a.2")]
+    );
+    assert_eq!(
+        keys(h, RecordRead::prefix(Table::Sessions, Bytes::new(), 100)).len(),
+        3,
+        "a whole table, and nothing of the next one"
+    );
+    assert_eq!(
+        keys(h, RecordRead::prefix(Table::Inbox, Bytes::new(), 2)),
+        vec![Bytes::from(vec![0, 0, 0, 1]), Bytes::from(vec![0, 0, 0, 2])],
+        "byte order and the limit"
+    );
+    let bounded = RecordRead::Range {
+        table: Table::Inbox,
+        start: Bytes::from(vec![0, 0, 0, 2]),
+        end: Bytes::from(vec![0, 0, 1, 0]),
+        limit: 10,
+    };
+    assert_eq!(
+        keys(h, bounded),
+        vec![Bytes::from(vec![0, 0, 0, 2])],
+        "the end is exclusive"
+    );
+    apply(
+        h,
+        3,
+        &records(vec![
+            RecordWrite::delete(Table::Sessions, &b"a.1"[..]),
+            RecordWrite::delete(Table::Sessions, &b"never"[..]),
+        ]),
+    );
+    assert_eq!(value(h, Table::Sessions, b"a.1"), None);
+    assert_eq!(value(h, Table::Sessions, b"a.2"), Some(Bytes::from("s2")));
+    h.reopen();
+    assert_eq!(
+        value(h, Table::Sessions, b"a.2"),
+        Some(Bytes::from("s2")),
+        "after reopen"
+    );
+    assert_eq!(
+        keys(h, RecordRead::prefix(Table::Inbox, Bytes::new(), 10)).len(),
+        3
+    );
+}
+
+/// Record writes share the delta's fate: a replayed `seq` writes nothing, a refused delta
+/// writes nothing, and a `Created` starts without the old identity's records.
+pub fn check_records_follow_the_delta_rules(h: &mut impl ContractStore) {
+    let refused = h.store().apply(
+        PersistSeq(1),
+        &CredentialsDelta {
+            changes: vec![CredentialChange::Confirmed],
+            records: vec![RecordWrite::put(Table::Meta, &b"x"[..], &b"1"[..])],
+        },
+    );
+    assert!(refused.is_err(), "a change before Created was accepted");
+    assert_eq!(
+        value(h, Table::Meta, b"x"),
+        None,
+        "a refused delta wrote a record"
+    );
+    apply(h, 1, &created(9));
+    apply(
+        h,
+        2,
+        &records(vec![RecordWrite::put(Table::Meta, &b"x"[..], &b"2"[..])]),
+    );
+    apply(
+        h,
+        2,
+        &records(vec![RecordWrite::put(
+            Table::Meta,
+            &b"x"[..],
+            &b"replay"[..],
+        )]),
+    );
+    assert_eq!(
+        value(h, Table::Meta, b"x"),
+        Some(Bytes::from("2")),
+        "a replay wrote"
+    );
+    apply(h, 3, &created(10));
+    assert_eq!(
+        value(h, Table::Meta, b"x"),
+        None,
+        "a fresh identity kept the old one's records"
+    );
+}
+
+/// Quarantine moves the records aside with the identity; restore brings them back.
+pub fn check_records_move_with_the_identity(h: &mut impl ContractStore) {
+    apply(h, 1, &created(11));
+    apply(
+        h,
+        2,
+        &records(vec![
+            RecordWrite::put(Table::Sessions, &b"a.1"[..], &b"s"[..]),
+            RecordWrite::put(Table::Inbox, vec![0, 0, 0, 1], &b"m"[..]),
+        ]),
+    );
+    quarantine(h, 3, "moved");
+    assert_eq!(
+        value(h, Table::Sessions, b"a.1"),
+        None,
+        "quarantine left records live"
+    );
+    apply(h, 1, &created(12));
+    apply(
+        h,
+        2,
+        &records(vec![RecordWrite::put(
+            Table::Sessions,
+            &b"b.1"[..],
+            &b"t"[..],
+        )]),
+    );
+    quarantine(h, 3, "second");
+    if let Err(e) = h.restore(0) {
+        panic!("restore failed: {e}");
+    }
+    assert_eq!(value(h, Table::Sessions, b"a.1"), Some(Bytes::from("s")));
+    assert_eq!(
+        value(h, Table::Inbox, &[0, 0, 0, 1]),
+        Some(Bytes::from("m"))
+    );
+    assert_eq!(
+        value(h, Table::Sessions, b"b.1"),
+        None,
+        "another identity's record"
+    );
+    h.reopen();
+    assert_eq!(
+        value(h, Table::Sessions, b"a.1"),
+        Some(Bytes::from("s")),
+        "after reopen"
     );
 }

@@ -17,6 +17,7 @@ use tether_core::connection::{
 };
 use tether_core::creds::StoreResult;
 use tether_core::payload::AppVersion;
+use tether_core::reason::TransportFailure;
 use tokio::net::TcpStream;
 
 type Socket = WebSocketStream<TokioAdapter<TcpStream>>;
@@ -74,10 +75,12 @@ async fn drive(
                     {
                         let id = *id;
                         *socket = None;
-                        let detail = "send failed".to_owned();
+                        let failure = TransportFailure::Io {
+                            detail: "send failed".to_owned(),
+                        };
                         conn.handle_transport(
                             id,
-                            TransportEvent::Failed { detail },
+                            TransportEvent::Failed { failure },
                             Instant::now(),
                         );
                     }
@@ -137,7 +140,8 @@ async fn act(conn: &mut Connection, action: Action, socket: &mut Option<(Transpo
                     conn.handle_transport(id, TransportEvent::Opened, Instant::now());
                 }
                 Ok(Err(detail)) => {
-                    conn.handle_transport(id, TransportEvent::Failed { detail }, Instant::now());
+                    let failure = TransportFailure::Upgrade { detail };
+                    conn.handle_transport(id, TransportEvent::Failed { failure }, Instant::now());
                 }
                 Err(_) => {} // still "connecting": the connection's timer fires next
             }

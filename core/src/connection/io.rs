@@ -9,8 +9,9 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use crate::binary::{Jid, Node};
-use crate::creds::{CredentialsDelta, PersistSeq};
+use crate::creds::{CredentialsDelta, LoadId, PersistSeq};
 use crate::reason::DisconnectReason;
+use crate::records::RecordRead;
 
 /// Identifies one transport attempt. Every attempt gets a fresh id; input carrying an old id is
 /// ignored, so a late `Closed` from attempt 3 can never end attempt 4.
@@ -36,8 +37,8 @@ pub enum TransportEvent {
     },
     /// Connecting or an I/O operation failed.
     Failed {
-        /// The OS or WebSocket error, for diagnostics.
-        detail: String,
+        /// Which step failed and how (DNS, refused, proxy, TLS, upgrade status, I/O).
+        failure: crate::reason::TransportFailure,
     },
 }
 
@@ -73,6 +74,15 @@ pub enum Action {
         seq: PersistSeq,
         /// The change.
         delta: CredentialsDelta,
+    },
+    /// Read these records ([`crate::records`]); answer with
+    /// `handle_store(StoreResult::Loaded{id, ..})` (or `LoadFailed`). Executed in order with
+    /// the persists: it sees every persist emitted before it.
+    LoadRecords {
+        /// The id to answer with.
+        id: LoadId,
+        /// What to read.
+        reads: Vec<RecordRead>,
     },
     /// Move the current identity aside (never delete it); answer with `handle_store`.
     QuarantineCredentials {

@@ -281,9 +281,9 @@ impl Connection {
                     now,
                 );
             }
-            TransportEvent::Failed { detail } => self.end_transport(
+            TransportEvent::Failed { failure } => self.end_transport(
                 DisconnectReason::ConnectionLost {
-                    cause: LostCause::TransportFailed { detail },
+                    cause: LostCause::TransportFailed { failure },
                 },
                 now,
             ),
@@ -356,6 +356,9 @@ impl Connection {
                 if self.pending.is_empty() && self.attempt_wanted && !self.fetching_version {
                     self.start_attempt(now);
                 }
+            }
+            StoreResult::Loaded { id, .. } | StoreResult::LoadFailed { id, .. } => {
+                debug!(%id, "store answered a load nothing waits for");
             }
             StoreResult::Failed { seq, error } => {
                 self.pending.remove(&seq);

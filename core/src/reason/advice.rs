@@ -12,7 +12,7 @@ pub(super) fn description(reason: &DisconnectReason) -> &'static str {
             LostCause::DeadSocket => "Connection timed out",
             LostCause::TransportClosed { .. } => "Connection closed",
             LostCause::StreamEnd => "Stream ended by server",
-            LostCause::TransportFailed { .. } => "Connection failed",
+            LostCause::TransportFailed { failure } => failure.description(),
             LostCause::ConnectTimeout => "Connect timed out",
             LostCause::HandshakeTimeout => "Handshake timed out",
         },
@@ -68,11 +68,7 @@ pub(super) fn advice(reason: &DisconnectReason) -> &'static str {
                  Tether reconnects with backoff. If it repeats, check proxies and firewalls that \
                  may cut long-lived websockets."
             }
-            LostCause::TransportFailed { .. } => {
-                "The connection to WhatsApp could not be established or broke (DNS, TCP, TLS, \
-                 proxy or websocket upgrade). Tether reconnects with backoff. Run `tether doctor` \
-                 to test connectivity through the configured proxy."
-            }
+            LostCause::TransportFailed { failure } => failure.advice(),
             LostCause::ConnectTimeout | LostCause::HandshakeTimeout => {
                 "The server did not answer in time while connecting: the network is slow, lossy \
                  or blocked. Tether reconnects with backoff. Run `tether doctor` if it persists."

@@ -7,6 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tether_core::connection::{Action, Event, Output, TransportEvent, VersionError};
 use tether_core::creds::{CredentialStore, StoreResult};
+use tether_core::reason::TransportFailure;
 
 use super::{Input, Scan, Stepper};
 use crate::network::{Direction, Loss, Sent};
@@ -150,7 +151,9 @@ impl Stepper {
                     self.push(at, Input::CloseToServer(cid));
                 }
             }
-            op @ (Action::PersistCredentials { .. } | Action::QuarantineCredentials { .. }) => {
+            op @ (Action::PersistCredentials { .. }
+            | Action::QuarantineCredentials { .. }
+            | Action::LoadRecords { .. }) => {
                 self.push(self.now + self.store_delay, Input::StoreOp(op));
             }
             Action::FetchVersion { .. } => self.push(self.now, Input::Version),
@@ -189,9 +192,11 @@ impl Stepper {
             Input::Failed(cid) => {
                 if let Some(id) = self.transport_of(cid) {
                     self.open.remove(&id);
-                    let detail = "connection refused (simulated)".to_owned();
+                    let failure = TransportFailure::Refused {
+                        target: "the simulated server".to_owned(),
+                    };
                     self.conn
-                        .handle_transport(id, TransportEvent::Failed { detail }, now);
+                        .handle_transport(id, TransportEvent::Failed { failure }, now);
                 }
             }
             Input::ToServer(cid, bytes) => {
@@ -230,6 +235,15 @@ impl Stepper {
     }
 
     fn store_op(&mut self, action: Action) {
+        if let Action::LoadRecords { id, reads } = &action {
+            let result = match self.store.read(reads) {
+                Ok(data) => StoreResult::Loaded { id: *id, data },
+                Err(error) => StoreResult::LoadFailed { id: *id, error },
+            };
+            self.record(Traced::Store(result.clone()));
+            self.conn.handle_store(result, self.now);
+            return;
+        }
         let writes_before = self.store.writes();
         let (seq, outcome) = match &action {
             Action::PersistCredentials { seq, delta } => (*seq, self.store.apply(*seq, delta)),

@@ -75,6 +75,13 @@ impl CredentialStore for SharedStore {
     fn quarantine(&mut self, seq: PersistSeq, why: &str) -> Result<(), StoreError> {
         self.lock().quarantine(seq, why)
     }
+    fn read(
+        &mut self,
+        reads: &[tether_core::records::RecordRead],
+    ) -> Result<Vec<tether_core::records::RecordData>, StoreError> {
+        assert!(!self.1.load(Ordering::SeqCst), "a planted bug in the store");
+        self.lock().read(reads)
+    }
 }
 
 /// A server, a store and the test's config (short backoff; keepalive per scenario).
@@ -147,6 +154,11 @@ pub(crate) async fn wait_for<H: Harness, T>(
 /// phone issued.
 pub(crate) async fn link<H: Harness>(h: &mut H, server: &SimServer) -> Jid {
     h.command(Command::Connect).expect("connect");
+    link_after_connect(h, server).await
+}
+
+/// [`link`] once `Command::Connect` was given.
+pub(crate) async fn link_after_connect<H: Harness>(h: &mut H, server: &SimServer) -> Jid {
     let issued = wait_for(h, "QR code", |e| match e {
         Event::QrCode { code, .. } => Some(code.clone()),
         _ => None,
@@ -362,14 +374,53 @@ pub(crate) async fn abrupt_close_reconnects<H: Harness>() {
     h.shutdown().await.0.expect("shutdown");
 }
 
-/// Connects refused at the TCP level are retried until the server accepts.
+/// Connects the server drops before the WebSocket upgrade are retried until it accepts; each
+/// says what happened (the upgrade never answered), not "connection closed".
 pub(crate) async fn refused_connects_are_retried<H: Harness>() {
     let s = Setup::new(6);
     s.server.refuse_next_connects(2);
     let mut h: H = s.start().await;
-    link(&mut h, &s.server).await;
+    h.command(Command::Connect).expect("connect");
+    let failure = wait_for(&mut h, "a failed upgrade", transport_failure).await;
+    assert_eq!(failure.kind(), "upgrade", "{failure}");
+    assert!(
+        failure.to_string().contains("before answering"),
+        "{failure}"
+    );
+    let _ = link_after_connect(&mut h, &s.server).await;
     assert!(s.server.stats().accepted >= 2);
     h.shutdown().await.0.expect("shutdown");
+}
+
+/// A port nobody listens on is a refused connection (typed, with the address), retried.
+pub(crate) async fn a_closed_port_is_a_refused_connection<H: Harness>() {
+    let mut s = Setup::new(14);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    s.config.endpoint = format!("ws://127.0.0.1:{port}/ws/chat");
+    let mut h: H = s.start().await;
+    h.command(Command::Connect).expect("connect");
+    let failure = wait_for(&mut h, "a refused connect", transport_failure).await;
+    assert_eq!(
+        failure,
+        tether_core::reason::TransportFailure::Refused {
+            target: format!("127.0.0.1:{port}")
+        }
+    );
+    h.shutdown().await.0.expect("shutdown");
+}
+
+/// The typed transport failure of a retried disconnect.
+pub(crate) fn transport_failure(e: &Event) -> Option<tether_core::reason::TransportFailure> {
+    match e {
+        Event::Disconnected {
+            reason,
+            reconnect_at: Some(_),
+            ..
+        } => reason.transport_failure().cloned(),
+        _ => None,
+    }
 }
 
 /// The whole link goes through an HTTP CONNECT proxy (written in the test).
@@ -413,20 +464,24 @@ pub(crate) async fn a_refusing_proxy_is_a_retried_failure<H: Harness>() {
     s.options.proxy = ProxySetting::Url(format!("http://{}", proxy.addr));
     let mut h: H = s.start().await;
     h.command(Command::Connect).expect("connect");
-    let attempt = wait_for(
+    let (attempt, failure) = wait_for(
         &mut h,
         "Disconnected after the proxy refused",
         |e| match e {
             Event::Disconnected {
                 reconnect_at: Some(_),
                 attempt,
+                reason,
                 ..
-            } => Some(*attempt),
+            } => Some((*attempt, reason.transport_failure().cloned())),
             _ => None,
         },
     )
     .await;
     assert!(attempt >= 1);
+    let failure = failure.expect("a typed transport failure");
+    assert_eq!(failure.kind(), "proxy", "{failure}");
+    assert!(failure.to_string().contains("403"), "{failure}");
     assert_eq!(s.server.stats().accepted, 0, "nothing reached the server");
     h.shutdown().await.0.expect("shutdown");
 }
@@ -485,6 +540,7 @@ macro_rules! loopback_suite {
             logged_out_stops_and_quarantines,
             abrupt_close_reconnects,
             refused_connects_are_retried,
+            a_closed_port_is_a_refused_connection,
             links_through_an_http_connect_proxy,
             links_through_a_socks5_proxy,
             a_refusing_proxy_is_a_retried_failure,

@@ -90,5 +90,5 @@ pub(crate) fn delta(seq: u64) -> CredentialsDelta {
             ],
         }
     };
-    CredentialsDelta { changes }
+    CredentialsDelta::changes(changes)
 }

@@ -1,5 +1,5 @@
-//! X25519 key pairs: the noise static key, the identity key, pre-keys and Noise ephemerals are
-//! all of this one kind (`protocol/session.md` §4).
+//! X25519 key pairs: the noise static key, the identity key, pre-keys, ratchet keys and Noise
+//! ephemerals are all of this one kind (`protocol/session.md` §4).
 //!
 //! A [`KeyPair`] keeps its private scalar clamped (`k[0] &= 248; k[31] &= 127; k[31] |= 64`),
 //! the form WhatsApp clients store and exchange. Clamping changes neither Diffie-Hellman results
@@ -13,7 +13,7 @@ use rand_core::CryptoRng;
 use x25519_dalek::{PublicKey, SharedSecret, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::xeddsa;
+use crate::xeddsa;
 
 /// An X25519 key pair whose private half is wiped on drop.
 #[derive(Clone)]

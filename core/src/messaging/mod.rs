@@ -1,0 +1,15 @@
+//! End-to-end encrypted messaging (`DESIGN.md` §10, `messaging.md`): the WhatsApp side of it,
+//! composed into the connection as small sans-IO sub-machines. The Signal protocol itself is
+//! `tether-signal`.
+//!
+//! Building blocks, each testable alone:
+//!
+//! - [`address`]: canonical Signal addresses (LID when known) and their store keys.
+//! - [`ids`]: message ids.
+//! - [`padding`]: the plaintext padding of `<enc v="2">`.
+//! - [`phash`]: the participant hash of group stanzas, device lists and acks.
+
+pub mod address;
+pub mod ids;
+pub mod padding;
+pub mod phash;
