@@ -30,6 +30,7 @@ fn auth_dir(root: &Path) -> PathBuf {
                         next_pre_key_id: 5,
                     },
                 ],
+                records: Vec::new(),
             },
         )
         .unwrap();
