@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::handshake::server::{Request, Response};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -32,6 +32,10 @@ pub(super) async fn run(
     config: SimServerConfig,
     mut stop: watch::Receiver<bool>,
 ) {
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|ca| tokio_rustls::TlsAcceptor::from(ca.server_config()));
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(error) => {
@@ -63,9 +67,22 @@ pub(super) async fn run(
                             tracing::info!(%peer, "sim server: leaving a connect hanging (fault)");
                             tasks.spawn(hang(stream, stop.clone()));
                         }
-                        _ => {
-                            tasks.spawn(connection(stream, Arc::clone(&inner), config.clone()));
-                        }
+                        _ => match tls.clone() {
+                            Some(acceptor) => {
+                                let (inner, config) = (Arc::clone(&inner), config.clone());
+                                tasks.spawn(async move {
+                                    match acceptor.accept(stream).await {
+                                        Ok(tls) => connection(tls, inner, config).await,
+                                        Err(error) => tracing::info!(
+                                            %error, "sim server: TLS handshake failed"
+                                        ),
+                                    }
+                                });
+                            }
+                            None => {
+                                tasks.spawn(connection(stream, Arc::clone(&inner), config.clone()));
+                            }
+                        },
                     }
                 }
                 Err(error) => tracing::warn!(%error, "sim server: accept failed"),
@@ -125,8 +142,11 @@ async fn timer(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// One websocket connection, from the upgrade to the close.
-async fn connection(stream: TcpStream, inner: Arc<Inner>, config: SimServerConfig) {
+/// One websocket connection (over TCP or TLS), from the upgrade to the close.
+async fn connection<S>(stream: S, inner: Arc<Inner>, config: SimServerConfig)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     // The callback's error type is tungstenite's (an HTTP response): not ours to shrink.
     #[allow(clippy::result_large_err)]
     let check_path = |request: &Request, response: Response| {
