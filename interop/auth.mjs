@@ -88,8 +88,14 @@ async function write(dir, paired) {
             '15550001111.0': { _sessions: { abc: { registrationId: 7 } }, version: 'v1' },
             '123456789012345_1.3': { _sessions: {}, version: 'v1' },
         },
+        // A SenderKeyRecord serialises as a list of SenderKeyState structures.
         'sender-key': {
-            '120363000000000000@g.us--15550001111--0': { chains: [randomBytes(8).toString('base64')] },
+            '120363000000000000@g.us--15550001111--0': [{
+                senderKeyId: 1,
+                senderChainKey: { iteration: 0, seed: randomBytes(32) },
+                senderSigningKey: { public: Buffer.concat([Buffer.from([5]), randomBytes(32)]) },
+                senderMessageKeys: [],
+            }],
         },
         'sender-key-memory': { '120363000000000000@g.us': { '15550001111@s.whatsapp.net': true } },
     });

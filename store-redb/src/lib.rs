@@ -28,6 +28,7 @@ mod backup;
 mod baileys;
 mod check;
 mod error;
+mod files;
 mod foreign;
 mod owner;
 mod record;
@@ -38,7 +39,9 @@ mod store;
 mod tables;
 
 pub use backup::{RestoreOutcome, restore};
-pub use baileys::{BaileysError, BaileysSummary};
+pub use baileys::{
+    BaileysError, BaileysImport, BaileysSummary, ImportOptions, SkipReason, Skipped,
+};
 pub use check::{CheckItem, IntegrityReport, KeyCounts, check};
 pub use error::RedbStoreError;
 pub use owner::Owner;

@@ -4,19 +4,20 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use tether_store_redb::BaileysSummary;
+use tether_store_redb::{BaileysError, BaileysImport, BaileysSummary, ImportOptions};
 
-use crate::store::{self};
+use crate::store;
 use crate::{Failure, StoreArgs, config};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ImportCommand {
     /// Import a Baileys multi-file auth directory (useMultiFileAuthState) into the store.
     #[command(
-        after_help = "Example:\n  tether import baileys ./auth_info_baileys --store ~/.tether/whatsapp.redb\n\n\
+        after_help = "Examples:\n  tether import baileys ./auth_info_baileys --store ~/.tether/whatsapp.redb\n  \
+        tether import baileys ./auth_info_baileys --skip-corrupt   # salvage a damaged directory\n\n\
         Stop the Baileys process first: two clients on one identity replace each other (440)."
     )]
-    Baileys(TransferArgs),
+    Baileys(ImportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,6 +38,16 @@ pub(crate) struct TransferArgs {
     pub(crate) store: StoreArgs,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    #[command(flatten)]
+    pub(crate) transfer: TransferArgs,
+    /// Import creds.json and every usable key file, skipping (and listing) corrupt, oversized
+    /// or unreadable ones instead of refusing the import.
+    #[arg(long)]
+    pub(crate) skip_corrupt: bool,
+}
+
 fn summary(s: &BaileysSummary) -> String {
     format!(
         "{}: {} pre-keys, {} app-state sync keys, {} app-state versions, {} sessions, {} sender keys, {} other files",
@@ -51,25 +62,49 @@ fn summary(s: &BaileysSummary) -> String {
 }
 
 pub(crate) fn import(cmd: ImportCommand) -> Result<(), Failure> {
-    let ImportCommand::Baileys(args) = cmd;
-    if !args.dir.join("creds.json").is_file() {
-        return Err(Failure::input(format!(
-            "{} has no creds.json; give the directory Baileys' useMultiFileAuthState wrote",
-            args.dir.display()
-        )));
-    }
+    let ImportCommand::Baileys(ImportArgs {
+        transfer: args,
+        skip_corrupt,
+    }) = cmd;
     let settings = config::load(&args.store)?;
     let path = settings.store(&args.store);
-    let opened = store::open(&path)?;
-    let s = opened
-        .import_baileys(&args.dir)
-        .map_err(|e| Failure::runtime(format!("import from {} failed: {e}", args.dir.display())))?;
+    let options = ImportOptions {
+        skip_corrupt,
+        ..ImportOptions::default()
+    };
+    // Everything is read and checked before the store is touched: a directory that cannot be
+    // imported leaves no store file behind.
+    let read = BaileysImport::read(&args.dir, &options)
+        .map_err(|e| baileys_failure(&format!("import from {}", args.dir.display()), &e))?;
+    let s = read
+        .install_into(&path)
+        .map_err(|e| baileys_failure(&format!("import from {}", args.dir.display()), &e))?;
     println!("Imported {} into {}.", summary(&s), path.display());
+    if !s.skipped.is_empty() {
+        println!(
+            "Skipped {} entries of {}:",
+            s.skipped.len(),
+            args.dir.display()
+        );
+        for skipped in &s.skipped {
+            println!("  {skipped}");
+        }
+    }
     println!(
         "Start it with `tether run --store {}` (stop the Baileys process first).",
         path.display()
     );
     Ok(())
+}
+
+/// An import or export error as a failure: the input's fault exits 2, the store's 1.
+fn baileys_failure(what: &str, e: &BaileysError) -> Failure {
+    let message = format!("{what} failed: {e}");
+    if e.is_input() {
+        Failure::input(message)
+    } else {
+        Failure::runtime(message)
+    }
 }
 
 pub(crate) fn export(cmd: ExportCommand) -> Result<(), Failure> {
@@ -79,7 +114,7 @@ pub(crate) fn export(cmd: ExportCommand) -> Result<(), Failure> {
     let opened = store::open_existing(&path)?;
     let s = opened
         .export_baileys(&args.dir)
-        .map_err(|e| Failure::runtime(format!("export to {} failed: {e}", args.dir.display())))?;
+        .map_err(|e| baileys_failure(&format!("export to {}", args.dir.display()), &e))?;
     println!("Exported {} to {}.", summary(&s), args.dir.display());
     Ok(())
 }

@@ -17,7 +17,8 @@ use tether_core::proto::adv::AdvSignedDeviceIdentity;
 
 use super::json::{b64, buffer, bytes, key_pair_value, unb64};
 use super::keys::write_file;
-use super::{BaileysError, BaileysSummary};
+use super::{BaileysError, BaileysSummary, ImportOptions};
+use crate::files::{ReadProblem, read_bounded};
 use crate::foreign::Foreign;
 
 type R<T> = Result<T, BaileysError>;
@@ -44,14 +45,19 @@ const MAPPED: [&str; 12] = [
 /// Reads `dir/creds.json`.
 pub(super) fn read(dir: &Path) -> R<(Credentials, Foreign, BaileysSummary)> {
     let file = dir.join("creds.json");
-    let text = match std::fs::read(&file) {
-        Ok(t) => Zeroizing::new(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let text = match read_bounded(&file, ImportOptions::CREDS_BYTES) {
+        Ok(t) => t,
+        Err(ReadProblem::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(BaileysError::NoCreds {
                 dir: dir.to_owned(),
             });
         }
-        Err(e) => return Err(BaileysError::io("read", &file, e)),
+        Err(problem) => {
+            return Err(BaileysError::CredsUnreadable {
+                file,
+                reason: problem.into(),
+            });
+        }
     };
     let root: Value = serde_json::from_slice(&text).map_err(|e| BaileysError::Corrupt {
         file: file.clone(),

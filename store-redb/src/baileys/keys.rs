@@ -14,7 +14,9 @@ use tether_core::creds::Credentials;
 
 use super::creds::key_pair_from;
 use super::json::{b64, bytes, file_name, key_pair_value, unb64};
-use super::{BaileysError, BaileysSummary};
+use super::shape::{Kind, Shape, shape};
+use super::{BaileysError, BaileysSummary, ImportOptions, SkipReason, Skipped};
+use crate::files::{kind_of, read_bounded};
 use crate::foreign::Foreign;
 
 type R<T> = Result<T, BaileysError>;
@@ -51,80 +53,304 @@ struct Fingerprint {
     device_indexes: Vec<u32>,
 }
 
-/// Reads every key-store file of `dir` into `creds` and `foreign`.
+/// One entry of the auth directory, as listed (links are not followed).
+struct Listed {
+    name: String,
+    path: PathBuf,
+    what: Listing,
+}
+
+enum Listing {
+    /// A regular `*.json` file other than `creds.json`: a key-store file, by its stem.
+    Key(String),
+    /// Not part of an auth directory (`README`, `.DS_Store`, a subdirectory): reported only.
+    Foreign(SkipReason),
+    /// Named like a key-store file but unusable (a link, a FIFO, a name that is not UTF-8).
+    Unusable(SkipReason),
+}
+
+/// The record a key-store file holds, from its name.
+enum KeyFile {
+    PreKey(u32),
+    SyncKey(Vec<u8>),
+    Version(String),
+    Session(String),
+    SenderKey(String),
+    Other(String),
+}
+
+impl KeyFile {
+    /// Reads what a file name says, refusing names Baileys does not write (so that two files
+    /// can never hold the same record: `pre-key-01.json` beside `pre-key-1.json`).
+    fn classify(stem: &str) -> Result<Self, SkipReason> {
+        let nonempty = |id: &str, what: &str| {
+            if id.is_empty() {
+                Err(SkipReason::BadName(format!("no {what} after the prefix")))
+            } else {
+                Ok(id.to_owned())
+            }
+        };
+        if let Some(id) = stem.strip_prefix(PRE_KEY) {
+            let canonical = !id.is_empty()
+                && id.bytes().all(|b| b.is_ascii_digit())
+                && (id == "0" || !id.starts_with('0'));
+            return match id.parse::<u32>() {
+                Ok(n) if canonical => Ok(Self::PreKey(n)),
+                _ => Err(SkipReason::BadName(
+                    "the pre-key id is not a number as Baileys writes it".into(),
+                )),
+            };
+        }
+        if let Some(id) = stem.strip_prefix(SYNC_KEY) {
+            let text = id.replace("__", "/");
+            return match unb64(&text) {
+                Some(key_id) if !key_id.is_empty() && b64(&key_id) == text => {
+                    Ok(Self::SyncKey(key_id))
+                }
+                _ => Err(SkipReason::BadName(
+                    "the key id is not base64 as Baileys writes it".into(),
+                )),
+            };
+        }
+        if let Some(name) = stem.strip_prefix(VERSION) {
+            return nonempty(name, "collection name").map(Self::Version);
+        }
+        if let Some(id) = stem.strip_prefix(SESSION) {
+            return nonempty(id, "address").map(Self::Session);
+        }
+        if let Some(id) = stem
+            .strip_prefix(SENDER_KEY)
+            .filter(|_| !stem.starts_with(SENDER_KEY_MEMORY))
+        {
+            return nonempty(id, "sender key name").map(Self::SenderKey);
+        }
+        Ok(Self::Other(stem.to_owned()))
+    }
+
+    /// The most bytes a file of this kind may hold.
+    fn limit(&self, options: &ImportOptions) -> u64 {
+        match self {
+            Self::PreKey(_) | Self::SyncKey(_) => ImportOptions::SMALL_FILE_BYTES,
+            _ => options.max_file_bytes,
+        }
+    }
+}
+
+/// Lists `dir` by name, classifying every entry without following links.
+fn list(dir: &Path) -> R<Vec<Listed>> {
+    let unreadable = |e: std::io::Error| BaileysError::KeyFile {
+        file: dir.to_owned(),
+        reason: SkipReason::Unreadable(e.to_string()),
+    };
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(unreadable)? {
+        let entry = entry.map_err(unreadable)?;
+        let raw = entry.file_name();
+        let name = raw.to_string_lossy().into_owned();
+        if name == "creds.json" {
+            continue; // read first, on its own
+        }
+        let json = name.ends_with(".json");
+        let kind = entry.file_type().map_err(unreadable)?;
+        let what = if raw.to_str().is_none() {
+            problem_if(json, SkipReason::NameNotUtf8)
+        } else if kind.is_file() {
+            match name.strip_suffix(".json") {
+                Some(stem) => Listing::Key(stem.to_owned()),
+                None => Listing::Foreign(SkipReason::NotJson),
+            }
+        } else if kind.is_symlink() {
+            problem_if(json, SkipReason::Symlink)
+        } else {
+            problem_if(json, SkipReason::NotAFile(kind_of(kind)))
+        };
+        out.push(Listed {
+            name,
+            path: entry.path(),
+            what,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+fn problem_if(key_file_name: bool, reason: SkipReason) -> Listing {
+    if key_file_name {
+        Listing::Unusable(reason)
+    } else {
+        Listing::Foreign(reason)
+    }
+}
+
+/// Reads every key-store file of `dir` into `creds` and `foreign`; counts what they hold.
 pub(super) fn read(
     dir: &Path,
     mut creds: Credentials,
     mut foreign: Foreign,
+    options: &ImportOptions,
     summary: &mut BaileysSummary,
 ) -> R<(Credentials, Foreign)> {
-    let entries = fs::read_dir(dir).map_err(|e| BaileysError::io("list", dir, e))?;
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| BaileysError::io("list", dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-        match name.strip_suffix(".json") {
-            Some(stem) if is_file && name != "creds.json" => names.push(stem.to_owned()),
-            _ if name == "creds.json" => {}
-            _ => summary.ignored.push(name),
+    let mut total = 0u64;
+    for entry in list(dir)? {
+        let problem = match entry.what {
+            Listing::Foreign(reason) => {
+                summary.skipped.push(Skipped {
+                    name: entry.name,
+                    reason,
+                });
+                continue;
+            }
+            Listing::Unusable(reason) => Some(reason),
+            Listing::Key(stem) => {
+                match load(
+                    &entry.path,
+                    &stem,
+                    &mut creds,
+                    &mut foreign,
+                    options,
+                    &mut total,
+                ) {
+                    Ok(()) => None,
+                    Err(LoadError::File(reason)) => Some(reason),
+                    Err(LoadError::TooMuch) => {
+                        return Err(BaileysError::TooMuch {
+                            dir: dir.to_owned(),
+                            limit: options.max_total_bytes,
+                        });
+                    }
+                }
+            }
+        };
+        if let Some(reason) = problem {
+            if !options.skip_corrupt {
+                return Err(BaileysError::KeyFile {
+                    file: entry.path,
+                    reason,
+                });
+            }
+            summary.skipped.push(Skipped {
+                name: entry.name,
+                reason,
+            });
         }
     }
-    names.sort();
-    summary.ignored.sort();
-    for stem in names {
-        let file = dir.join(format!("{stem}.json"));
-        let text = Zeroizing::new(fs::read(&file).map_err(|e| BaileysError::io("read", &file, e))?);
-        let value: Value = serde_json::from_slice(&text).map_err(|e| BaileysError::Corrupt {
-            file: file.clone(),
-            reason: e.to_string(),
-        })?;
-        let verbatim = || Zeroizing::new(text.to_vec());
-        if let Some(id) = stem.strip_prefix(PRE_KEY) {
-            let id: u32 = id.parse().map_err(|_| {
-                BaileysError::field(&file, "(file name)", "has no numeric pre-key id")
-            })?;
-            let pair = key_pair_from(Some(&value))
-                .map_err(|problem| BaileysError::field(&file, "(pre-key)", problem))?;
-            creds.pre_keys.insert(id, pair);
-            summary.pre_keys += 1;
-        } else if let Some(id) = stem.strip_prefix(SYNC_KEY)
-            && let Some(key_id) = unb64(&id.replace("__", "/"))
-        {
-            let data = sync_key_from(&value, &file)?;
-            creds
-                .app_state_sync_keys
-                .insert(Bytes::from(key_id), Bytes::from(data));
-            summary.app_state_sync_keys += 1;
-        } else if let Some(name) = stem.strip_prefix(VERSION) {
-            creds
-                .app_state_versions
-                .insert(name.to_owned(), Bytes::from(text.to_vec()));
-            summary.app_state_versions += 1;
-        } else if let Some(id) = stem.strip_prefix(SESSION) {
-            foreign.sessions.insert(id.to_owned(), verbatim());
-            summary.sessions += 1;
-        } else if let Some(id) = stem
-            .strip_prefix(SENDER_KEY)
-            .filter(|_| !stem.starts_with(SENDER_KEY_MEMORY))
-        {
-            foreign.sender_keys.insert(id.to_owned(), verbatim());
-            summary.sender_keys += 1;
-        } else {
-            foreign
-                .extra_keys
-                .insert((FILE_TYPE.to_owned(), stem.clone()), verbatim());
-            summary.other_files += 1;
-        }
-    }
+    summary.pre_keys = creds.pre_keys.len();
+    summary.app_state_sync_keys = creds.app_state_sync_keys.len();
+    summary.app_state_versions = creds.app_state_versions.len();
+    summary.sessions = foreign.sessions.len();
+    summary.sender_keys = foreign.sender_keys.len();
+    summary.other_files = foreign.extra_keys.len();
     Ok((creds, foreign))
 }
 
-fn sync_key_from(value: &Value, file: &Path) -> R<Vec<u8>> {
-    let bad = |field: &str, problem: &str| BaileysError::field(file, field, problem);
+/// Why one file was not loaded: a problem with the file, or the directory's total bound (an
+/// error for the whole import).
+enum LoadError {
+    File(SkipReason),
+    TooMuch,
+}
+
+impl From<SkipReason> for LoadError {
+    fn from(r: SkipReason) -> Self {
+        Self::File(r)
+    }
+}
+
+/// Reads, checks and stores one key-store file.
+fn load(
+    file: &Path,
+    stem: &str,
+    creds: &mut Credentials,
+    foreign: &mut Foreign,
+    options: &ImportOptions,
+    total: &mut u64,
+) -> Result<(), LoadError> {
+    let kind = KeyFile::classify(stem)?;
+    let text = read_bounded(file, kind.limit(options)).map_err(SkipReason::from)?;
+    *total = total.saturating_add(u64::try_from(text.len()).unwrap_or(u64::MAX));
+    if *total > options.max_total_bytes {
+        return Err(LoadError::TooMuch);
+    }
+    let corrupt = |why: String| LoadError::File(SkipReason::Corrupt(why));
+    let verbatim = || Zeroizing::new(text.to_vec());
+    match kind {
+        KeyFile::PreKey(id) => {
+            let value: Value = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
+            let pair =
+                key_pair_from(Some(&value)).map_err(|p| corrupt(format!("the pre-key {p}")))?;
+            creds.pre_keys.insert(id, pair);
+        }
+        KeyFile::SyncKey(key_id) => {
+            let value: Value = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
+            let data = sync_key_from(&value).map_err(corrupt)?;
+            creds
+                .app_state_sync_keys
+                .insert(Bytes::from(key_id), Bytes::from(data));
+        }
+        KeyFile::Version(name) => {
+            let s = shape(&text).map_err(|e| corrupt(e.to_string()))?;
+            expect_member(&s, "version", &[Kind::Number]).map_err(corrupt)?;
+            expect_member(&s, "hash", &[Kind::Object, Kind::String, Kind::Array])
+                .map_err(corrupt)?;
+            creds
+                .app_state_versions
+                .insert(name, Bytes::from(text.to_vec()));
+        }
+        KeyFile::Session(id) => {
+            let s = shape(&text).map_err(|e| corrupt(e.to_string()))?;
+            expect_member(&s, "_sessions", &[Kind::Object]).map_err(corrupt)?;
+            foreign.sessions.insert(id, verbatim());
+        }
+        KeyFile::SenderKey(id) => {
+            let s = shape(&text).map_err(|e| corrupt(e.to_string()))?;
+            match s {
+                Shape::Array(n) if n > 0 => {}
+                Shape::Array(_) => return Err(corrupt("an empty list holds no sender key".into())),
+                other => {
+                    return Err(corrupt(format!(
+                        "a sender key record is a list of states, found {}",
+                        other.kind().name()
+                    )));
+                }
+            }
+            foreign.sender_keys.insert(id, verbatim());
+        }
+        KeyFile::Other(stem) => {
+            shape(&text).map_err(|e| corrupt(e.to_string()))?;
+            foreign
+                .extra_keys
+                .insert((FILE_TYPE.to_owned(), stem), verbatim());
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the document is an object whose member `name` has one of `kinds`.
+fn expect_member(s: &Shape, name: &str, kinds: &[Kind]) -> Result<(), String> {
+    if s.kind() != Kind::Object {
+        return Err(format!("expected an object, found {}", s.kind().name()));
+    }
+    match s.member(name) {
+        Some(k) if kinds.contains(&k) => Ok(()),
+        Some(k) => Err(format!("`{name}` is {}", k.name())),
+        None => Err(format!("`{name}` is missing")),
+    }
+}
+
+/// An `AppStateSyncKeyData` JSON document as protobuf bytes; `keyData` is required (a `{}`
+/// holds no key).
+fn sync_key_from(value: &Value) -> Result<Vec<u8>, String> {
+    let bad = |field: &str, problem: &str| format!("`{field}` {problem}");
+    if !value.is_object() {
+        return Err("expected an object".into());
+    }
     let key_data = match value.get("keyData").filter(|v| !v.is_null()) {
-        Some(v) => Some(bytes(v).ok_or_else(|| bad("keyData", "is not binary data"))?),
-        None => None,
+        Some(v) => match bytes(v) {
+            Some(k) if !k.is_empty() => Some(k),
+            Some(_) => return Err(bad("keyData", "is empty")),
+            None => return Err(bad("keyData", "is not binary data")),
+        },
+        None => return Err(bad("keyData", "is missing: the file holds no key")),
     };
     let u32_of = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
     let fingerprint = match value.get("fingerprint").filter(|v| !v.is_null()) {
