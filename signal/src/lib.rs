@@ -147,6 +147,7 @@
 mod cbc;
 mod codec;
 pub mod group;
+pub mod import;
 mod kdf;
 pub mod keys;
 pub mod message;
