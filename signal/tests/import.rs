@@ -76,6 +76,9 @@ fn baileys_sender_keys_continue_after_import() {
     assert!(own.is_own());
 }
 
+/// A mutation of a session entry and the field its error must name.
+struct Case(fn(&mut Value), &'static str);
+
 #[test]
 fn malformed_documents_are_typed_errors_naming_the_field() {
     let v = fixture();
@@ -93,31 +96,31 @@ fn malformed_documents_are_typed_errors_naming_the_field() {
         .next()
         .unwrap()
         .clone();
-    let mutate = |f: &dyn Fn(&mut Value)| {
+    let mutate = |f: fn(&mut Value)| {
         let mut doc = original.clone();
         f(&mut doc["_sessions"][&entry_key]);
         import(&doc.to_string())
     };
-    let cases: [(&dyn Fn(&mut Value), &str); 5] = [
-        (
-            &|e| e["currentRatchet"]["rootKey"] = "AAAA".into(),
+    let cases: [Case; 5] = [
+        Case(
+            |e| e["currentRatchet"]["rootKey"] = "AAAA".into(),
             "rootKey",
         ),
-        (&|e| e["indexInfo"]["baseKeyType"] = 3.into(), "baseKeyType"),
-        (
-            &|e| {
+        Case(|e| e["indexInfo"]["baseKeyType"] = 3.into(), "baseKeyType"),
+        Case(
+            |e| {
                 e["currentRatchet"]["ephemeralKeyPair"]["pubKey"] =
                     e["indexInfo"]["baseKey"].clone()
             },
             "ephemeralKeyPair",
         ),
-        (
-            &|e| e["indexInfo"]["remoteIdentityKey"] = "BQ==".into(),
+        Case(
+            |e| e["indexInfo"]["remoteIdentityKey"] = "BQ==".into(),
             "remoteIdentityKey",
         ),
-        (&|e| e["_chains"] = serde_json::json!({}), "_chains"),
+        Case(|e| e["_chains"] = serde_json::json!({}), "_chains"),
     ];
-    for (mutation, field) in cases {
+    for Case(mutation, field) in cases {
         match mutate(mutation) {
             Err(ImportError::Field { path, .. }) => assert!(path.contains(field), "{path}"),
             other => panic!("{field}: {other:?}"),
