@@ -61,7 +61,7 @@ pub(super) async fn run(
                     match inner.connect_outcome() {
                         ConnectOutcome::Refuse => {
                             tracing::info!(%peer, "sim server: refusing a connect (fault)");
-                            drop(stream);
+                            tasks.spawn(refuse(stream, stop.clone()));
                         }
                         ConnectOutcome::Hang => {
                             tracing::info!(%peer, "sim server: leaving a connect hanging (fault)");
@@ -100,6 +100,16 @@ pub(super) async fn run(
 
 /// A hung connect: the socket is held open and never upgraded, until the client gives up or
 /// the server shuts down (what the client sends is read and dropped).
+/// Closes a refused connect before the upgrade: the write side first (the client reads an
+/// end of stream), then whatever the client sent is read and dropped until it closes too.
+/// Dropping the socket with its request unread would answer with a TCP reset instead, and
+/// the client would report "reset by peer" or "closed before answering" by chance.
+async fn refuse(mut stream: TcpStream, stop: watch::Receiver<bool>) {
+    use tokio::io::AsyncWriteExt as _;
+    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), hang(stream, stop)).await;
+}
+
 async fn hang(mut stream: TcpStream, mut stop: watch::Receiver<bool>) {
     let mut sink = [0u8; 1024];
     loop {
