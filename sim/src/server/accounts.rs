@@ -368,6 +368,18 @@ impl FakeServer {
         }
     }
 
+    /// Registers a companion linked without a wire (a headless device the phone linked with
+    /// [`FakePhone::link_local`](crate::FakePhone::link_local)): reachable through
+    /// [`connect_local`](Self::connect_local) only.
+    pub fn link_companion(
+        &mut self,
+        device: super::Device,
+        key_index: u32,
+        identity: Bytes,
+    ) -> DeviceAddr {
+        self.ensure_companion(&device, key_index, Some(identity))
+    }
+
     /// Makes sure the account and device of a linked companion exist (the connection-only
     /// simulations link companions without registering their phone first).
     pub(super) fn ensure_companion(
