@@ -124,6 +124,11 @@ fn when(v: &Value) -> Option<String> {
     Some(format!("{} ({} ago)", format_unix(t), format_span(ago)))
 }
 
+/// What to do about a store that cannot be read safely.
+pub(crate) const DAMAGED_ADVICE: &str = "the store was left exactly as it is; `tether doctor` \
+    shows what is wrong, and `tether restore BACKUP` replaces it with a backup (the damaged file \
+    is kept aside); do not relink over it";
+
 /// The human rendering of a status value (as built by `cmd::status`).
 pub(crate) fn render(v: &Value) -> String {
     let mut out = Vec::new();
@@ -152,8 +157,22 @@ pub(crate) fn render(v: &Value) -> String {
             ),
         ),
     }
+    let problems: Vec<&str> = v["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !problems.is_empty() {
+        for p in &problems {
+            row("✘ damaged", (*p).to_owned());
+        }
+        row("  advice", DAMAGED_ADVICE.to_owned());
+    }
     let acc = &v["account"];
-    if acc["linked"] == json!(true) {
+    if !problems.is_empty() && acc["linked"] != json!(true) {
+        row("linked", "unknown (the store cannot be read)".into());
+    } else if acc["linked"] == json!(true) {
         let mut line = acc["jid"].as_str().unwrap_or("?").to_owned();
         if let Some(p) = acc["platform"].as_str() {
             line.push_str(&format!(" (phone: {p})"));
@@ -242,9 +261,6 @@ pub(crate) fn render(v: &Value) -> String {
             "clock skew",
             "not measured beyond the 30 s threshold".into(),
         ),
-    }
-    for p in v["problems"].as_array().into_iter().flatten() {
-        row("✘ damaged", p.as_str().unwrap_or("?").to_owned());
     }
     if let Some(q) = v["quarantined"].as_u64().filter(|q| *q > 0) {
         row(

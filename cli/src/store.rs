@@ -6,27 +6,40 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
 use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
-use tether_store_redb::RedbStore;
+use tether_store_redb::{RedbStore, RedbStoreError};
 
 use crate::{Failure, paths};
 
 /// Opens (or creates) the store and becomes its owner; an in-use store is a runtime failure whose
 /// message names the holder and what to do.
 pub(crate) fn open(path: &Path) -> Result<RedbStore, Failure> {
-    RedbStore::open(path).map_err(|e| Failure::runtime(e.to_string()))
+    RedbStore::open(path).map_err(failure)
 }
 
-/// Opens an existing store only (never creates one): reading commands must not leave empty
-/// stores behind a typo.
+/// Opens an existing store as its owner (never creates one: commands that change a store must
+/// not leave empty stores behind a typo; a 0-byte file is no store either).
 pub(crate) fn open_existing(path: &Path) -> Result<RedbStore, Failure> {
-    if !path.exists() {
-        return Err(Failure::runtime(format!(
-            "no store at {}; link one with `tether run`, import one with `tether import baileys \
-             DIR`, or point --store at an existing store",
-            path.display()
-        )));
+    if std::fs::symlink_metadata(path).map_or(true, |m| m.is_file() && m.len() == 0) {
+        return Err(failure(RedbStoreError::NoStore {
+            path: path.to_owned(),
+        }));
     }
     open(path)
+}
+
+/// Opens an existing store for reading only: the file is never written, not even its
+/// permissions or redb's crash recovery (reading commands: backup, export, quarantine list).
+pub(crate) fn open_reader(path: &Path) -> Result<RedbStore, Failure> {
+    RedbStore::open_read_only(path).map_err(failure)
+}
+
+/// A store error as a failure: a store path that names no store file (a link, a directory) is
+/// the user's input (exit 2); everything else is a runtime failure (exit 1).
+pub(crate) fn failure(e: RedbStoreError) -> Failure {
+    match e {
+        RedbStoreError::NotAStoreFile { .. } => Failure::input(e.to_string()),
+        _ => Failure::runtime(e.to_string()),
+    }
 }
 
 /// The process recorded in `<store>.owner` (pid, host, start), if any.

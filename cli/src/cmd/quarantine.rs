@@ -55,7 +55,7 @@ pub(crate) fn run(command: QuarantineCommand) -> Result<(), Failure> {
 fn list(args: ListArgs) -> Result<(), Failure> {
     let settings = config::load(&args.store)?;
     let path = settings.store(&args.store);
-    let opened = store::open_existing(&path)?;
+    let opened = store::open_reader(&path)?;
     let entries = entries(&opened)?;
     if args.json {
         let rows: Vec<Value> = entries.iter().map(entry_json).collect();

@@ -111,7 +111,7 @@ pub(crate) fn export(cmd: ExportCommand) -> Result<(), Failure> {
     let ExportCommand::Baileys(args) = cmd;
     let settings = config::load(&args.store)?;
     let path = settings.store(&args.store);
-    let opened = store::open_existing(&path)?;
+    let opened = store::open_reader(&path)?;
     let s = opened
         .export_baileys(&args.dir)
         .map_err(|e| baileys_failure(&format!("export to {}", args.dir.display()), &e))?;
