@@ -63,9 +63,18 @@ pub fn ws_request(url: &str) -> Result<(Endpoint, Request), DialError> {
 pub fn ws_error(e: Error) -> DialError {
     match e {
         Error::Http(response) => DialError::UpgradeStatus(response.status().as_u16()),
-        Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => DialError::WebSocket(
-            "the server closed the connection before answering the upgrade".to_owned(),
-        ),
+        Error::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+            ) =>
+        {
+            DialError::WebSocket(format!(
+                "the server closed the connection before answering the upgrade ({io})"
+            ))
+        }
         Error::Protocol(
             async_tungstenite::tungstenite::error::ProtocolError::HandshakeIncomplete,
         ) => DialError::WebSocket(

@@ -4,7 +4,9 @@
 //!
 //! - [`server`]: [`FakeServer`], a fake WhatsApp server speaking the real protocol (intro,
 //!   framing, Noise responder with its own certificate root, registration and `pair-device`,
-//!   login verdicts, iq answers, server pings) with scriptable [`Fault`]s.
+//!   login verdicts, iq answers, server pings) with scriptable [`Fault`]s, carrying 1:1
+//!   messages between accounts (pre-keys and bundles, usync, per-device queues, the offline
+//!   backlog, receipts and retries, notifications).
 //! - [`phone`]: [`FakePhone`], the primary phone that scans a QR code and links the companion.
 //! - [`store`]: [`MemStore`], an in-memory `CredentialStore` with write faults.
 //! - [`stepper`]: [`Stepper`], a tiny harness that runs one real `Connection` against them in
@@ -21,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod device;
 pub mod fault_plan;
 pub mod fuzzing;
 #[cfg(feature = "server")]
@@ -38,7 +41,9 @@ pub use fault_plan::{FaultPlan, PlannedFault};
 pub use network::{Direction, Loss, NetConfig, Network, Sent};
 pub use phone::{FakePhone, ScanError};
 pub use server::{
-    ConnId, ConnectOutcome, Device, FakeServer, Fault, Login, RegistryError, ServerConfig,
+    Accepted, AccountError, AccountSpec, Complaint, ConnId, ConnectOutcome, Device, DeviceAddr,
+    FakeServer, Fault, Handout, LocalError, Login, Namespace, PlantedBug, RegistryError, Routed,
+    ServerConfig, StanzaClass,
 };
 pub use stepper::{Options, Scan, Stepper};
 pub use store::{MemStore, Quarantined};

@@ -15,11 +15,17 @@
 //! secret, and the rest is as for a QR code.
 //!
 //! The account (phone number, LID, account identity key) comes from a seed; each linked
-//! companion gets the next device number.
+//! companion gets the next device number. The account key is also the phone's own Signal
+//! identity ([`FakePhone::identity`]): a [`SimDevice`](crate::device::SimDevice) built with it
+//! is the phone's messaging side (device 0). [`FakePhone::link_local`] links a headless
+//! companion (a `SimDevice` without a wire) with the same pairing functions, and every link
+//! publishes the account's signed key-index list to the server.
 
 use std::fmt;
 use std::time::Instant;
 
+use bytes::Bytes;
+use prost::Message as _;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use tether_core::binary::{Jid, Server};
@@ -29,9 +35,28 @@ use tether_core::pairing::phone::{
     PairSuccessParams, PrimaryHelloRandom, build_pair_success, primary_hello,
 };
 use tether_core::pairing::qr::QrPayload;
+use tether_core::pairing::success::handle_pair_success;
 use tether_core::pairing::{AdvSecret, PairingError};
+use tether_core::proto::adv::{AdvKeyIndexList, AdvSignedKeyIndexList};
+use tether_signal::IdentityKeyPair;
 
-use crate::server::{ConnId, Device, FakeServer};
+use crate::server::{AccountSpec, ConnId, Device, FakeServer};
+
+/// The account-signature prefix of a key-index list (assumed by analogy with the device
+/// identity prefixes `06 00` / `06 01`; no client checks this signature, `messaging.md` §9.1).
+pub const KEY_INDEX_LIST_PREFIX: [u8; 2] = [6, 2];
+
+/// A headless companion the phone linked ([`FakePhone::link_local`]).
+#[derive(Clone, Debug)]
+pub struct LocalLink {
+    /// Its phone-number JID.
+    pub jid: Jid,
+    /// Its LID.
+    pub lid: Jid,
+    /// Its `ADVSignedDeviceIdentity` (account key and both signatures), which it sends with
+    /// its `pkmsg`s.
+    pub adv_identity: Bytes,
+}
 
 /// Why a scan did not link anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +88,9 @@ pub struct FakePhone {
     lid_user: String,
     platform: String,
     next_device: u16,
+    /// Key indexes of the companions linked so far.
+    key_indexes: Vec<u32>,
+    raw_id: u32,
 }
 
 impl FakePhone {
@@ -72,6 +100,7 @@ impl FakePhone {
         let account = KeyPair::generate(&mut rng);
         let phone_number = format!("1555{:07}", rng.next_u32() % 10_000_000);
         let lid_user = format!("1{:014}", rng.next_u64() % 100_000_000_000_000);
+        let raw_id = rng.next_u32();
         Self {
             rng,
             account,
@@ -79,7 +108,106 @@ impl FakePhone {
             lid_user,
             platform: "android".to_owned(),
             next_device: 1,
+            key_indexes: Vec::new(),
+            raw_id,
         }
+    }
+
+    /// The account's LID user.
+    pub fn lid_user(&self) -> &str {
+        &self.lid_user
+    }
+
+    /// The phone's Signal identity: the account key.
+    pub fn identity(&self) -> IdentityKeyPair {
+        IdentityKeyPair::from(self.account.clone())
+    }
+
+    /// What the phone registers with the server.
+    pub fn account_spec(&self, push_name: &str) -> AccountSpec {
+        AccountSpec {
+            phone_number: self.phone_number.clone(),
+            lid_user: self.lid_user.clone(),
+            push_name: push_name.to_owned(),
+        }
+    }
+
+    /// Links a headless companion whose Signal identity is `identity`: the same
+    /// `<pair-success>` / `<pair-device-sign>` exchange as for a real companion, without a
+    /// wire, and the device registered with the server as a local device.
+    pub fn link_local(
+        &mut self,
+        server: &mut FakeServer,
+        identity: &IdentityKeyPair,
+        now: Instant,
+    ) -> Result<LocalLink, PairingError> {
+        let device_id = self.next_device;
+        self.next_device = self.next_device.wrapping_add(1).max(1);
+        let jid = Jid::device(&self.phone_number, device_id, Server::WhatsApp);
+        let lid = Jid::device(&self.lid_user, device_id, Server::Lid);
+        let server_time = server.unix_at(now);
+        let params = PairSuccessParams {
+            iq_id: format!("ps-{}", self.rng.next_u32()),
+            server_time,
+            jid: jid.clone(),
+            lid: Some(lid.clone()),
+            platform: self.platform.clone(),
+            business_name: None,
+            raw_id: self.raw_id,
+            timestamp: server_time,
+            key_index: u32::from(device_id),
+            hosted: false,
+        };
+        let mut secret = [0u8; 32];
+        self.rng.fill_bytes(&mut secret);
+        let adv_secret = AdvSecret::from_bytes(secret);
+        let mut random = [0u8; 64];
+        self.rng.fill_bytes(&mut random);
+        let public = *identity.identity_key().public_key().as_montgomery();
+        let (node, issued) =
+            build_pair_success(&params, &public, &adv_secret, &self.account, &random);
+        self.rng.fill_bytes(&mut random);
+        let paired = handle_pair_success(&node, &adv_secret, identity.key_pair(), &random)?;
+        let confirmed = issued.verify_reply(&paired.reply)?;
+        server.link_companion(
+            Device {
+                jid: jid.clone(),
+                lid: Some(lid.clone()),
+            },
+            confirmed.key_index,
+            confirmed.signed_identity,
+        );
+        self.key_indexes.push(confirmed.key_index);
+        self.publish_key_index_list(server, now);
+        Ok(LocalLink {
+            jid,
+            lid,
+            adv_identity: paired.identity.account,
+        })
+    }
+
+    /// Signs the account's key-index list (every companion linked so far) and publishes it.
+    pub fn publish_key_index_list(&mut self, server: &mut FakeServer, now: Instant) {
+        let details = AdvKeyIndexList {
+            raw_id: Some(self.raw_id),
+            timestamp: Some(server.unix_at(now)),
+            current_index: self.key_indexes.iter().copied().max(),
+            valid_indexes: self.key_indexes.clone(),
+            account_type: None,
+        }
+        .encode_to_vec();
+        let mut message = KEY_INDEX_LIST_PREFIX.to_vec();
+        message.extend_from_slice(&details);
+        let mut random = [0u8; 64];
+        self.rng.fill_bytes(&mut random);
+        let signature = self.account.sign(&message, &random);
+        let signed = AdvSignedKeyIndexList {
+            details: Some(details.into()),
+            account_signature: Some(Bytes::copy_from_slice(&signature)),
+            account_signature_key: Some(Bytes::copy_from_slice(&self.account.public_bytes())),
+        };
+        let user = Jid::user(&self.phone_number, Server::WhatsApp);
+        server.set_key_index_list(&user, signed.encode_to_vec().into());
     }
 
     /// The account's phone number (the user part of the companions' JIDs).
@@ -189,7 +317,7 @@ impl FakePhone {
             lid: Some(lid.clone()),
             platform: self.platform.clone(),
             business_name: None,
-            raw_id: self.rng.next_u32(),
+            raw_id: self.raw_id,
             timestamp: server_time,
             key_index: u32::from(device_id),
             hosted: false,
@@ -208,6 +336,13 @@ impl FakePhone {
             lid: Some(lid),
         };
         if server.deliver_pair_success(conn, &node, issued, device) {
+            self.key_indexes.push(u32::from(device_id));
+            if server
+                .account_devices(&Jid::user(&self.phone_number, Server::WhatsApp))
+                .is_some()
+            {
+                self.publish_key_index_list(server, now);
+            }
             Ok(conn)
         } else {
             Err(ScanError::NoSuchRef)

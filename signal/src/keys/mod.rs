@@ -8,13 +8,16 @@
 //! | [`PreKey`] + [`PreKeyId`] | a one-time pre-key |
 //! | [`SignedPreKey`] + [`SignedPreKeyId`] | the signed pre-key (signature by the identity) |
 //! | [`RegistrationId`] | a device's registration id |
+//! | [`SenderKeyId`] | the id of a group sender's chain |
 
 mod identity;
+mod ids;
 mod pair;
 mod pre_key;
 mod public;
 
 pub use identity::{IdentityKey, IdentityKeyPair};
+pub use ids::{PreKeyId, RegistrationId, SenderKeyId, SignedPreKeyId};
 pub use pair::KeyPair;
-pub use pre_key::{PreKey, PreKeyId, RegistrationId, SignedPreKey, SignedPreKeyId};
+pub use pre_key::{PreKey, SignedPreKey};
 pub use public::{KEY_TYPE_DJB, KeyError, PublicKey};

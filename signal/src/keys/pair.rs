@@ -40,6 +40,20 @@ impl KeyPair {
         Self { secret, public }
     }
 
+    /// Rebuilds a pair from a private key and the public key stored beside it, without the
+    /// scalar multiplication [`KeyPair::from_private_bytes`] performs.
+    ///
+    /// Only for records this crate wrote itself (loading a session must stay cheap); a pair
+    /// whose halves do not match produces messages the peer rejects, never a panic.
+    pub(crate) fn from_stored(mut private: [u8; 32], public: [u8; 32]) -> Self {
+        let secret = StaticSecret::from(private);
+        private.zeroize();
+        Self {
+            secret,
+            public: PublicKey::from(public),
+        }
+    }
+
     /// The public key.
     pub fn public_key(&self) -> &PublicKey {
         &self.public

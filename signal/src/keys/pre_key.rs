@@ -1,56 +1,11 @@
-//! Registration ids, one-time pre-keys ([`PreKey`]) and signed pre-keys ([`SignedPreKey`]).
+//! One-time pre-keys ([`PreKey`]) and signed pre-keys ([`SignedPreKey`]).
 
 use core::fmt;
 
 use rand_core::CryptoRng;
 
-use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
+use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PreKeyId, PublicKey, SignedPreKeyId};
 use crate::xeddsa::SIGNATURE_LEN;
-
-macro_rules! id_newtype {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(u32);
-
-        impl $name {
-            /// The id with this value.
-            pub const fn new(value: u32) -> Self {
-                Self(value)
-            }
-
-            /// The numeric value.
-            pub const fn value(self) -> u32 {
-                self.0
-            }
-        }
-
-        impl From<u32> for $name {
-            fn from(value: u32) -> Self {
-                Self(value)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Display::fmt(&self.0, f)
-            }
-        }
-    };
-}
-
-id_newtype!(
-    /// A device's Signal registration id (WhatsApp uses 14-bit values; any `u32` is carried).
-    RegistrationId
-);
-id_newtype!(
-    /// The id of a one-time pre-key.
-    PreKeyId
-);
-id_newtype!(
-    /// The id of a signed pre-key.
-    SignedPreKeyId
-);
 
 /// A one-time pre-key: an id and an X25519 pair; its public half goes into bundles, its private
 /// half answers the one `PreKeySignalMessage` that names it, then it is deleted.
@@ -90,7 +45,7 @@ impl PreKey {
 impl fmt::Debug for PreKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PreKey")
-            .field("id", &self.id.0)
+            .field("id", &self.id.value())
             .field("public", &self.public_key())
             .field("private", &"<redacted>")
             .finish()
@@ -159,7 +114,7 @@ impl SignedPreKey {
 impl fmt::Debug for SignedPreKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignedPreKey")
-            .field("id", &self.id.0)
+            .field("id", &self.id.value())
             .field("public", &self.public_key())
             .field("signature", &hex::encode(self.signature))
             .field("private", &"<redacted>")

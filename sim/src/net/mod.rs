@@ -28,10 +28,13 @@
 mod control;
 mod fault_syntax;
 mod hub;
+mod tls;
+mod web;
 mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -42,6 +45,7 @@ use crate::phone::ScanError;
 use crate::server::{Fault, ServerConfig};
 
 pub use fault_syntax::parse_fault;
+pub use tls::{LOOPBACK_NAMES, TestCa, TestCaError};
 
 use hub::Inner;
 
@@ -64,6 +68,9 @@ pub struct SimServerConfig {
     pub control: bool,
     /// Send a server ping to every logged-in connection at this interval (default `None`).
     pub server_pings: Option<Duration>,
+    /// Serve `wss://` (and `https://` for `sw.js`) with this CA's loopback certificate instead
+    /// of `ws://` (default `None`).
+    pub tls: Option<TestCa>,
 }
 
 impl Default for SimServerConfig {
@@ -78,6 +85,7 @@ impl Default for SimServerConfig {
             first_frame_delay: Duration::ZERO,
             control: false,
             server_pings: None,
+            tls: None,
         }
     }
 }
@@ -126,6 +134,9 @@ pub struct SimServer {
     inner: Arc<Inner>,
     addr: SocketAddr,
     control_addr: Option<SocketAddr>,
+    web_addr: SocketAddr,
+    web_hits: Arc<AtomicU64>,
+    tls: Option<TestCa>,
     shutdown: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -144,31 +155,76 @@ impl SimServer {
             None
         };
         let control_addr = control.as_ref().map(|c| c.local_addr()).transpose()?;
+        let web = std::net::TcpListener::bind(SocketAddr::new(config.bind.ip(), 0))?;
+        web.set_nonblocking(true)?;
+        let web_addr = web.local_addr()?;
+        let web_hits = Arc::new(AtomicU64::new(0));
+        let revision = config
+            .server
+            .min_version
+            .unwrap_or(tether_core::payload::DEFAULT_VERSION)
+            .tertiary;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let inner = Arc::new(Inner::new(&config));
         let (shutdown, stop) = watch::channel(false);
+        let tls = config.tls.clone();
         let thread = {
             let inner = Arc::clone(&inner);
+            let hits = Arc::clone(&web_hits);
+            let web_tls = tls.as_ref().map(TestCa::server_config);
             std::thread::Builder::new()
                 .name("tether-sim-server".to_owned())
                 .spawn(move || {
-                    runtime.block_on(ws::run(inner, listener, control, config, stop));
+                    runtime.block_on(async move {
+                        let web = tokio::net::TcpListener::from_std(web);
+                        let web_stop = stop.clone();
+                        let web = async move {
+                            match web {
+                                Ok(web) => web::serve(web, web_tls, revision, hits, web_stop).await,
+                                Err(error) => tracing::error!(%error, "sim server: cannot use the web listener"),
+                            }
+                        };
+                        tokio::join!(ws::run(inner, listener, control, config, stop), web);
+                    });
                 })?
         };
         Ok(Self {
             inner,
             addr,
             control_addr,
+            web_addr,
+            web_hits,
+            tls,
             shutdown,
             thread: Some(thread),
         })
     }
 
-    /// The websocket URL clients connect to: `ws://127.0.0.1:PORT/ws/chat`.
+    /// The websocket URL clients connect to: `ws://127.0.0.1:PORT/ws/chat`, or `wss://` when
+    /// the server has a [`TestCa`].
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws/chat", self.addr)
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}/ws/chat", self.addr)
+    }
+
+    /// The version URL clients fetch after a 405: `http://127.0.0.1:PORT/sw.js`, or `https://`
+    /// with a [`TestCa`]. Its `client_revision` is the version the server accepts.
+    pub fn version_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}/sw.js", self.web_addr)
+    }
+
+    /// How many times `sw.js` was fetched.
+    pub fn version_fetches(&self) -> u64 {
+        self.web_hits.load(Ordering::Relaxed)
+    }
+
+    /// The CA that signed the server's certificate (PEM), when it serves TLS: what a client
+    /// must trust.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(TestCa::ca_pem)
     }
 
     /// The websocket listener's address.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::handshake::server::{Request, Response};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -32,6 +32,10 @@ pub(super) async fn run(
     config: SimServerConfig,
     mut stop: watch::Receiver<bool>,
 ) {
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|ca| tokio_rustls::TlsAcceptor::from(ca.server_config()));
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(error) => {
@@ -57,15 +61,28 @@ pub(super) async fn run(
                     match inner.connect_outcome() {
                         ConnectOutcome::Refuse => {
                             tracing::info!(%peer, "sim server: refusing a connect (fault)");
-                            drop(stream);
+                            tasks.spawn(refuse(stream, stop.clone()));
                         }
                         ConnectOutcome::Hang => {
                             tracing::info!(%peer, "sim server: leaving a connect hanging (fault)");
                             tasks.spawn(hang(stream, stop.clone()));
                         }
-                        _ => {
-                            tasks.spawn(connection(stream, Arc::clone(&inner), config.clone()));
-                        }
+                        _ => match tls.clone() {
+                            Some(acceptor) => {
+                                let (inner, config) = (Arc::clone(&inner), config.clone());
+                                tasks.spawn(async move {
+                                    match acceptor.accept(stream).await {
+                                        Ok(tls) => connection(tls, inner, config).await,
+                                        Err(error) => tracing::info!(
+                                            %error, "sim server: TLS handshake failed"
+                                        ),
+                                    }
+                                });
+                            }
+                            None => {
+                                tasks.spawn(connection(stream, Arc::clone(&inner), config.clone()));
+                            }
+                        },
                     }
                 }
                 Err(error) => tracing::warn!(%error, "sim server: accept failed"),
@@ -83,6 +100,16 @@ pub(super) async fn run(
 
 /// A hung connect: the socket is held open and never upgraded, until the client gives up or
 /// the server shuts down (what the client sends is read and dropped).
+/// Closes a refused connect before the upgrade: the write side first (the client reads an
+/// end of stream), then whatever the client sent is read and dropped until it closes too.
+/// Dropping the socket with its request unread would answer with a TCP reset instead, and
+/// the client would report "reset by peer" or "closed before answering" by chance.
+async fn refuse(mut stream: TcpStream, stop: watch::Receiver<bool>) {
+    use tokio::io::AsyncWriteExt as _;
+    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), hang(stream, stop)).await;
+}
+
 async fn hang(mut stream: TcpStream, mut stop: watch::Receiver<bool>) {
     let mut sink = [0u8; 1024];
     loop {
@@ -115,8 +142,11 @@ async fn timer(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// One websocket connection, from the upgrade to the close.
-async fn connection(stream: TcpStream, inner: Arc<Inner>, config: SimServerConfig) {
+/// One websocket connection (over TCP or TLS), from the upgrade to the close.
+async fn connection<S>(stream: S, inner: Arc<Inner>, config: SimServerConfig)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     // The callback's error type is tungstenite's (an HTTP response): not ours to shrink.
     #[allow(clippy::result_large_err)]
     let check_path = |request: &Request, response: Response| {

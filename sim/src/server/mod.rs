@@ -20,6 +20,27 @@
 //!  afterwards: every iq answered (ping, passive, encrypt count/upload, logout, anything else)
 //! ```
 //!
+//! **Messages** (`messaging.md` §9): the server carries end-to-end encrypted 1:1 messages
+//! between accounts without decrypting anything.
+//!
+//! ```text
+//!  accounts.rs  accounts (PN user, LID user, push name), devices 0…n; JIDs in either namespace
+//!  keys.rs      pre-key upload / count / digest / rotate; bundle fetch pops the lowest key
+//!  usync.rs     device lists (phash, key indexes, key-index list), <lid val>, contacts
+//!  routing.rs   <message> validation, dedup, t, ack [phash], one stanza per addressed device
+//!  receipts.rs  receipt routing and acks; acks and receipts dequeue what they name
+//!  queues.rs    per-device FIFO queues, kept until acknowledged, 14 days at most
+//!  backlog.rs   login: offline_preview … offline; local devices without a wire
+//!  notifications.rs  devices / identity / pre-key count notifications
+//! ```
+//!
+//! A device is online on a connection (a client logged in as it) or locally
+//! ([`FakeServer::connect_local`]: a simulated phone or a headless peer submits stanzas with
+//! [`FakeServer::submit`] and takes what is delivered to it with
+//! [`FakeServer::take_delivered`]) — the same routing either way. The server logs what the
+//! simulator's invariants need: [`FakeServer::accepted`], [`FakeServer::routed`],
+//! [`FakeServer::handouts`] and [`FakeServer::complaints`] (protocol violations).
+//!
 //! Faults ([`Fault`]) replace the verdict of the next connection ([`FakeServer::fault_next`]),
 //! hit a live connection now ([`FakeServer::inject`]) or later ([`FakeServer::schedule`]).
 //! Connect faults (refuse / hang the next N connects) are answered by
@@ -29,14 +50,25 @@
 //! [`FakeServer::poll_close`]; call [`FakeServer::handle_timeout`] at
 //! [`FakeServer::poll_timeout`].
 
+mod accounts;
 mod acks;
+mod backlog;
 mod fault;
 mod history;
+mod keys;
+mod notifications;
 mod pairing;
+mod queues;
+mod receipts;
 mod registry;
+mod routing;
 mod session;
 mod stanzas;
+mod usync;
 mod wire;
+
+#[cfg(test)]
+mod fixture;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -51,10 +83,15 @@ use tether_core::crypto::KeyPair;
 use tether_core::pairing::phone::IssuedPairSuccess;
 use tether_core::payload::AppVersion;
 
+pub use accounts::{AccountError, AccountSpec, DeviceAddr, Namespace};
 pub use acks::ACK_EXPECTED;
+pub use backlog::LocalError;
 pub use fault::{ConnectOutcome, Fault};
 use history::History;
+pub use keys::Handout;
+pub use queues::{EXPIRY, StanzaClass};
 pub use registry::{REGISTRY_HEADER, RegistryError};
+pub use routing::{Accepted, Routed};
 
 use wire::Wire;
 
@@ -78,8 +115,18 @@ pub struct ServerConfig {
     pub seed: u64,
     /// Refs in each `<pair-device>` (the real server sends 6).
     pub refs_per_pairing: usize,
-    /// What `<count value=…>` answers to a pre-key count query (uploads add to it).
+    /// One-time pre-keys the server counts for every device on top of those it holds: the
+    /// `<count value=…>` answer is the device's pool plus this. The default (50) spares
+    /// connection-only simulations a pre-key upload; worlds that carry messages set 0, so the
+    /// count is exactly what was uploaded and not yet handed out.
     pub pre_key_count: u32,
+    /// Below this many one-time pre-keys (after a bundle fetch) the device gets
+    /// `<notification type="encrypt"><count value=N/>` (the real threshold is unknown,
+    /// `messaging.md` §10 item 3; 5).
+    pub pre_key_low_threshold: u32,
+    /// A defect planted on purpose, to prove that the simulator's invariants catch it (never
+    /// set outside such tests).
+    pub planted: Option<PlantedBug>,
     /// Logins announcing an older version get `<failure reason="405">`.
     pub min_version: Option<AppVersion>,
     /// Server wall clock (Unix seconds) at the instant the server was created.
@@ -98,6 +145,8 @@ impl Default for ServerConfig {
             seed: 1,
             refs_per_pairing: 6,
             pre_key_count: 50,
+            pre_key_low_threshold: 5,
+            planted: None,
             min_version: None,
             unix_base: 1_800_000_000,
             history_limit: None,
@@ -112,6 +161,28 @@ pub struct Device {
     pub jid: Jid,
     /// Its LID.
     pub lid: Option<Jid>,
+}
+
+/// A server-side defect planted on purpose: the simulator's invariants must catch each one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlantedBug {
+    /// Bundle fetches hand out the lowest one-time pre-key without removing it from the pool.
+    PreKeyHandedOutTwice,
+    /// The backlog is delivered newest first.
+    BacklogReversed,
+    /// A device's queue is emptied when its connection closes, as if delivered meant
+    /// acknowledged.
+    LoseQueueOnDisconnect,
+}
+
+/// A protocol violation the server noticed (a client sent something no real client should).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Complaint {
+    /// The device that sent it, when known.
+    pub device: Option<DeviceAddr>,
+    /// What was wrong.
+    pub what: String,
 }
 
 /// A ClientPayload the server received (for the harness's invariants and for tests).
@@ -141,6 +212,8 @@ enum Role {
     },
     LoggedIn {
         noise: [u8; 32],
+        /// The device it logged in as.
+        device: DeviceAddr,
     },
     Refused,
 }
@@ -191,6 +264,19 @@ pub struct FakeServer {
     expected_acks: Vec<(ConnId, String, Instant)>,
     /// The latest instant any verb was given.
     now: Instant,
+    /// The accounts messages are carried for.
+    accounts: accounts::Accounts,
+    /// Message dedup.
+    routing: routing::Routing,
+    /// What local devices were sent, not yet taken.
+    local_inbox: BTreeMap<DeviceAddr, VecDeque<Node>>,
+    /// Logs for the simulator's invariants.
+    accepted: History<Accepted>,
+    routed: History<Routed>,
+    handouts: History<Handout>,
+    complaints: Vec<Complaint>,
+    /// Stanzas dropped unacknowledged after [`EXPIRY`].
+    expired: u64,
 }
 
 impl FakeServer {
@@ -250,6 +336,14 @@ impl FakeServer {
             abrupt: BTreeSet::new(),
             expected_acks: Vec::new(),
             now,
+            accounts: accounts::Accounts::default(),
+            routing: routing::Routing::default(),
+            local_inbox: BTreeMap::new(),
+            accepted: History::new(limit),
+            routed: History::new(limit),
+            handouts: History::new(limit),
+            complaints: Vec::new(),
+            expired: 0,
         }
     }
 
@@ -282,9 +376,16 @@ impl FakeServer {
         &self.devices
     }
 
-    /// Registers a device directly (a test that starts from linked credentials).
+    /// Registers a device directly (a test that starts from linked credentials); its account
+    /// is created when the server does not know it yet.
     pub fn register_device(&mut self, noise_public: [u8; 32], device: Device) {
+        self.ensure_companion(&device, u32::from(device.jid.device_id()), None);
         self.devices.insert(noise_public, device);
+    }
+
+    /// Protocol violations the server noticed, oldest first.
+    pub fn complaints(&self) -> &[Complaint] {
+        &self.complaints
     }
 
     /// Every stanza received after a handshake, in order (the newest ones under a
@@ -337,6 +438,14 @@ impl FakeServer {
         self.conns
             .get(&id)
             .is_some_and(|c| matches!(c.role, Role::LoggedIn { .. }))
+    }
+
+    /// The device logged in on connection `id`.
+    fn conn_device(&self, id: ConnId) -> Option<DeviceAddr> {
+        match &self.conns.get(&id)?.role {
+            Role::LoggedIn { device, .. } => Some(device.clone()),
+            _ => None,
+        }
     }
 
     /// Whether connection `id` went silent ([`Fault::Silent`]): a harness sends it nothing of
@@ -515,7 +624,9 @@ impl FakeServer {
     /// The client closed `id` (or the harness dropped it).
     pub fn handle_close(&mut self, id: ConnId, _now: Instant) {
         self.abrupt.remove(&id);
-        self.conns.remove(&id);
+        if self.conns.remove(&id).is_some() {
+            self.conn_gone(id);
+        }
     }
 
     /// Applies scheduled faults that are due and ends stalls that are over.
@@ -593,6 +704,7 @@ impl FakeServer {
 
     fn close(&mut self, id: ConnId) {
         if self.conns.remove(&id).is_some() {
+            self.conn_gone(id);
             self.closes.push_back(id);
         }
     }

@@ -156,10 +156,15 @@ impl FakeServer {
         else {
             return;
         };
-        if issued.verify_reply(reply).is_err() {
+        let Ok(confirmed) = issued.verify_reply(reply) else {
             return self.inject(id, Fault::StreamError(500), self.created_at);
-        }
+        };
         let (noise, device) = (*noise, device.clone());
+        self.ensure_companion(
+            &device,
+            confirmed.key_index,
+            Some(confirmed.signed_identity),
+        );
         self.devices.insert(noise, device);
         self.inject(id, Fault::StreamError(515), self.created_at);
     }

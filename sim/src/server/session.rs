@@ -9,6 +9,7 @@ use tether_core::binary::Node;
 use tether_core::payload::AppVersion;
 use tether_core::proto::client_payload::ClientPayload;
 
+use super::accounts::{DeviceAddr, Endpoint};
 use super::{Conn, ConnId, FakeServer, Fault, Login, Role, stanzas};
 
 impl FakeServer {
@@ -86,18 +87,25 @@ impl FakeServer {
             .conns
             .iter()
             .filter(|(other, c)| {
-                **other != id && matches!(c.role, Role::LoggedIn { noise: n } if n == noise)
+                **other != id && matches!(c.role, Role::LoggedIn { noise: n, .. } if n == noise)
             })
             .map(|(other, _)| *other)
             .collect();
         for other in older {
             self.inject(other, Fault::Replaced, now);
         }
+        let addr = self.ensure_companion(&device, u32::from(device.jid.device_id()), None);
         if let Some(conn) = self.conns.get_mut(&id) {
-            conn.role = Role::LoggedIn { noise };
+            conn.role = Role::LoggedIn {
+                noise,
+                device: addr.clone(),
+            };
         }
         let t = self.server_time(id, now);
         self.send(id, &stanzas::success(t, device.lid.as_ref()));
+        // A passive login gets its backlog after its <active/> (session.md §2.4).
+        let active = payload.passive != Some(true);
+        self.go_online(&addr, Endpoint::Conn(id), active);
     }
 
     fn refuse(&mut self, id: ConnId, reason: u16) {
@@ -116,10 +124,22 @@ impl FakeServer {
 
     pub(super) fn on_node(&mut self, id: ConnId, node: &Node, now: Instant) {
         if node.tag == "ack" {
-            return self.on_ack(id, node);
+            self.on_ack(id, node);
+        }
+        if let Some(device) = self.conn_device(id) {
+            if node.tag == "iq"
+                && node.attr_str("xmlns") == Some("encrypt")
+                && node.attr_str("type") == Some("set")
+                && let Some(list) = node.child("list")
+            {
+                self.pre_key_uploads.push((id, list.child_nodes().len()));
+            }
+            if self.on_device_stanza(&device, Endpoint::Conn(id), node) {
+                return;
+            }
         }
         if node.tag != "iq" {
-            return; // receipts, presence: nothing to answer
+            return; // presence, chat states: nothing to answer
         }
         let kind = node.attr_str("type").unwrap_or_default();
         let iq_id = node.attr_str("id").unwrap_or_default().to_owned();
@@ -136,30 +156,18 @@ impl FakeServer {
         }
         let t = self.server_time(id, now);
         match node.attr_str("xmlns").unwrap_or_default() {
-            "encrypt" if node.child("count").is_some() => {
-                let count = self.config.pre_key_count;
-                self.send(id, &stanzas::count_result(&iq_id, count));
-            }
-            "encrypt" if node.child("list").is_some() => {
-                let keys = node.child("list").map_or(0, |l| l.child_nodes().len());
-                self.pre_key_uploads.push((id, keys));
-                self.config.pre_key_count = self
-                    .config
-                    .pre_key_count
-                    .saturating_add(u32::try_from(keys).unwrap_or(u32::MAX));
-                self.send(id, &stanzas::result(&iq_id, None));
-            }
             "md" if node.child("link_code_companion_reg").is_some() => {
                 self.on_link_code(id, node);
             }
             "md" if node.child("remove-companion-device").is_some() => {
                 if let Some(Conn {
-                    role: Role::LoggedIn { noise },
+                    role: Role::LoggedIn { noise, device },
                     ..
                 }) = self.conns.get(&id)
                 {
-                    let noise = *noise;
+                    let (noise, device) = (*noise, device.clone());
                     self.devices.remove(&noise);
+                    self.remove_companion(&device);
                 }
                 self.send(id, &stanzas::result(&iq_id, None));
             }
@@ -170,5 +178,48 @@ impl FakeServer {
             }
             _ => self.send(id, &stanzas::result(&iq_id, None)),
         }
+    }
+}
+
+impl FakeServer {
+    /// A stanza from a logged-in `device` (over a connection or locally): messages, receipts,
+    /// acks, and the iqs of messaging (`encrypt`, `usync`, `passive`). `false` when it is none
+    /// of these (the connection's generic handling answers it).
+    pub(super) fn on_device_stanza(
+        &mut self,
+        device: &DeviceAddr,
+        endpoint: Endpoint,
+        node: &Node,
+    ) -> bool {
+        match &*node.tag {
+            "message" => self.on_message(device, endpoint, node),
+            "receipt" => self.on_receipt(device, endpoint, node),
+            "ack" => self.on_device_ack(device, node),
+            "iq" => {
+                let kind = node.attr_str("type").unwrap_or_default();
+                if !matches!(kind, "get" | "set") {
+                    return false;
+                }
+                let answer = match node.attr_str("xmlns").unwrap_or_default() {
+                    "encrypt" => self.on_encrypt_iq(device, node),
+                    "usync" => self.on_usync(device, node),
+                    "passive" if node.child("active").is_some() => {
+                        let iq_id = node.attr_str("id").unwrap_or_default();
+                        let result = stanzas::result(iq_id, None);
+                        self.transmit(device, endpoint, &result);
+                        self.activate(device);
+                        return true;
+                    }
+                    _ if endpoint == Endpoint::Local => {
+                        // A local device's other iqs: a plain result, as on a connection.
+                        stanzas::result(node.attr_str("id").unwrap_or_default(), None)
+                    }
+                    _ => return false,
+                };
+                self.transmit(device, endpoint, &answer);
+            }
+            _ => return endpoint == Endpoint::Local,
+        }
+        true
     }
 }

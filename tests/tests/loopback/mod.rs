@@ -1,5 +1,7 @@
 //! The loopback end-to-end suite, written once and run per runtime (`loopback_tokio.rs`,
-//! `loopback_smol.rs`, `loopback_async_std.rs`): a runtime adapter drives a real
+//! `loopback_smol.rs`, `loopback_async_std.rs`) and again over TLS (`loopback_tokio_tls.rs`,
+//! `loopback_smol_tls.rs`: `wss://` and an `https://` `sw.js`, with a CA made at test time and
+//! trusted through `Options::trust`): a runtime adapter drives a real
 //! `tether_core::Connection` over real websockets against `tether_sim::net::SimServer`.
 //! Each test starts its own server on port 0. Timeouts only bound waiting for an event; no
 //! test asserts a speed.
@@ -8,7 +10,8 @@ pub(crate) mod proxies;
 pub(crate) mod runtimes;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -16,14 +19,39 @@ use futures_lite::FutureExt;
 use tether_core::binary::Jid;
 use tether_core::connection::{Command, Config, Event};
 use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
-use tether_core::driver::{ClientError, Options};
+use tether_core::driver::{ClientError, Options, TlsTrust};
 use tether_core::proxy::ProxySetting;
 use tether_core::reason::DisconnectReason;
-use tether_sim::net::{SimServer, SimServerConfig};
+use tether_sim::net::{SimServer, SimServerConfig, TestCa};
 use tether_sim::{Fault, MemStore};
 
 /// Bound on waiting for one expected event (never a speed assertion).
 const LIMIT: Duration = Duration::from_secs(60);
+
+/// Whether this test binary runs the suite over TLS (set by `loopback_suite!(H, tls)`).
+static TLS: AtomicBool = AtomicBool::new(false);
+
+/// Runs the suite over `wss://` (every test of the binary sets the same value).
+#[allow(dead_code)] // the plain binaries never call it
+pub(crate) fn use_tls() {
+    TLS.store(true, Ordering::SeqCst);
+}
+
+/// Whether the suite runs over TLS.
+pub(crate) fn tls() -> bool {
+    TLS.load(Ordering::SeqCst)
+}
+
+/// Writes `ca`'s certificate to a fresh file in the temporary directory, for
+/// `Options::trust`.
+pub(crate) fn ca_file(ca: &TestCa) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let name = format!("tether-loopback-ca-{}-{n}.pem", std::process::id());
+    let path = std::env::temp_dir().join(name);
+    std::fs::write(&path, ca.ca_pem()).expect("write the test CA");
+    path
+}
 
 /// What the suite needs from a runtime adapter.
 pub(crate) trait Harness: Sized + Send + 'static {
@@ -97,12 +125,19 @@ impl Setup {
         Self::with_server(seed, SimServerConfig::default())
     }
 
-    pub(crate) fn with_server(seed: u8, server: SimServerConfig) -> Self {
+    pub(crate) fn with_server(seed: u8, mut server: SimServerConfig) -> Self {
+        let mut options = Options::default();
+        options.trust = TlsTrust::builtin_only();
+        if tls() && server.tls.is_none() {
+            let ca = TestCa::generate().expect("make the test CA");
+            options.trust = TlsTrust::builtin_only().with_ca_file(ca_file(&ca));
+            server.tls = Some(ca);
+        }
         let server = SimServer::start(server).expect("start the sim server");
         let mut config = Config::for_server(server.ws_url(), server.root_public());
         config.reconnect.base_delay = Duration::from_millis(50);
         config.reconnect.max_delay = Duration::from_millis(400);
-        let mut options = Options::default();
+        config.version_url = server.version_url();
         options.proxy = ProxySetting::Off;
         options.seed = Some([seed; 32]);
         Self {
@@ -382,11 +417,16 @@ pub(crate) async fn refused_connects_are_retried<H: Harness>() {
     let mut h: H = s.start().await;
     h.command(Command::Connect).expect("connect");
     let failure = wait_for(&mut h, "a failed upgrade", transport_failure).await;
-    assert_eq!(failure.kind(), "upgrade", "{failure}");
-    assert!(
-        failure.to_string().contains("before answering"),
-        "{failure}"
-    );
+    if tls() {
+        // Dropped before the TLS handshake completed.
+        assert_eq!(failure.kind(), "tls", "{failure}");
+    } else {
+        assert_eq!(failure.kind(), "upgrade", "{failure}");
+        assert!(
+            failure.to_string().contains("before answering"),
+            "{failure}"
+        );
+    }
     let _ = link_after_connect(&mut h, &s.server).await;
     assert!(s.server.stats().accepted >= 2);
     h.shutdown().await.0.expect("shutdown");
@@ -398,7 +438,8 @@ pub(crate) async fn a_closed_port_is_a_refused_connection<H: Harness>() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = closed.local_addr().expect("addr").port();
     drop(closed);
-    s.config.endpoint = format!("ws://127.0.0.1:{port}/ws/chat");
+    let scheme = if tls() { "wss" } else { "ws" };
+    s.config.endpoint = format!("{scheme}://127.0.0.1:{port}/ws/chat");
     let mut h: H = s.start().await;
     h.command(Command::Connect).expect("connect");
     let failure = wait_for(&mut h, "a refused connect", transport_failure).await;
@@ -486,28 +527,47 @@ pub(crate) async fn a_refusing_proxy_is_a_retried_failure<H: Harness>() {
     h.shutdown().await.0.expect("shutdown");
 }
 
-/// A 405 (outdated client) makes the adapter fetch `sw.js` from the version URL; the core
-/// retries with the fetched version, links, and persists that version.
+/// A 405 (outdated client) makes the adapter fetch `sw.js` from the version URL (the sim's,
+/// over `https://` in the TLS run); the core retries with the fetched version, links, and
+/// persists that version.
 pub(crate) async fn outdated_client_fetches_the_version<H: Harness>() {
     let old = tether_core::payload::DEFAULT_VERSION;
     let fresh = tether_core::payload::AppVersion::new(2, 3000, old.tertiary + 7);
     let mut sim = SimServerConfig::default();
     sim.server.min_version = Some(fresh);
-    let mut s = Setup::with_server(11, sim);
-    let web = proxies::Proxy::start(proxies::Kind::SwJs(fresh.tertiary));
-    s.config.version_url = format!("http://{}/sw.js", web.addr);
+    let s = Setup::with_server(11, sim);
+    let scheme = if tls() { "https://" } else { "http://" };
+    assert!(s.config.version_url.starts_with(scheme));
     let mut h: H = s.start().await;
     link(&mut h, &s.server).await;
-    assert_eq!(
-        web.targets(),
-        vec!["/sw.js".to_owned()],
-        "one fetch of the script"
-    );
+    assert_eq!(s.server.version_fetches(), 1, "one fetch of the script");
     h.shutdown().await.0.expect("shutdown");
     assert_eq!(
         s.store.lock().current().and_then(|c| c.version),
         Some(fresh)
     );
+}
+
+/// A server whose certificate chains to a CA the client does not trust is a TLS failure
+/// (retried, typed, naming the host), never a connection: verification cannot be skipped.
+pub(crate) async fn an_untrusted_certificate_is_a_tls_failure<H: Harness>() {
+    let sim = SimServerConfig {
+        tls: Some(TestCa::generate().expect("make the test CA")),
+        ..SimServerConfig::default()
+    };
+    let mut s = Setup::with_server(15, sim);
+    s.options.trust = TlsTrust::builtin_only();
+    let mut h: H = s.start().await;
+    h.command(Command::Connect).expect("connect");
+    let failure = wait_for(&mut h, "a TLS failure", transport_failure).await;
+    assert_eq!(failure.kind(), "tls", "{failure}");
+    assert!(failure.to_string().contains("127.0.0.1"), "{failure}");
+    assert_eq!(
+        s.server.stats().accepted,
+        0,
+        "no WebSocket reached the server"
+    );
+    h.shutdown().await.0.expect("shutdown");
 }
 
 /// Commands the core refuses come back as `ClientError::Command`; shutting down an idle client
@@ -547,7 +607,35 @@ macro_rules! loopback_suite {
             misuse_is_reported_and_shutdown_ends_the_client,
             outdated_client_fetches_the_version,
             a_panicking_store_stops_with_a_store_failure,
+            an_untrusted_certificate_is_a_tls_failure,
         );
+    };
+    ($h:ty, tls) => {
+        $crate::loopback_suite!(@tests_tls $h;
+            links_by_qr_then_restarts_from_the_store,
+            keepalive_silence_reconnects,
+            replaced_stops,
+            logged_out_stops_and_quarantines,
+            abrupt_close_reconnects,
+            refused_connects_are_retried,
+            a_closed_port_is_a_refused_connection,
+            links_through_an_http_connect_proxy,
+            links_through_a_socks5_proxy,
+            a_refusing_proxy_is_a_retried_failure,
+            misuse_is_reported_and_shutdown_ends_the_client,
+            outdated_client_fetches_the_version,
+            a_panicking_store_stops_with_a_store_failure,
+            an_untrusted_certificate_is_a_tls_failure,
+        );
+    };
+    (@tests_tls $h:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                loopback::use_tls();
+                <$h as loopback::Harness>::block_on(loopback::$name::<$h>());
+            }
+        )*
     };
     (@tests $h:ty; $($name:ident),* $(,)?) => {
         $(

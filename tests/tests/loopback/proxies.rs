@@ -1,6 +1,6 @@
-//! Tiny blocking servers for the suite, on std threads: an HTTP CONNECT proxy, a SOCKS5 proxy
-//! (user/password auth), a proxy that refuses every tunnel, and a web server whose `sw.js`
-//! carries a `client_revision`. They record the targets (or request lines) asked for.
+//! Tiny blocking proxies for the suite, on std threads: an HTTP CONNECT proxy, a SOCKS5 proxy
+//! (user/password auth) and a proxy that refuses every tunnel. They record the targets asked
+//! for. (The `sw.js` of the version fetch is the `SimServer`'s own.)
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -12,8 +12,6 @@ pub(crate) enum Kind {
     HttpConnect,
     Socks5,
     Refusing,
-    /// Answers any GET with a chunked script carrying this `client_revision`.
-    SwJs(u32),
 }
 
 #[derive(Default)]
@@ -66,7 +64,7 @@ impl Proxy {
 fn serve(kind: Kind, mut client: TcpStream, log: &Mutex<Log>) -> io::Result<()> {
     let target = match kind {
         Kind::Socks5 => socks5_handshake(&mut client, log)?,
-        Kind::HttpConnect | Kind::Refusing | Kind::SwJs(_) => {
+        Kind::HttpConnect | Kind::Refusing => {
             let mut head = Vec::new();
             let mut byte = [0; 1];
             while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
@@ -75,19 +73,6 @@ fn serve(kind: Kind, mut client: TcpStream, log: &Mutex<Log>) -> io::Result<()> 
             }
             let head = String::from_utf8_lossy(&head);
             let target = head.split(' ').nth(1).unwrap_or_default().to_owned();
-            if let Kind::SwJs(revision) = kind {
-                log.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .targets
-                    .push(target);
-                let script =
-                    format!("self.boot={{\\\"client_revision\\\":{revision},\\\"x\\\":1}};");
-                let (a, b) = script.split_at(script.len() / 2);
-                let body = format!("{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n", a.len(), b.len());
-                client.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")?;
-                client.write_all(body.as_bytes())?;
-                return Ok(());
-            }
             if matches!(kind, Kind::Refusing) || !head.starts_with("CONNECT ") {
                 client.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")?;
                 return Ok(());

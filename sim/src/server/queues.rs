@@ -1,0 +1,245 @@
+//! Per-device delivery queues (`messaging.md` §9.3): every message, receipt and notification
+//! addressed to a device waits in its FIFO queue until that device acknowledges it — with an
+//! `<ack>` of the same class and id, or, for a message, a `<receipt>` for it. A device online
+//! gets each stanza the moment it is queued; whatever it has not acknowledged when it goes away
+//! is delivered again at its next login (the backlog). Stanzas older than
+//! [`EXPIRY`] are dropped unseen.
+//!
+//! ```text
+//!  enqueue ─▶ [ oldest … newest ] ─▶ online and active? send now : wait for the login
+//!  <ack class id to> / <receipt id to> from the device ─▶ the matching entry leaves
+//!  login ─▶ every entry (the backlog), in order, marked offline
+//! ```
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use tether_core::binary::Node;
+
+use super::FakeServer;
+use super::accounts::{DeviceAddr, Endpoint};
+
+/// How long the server keeps an unacknowledged stanza (14 days of virtual time).
+pub const EXPIRY: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// The kinds of stanza a device acknowledges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StanzaClass {
+    /// `<message>`.
+    Message,
+    /// `<receipt>`.
+    Receipt,
+    /// `<notification>`.
+    Notification,
+}
+
+impl StanzaClass {
+    /// The class of a stanza tag (`message`, `receipt`, `notification`).
+    pub fn of(tag: &str) -> Option<Self> {
+        match tag {
+            "message" => Some(Self::Message),
+            "receipt" => Some(Self::Receipt),
+            "notification" => Some(Self::Notification),
+            _ => None,
+        }
+    }
+}
+
+/// One stanza waiting for a device's acknowledgement.
+#[derive(Clone, Debug)]
+pub(crate) struct Queued {
+    pub(crate) class: StanzaClass,
+    pub(crate) id: String,
+    /// The device that caused it (the `to` of the client's ack names it); `None` for the
+    /// server's own notifications.
+    pub(crate) from: Option<DeviceAddr>,
+    /// The receipt's `type` (`None`: a delivery receipt, or not a receipt).
+    pub(crate) receipt_type: Option<String>,
+    pub(crate) node: Node,
+    pub(crate) queued_at: Instant,
+}
+
+/// One device's queue (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct DeviceQueue {
+    entries: VecDeque<Queued>,
+}
+
+/// What an acknowledgement names.
+#[derive(Clone, Debug)]
+pub(crate) struct AckKey<'a> {
+    pub(crate) class: StanzaClass,
+    pub(crate) id: &'a str,
+    /// The device the ack's `to` names (`None`: no `to`, or the server).
+    pub(crate) from: Option<&'a DeviceAddr>,
+    /// For receipts: the type the ack repeats (`None`: it gives none, so any matches).
+    pub(crate) receipt_type: Option<Option<&'a str>>,
+}
+
+impl DeviceQueue {
+    pub(crate) fn push(&mut self, entry: Queued) {
+        self.entries.push_back(entry);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Queued> {
+        self.entries.iter()
+    }
+
+    /// Removes the oldest entry `key` names; returns it.
+    pub(crate) fn remove(&mut self, key: &AckKey<'_>) -> Option<Queued> {
+        let index = self.entries.iter().position(|e| {
+            e.class == key.class
+                && e.id == key.id
+                && key.from.is_none_or(|from| e.from.as_ref() == Some(from))
+                && key
+                    .receipt_type
+                    .is_none_or(|t| e.receipt_type.as_deref() == t)
+        })?;
+        self.entries.remove(index)
+    }
+
+    /// Drops entries queued before `now - EXPIRY`; returns how many.
+    pub(crate) fn expire(&mut self, now: Instant) -> usize {
+        let before = self.entries.len();
+        self.entries
+            .retain(|e| now.saturating_duration_since(e.queued_at) < EXPIRY);
+        before - self.entries.len()
+    }
+
+    /// Every entry, oldest first (a snapshot for a backlog delivery).
+    pub(crate) fn snapshot(&self) -> Vec<Queued> {
+        self.entries.iter().cloned().collect()
+    }
+}
+
+impl FakeServer {
+    /// Queues `entry` for `to` and sends it at once when `to` is online and active. Returns
+    /// `false` (and drops it) when there is no such device.
+    pub(super) fn enqueue(&mut self, to: &DeviceAddr, entry: Queued) -> bool {
+        let node = entry.node.clone();
+        let Some(state) = self.accounts.device_mut(to) else {
+            return false;
+        };
+        state.queue.push(entry);
+        let online = state.online.filter(|o| o.active).map(|o| o.endpoint);
+        if let Some(endpoint) = online {
+            self.transmit(to, endpoint, &node);
+        }
+        true
+    }
+
+    /// Sends `node` to `to` at `endpoint`.
+    pub(super) fn transmit(&mut self, to: &DeviceAddr, endpoint: Endpoint, node: &Node) {
+        match endpoint {
+            Endpoint::Conn(id) => self.send_node(id, node),
+            Endpoint::Local => self
+                .local_inbox
+                .entry(to.clone())
+                .or_default()
+                .push_back(node.clone()),
+        }
+    }
+
+    /// `device` acknowledged the stanza `key` names: it leaves the queue.
+    pub(super) fn acknowledge(&mut self, device: &DeviceAddr, key: &AckKey<'_>) -> bool {
+        let removed = self
+            .accounts
+            .device_mut(device)
+            .and_then(|s| s.queue.remove(key));
+        removed.is_some()
+    }
+
+    /// Stanzas waiting for `device`'s acknowledgement (`None`: no such device).
+    pub fn queue_len(&self, device: &tether_core::binary::Jid) -> Option<usize> {
+        let (addr, _) = self.accounts.resolve(device)?;
+        Some(self.accounts.device(&addr)?.queue.len())
+    }
+
+    /// The ids and classes of the stanzas waiting for `device`, oldest first.
+    pub fn queued(&self, device: &tether_core::binary::Jid) -> Vec<(StanzaClass, String)> {
+        self.accounts
+            .resolve(device)
+            .and_then(|(addr, _)| self.accounts.device(&addr))
+            .map(|s| s.queue.iter().map(|e| (e.class, e.id.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Stanzas dropped unacknowledged after [`EXPIRY`].
+    pub fn expired(&self) -> u64 {
+        self.expired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn entry(class: StanzaClass, id: &str, from: u16, at: Instant) -> Queued {
+        Queued {
+            class,
+            id: id.to_owned(),
+            from: Some(DeviceAddr {
+                user: "1".to_owned(),
+                device: from,
+            }),
+            receipt_type: None,
+            node: Node::new("message").attr("id", id.to_owned()),
+            queued_at: at,
+        }
+    }
+
+    #[test]
+    fn acks_remove_only_the_entry_they_name() {
+        let now = Instant::now();
+        let mut queue = DeviceQueue::default();
+        queue.push(entry(StanzaClass::Message, "A", 0, now));
+        queue.push(entry(StanzaClass::Receipt, "A", 0, now));
+        queue.push(entry(StanzaClass::Receipt, "A", 3, now));
+        let three = DeviceAddr {
+            user: "1".to_owned(),
+            device: 3,
+        };
+        let key = AckKey {
+            class: StanzaClass::Receipt,
+            id: "A",
+            from: Some(&three),
+            receipt_type: Some(None),
+        };
+        assert_eq!(queue.remove(&key).unwrap().from.unwrap().device, 3);
+        assert!(queue.remove(&key).is_none());
+        let read = AckKey {
+            receipt_type: Some(Some("read")),
+            from: None,
+            ..key.clone()
+        };
+        assert!(
+            queue.remove(&read).is_none(),
+            "a read ack names a read receipt"
+        );
+        let any = AckKey {
+            from: None,
+            receipt_type: None,
+            ..key
+        };
+        assert!(queue.remove(&any).is_some());
+        assert_eq!(queue.len(), 1);
+        assert_eq!(queue.snapshot()[0].class, StanzaClass::Message);
+    }
+
+    #[test]
+    fn entries_expire_after_fourteen_days() {
+        let start = Instant::now();
+        let mut queue = DeviceQueue::default();
+        queue.push(entry(StanzaClass::Message, "old", 0, start));
+        queue.push(entry(StanzaClass::Message, "new", 0, start + EXPIRY / 2));
+        assert_eq!(queue.expire(start + EXPIRY - Duration::from_secs(1)), 0);
+        assert_eq!(queue.expire(start + EXPIRY), 1);
+        assert_eq!(queue.snapshot()[0].id, "new");
+    }
+}
