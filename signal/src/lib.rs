@@ -6,7 +6,11 @@
 //! async, no threads, and nothing about WhatsApp stanzas. It depends on no other Tether crate.
 //!
 //! Its byte-level behaviour is that of npm `libsignal` 6.0.0, the library Baileys uses: the
-//! worked vector of `messaging.md` Appendix A is reproduced byte for byte.
+//! worked vector of `messaging.md` Appendix A is reproduced byte for byte, and the differential
+//! suite (`tests/tests/signal_differential.rs`, run by `.ci/run`) drives libsignal under Node.js
+//! in lockstep with this crate — Tether ↔ Tether, Tether ↔ libsignal both ways, libsignal ↔
+//! libsignal on the same seeded scripts and key streams — and fails when any ciphertext byte or
+//! decryption outcome differs; sender keys are compared with Baileys' group code the same way.
 //!
 //! ## Two parties talk
 //!
@@ -78,6 +82,7 @@
 //! | [`message`] | the four wire formats, parsed with bounded lengths and typed errors |
 //! | [`session`] | [`SessionRecord`]: X3DH (both roles), the Double Ratchet, archived states |
 //! | [`group`] | [`SenderKeyRecord`]: sender keys, distribution messages, group encrypt/decrypt |
+//! | [`import`] | npm libsignal's session JSON and Baileys' sender-key JSON → records |
 //!
 //! ## Rules every operation follows
 //!
@@ -94,7 +99,7 @@
 //! - **Hostile input never panics**: every parser bounds lengths before allocating and returns
 //!   a typed error; errors are one enum per operation ([`BundleError`], [`EncryptError`],
 //!   [`DecryptError`], [`GroupEncryptError`], [`GroupDecryptError`], [`MessageError`],
-//!   [`RecordError`]).
+//!   [`RecordError`], [`import::ImportError`]).
 //! - **Secrets** (private keys, root/chain/message keys, skipped keys, sender chain keys) are
 //!   wiped on drop and shown as `<redacted>` by `Debug`; MACs are compared in constant time
 //!   (`subtle`).
@@ -110,7 +115,9 @@
 //!   *tries* while looking for the one that decrypts a message, and keeps that damage when a
 //!   later session succeeds (it then sends on a ratchet its peer cannot follow: "Bad MAC").
 //!   Here a state is planned read-only, its MAC verified, and only then changed; our next
-//!   ratchet key is drawn after the MAC verified.
+//!   ratchet key is drawn after the MAC verified. (The differential harness rolls libsignal's
+//!   failed attempts back the same way so the two can run in lockstep; a separate test shows
+//!   the defect with the rollback off.)
 //! - **Archived states are not promoted.** A message decrypted by an archived state leaves it
 //!   archived and the current state current, as in libsignal-node (Java/Rust libsignal promote
 //!   it). The current state is the one we encrypt with: the newest one we built.
@@ -147,6 +154,7 @@
 mod cbc;
 mod codec;
 pub mod group;
+pub mod import;
 mod kdf;
 pub mod keys;
 pub mod message;

@@ -31,3 +31,4 @@ pub const MAX_SENDER_SKIPPED_KEYS: usize = 2000;
 pub const MAX_SENDER_FORWARD_JUMP: u32 = 2000;
 
 pub(crate) use chain::{SenderChainKey, SenderMessageKeys};
+pub(crate) use record::SenderKeyState;

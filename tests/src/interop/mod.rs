@@ -17,12 +17,16 @@
 //! - [`fidelity`]: runs the real Baileys client (`interop/fidelity.mjs`) against a
 //!   `SimServer` and links Baileys sessions ([`fidelity::link_baileys_session`]).
 //!
+//! - [`signal`]: runs npm libsignal 6.0.0 as Baileys drives it (`interop/signal.mjs`) for the
+//!   differential suite of `tether-signal`.
+//!
 //! The harness needs the npm package installed: `(cd interop && npm ci --ignore-scripts)`.
 
 pub mod canon;
 pub mod fidelity;
 pub mod harness;
 pub mod json;
+pub mod signal;
 
 pub use canon::{Canon, CanonContent, first_difference};
 pub use harness::{Baileys, Generated, INSTALL_HINT, repo_root};
