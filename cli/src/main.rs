@@ -1,8 +1,15 @@
 //! `tether`: link a WhatsApp account and keep it connected, diagnose it, back it up, and
 //! inspect the wire. This file is the command tree only; each command lives in `cmd/`.
 //!
-//! Exit codes: 0 success, 1 runtime failure, 2 usage or input error.
+//! Exit codes: 0 success, 1 runtime failure, 2 usage or input error; `run` also 3–6 for a
+//! terminal reason a supervisor can act on (DESIGN §9), `status --check` its own (see there).
 #![forbid(unsafe_code)]
+
+/// `println!` that ends the process quietly when stdout's reader has gone (a closed pipe).
+macro_rules! outln {
+    () => { $crate::logging::stdout_line("") };
+    ($($arg:tt)*) => { $crate::logging::stdout_line(&format!($($arg)*)) };
+}
 
 #[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
 compile_error!(
@@ -14,9 +21,11 @@ mod cmd;
 mod config;
 mod control;
 mod doctor;
+mod exit;
 mod failure;
 mod httpc;
 mod logging;
+mod metrics;
 mod node_cmd;
 mod output;
 mod paths;
@@ -42,8 +51,12 @@ Start here:
   tether status               is it linked, when was it last connected, why did it last drop?
   tether doctor               check store, clock, config and network, each with its fix
 
-Logs go to stderr; set TETHER_LOG (or RUST_LOG), e.g. TETHER_LOG=tether=debug.
-Exit codes: 0 success, 1 runtime failure, 2 usage or input error.";
+Logs go to stderr with RFC 3339 UTC timestamps; filter them with TETHER_LOG (or RUST_LOG), e.g.
+TETHER_LOG=tether=debug; --log-format json for one JSON object per line; colours only on a
+terminal (--color, NO_COLOR).
+Exit codes: 0 success, 1 runtime failure, 2 usage or input error; `tether run` also exits
+3 needs a new link, 4 replaced by another instance, 5 temporarily banned, 6 client outdated;
+`tether status --check` documents its own.";
 
 /// Tether: a WhatsApp Web (multi-device) client built to stay connected.
 #[derive(Debug, Parser)]
@@ -56,6 +69,12 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or input error.";
     after_help = AFTER_HELP
 )]
 struct Cli {
+    /// Colour log lines: auto (only on a terminal, unless NO_COLOR is set), always, never
+    #[arg(long, global = true, value_enum, default_value_t = logging::Color::Auto)]
+    color: logging::Color,
+    /// Log lines as text or as one JSON object per line
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,8 +85,9 @@ pub(crate) struct StoreArgs {
     /// The credential store [default: ~/.tether/whatsapp.redb, or sessionStore.path from the config]
     #[arg(long, value_name = "PATH", env = "TETHER_STORE")]
     pub(crate) store: Option<PathBuf>,
-    /// Settings in the field report's JSON shape (channels.whatsapp.{reconnect,keepAlive,sessionStore});
-    /// an OpenClaw openclaw.json works as is [default: ~/.tether/config.json, else ~/.openclaw/openclaw.json]
+    /// Settings file, JSON5 (channels.whatsapp.{reconnect,keepAlive,sessionStore,server,proxy,caFile,…});
+    /// an OpenClaw openclaw.json works as is; `tether config` shows the effective values
+    /// [default: ~/.tether/config.json, else $OPENCLAW_CONFIG_PATH, else ~/.openclaw/openclaw.json]
     #[arg(long, value_name = "FILE", env = "TETHER_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
@@ -84,8 +104,10 @@ enum Command {
     Stop(cmd::stop::StopArgs),
     /// Show whether the store is linked, to which account, and how the connection has fared.
     Status(cmd::status::StatusArgs),
-    /// Check everything the field report's diagnostic steps check by hand, each with its fix.
+    /// Check config, store, clock and the network path to the server, each ✘ with its fix.
     Doctor(cmd::doctor::DoctorArgs),
+    /// Print the effective configuration: each value, where it comes from, and its default.
+    Config(cmd::config::ConfigArgs),
     /// Write a consistent copy of the store to FILE (works while `tether run` is running).
     Backup(cmd::backup::BackupArgs),
     /// Replace the store with a backup made by `tether backup` (the current one is kept aside).
@@ -114,16 +136,26 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The demo narrates every event itself; elsewhere warnings are worth seeing.
-    // The connection commands print every lifecycle event themselves (the core's own warnings
-    // about them would repeat each line on stderr); elsewhere warnings are worth seeing.
-    logging::init(match cli.command {
-        Command::Demo(_) => "error",
-        Command::Run(_) | Command::Relink(_) | Command::Logout(_) => {
-            "warn,tether_core::connection=error"
-        }
-        _ => "warn",
-    });
+    // The demo narrates every event itself; the connection commands print every lifecycle
+    // event themselves (the core's own log of them would repeat each line on stderr);
+    // elsewhere warnings are worth seeing.
+    logging::init(
+        match cli.command {
+            Command::Demo(_) => "error",
+            Command::Run(_) | Command::Relink(_) | Command::Logout(_) => {
+                "warn,tether_core::connection=off"
+            }
+            _ => "warn",
+        },
+        cli.color,
+        cli.log_format,
+    );
+    tracing::debug!(
+        target: "tether",
+        version = env!("CARGO_PKG_VERSION"),
+        runtime = rt::NAME,
+        "tether starting"
+    );
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Run(args) => cmd::run::run(args, cmd::run::Mode::Run),
@@ -135,6 +167,7 @@ fn main() -> ExitCode {
         Command::Stop(args) => cmd::stop::run(args),
         Command::Status(args) => cmd::status::run(args),
         Command::Doctor(args) => cmd::doctor::run(args),
+        Command::Config(args) => cmd::config::run(args),
         Command::Backup(args) => cmd::backup::backup(args),
         Command::Restore(args) => cmd::backup::restore(args),
         Command::Sim(args) => cmd::sim::run(args),

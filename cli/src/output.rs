@@ -1,16 +1,17 @@
 //! How `run` and `demo` print events: human lines (the field report's familiar shapes, with the
-//! true typed reason) or, with `--json`, one JSON object per line with a stable `"event"` field.
+//! true typed reason and its cause) or, with `--json`, one JSON object per line with a stable
+//! `"event"` field first and `ts` (Unix milliseconds, as every time in Tether's JSON).
 //!
 //! | event | fields |
 //! |---|---|
 //! | `qr` | `code` (the raw QR string) |
 //! | `pairing_code` | `code` |
 //! | `paired` / `connected` | `jid` |
-//! | `disconnected` | `code`, `local`, `reason`, `detail`, `cause`, `advice`, `terminal` |
+//! | `disconnected` | `code`, `local`, `reason`, `detail`, `cause`, `advice`, `terminal`, `banned_until_ms` |
 //! | `reconnecting` | `delay_ms`, `attempt`, `max` |
-//! | `stopped` | `code`, `local`, `reason`, `advice` |
+//! | `stopped` | `code`, `local`, `reason`, `detail`, `advice`, `exit_code` |
 //! | `keepalive_timeout` | `failures` |
-//! | `keepalive_restored`, `clock_skew` (`offset_secs`), `stanza` (`tag`), `info` (`message`) |
+//! | `keepalive_restored`, `clock_skew` (`offset_ms`), `stanza` (`tag`), `info` (`message`) |
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -39,11 +40,13 @@ fn code_fields(reason: &DisconnectReason) -> (Value, bool) {
 }
 
 impl Printer {
-    /// Prints one object with its `event` field first (then the others, sorted).
+    /// Prints one object with its `event` field first (then the others, sorted), stamped with
+    /// `ts`.
     fn emit_json(&self, value: &Value) {
         let line = match value.as_object() {
             Some(map) if map.contains_key("event") => {
                 let mut rest = map.clone();
+                rest.insert("ts".into(), json!(crate::logging::unix_ms()));
                 let event = rest.remove("event").unwrap_or(Value::Null);
                 let rest = Value::Object(rest).to_string();
                 match rest.strip_prefix('{').filter(|r| *r != "}") {
@@ -125,7 +128,9 @@ impl Printer {
                 max_attempts,
             } => {
                 self.disconnected(reason);
-                if let Some(at) = reconnect_at {
+                // A terminal reason never reconnects by itself (a ban's end is when `run` may
+                // be started again, not a retry).
+                if let Some(at) = reconnect_at.filter(|_| !reason.is_terminal()) {
                     self.reconnecting(at.saturating_duration_since(now), *attempt, *max_attempts);
                 }
             }
@@ -140,7 +145,7 @@ impl Printer {
             }
             Event::ClockSkew { offset_secs } => self.custom(
                 "clock_skew",
-                json!({"offset_secs": offset_secs}),
+                json!({"offset_ms": offset_secs.saturating_mul(1000)}),
                 &format!(
                     "Warning: this computer's clock is {}s {} the server's; keep it synchronised \
                      (NTP), skew causes authentication failures",
@@ -175,11 +180,19 @@ impl Printer {
                 "cause": reason.transport_failure().map(|f| f.kind()),
                 "advice": reason.advice(),
                 "terminal": reason.is_terminal(),
+                "banned_until_ms": banned_until(reason).map(|s| s.saturating_mul(1000)),
             }));
         } else {
             self.emit_line(&reason.closed_line());
             if let Some(line) = reason.invalidated_line() {
                 self.emit_line(line);
+            }
+            if let Some(until) = banned_until(reason) {
+                self.emit_line(&format!(
+                    "Banned until {}: the end is recorded in the store, and `tether run` refuses \
+                     to connect before it.",
+                    crate::snapshot::format_unix(until)
+                ));
             }
         }
     }
@@ -208,10 +221,35 @@ impl Printer {
                 "reason": reason.description(),
                 "detail": reason.detail(),
                 "advice": reason.advice(),
+                "exit_code": crate::exit::for_reason(reason),
             }));
         } else {
             self.emit_line(&format!("Stopped: {reason}"));
             self.emit_line(&format!("  advice: {}", reason.advice()));
+        }
+    }
+}
+
+/// When a temporary ban ends (Unix seconds), for a ban reason.
+fn banned_until(reason: &DisconnectReason) -> Option<u64> {
+    match reason {
+        DisconnectReason::TemporaryBan { until, .. } => *until,
+        _ => None,
+    }
+}
+
+/// Prints a command's result: one JSON object (with `ok: true` and `ts`) with `--json`, else
+/// the human lines.
+pub(crate) fn result(json: bool, mut value: Value, human: &[String]) {
+    if json {
+        if let Some(map) = value.as_object_mut() {
+            map.insert("ok".into(), json!(true));
+            map.insert("ts".into(), json!(crate::logging::unix_ms()));
+        }
+        crate::logging::stdout_line(&value.to_string());
+    } else {
+        for line in human {
+            crate::logging::stdout_line(line);
         }
     }
 }

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tether_core::connection::{Config, Event};
 
 use crate::control::{self, ControlServer, Request};
+use crate::metrics::Metrics;
 use crate::output::Printer;
 use crate::rt::{self, Client, Events, Options};
 use crate::snapshot::{LiveStatus, ReasonJson, unix_now, unix_now_ms};
@@ -51,6 +52,9 @@ pub(crate) struct Session {
     ready_sent: bool,
     /// The store's status record at start (its counters continue from here).
     base: tether_store_redb::StoreStatus,
+    /// The server this session connects to, recorded as the identity's once it logs in.
+    binding: tether_store_redb::ServerBinding,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -89,9 +93,15 @@ impl Session {
     ) -> Result<Self, Failure> {
         let (stop_tx, stop_rx) = async_channel::unbounded();
         watch_signals(stop_tx.clone())?;
+        let binding = tether_store_redb::ServerBinding {
+            endpoint: config.endpoint.clone(),
+            trusted_roots: config.trusted_roots.clone(),
+        };
         let live = Arc::new(Mutex::new(LiveStatus {
-            state: "starting".into(),
-            started_at: unix_now(),
+            state: "connecting".into(),
+            endpoint: config.endpoint.clone(),
+            proxy: proxy_text(&options.proxy),
+            started_at_ms: unix_now_ms(),
             ..LiveStatus::default()
         }));
         // Without the socket (e.g. a store path too long for a Unix socket name), `status` reads
@@ -104,6 +114,7 @@ impl Session {
             .map_err(|e| Failure::runtime(format!("cannot start the connection: {e}")))?;
         let watchdog = sd_notify::watchdog_enabled();
         let base = shared.lock().status().unwrap_or_default();
+        let metrics = shared.metrics();
         Ok(Self {
             client,
             events,
@@ -117,6 +128,8 @@ impl Session {
             last_watchdog: Instant::now(),
             ready_sent: false,
             base,
+            binding,
+            metrics,
         })
     }
 
@@ -170,7 +183,8 @@ impl Session {
             .live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = unix_now();
+        let now = unix_now_ms();
+        let before = live.state.clone();
         let lifecycle = match event {
             Event::QrCode { .. } | Event::PairingCode { .. } => {
                 live.state = "pairing".into();
@@ -178,23 +192,22 @@ impl Session {
             }
             Event::Paired { jid } => {
                 live.jid = Some(jid.to_string());
+                self.bind_server(true);
                 true
             }
             Event::Connected { jid } => {
                 live.state = "connected".into();
                 live.jid = Some(jid.to_string());
-                live.connected_since = Some(now);
-                live.last_connected = Some(now);
+                live.connected_since_ms = Some(now);
+                live.last_connected_ms = Some(now);
                 live.connects += 1;
                 live.attempt = 0;
                 live.next_retry_at_ms = None;
                 if !self.ready_sent {
                     self.ready_sent = true;
-                    let _ = sd_notify::notify(&[
-                        sd_notify::NotifyState::Ready,
-                        sd_notify::NotifyState::Status("connected"),
-                    ]);
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
                 }
+                self.bind_server(false);
                 true
             }
             Event::Disconnected {
@@ -203,10 +216,17 @@ impl Session {
                 attempt,
                 ..
             } => {
-                live.connected_since = None;
+                live.connected_since_ms = None;
                 live.disconnects += 1;
                 live.last_reason = Some(ReasonJson::new(reason));
-                if let Some(at) = reconnect_at {
+                live.banned_until_ms = match reason {
+                    tether_core::reason::DisconnectReason::TemporaryBan {
+                        until: Some(until),
+                        ..
+                    } => Some(until.saturating_mul(1000)),
+                    _ => None,
+                };
+                if let Some(at) = reconnect_at.filter(|_| !reason.is_terminal()) {
                     live.state = "waiting to reconnect".into();
                     live.reconnects += 1;
                     live.attempt = *attempt;
@@ -221,18 +241,32 @@ impl Session {
             }
             Event::Stopped { reason } => {
                 live.state = "stopped".into();
-                live.connected_since = None;
+                live.connected_since_ms = None;
                 live.next_retry_at_ms = None;
+                let ban = live.banned_until_ms;
                 live.last_reason = Some(ReasonJson::new(reason));
+                live.banned_until_ms = ban.filter(|_| {
+                    matches!(
+                        reason,
+                        tether_core::reason::DisconnectReason::TemporaryBan { .. }
+                    )
+                });
                 true
             }
             Event::ClockSkew { offset_secs } => {
-                live.skew_secs = Some(*offset_secs);
-                live.skew_at = Some(now);
+                live.skew_ms = Some(offset_secs.saturating_mul(1000));
+                live.skew_at_ms = Some(now);
                 true
             }
             _ => false,
         };
+        if let Some(m) = &self.metrics {
+            m.observe(event, &live.state, unix_now());
+        }
+        if live.state != before {
+            let line = status_line(&live);
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&line)]);
+        }
         if lifecycle {
             let snapshot = live.clone();
             drop(live);
@@ -240,6 +274,18 @@ impl Session {
             if let Err(e) = status_record::write(&store, &self.base, &snapshot) {
                 tracing::warn!(target: "tether::status", "cannot record the status: {e}");
             }
+        }
+    }
+
+    /// Records the server this session talks to as the identity's: at pairing (`always`), or
+    /// at a login when none is recorded yet or it differs (after `run --force`).
+    fn bind_server(&self, always: bool) {
+        let store = self.shared.lock();
+        let recorded = store.server_binding().ok().flatten();
+        if (always || recorded.as_ref() != Some(&self.binding))
+            && let Err(e) = store.record_server_binding(&self.binding)
+        {
+            tracing::warn!(target: "tether::status", "cannot record the server binding: {e}");
         }
     }
 
@@ -260,6 +306,43 @@ impl Session {
     }
 }
 
+/// systemd's one-line `STATUS=`: `connected as JID`, `waiting to reconnect (retry 3) after
+/// [428] Connection refused`, …
+pub(crate) fn status_line(live: &LiveStatus) -> String {
+    let mut line = live.state.clone();
+    if live.state == "connected"
+        && let Some(jid) = &live.jid
+    {
+        line.push_str(&format!(" as {jid}"));
+    }
+    if live.attempt > 0 {
+        line.push_str(&format!(" (retry {})", live.attempt));
+    }
+    if live.state != "connected"
+        && let Some(r) = &live.last_reason
+    {
+        line.push_str(&format!(
+            " after {} {}",
+            ReasonJson::code_text(r.code.map(u64::from), r.local),
+            r.reason
+        ));
+        if let Some(d) = &r.detail {
+            line.push_str(&format!(": {d}"));
+        }
+    }
+    line
+}
+
+/// The proxy a setting selects, without credentials (`None`: direct or from the environment).
+fn proxy_text(proxy: &rt::ProxySetting) -> Option<String> {
+    match proxy {
+        rt::ProxySetting::Url(url) => tether_core::proxy::ProxyUrl::parse(url)
+            .ok()
+            .map(|p| p.to_string()),
+        _ => None,
+    }
+}
+
 /// The owner's answer to `status`.
 pub(crate) fn status_json(shared: &SharedStore, live: &LiveStatus) -> Value {
     let creds = shared.lock().load_credentials();
@@ -273,6 +356,7 @@ pub(crate) fn status_json(shared: &SharedStore, live: &LiveStatus) -> Value {
         "account": account,
         "live": live,
         "record": status_record::to_json(shared.lock().status().ok().as_ref()),
+        "server": shared.lock().server_binding().ok().flatten().map(|b| store::binding_json(&b)),
     })
 }
 

@@ -108,7 +108,7 @@ fn route(
             std::thread::sleep(scan_delay);
             match server.scan_qr(body.trim()) {
                 Ok(jid) => {
-                    println!("phone: scanned a QR code, linked {jid}");
+                    outln!("phone: scanned a QR code, linked {jid}");
                     (200, json!({"jid": jid.to_string()}))
                 }
                 Err(e) => (400, json!({"error": e.to_string()})),
@@ -125,7 +125,7 @@ fn route(
                 } else {
                     server.inject(fault);
                 }
-                println!("control: fault {} injected", body.trim());
+                outln!("control: fault {} injected", body.trim());
                 (200, json!({"ok": true}))
             }
             Err(e) => (400, json!({"error": e.to_string()})),

@@ -5,22 +5,26 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tether_core::reason::{DisconnectReason, ReasonCode};
+use tether_core::reason::DisconnectReason;
 
 /// The connection's life as the running owner sees it (served by the control socket and
-/// recorded in the store as it changes).
+/// recorded in the store as it changes). Every time is Unix milliseconds (`*_ms`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct LiveStatus {
-    /// `connecting`, `pairing`, `connected`, `waiting to reconnect`, `stopped`, …
+    /// `connecting`, `pairing`, `connected`, `waiting to reconnect`, `stopping`, `stopped`.
     pub(crate) state: String,
     /// Own JID once known.
     pub(crate) jid: Option<String>,
-    /// When this process started (Unix seconds).
-    pub(crate) started_at: u64,
-    /// When the current connection came up (Unix seconds), while connected.
-    pub(crate) connected_since: Option<u64>,
-    /// When the last connection came up (Unix seconds).
-    pub(crate) last_connected: Option<u64>,
+    /// The endpoint this instance connects to.
+    pub(crate) endpoint: String,
+    /// The proxy it connects through (`null`: direct; no credentials).
+    pub(crate) proxy: Option<String>,
+    /// When this process started.
+    pub(crate) started_at_ms: u64,
+    /// When the current connection came up, while connected.
+    pub(crate) connected_since_ms: Option<u64>,
+    /// When the last connection came up.
+    pub(crate) last_connected_ms: Option<u64>,
     /// The last disconnect.
     pub(crate) last_reason: Option<ReasonJson>,
     /// Successful logins since start.
@@ -31,44 +35,56 @@ pub(crate) struct LiveStatus {
     pub(crate) reconnects: u64,
     /// The current counted retry (0 when none is pending).
     pub(crate) attempt: u32,
-    /// When the next attempt starts (Unix milliseconds), while waiting.
+    /// When the next attempt starts, while waiting.
     pub(crate) next_retry_at_ms: Option<u64>,
-    /// Last measured clock skew (server minus local, seconds) and when.
-    pub(crate) skew_secs: Option<i64>,
-    pub(crate) skew_at: Option<u64>,
+    /// Last measured clock skew (server minus local) and when.
+    pub(crate) skew_ms: Option<i64>,
+    pub(crate) skew_at_ms: Option<u64>,
+    /// When a temporary ban ends (the owner stops; `run` refuses until then).
+    pub(crate) banned_until_ms: Option<u64>,
 }
 
-/// A disconnect reason as stored and served.
+/// A disconnect reason as stored and served: the same fields as `run --json`'s
+/// `disconnected` event.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub(crate) struct ReasonJson {
-    /// `408`, `[408]` or `-`.
-    pub(crate) code: String,
-    /// The number alone, when there is one.
-    pub(crate) number: Option<u16>,
-    pub(crate) description: String,
+    /// The numeric code (`null` when the reason has none).
+    pub(crate) code: Option<u16>,
+    /// Whether Tether assigned the code locally (printed in brackets: `[408]`).
+    pub(crate) local: bool,
+    /// The short description.
+    pub(crate) reason: String,
+    /// The specifics, when there are any.
+    pub(crate) detail: Option<String>,
+    /// The transport failure kind (`dns`, `refused`, `tls`, …), when there was one.
+    pub(crate) cause: Option<String>,
     pub(crate) advice: String,
     pub(crate) terminal: bool,
-    /// When (Unix seconds).
-    pub(crate) at: u64,
+    /// When.
+    pub(crate) at_ms: u64,
 }
 
 impl ReasonJson {
     pub(crate) fn new(reason: &DisconnectReason) -> Self {
+        let code = reason.code();
         Self {
-            code: reason.code().to_string(),
-            number: Self::number(reason),
-            description: reason.description().to_owned(),
+            code: code.number(),
+            local: code.is_local(),
+            reason: reason.description().to_owned(),
+            detail: reason.detail(),
+            cause: reason.transport_failure().map(|f| f.kind().to_owned()),
             advice: reason.advice().to_owned(),
             terminal: reason.is_terminal(),
-            at: unix_now(),
+            at_ms: unix_now_ms(),
         }
     }
 
-    /// The numeric code, when there is one.
-    pub(crate) fn number(reason: &DisconnectReason) -> Option<u16> {
-        match reason.code() {
-            ReasonCode::Server(n) | ReasonCode::Local(n) => Some(n),
-            _ => None,
+    /// `515`, `[408]` or `-`.
+    pub(crate) fn code_text(code: Option<u64>, local: bool) -> String {
+        match (code, local) {
+            (Some(c), true) => format!("[{c}]"),
+            (Some(c), false) => c.to_string(),
+            (None, _) => "-".to_owned(),
         }
     }
 }
@@ -87,19 +103,10 @@ pub(crate) fn unix_now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` (days-to-civil conversion on the proleptic Gregorian calendar).
+/// `YYYY-MM-DD HH:MM:SS UTC`.
 pub(crate) fn format_unix(secs: u64) -> String {
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let (year, month, day) = crate::logging::civil(secs / 86_400);
     let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
         rem / 3600,
@@ -118,16 +125,30 @@ pub(crate) fn format_span(secs: u64) -> String {
     }
 }
 
+/// `2026-11-24 16:19:41 UTC (3s ago)` for Unix milliseconds.
 fn when(v: &Value) -> Option<String> {
-    let t = v.as_u64()?;
+    let t = v.as_u64()? / 1000;
     let ago = unix_now().saturating_sub(t);
     Some(format!("{} ({} ago)", format_unix(t), format_span(ago)))
 }
 
-/// The human rendering of a status value (as built by `cmd::status`).
+/// The human rendering of a status value (as built by `cmd::status`). A damaged store comes
+/// first, with what to do about it.
 pub(crate) fn render(v: &Value) -> String {
     let mut out = Vec::new();
     let mut row = |k: &str, val: String| out.push(format!("{k:<16}{val}"));
+    let problems: Vec<&str> = v["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    for p in &problems {
+        row("✘ damaged", (*p).to_owned());
+    }
+    if !problems.is_empty() {
+        row("  fix", DAMAGED_ADVICE.to_owned());
+    }
     let missing = if v["exists"] == json!(false) {
         " (does not exist yet)"
     } else {
@@ -148,7 +169,7 @@ pub(crate) fn render(v: &Value) -> String {
                 "pid {} on {}, since {}",
                 o["pid"],
                 o["host"].as_str().unwrap_or("?"),
-                when(&o["since"]).unwrap_or_default()
+                when(&o["since_ms"]).unwrap_or_default()
             ),
         ),
     }
@@ -162,19 +183,24 @@ pub(crate) fn render(v: &Value) -> String {
             line.push_str(", not yet confirmed by a login");
         }
         row("linked", format!("yes, as {line}"));
-    } else {
+    } else if problems.is_empty() {
         row(
             "linked",
             "no — run `tether run` and scan the QR code".into(),
         );
+    } else {
+        row("linked", "unknown (the store is damaged; see above)".into());
+    }
+    if let Some(server) = v["server"]["endpoint"].as_str() {
+        row("server", format!("{server} (the one it was linked with)"));
     }
     let live = &v["live"];
     if let Some(state) = live["state"].as_str() {
         let mut s = state.to_owned();
-        if let Some(since) = live["connected_since"].as_u64() {
+        if let Some(since) = live["connected_since_ms"].as_u64() {
             s.push_str(&format!(
                 " for {}",
-                format_span(unix_now().saturating_sub(since))
+                format_span(unix_now().saturating_sub(since / 1000))
             ));
         }
         if let Some(at) = live["next_retry_at_ms"].as_u64() {
@@ -187,27 +213,39 @@ pub(crate) fn render(v: &Value) -> String {
         row("state", s);
     }
     let rec = if live.is_object() { live } else { &v["record"] };
-    if let Some(t) = when(&rec["last_connected"]) {
+    if let Some(t) = when(&rec["last_connected_ms"]) {
         row("last connected", t);
     } else if rec.is_object() {
         row("last connected", "never".into());
     }
     if let Some(r) = rec["last_reason"].as_object() {
+        let code = ReasonJson::code_text(
+            r.get("code").and_then(Value::as_u64),
+            r.get("local") == Some(&json!(true)),
+        );
         row(
             "last disconnect",
             format!(
-                "{} ({}) {}",
-                r.get("code").and_then(Value::as_str).unwrap_or("-"),
-                r.get("description").and_then(Value::as_str).unwrap_or("?"),
-                r.get("at")
+                "{code} ({}) {}",
+                r.get("reason").and_then(Value::as_str).unwrap_or("?"),
+                r.get("at_ms")
                     .and_then(when)
                     .map(|w| format!("at {w}"))
                     .unwrap_or_default()
             ),
         );
+        if let Some(d) = r.get("detail").and_then(Value::as_str) {
+            row("  cause", d.to_owned());
+        }
         if let Some(a) = r.get("advice").and_then(Value::as_str) {
             row("  advice", a.to_owned());
         }
+    }
+    if let Some(t) = when(&rec["banned_until_ms"]) {
+        row(
+            "banned until",
+            format!("{t}; `tether run` refuses to connect before then"),
+        );
     }
     if rec.is_object() {
         let disconnects = rec["disconnects"]
@@ -228,12 +266,13 @@ pub(crate) fn render(v: &Value) -> String {
             ),
         );
     }
-    match rec["skew_secs"].as_i64() {
-        Some(s) => row(
+    match rec["skew_ms"].as_i64() {
+        Some(ms) => row(
             "clock skew",
             format!(
-                "{s:+}s (server minus local){}",
-                when(&rec["skew_at"])
+                "{:+}s (server minus local){}",
+                ms / 1000,
+                when(&rec["skew_at_ms"])
                     .map(|w| format!(", measured {w}"))
                     .unwrap_or_default()
             ),
@@ -243,9 +282,6 @@ pub(crate) fn render(v: &Value) -> String {
             "not measured beyond the 30 s threshold".into(),
         ),
     }
-    for p in v["problems"].as_array().into_iter().flatten() {
-        row("✘ damaged", p.as_str().unwrap_or("?").to_owned());
-    }
     if let Some(q) = v["quarantined"].as_u64().filter(|q| *q > 0) {
         row(
             "quarantined",
@@ -254,6 +290,11 @@ pub(crate) fn render(v: &Value) -> String {
     }
     out.join("\n")
 }
+
+/// What to do about a damaged store (never "link again" first: the session may be recoverable).
+pub(crate) const DAMAGED_ADVICE: &str = "stop any instance (`tether stop`), then restore the \
+    last good backup with `tether restore FILE` (the damaged file is kept aside); `tether doctor` \
+    shows what is damaged. Only if there is no backup, link again with `tether relink`.";
 
 #[cfg(test)]
 mod tests {

@@ -3,17 +3,45 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
-use tether_store_redb::RedbStore;
+use tether_store_redb::{RedbStore, RedbStoreError, ServerBinding};
 
+use crate::metrics::Metrics;
 use crate::{Failure, paths};
 
 /// Opens (or creates) the store and becomes its owner; an in-use store is a runtime failure whose
-/// message names the holder and what to do.
+/// message names the holder once and `tether stop`.
 pub(crate) fn open(path: &Path) -> Result<RedbStore, Failure> {
-    RedbStore::open(path).map_err(|e| Failure::runtime(e.to_string()))
+    RedbStore::open(path).map_err(|e| match e {
+        RedbStoreError::InUse { path, holder } => Failure::runtime(in_use(&path, holder.as_ref())),
+        other => Failure::runtime(other.to_string()),
+    })
+}
+
+/// "The store is in use by …; stop it with `tether stop`": the holder named once.
+pub(crate) fn in_use(path: &Path, holder: Option<&tether_store_redb::Owner>) -> String {
+    let who = holder.map_or_else(
+        || "another Tether instance".to_owned(),
+        |h| format!("another Tether instance ({h})"),
+    );
+    format!(
+        "the store {} is in use by {who}; two instances on one account make the server replace \
+         each other's connection (440) in an endless loop. Stop it first with `tether stop \
+         --store {}`, or use another --store",
+        path.display(),
+        path.display()
+    )
+}
+
+/// The server binding as JSON.
+pub(crate) fn binding_json(b: &ServerBinding) -> Value {
+    json!({
+        "endpoint": b.endpoint,
+        "trusted_roots": b.trusted_roots.iter().map(hex::encode).collect::<Vec<_>>(),
+    })
 }
 
 /// Opens an existing store only (never creates one): reading commands must not leave empty
@@ -66,7 +94,7 @@ impl Sidecar {
     }
 
     pub(crate) fn to_json(&self) -> Value {
-        json!({"pid": self.pid, "host": self.host, "since": self.since})
+        json!({"pid": self.pid, "host": self.host, "since_ms": self.since.saturating_mul(1000)})
     }
 }
 
@@ -85,6 +113,7 @@ pub(crate) fn local_hostname() -> String {
 pub(crate) struct SharedStore {
     inner: Arc<Mutex<RedbStore>>,
     path: PathBuf,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl SharedStore {
@@ -93,7 +122,19 @@ impl SharedStore {
         Self {
             inner: Arc::new(Mutex::new(store)),
             path,
+            metrics: None,
         }
+    }
+
+    /// Times every durable credential write into `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The metrics it feeds, if any.
+    pub(crate) fn metrics(&self) -> Option<Arc<Metrics>> {
+        self.metrics.clone()
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -114,9 +155,15 @@ impl CredentialStore for SharedStore {
     }
 
     fn apply(&mut self, seq: PersistSeq, delta: &CredentialsDelta) -> Result<(), StoreError> {
-        self.lock()
+        let started = Instant::now();
+        let result = self
+            .lock()
             .apply_delta(seq, delta)
-            .map_err(StoreError::from)
+            .map_err(StoreError::from);
+        if let Some(m) = &self.metrics {
+            m.persisted(started.elapsed());
+        }
+        result
     }
 
     fn quarantine(&mut self, seq: PersistSeq, why: &str) -> Result<(), StoreError> {

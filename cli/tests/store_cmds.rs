@@ -37,7 +37,9 @@ fn tether(home: &Path) -> Command {
         .env_remove("http_proxy")
         .env_remove("HTTP_PROXY")
         .env_remove("all_proxy")
-        .env_remove("ALL_PROXY");
+        .env_remove("ALL_PROXY")
+        .env_remove("OPENCLAW_CONFIG_PATH")
+        .env_remove("SSL_CERT_FILE");
     c
 }
 

@@ -172,6 +172,9 @@ pub enum CredentialChange {
     },
     /// A one-time pre-key was consumed (by a peer's first message).
     PreKeyRemoved(u32),
+    /// The signed pre-key was rotated: this one is current now (the previous one is kept as
+    /// a record, loadable by id).
+    SignedPreKey(SignedPreKey),
     /// App-state sync keys received from the primary.
     AppStateSyncKeys(Vec<(Bytes, Bytes)>),
     /// An app-state collection's new version state.
@@ -251,7 +254,8 @@ impl Credentials {
         Ok(())
     }
 
-    fn apply_change(&mut self, change: &CredentialChange) {
+    /// Applies one change in place (what [`Credentials::apply`] does for each change).
+    pub(crate) fn apply_change(&mut self, change: &CredentialChange) {
         match change {
             CredentialChange::Created(fresh) => *self = (**fresh).clone(),
             CredentialChange::Paired(device) => {
@@ -291,6 +295,7 @@ impl Credentials {
             CredentialChange::PreKeyRemoved(id) => {
                 self.pre_keys.remove(id);
             }
+            CredentialChange::SignedPreKey(spk) => self.signed_pre_key = spk.clone(),
             CredentialChange::AppStateSyncKeys(keys) => {
                 for (id, key) in keys {
                     self.app_state_sync_keys.insert(id.clone(), key.clone());

@@ -229,7 +229,7 @@ pub fn connection(data: &[u8], start: std::time::Instant) {
                     3 => Command::RequestPairingCode {
                         phone: "15551234567".into(),
                     },
-                    _ => Command::Send(Node::new("presence")),
+                    _ => Command::SendNode(Node::new("presence")),
                 };
                 let _ = conn.handle_command(command, now);
             }

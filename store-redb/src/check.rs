@@ -96,6 +96,8 @@ pub struct IntegrityReport {
     pub quarantined: u64,
     /// The owner's recorded status.
     pub status: Option<StoreStatus>,
+    /// The server the live identity was linked with, when recorded.
+    pub server: Option<crate::ServerBinding>,
     /// Every line, in order.
     pub items: Vec<CheckItem>,
 }
@@ -547,6 +549,7 @@ fn inspect_quarantine(txn: &redb::ReadTransaction, report: &mut IntegrityReport)
 }
 
 fn inspect_status(txn: &redb::ReadTransaction, report: &mut IntegrityReport) {
+    report.server = crate::binding::read(txn);
     let Some(table) = table(txn, STATUS, report) else {
         return;
     };

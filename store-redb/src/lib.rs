@@ -26,6 +26,7 @@
 
 mod backup;
 mod baileys;
+mod binding;
 mod check;
 mod error;
 mod files;
@@ -42,6 +43,7 @@ pub use backup::{RestoreOutcome, restore};
 pub use baileys::{
     BaileysError, BaileysImport, BaileysSummary, ImportOptions, SkipReason, Skipped,
 };
+pub use binding::ServerBinding;
 pub use check::{CheckItem, IntegrityReport, KeyCounts, check};
 pub use error::RedbStoreError;
 pub use owner::Owner;

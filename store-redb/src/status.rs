@@ -22,6 +22,8 @@ pub struct LastDisconnect {
     pub code: Option<u32>,
     /// The reason in words.
     pub reason: String,
+    /// The specifics (which host did not resolve, the TLS error, …), when there were any.
+    pub detail: Option<String>,
 }
 
 /// The owner's connection status.
@@ -37,6 +39,9 @@ pub struct StoreStatus {
     pub reconnects: u64,
     /// The last measured clock skew (server minus local), in milliseconds.
     pub clock_skew_ms: Option<i64>,
+    /// When the account's temporary ban (402) ends, in Unix seconds: `tether run` refuses to
+    /// connect before it.
+    pub banned_until_unix: Option<u64>,
 }
 
 impl fmt::Display for StoreStatus {
@@ -51,6 +56,9 @@ impl fmt::Display for StoreStatus {
                 write!(f, "{code} ")?;
             }
             f.write_str(&d.reason)?;
+            if let Some(detail) = &d.detail {
+                write!(f, " ({detail})")?;
+            }
         }
         write!(
             f,
@@ -59,6 +67,9 @@ impl fmt::Display for StoreStatus {
         )?;
         if let Some(skew) = self.clock_skew_ms {
             write!(f, "; clock skew {skew} ms")?;
+        }
+        if let Some(until) = self.banned_until_unix {
+            write!(f, "; banned until {}", format_unix(until))?;
         }
         Ok(())
     }
@@ -81,6 +92,10 @@ pub(crate) struct StatusRecord {
     reconnects: u64,
     #[prost(sint64, optional, tag = "7")]
     clock_skew_ms: Option<i64>,
+    #[prost(uint64, optional, tag = "8")]
+    banned_until_unix: Option<u64>,
+    #[prost(string, optional, tag = "9")]
+    disconnect_detail: Option<String>,
 }
 
 /// Encodes a status record.
@@ -94,6 +109,8 @@ pub(crate) fn encode(status: &StoreStatus) -> Vec<u8> {
         connects: status.connects,
         reconnects: status.reconnects,
         clock_skew_ms: status.clock_skew_ms,
+        banned_until_unix: status.banned_until_unix,
+        disconnect_detail: d.and_then(|d| d.detail.clone()),
     }
     .encode_to_vec()
 }
@@ -109,6 +126,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<StoreStatus, RecordError> {
             at_unix,
             code: r.disconnect_code,
             reason,
+            detail: r.disconnect_detail,
         }),
         _ => None,
     };
@@ -118,6 +136,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<StoreStatus, RecordError> {
         connects: r.connects,
         reconnects: r.reconnects,
         clock_skew_ms: r.clock_skew_ms,
+        banned_until_unix: r.banned_until_unix,
     })
 }
 
@@ -135,10 +154,12 @@ mod tests {
                 at_unix: 1_764_000_060,
                 code: Some(440),
                 reason: "connection replaced".into(),
+                detail: None,
             }),
             connects: 3,
             reconnects: 7,
             clock_skew_ms: Some(-1500),
+            banned_until_unix: None,
         };
         assert_eq!(decode(&encode(&status)).unwrap(), status);
         assert_eq!(

@@ -26,10 +26,12 @@ fn status() -> StoreStatus {
             at_unix: 1_764_000_100,
             code: Some(428),
             reason: "connection closed".into(),
+            detail: Some("127.0.0.1:9 refused the connection".into()),
         }),
         connects: 2,
         reconnects: 5,
         clock_skew_ms: Some(250),
+        banned_until_unix: Some(1_764_003_600),
     }
 }
 

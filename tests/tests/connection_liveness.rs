@@ -69,7 +69,7 @@ fn steady_sends_cannot_hide_a_half_open_socket() {
             break;
         }
         let presence = tether_core::binary::Node::new("presence").attr("type", "available");
-        sim.command(tether_core::connection::Command::Send(presence))
+        sim.command(tether_core::connection::Command::SendNode(presence))
             .unwrap();
         first_send.get_or_insert_with(|| sim.elapsed());
         sim.run_for(Duration::from_secs(2));

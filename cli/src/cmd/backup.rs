@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::output::result;
 use tether_store_redb::RedbStoreError;
 
 use crate::control::{self, AskError, Request};
@@ -22,6 +24,9 @@ pub(crate) struct BackupArgs {
     pub(crate) file: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -30,6 +35,9 @@ pub(crate) struct RestoreArgs {
     pub(crate) file: PathBuf,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 pub(crate) fn backup(args: BackupArgs) -> Result<(), Failure> {
@@ -63,10 +71,14 @@ pub(crate) fn backup(args: BackupArgs) -> Result<(), Failure> {
         Duration::from_secs(60),
     ) {
         Ok(_) => {
-            println!(
-                "Backed up {} to {} (online, from the running owner).",
-                path.display(),
-                target.display()
+            result(
+                args.json,
+                json!({"store": path.display().to_string(), "backup": target.display().to_string(), "online": true}),
+                &[format!(
+                    "Backed up {} to {} (online, from the running owner).",
+                    path.display(),
+                    target.display()
+                )],
             );
             return Ok(());
         }
@@ -75,8 +87,66 @@ pub(crate) fn backup(args: BackupArgs) -> Result<(), Failure> {
     }
     let shared = SharedStore::new(store::open_existing(&path)?);
     write_backup(&shared, &target).map_err(Failure::runtime)?;
-    println!("Backed up {} to {}.", path.display(), target.display());
+    result(
+        args.json,
+        json!({"store": path.display().to_string(), "backup": target.display().to_string(), "online": false}),
+        &[format!(
+            "Backed up {} to {}.",
+            path.display(),
+            target.display()
+        )],
+    );
     Ok(())
+}
+
+/// A consistent copy of a store that a running owner made for a reading command (`quarantine
+/// list`, `export`), in a private temporary directory removed on drop.
+pub(crate) struct OwnerSnapshot {
+    dir: PathBuf,
+    /// The copy.
+    pub(crate) path: PathBuf,
+}
+
+impl Drop for OwnerSnapshot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// When an owner runs on `store`, asks it for a consistent copy to read from (the store stays
+/// its own); `None` when no owner answers.
+pub(crate) fn owner_snapshot(store: &Path) -> Result<Option<OwnerSnapshot>, Failure> {
+    let sock = paths::socket_path(store);
+    if std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        return Ok(None);
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "tether-read-{}-{}",
+        std::process::id(),
+        snapshot::unix_now_ms()
+    ));
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Failure::runtime(format!("cannot make {}: {e}", dir.display())))?;
+    }
+    let copy = OwnerSnapshot {
+        path: dir.join("snapshot.redb"),
+        dir,
+    };
+    match control::ask(
+        &sock,
+        &Request::Backup(copy.path.clone()),
+        Duration::from_secs(60),
+    ) {
+        Ok(_) => Ok(Some(copy)),
+        Err(AskError::NoOwner) => Ok(None),
+        Err(AskError::Failed(e)) => Err(Failure::runtime(format!(
+            "the running instance could not make a copy to read from: {e}"
+        ))),
+    }
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, Failure> {
@@ -103,12 +173,25 @@ pub(crate) fn restore(args: RestoreArgs) -> Result<(), Failure> {
         RedbStoreError::BackupDamaged { .. } => Failure::input(e.to_string()),
         _ => Failure::runtime(e.to_string()),
     })?;
-    println!("Restored {} from {}.", path.display(), args.file.display());
-    if let Some(aside) = outcome.kept_aside {
-        println!(
+    let mut human = vec![format!(
+        "Restored {} from {}.",
+        path.display(),
+        args.file.display()
+    )];
+    if let Some(aside) = &outcome.kept_aside {
+        human.push(format!(
             "The previous store is kept at {} (restore it the same way to roll back).",
             aside.display()
-        );
+        ));
     }
+    result(
+        args.json,
+        json!({
+            "store": path.display().to_string(),
+            "from": args.file.display().to_string(),
+            "kept_aside": outcome.kept_aside.as_ref().map(|p| p.display().to_string()),
+        }),
+        &human,
+    );
     Ok(())
 }

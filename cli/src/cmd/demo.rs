@@ -79,10 +79,19 @@ const STEPS: [(&str, &str); 3] = [
 ];
 
 pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
+    // The demo runs on its own simulator and timers: a config file it cannot use is worth a
+    // warning, never a reason not to run.
     let settings = config::load(&StoreArgs {
         store: None,
         config: args.config.clone(),
-    })?;
+    })
+    .unwrap_or_else(|f| {
+        crate::logging::warn_line(&format!(
+            "{}; the demo goes on without the config file",
+            f.message
+        ));
+        config::Settings::default()
+    });
     let (path, _tmp) = match &args.store {
         Some(p) => (p.clone(), None),
         None => {
@@ -118,7 +127,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
         serde_json::json!({"server": server.ws_url(), "store": path.display().to_string()}),
         &format!(
             "tether demo: a simulated WhatsApp server runs at {} (store {}).\n\
-             A fresh session links, then meets the field report's failures live.\n",
+             A fresh session links, then meets the failures WhatsApp Web bots meet in production, live.\n",
             server.ws_url(),
             path.display()
         ),
@@ -260,9 +269,9 @@ async fn script(
 /// `status: connected · up 2s · reconnects 1 · next retry in 3s`.
 fn status_line(session: &Session, printer: &Printer) {
     let live = session.live();
-    let up = live.connected_since.map_or_else(
+    let up = live.connected_since_ms.map_or_else(
         || "—".to_owned(),
-        |t| format_span(unix_now().saturating_sub(t)),
+        |t| format_span(unix_now().saturating_sub(t / 1000)),
     );
     let next = live.next_retry_at_ms.map_or_else(
         || "—".to_owned(),
@@ -276,7 +285,7 @@ fn status_line(session: &Session, printer: &Printer) {
     printer.custom(
         "status",
         serde_json::json!({
-            "state": live.state, "connected_since": live.connected_since,
+            "state": live.state, "connected_since_ms": live.connected_since_ms,
             "reconnects": live.reconnects, "next_retry_at_ms": live.next_retry_at_ms,
         }),
         &format!(

@@ -1,6 +1,7 @@
 //! One module per `tether` command.
 
 pub(crate) mod backup;
+pub(crate) mod config;
 pub(crate) mod demo;
 pub(crate) mod doctor;
 pub(crate) mod logout;

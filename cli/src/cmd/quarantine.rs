@@ -42,6 +42,9 @@ pub(crate) struct RestoreArgs {
     /// When the store holds a live session, quarantine it and restore ID in one transaction.
     #[arg(long)]
     pub(crate) swap: bool,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Runs a `tether quarantine` subcommand.
@@ -55,20 +58,23 @@ pub(crate) fn run(command: QuarantineCommand) -> Result<(), Failure> {
 fn list(args: ListArgs) -> Result<(), Failure> {
     let settings = config::load(&args.store)?;
     let path = settings.store(&args.store);
-    let opened = store::open_existing(&path)?;
+    // While an instance runs, read a consistent copy it makes (the store stays its own).
+    let copy = crate::cmd::backup::owner_snapshot(&path)?;
+    let opened = store::open_existing(copy.as_ref().map_or(&path, |c| &c.path))?;
     let entries = entries(&opened)?;
+    drop(opened);
     if args.json {
         let rows: Vec<Value> = entries.iter().map(entry_json).collect();
-        println!("{}", Value::Array(rows));
+        outln!("{}", Value::Array(rows));
         return Ok(());
     }
     if entries.is_empty() {
-        println!("No identities are quarantined in {}.", path.display());
+        outln!("No identities are quarantined in {}.", path.display());
         return Ok(());
     }
-    println!("{:<4} {:<24} {:<28} account", "id", "set aside", "why");
+    outln!("{:<4} {:<24} {:<28} account", "id", "set aside", "why");
     for e in &entries {
-        println!(
+        outln!(
             "{:<4} {:<24} {:<28} {}",
             e.id,
             snapshot::format_unix(e.at_unix),
@@ -76,7 +82,7 @@ fn list(args: ListArgs) -> Result<(), Failure> {
             e.jid.as_deref().unwrap_or("(never linked)")
         );
     }
-    println!(
+    outln!(
         "\nBring one back with `tether quarantine restore ID` (add --swap to set the live one aside)."
     );
     Ok(())
@@ -119,24 +125,35 @@ fn restore(args: RestoreArgs) -> Result<(), Failure> {
             )));
         }
     };
-    println!(
+    let mut human = vec![format!(
         "Restored quarantined identity {} ({account}) as the live session of {}.",
         args.id,
         path.display()
-    );
+    )];
+    let mut aside_jid = None;
     if let Some(id) = set_aside {
-        let jid = entries(&opened)?
+        aside_jid = entries(&opened)?
             .into_iter()
             .find(|e| e.id == id)
             .and_then(|e| e.jid);
-        println!(
+        human.push(format!(
             "The session that was live ({}) is quarantined as id {id}.",
-            jid.as_deref().unwrap_or("never linked")
-        );
+            aside_jid.as_deref().unwrap_or("never linked")
+        ));
     }
-    println!(
+    human.push(
         "Start it with `tether run`. If WhatsApp removed this linked device meanwhile, the login \
          fails with 401 and the session is quarantined again."
+            .to_owned(),
+    );
+    crate::output::result(
+        args.json,
+        json!({
+            "store": path.display().to_string(),
+            "restored": {"id": args.id, "jid": wanted.jid},
+            "set_aside": set_aside.map(|id| json!({"id": id, "jid": aside_jid})),
+        }),
+        &human,
     );
     Ok(())
 }
@@ -150,7 +167,7 @@ fn entries(opened: &RedbStore) -> Result<Vec<QuarantineEntry>, Failure> {
 fn entry_json(e: &QuarantineEntry) -> Value {
     json!({
         "id": e.id,
-        "at_unix": e.at_unix,
+        "at_ms": e.at_unix.saturating_mul(1000),
         "why": e.why,
         "jid": e.jid,
     })

@@ -2,6 +2,7 @@
 //! every lifecycle event; stop gracefully on SIGINT/SIGTERM or `tether stop`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -9,11 +10,12 @@ use tether_core::connection::{Command, Event};
 use tether_core::creds::PersistSeq;
 use tether_core::reason::DisconnectReason;
 
+use crate::metrics::Metrics;
 use crate::output::Printer;
 use crate::rt::{self, Options, ProxySetting};
 use crate::session::{Session, Step};
 use crate::store::{self, SharedStore};
-use crate::{Failure, StoreArgs, config, httpc, paths, snapshot};
+use crate::{Failure, StoreArgs, config, exit, httpc, paths, snapshot};
 
 pub(crate) const RUN_HELP: &str = "\
 Examples:
@@ -23,16 +25,20 @@ Examples:
   tether run --server ws://127.0.0.1:PORT/ws/chat --trust-root HEX --sim-phone http://127.0.0.1:PORT2
                                               against `tether sim`, linked unattended
 
-JSON events (--json), one object per line, each with a stable \"event\" field (first):
+JSON events (--json), one object per line, each with a stable \"event\" field (first) and ts
+(Unix milliseconds; docs/JSON.md has the whole schema):
   starting {endpoint, store}  qr {code}  pairing_code {code}  paired {jid}  connected {jid}
-  disconnected {code, local, reason, advice, terminal}  reconnecting {delay_ms, attempt, max}
-  stopped {code, local, reason, advice}  keepalive_timeout {failures}  keepalive_restored
-  clock_skew {offset_secs}  info {message}
+  disconnected {code, local, reason, detail, cause, advice, terminal}
+  reconnecting {delay_ms, attempt, max}  stopped {code, local, reason, detail, advice, exit_code}
+  keepalive_timeout {failures}  keepalive_restored  clock_skew {offset_ms}  info {message}
 
-While it runs, `tether status`, `tether backup` and `tether stop` talk to it over <store>.sock.
-A terminal disconnect (440 replaced, 401 logged out, …) exits 1 after printing its advice;
-SIGINT/SIGTERM shut down cleanly and exit 0. Under systemd it sends READY=1 once connected and
-WATCHDOG=1 when the unit sets WatchdogSec (see docs/tether.service).";
+While it runs, `tether status`, `tether backup`, `tether stop`, `tether quarantine list` and
+`tether export` talk to it over <store>.sock. Exit codes: 0 stopped on request (SIGINT, SIGTERM,
+`tether stop`); 1 runtime failure; 2 usage or input error (including a store linked with another
+server); 3 needs a new link (logged out, device removed, QR codes exhausted, or no session with
+--no-link); 4 replaced by another instance (440); 5 temporarily banned (until the recorded end);
+6 client outdated. Under systemd it sends READY=1 once connected, STATUS= on every state change
+and WATCHDOG=1 when the unit sets WatchdogSec (see docs/tether.service).";
 
 /// Which server to talk to, and how.
 #[derive(Debug, Clone, Args)]
@@ -48,6 +54,10 @@ pub(crate) struct ConnArgs {
     /// ignores https_proxy/all_proxy [default: config `proxy`, else the environment]
     #[arg(long, value_name = "URL")]
     pub(crate) proxy: Option<String>,
+    /// Also trust the CA certificates in this PEM file for every TLS connection (a test
+    /// server's CA, a company proxy's); SSL_CERT_FILE is honoured too [default: config `caFile`]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
 }
 
 impl ConnArgs {
@@ -62,9 +72,27 @@ impl ConnArgs {
             .map(config::parse_root)
             .transpose()
             .map_err(|e| Failure::input(format!("--trust-root: {e}")))?;
+        if let Some(url) = &self.server {
+            config::websocket_url(url, "--server").map_err(Failure::input)?;
+        }
+        if let Some(url) = &self.proxy {
+            config::proxy_url(url, "--proxy").map_err(Failure::input)?;
+        }
         let config = config::core_config(settings, self.server.as_deref(), root);
+        config::check(&config)?;
         let mut options = Options::default();
         options.proxy = proxy_setting(self.proxy.as_deref(), settings);
+        let ca = match &self.ca_file {
+            Some(path) => Some(
+                config::ca_file(&path.to_string_lossy(), "--ca-file").map_err(Failure::input)?,
+            ),
+            None => settings.ca_file.clone(),
+        };
+        if let Some(ca) = ca {
+            options.trust = options.trust.with_ca_file(ca);
+        }
+        tether_net_common::trust::root_store(&options.trust)
+            .map_err(|e| Failure::input(e.to_string()))?;
         Ok((config, options))
     }
 }
@@ -85,6 +113,18 @@ pub(crate) struct RunArgs {
     /// One JSON object per event on stdout
     #[arg(long)]
     pub(crate) json: bool,
+    /// Never link (for supervisors): exit 3 instead of showing a QR code when the store holds
+    /// no session, so no QR ever lands in a journal
+    #[arg(long)]
+    pub(crate) no_link: bool,
+    /// Connect even though the store was linked with another server (the binding is replaced
+    /// once a login succeeds)
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464) [default: config
+    /// `metrics`, else off]
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics: Option<String>,
 }
 
 /// Which command is running.
@@ -106,18 +146,106 @@ pub(crate) fn proxy_setting(flag: Option<&str>, settings: &config::Settings) -> 
 pub(crate) fn run(args: RunArgs, mode: Mode) -> Result<(), Failure> {
     let settings = config::load(&args.store)?;
     let (config, options) = args.conn.resolve(&settings)?;
+    if mode == Mode::Relink && args.no_link {
+        return Err(Failure::input(
+            "--no-link cannot be given to relink: relink always links a fresh session",
+        ));
+    }
     let path = settings.store(&args.store);
     let opened = store::open(&path)?;
-    let shared = SharedStore::new(opened);
+    preflight(&opened, &config, &args, mode)?;
+    let mut shared = SharedStore::new(opened);
     let printer = Printer {
         json: args.json,
-        qr: args.pair_code.is_none(),
+        qr: args.pair_code.is_none() && !args.no_link,
     };
+    if let Some(addr) = args.metrics.as_deref().or(settings.metrics.as_deref()) {
+        let metrics = Arc::new(Metrics::new());
+        let bound = crate::metrics::serve(addr, Arc::clone(&metrics)).map_err(Failure::input)?;
+        printer.custom(
+            "metrics",
+            serde_json::json!({"url": format!("http://{bound}/metrics")}),
+            &format!("Metrics at http://{bound}/metrics"),
+        );
+        shared = shared.with_metrics(metrics);
+    }
     if mode == Mode::Relink {
         set_aside(&shared, &printer)?;
     }
     rt::block_on(drive(args, config, shared, options, printer))
         .map_err(|e| Failure::runtime(format!("cannot start the {} runtime: {e}", rt::NAME)))?
+}
+
+/// What `run` refuses before it touches the network: a ban that has not ended (exit 5), no
+/// session with `--no-link` (exit 3), a store linked with another server (exit 2, unless
+/// `--force`).
+fn preflight(
+    opened: &tether_store_redb::RedbStore,
+    config: &tether_core::connection::Config,
+    args: &RunArgs,
+    mode: Mode,
+) -> Result<(), Failure> {
+    let path = opened.path().display().to_string();
+    let status = opened.status().unwrap_or_default();
+    if let Some(until) = status.banned_until_unix
+        && until > snapshot::unix_now()
+        && !args.force
+    {
+        return Err(Failure {
+            message: format!(
+                "the account of {path} is temporarily banned until {} (WhatsApp said so at the \
+                 last login, 402); connecting earlier only prolongs it. Start again after that \
+                 time (a supervisor should not restart before it), or pass --force",
+                snapshot::format_unix(until)
+            ),
+            code: exit::BANNED,
+        });
+    }
+    if mode == Mode::Relink {
+        return Ok(());
+    }
+    let linked = opened
+        .load_credentials()
+        .map_err(|e| Failure::runtime(format!("cannot read the session in {path}: {e}")))?
+        .is_some_and(|(c, _)| c.device.is_some());
+    if args.no_link && !linked {
+        return Err(Failure {
+            message: format!(
+                "{path} holds no linked session and --no-link forbids linking here; link it once \
+                 interactively with `tether run --store {path}` (scan the QR code), then start \
+                 the service again"
+            ),
+            code: exit::NEEDS_LINK,
+        });
+    }
+    let bound = opened
+        .server_binding()
+        .map_err(|e| Failure::runtime(format!("cannot read {path}: {e}")))?;
+    if let Some(b) = bound.filter(|_| linked)
+        && (b.endpoint != config.endpoint || b.trusted_roots != config.trusted_roots)
+        && !args.force
+    {
+        let roots = |r: &[[u8; 32]]| r.iter().map(hex::encode).collect::<Vec<_>>().join(",");
+        let what = if b.endpoint == config.endpoint {
+            format!(
+                "with the trust root {}, but this command trusts {}",
+                roots(&b.trusted_roots),
+                roots(&config.trusted_roots)
+            )
+        } else {
+            format!(
+                "with {}, but this command connects to {}",
+                b.endpoint, config.endpoint
+            )
+        };
+        return Err(Failure::input(format!(
+            "the session in {path} was linked {what}; logging in to another server would get \
+             the session refused or logged out. Use the store that belongs to this server (or \
+             a new --store), fix --server/--trust-root, or pass --force if the server really \
+             moved"
+        )));
+    }
+    Ok(())
 }
 
 /// `relink`: back the session up, then quarantine it, so the next start links afresh.
@@ -194,6 +322,14 @@ async fn drive(
     let mut pair_requested = false;
     loop {
         match session.next().await {
+            Step::Event(Event::QrCode { .. }) if args.no_link => {
+                printer.info(
+                    "The session needs a new link, and --no-link forbids linking here: no QR \
+                     code is shown. Link it interactively with `tether run` (or `tether relink`).",
+                );
+                let _ = session.shutdown().await;
+                return Err(Failure::quiet(exit::NEEDS_LINK));
+            }
             Step::Event(Event::QrCode { code, .. }) => {
                 if let Some(phone) = &args.pair_code {
                     if !pair_requested {
@@ -232,13 +368,12 @@ async fn drive(
     }
 }
 
-/// A terminal stop: exit 0 for our own shutdown, 1 (advice already printed) otherwise.
+/// A terminal stop: exit 0 for our own shutdown, else the reason's code for a supervisor
+/// (advice already printed).
 async fn stopped(session: Session, reason: &DisconnectReason) -> Result<(), Failure> {
-    let local = matches!(reason, DisconnectReason::LocalShutdown);
     session.shutdown().await?;
-    if local {
-        Ok(())
-    } else {
-        Err(Failure::quiet(1))
+    match exit::for_reason(reason) {
+        0 => Ok(()),
+        code => Err(Failure::quiet(code)),
     }
 }

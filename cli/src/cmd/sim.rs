@@ -16,10 +16,11 @@ use crate::{Failure, simctl};
 
 pub(crate) const SIM_HELP: &str = "\
 The first line of stdout is machine-readable:
-  ws=ws://127.0.0.1:PORT/ws/chat root=<64 hex digits> control=http://127.0.0.1:PORT2
+  ws=ws://127.0.0.1:PORT/ws/chat root=<64 hex digits> control=http://127.0.0.1:PORT2 version=URL
+  (with --tls: ws=wss://… and ca=FILE, the PEM of the CA to trust)
 
-Link a client unattended:
-  tether run --server WS_URL --trust-root ROOT --sim-phone CONTROL_URL --store /tmp/t.redb
+Link a client unattended (a store of its own: a simulated session never mixes with a real one):
+  tether run --server WS_URL --trust-root ROOT --sim-phone CONTROL_URL --store ~/.tether/sim.redb
 
 Faults (scenario lines, stdin lines, or POST /fault bodies):
   515 | stream:CODE      stream error (515 restart, 503, 429, 401, 516…)
@@ -61,6 +62,14 @@ pub(crate) struct SimArgs {
     /// Seed of the server's keys and refs
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// Serve wss:// (and https:// for sw.js) with a certificate from a CA made now; its PEM is
+    /// written to --ca-out for clients to trust (`tether run --ca-file`)
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// Where --tls writes the CA certificate [default: tether-sim-PID-ca.pem in the temporary
+    /// directory]
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub(crate) ca_out: Option<PathBuf>,
 }
 
 /// Parses a scenario file: `AFTER_MS FAULT` per line.
@@ -120,6 +129,23 @@ pub(crate) fn run(args: SimArgs) -> Result<(), Failure> {
         ..SimServerConfig::default()
     };
     config.server.seed = args.seed;
+    let ca_path = if args.tls {
+        let ca = tether_sim::net::TestCa::generate()
+            .map_err(|e| Failure::runtime(format!("cannot make the test CA: {e}")))?;
+        let path = args.ca_out.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("tether-sim-{}-ca.pem", std::process::id()))
+        });
+        std::fs::write(&path, ca.ca_pem()).map_err(|e| {
+            Failure::input(format!(
+                "cannot write the CA certificate to {}: {e}",
+                path.display()
+            ))
+        })?;
+        config.tls = Some(ca);
+        Some(path)
+    } else {
+        None
+    };
     let server = Arc::new(SimServer::start(config).map_err(|e| {
         Failure::runtime(format!(
             "cannot start the simulator on port {}: {e}; pick another --port",
@@ -127,12 +153,21 @@ pub(crate) fn run(args: SimArgs) -> Result<(), Failure> {
         ))
     })?);
     let root = hex::encode(server.root_public());
-    println!(
-        "ws={} root={root} control=http://{control_addr}",
-        server.ws_url()
+    let ca = ca_path
+        .as_ref()
+        .map(|p| format!(" ca={}", p.display()))
+        .unwrap_or_default();
+    outln!(
+        "ws={} root={root} control=http://{control_addr} version={}{ca}",
+        server.ws_url(),
+        server.version_url()
     );
-    println!(
-        "tether sim: link a client with\n  tether run --server {} --trust-root {root} --sim-phone http://{control_addr}\n\
+    let ca_flag = ca_path
+        .as_ref()
+        .map(|p| format!(" --ca-file {}", p.display()))
+        .unwrap_or_default();
+    outln!(
+        "tether sim: link a client with (a store of its own, never your real one)\n  tether run --server {} --trust-root {root}{ca_flag} --sim-phone http://{control_addr} --store ~/.tether/sim.redb\n\
          Type a fault and Enter to inject it (e.g. 515, silent, replaced); `tether sim --help` lists them.",
         server.ws_url()
     );
@@ -146,7 +181,7 @@ pub(crate) fn run(args: SimArgs) -> Result<(), Failure> {
     spawn_stdin(Arc::clone(&server), quit_tx);
     spawn_scenario(Arc::clone(&server), scenario);
     let why = quit_rx.recv().unwrap_or(Quit::Signal);
-    println!(
+    outln!(
         "tether sim: shutting down ({})",
         match why {
             Quit::Signal => "signal",
@@ -181,9 +216,14 @@ fn spawn_stdin(server: Arc<SimServer>, tx: mpsc::Sender<Quit>) {
                 }
                 "status" => {
                     let st = server.stats();
-                    println!(
+                    outln!(
                         "status: {} accepted, {} open, {} logins, {} registrations, {} devices, {} pongs",
-                        st.accepted, st.open, st.logins, st.registrations, st.devices, st.pongs
+                        st.accepted,
+                        st.open,
+                        st.logins,
+                        st.registrations,
+                        st.devices,
+                        st.pongs
                     );
                 }
                 _ => {
@@ -193,13 +233,13 @@ fn spawn_stdin(server: Arc<SimServer>, tx: mpsc::Sender<Quit>) {
                     match parse_fault(text) {
                         Ok(f) if next => {
                             server.fault_next(f);
-                            println!("stdin: fault {text} armed for the next connection");
+                            outln!("stdin: fault {text} armed for the next connection");
                         }
                         Ok(f) => {
                             server.inject(f);
-                            println!("stdin: fault {text} injected");
+                            outln!("stdin: fault {text} injected");
                         }
-                        Err(e) => println!("stdin: {e}; `tether sim --help` lists the faults"),
+                        Err(e) => outln!("stdin: {e}; `tether sim --help` lists the faults"),
                     }
                 }
             }
@@ -218,7 +258,7 @@ fn spawn_scenario(server: Arc<SimServer>, scenario: Vec<(u64, String, Fault)>) {
             let at = start + Duration::from_millis(ms);
             std::thread::sleep(at.saturating_duration_since(Instant::now()));
             server.inject(fault);
-            println!("scenario: +{ms}ms fault {text} injected");
+            outln!("scenario: +{ms}ms fault {text} injected");
         }
     });
 }

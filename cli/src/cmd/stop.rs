@@ -18,6 +18,9 @@ pub(crate) struct StopArgs {
     /// How long to wait for the owner to exit, in seconds.
     #[arg(long, default_value_t = 15, value_name = "SECS")]
     pub(crate) timeout: u64,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 pub(crate) fn run(args: StopArgs) -> Result<(), Failure> {
@@ -32,9 +35,13 @@ pub(crate) fn run(args: StopArgs) -> Result<(), Failure> {
         Ok(_) => "asked it over its control socket",
         Err(AskError::NoOwner | AskError::Failed(_)) => {
             let Some(owner) = &owner else {
-                println!(
-                    "No instance is running on {}; nothing to stop.",
-                    path.display()
+                crate::output::result(
+                    args.json,
+                    serde_json::json!({"store": path.display().to_string(), "stopped": false}),
+                    &[format!(
+                        "No instance is running on {}; nothing to stop.",
+                        path.display()
+                    )],
                 );
                 return Ok(());
             };
@@ -45,13 +52,18 @@ pub(crate) fn run(args: StopArgs) -> Result<(), Failure> {
     let timeout = Duration::from_secs(args.timeout);
     let pid = owner.as_ref().map(|o| o.pid);
     if wait_gone(&path, pid, timeout) {
-        match pid {
-            Some(pid) => println!(
+        let line = match pid {
+            Some(pid) => format!(
                 "Stopped the instance on {} (pid {pid}; {how}).",
                 path.display()
             ),
-            None => println!("Stopped the instance on {} ({how}).", path.display()),
-        }
+            None => format!("Stopped the instance on {} ({how}).", path.display()),
+        };
+        crate::output::result(
+            args.json,
+            serde_json::json!({"store": path.display().to_string(), "stopped": true, "pid": pid, "how": how}),
+            &[line],
+        );
         Ok(())
     } else {
         Err(Failure::runtime(format!(

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use serde_json::json;
 use tether_store_redb::{BaileysError, BaileysImport, BaileysSummary, ImportOptions};
 
 use crate::store;
@@ -36,6 +37,9 @@ pub(crate) struct TransferArgs {
     pub(crate) dir: PathBuf,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -46,6 +50,18 @@ pub(crate) struct ImportArgs {
     /// or unreadable ones instead of refusing the import.
     #[arg(long)]
     pub(crate) skip_corrupt: bool,
+}
+
+fn summary_json(s: &BaileysSummary) -> serde_json::Value {
+    json!({
+        "jid": s.jid,
+        "pre_keys": s.pre_keys,
+        "app_state_sync_keys": s.app_state_sync_keys,
+        "app_state_versions": s.app_state_versions,
+        "sessions": s.sessions,
+        "sender_keys": s.sender_keys,
+        "other_files": s.other_files,
+    })
 }
 
 fn summary(s: &BaileysSummary) -> String {
@@ -79,21 +95,29 @@ pub(crate) fn import(cmd: ImportCommand) -> Result<(), Failure> {
     let s = read
         .install_into(&path)
         .map_err(|e| baileys_failure(&format!("import from {}", args.dir.display()), &e))?;
-    println!("Imported {} into {}.", summary(&s), path.display());
+    let mut human = vec![format!("Imported {} into {}.", summary(&s), path.display())];
     if !s.skipped.is_empty() {
-        println!(
+        human.push(format!(
             "Skipped {} entries of {}:",
             s.skipped.len(),
             args.dir.display()
-        );
-        for skipped in &s.skipped {
-            println!("  {skipped}");
-        }
+        ));
+        human.extend(s.skipped.iter().map(|skipped| format!("  {skipped}")));
     }
-    println!(
+    human.push(format!(
         "Start it with `tether run --store {}` (stop the Baileys process first).",
         path.display()
+    ));
+    let mut value = summary_json(&s);
+    value["store"] = json!(path.display().to_string());
+    value["dir"] = json!(args.dir.display().to_string());
+    value["skipped"] = json!(
+        s.skipped
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
     );
+    crate::output::result(args.json, value, &human);
     Ok(())
 }
 
@@ -111,10 +135,23 @@ pub(crate) fn export(cmd: ExportCommand) -> Result<(), Failure> {
     let ExportCommand::Baileys(args) = cmd;
     let settings = config::load(&args.store)?;
     let path = settings.store(&args.store);
-    let opened = store::open_existing(&path)?;
+    // While an instance runs, export from a consistent copy it makes.
+    let copy = crate::cmd::backup::owner_snapshot(&path)?;
+    let opened = store::open_existing(copy.as_ref().map_or(&path, |c| &c.path))?;
     let s = opened
         .export_baileys(&args.dir)
         .map_err(|e| baileys_failure(&format!("export to {}", args.dir.display()), &e))?;
-    println!("Exported {} to {}.", summary(&s), args.dir.display());
+    let mut value = summary_json(&s);
+    value["store"] = json!(path.display().to_string());
+    value["dir"] = json!(args.dir.display().to_string());
+    crate::output::result(
+        args.json,
+        value,
+        &[format!(
+            "Exported {} to {}.",
+            summary(&s),
+            args.dir.display()
+        )],
+    );
     Ok(())
 }

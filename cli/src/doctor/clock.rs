@@ -14,7 +14,7 @@ pub(crate) fn skew(status: &Value) -> Check {
     } else {
         &status["record"]
     };
-    match rec["skew_secs"].as_i64() {
+    match rec["skew_ms"].as_i64().map(|ms| ms / 1000) {
         Some(s) if s.unsigned_abs() > 30 => Check::fail(
             "clock skew",
             format!(

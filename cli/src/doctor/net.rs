@@ -3,7 +3,6 @@
 
 use std::io::{BufRead as _, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs as _};
-use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -88,8 +87,14 @@ fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, 
     }
 }
 
-/// Walks DNS → TCP → (proxy) → TLS → WebSocket upgrade to `url`.
-pub(crate) fn checks(url: &str, proxy: Option<&str>, timeout: Duration) -> Vec<Check> {
+/// Walks DNS → TCP → (proxy) → TLS (with the same trust settings as `run`) → WebSocket upgrade
+/// to `url`.
+pub(crate) fn checks(
+    url: &str,
+    proxy: Option<&str>,
+    trust: &tether_core::driver::TlsTrust,
+    timeout: Duration,
+) -> Vec<Check> {
     let mut out = Vec::new();
     let ep = match parse_url(url) {
         Ok(ep) => ep,
@@ -181,7 +186,7 @@ pub(crate) fn checks(url: &str, proxy: Option<&str>, timeout: Duration) -> Vec<C
         }
     }
     if ep.tls {
-        match tls(tcp, &ep) {
+        match tls(tcp, &ep, trust) {
             Ok(mut stream) => {
                 out.push(Check::pass(
                     "TLS",
@@ -273,18 +278,12 @@ fn read_head(s: &mut impl Read) -> Result<String, String> {
 fn tls(
     tcp: TcpStream,
     ep: &Endpoint,
+    trust: &tether_core::driver::TlsTrust,
 ) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, String> {
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = tether_net_common::trust::client_config(trust).map_err(|e| e.to_string())?;
     let name =
         rustls::pki_types::ServerName::try_from(ep.host.clone()).map_err(|e| e.to_string())?;
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    let conn = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
     let mut stream = rustls::StreamOwned::new(conn, tcp);
     while stream.conn.is_handshaking() {
         stream
@@ -368,6 +367,7 @@ mod tests {
         let checks = checks(
             "ws://chat.example.invalid:8080/ws/chat",
             Some(&format!("http://127.0.0.1:{port}")),
+            &tether_core::driver::TlsTrust::builtin_only(),
             Duration::from_secs(5),
         );
         assert!(checks.iter().all(|c| !c.failed()), "{checks:?}");
@@ -384,6 +384,7 @@ mod tests {
         let checks = checks(
             "ws://chat.example.invalid/ws/chat",
             Some(&format!("http://127.0.0.1:{port}")),
+            &tether_core::driver::TlsTrust::builtin_only(),
             Duration::from_secs(5),
         );
         let last = checks.last().unwrap();

@@ -161,9 +161,15 @@ fn last_disconnect(status: &Value) -> Check {
     match rec["last_reason"].as_object() {
         None => Check::note("last disconnect", "none recorded"),
         Some(r) => {
-            let code = r.get("code").and_then(Value::as_str).unwrap_or("-");
-            let what = r.get("description").and_then(Value::as_str).unwrap_or("?");
-            let line = format!("{code} ({what})");
+            let code = crate::snapshot::ReasonJson::code_text(
+                r.get("code").and_then(Value::as_u64),
+                r.get("local") == Some(&json!(true)),
+            );
+            let what = r.get("reason").and_then(Value::as_str).unwrap_or("?");
+            let line = match r.get("detail").and_then(Value::as_str) {
+                Some(detail) => format!("{code} ({what}): {detail}"),
+                None => format!("{code} ({what})"),
+            };
             if r.get("terminal") == Some(&json!(true)) {
                 Check::fail(
                     "last disconnect",

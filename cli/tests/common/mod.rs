@@ -53,8 +53,14 @@ impl Proc {
     }
 
     pub fn spawn_env(home: &Path, args: &[&str], stdin: Stdio, env: &[(&str, &str)]) -> Self {
-        let mut child = StdCommand::new(cargo_bin("tether"))
+        let mut command = StdCommand::new(cargo_bin("tether"));
+        for k in NO_PROXY_ENV {
+            command.env_remove(k);
+        }
+        let mut child = command
             .args(args)
+            .env_remove("OPENCLAW_CONFIG_PATH")
+            .env_remove("SSL_CERT_FILE")
             .envs(env.iter().copied())
             .env("HOME", home)
             .env_remove("TETHER_STORE")
@@ -131,6 +137,8 @@ pub struct Sim {
     pub ws: String,
     pub root: String,
     pub control: String,
+    /// The CA file of `tether sim --tls`.
+    pub ca: Option<String>,
 }
 
 pub fn sim(home: &Path) -> Sim {
@@ -150,10 +158,15 @@ pub fn sim_with(home: &Path, more: &[&str]) -> Sim {
             .unwrap()
             .to_owned()
     };
+    let ca = first
+        .split(' ')
+        .find_map(|kv| kv.strip_prefix("ca="))
+        .map(str::to_owned);
     Sim {
         ws: field("ws="),
         root: field("root="),
         control: field("control="),
+        ca,
         proc,
     }
 }
@@ -194,7 +207,9 @@ pub fn tether(home: &Path) -> Command {
     }
     c.env("HOME", home)
         .env_remove("TETHER_STORE")
-        .env_remove("TETHER_CONFIG");
+        .env_remove("TETHER_CONFIG")
+        .env_remove("OPENCLAW_CONFIG_PATH")
+        .env_remove("SSL_CERT_FILE");
     c
 }
 
@@ -221,4 +236,42 @@ pub fn inject(sim: &Sim, fault: &str) {
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// Posts to the sim's control interface (`/refuse?n=N`, `/hang?n=N`, …).
+pub fn post(sim: &Sim, path: &str) {
+    use std::io::{Read as _, Write as _};
+    let addr = sim.control.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// A plain HTTP GET on loopback; returns the body.
+pub fn http_get(url: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (addr, path) = rest.split_at(rest.find('/').unwrap());
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    answer.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+/// A port nothing listens on.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
 }

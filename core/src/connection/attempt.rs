@@ -190,6 +190,7 @@ impl Connection {
             self.timers.clear(timer);
         }
         self.session.on_disconnect();
+        self.messaging.on_disconnected();
         info!("{}", reason.closed_line());
 
         // A 401 on a pairing the server never confirmed: forget it and link again.
@@ -264,6 +265,7 @@ impl Connection {
         }
         self.keepalive.stop();
         self.session.on_disconnect();
+        self.messaging.on_disconnected();
         self.finish_stop(reason, None);
     }
 

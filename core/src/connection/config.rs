@@ -50,6 +50,8 @@ pub struct Config {
     pub clock_skew_threshold: Duration,
     /// Largest frame accepted from the server.
     pub max_frame_len: usize,
+    /// End-to-end encrypted messaging: inbox, outbox, caches, signed pre-key rotation.
+    pub messaging: crate::messaging::engine::MessagingConfig,
 }
 
 impl Default for Config {
@@ -71,6 +73,7 @@ impl Default for Config {
             pre_key_low_watermark: 5,
             clock_skew_threshold: Duration::from_secs(30),
             max_frame_len: MAX_FRAME_LEN,
+            messaging: crate::messaging::engine::MessagingConfig::default(),
         }
     }
 }

@@ -10,6 +10,9 @@ use thiserror::Error;
 
 use crate::binary::{Jid, Node};
 use crate::creds::{CredentialsDelta, LoadId, PersistSeq};
+use crate::messaging::ids::MessageId;
+use crate::messaging::types::{InboxPos, IncomingMessage, Receipt, SendError, Undecryptable};
+use crate::proto::message::Message;
 use crate::reason::DisconnectReason;
 use crate::records::RecordRead;
 
@@ -152,8 +155,37 @@ pub enum Event {
         /// Server time minus local time (positive: the local clock is behind).
         offset_secs: i64,
     },
-    /// A stanza for the application (messages, receipts, notifications, …), already acked.
+    /// A stanza the core does not handle itself (notifications, presence, calls, …), already
+    /// acked where the server expects an ack.
     Stanza(Node),
+    /// A received message, from the durable inbox: emitted at least once (again after a
+    /// restart until the application confirms it with `Command::Confirm`).
+    Message(Box<IncomingMessage>),
+    /// A received message that could not be decrypted, after the retry receipts ran out
+    /// (also from the inbox; confirm it like a message).
+    Undecryptable(Box<Undecryptable>),
+    /// A receipt for messages this account sent (delivered, read, played…).
+    Receipt(Box<Receipt>),
+    /// The server accepted an outgoing message.
+    Sent {
+        /// The message id `send_message` returned.
+        id: MessageId,
+        /// The server's timestamp of the message (Unix seconds).
+        t: u64,
+    },
+    /// An outgoing message could not be sent.
+    SendFailed {
+        /// The message id.
+        id: MessageId,
+        /// Why.
+        reason: SendError,
+    },
+    /// A contact's identity key changed (a reinstall, a new phone); their sessions were
+    /// replaced.
+    IdentityChanged {
+        /// The contact (user JID).
+        user: Jid,
+    },
 }
 
 /// Commands from the application.
@@ -167,8 +199,35 @@ pub enum Command {
         /// The phone number, digits only (a leading `+` and spaces are accepted).
         phone: String,
     },
-    /// Send a stanza on the current connection.
-    Send(Node),
+    /// Send a raw stanza on the current connection.
+    SendNode(Node),
+    /// Send an end-to-end encrypted message (see `Connection::send_message`, which also
+    /// returns its id). `id`: use this id instead of generating one.
+    Send {
+        /// The recipient: a user JID (phone number or LID).
+        to: Jid,
+        /// The content.
+        message: Box<Message>,
+    },
+    /// The application has the messages at these inbox positions: do not emit them again.
+    Confirm {
+        /// Inbox positions (from `IncomingMessage::inbox` / `Undecryptable::inbox`).
+        positions: Vec<InboxPos>,
+    },
+    /// Mark messages read: a read receipt to the chat (`participant` in groups).
+    MarkRead {
+        /// The chat (user or group JID).
+        chat: Jid,
+        /// The sender in a group.
+        participant: Option<Jid>,
+        /// The message ids.
+        ids: Vec<MessageId>,
+    },
+    /// Set the presence: `available` makes delivery receipts active.
+    Presence {
+        /// `true`: available; `false`: unavailable.
+        available: bool,
+    },
     /// Tell the server to remove this companion, then quarantine the credentials.
     Logout,
     /// Close the connection and stop (`LocalShutdown`).
@@ -190,6 +249,14 @@ pub enum CommandError {
     /// The phone number is not 6–15 digits.
     #[error("{0:?} is not a phone number: give 6 to 15 digits with the country code")]
     InvalidPhone(String),
+    /// The recipient is not an address messages can be sent to.
+    #[error(
+        "{0} is not a user this client can send messages to: give a phone number, a user JID or a LID"
+    )]
+    InvalidRecipient(String),
+    /// Messaging needs a linked device.
+    #[error("this device is not linked yet: link it (scan the QR code) before sending messages")]
+    NotLinked,
 }
 
 /// Why a version fetch failed (reported by the adapter).

@@ -25,6 +25,7 @@ mod attempt;
 mod config;
 mod io;
 mod linking;
+mod messages;
 mod rng;
 mod session;
 
@@ -67,13 +68,9 @@ enum AfterPersist {
         /// Own JID.
         jid: crate::binary::Jid,
     },
-    /// Upload the freshly generated pre-keys (ids in the range).
-    UploadPreKeys {
-        /// First id of the batch.
-        first: u32,
-        /// One past the last id.
-        end: u32,
-    },
+    /// A messaging commit is durable: run its deferred effects (receipts, acks, outgoing
+    /// messages, events) in order.
+    Messaging(Vec<crate::messaging::store::Deferred>),
 }
 
 /// The current transport attempt.
@@ -152,6 +149,8 @@ pub struct Connection {
     session: session::Session,
     /// Linking state while unpaired (refs, a pair-code request).
     linking: Option<linking::Linking>,
+    /// End-to-end encrypted messaging.
+    messaging: crate::messaging::engine::Messaging,
 }
 
 impl Connection {
@@ -175,6 +174,15 @@ impl Connection {
             .unwrap_or(payload::DEFAULT_VERSION);
         let mut rng = Rngs::from_seed(seed);
         let session = session::Session::new(&mut rng.ids);
+        let messaging = crate::messaging::engine::Messaging::new(
+            &config.messaging,
+            crate::messaging::engine::PreKeyPolicyParts {
+                initial_batch: config.pre_key_initial_batch,
+                batch: config.pre_key_batch,
+                low_watermark: config.pre_key_low_watermark,
+            },
+            &mut rng.msg,
+        );
         let mut conn = Self {
             keepalive: KeepAlive::new(config.keep_alive.clone()),
             policy: ReconnectPolicy::new(config.reconnect.clone()),
@@ -199,8 +207,10 @@ impl Connection {
             store_behind: false,
             session,
             linking: None,
+            messaging,
         };
         conn.ensure_credentials();
+        conn.start_messaging(now);
         conn
     }
 
@@ -357,11 +367,18 @@ impl Connection {
                     self.start_attempt(now);
                 }
             }
-            StoreResult::Loaded { id, .. } | StoreResult::LoadFailed { id, .. } => {
-                debug!(%id, "store answered a load nothing waits for");
+            StoreResult::Loaded { id, data } => self.messaging_loaded(id, data, now),
+            StoreResult::LoadFailed { id, error } => {
+                warn!(%id, %error, "reading messaging records failed");
+                self.messaging.on_store_failed();
+                self.store_behind = true;
+                self.stop(DisconnectReason::StoreFailure {
+                    detail: error.message,
+                });
             }
             StoreResult::Failed { seq, error } => {
                 self.pending.remove(&seq);
+                self.messaging.on_store_failed();
                 self.store_behind = true;
                 warn!(%seq, %error, "persisting credentials failed");
                 self.stop(DisconnectReason::StoreFailure {
@@ -405,6 +422,7 @@ impl Connection {
         for timer in fired {
             self.on_timer(timer, now);
         }
+        self.messaging_timeout(now);
         while self.keepalive.poll_timeout().is_some_and(|at| at <= now) {
             match self.keepalive.handle_timeout(now, &mut self.rng.jitter) {
                 Some(KeepAliveOutput::SendPing { id }) => {
@@ -451,11 +469,34 @@ impl Connection {
                 self.stop(DisconnectReason::LocalShutdown);
                 Ok(())
             }
-            Command::Send(node) => {
+            Command::SendNode(node) => {
                 if self.state != State::Connected {
                     return Err(self.invalid("send"));
                 }
                 self.send(&node, now);
+                Ok(())
+            }
+            Command::Send { to, message } => self.send_message(to, *message, now).map(drop),
+            Command::Confirm { positions } => {
+                self.confirm_inbox(&positions, now);
+                Ok(())
+            }
+            Command::MarkRead {
+                chat,
+                participant,
+                ids,
+            } => {
+                if self.state != State::Connected {
+                    return Err(self.invalid("mark read"));
+                }
+                self.mark_read(&chat, participant.as_ref(), &ids, now);
+                Ok(())
+            }
+            Command::Presence { available } => {
+                if self.state != State::Connected {
+                    return Err(self.invalid("presence"));
+                }
+                self.set_presence(available, now);
                 Ok(())
             }
             Command::Logout => {
@@ -498,6 +539,7 @@ impl Connection {
             self.timers.next().map(|(_, at)| at),
             self.keepalive.poll_timeout(),
             self.policy.poll_timeout(),
+            self.messaging.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -609,11 +651,7 @@ impl Connection {
                     warn!(%jid, "the connection ended before the pairing was durable; not paired");
                 }
             }
-            AfterPersist::UploadPreKeys { first, end } => {
-                if let Some(node) = self.session.pre_key_upload(self.creds.as_ref(), first, end) {
-                    self.send(&node, now);
-                }
-            }
+            AfterPersist::Messaging(effects) => self.messaging_durable(effects, now),
         }
     }
 

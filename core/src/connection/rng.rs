@@ -17,6 +17,8 @@ pub(crate) struct Rngs {
     pub(crate) jitter: ChaCha20Rng,
     /// Stanza ids.
     pub(crate) ids: ChaCha20Rng,
+    /// Messaging: ratchet keys, padding, message ids, retry pre-keys.
+    pub(crate) msg: ChaCha20Rng,
 }
 
 impl Rngs {
@@ -25,6 +27,7 @@ impl Rngs {
             keys: stream(b"keys", &seed),
             jitter: stream(b"jitter", &seed),
             ids: stream(b"ids", &seed),
+            msg: stream(b"messaging", &seed),
         }
     }
 }

@@ -11,7 +11,6 @@ use tracing::{debug, info, warn};
 use super::{AfterPersist, Connection, Event, State};
 use crate::binary::{Content, Jid, Node, Server, Value};
 use crate::creds::{CredentialChange, Credentials};
-use crate::crypto::KeyPair;
 use crate::keepalive::{self, KeepAliveOutput};
 use crate::reason::{DisconnectReason, LostCause};
 
@@ -19,8 +18,6 @@ use crate::reason::{DisconnectReason, LostCause};
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum IqPurpose {
     Active,
-    PreKeyCount,
-    PreKeyUpload { end: u32 },
     Logout,
 }
 
@@ -74,46 +71,6 @@ impl Session {
                 .children(vec![child]),
         )
     }
-
-    /// The pre-key upload iq for ids `first..end` (`session.md` §2.4).
-    pub(super) fn pre_key_upload(
-        &mut self,
-        creds: Option<&Credentials>,
-        first: u32,
-        end: u32,
-    ) -> Option<Node> {
-        let creds = creds?;
-        let keys: Vec<Node> = (first..end)
-            .filter_map(|id| {
-                creds
-                    .pre_keys
-                    .get(&id)
-                    .map(|key| pre_key_node("key", id, key, None))
-            })
-            .collect();
-        let spk = &creds.signed_pre_key;
-        let iq = self.iq(IqPurpose::PreKeyUpload { end }, "encrypt", "set");
-        Some(iq.children(vec![
-            Node::new("registration").bytes(creds.registration_id.to_be_bytes().to_vec()),
-            Node::new("type").bytes(vec![crate::payload::KEY_TYPE_DJB]),
-            Node::new("identity").bytes(creds.identity_key.public_bytes().to_vec()),
-            Node::new("list").children(keys),
-            pre_key_node("skey", spk.id, &spk.key_pair, Some(&spk.signature)),
-        ]))
-    }
-}
-
-/// `<tag><id>3 bytes BE</id><value>32 bytes</value>[<signature>64 bytes</signature>]</tag>`.
-fn pre_key_node(tag: &'static str, id: u32, key: &KeyPair, signature: Option<&[u8; 64]>) -> Node {
-    let [_, a, b, c] = id.to_be_bytes();
-    let mut children = vec![
-        Node::new("id").bytes(vec![a, b, c]),
-        Node::new("value").bytes(key.public_bytes().to_vec()),
-    ];
-    if let Some(signature) = signature {
-        children.push(Node::new("signature").bytes(signature.to_vec()));
-    }
-    Node::new(tag).children(children)
 }
 
 /// Stanzas the server expects an `<ack>` for (`session.md` §5.5).
@@ -154,13 +111,12 @@ fn ack_for(node: &Node) -> Option<Node> {
     Some(ack)
 }
 
-fn u32_attr(node: &Node, key: &str) -> Option<u32> {
-    node.attr_str(key)?.parse().ok()
-}
-
 impl Connection {
     /// Routes one received stanza.
     pub(super) fn on_node(&mut self, node: Node, now: Instant) {
+        let Some(node) = self.offer_to_messaging(node, now) else {
+            return;
+        };
         match &*node.tag {
             "success" => self.on_success(&node, now),
             "failure" => {
@@ -184,12 +140,6 @@ impl Connection {
                 {
                     self.on_primary_hello(&node);
                     return;
-                }
-                if tag == "notification"
-                    && node.attr_str("type") == Some("encrypt")
-                    && let Some(count) = node.child("count").and_then(|c| u32_attr(c, "value"))
-                {
-                    self.on_pre_key_count(count, now);
                 }
                 self.events.push_back(Event::Stanza(node));
             }
@@ -237,15 +187,11 @@ impl Connection {
             .iq(IqPurpose::Active, "passive", "set")
             .children(vec![Node::new("active")]);
         self.send(&active, now);
-        let count = self
-            .session
-            .iq(IqPurpose::PreKeyCount, "encrypt", "get")
-            .children(vec![Node::new("count")]);
-        self.send(&count, now);
         let server_ms = server_t
             .unwrap_or_else(|| self.unix_at(now))
             .saturating_mul(1000);
         self.send(&unified_session(server_ms), now);
+        self.messaging_connected(now);
     }
 
     /// Server time `t` against the local clock. `request` is when the request this stanza
@@ -290,6 +236,11 @@ impl Connection {
                 self.on_iq_answer(purpose, &node, kind == "result", now);
                 return;
             }
+            let Some(node) = self.offer_iq_answer(node, now) else {
+                return;
+            };
+            self.events.push_back(Event::Stanza(node));
+            return;
         }
         if kind == "set" && node.attr_str("xmlns") == Some("md") {
             if node.child("pair-device").is_some() {
@@ -304,74 +255,14 @@ impl Connection {
         self.events.push_back(Event::Stanza(node));
     }
 
-    fn on_iq_answer(&mut self, purpose: IqPurpose, node: &Node, ok: bool, now: Instant) {
+    fn on_iq_answer(&mut self, purpose: IqPurpose, node: &Node, ok: bool, _now: Instant) {
         match purpose {
             IqPurpose::Active | IqPurpose::Logout => {
                 if !ok {
                     warn!(answer = %node, "server refused {purpose:?}");
                 }
             }
-            IqPurpose::PreKeyCount => {
-                match node.child("count").and_then(|c| u32_attr(c, "value")) {
-                    Some(count) if ok => self.on_pre_key_count(count, now),
-                    _ => warn!(answer = %node, "unexpected answer to the pre-key count"),
-                }
-            }
-            IqPurpose::PreKeyUpload { end } => {
-                if ok {
-                    self.persist(
-                        CredentialChange::PreKeysUploaded {
-                            first_unuploaded_pre_key_id: end,
-                        },
-                        AfterPersist::Nothing,
-                    );
-                } else {
-                    warn!(answer = %node, "the server refused the pre-key upload");
-                }
-            }
         }
-    }
-
-    /// Tops the server's one-time pre-keys up when they run low. New keys are persisted
-    /// before they are uploaded.
-    fn on_pre_key_count(&mut self, server_count: u32, now: Instant) {
-        if server_count >= self.config.pre_key_low_watermark {
-            return;
-        }
-        let Some(creds) = self.creds.as_ref() else {
-            return;
-        };
-        let first = creds.first_unuploaded_pre_key_id;
-        let never_uploaded = first <= 1;
-        let wanted = if server_count == 0 && never_uploaded {
-            self.config.pre_key_initial_batch
-        } else {
-            self.config.pre_key_batch
-        };
-        let start = creds.next_pre_key_id.max(first);
-        let ready = start - first;
-        if ready >= wanted {
-            let end = first + wanted;
-            self.after_persist(AfterPersist::UploadPreKeys { first, end }, now);
-            return;
-        }
-        let end = first
-            .saturating_add(wanted)
-            .min(crate::payload::MAX_SIGNED_PRE_KEY_ID);
-        let keys: Vec<(u32, KeyPair)> = (start..end)
-            .map(|id| (id, KeyPair::generate(&mut self.rng.keys)))
-            .collect();
-        info!(
-            count = keys.len(),
-            server_count, "generating one-time pre-keys"
-        );
-        self.persist(
-            CredentialChange::PreKeysGenerated {
-                keys,
-                next_pre_key_id: end,
-            },
-            AfterPersist::UploadPreKeys { first, end },
-        );
     }
 
     fn on_ib(&mut self, node: Node, now: Instant) {

@@ -10,6 +10,22 @@
 //! - [`phash`]: the participant hash of group stanzas, device lists and acks.
 
 pub mod address;
+pub(crate) mod ctx;
+pub(crate) mod devices;
+pub(crate) mod engine;
 pub mod ids;
+pub(crate) mod inbox;
+pub(crate) mod outbox;
 pub mod padding;
 pub mod phash;
+pub(crate) mod prekeys;
+pub(crate) mod rows;
+pub(crate) mod sessions;
+pub mod stanza;
+pub(crate) mod store;
+pub mod types;
+pub use engine::MessagingConfig;
+pub use inbox::{InboxConfig, ReceiptMode};
+pub use outbox::{DmAddressing, OutboxConfig};
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,902 @@
+//! Sending (`messaging.md` §5, §6.6, §8.1): the durable outbox and the fan-out pipeline.
+//!
+//! ```text
+//!  send(to, message) ─▶ id at once; commit: outbox row (queued) + pending marker
+//!       │
+//!       ▼  (one message at a time, in order)
+//!  devices of [recipient, own user] ─▶ sessions (bundle fetch + X3DH where missing)
+//!       ─▶ pad + encrypt per device (deviceSentMessage for own devices)
+//!       ─▶ commit: advanced sessions + outbox row (encrypted, with the stanza bytes)
+//!       ─▶ durable ─▶ the stanza goes on the wire (never before), ack timer starts
+//!  <ack class="message"> ─▶ Sent{id, t} (error ⇒ SendFailed{Nack}); commit: row acked
+//!  no ack in time / connection lost ─▶ the same bytes again (the server dedups by id), up to
+//!       the attempt limit ⇒ SendFailed{Timeout}
+//!  <receipt type="retry"> ─▶ the kept plaintext, re-encrypted for that one device (a new
+//!       session from the receipt's keys, or a fresh bundle) ─▶ durable ─▶ resend
+//! ```
+//!
+//! Rows are kept for `keep` after they were sent, so retry receipts can be answered after a
+//! restart; pending markers let a restart find what still has to go out.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use prost::Message as _;
+use tracing::{debug, info, warn};
+
+use super::address::{Address, Namespace, UserId};
+use super::ctx::{Ctx, IqFor};
+use super::devices::{Devices, Lists};
+use super::ids::MessageId;
+use super::padding;
+use super::phash;
+use super::rows::{self, OutboxRow, OutboxState};
+use super::sessions::{self, RawBundle};
+use super::stanza::{self, EncKind};
+use super::store::{Deferred, Durable, RangeFor};
+use super::types::SendError;
+use crate::binary::{self, Content, Jid, Node, Server, TokenDict, Value};
+use crate::connection::Event;
+use crate::proto::message::{DeviceSentMessage, Message};
+use crate::records::{RecordRead, Table};
+
+/// How the outbox behaves.
+#[derive(Clone, Debug)]
+pub struct OutboxConfig {
+    /// How long to wait for the server's ack on a live connection (whatsmeow: 75 s).
+    pub ack_timeout: Duration,
+    /// How many times a stanza goes on the wire before `SendFailed{Timeout}`.
+    pub max_attempts: u32,
+    /// Retry receipts answered per message and device (Baileys: 5).
+    pub max_retry_answers: u32,
+    /// Which namespace 1:1 messages are addressed in.
+    pub addressing: DmAddressing,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            ack_timeout: Duration::from_secs(75),
+            max_attempts: 3,
+            max_retry_answers: 5,
+            addressing: DmAddressing::Lid,
+        }
+    }
+}
+
+/// The namespace of 1:1 messages (`messaging.md` §10 open point 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DmAddressing {
+    /// The recipient's LID whenever the server knows one (whatsmeow).
+    Lid,
+    /// Whatever the application addressed.
+    AsGiven,
+}
+
+/// A message being prepared.
+#[derive(Debug)]
+struct Job {
+    id: String,
+    to: Jid,
+    message: Bytes,
+    kind: String,
+    /// Users whose device lists were asked for already (a usync that gave no LID).
+    lid_asked: bool,
+    /// Devices whose bundle was asked for (and failed, if absent from the sessions).
+    bundles_asked: BTreeSet<Address>,
+}
+
+/// A retry receipt to answer.
+#[derive(Debug)]
+struct RetryJob {
+    id: String,
+    requester: Jid,
+    count: u32,
+    keys: Option<RawBundle>,
+    registration: Option<u32>,
+    bundle_asked: bool,
+    /// The row, once loaded.
+    row_loaded: bool,
+}
+
+/// On the wire (or about to be), waiting for the ack.
+#[derive(Debug)]
+struct InFlight {
+    since: Instant,
+    attempts: u32,
+    stanza: Node,
+    phash: Option<String>,
+    users: Vec<UserId>,
+}
+
+/// The outbox sub-machine.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    config: OutboxConfig,
+    queue: VecDeque<Job>,
+    /// Encrypted, durable, not acked: id → stanza.
+    in_flight: BTreeMap<String, InFlight>,
+    /// Encrypted, commit not durable yet.
+    staged: BTreeMap<String, InFlight>,
+    retries: VecDeque<RetryJob>,
+    /// Answers given per (id, device).
+    answered: BTreeMap<(String, String), u32>,
+    /// Bundles asked for, not answered.
+    bundles: BTreeSet<Address>,
+    /// Pending markers to load after a restart.
+    resume: Resume,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Resume {
+    Idle,
+    Loading,
+    Rows(Vec<String>),
+    Done,
+}
+
+impl Outbox {
+    pub(crate) fn new(config: OutboxConfig) -> Self {
+        Self {
+            config,
+            queue: VecDeque::new(),
+            in_flight: BTreeMap::new(),
+            staged: BTreeMap::new(),
+            retries: VecDeque::new(),
+            answered: BTreeMap::new(),
+            bundles: BTreeSet::new(),
+            resume: Resume::Idle,
+        }
+    }
+
+    /// At start: find what a previous process left unsent.
+    pub(crate) fn start(&mut self, ctx: &mut Ctx<'_>) {
+        if self.resume != Resume::Idle {
+            return;
+        }
+        self.resume = Resume::Loading;
+        ctx.range(
+            RecordRead::prefix(Table::Outbox, Bytes::from_static(b"p/"), u32::MAX),
+            RangeFor::OutboxPending,
+        );
+    }
+
+    /// The pending markers of a previous process.
+    pub(crate) fn on_pending(&mut self, rows: Vec<(Bytes, Bytes)>) {
+        let ids = rows
+            .into_iter()
+            .filter_map(|(k, _)| Some(std::str::from_utf8(k.strip_prefix(b"p/")?).ok()?.to_owned()))
+            .collect();
+        self.resume = Resume::Rows(ids);
+    }
+
+    /// Accepts a message: the id now, the row in this step's commit.
+    pub(crate) fn send(&mut self, ctx: &mut Ctx<'_>, to: Jid, message: &Message) -> MessageId {
+        let own = ctx
+            .creds
+            .device
+            .as_ref()
+            .map(|d| d.jid.user_str().to_owned())
+            .unwrap_or_default();
+        let random: [u8; 16] = ctx.random();
+        let id = MessageId::generate(ctx.unix, &own, &random);
+        let bytes = Bytes::from(message.encode_to_vec());
+        let kind = message_type(message).to_owned();
+        let row = OutboxRow {
+            to: Some(to.to_string()),
+            message: Some(bytes.clone()),
+            state: Some(OutboxState::Queued as i32),
+            created_at: Some(ctx.unix),
+            kind: Some(kind.clone()),
+            ..OutboxRow::default()
+        };
+        ctx.put(Table::Outbox, row_key(&id.0), rows::encode(&row));
+        ctx.put(Table::Outbox, pending_key(&id.0), Bytes::new());
+        self.queue.push_back(Job {
+            id: id.0.clone(),
+            to,
+            message: bytes,
+            kind,
+            lid_asked: false,
+            bundles_asked: BTreeSet::new(),
+        });
+        id
+    }
+
+    /// Drives the queue head, the retry answers and the restart resume.
+    pub(crate) fn poll(&mut self, ctx: &mut Ctx<'_>, devices: &mut Devices) {
+        self.poll_resume(ctx);
+        self.poll_retries(ctx, devices);
+        // One message at a time: the head is encrypted before the next starts.
+        while let Some(job) = self.queue.front_mut() {
+            match prepare(
+                ctx,
+                devices,
+                &self.config,
+                &mut self.bundles,
+                &mut self.staged,
+                job,
+            ) {
+                Step::Wait => break,
+                Step::Done(result) => {
+                    let job = self.queue.pop_front();
+                    if let (Some(job), Err(error)) = (job, result) {
+                        fail(ctx, &job.id, error);
+                    }
+                }
+            }
+        }
+    }
+
+    fn poll_resume(&mut self, ctx: &mut Ctx<'_>) {
+        let Resume::Rows(ids) = &mut self.resume else {
+            return;
+        };
+        if !ctx.want(ids.iter().map(|id| (Table::Outbox, row_key(id)))) {
+            return;
+        }
+        let ids = std::mem::take(ids);
+        self.resume = Resume::Done;
+        for id in ids {
+            let Some(row) = ctx
+                .get(Table::Outbox, &row_key(&id))
+                .flatten()
+                .and_then(|v| rows::decode::<OutboxRow>(&v))
+            else {
+                ctx.delete(Table::Outbox, pending_key(&id));
+                continue;
+            };
+            match OutboxState::try_from(row.state.unwrap_or(0)) {
+                Ok(OutboxState::Queued) => {
+                    let Some(to) = row.to.as_deref().and_then(|t| t.parse().ok()) else {
+                        continue;
+                    };
+                    self.queue.push_back(Job {
+                        id,
+                        to,
+                        message: row.message.unwrap_or_default(),
+                        kind: row.kind.unwrap_or_else(|| "text".into()),
+                        lid_asked: false,
+                        bundles_asked: BTreeSet::new(),
+                    });
+                }
+                Ok(OutboxState::Encrypted) => {
+                    let Some(stanza) = row
+                        .stanza
+                        .as_ref()
+                        .and_then(|b| binary::decode(b, TokenDict::v3()).ok())
+                    else {
+                        warn!(%id, "a stored stanza does not decode; it cannot be resent");
+                        fail(
+                            ctx,
+                            &id,
+                            SendError::Invalid("the stored stanza is damaged".into()),
+                        );
+                        continue;
+                    };
+                    info!(%id, "resending a message a previous run encrypted");
+                    self.in_flight.insert(
+                        id,
+                        InFlight {
+                            since: ctx.now,
+                            attempts: row.attempts.unwrap_or(0),
+                            stanza,
+                            phash: None,
+                            users: Vec::new(),
+                        },
+                    );
+                }
+                _ => ctx.delete(Table::Outbox, pending_key(&id)),
+            }
+        }
+        if ctx.connected {
+            self.resend_all(ctx);
+        }
+    }
+
+    /// An encrypted message is durable: it may go on the wire.
+    pub(crate) fn on_durable(&mut self, ctx: &mut Ctx<'_>, durable: &Durable) {
+        if let Durable::OutboxReady(id) = durable
+            && let Some(mut flight) = self.staged.remove(id)
+        {
+            flight.since = ctx.now;
+            if ctx.connected {
+                flight.attempts += 1;
+                ctx.send(flight.stanza.clone());
+            }
+            self.in_flight.insert(id.clone(), flight);
+        }
+    }
+
+    /// Logged in: everything encrypted and not acked goes out again (same bytes).
+    pub(crate) fn on_connected(&mut self, ctx: &mut Ctx<'_>) {
+        self.resend_all(ctx);
+    }
+
+    fn resend_all(&mut self, ctx: &mut Ctx<'_>) {
+        for (id, flight) in &mut self.in_flight {
+            debug!(%id, attempt = flight.attempts + 1, "sending");
+            flight.attempts += 1;
+            flight.since = ctx.now;
+            ctx.send(flight.stanza.clone());
+        }
+    }
+
+    /// The connection is gone: bundle fetches in flight are lost.
+    pub(crate) fn on_disconnected(&mut self) {
+        self.bundles.clear();
+        for job in &mut self.queue {
+            job.bundles_asked.clear();
+        }
+        for r in &mut self.retries {
+            r.bundle_asked = false;
+        }
+    }
+
+    /// `<ack class="message">`.
+    pub(crate) fn on_ack(&mut self, ctx: &mut Ctx<'_>, node: &Node) -> bool {
+        let Some(id) = node.attr_str("id").map(str::to_owned) else {
+            return false;
+        };
+        let Some(flight) = self.in_flight.remove(&id) else {
+            return false;
+        };
+        let t = node.attr_str("t").and_then(|t| t.parse().ok());
+        if let Some(code) = node.attr_str("error").and_then(|e| e.parse::<u16>().ok()) {
+            warn!(%id, code, "the server refused a message");
+            set_state(ctx, &id, OutboxState::Failed, None, flight.attempts);
+            ctx.defer(Deferred::Event(Event::SendFailed {
+                id: MessageId(id),
+                reason: SendError::nack(code),
+            }));
+            return true;
+        }
+        if let (Some(theirs), Some(ours)) = (node.attr_str("phash"), flight.phash.as_deref())
+            && theirs != ours
+        {
+            debug!(%id, "the server's device list differs: refreshing it");
+            for user in &flight.users {
+                Devices::invalidate(ctx, user);
+            }
+        }
+        set_state(ctx, &id, OutboxState::Acked, t, flight.attempts);
+        ctx.defer(Deferred::Event(Event::Sent {
+            id: MessageId(id),
+            t: t.unwrap_or(ctx.unix),
+        }));
+        true
+    }
+
+    /// Ack deadlines.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.in_flight
+            .values()
+            .map(|f| f.since + self.config.ack_timeout)
+            .min()
+    }
+
+    /// Resends what was not acked in time; gives up after the attempt limit.
+    pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        if !ctx.connected {
+            return;
+        }
+        let due: Vec<String> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.since + self.config.ack_timeout <= ctx.now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            let Some(flight) = self.in_flight.get_mut(&id) else {
+                continue;
+            };
+            if flight.attempts >= self.config.max_attempts {
+                let attempts = flight.attempts;
+                self.in_flight.remove(&id);
+                warn!(%id, attempts, "no ack from the server; giving up");
+                set_state(ctx, &id, OutboxState::Failed, None, attempts);
+                ctx.defer(Deferred::Event(Event::SendFailed {
+                    id: MessageId(id),
+                    reason: SendError::Timeout { attempts },
+                }));
+                continue;
+            }
+            flight.attempts += 1;
+            flight.since = ctx.now;
+            warn!(%id, attempt = flight.attempts, "no ack from the server; sending again");
+            ctx.send(flight.stanza.clone());
+        }
+    }
+
+    /// `<receipt type="retry">` for a message this account sent.
+    pub(crate) fn on_retry_receipt(&mut self, _ctx: &mut Ctx<'_>, node: &Node) {
+        let (Some(id), Some(from)) = (
+            node.attr_str("id").map(str::to_owned),
+            jid(node.get_attr("from")),
+        ) else {
+            return;
+        };
+        let count = node
+            .child("retry")
+            .and_then(|r| r.attr_str("count"))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let registration = bytes_of(node.child("registration"))
+            .and_then(|b| <[u8; 4]>::try_from(b.as_ref()).ok().map(u32::from_be_bytes));
+        let keys = node
+            .child("keys")
+            .and_then(|k| bundle_from_keys(k, registration, from.device_id()));
+        let slot = (id.clone(), from.to_string());
+        let answered = self.answered.get(&slot).copied().unwrap_or(0);
+        if answered >= self.config.max_retry_answers {
+            warn!(%id, %from, count, "retry receipt past the limit; not answering");
+            return;
+        }
+        self.answered.insert(slot, answered + 1);
+        self.retries.push_back(RetryJob {
+            id,
+            requester: from,
+            count,
+            keys,
+            registration,
+            bundle_asked: false,
+            row_loaded: false,
+        });
+    }
+
+    fn poll_retries(&mut self, ctx: &mut Ctx<'_>, devices: &mut Devices) {
+        while let Some(job) = self.retries.front_mut() {
+            match answer_retry(ctx, devices, &mut self.bundles, job) {
+                Step::Wait => break,
+                Step::Done(_) => {
+                    self.retries.pop_front();
+                }
+            }
+        }
+    }
+
+    /// The answer to a bundle fetch: sessions for the devices that sent a valid bundle.
+    pub(crate) fn on_bundles(&mut self, ctx: &mut Ctx<'_>, asked: &[Jid], node: &Node, ok: bool) {
+        for j in asked {
+            if let Some(a) = Address::of(j) {
+                self.bundles.remove(&a);
+            }
+        }
+        if !ok {
+            warn!(answer = %node, "the bundle fetch failed");
+            return;
+        }
+        let users = node
+            .child("list")
+            .map(Node::child_nodes)
+            .unwrap_or_default();
+        for user in users.iter().filter(|u| u.tag == "user") {
+            let Some(device) = jid(user.get_attr("jid")) else {
+                continue;
+            };
+            let Some(addr) = Address::of(&device) else {
+                continue;
+            };
+            if user.child("error").is_some() {
+                warn!(%device, "the server has no bundle for a device");
+                continue;
+            }
+            let registration = bytes_of(user.child("registration"))
+                .and_then(|b| <[u8; 4]>::try_from(b.as_ref()).ok().map(u32::from_be_bytes));
+            let container = user.child("keys").unwrap_or(user);
+            match bundle_from_keys(container, registration, device.device_id()) {
+                Some(bundle) => {
+                    sessions::process_bundle(ctx, &addr, &bundle);
+                }
+                None => warn!(%device, "an unreadable pre-key bundle"),
+            }
+        }
+    }
+}
+
+/// Whether a job finished (with its outcome) or waits.
+enum Step {
+    Wait,
+    Done(Result<(), SendError>),
+}
+
+/// Prepares the head message: devices, sessions, encryption, commit.
+fn prepare(
+    ctx: &mut Ctx<'_>,
+    devices: &mut Devices,
+    config: &OutboxConfig,
+    bundles: &mut BTreeSet<Address>,
+    staged: &mut BTreeMap<String, InFlight>,
+    job: &mut Job,
+) -> Step {
+    let Some(own) = ctx.creds.device.clone() else {
+        return Step::Done(Err(SendError::Stopped("this device is not linked".into())));
+    };
+    let Some(mut recipient) = UserId::of(&job.to.to_non_ad()) else {
+        return Step::Done(Err(SendError::InvalidRecipient(job.to.to_string())));
+    };
+    // Addressing: the LID when the server knows one (whatsmeow), else as given.
+    if config.addressing == DmAddressing::Lid && recipient.ns == Namespace::Pn {
+        if !ctx.want([Devices::map_key(&recipient)]) {
+            return Step::Wait;
+        }
+        match Devices::lid_of(ctx, &recipient).flatten() {
+            Some(lid) => recipient = lid,
+            None if !job.lid_asked => {
+                // A usync in the PN namespace asks for the LID too.
+                job.lid_asked = true;
+                if let Lists::Waiting = devices.lists(ctx, &[recipient]) {
+                    return Step::Wait;
+                }
+                return Step::Wait;
+            }
+            None => {}
+        }
+    }
+    let own_user = match (recipient.ns.is_lid(), own.lid.as_ref()) {
+        (true, Some(lid)) => UserId {
+            user: lid.user_str().to_owned(),
+            ns: Namespace::Lid,
+        },
+        _ => UserId {
+            user: own.jid.user_str().to_owned(),
+            ns: Namespace::Pn,
+        },
+    };
+    let own_device = own.jid.device_id();
+    let to_self = recipient.user == own_user.user;
+    let users = if to_self {
+        vec![own_user.clone()]
+    } else {
+        vec![recipient.clone(), own_user.clone()]
+    };
+    let Lists::Ready(lists) = devices.lists(ctx, &users) else {
+        return Step::Wait;
+    };
+    let mut targets: Vec<(Address, bool)> = Vec::new(); // (device, is own)
+    for (user, list) in &lists {
+        let is_own = user.user == own_user.user;
+        for d in list {
+            if is_own && d.id == own_device {
+                continue;
+            }
+            let ns = if d.hosted {
+                if user.ns.is_lid() {
+                    Namespace::HostedLid
+                } else {
+                    Namespace::Hosted
+                }
+            } else {
+                user.ns
+            };
+            let addr = UserId {
+                user: user.user.clone(),
+                ns,
+            }
+            .device(d.id);
+            targets.push((addr, is_own));
+        }
+    }
+    if !to_self && !targets.iter().any(|(_, own)| !own) {
+        return Step::Done(Err(SendError::NoDevices(job.to.to_string())));
+    }
+    // Sessions: load, then fetch bundles for the devices without one (once per job).
+    if !ctx.want(targets.iter().map(|(a, _)| (Table::Sessions, a.key()))) {
+        return Step::Wait;
+    }
+    let missing: Vec<Address> = targets
+        .iter()
+        .filter(|(a, _)| sessions::has_session(ctx, a) != Some(true))
+        .filter(|(a, _)| !job.bundles_asked.contains(a))
+        .map(|(a, _)| a.clone())
+        .collect();
+    if !missing.is_empty() {
+        if !ctx.connected {
+            return Step::Wait;
+        }
+        let wanted: Vec<Jid> = missing
+            .iter()
+            .filter(|a| bundles.insert((*a).clone()))
+            .map(Address::jid)
+            .collect();
+        job.bundles_asked.extend(missing);
+        if !wanted.is_empty() {
+            let iq = bundle_query(ctx, wanted);
+            ctx.send(iq);
+        }
+        return Step::Wait;
+    }
+    if targets.iter().any(|(a, _)| bundles.contains(a)) {
+        return Step::Wait;
+    }
+    // Encrypt for every device that has a session now.
+    let message = Message::decode(job.message.as_ref()).unwrap_or_default();
+    let plain = message.encode_to_vec();
+    let dsm = device_sent(message, Some(recipient.jid().to_string())).encode_to_vec();
+    let mut participants = Vec::new();
+    let mut any_pkmsg = false;
+    let mut reached_recipient = false;
+    let mut sent_to = Vec::new();
+    for (addr, is_own) in &targets {
+        let body = if *is_own && !to_self { &dsm } else { &plain };
+        let [pad] = ctx.random::<1>();
+        let padded = padding::pad(body.clone(), pad);
+        let Some((kind, ciphertext)) = sessions::encrypt(ctx, addr, &padded) else {
+            continue; // no bundle for it: skipped (whatsmeow)
+        };
+        any_pkmsg |= kind == EncKind::PreKey;
+        reached_recipient |= !is_own || to_self;
+        sent_to.push(addr.jid());
+        participants.push(stanza::participant(&addr.jid(), kind, ciphertext, None));
+    }
+    if !reached_recipient {
+        return Step::Done(Err(SendError::NoDevices(job.to.to_string())));
+    }
+    let mut node = Node::new("message")
+        .attr("id", job.id.clone())
+        .jid_attr("to", recipient.jid())
+        .attr("type", job.kind.clone());
+    if recipient.ns == Namespace::Lid && job.to.server() == &Server::WhatsApp {
+        node = node.jid_attr("peer_recipient_pn", job.to.to_non_ad());
+    }
+    let mut children = vec![Node::new("participants").children(participants)];
+    if any_pkmsg && let Some(d) = ctx.creds.device.as_ref() {
+        children.push(Node::new("device-identity").bytes(d.account.clone()));
+    }
+    let node = node.children(children);
+    let mut encoded = Vec::new();
+    if let Err(e) = binary::encode(&node, TokenDict::v3(), &mut encoded) {
+        return Step::Done(Err(SendError::Invalid(e.to_string())));
+    }
+    let stanza_bytes = Bytes::from(encoded);
+    let row = OutboxRow {
+        to: Some(job.to.to_string()),
+        message: Some(job.message.clone()),
+        state: Some(OutboxState::Encrypted as i32),
+        created_at: Some(ctx.unix),
+        stanza: Some(stanza_bytes),
+        kind: Some(job.kind.clone()),
+        ..OutboxRow::default()
+    };
+    ctx.put(Table::Outbox, row_key(&job.id), rows::encode(&row));
+    let mut all = sent_to;
+    all.push(own.jid);
+    staged.insert(
+        job.id.clone(),
+        InFlight {
+            since: ctx.now,
+            attempts: 0,
+            stanza: node,
+            phash: Some(phash::participant_hash(&all)),
+            users,
+        },
+    );
+    ctx.defer(Deferred::Notify(Durable::OutboxReady(job.id.clone())));
+    debug!(id = %job.id, devices = targets.len(), "message encrypted");
+    Step::Done(Ok(()))
+}
+
+/// Answers one retry receipt.
+fn answer_retry(
+    ctx: &mut Ctx<'_>,
+    _devices: &mut Devices,
+    bundles: &mut BTreeSet<Address>,
+    job: &mut RetryJob,
+) -> Step {
+    let Some(addr) = Address::of(&job.requester) else {
+        return Step::Done(Ok(()));
+    };
+    if !ctx.want([
+        (Table::Outbox, row_key(&job.id)),
+        (Table::Sessions, addr.key()),
+    ]) {
+        return Step::Wait;
+    }
+    let Some(row) = ctx
+        .get(Table::Outbox, &row_key(&job.id))
+        .flatten()
+        .and_then(|v| rows::decode::<OutboxRow>(&v))
+    else {
+        warn!(id = %job.id, from = %job.requester, "retry receipt for a message this device no longer has");
+        return Step::Done(Ok(()));
+    };
+    job.row_loaded = true;
+    // A new session: from the receipt's keys, or a fresh bundle when the session is missing,
+    // belongs to another registration, or a retry already failed with it.
+    if let Some(bundle) = job.keys.take() {
+        sessions::process_bundle(ctx, &addr, &bundle);
+    } else {
+        let registration_changed = job.registration.is_some()
+            && sessions::remote_registration(ctx, &addr) != job.registration;
+        let need_bundle = sessions::has_session(ctx, &addr) != Some(true)
+            || registration_changed
+            || job.count >= 2;
+        if need_bundle && !job.bundle_asked {
+            if !ctx.connected {
+                return Step::Wait;
+            }
+            job.bundle_asked = true;
+            if bundles.insert(addr.clone()) {
+                let iq = bundle_query(ctx, vec![addr.jid()]);
+                ctx.send(iq);
+            }
+            return Step::Wait;
+        }
+        if bundles.contains(&addr) {
+            return Step::Wait;
+        }
+    }
+    let Some(message) = row.message.as_deref().and_then(|m| Message::decode(m).ok()) else {
+        return Step::Done(Ok(()));
+    };
+    let to: Option<Jid> = row.to.as_deref().and_then(|t| t.parse().ok());
+    let own_user = ctx
+        .creds
+        .device
+        .as_ref()
+        .map(|d| d.jid.user_str().to_owned())
+        .unwrap_or_default();
+    let own_lid = ctx
+        .creds
+        .device
+        .as_ref()
+        .and_then(|d| d.lid.as_ref().map(|l| l.user_str().to_owned()));
+    let requester_is_own =
+        addr.user.user == own_user || own_lid.as_deref() == Some(addr.user.user.as_str());
+    let body = if requester_is_own {
+        device_sent(message, to.as_ref().map(ToString::to_string))
+    } else {
+        message
+    }
+    .encode_to_vec();
+    let [pad] = ctx.random::<1>();
+    let Some((kind, ciphertext)) = sessions::encrypt(ctx, &addr, &padding::pad(body, pad)) else {
+        warn!(id = %job.id, to = %addr, "no session to answer a retry receipt with");
+        return Step::Done(Ok(()));
+    };
+    let mut node = Node::new("message")
+        .jid_attr("to", job.requester.clone())
+        .attr("id", job.id.clone())
+        .attr("type", row.kind.clone().unwrap_or_else(|| "text".into()))
+        .attr("device_fanout", "false");
+    if let Some(t) = row.server_t {
+        node = node.attr("t", t.to_string());
+    }
+    if requester_is_own && let Some(to) = &to {
+        node = node.jid_attr("recipient", to.clone());
+    }
+    let mut children = vec![stanza::enc(kind, ciphertext, None, Some(job.count))];
+    if kind == EncKind::PreKey
+        && let Some(d) = ctx.creds.device.as_ref()
+    {
+        children.push(Node::new("device-identity").bytes(d.account.clone()));
+    }
+    info!(id = %job.id, to = %job.requester, count = job.count, "answering a retry receipt");
+    ctx.defer(Deferred::Send(node.children(children)));
+    Step::Done(Ok(()))
+}
+
+/// The copy of `message` for the sender's own other devices (`messaging.md` §5.1): the
+/// message inside `deviceSentMessage`, its `messageContextInfo` copied outside too.
+fn device_sent(message: Message, destination: Option<String>) -> Message {
+    let context = message.message_context_info.clone();
+    Message {
+        device_sent_message: Some(Box::new(DeviceSentMessage {
+            destination_jid: destination,
+            message: Some(Box::new(message)),
+            phash: None,
+        })),
+        message_context_info: context,
+        ..Message::default()
+    }
+}
+
+/// `<iq xmlns="encrypt" type="get"><key><user jid reason="identity"/>…`.
+fn bundle_query(ctx: &mut Ctx<'_>, devices: Vec<Jid>) -> Node {
+    let users = devices
+        .iter()
+        .map(|d| {
+            Node::new("user")
+                .jid_attr("jid", d.clone())
+                .attr("reason", "identity")
+        })
+        .collect();
+    ctx.iq(IqFor::Bundles(devices), "encrypt", "get")
+        .children(vec![Node::new("key").children(users)])
+}
+
+/// A bundle from `<registration>` (or `registration`) and key children.
+fn bundle_from_keys(node: &Node, registration: Option<u32>, device: u16) -> Option<RawBundle> {
+    let registration = registration.or_else(|| {
+        bytes_of(node.child("registration"))
+            .and_then(|b| <[u8; 4]>::try_from(b.as_ref()).ok().map(u32::from_be_bytes))
+    })?;
+    let identity: [u8; 32] = bytes_of(node.child("identity"))?.as_ref().try_into().ok()?;
+    let skey = node.child("skey")?;
+    let spk_id = super::prekeys::read_u24(&bytes_of(skey.child("id"))?)?;
+    let spk: [u8; 32] = bytes_of(skey.child("value"))?.as_ref().try_into().ok()?;
+    let sig: [u8; 64] = bytes_of(skey.child("signature"))?
+        .as_ref()
+        .try_into()
+        .ok()?;
+    let pre_key = match node.child("key") {
+        Some(k) => Some((
+            super::prekeys::read_u24(&bytes_of(k.child("id"))?)?,
+            bytes_of(k.child("value"))?.as_ref().try_into().ok()?,
+        )),
+        None => None,
+    };
+    Some(RawBundle {
+        registration_id: registration,
+        device,
+        identity,
+        signed_pre_key: (spk_id, spk, sig),
+        pre_key,
+    })
+}
+
+fn bytes_of(node: Option<&Node>) -> Option<Bytes> {
+    match &node?.content {
+        Content::Bytes(b) => Some(b.clone()),
+        _ => None,
+    }
+}
+
+fn jid(v: Option<&Value>) -> Option<Jid> {
+    match v? {
+        Value::Jid(j) => Some(j.clone()),
+        Value::String(s) => s.parse().ok(),
+    }
+}
+
+fn fail(ctx: &mut Ctx<'_>, id: &str, error: SendError) {
+    warn!(%id, %error, "message not sent");
+    set_state(ctx, id, OutboxState::Failed, None, 0);
+    ctx.defer(Deferred::Event(Event::SendFailed {
+        id: MessageId(id.to_owned()),
+        reason: error,
+    }));
+}
+
+/// Updates a row's state (it is cached: written when accepted, or loaded for a resend).
+fn set_state(
+    ctx: &mut Ctx<'_>,
+    id: &str,
+    state: OutboxState,
+    server_t: Option<u64>,
+    attempts: u32,
+) {
+    let mut row = ctx
+        .get(Table::Outbox, &row_key(id))
+        .flatten()
+        .and_then(|v| rows::decode::<OutboxRow>(&v))
+        .unwrap_or_default();
+    row.state = Some(state as i32);
+    if server_t.is_some() {
+        row.server_t = server_t;
+    }
+    row.attempts = Some(attempts);
+    // The stanza is not needed once acked or failed: keep the plaintext for retries only.
+    row.stanza = None;
+    ctx.put(Table::Outbox, row_key(id), rows::encode(&row));
+    ctx.delete(Table::Outbox, pending_key(id));
+}
+
+/// The `<message type>` for a message (`messaging.md` §5.5).
+pub(crate) fn message_type(m: &Message) -> &'static str {
+    let m = m.unwrapped();
+    if m.reaction_message.is_some() {
+        "reaction"
+    } else {
+        "text"
+    }
+}
+
+fn row_key(id: &str) -> Bytes {
+    Bytes::from(format!("m/{id}"))
+}
+
+fn pending_key(id: &str) -> Bytes {
+    Bytes::from(format!("p/{id}"))
+}

@@ -1,0 +1,470 @@
+//! The pre-key pool (`messaging.md` §1): one-time pre-key top-up, the digest check, signed
+//! pre-key rotation and the one-time pre-keys handed out in retry receipts — every write set of
+//! §8.1 durable before its stanza leaves.
+//!
+//! ```text
+//!  login ─▶ <count/> iq ─▶ count < low watermark ─▶ generate keys (commit: keys + next id)
+//!             │                                              │ durable
+//!             │                                              ▼
+//!             │                              upload iq (ids first..end) ─▶ result: commit
+//!             │                                                            first_unuploaded = end
+//!             ├─▶ <digest/> iq ─▶ hash mismatch / 404 ─▶ re-upload the current window
+//!             └─▶ rotation due ─▶ stage new signed pre-key (commit: candidate + retired old)
+//!                                   │ durable
+//!                                   ▼
+//!                          <rotate> iq ─▶ result: commit (current = candidate)
+//!                                      ─▶ 406/409: candidate dropped; other errors: kept,
+//!                                         uploaded again at the next login
+//! ```
+//!
+//! A key handed out in a retry receipt gets the next id and moves the upload watermark past it
+//! in the same commit, so it is never also offered to the server's pool (§1.7).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use sha1::{Digest, Sha1};
+use tracing::{debug, info, warn};
+
+use super::ctx::{Ctx, IqFor};
+use super::rows::{self, SignedPreKeyRow, meta};
+use super::stanza::{RetryKeys, key_node};
+use super::store::{Deferred, Durable};
+use crate::binary::{Content, Node};
+use crate::creds::{CredentialChange, SignedPreKey};
+use crate::crypto::KeyPair;
+use crate::payload::{KEY_TYPE_DJB, MAX_SIGNED_PRE_KEY_ID};
+use crate::records::Table;
+
+/// Pre-key policy (whatsmeow's numbers by default).
+#[derive(Clone, Debug)]
+pub(crate) struct PreKeyPolicy {
+    pub(crate) initial_batch: u32,
+    pub(crate) batch: u32,
+    pub(crate) low_watermark: u32,
+    /// Rotate the signed pre-key this often (`None`: never).
+    pub(crate) rotation: Option<Duration>,
+    /// Retired signed pre-keys kept loadable.
+    pub(crate) retired_kept: usize,
+    /// Ask the server for its digest after login.
+    pub(crate) digest_check: bool,
+}
+
+/// The pre-key sub-machine.
+#[derive(Debug)]
+pub(crate) struct PreKeys {
+    policy: PreKeyPolicy,
+    /// An upload (or its key generation) is in flight: do not start another.
+    busy: bool,
+    /// A rotation check waits for its records to load.
+    rotation_wanted: bool,
+}
+
+impl PreKeys {
+    pub(crate) fn new(policy: PreKeyPolicy) -> Self {
+        Self {
+            policy,
+            busy: false,
+            rotation_wanted: false,
+        }
+    }
+
+    /// Logged in: ask for the server's count (and the digest), resume a staged rotation or
+    /// start a due one.
+    pub(crate) fn on_connected(&mut self, ctx: &mut Ctx<'_>) {
+        self.busy = false;
+        let count = ctx
+            .iq(IqFor::PreKeyCount, "encrypt", "get")
+            .children(vec![Node::new("count")]);
+        ctx.send(count);
+        if self.policy.digest_check && ctx.creds.first_unuploaded_pre_key_id > 1 {
+            let digest = ctx
+                .iq(IqFor::Digest, "encrypt", "get")
+                .children(vec![Node::new("digest")]);
+            ctx.send(digest);
+        }
+        self.check_rotation(ctx);
+    }
+
+    /// The connection is gone: iqs in flight are lost.
+    pub(crate) fn on_disconnected(&mut self) {
+        self.busy = false;
+        self.rotation_wanted = false;
+    }
+
+    /// The server's one-time pre-key count (answer or notification).
+    pub(crate) fn on_count(&mut self, ctx: &mut Ctx<'_>, server_count: u32) {
+        if server_count >= self.policy.low_watermark || self.busy {
+            return;
+        }
+        let creds = &*ctx.creds;
+        let first = creds.first_unuploaded_pre_key_id.max(1);
+        let never_uploaded = first <= 1;
+        let wanted = if server_count == 0 && never_uploaded {
+            self.policy.initial_batch
+        } else {
+            self.policy.batch
+        };
+        let start = creds.next_pre_key_id.max(first);
+        let end = first.saturating_add(wanted).min(MAX_SIGNED_PRE_KEY_ID);
+        self.busy = true;
+        if start >= end {
+            // Enough keys are generated (a crash came between generation and upload).
+            self.upload(ctx, first, end);
+            return;
+        }
+        let keys: Vec<(u32, KeyPair)> = (start..end)
+            .map(|id| (id, KeyPair::generate(&mut *ctx.rng)))
+            .collect();
+        info!(
+            count = keys.len(),
+            server_count, "generating one-time pre-keys"
+        );
+        ctx.change(CredentialChange::PreKeysGenerated {
+            keys,
+            next_pre_key_id: end,
+        });
+        ctx.defer(Deferred::Notify(Durable::PreKeysGenerated { first, end }));
+    }
+
+    /// A commit of this machine is durable.
+    pub(crate) fn on_durable(&mut self, ctx: &mut Ctx<'_>, durable: &Durable) {
+        match durable {
+            Durable::PreKeysGenerated { first, end } => self.upload(ctx, *first, *end),
+            Durable::SignedPreKeyStaged(id) => self.send_rotate(ctx, *id),
+            Durable::OutboxReady(_) => {}
+        }
+    }
+
+    /// The upload iq for ids `first..end` (`messaging.md` §1.3).
+    fn upload(&mut self, ctx: &mut Ctx<'_>, first: u32, end: u32) {
+        let creds = &*ctx.creds;
+        let keys: Vec<Node> = (first..end)
+            .filter_map(|id| {
+                creds
+                    .pre_keys
+                    .get(&id)
+                    .map(|k| key_node("key", id, &k.public_bytes(), None))
+            })
+            .collect();
+        let spk = &creds.signed_pre_key;
+        let children = vec![
+            Node::new("registration").bytes(creds.registration_id.to_be_bytes().to_vec()),
+            Node::new("type").bytes(vec![KEY_TYPE_DJB]),
+            Node::new("identity").bytes(creds.identity_key.public_bytes().to_vec()),
+            Node::new("list").children(keys),
+            key_node(
+                "skey",
+                spk.id,
+                &spk.key_pair.public_bytes(),
+                Some(&spk.signature),
+            ),
+        ];
+        let iq = ctx
+            .iq(IqFor::PreKeyUpload { end }, "encrypt", "set")
+            .children(children);
+        ctx.send(iq);
+    }
+
+    /// The answer to one of this machine's iqs.
+    pub(crate) fn on_answer(&mut self, ctx: &mut Ctx<'_>, purpose: &IqFor, node: &Node, ok: bool) {
+        match purpose {
+            IqFor::PreKeyCount => {
+                let count = node
+                    .child("count")
+                    .and_then(|c| c.attr_str("value"))
+                    .map_or(Some(0), |v| v.parse().ok());
+                match count {
+                    Some(count) if ok => self.on_count(ctx, count),
+                    _ => warn!(answer = %node, "unexpected answer to the pre-key count"),
+                }
+            }
+            IqFor::PreKeyUpload { end } => {
+                self.busy = false;
+                if ok {
+                    ctx.change(CredentialChange::PreKeysUploaded {
+                        first_unuploaded_pre_key_id: *end,
+                    });
+                } else {
+                    warn!(answer = %node, "the server refused the pre-key upload");
+                }
+            }
+            IqFor::Digest => self.on_digest(ctx, node, ok),
+            IqFor::Rotate(id) => self.on_rotated(ctx, *id, node, ok),
+            IqFor::Usync(_) | IqFor::Bundles(_) => {}
+        }
+    }
+
+    /// The digest check (`messaging.md` §1.5): a missing bundle (404) or a hash that does not
+    /// match the keys this device holds makes it upload its current window again.
+    fn on_digest(&mut self, ctx: &mut Ctx<'_>, node: &Node, ok: bool) {
+        let code = node.child("error").and_then(|e| e.attr_str("code"));
+        let digest = node.child("digest");
+        let matches = ok && digest.is_some_and(|d| digest_matches(ctx, d));
+        if matches {
+            debug!("the server's pre-key digest matches");
+            return;
+        }
+        if !ok && code != Some("404") {
+            warn!(answer = %node, "the pre-key digest query failed");
+            return;
+        }
+        warn!("the server's pre-key bundle differs from this device's keys; uploading again");
+        if !self.busy {
+            self.busy = true;
+            let first = ctx
+                .creds
+                .first_unuploaded_pre_key_id
+                .saturating_sub(self.policy.batch)
+                .max(1);
+            let end = ctx.creds.next_pre_key_id.max(first);
+            self.upload(ctx, first, end);
+        }
+    }
+
+    /// Rotation: stage a new signed pre-key when the current one is older than the policy
+    /// allows (a staged one from an interrupted rotation is sent again).
+    fn check_rotation(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(interval) = self.policy.rotation else {
+            return;
+        };
+        let keys = [
+            (
+                Table::Meta,
+                Bytes::from_static(meta::SPK_ROTATED_AT.as_bytes()),
+            ),
+            (
+                Table::Meta,
+                Bytes::from_static(meta::SPK_CANDIDATE.as_bytes()),
+            ),
+        ];
+        if !ctx.want(keys) {
+            self.rotation_wanted = true; // `poll` comes back when they are loaded
+            return;
+        }
+        self.rotation_wanted = false;
+        let candidate = ctx
+            .get(Table::Meta, meta::SPK_CANDIDATE.as_bytes())
+            .flatten()
+            .and_then(|v| rows::read_u64(&v))
+            .and_then(|id| u32::try_from(id).ok());
+        if let Some(id) = candidate {
+            self.send_rotate(ctx, id);
+            return;
+        }
+        let rotated = ctx
+            .get(Table::Meta, meta::SPK_ROTATED_AT.as_bytes())
+            .flatten()
+            .and_then(|v| rows::read_u64(&v));
+        let Some(rotated) = rotated else {
+            // First login with this identity: its key is fresh; start the clock.
+            ctx.put(
+                Table::Meta,
+                Bytes::from_static(meta::SPK_ROTATED_AT.as_bytes()),
+                rows::u64_value(ctx.unix),
+            );
+            return;
+        };
+        if ctx.unix.saturating_sub(rotated) < interval.as_secs() {
+            return;
+        }
+        self.stage_rotation(ctx);
+    }
+
+    /// Resumes a rotation check whose records were loading.
+    pub(crate) fn poll(&mut self, ctx: &mut Ctx<'_>) {
+        if self.rotation_wanted && ctx.connected {
+            self.check_rotation(ctx);
+        }
+    }
+
+    fn stage_rotation(&mut self, ctx: &mut Ctx<'_>) {
+        let old = ctx.creds.signed_pre_key.clone();
+        let id = if old.id >= MAX_SIGNED_PRE_KEY_ID {
+            1
+        } else {
+            old.id + 1
+        };
+        let pair = KeyPair::generate(&mut *ctx.rng);
+        let mut message = [0u8; 33];
+        message[0] = KEY_TYPE_DJB;
+        message[1..].copy_from_slice(&pair.public_bytes());
+        let random: [u8; 64] = ctx.random();
+        let signature = ctx.creds.identity_key.sign(&message, &random);
+        info!(old = old.id, new = id, "rotating the signed pre-key");
+        ctx.put(
+            Table::SignedPreKeys,
+            rows::id_key(id),
+            rows::encode(&SignedPreKeyRow {
+                private: Some(Bytes::copy_from_slice(pair.private_bytes().as_slice())),
+                signature: Some(Bytes::copy_from_slice(&signature)),
+                retired_at: None,
+            }),
+        );
+        ctx.put(
+            Table::Meta,
+            Bytes::from_static(meta::SPK_CANDIDATE.as_bytes()),
+            rows::u64_value(u64::from(id)),
+        );
+        ctx.defer(Deferred::Notify(Durable::SignedPreKeyStaged(id)));
+    }
+
+    fn send_rotate(&mut self, ctx: &mut Ctx<'_>, id: u32) {
+        let Some(candidate) = self.staged(ctx, id) else {
+            return;
+        };
+        let skey = key_node(
+            "skey",
+            id,
+            &candidate.key_pair.public_bytes(),
+            Some(&candidate.signature),
+        );
+        let iq = ctx
+            .iq(IqFor::Rotate(id), "encrypt", "set")
+            .children(vec![Node::new("rotate").children(vec![skey])]);
+        ctx.send(iq);
+    }
+
+    /// The staged signed pre-key `id`, if its record is cached (it is written before the
+    /// rotate iq, so it is).
+    fn staged(&mut self, ctx: &mut Ctx<'_>, id: u32) -> Option<SignedPreKey> {
+        if !ctx.want([(Table::SignedPreKeys, rows::id_key(id))]) {
+            return None;
+        }
+        let row: SignedPreKeyRow =
+            rows::decode(&ctx.get(Table::SignedPreKeys, &rows::id_key(id))??)?;
+        signed_pre_key_from_row(id, &row)
+    }
+
+    fn on_rotated(&mut self, ctx: &mut Ctx<'_>, id: u32, node: &Node, ok: bool) {
+        let code = node.child("error").and_then(|e| e.attr_str("code"));
+        let candidate_key = Bytes::from_static(meta::SPK_CANDIDATE.as_bytes());
+        if ok {
+            let Some(new) = self.staged(ctx, id) else {
+                warn!(id, "the rotated signed pre-key's record is gone");
+                return;
+            };
+            let old = ctx.creds.signed_pre_key.clone();
+            ctx.put(
+                Table::SignedPreKeys,
+                rows::id_key(old.id),
+                rows::encode(&SignedPreKeyRow {
+                    private: Some(Bytes::copy_from_slice(
+                        old.key_pair.private_bytes().as_slice(),
+                    )),
+                    signature: Some(Bytes::copy_from_slice(&old.signature)),
+                    retired_at: Some(ctx.unix),
+                }),
+            );
+            ctx.change(CredentialChange::SignedPreKey(new));
+            ctx.delete(Table::Meta, candidate_key);
+            ctx.put(
+                Table::Meta,
+                Bytes::from_static(meta::SPK_ROTATED_AT.as_bytes()),
+                rows::u64_value(ctx.unix),
+            );
+            // Keep the most recent retired keys loadable; older ones may go.
+            let keep = u32::try_from(self.policy.retired_kept).unwrap_or(u32::MAX);
+            if let Some(gone) = old.id.checked_sub(keep).filter(|g| *g > 0) {
+                ctx.delete(Table::SignedPreKeys, rows::id_key(gone));
+            }
+            info!(id, "signed pre-key rotated");
+        } else if matches!(code, Some("406" | "409")) {
+            warn!(
+                id,
+                ?code,
+                "the server refused the new signed pre-key; keeping the current one"
+            );
+            ctx.delete(Table::Meta, candidate_key);
+            ctx.delete(Table::SignedPreKeys, rows::id_key(id));
+        } else {
+            warn!(
+                id,
+                ?code,
+                "signed pre-key rotation failed; trying again at the next login"
+            );
+        }
+    }
+
+    /// Generates the one-time pre-key for a retry receipt (`messaging.md` §1.7) and returns the
+    /// receipt's keys; the caller defers the receipt to this commit.
+    pub(crate) fn retry_keys(ctx: &mut Ctx<'_>) -> RetryKeys {
+        let id = ctx.creds.next_pre_key_id.max(1);
+        let pair = KeyPair::generate(&mut *ctx.rng);
+        let public = pair.public_bytes();
+        let next = if id >= MAX_SIGNED_PRE_KEY_ID {
+            1
+        } else {
+            id + 1
+        };
+        ctx.change(CredentialChange::PreKeysGenerated {
+            keys: vec![(id, pair)],
+            next_pre_key_id: next,
+        });
+        // Never offered to the pool: the upload watermark moves past it.
+        ctx.change(CredentialChange::PreKeysUploaded {
+            first_unuploaded_pre_key_id: next,
+        });
+        let spk = &ctx.creds.signed_pre_key;
+        RetryKeys {
+            identity: ctx.creds.identity_key.public_bytes(),
+            pre_key: (id, public),
+            signed_pre_key: (spk.id, spk.key_pair.public_bytes(), spk.signature),
+            device_identity: ctx
+                .creds
+                .device
+                .as_ref()
+                .map(|d| d.account.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A signed pre-key from its row.
+pub(crate) fn signed_pre_key_from_row(id: u32, row: &SignedPreKeyRow) -> Option<SignedPreKey> {
+    let private: [u8; 32] = row.private.as_deref()?.try_into().ok()?;
+    let signature: [u8; 64] = row.signature.as_deref()?.try_into().ok()?;
+    Some(SignedPreKey {
+        id,
+        key_pair: KeyPair::from_private_bytes(private),
+        signature,
+    })
+}
+
+/// Whether the server's `<digest>` matches this device's keys: SHA-1 over the identity, the
+/// signed pre-key and its signature, and every listed one-time pre-key's public key
+/// (`messaging.md` §1.5). A listed id this device no longer holds is a mismatch.
+fn digest_matches(ctx: &Ctx<'_>, digest: &Node) -> bool {
+    let bytes = |n: Option<&Node>| match n.map(|n| &n.content) {
+        Some(Content::Bytes(b)) => Some(b.clone()),
+        _ => None,
+    };
+    let Some(hash) = bytes(digest.child("hash")) else {
+        return true; // a server without hashes: nothing to compare (whatsapp-rust skips too)
+    };
+    let creds = &*ctx.creds;
+    let mut h = Sha1::new();
+    h.update(creds.identity_key.public_bytes());
+    h.update(creds.signed_pre_key.key_pair.public_bytes());
+    h.update(creds.signed_pre_key.signature);
+    if let Some(list) = digest.child("list") {
+        for id_node in list.child_nodes() {
+            let Some(id) = bytes(Some(id_node)).and_then(|b| read_u24(&b)) else {
+                return false;
+            };
+            match creds.pre_keys.get(&id) {
+                Some(key) => h.update(key.public_bytes()),
+                None => return false,
+            }
+        }
+    }
+    h.finalize().as_slice() == hash.as_ref()
+}
+
+/// A 3-byte big-endian id.
+pub(crate) fn read_u24(b: &[u8]) -> Option<u32> {
+    match b {
+        [a, b, c] => Some(u32::from_be_bytes([0, *a, *b, *c])),
+        _ => None,
+    }
+}

@@ -1,0 +1,413 @@
+//! The messaging layer against an in-memory store and a peer made of `tether-signal` alone:
+//! inbox commit, receipts after durability, dedup of redeliveries, replay and confirmation
+//! across restarts, retry receipts.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use prost::Message as _;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use tether_signal::{
+    IdentityKey, IdentityKeyPair, IdentityPolicy, PreKeyBundle, PreKeyId, PublicKey,
+    RegistrationId, SessionRecord, SignedPreKeyId,
+};
+
+use super::engine::{Env, Messaging, MessagingConfig, PreKeyPolicyParts, Routed};
+use super::store::{Commit, CommitId};
+use super::types::InboxPos;
+use crate::binary::{Jid, Node, Server};
+use crate::connection::{Command, Event};
+use crate::creds::{CredentialChange, Credentials, DeviceIdentity};
+use crate::crypto::KeyPair;
+use crate::proto::message::Message;
+use crate::records::{self, Table};
+
+type Store = BTreeMap<(Table, Bytes), Bytes>;
+
+/// A test's starting instant (tests may read the clock; the core never does).
+#[allow(clippy::disallowed_methods)]
+fn t0() -> Instant {
+    Instant::now()
+}
+
+/// One messaging layer with a durable store it answers itself.
+struct Harness {
+    m: Messaging,
+    creds: Credentials,
+    durable_creds: Credentials,
+    rng: ChaCha20Rng,
+    store: Store,
+    now: Instant,
+    sent: Vec<Node>,
+    events: Vec<Event>,
+    /// Commits emitted, not yet applied (to model a crash before durability).
+    in_flight: Vec<(CommitId, Commit)>,
+    connected: bool,
+}
+
+fn paired_credentials(seed: u64) -> Credentials {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut creds = Credentials::generate(&mut rng);
+    creds.device = Some(DeviceIdentity {
+        jid: Jid::device("15550001111", 2, Server::WhatsApp),
+        lid: Some(Jid::device("900000001", 2, Server::Lid)),
+        account: Bytes::from_static(b"account"),
+        platform: None,
+        business_name: None,
+    });
+    creds.confirmed = true;
+    for id in 1..=5 {
+        creds.pre_keys.insert(id, KeyPair::generate(&mut rng));
+    }
+    creds.next_pre_key_id = 6;
+    creds.first_unuploaded_pre_key_id = 6;
+    creds
+}
+
+impl Harness {
+    fn new(creds: Credentials, store: Store) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(77);
+        let config = MessagingConfig {
+            signed_pre_key_rotation: None,
+            ..MessagingConfig::default()
+        };
+        let m = Messaging::new(
+            &config,
+            PreKeyPolicyParts {
+                initial_batch: 10,
+                batch: 5,
+                low_watermark: 2,
+            },
+            &mut rng,
+        );
+        let mut h = Self {
+            m,
+            durable_creds: creds.clone(),
+            creds,
+            rng,
+            store,
+            now: t0(),
+            sent: Vec::new(),
+            events: Vec::new(),
+            in_flight: Vec::new(),
+            connected: true,
+        };
+        h.with(|m, env| m.start(env));
+        h.pump();
+        h
+    }
+
+    fn with<T>(&mut self, f: impl FnOnce(&mut Messaging, Env<'_>) -> T) -> T {
+        let env = Env {
+            creds: &mut self.creds,
+            rng: &mut self.rng,
+            now: self.now,
+            unix: 1_800_000_000,
+            connected: self.connected,
+        };
+        f(&mut self.m, env)
+    }
+
+    /// Collects outputs, answers loads, applies commits and runs their effects until quiet.
+    fn pump(&mut self) {
+        for _ in 0..100 {
+            self.collect();
+            let loads = self.m.take_loads();
+            let commits = std::mem::take(&mut self.in_flight);
+            if loads.is_empty() && commits.is_empty() {
+                return;
+            }
+            for (id, reads) in loads {
+                let data = records::read_map(&self.store, &reads);
+                self.with(|m, env| m.on_loaded(env, id, data));
+                self.collect();
+            }
+            for (_, commit) in commits {
+                records::write_map(&mut self.store, &commit.records);
+                let mut c = Some(self.durable_creds.clone());
+                let delta = crate::creds::CredentialsDelta {
+                    changes: commit.changes,
+                    records: Vec::new(),
+                };
+                Credentials::apply(&mut c, &delta).unwrap();
+                self.durable_creds = c.unwrap();
+                for effect in commit.then {
+                    match Routed::from(effect) {
+                        Routed::Send(n) => self.sent.push(n),
+                        Routed::Event(e) => self.events.push(e),
+                        Routed::Commit(id) => self.m.on_commit_durable(id),
+                        Routed::Durable(d) => self.with(|m, env| m.on_durable(env, d)),
+                    }
+                    self.collect();
+                }
+            }
+        }
+        panic!("the messaging layer did not settle");
+    }
+
+    /// Answers loads (and only loads) until none is left.
+    fn pump_loads(&mut self) {
+        loop {
+            self.collect();
+            let loads = self.m.take_loads();
+            if loads.is_empty() {
+                return;
+            }
+            for (id, reads) in loads {
+                let data = records::read_map(&self.store, &reads);
+                self.with(|m, env| m.on_loaded(env, id, data));
+            }
+        }
+    }
+
+    fn collect(&mut self) {
+        self.sent.extend(self.m.take_nodes());
+        self.events.extend(self.m.take_events());
+        self.in_flight.extend(self.m.take_commits());
+    }
+
+    fn deliver(&mut self, node: Node) {
+        let rest = self.with(|m, env| m.on_stanza(env, node));
+        assert!(rest.is_none(), "messaging did not take the stanza");
+        self.pump();
+    }
+
+    /// Restarts from what is durable only.
+    fn restart(self) -> Self {
+        Self::new(self.durable_creds, self.store)
+    }
+
+    fn messages(&self) -> Vec<(u64, String)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message(m) => Some((m.inbox.0, m.text().unwrap_or_default().to_owned())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A peer device (B) that talks to the harness (A) with `tether-signal` directly.
+struct Peer {
+    identity: IdentityKeyPair,
+    record: SessionRecord,
+    rng: ChaCha20Rng,
+}
+
+impl Peer {
+    fn new(a: &Credentials, one_time: Option<u32>) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let identity = IdentityKeyPair::generate(&mut rng);
+        let spk = &a.signed_pre_key;
+        let bundle = PreKeyBundle {
+            registration_id: RegistrationId::new(a.registration_id),
+            device_id: 2,
+            pre_key: one_time.map(|id| {
+                (
+                    PreKeyId::new(id),
+                    PublicKey::from_montgomery(a.pre_keys[&id].public_bytes()),
+                )
+            }),
+            signed_pre_key_id: SignedPreKeyId::new(spk.id),
+            signed_pre_key: PublicKey::from_montgomery(spk.key_pair.public_bytes()),
+            signed_pre_key_signature: spk.signature,
+            identity_key: IdentityKey::new(PublicKey::from_montgomery(
+                a.identity_key.public_bytes(),
+            )),
+        };
+        let record = SessionRecord::from_bundle(
+            &identity,
+            RegistrationId::new(4242),
+            &bundle,
+            IdentityPolicy::AcceptAny,
+            &mut rng,
+        )
+        .unwrap();
+        Self {
+            identity,
+            record,
+            rng,
+        }
+    }
+
+    /// `<message>` from B's device 1 (LID) carrying `text`.
+    fn message(&mut self, id: &str, text: &str) -> Node {
+        let mut plain = Message::text(text).encode_to_vec();
+        plain.extend([3, 3, 3]);
+        let c = self.record.encrypt(&plain).unwrap();
+        let _ = &self.identity;
+        let _ = &mut self.rng;
+        Node::new("message")
+            .attr("id", id.to_owned())
+            .jid_attr("from", Jid::device("700000007", 1, Server::Lid))
+            .attr("t", "1800000000")
+            .attr("type", "text")
+            .jid_attr("sender_pn", Jid::device("15557770007", 1, Server::WhatsApp))
+            .children(vec![
+                Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", c.kind.enc_type())
+                    .bytes(c.bytes),
+            ])
+    }
+}
+
+fn receipts(sent: &[Node]) -> Vec<(String, Option<String>)> {
+    sent.iter()
+        .filter(|n| n.tag == "receipt")
+        .map(|n| {
+            (
+                n.attr_str("id").unwrap_or_default().to_owned(),
+                n.attr_str("type").map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_message_is_committed_before_its_receipt_and_redelivery_is_acknowledged_again() {
+    let a = paired_credentials(1);
+    let mut peer = Peer::new(&a, Some(3));
+    let mut h = Harness::new(a, Store::new());
+    let first = peer.message("M1", "hello");
+    let rest = h.with(|m, env| m.on_stanza(env, first.clone()));
+    assert!(rest.is_none());
+    h.collect();
+    // Nothing leaves before the commit is durable.
+    assert!(receipts(&h.sent).is_empty(), "a receipt before the commit");
+    assert!(h.messages().is_empty(), "an event before the commit");
+    h.pump();
+    assert_eq!(h.messages(), vec![(0, "hello".to_owned())]);
+    assert_eq!(
+        receipts(&h.sent),
+        vec![("M1".to_owned(), Some("inactive".to_owned()))]
+    );
+    // The consumed one-time pre-key is gone durably; the session and inbox row are stored.
+    assert!(!h.durable_creds.pre_keys.contains_key(&3));
+    assert!(h.store.keys().any(|(t, _)| *t == Table::Sessions));
+    assert!(h.store.keys().any(|(t, _)| *t == Table::Inbox));
+    // The server redelivers (the receipt was lost): acknowledged again, no second event.
+    h.deliver(first);
+    assert_eq!(h.messages().len(), 1, "a redelivery became a second event");
+    assert_eq!(receipts(&h.sent).len(), 2);
+    // The next message of the session (still a pkmsg until B hears from A).
+    h.deliver(peer.message("M2", "again"));
+    assert_eq!(h.messages()[1], (1, "again".to_owned()));
+}
+
+#[test]
+fn unconfirmed_messages_are_replayed_after_a_restart_and_confirmed_ones_are_not() {
+    let a = paired_credentials(2);
+    let mut peer = Peer::new(&a, None);
+    let mut h = Harness::new(a, Store::new());
+    for (i, text) in ["one", "two", "three"].iter().enumerate() {
+        h.deliver(peer.message(&format!("M{i}"), text));
+    }
+    assert_eq!(h.messages().len(), 3);
+    h.with(|m, env| m.confirm(env, &[InboxPos(0), InboxPos(2)]));
+    h.pump();
+    let h = h.restart();
+    assert_eq!(
+        h.messages(),
+        vec![(1, "two".to_owned())],
+        "only the unconfirmed one again"
+    );
+    let mut h = h;
+    h.with(|m, env| m.confirm(env, &[InboxPos(1)]));
+    h.pump();
+    let mut h = h.restart();
+    assert!(h.messages().is_empty());
+    // New messages continue the positions.
+    h.deliver(peer.message("M3", "four"));
+    assert_eq!(h.messages(), vec![(3, "four".to_owned())]);
+}
+
+#[test]
+fn a_crash_before_the_commit_is_durable_loses_nothing_and_duplicates_nothing() {
+    let a = paired_credentials(3);
+    let mut peer = Peer::new(&a, Some(1));
+    let mut h = Harness::new(a, Store::new());
+    let first = peer.message("M1", "survives");
+    h.with(|m, env| m.on_stanza(env, first.clone()));
+    h.pump_loads();
+    assert!(!h.in_flight.is_empty(), "the batch commit is in flight");
+    // Crash: the commit never became durable, nothing left.
+    assert!(receipts(&h.sent).is_empty());
+    let mut h = h.restart();
+    assert!(
+        h.durable_creds.pre_keys.contains_key(&1),
+        "the pre-key survived"
+    );
+    h.deliver(first);
+    assert_eq!(h.messages(), vec![(0, "survives".to_owned())]);
+}
+
+#[test]
+fn a_message_without_a_session_gets_retry_receipts_then_an_undecryptable_event() {
+    let a = paired_credentials(4);
+    let mut peer = Peer::new(&a, None);
+    let mut h = Harness::new(a, Store::new());
+    h.deliver(peer.message("M1", "first"));
+    // The next one as a `msg` whose MAC does not verify: no session can decrypt it.
+    let pkmsg = peer.message("M2", "lost");
+    let embedded = match &pkmsg.content {
+        crate::binary::Content::Nodes(c) => match &c[0].content {
+            crate::binary::Content::Bytes(b) => tether_signal::PreKeySignalMessage::parse(b)
+                .unwrap()
+                .message()
+                .as_bytes()
+                .to_vec(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    let mut broken = embedded;
+    let last = broken.len() - 1;
+    broken[last] ^= 1;
+    let bogus = Node::new("message")
+        .attr("id", "M2")
+        .jid_attr("from", Jid::device("700000007", 1, Server::Lid))
+        .attr("t", "1800000000")
+        .attr("type", "text")
+        .children(vec![
+            Node::new("enc")
+                .attr("v", "2")
+                .attr("type", "msg")
+                .bytes(broken),
+        ]);
+    for count in 1..=4 {
+        h.deliver(bogus.clone());
+        let retries: Vec<&Node> = h
+            .sent
+            .iter()
+            .filter(|n| n.tag == "receipt" && n.attr_str("type") == Some("retry"))
+            .collect();
+        assert_eq!(retries.len(), count, "retry receipt {count}");
+        let last = retries[count - 1];
+        assert_eq!(
+            last.child("retry").and_then(|r| r.attr_str("count")),
+            Some(count.to_string().as_str())
+        );
+        assert_eq!(
+            last.child("keys").is_some(),
+            count >= 2,
+            "keys from the second"
+        );
+    }
+    h.deliver(bogus);
+    let undecryptable: Vec<_> = h
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Undecryptable(_)))
+        .collect();
+    assert_eq!(
+        undecryptable.len(),
+        1,
+        "reported once, after the last retry"
+    );
+    let _ = Command::Confirm { positions: vec![] };
+    let _ = CredentialChange::Confirmed;
+}
