@@ -327,6 +327,12 @@ fn unconfirmed_messages_are_replayed_after_a_restart_and_confirmed_ones_are_not(
         h.messages(),
         vec![(1, "two".to_owned()), (2, "three".to_owned())]
     );
+    assert!(h.events.iter().all(|e| match e {
+        Event::Message(m) => m.replayed,
+        Event::InboxReplayed { from, next } => from.0 == 1 && next.0 == 3,
+        _ => true,
+    }));
+    assert!(matches!(h.events.last(), Some(Event::InboxReplayed { .. })));
     h.events.clear();
     // New messages continue the positions.
     h.deliver(peer.message("M3", "four"));
