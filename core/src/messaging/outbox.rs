@@ -199,6 +199,11 @@ impl Outbox {
         };
         ctx.put(Table::Outbox, row_key(&id.0), rows::encode(&row));
         ctx.put(Table::Outbox, pending_key(&id.0), Bytes::new());
+        ctx.put(
+            Table::Outbox,
+            super::retention::outbox_time_key(ctx.unix, &id.0),
+            Bytes::new(),
+        );
         self.queue.push_back(Job {
             id: id.0.clone(),
             to,
