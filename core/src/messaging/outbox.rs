@@ -440,7 +440,7 @@ impl Outbox {
     }
 
     /// `<receipt type="retry">` for a message this account sent.
-    pub(crate) fn on_retry_receipt(&mut self, _ctx: &mut Ctx<'_>, node: &Node) {
+    pub(crate) fn on_retry_receipt(&mut self, ctx: &mut Ctx<'_>, node: &Node) {
         let (Some(id), Some(sender)) = (
             node.attr_str("id").map(str::to_owned),
             jid(node.get_attr("from")),
@@ -469,7 +469,22 @@ impl Outbox {
         let answered = self.answered.get(&slot).copied().unwrap_or(0);
         if answered >= self.config.max_retry_answers {
             warn!(%id, %from, count, "retry receipt past the limit; not answering");
+            if answered == self.config.max_retry_answers {
+                // Said once per device: this device cannot read the message.
+                self.answered.insert(slot, answered + 1);
+                ctx.defer(Deferred::Event(Event::SendFailed {
+                    id: MessageId(id),
+                    reason: SendError::DeviceUnreachable {
+                        device: from.to_string(),
+                        reason: "it still cannot decrypt the message after every resend".into(),
+                    },
+                }));
+            }
             return;
+        }
+        // The counts are a soft limit: keep the map bounded.
+        if self.answered.len() >= 4096 {
+            self.answered.clear();
         }
         self.answered.insert(slot, answered + 1);
         self.retries.push_back(RetryJob {
@@ -739,6 +754,15 @@ fn answer_retry(
         .and_then(|v| rows::decode::<OutboxRow>(&v))
     else {
         warn!(id = %job.id, from = %job.requester, "retry receipt for a message this device no longer has");
+        ctx.defer(Deferred::Event(Event::SendFailed {
+            id: MessageId(job.id.clone()),
+            reason: SendError::DeviceUnreachable {
+                device: job.requester.to_string(),
+                reason: "it could not decrypt the message, and the message is no longer kept \
+                         to send again"
+                    .into(),
+            },
+        }));
         return Step::Done(Ok(()));
     };
     job.row_loaded = true;
