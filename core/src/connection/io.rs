@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use crate::binary::{Jid, Node};
 use crate::creds::{CredentialsDelta, LoadId, PersistSeq};
+use crate::messaging::groups::{GroupChange, GroupInfo};
 use crate::messaging::ids::MessageId;
 use crate::messaging::types::{InboxPos, IncomingMessage, Receipt, SendError, Undecryptable};
 use crate::proto::message::Message;
@@ -186,6 +187,26 @@ pub enum Event {
         /// The contact (user JID).
         user: Jid,
     },
+    /// A group's metadata, answering `Command::QueryGroup`.
+    GroupInfo(Box<GroupInfo>),
+    /// The groups this account is in, answering `Command::ListGroups`.
+    Groups(Vec<GroupInfo>),
+    /// A group query failed (not found, not a member, refused).
+    GroupQueryFailed {
+        /// The group.
+        group: Jid,
+        /// Why.
+        reason: String,
+    },
+    /// A group changed (a `w:gp2` notification): members added, removed, promoted…
+    GroupChanged {
+        /// The group.
+        group: Jid,
+        /// Who made the change, when the server said.
+        actor: Option<Jid>,
+        /// What changed.
+        change: GroupChange,
+    },
 }
 
 /// Commands from the application.
@@ -229,6 +250,13 @@ pub enum Command {
         /// The message ids.
         ids: Vec<MessageId>,
     },
+    /// Ask for a group's metadata (answer: `Event::GroupInfo` or `Event::GroupQueryFailed`).
+    QueryGroup {
+        /// The group JID.
+        group: Jid,
+    },
+    /// Ask for the groups this account is in (answer: `Event::Groups`).
+    ListGroups,
     /// Set the presence: `available` makes delivery receipts active.
     Presence {
         /// `true`: available; `false`: unavailable.

@@ -22,6 +22,7 @@ use tracing::{debug, warn};
 use super::address::UserId;
 use super::ctx::{Ctx, IqFor, Shared};
 use super::devices::Devices;
+use super::groups::Groups;
 use super::ids::MessageId;
 use super::inbox::{Inbox, InboxConfig};
 use super::outbox::{Outbox, OutboxConfig};
@@ -71,6 +72,7 @@ pub(crate) struct Messaging {
     outbox: Outbox,
     prekeys: PreKeys,
     devices: Devices,
+    groups: Groups,
     started: bool,
 }
 
@@ -102,6 +104,7 @@ impl Messaging {
                 digest_check: config.pre_key_digest_check,
             }),
             devices: Devices::default(),
+            groups: Groups::default(),
             started: false,
         }
     }
@@ -114,6 +117,7 @@ impl Messaging {
             outbox,
             prekeys,
             devices,
+            groups,
             ..
         } = self;
         let mut ctx = shared.ctx(env.creds, env.rng, env.now, env.unix, env.connected);
@@ -122,6 +126,7 @@ impl Messaging {
             outbox,
             prekeys,
             devices,
+            groups,
         };
         f(&mut parts, &mut ctx);
         parts.poll(&mut ctx);
@@ -173,7 +178,7 @@ impl Messaging {
                 (!taken).then_some(node)
             }
             "notification" => match node.attr_str("type") {
-                Some("encrypt") | Some("devices") => {
+                Some("encrypt") | Some("devices") | Some("w:gp2") => {
                     self.step(env, |p, ctx| on_notification(p, ctx, &node));
                     None
                 }
@@ -193,6 +198,9 @@ impl Messaging {
         self.step(env, |p, ctx| match &purpose {
             IqFor::Usync(asked) => p.devices.on_usync(ctx, asked, &node, ok),
             IqFor::Bundles(asked) => p.outbox.on_bundles(ctx, asked, &node, ok),
+            IqFor::GroupInfo(group) => p.groups.on_info(ctx, group, &node, ok, false),
+            IqFor::GroupInfoReport(group) => p.groups.on_info(ctx, group, &node, ok, true),
+            IqFor::GroupList => p.groups.on_list(ctx, &node, ok),
             _ => p.prekeys.on_answer(ctx, &purpose, &node, ok),
         });
         None
@@ -236,7 +244,7 @@ impl Messaging {
         if env.creds.device.is_none() {
             return Err(CommandError::NotLinked);
         }
-        if UserId::of(&to.to_non_ad()).is_none() {
+        if UserId::of(&to.to_non_ad()).is_none() && !super::groups::is_group(&to) {
             return Err(CommandError::InvalidRecipient(to.to_string()));
         }
         let mut id = None;
@@ -268,6 +276,16 @@ impl Messaging {
                 ctx.send(r);
             }
         });
+    }
+
+    /// Asks for a group's metadata (reported as an event).
+    pub(crate) fn query_group(&mut self, env: Env<'_>, group: &Jid) {
+        self.step(env, |p, ctx| p.groups.query(ctx, group));
+    }
+
+    /// Asks for the groups this account is in.
+    pub(crate) fn list_groups(&mut self, env: Env<'_>) {
+        self.step(env, |p, ctx| p.groups.list(ctx));
     }
 
     /// The application's presence (delivery receipts follow it).
@@ -338,6 +356,7 @@ struct Parts<'a> {
     outbox: &'a mut Outbox,
     prekeys: &'a mut PreKeys,
     devices: &'a mut Devices,
+    groups: &'a mut Groups,
 }
 
 impl Parts<'_> {
@@ -348,7 +367,7 @@ impl Parts<'_> {
             self.devices.poll(ctx);
             self.prekeys.poll(ctx);
             self.inbox.poll(ctx, self.devices);
-            self.outbox.poll(ctx, self.devices);
+            self.outbox.poll(ctx, self.devices, self.groups);
             if ctx.progress() == before {
                 break;
             }
@@ -426,6 +445,7 @@ fn on_notification(p: &mut Parts<'_>, ctx: &mut Ctx<'_>, node: &Node) {
                 ctx.event(Event::IdentityChanged { user: user.jid() });
             }
         }
+        Some("w:gp2") => p.groups.on_notification(ctx, node),
         Some("devices") => {
             for attr in ["from", "lid"] {
                 if let Some(user) = jid(node.get_attr(attr))

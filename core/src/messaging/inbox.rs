@@ -34,7 +34,7 @@ use super::padding;
 use super::prekeys::PreKeys;
 use super::rows::{self, InboxKind, InboxRow, ProcessedRow, meta};
 use super::sessions::{self, DecryptFailure};
-use super::stanza::{self, DeliveryType, EncKind, Envelope};
+use super::stanza::{self, DeliveryType, Enc, EncKind, Envelope};
 use super::store::{Deferred, RangeFor};
 use super::types::{InboxPos, IncomingMessage, Undecryptable};
 use crate::binary::{Jid, Node};
@@ -307,8 +307,15 @@ impl Inbox {
                 continue;
             };
             keys.push((Table::Processed, dedup_key(ctx, env, &from)));
+            let group = env.is_group().then(|| env.from.to_non_ad());
             for enc in &env.encs {
-                keys.extend(sessions::needs(ctx, &from, pn_form(env), enc));
+                keys.extend(sessions::needs(
+                    ctx,
+                    &from,
+                    pn_form(env),
+                    enc,
+                    group.as_ref(),
+                ));
             }
         }
         if !ctx.want(keys) {
@@ -382,38 +389,67 @@ impl Inbox {
             nack(ctx, node, 488);
             return;
         }
+        let group = env.is_group().then(|| env.from.to_non_ad());
         let mut content: Option<(Message, Bytes)> = None;
         let mut failure: Option<DecryptFailure> = None;
         let mut retry_seen = 0;
-        for enc in &env.encs {
+        // Document order: the pairwise part (a sender key, or a retry resend) comes first,
+        // so an SKDM is taken in before the `skmsg` that needs it.
+        let mut encs: Vec<&Enc> = env.encs.iter().collect();
+        encs.sort_by_key(|e| e.kind == EncKind::SenderKey);
+        for enc in encs {
             retry_seen = retry_seen.max(enc.count);
-            match enc.kind {
+            let plaintext = match enc.kind {
                 EncKind::PreKey | EncKind::Whisper => {
                     match sessions::decrypt(ctx, &from, pn_form(env), enc) {
-                        Ok(plain) => match decode_content(enc.version, &plain.plaintext) {
-                            Ok(pair) => {
-                                sessions::save(ctx, &from, plain);
-                                if content.is_none() {
-                                    content = Some(pair);
-                                }
-                            }
-                            Err(code) => {
-                                // The ratchet moved: keep it, and refuse the content.
-                                sessions::save(ctx, &from, plain);
-                                self.mark_processed(ctx, env, &key, None);
-                                nack_deferred(ctx, node, code);
-                                return;
-                            }
-                        },
-                        Err(f) => failure = Some(f),
+                        Ok(plain) => {
+                            let text = plain.plaintext.clone();
+                            sessions::save(ctx, &from, plain);
+                            Ok(text)
+                        }
+                        Err(f) => Err(f),
                     }
                 }
-                EncKind::SenderKey => {
-                    failure.get_or_insert(DecryptFailure::Unsupported(
-                        "group messages (sender keys) are not supported by this build",
-                    ));
+                EncKind::SenderKey => match &group {
+                    Some(g) => sessions::decrypt_group(ctx, g, &from, enc),
+                    None => Err(DecryptFailure::Invalid(
+                        "a sender-key message outside a group".into(),
+                    )),
+                },
+            };
+            let plaintext = match plaintext {
+                Ok(p) => p,
+                Err(f) => {
+                    failure = Some(f);
+                    continue;
+                }
+            };
+            match decode_content(enc.version, &plaintext) {
+                Ok((mut message, raw)) => {
+                    if let (Some(g), Some(skdm)) =
+                        (&group, message.sender_key_distribution_message.take())
+                        && skdm.group_id.as_deref() == Some(g.to_string().as_str())
+                        && let Some(bytes) = &skdm.axolotl_sender_key_distribution_message
+                    {
+                        sessions::process_distribution(ctx, g, &from, bytes);
+                    }
+                    if content.is_none() && has_content(&message) {
+                        content = Some((message, raw));
+                    }
+                }
+                Err(code) => {
+                    // The ratchet moved: keep it, and refuse the content.
+                    self.mark_processed(ctx, env, &key, None);
+                    nack_deferred(ctx, node, code);
+                    return;
                 }
             }
+        }
+        // A stanza that carried only a sender key (no content of its own) is processed.
+        if content.is_none() && failure.is_none() {
+            self.mark_processed(ctx, env, &key, None);
+            self.acknowledge(ctx, node, env, true);
+            return;
         }
         match (content, failure) {
             (Some((message, raw)), _) => {
@@ -714,6 +750,15 @@ fn dedup_key(_ctx: &Ctx<'_>, env: &Envelope, from: &Address) -> Bytes {
         String::new()
     };
     rows::processed_key(&rows::dedup_hash(&chat, &from.user.to_string(), &env.id))
+}
+
+/// Whether a decoded message has content for the application (beyond a sender key and
+/// message metadata).
+fn has_content(message: &Message) -> bool {
+    let mut rest = message.clone();
+    rest.sender_key_distribution_message = None;
+    rest.message_context_info = None;
+    rest != Message::default()
 }
 
 /// Unpads (for `v="2"`) and decodes the content; `Err` carries the nack code.

@@ -27,5 +27,7 @@ pub mod types;
 pub use engine::MessagingConfig;
 pub use inbox::{InboxConfig, ReceiptMode};
 pub use outbox::{DmAddressing, OutboxConfig};
+pub(crate) mod group_send;
+pub mod groups;
 #[cfg(test)]
 mod tests;
