@@ -167,10 +167,19 @@ pub enum Event {
     Undecryptable(Box<Undecryptable>),
     /// A receipt for messages this account sent (delivered, read, played…).
     Receipt(Box<Receipt>),
+    /// A `Command::ReplayInbox` read emitted its last entry.
+    InboxReplayed {
+        /// Where the read started.
+        from: InboxPos,
+        /// The position after the last entry emitted: newer entries arrive as live events.
+        next: InboxPos,
+    },
     /// The server accepted an outgoing message.
     Sent {
         /// The message id `send_message` returned.
         id: MessageId,
+        /// The chat it went to (as the application addressed it).
+        to: Jid,
         /// The server's timestamp of the message (Unix seconds).
         t: u64,
     },

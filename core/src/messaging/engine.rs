@@ -27,6 +27,7 @@ use super::ids::MessageId;
 use super::inbox::{Inbox, InboxConfig};
 use super::outbox::{Outbox, OutboxConfig};
 use super::prekeys::{PreKeyPolicy, PreKeys};
+use super::retention::{Retention, RetentionConfig};
 use super::stanza;
 use super::store::{Commit, CommitId, Deferred, Durable, RangeFor};
 use super::types::{InboxPos, Receipt, ReceiptKind};
@@ -50,6 +51,8 @@ pub struct MessagingConfig {
     pub signed_pre_key_rotation: Option<std::time::Duration>,
     /// Ask the server for its pre-key digest after login and upload again on a mismatch.
     pub pre_key_digest_check: bool,
+    /// How long processed-message keys, outgoing messages and confirmed inbox entries are kept.
+    pub retention: RetentionConfig,
 }
 
 impl Default for MessagingConfig {
@@ -60,6 +63,7 @@ impl Default for MessagingConfig {
             cache_capacity: 256,
             signed_pre_key_rotation: Some(std::time::Duration::from_secs(27 * 86_400)),
             pre_key_digest_check: true,
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -73,6 +77,7 @@ pub(crate) struct Messaging {
     prekeys: PreKeys,
     devices: Devices,
     groups: Groups,
+    retention: Retention,
     started: bool,
 }
 
@@ -105,6 +110,7 @@ impl Messaging {
             }),
             devices: Devices::default(),
             groups: Groups::default(),
+            retention: Retention::new(config.retention.clone()),
             started: false,
         }
     }
@@ -118,6 +124,7 @@ impl Messaging {
             prekeys,
             devices,
             groups,
+            retention,
             ..
         } = self;
         let mut ctx = shared.ctx(env.creds, env.rng, env.now, env.unix, env.connected);
@@ -127,6 +134,7 @@ impl Messaging {
             prekeys,
             devices,
             groups,
+            retention,
         };
         f(&mut parts, &mut ctx);
         parts.poll(&mut ctx);
@@ -142,6 +150,7 @@ impl Messaging {
         self.step(env, |p, ctx| {
             p.inbox.start(ctx);
             p.outbox.start(ctx);
+            p.retention.start(ctx.now);
         });
     }
 
@@ -216,6 +225,7 @@ impl Messaging {
                     RangeFor::InboxRead => p.inbox.on_read_rows(ctx, rows),
                     RangeFor::OutboxPending => p.outbox.on_pending(rows),
                     RangeFor::UserRecords(token) => p.devices.on_user_records(ctx, token, rows),
+                    RangeFor::Retention(part) => p.retention.on_rows(ctx, part, rows),
                 }
             }
         });
@@ -295,12 +305,18 @@ impl Messaging {
 
     /// Timers.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.outbox.poll_timeout()
+        [self.outbox.poll_timeout(), self.retention.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Fires due timers.
     pub(crate) fn handle_timeout(&mut self, env: Env<'_>) {
-        self.step(env, |p, ctx| p.outbox.handle_timeout(ctx));
+        self.step(env, |p, ctx| {
+            p.outbox.handle_timeout(ctx);
+            p.retention.handle_timeout(ctx);
+        });
     }
 
     /// Between inputs: trims the cache (fully when nothing is in progress).
@@ -357,6 +373,7 @@ struct Parts<'a> {
     prekeys: &'a mut PreKeys,
     devices: &'a mut Devices,
     groups: &'a mut Groups,
+    retention: &'a mut Retention,
 }
 
 impl Parts<'_> {
@@ -366,6 +383,7 @@ impl Parts<'_> {
             let before = ctx.progress();
             self.devices.poll(ctx);
             self.prekeys.poll(ctx);
+            self.retention.poll(ctx);
             self.inbox.poll(ctx, self.devices);
             self.outbox.poll(ctx, self.devices, self.groups);
             if ctx.progress() == before {

@@ -221,6 +221,7 @@ pub(crate) fn prepare(
     staged.insert(
         job.id.clone(),
         InFlight {
+            to: group.clone(),
             since: ctx.now,
             attempts: 0,
             stanza: node,

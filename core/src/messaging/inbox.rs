@@ -105,8 +105,10 @@ pub(crate) struct Inbox {
     watermark: u64,
     /// Confirmed positions at or above the watermark.
     confirmed: BTreeSet<u64>,
-    /// An application-requested read in progress, from this position.
-    reading: Option<u64>,
+    /// The requested read in progress: (its start, the next position to emit).
+    reading: Option<(u64, u64)>,
+    /// Requested reads waiting for it.
+    reads: VecDeque<u64>,
     /// Retry receipts sent per (sender address, message id), this process.
     retries: std::collections::BTreeMap<(String, String), u32>,
     /// The application's presence is `available`.
@@ -125,6 +127,7 @@ impl Inbox {
             watermark: 0,
             confirmed: BTreeSet::new(),
             reading: None,
+            reads: VecDeque::new(),
             retries: std::collections::BTreeMap::new(),
             available: false,
         }
@@ -186,7 +189,7 @@ impl Inbox {
                     if self.confirmed.contains(&pos) {
                         continue;
                     }
-                    match rows::decode::<InboxRow>(&v).and_then(|r| event_of(pos, &r)) {
+                    match rows::decode::<InboxRow>(&v).and_then(|r| event_of(pos, &r, false)) {
                         Some(event) => ctx.event(event),
                         None => warn!(pos, "an inbox entry does not decode; skipping it"),
                     }
@@ -216,10 +219,19 @@ impl Inbox {
     }
 
     /// Emits every entry from `from` on, confirmed or not (a consumer catching up from a
-    /// position it remembers). A read already in progress is restarted from `from`.
+    /// position it remembers), then `Event::InboxReplayed`. Reads run one after the other.
     pub(crate) fn read_from(&mut self, ctx: &mut Ctx<'_>, from: u64) {
-        self.reading = Some(from);
-        self.read_page(ctx, from);
+        self.reads.push_back(from);
+        if self.reading.is_none() {
+            self.next_read(ctx);
+        }
+    }
+
+    fn next_read(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(from) = self.reads.pop_front() {
+            self.reading = Some((from, from));
+            self.read_page(ctx, from);
+        }
     }
 
     fn read_page(&mut self, ctx: &mut Ctx<'_>, from: u64) {
@@ -234,30 +246,35 @@ impl Inbox {
         );
     }
 
-    /// A page of an application-requested read.
+    /// A page of a requested read.
     pub(crate) fn on_read_rows(&mut self, ctx: &mut Ctx<'_>, rows: Vec<(Bytes, Bytes)>) {
-        if self.reading.is_none() {
+        let Some((start, mut next)) = self.reading else {
             return;
-        }
+        };
         let n = rows.len();
-        let mut last = None;
         for (k, v) in rows {
             let Some(pos) = rows::read_u64(&k) else {
                 continue;
             };
-            last = Some(pos);
-            match rows::decode::<InboxRow>(&v).and_then(|r| event_of(pos, &r)) {
+            next = pos + 1;
+            match rows::decode::<InboxRow>(&v).and_then(|r| event_of(pos, &r, true)) {
                 Some(event) => ctx.event(event),
                 None => warn!(pos, "an inbox entry does not decode; skipping it"),
             }
         }
-        match last {
-            Some(pos) if n >= PAGE as usize => {
-                self.reading = Some(pos + 1);
-                self.read_page(ctx, pos + 1);
-            }
-            _ => self.reading = None,
+        if n >= PAGE as usize {
+            self.reading = Some((start, next));
+            self.read_page(ctx, next);
+            return;
         }
+        // Entries committed while the read ran (after its last page) come as live events.
+        let next = next.max(self.next).max(start);
+        ctx.event(Event::InboxReplayed {
+            from: InboxPos(start),
+            next: InboxPos(next),
+        });
+        self.reading = None;
+        self.next_read(ctx);
     }
 
     /// A `<message>` stanza arrived.
@@ -531,6 +548,7 @@ impl Inbox {
             message_type: env.message_type.clone(),
             message,
             raw,
+            replayed: false,
         };
         ctx.defer(Deferred::Event(Event::Message(Box::new(event))));
         if self.config.auto_confirm {
@@ -626,6 +644,7 @@ impl Inbox {
                 timestamp: env.t,
                 reason: reason.to_owned(),
                 retry_count,
+                replayed: false,
             },
         ))));
         if self.config.auto_confirm {
@@ -790,8 +809,8 @@ fn nack_deferred_plain(ctx: &mut Ctx<'_>, node: &Node) {
     }
 }
 
-/// The event for a stored inbox row (replay).
-fn event_of(pos: u64, row: &InboxRow) -> Option<Event> {
+/// The event for a stored inbox row (`replayed`: for a requested read).
+fn event_of(pos: u64, row: &InboxRow, replayed: bool) -> Option<Event> {
     let id = MessageId(row.id.clone()?);
     let chat: Jid = row.chat.as_deref()?.parse().ok()?;
     let sender: Jid = row.sender.as_deref()?.parse().ok()?;
@@ -812,6 +831,7 @@ fn event_of(pos: u64, row: &InboxRow) -> Option<Event> {
                 message_type: row.message_type.clone().unwrap_or_else(|| "text".into()),
                 message: IncomingMessage::decode_content(&raw),
                 raw,
+                replayed,
             })))
         }
         InboxKind::Undecryptable => Some(Event::Undecryptable(Box::new(Undecryptable {
@@ -822,6 +842,7 @@ fn event_of(pos: u64, row: &InboxRow) -> Option<Event> {
             timestamp,
             reason: row.reason.clone().unwrap_or_default(),
             retry_count: row.retry_count.unwrap_or(0),
+            replayed,
         }))),
     }
 }

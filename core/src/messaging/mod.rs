@@ -29,5 +29,7 @@ pub use inbox::{InboxConfig, ReceiptMode};
 pub use outbox::{DmAddressing, OutboxConfig};
 pub(crate) mod group_send;
 pub mod groups;
+pub mod retention;
 #[cfg(test)]
 mod tests;
+pub use retention::RetentionConfig;

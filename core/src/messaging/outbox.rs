@@ -107,6 +107,8 @@ struct RetryJob {
 /// On the wire (or about to be), waiting for the ack.
 #[derive(Debug)]
 pub(crate) struct InFlight {
+    /// The chat, as the application addressed it.
+    pub(crate) to: Jid,
     pub(crate) since: Instant,
     pub(crate) attempts: u32,
     pub(crate) stanza: Node,
@@ -197,6 +199,11 @@ impl Outbox {
         };
         ctx.put(Table::Outbox, row_key(&id.0), rows::encode(&row));
         ctx.put(Table::Outbox, pending_key(&id.0), Bytes::new());
+        ctx.put(
+            Table::Outbox,
+            super::retention::outbox_time_key(ctx.unix, &id.0),
+            Bytes::new(),
+        );
         self.queue.push_back(Job {
             id: id.0.clone(),
             to,
@@ -292,9 +299,15 @@ impl Outbox {
                         continue;
                     };
                     info!(%id, "resending a message a previous run encrypted");
+                    let to = row
+                        .to
+                        .as_deref()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or_else(|| stanza_to(&stanza));
                     self.in_flight.insert(
                         id,
                         InFlight {
+                            to,
                             since: ctx.now,
                             attempts: row.attempts.unwrap_or(0),
                             stanza,
@@ -379,6 +392,7 @@ impl Outbox {
         set_state(ctx, &id, OutboxState::Acked, t, flight.attempts);
         ctx.defer(Deferred::Event(Event::Sent {
             id: MessageId(id),
+            to: flight.to,
             t: t.unwrap_or(ctx.unix),
         }));
         true
@@ -690,6 +704,7 @@ fn prepare(
     staged.insert(
         job.id.clone(),
         InFlight {
+            to: job.to.clone(),
             since: ctx.now,
             attempts: 0,
             stanza: node,
@@ -811,6 +826,11 @@ fn answer_retry(
     info!(id = %job.id, to = %job.requester, count = job.count, "answering a retry receipt");
     ctx.defer(Deferred::Send(node.children(children)));
     Step::Done(Ok(()))
+}
+
+/// The `to` of a stanza (a resend whose row lost its chat).
+fn stanza_to(stanza: &Node) -> Jid {
+    jid(stanza.get_attr("to")).unwrap_or_else(|| Jid::server_jid(Server::WhatsApp))
 }
 
 /// The copy of `message` for the sender's own other devices (`messaging.md` §5.1): the

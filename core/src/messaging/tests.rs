@@ -45,6 +45,7 @@ struct Harness {
     /// Commits emitted, not yet applied (to model a crash before durability).
     in_flight: Vec<(CommitId, Commit)>,
     connected: bool,
+    unix: u64,
 }
 
 fn paired_credentials(seed: u64) -> Credentials {
@@ -93,6 +94,7 @@ impl Harness {
             events: Vec::new(),
             in_flight: Vec::new(),
             connected: true,
+            unix: 1_800_000_000,
         };
         h.with(|m, env| m.start(env));
         h.pump();
@@ -104,7 +106,7 @@ impl Harness {
             creds: &mut self.creds,
             rng: &mut self.rng,
             now: self.now,
-            unix: 1_800_000_000,
+            unix: self.unix,
             connected: self.connected,
         };
         f(&mut self.m, env)
@@ -327,6 +329,12 @@ fn unconfirmed_messages_are_replayed_after_a_restart_and_confirmed_ones_are_not(
         h.messages(),
         vec![(1, "two".to_owned()), (2, "three".to_owned())]
     );
+    assert!(h.events.iter().all(|e| match e {
+        Event::Message(m) => m.replayed,
+        Event::InboxReplayed { from, next } => from.0 == 1 && next.0 == 3,
+        _ => true,
+    }));
+    assert!(matches!(h.events.last(), Some(Event::InboxReplayed { .. })));
     h.events.clear();
     // New messages continue the positions.
     h.deliver(peer.message("M3", "four"));
@@ -540,5 +548,37 @@ fn a_group_message_without_its_sender_key_asks_for_a_retry_with_keys() {
             .iter()
             .any(|e| matches!(e, Event::Message(m) if m.id.0 == "G1")),
         "no message event for an undecrypted group message"
+    );
+}
+
+#[test]
+fn old_dedup_keys_outgoing_messages_and_confirmed_entries_are_pruned() {
+    let a = paired_credentials(7);
+    let mut peer = Peer::new(&a, None);
+    let mut h = Harness::new(a, Store::new());
+    for i in 0..3 {
+        h.deliver(peer.message(&format!("M{i}"), "x"));
+    }
+    h.with(|m, env| m.confirm(env, &[InboxPos(0), InboxPos(1)]));
+    h.pump();
+    let count = |h: &Harness, t: Table| h.store.keys().filter(|(tt, _)| *tt == t).count();
+    assert_eq!(count(&h, Table::Inbox), 3);
+    assert_eq!(
+        count(&h, Table::Processed),
+        6,
+        "a key and an index row per message"
+    );
+    // 15 days later the retention pass runs.
+    h.unix += 15 * 86_400;
+    h.now += std::time::Duration::from_secs(3600);
+    let due = h.m.poll_timeout().expect("retention is scheduled");
+    assert!(due <= h.now);
+    h.with(|m, env| m.handle_timeout(env));
+    h.pump();
+    assert_eq!(count(&h, Table::Processed), 0, "old dedup keys stay");
+    assert_eq!(
+        count(&h, Table::Inbox),
+        1,
+        "confirmed old entries go, the unconfirmed one stays"
     );
 }
