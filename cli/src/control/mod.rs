@@ -18,7 +18,7 @@
 //! * the socket is bound under a temporary name, made 0600, then renamed into place: it is
 //!   never reachable under its real name with a wider mode;
 //! * a request line is at most [`Limits::max_request`] bytes and must arrive within
-//!   [`Limits::deadline`] ([`line`]); each client is served on its own thread, at most
+//!   [`Limits::deadline`] ([`line`](mod@line)); each client is served on its own thread, at most
 //!   [`Limits::max_clients`] at once, so a slow client delays nobody.
 //!
 //! The server runs on plain threads, so it works the same under any async runtime.
