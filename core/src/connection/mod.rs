@@ -550,7 +550,9 @@ impl Connection {
             self.keepalive.poll_timeout(),
             self.policy.poll_timeout(),
             // Messaging runs only for a linked account: after a logout its timers are gone.
-            self.creds.as_ref().and_then(|_| self.messaging.poll_timeout()),
+            self.creds
+                .as_ref()
+                .and_then(|_| self.messaging.poll_timeout()),
         ]
         .into_iter()
         .flatten()
