@@ -165,9 +165,13 @@ fn messaging_sweep_holds_every_invariant() {
 /// Runs `seeds` with `bug` planted; returns the first failure's report.
 fn first_caught(bug: PlantedBug, seeds: Range<u64>) -> Option<String> {
     seeds.into_iter().find_map(|seed| {
-        Conversation::run_plan(seed, ConversationPlan::from_seed(seed), Some(bug))
-            .failure
-            .map(|f| f.to_string())
+        let failure =
+            Conversation::run_plan(seed, ConversationPlan::from_seed(seed), Some(bug)).failure?;
+        println!(
+            "planted {bug:?}: caught at seed {seed}: {}",
+            failure.invariant
+        );
+        Some(failure.to_string())
     })
 }
 
@@ -227,4 +231,11 @@ fn a_message_text_in_a_log_line_is_caught() {
     let report =
         first_caught(PlantedBug::PlaintextLogged, 0..50).expect("the planted bug went unnoticed");
     assert!(report.contains("no message text in logs"), "{report}");
+}
+
+#[test]
+fn a_protocol_violation_is_caught() {
+    let report = first_caught(PlantedBug::PhoneEncWithoutVersion, 0..50)
+        .expect("the planted bug went unnoticed");
+    assert!(report.contains("no protocol violation"), "{report}");
 }

@@ -85,6 +85,9 @@ impl Cast {
             if planted == Some(PlantedBug::PhoneReusesCounter) {
                 device.plant_counter_reuse();
             }
+            if planted == Some(PlantedBug::PhoneEncWithoutVersion) {
+                device.plant_unversioned_encs();
+            }
             device.register();
             let index = mesh.add_device(device);
             cast.parties.insert(

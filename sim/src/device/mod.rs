@@ -228,6 +228,8 @@ pub struct SimDevice {
     /// A planted defect: every encryption leaves the session as it found it, so the next
     /// message reuses the same chain key and counter.
     reuse_counters: bool,
+    /// A planted defect: `<enc>`s go out with an empty `v`.
+    planted_unversioned: bool,
 }
 
 impl std::fmt::Debug for SimDevice {
@@ -287,6 +289,7 @@ impl SimDevice {
             corrupt_next: 0,
             fail_next: 0,
             reuse_counters: false,
+            planted_unversioned: false,
         }
     }
 
@@ -307,6 +310,12 @@ impl SimDevice {
     /// same device reuses its counter (and message key) with other bytes.
     pub fn plant_counter_reuse(&mut self) {
         self.reuse_counters = true;
+    }
+
+    /// Plants a defect (never outside the tests that prove the simulator catches it): from
+    /// now on its `<enc>`s carry an empty `v` (a protocol violation the server nacks).
+    pub fn plant_unversioned_encs(&mut self) {
+        self.planted_unversioned = true;
     }
 
     /// Sets the `ADVSignedDeviceIdentity` a companion sends with its `pkmsg`s.

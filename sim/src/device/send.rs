@@ -348,9 +348,11 @@ impl SimDevice {
             self.corrupt_next -= 1;
             *last ^= 0x01;
         }
+        // The planted defect leaves out the version every `<enc>` must carry.
+        let version = if self.planted_unversioned { "" } else { "2" };
         Some(
             Node::new("enc")
-                .attr("v", "2")
+                .attr("v", version)
                 .attr("type", ciphertext.kind.enc_type())
                 .bytes(ciphertext.bytes),
         )

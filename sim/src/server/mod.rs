@@ -165,8 +165,8 @@ pub struct Device {
 }
 
 /// A defect planted on purpose: the simulator's invariants must catch each one. Most are the
-/// server's; the messaging world (`Conversation`) also plants the last three in a phone, a
-/// companion's store and its logs.
+/// server's; the messaging world (`Conversation`) also plants the last four in the phones, the
+/// companions' stores and their logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PlantedBug {
@@ -180,6 +180,8 @@ pub enum PlantedBug {
     /// Messages from phones (device 0) are routed but their `<ack class="message">` never
     /// goes back: the phone never learns whether its send went out.
     PhoneMessageAckWithheld,
+    /// The phones' `<enc>`s go out without their version (`v=""`).
+    PhoneEncWithoutVersion,
     /// The phones' Signal sessions forget every encryption, so the next message to a device
     /// reuses the counter (and message key) with other bytes.
     PhoneReusesCounter,
