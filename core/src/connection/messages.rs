@@ -43,6 +43,15 @@ impl Connection {
         Some(out)
     }
 
+    /// [`Connection::with_messaging`] for the command handlers.
+    pub(super) fn with_messaging_pub(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut crate::messaging::engine::Messaging, Env<'_>),
+    ) {
+        self.with_messaging(now, f);
+    }
+
     /// Starts messaging once the device is linked (inbox replay, outbox resume).
     pub(super) fn start_messaging(&mut self, now: Instant) {
         self.with_messaging(now, |m, env| m.start(env));
@@ -149,6 +158,11 @@ impl Connection {
     /// The application has these inbox entries.
     pub(super) fn confirm_inbox(&mut self, positions: &[InboxPos], now: Instant) {
         self.with_messaging(now, |m, env| m.confirm(env, positions));
+    }
+
+    /// Emits the inbox from a position on.
+    pub(super) fn replay_inbox(&mut self, from: InboxPos, now: Instant) {
+        self.with_messaging(now, |m, env| m.replay_from(env, from));
     }
 
     /// A read receipt.

@@ -28,6 +28,8 @@ use tracing::{debug, info, warn};
 use super::address::{Address, Namespace, UserId};
 use super::ctx::{Ctx, IqFor};
 use super::devices::{Devices, Lists};
+use super::group_send;
+use super::groups::{self, Groups};
 use super::ids::MessageId;
 use super::padding;
 use super::phash;
@@ -76,15 +78,17 @@ pub enum DmAddressing {
 
 /// A message being prepared.
 #[derive(Debug)]
-struct Job {
-    id: String,
-    to: Jid,
-    message: Bytes,
-    kind: String,
+pub(crate) struct Job {
+    pub(crate) id: String,
+    pub(crate) to: Jid,
+    pub(crate) message: Bytes,
+    pub(crate) kind: String,
+    /// When the application sent it (Unix seconds).
+    pub(crate) created_at: u64,
     /// Users whose device lists were asked for already (a usync that gave no LID).
     lid_asked: bool,
     /// Devices whose bundle was asked for (and failed, if absent from the sessions).
-    bundles_asked: BTreeSet<Address>,
+    pub(crate) bundles_asked: BTreeSet<Address>,
 }
 
 /// A retry receipt to answer.
@@ -92,6 +96,8 @@ struct Job {
 struct RetryJob {
     id: String,
     requester: Jid,
+    /// The group, for a group message.
+    group: Option<Jid>,
     count: u32,
     keys: Option<RawBundle>,
     registration: Option<u32>,
@@ -102,12 +108,18 @@ struct RetryJob {
 
 /// On the wire (or about to be), waiting for the ack.
 #[derive(Debug)]
-struct InFlight {
-    since: Instant,
-    attempts: u32,
-    stanza: Node,
-    phash: Option<String>,
-    users: Vec<UserId>,
+pub(crate) struct InFlight {
+    /// The chat, as the application addressed it.
+    pub(crate) to: Jid,
+    pub(crate) since: Instant,
+    pub(crate) attempts: u32,
+    pub(crate) stanza: Node,
+    pub(crate) phash: Option<String>,
+    pub(crate) users: Vec<UserId>,
+    /// The stored row without its stanza: the state updates at the ack (or failure) rewrite
+    /// it whole, so the plaintext kept for retry receipts survives even when the row is no
+    /// longer cached.
+    pub(crate) row: OutboxRow,
 }
 
 /// The outbox sub-machine.
@@ -134,6 +146,19 @@ enum Resume {
     Loading,
     Rows(Vec<String>),
     Done,
+}
+
+impl Job {
+    /// The stored row of a message not encrypted yet.
+    fn row(&self) -> OutboxRow {
+        OutboxRow {
+            to: Some(self.to.to_string()),
+            message: Some(self.message.clone()),
+            created_at: Some(self.created_at),
+            kind: Some(self.kind.clone()),
+            ..OutboxRow::default()
+        }
+    }
 }
 
 impl Outbox {
@@ -193,11 +218,17 @@ impl Outbox {
         };
         ctx.put(Table::Outbox, row_key(&id.0), rows::encode(&row));
         ctx.put(Table::Outbox, pending_key(&id.0), Bytes::new());
+        ctx.put(
+            Table::Outbox,
+            super::retention::outbox_time_key(ctx.unix, &id.0),
+            Bytes::new(),
+        );
         self.queue.push_back(Job {
             id: id.0.clone(),
             to,
             message: bytes,
             kind,
+            created_at: ctx.unix,
             lid_asked: false,
             bundles_asked: BTreeSet::new(),
         });
@@ -205,24 +236,37 @@ impl Outbox {
     }
 
     /// Drives the queue head, the retry answers and the restart resume.
-    pub(crate) fn poll(&mut self, ctx: &mut Ctx<'_>, devices: &mut Devices) {
+    pub(crate) fn poll(&mut self, ctx: &mut Ctx<'_>, devices: &mut Devices, groups: &mut Groups) {
         self.poll_resume(ctx);
         self.poll_retries(ctx, devices);
         // One message at a time: the head is encrypted before the next starts.
         while let Some(job) = self.queue.front_mut() {
-            match prepare(
-                ctx,
-                devices,
-                &self.config,
-                &mut self.bundles,
-                &mut self.staged,
-                job,
-            ) {
+            let step = if groups::is_group(&job.to) {
+                group_send::prepare(
+                    ctx,
+                    devices,
+                    groups,
+                    &mut self.bundles,
+                    &mut self.staged,
+                    job,
+                )
+            } else {
+                prepare(
+                    ctx,
+                    devices,
+                    &self.config,
+                    &mut self.bundles,
+                    &mut self.staged,
+                    job,
+                )
+            };
+            match step {
                 Step::Wait => break,
                 Step::Done(result) => {
                     let job = self.queue.pop_front();
                     if let (Some(job), Err(error)) = (job, result) {
-                        fail(ctx, &job.id, error);
+                        let row = job.row();
+                        fail(ctx, &job.id, row, error);
                     }
                 }
             }
@@ -257,6 +301,7 @@ impl Outbox {
                         to,
                         message: row.message.unwrap_or_default(),
                         kind: row.kind.unwrap_or_else(|| "text".into()),
+                        created_at: row.created_at.unwrap_or(ctx.unix),
                         lid_asked: false,
                         bundles_asked: BTreeSet::new(),
                     });
@@ -271,19 +316,30 @@ impl Outbox {
                         fail(
                             ctx,
                             &id,
+                            row,
                             SendError::Invalid("the stored stanza is damaged".into()),
                         );
                         continue;
                     };
                     info!(%id, "resending a message a previous run encrypted");
+                    let to = row
+                        .to
+                        .as_deref()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or_else(|| stanza_to(&stanza));
                     self.in_flight.insert(
                         id,
                         InFlight {
+                            to,
                             since: ctx.now,
                             attempts: row.attempts.unwrap_or(0),
                             stanza,
                             phash: None,
                             users: Vec::new(),
+                            row: OutboxRow {
+                                stanza: None,
+                                ..row
+                            },
                         },
                     );
                 }
@@ -345,7 +401,14 @@ impl Outbox {
         let t = node.attr_str("t").and_then(|t| t.parse().ok());
         if let Some(code) = node.attr_str("error").and_then(|e| e.parse::<u16>().ok()) {
             warn!(%id, code, "the server refused a message");
-            set_state(ctx, &id, OutboxState::Failed, None, flight.attempts);
+            set_state(
+                ctx,
+                &id,
+                flight.row,
+                OutboxState::Failed,
+                None,
+                flight.attempts,
+            );
             ctx.defer(Deferred::Event(Event::SendFailed {
                 id: MessageId(id),
                 reason: SendError::nack(code),
@@ -360,9 +423,10 @@ impl Outbox {
                 Devices::invalidate(ctx, user);
             }
         }
-        set_state(ctx, &id, OutboxState::Acked, t, flight.attempts);
+        set_state(ctx, &id, flight.row, OutboxState::Acked, t, flight.attempts);
         ctx.defer(Deferred::Event(Event::Sent {
             id: MessageId(id),
+            to: flight.to,
             t: t.unwrap_or(ctx.unix),
         }));
         true
@@ -393,9 +457,11 @@ impl Outbox {
             };
             if flight.attempts >= self.config.max_attempts {
                 let attempts = flight.attempts;
-                self.in_flight.remove(&id);
+                let Some(flight) = self.in_flight.remove(&id) else {
+                    continue;
+                };
                 warn!(%id, attempts, "no ack from the server; giving up");
-                set_state(ctx, &id, OutboxState::Failed, None, attempts);
+                set_state(ctx, &id, flight.row, OutboxState::Failed, None, attempts);
                 ctx.defer(Deferred::Event(Event::SendFailed {
                     id: MessageId(id),
                     reason: SendError::Timeout { attempts },
@@ -410,11 +476,19 @@ impl Outbox {
     }
 
     /// `<receipt type="retry">` for a message this account sent.
-    pub(crate) fn on_retry_receipt(&mut self, _ctx: &mut Ctx<'_>, node: &Node) {
-        let (Some(id), Some(from)) = (
+    pub(crate) fn on_retry_receipt(&mut self, ctx: &mut Ctx<'_>, node: &Node) {
+        let (Some(id), Some(sender)) = (
             node.attr_str("id").map(str::to_owned),
             jid(node.get_attr("from")),
         ) else {
+            return;
+        };
+        // In a group the receipt comes from the group, the device is the participant.
+        let group = groups::is_group(&sender).then(|| sender.to_non_ad());
+        let Some(from) = (match &group {
+            Some(_) => jid(node.get_attr("participant")),
+            None => Some(sender),
+        }) else {
             return;
         };
         let count = node
@@ -431,12 +505,28 @@ impl Outbox {
         let answered = self.answered.get(&slot).copied().unwrap_or(0);
         if answered >= self.config.max_retry_answers {
             warn!(%id, %from, count, "retry receipt past the limit; not answering");
+            if answered == self.config.max_retry_answers {
+                // Said once per device: this device cannot read the message.
+                self.answered.insert(slot, answered + 1);
+                ctx.defer(Deferred::Event(Event::SendFailed {
+                    id: MessageId(id),
+                    reason: SendError::DeviceUnreachable {
+                        device: from.to_string(),
+                        reason: "it still cannot decrypt the message after every resend".into(),
+                    },
+                }));
+            }
             return;
+        }
+        // The counts are a soft limit: keep the map bounded.
+        if self.answered.len() >= 4096 {
+            self.answered.clear();
         }
         self.answered.insert(slot, answered + 1);
         self.retries.push_back(RetryJob {
             id,
             requester: from,
+            group,
             count,
             keys,
             registration,
@@ -496,7 +586,7 @@ impl Outbox {
 }
 
 /// Whether a job finished (with its outcome) or waits.
-enum Step {
+pub(crate) enum Step {
     Wait,
     Done(Result<(), SendError>),
 }
@@ -654,22 +744,28 @@ fn prepare(
         to: Some(job.to.to_string()),
         message: Some(job.message.clone()),
         state: Some(OutboxState::Encrypted as i32),
-        created_at: Some(ctx.unix),
+        created_at: Some(job.created_at),
         stanza: Some(stanza_bytes),
         kind: Some(job.kind.clone()),
         ..OutboxRow::default()
     };
     ctx.put(Table::Outbox, row_key(&job.id), rows::encode(&row));
+    let row = OutboxRow {
+        stanza: None,
+        ..row
+    };
     let mut all = sent_to;
     all.push(own.jid);
     staged.insert(
         job.id.clone(),
         InFlight {
+            to: job.to.clone(),
             since: ctx.now,
             attempts: 0,
             stanza: node,
             phash: Some(phash::participant_hash(&all)),
             users,
+            row,
         },
     );
     ctx.defer(Deferred::Notify(Durable::OutboxReady(job.id.clone())));
@@ -699,6 +795,15 @@ fn answer_retry(
         .and_then(|v| rows::decode::<OutboxRow>(&v))
     else {
         warn!(id = %job.id, from = %job.requester, "retry receipt for a message this device no longer has");
+        ctx.defer(Deferred::Event(Event::SendFailed {
+            id: MessageId(job.id.clone()),
+            reason: SendError::DeviceUnreachable {
+                device: job.requester.to_string(),
+                reason: "it could not decrypt the message, and the message is no longer kept \
+                         to send again"
+                    .into(),
+            },
+        }));
         return Step::Done(Ok(()));
     };
     job.row_loaded = true;
@@ -728,6 +833,15 @@ fn answer_retry(
         }
     }
     let Some(message) = row.message.as_deref().and_then(|m| Message::decode(m).ok()) else {
+        warn!(id = %job.id, from = %job.requester, "retry receipt for a message whose stored text is missing or damaged");
+        ctx.defer(Deferred::Event(Event::SendFailed {
+            id: MessageId(job.id.clone()),
+            reason: SendError::DeviceUnreachable {
+                device: job.requester.to_string(),
+                reason: "it could not decrypt the message, and the stored message is damaged"
+                    .into(),
+            },
+        }));
         return Step::Done(Ok(()));
     };
     let to: Option<Jid> = row.to.as_deref().and_then(|t| t.parse().ok());
@@ -744,10 +858,11 @@ fn answer_retry(
         .and_then(|d| d.lid.as_ref().map(|l| l.user_str().to_owned()));
     let requester_is_own =
         addr.user.user == own_user || own_lid.as_deref() == Some(addr.user.user.as_str());
-    let body = if requester_is_own {
-        device_sent(message, to.as_ref().map(ToString::to_string))
-    } else {
-        message
+    let body = match &job.group {
+        // A group resend is pairwise, with our sender key inside (whatsmeow).
+        Some(group) => group_send::retry_body(ctx, group, message),
+        None if requester_is_own => device_sent(message, to.as_ref().map(ToString::to_string)),
+        None => message,
     }
     .encode_to_vec();
     let [pad] = ctx.random::<1>();
@@ -755,15 +870,25 @@ fn answer_retry(
         warn!(id = %job.id, to = %addr, "no session to answer a retry receipt with");
         return Step::Done(Ok(()));
     };
-    let mut node = Node::new("message")
-        .jid_attr("to", job.requester.clone())
-        .attr("id", job.id.clone())
-        .attr("type", row.kind.clone().unwrap_or_else(|| "text".into()))
-        .attr("device_fanout", "false");
+    let mut node = match &job.group {
+        Some(group) => Node::new("message")
+            .jid_attr("to", group.clone())
+            .attr("id", job.id.clone())
+            .attr("type", row.kind.clone().unwrap_or_else(|| "text".into()))
+            .jid_attr("participant", job.requester.clone()),
+        None => Node::new("message")
+            .jid_attr("to", job.requester.clone())
+            .attr("id", job.id.clone())
+            .attr("type", row.kind.clone().unwrap_or_else(|| "text".into()))
+            .attr("device_fanout", "false"),
+    };
     if let Some(t) = row.server_t {
         node = node.attr("t", t.to_string());
     }
-    if requester_is_own && let Some(to) = &to {
+    if job.group.is_none()
+        && requester_is_own
+        && let Some(to) = &to
+    {
         node = node.jid_attr("recipient", to.clone());
     }
     let mut children = vec![stanza::enc(kind, ciphertext, None, Some(job.count))];
@@ -775,6 +900,11 @@ fn answer_retry(
     info!(id = %job.id, to = %job.requester, count = job.count, "answering a retry receipt");
     ctx.defer(Deferred::Send(node.children(children)));
     Step::Done(Ok(()))
+}
+
+/// The `to` of a stanza (a resend whose row lost its chat).
+fn stanza_to(stanza: &Node) -> Jid {
+    jid(stanza.get_attr("to")).unwrap_or_else(|| Jid::server_jid(Server::WhatsApp))
 }
 
 /// The copy of `message` for the sender's own other devices (`messaging.md` §5.1): the
@@ -793,7 +923,7 @@ fn device_sent(message: Message, destination: Option<String>) -> Message {
 }
 
 /// `<iq xmlns="encrypt" type="get"><key><user jid reason="identity"/>…`.
-fn bundle_query(ctx: &mut Ctx<'_>, devices: Vec<Jid>) -> Node {
+pub(crate) fn bundle_query(ctx: &mut Ctx<'_>, devices: Vec<Jid>) -> Node {
     let users = devices
         .iter()
         .map(|d| {
@@ -850,28 +980,25 @@ fn jid(v: Option<&Value>) -> Option<Jid> {
     }
 }
 
-fn fail(ctx: &mut Ctx<'_>, id: &str, error: SendError) {
+fn fail(ctx: &mut Ctx<'_>, id: &str, row: OutboxRow, error: SendError) {
     warn!(%id, %error, "message not sent");
-    set_state(ctx, id, OutboxState::Failed, None, 0);
+    set_state(ctx, id, row, OutboxState::Failed, None, 0);
     ctx.defer(Deferred::Event(Event::SendFailed {
         id: MessageId(id.to_owned()),
         reason: error,
     }));
 }
 
-/// Updates a row's state (it is cached: written when accepted, or loaded for a resend).
+/// Writes `row` (the message's stored row, which its caller holds) with a new state. The
+/// stanza is dropped: it is not needed once acked or failed; the plaintext stays for retries.
 fn set_state(
     ctx: &mut Ctx<'_>,
     id: &str,
+    mut row: OutboxRow,
     state: OutboxState,
     server_t: Option<u64>,
     attempts: u32,
 ) {
-    let mut row = ctx
-        .get(Table::Outbox, &row_key(id))
-        .flatten()
-        .and_then(|v| rows::decode::<OutboxRow>(&v))
-        .unwrap_or_default();
     row.state = Some(state as i32);
     if server_t.is_some() {
         row.server_t = server_t;
@@ -893,7 +1020,7 @@ pub(crate) fn message_type(m: &Message) -> &'static str {
     }
 }
 
-fn row_key(id: &str) -> Bytes {
+pub(crate) fn row_key(id: &str) -> Bytes {
     Bytes::from(format!("m/{id}"))
 }
 
