@@ -15,7 +15,8 @@
 //! - [`urls`]: upload and download requests from hosts, tokens and direct paths.
 //! - [`download`]: one download as a sans-IO exchange — host fallback and the verdict.
 //! - [`conn`]: the `media_conn` answer and its lifetime.
-//! - [`upload`]: the upload answer and the durable [`Upload`] record.
+//! - [`upload`]: one upload as a sans-IO exchange, its answer and the durable [`Upload`]
+//!   record.
 //! - [`message`]: media messages, [`MediaRef`], the stanza's `mediatype`.
 //! - [`retry`]: the media-retry receipt and notification, both sides.
 //! - [`error`]: [`MediaError`] and friends.
@@ -40,4 +41,4 @@ pub use keys::{MediaKey, MediaKeys};
 pub use kind::MediaKind;
 pub use message::{MediaOptions, MediaRef, media_message, mediatype};
 pub use retry::RetryTarget;
-pub use upload::Upload;
+pub use upload::{Upload, UploadAttempt, Uploading};
