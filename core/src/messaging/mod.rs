@@ -19,6 +19,7 @@ pub(crate) mod outbox;
 pub mod padding;
 pub mod phash;
 pub(crate) mod prekeys;
+pub mod record_keys;
 pub(crate) mod rows;
 pub(crate) mod sessions;
 pub mod stanza;
