@@ -18,7 +18,7 @@ use thiserror::Error;
 
 use crate::endpoint::{Endpoint, WEB_ORIGIN};
 
-/// Largest response head accepted (bytes).
+/// Largest response head accepted (bytes, the empty line included).
 pub const MAX_HEAD: usize = 16 * 1024;
 
 /// Headers read from a response at most.
@@ -270,14 +270,12 @@ impl ResponseReader {
             match self.phase.clone() {
                 Phase::Done => return Ok(true),
                 Phase::Head => {
-                    if self.buf.len() + data.len() > MAX_HEAD + 4 {
-                        let room = (MAX_HEAD + 4).saturating_sub(self.buf.len());
-                        self.buf.extend_from_slice(data.get(..room).unwrap_or(data));
-                        data = data.get(room..).unwrap_or_default();
-                    } else {
-                        self.buf.extend_from_slice(data);
-                        data = &[];
-                    }
+                    // The head must end within its first MAX_HEAD bytes: never buffer more,
+                    // so the verdict does not depend on how the bytes were cut.
+                    let room = MAX_HEAD.saturating_sub(self.buf.len()).min(data.len());
+                    let (now, later) = data.split_at(room);
+                    self.buf.extend_from_slice(now);
+                    data = later;
                     match self.parse_head()? {
                         Some(used) => {
                             let rest = self.buf.split_off(used);
@@ -293,7 +291,7 @@ impl ResponseReader {
                                 return Ok(self.phase == Phase::Done);
                             }
                         }
-                        None if self.buf.len() > MAX_HEAD => return Err(HttpError::HeadTooLarge),
+                        None if self.buf.len() >= MAX_HEAD => return Err(HttpError::HeadTooLarge),
                         None if data.is_empty() => return Ok(false),
                         None => {}
                     }
@@ -437,6 +435,9 @@ impl ResponseReader {
             let rest = buf.get(pos..).unwrap_or_default();
             match state {
                 Chunk::Size => match httparse::parse_chunk_size(rest) {
+                    Ok(httparse::Status::Complete((used, _))) if used > MAX_CHUNK_LINE => {
+                        return Err(HttpError::Malformed("a chunk-size line is too long".into()));
+                    }
                     Ok(httparse::Status::Complete((used, 0))) => {
                         pos += used;
                         state = Chunk::Trailer;
@@ -484,7 +485,9 @@ impl ResponseReader {
                     if rest.starts_with(b"\r\n") {
                         pos += 2;
                         done = true;
-                    } else if let Some(end) = find(rest, b"\r\n\r\n") {
+                    } else if let Some(end) = find(rest, b"\r\n\r\n")
+                        && end + 4 <= MAX_CHUNK_LINE
+                    {
                         pos += end + 4;
                         done = true;
                     } else if rest.len() > MAX_CHUNK_LINE {
@@ -613,6 +616,25 @@ mod tests {
             ),
             Err(HttpError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn the_head_limit_is_exact_however_the_bytes_are_cut() {
+        let head = |len: usize| {
+            let mut h = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+            h.resize(len - 4, b'a');
+            h.extend_from_slice(b"\r\n\r\nbody");
+            h
+        };
+        for step in [1, 7, 4096, MAX_HEAD * 2] {
+            let (_, body, _) = read_all(&head(MAX_HEAD), step).unwrap();
+            assert_eq!(body, b"body", "step {step}");
+            assert_eq!(
+                read_all(&head(MAX_HEAD + 1), step).map(|_| ()),
+                Err(HttpError::HeadTooLarge),
+                "step {step}"
+            );
+        }
     }
 
     #[test]

@@ -13,14 +13,17 @@
 //! - [`cipher`]: streaming encryption and verified decryption.
 //! - [`http`]: HTTP/1.1 request heads and a bounded response reader (httparse).
 //! - [`urls`]: upload and download requests from hosts, tokens and direct paths.
+//! - [`download`]: one download as a sans-IO exchange — host fallback and the verdict.
 //! - [`conn`]: the `media_conn` answer and its lifetime.
-//! - [`upload`]: the upload answer and the durable [`Upload`] record.
+//! - [`upload`]: one upload as a sans-IO exchange, its answer and the durable [`Upload`]
+//!   record.
 //! - [`message`]: media messages, [`MediaRef`], the stanza's `mediatype`.
 //! - [`retry`]: the media-retry receipt and notification, both sides.
 //! - [`error`]: [`MediaError`] and friends.
 
 pub mod cipher;
 pub mod conn;
+pub mod download;
 pub mod error;
 pub mod http;
 pub mod keys;
@@ -32,9 +35,10 @@ pub mod urls;
 
 pub use cipher::{Digests, Expected, IntegrityError, MediaDecryptor, MediaEncryptor};
 pub use conn::{MediaConn, MediaHost};
+pub use download::{Attempt, Download};
 pub use error::{MediaConnError, MediaError, RetryError};
 pub use keys::{MediaKey, MediaKeys};
 pub use kind::MediaKind;
 pub use message::{MediaOptions, MediaRef, media_message, mediatype};
 pub use retry::RetryTarget;
-pub use upload::Upload;
+pub use upload::{Upload, UploadAttempt, Uploading};

@@ -1,4 +1,5 @@
-//! The upload's answer and what a finished upload is (`media.md` §2.4).
+//! One upload as a sans-IO exchange ([`Uploading`]), the upload's answer and what a finished
+//! upload is (`media.md` §2.4).
 //!
 //! A media host answers `200 application/json` with `{"url", "direct_path", …}`; Baileys
 //! 6.17.16 accepts `url` alone or a camelCase `directPath`, so both spellings are read. An
@@ -13,9 +14,12 @@ use prost::Message as _;
 use serde::Deserialize;
 
 use super::cipher::Digests;
-use super::error::MediaError;
+use super::conn::MediaConn;
+use super::error::{MediaConnError, MediaError};
+use super::http::{Request, ResponseReader};
 use super::keys::MediaKey;
 use super::kind::MediaKind;
+use super::urls::upload_request;
 
 /// Largest upload answer read (bytes).
 pub const MAX_ANSWER: u64 = 64 * 1024;
@@ -164,6 +168,170 @@ impl Upload {
     }
 }
 
+/// One upload as a sans-IO exchange: the blob (already encrypted, its [`Digests`] known —
+/// the token in the URL is its hash, so an adapter encrypts to a staging file first and then
+/// streams that) is offered to each `media_conn` host in order until one accepts it.
+///
+/// ```text
+/// Uploading::new ── kind uploadable, size within the limit and the hosts' maxContentLength
+///   loop: next_attempt() ─▶ None: finish() = the most telling error
+///         UploadAttempt: adapter writes request().head(), then the blob (enc_length bytes),
+///            feeds the answer: feed(bytes) … eof() ─▶ UploadAnswer ─▶ complete() = Upload
+///         Err(e) ─▶ failed(e): the next host
+/// ```
+#[derive(Debug)]
+pub struct Uploading {
+    kind: MediaKind,
+    media_key: MediaKey,
+    digests: Digests,
+    requests: Vec<Request>,
+    next: usize,
+    errors: Vec<MediaError>,
+}
+
+impl Uploading {
+    /// The upload of a blob of `kind` encrypted with `media_key` (its `digests`), to the
+    /// hosts of `conn`; files over `limit` bytes are refused before anything is sent.
+    pub fn new(
+        kind: MediaKind,
+        media_key: MediaKey,
+        digests: Digests,
+        conn: &MediaConn,
+        limit: u64,
+    ) -> Result<Self, MediaError> {
+        if kind.mms_type().is_none() {
+            return Err(MediaError::NotUploadable(kind));
+        }
+        let size = digests.file_length;
+        if size > limit {
+            return Err(MediaError::TooLarge { kind, size, limit });
+        }
+        let body = digests.enc_length();
+        let mut requests = Vec::new();
+        let mut host_limit = None;
+        let mut last = None;
+        for host in &conn.hosts {
+            if let Some(max) = host.max_content_length
+                && max < body
+            {
+                host_limit = Some(host_limit.map_or(max, |l: u64| l.max(max)));
+                continue;
+            }
+            match upload_request(&host.hostname, kind, conn.auth(), &digests) {
+                Ok(request) => requests.push(request),
+                Err(e) => last = Some(e),
+            }
+        }
+        if requests.is_empty() {
+            return Err(match (host_limit, last) {
+                (Some(limit), _) => MediaError::TooLarge { kind, size, limit },
+                (None, Some(e)) => e,
+                (None, None) => MediaError::MediaConn(MediaConnError::Malformed("no hosts".into())),
+            });
+        }
+        Ok(Self {
+            kind,
+            media_key,
+            digests,
+            requests,
+            next: 0,
+            errors: Vec::new(),
+        })
+    }
+
+    /// The hosts' requests, in the order they are tried.
+    pub fn requests(&self) -> &[Request] {
+        &self.requests
+    }
+
+    /// The next host to try, or `None` when every one was tried (then [`finish`]).
+    ///
+    /// [`finish`]: Self::finish
+    pub fn next_attempt(&mut self) -> Option<UploadAttempt> {
+        let request = self.requests.get(self.next)?.clone();
+        self.next += 1;
+        Some(UploadAttempt {
+            host: request.target.authority(),
+            request,
+            reader: ResponseReader::new(MAX_ANSWER),
+            body: Vec::new(),
+        })
+    }
+
+    /// Records why the last attempt failed; `true` when another host is left.
+    pub fn failed(&mut self, error: MediaError) -> bool {
+        self.errors.push(error);
+        self.next < self.requests.len()
+    }
+
+    /// The verdict once no host is left: the last failure.
+    pub fn finish(mut self) -> MediaError {
+        self.errors
+            .pop()
+            .unwrap_or_else(|| MediaError::MediaConn(MediaConnError::Malformed("no hosts".into())))
+    }
+
+    /// The finished upload from an accepted answer (`unix`: now, Unix seconds): what the
+    /// message is built from and what is kept durably before it is sent.
+    pub fn complete(self, answer: UploadAnswer, unix: u64) -> Upload {
+        Upload {
+            kind: self.kind,
+            media_key: self.media_key,
+            digests: self.digests,
+            url: answer.url,
+            direct_path: answer.direct_path,
+            uploaded_at: unix,
+        }
+    }
+}
+
+/// One host's upload: the adapter writes [`UploadAttempt::request`]'s head and then the blob,
+/// feeds back what it reads and calls [`UploadAttempt::eof`] when the answer is complete or
+/// the server closes.
+#[derive(Debug)]
+pub struct UploadAttempt {
+    request: Request,
+    host: String,
+    reader: ResponseReader,
+    body: Vec<u8>,
+}
+
+impl UploadAttempt {
+    /// The request to send (its `body_length` is the blob's length).
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    /// `host:port`, for errors and logs.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Feeds bytes read from the connection; `Ok(true)` once the whole answer was read. A
+    /// server may answer before the blob is fully written (an early refusal): the adapter
+    /// keeps reading while it writes.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<bool, MediaError> {
+        self.reader
+            .feed(bytes, &mut self.body)
+            .map_err(|error| MediaError::Http {
+                host: self.host.clone(),
+                error,
+            })
+    }
+
+    /// The answer, once read (or the server closed): the direct path and URL, or why not.
+    pub fn eof(mut self) -> Result<UploadAnswer, MediaError> {
+        if !self.reader.is_done() {
+            self.reader.eof().map_err(|error| MediaError::Http {
+                host: self.host.clone(),
+                error,
+            })?;
+        }
+        let status = self.reader.head().map_or(0, |h| h.status);
+        parse_answer(&self.host, status, &self.body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +385,100 @@ mod tests {
             Upload::key(MediaKind::Document, &[1; 32])
         );
         assert_eq!(Upload::decode(b"\x0a\x03bad"), None);
+    }
+
+    fn conn(hosts: &[(&str, Option<u64>)]) -> MediaConn {
+        let hosts = hosts
+            .iter()
+            .map(|(name, max)| crate::media::MediaHost {
+                hostname: (*name).into(),
+                fallback: false,
+                max_content_length: *max,
+            })
+            .collect();
+        // Tests may read the clock; only lifetimes relative to it matter here.
+        #[allow(clippy::disallowed_methods)]
+        let now = std::time::Instant::now();
+        MediaConn::new("AUTH", std::time::Duration::from_secs(60), hosts, now)
+    }
+
+    fn digests(len: u64) -> Digests {
+        Digests {
+            file_sha256: [1; 32],
+            file_enc_sha256: [2; 32],
+            file_length: len,
+        }
+    }
+
+    fn attempt(u: &mut Uploading, raw: &[u8]) -> Result<UploadAnswer, MediaError> {
+        let mut a = u.next_attempt().unwrap();
+        for chunk in raw.chunks(5) {
+            if a.feed(chunk)? {
+                break;
+            }
+        }
+        a.eof()
+    }
+
+    #[test]
+    fn the_next_host_takes_over_and_the_upload_is_complete() {
+        let key = MediaKey::from_bytes([4; 32]);
+        let mut u = Uploading::new(
+            MediaKind::Image,
+            key.clone(),
+            digests(100),
+            &conn(&[("a:1", None), ("b:2", None)]),
+            1000,
+        )
+        .unwrap();
+        assert_eq!(u.requests()[0].body_length, Some(digests(100).enc_length()));
+        let e = attempt(&mut u, b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n").unwrap_err();
+        assert!(e.is_transient());
+        assert!(u.failed(e));
+        let body = br#"{"url":"https://b/x.enc","direct_path":"/v/x.enc"}"#;
+        let raw = [
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+            body,
+        ]
+        .concat();
+        let answer = attempt(&mut u, &raw).unwrap();
+        let upload = u.complete(answer, 7);
+        assert_eq!(upload.direct_path, "/v/x.enc");
+        assert_eq!(upload.media_key, key);
+        assert_eq!(upload.uploaded_at, 7);
+    }
+
+    #[test]
+    fn limits_and_hosts_are_checked_before_sending() {
+        let key = MediaKey::from_bytes([4; 32]);
+        let one = conn(&[("a", None)]);
+        assert!(matches!(
+            Uploading::new(MediaKind::Video, key.clone(), digests(2000), &one, 1000),
+            Err(MediaError::TooLarge {
+                size: 2000,
+                limit: 1000,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Uploading::new(
+                MediaKind::ImageThumbnail,
+                key.clone(),
+                digests(1),
+                &one,
+                1000
+            ),
+            Err(MediaError::NotUploadable(_))
+        ));
+        // A host whose maxContentLength is too small is skipped; if none is left, TooLarge.
+        let small = conn(&[("a", Some(50)), ("b", None)]);
+        let u = Uploading::new(MediaKind::Image, key.clone(), digests(100), &small, 1000).unwrap();
+        assert_eq!(u.requests().len(), 1);
+        assert_eq!(u.requests()[0].target.host, "b");
+        let tiny = conn(&[("a", Some(50))]);
+        assert!(matches!(
+            Uploading::new(MediaKind::Image, key, digests(100), &tiny, 1000),
+            Err(MediaError::TooLarge { limit: 50, .. })
+        ));
     }
 }
