@@ -12,10 +12,16 @@
 //   {"event":"creds.update","me":"jid or null"}
 //   {"event":"open","me":"jid"}
 //   {"event":"close","statusCode":N,"message":"..."}
+//   {"event":"message","id":"...","chat":"jid","fromMe":bool,"text":"..."}   (messages.upsert)
+//   {"event":"sent","id":"..."}                                               (after "send")
 //   {"event":"exit","reason":"..."}
-// Commands on stdin, one per line: "quit" (exit now). The process also exits when stdin ends
-// and after the timeout (default 120 s). A close that is not a 515 does not reconnect: the
-// driving test decides what happens next.
+// Commands on stdin, one per line: "quit" (exit now); "send <jid> <text>" (sendMessage with
+// that text). The process also exits when stdin ends and after the timeout (default 120 s). A
+// close that is not a 515 does not reconnect: the driving test decides what happens next.
+//
+// FIDELITY_APP_STATE_KEY_ID=<base64>: set creds.myAppStateKeyId before the first login when
+// the auth state has none, so Baileys 6.17.16 does not hold every event back waiting for the
+// phone's app-state key (interop-notes.md item 10; the simulated phones share none).
 
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
@@ -50,8 +56,13 @@ const exit = (reason, code = 0) => {
 };
 
 const { state, saveCreds } = await useMultiFileAuthState(authDir);
+if (process.env.FIDELITY_APP_STATE_KEY_ID && !state.creds.myAppStateKeyId) {
+  state.creds.myAppStateKeyId = process.env.FIDELITY_APP_STATE_KEY_ID;
+}
 let saving = Promise.resolve();
 let socket;
+// What this application sent, for Baileys' getMessage (retry receipts).
+const sentMessages = new Map();
 
 const start = () => {
   socket = makeWASocket({
@@ -65,6 +76,13 @@ const start = () => {
     defaultQueryTimeoutMs: 20000,
     markOnlineOnConnect: false,
     syncFullHistory: false,
+    getMessage: async (key) => sentMessages.get(key.id),
+  });
+  socket.ev.on('messages.upsert', ({ messages }) => {
+    for (const m of messages) {
+      const text = m.message?.conversation ?? m.message?.extendedTextMessage?.text ?? null;
+      emit({ event: 'message', id: m.key.id, chat: m.key.remoteJid, fromMe: !!m.key.fromMe, text });
+    }
   });
   socket.ev.on('creds.update', (update) => {
     saving = saving.then(() => saveCreds()).catch((error) => {
@@ -95,8 +113,19 @@ const start = () => {
 
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {
-  if (line.trim() === 'quit') {
+  const trimmed = line.trim();
+  if (trimmed === 'quit') {
     saving.then(() => exit('quit'));
+  } else if (trimmed.startsWith('send ')) {
+    const [, jid, ...words] = trimmed.split(' ');
+    const content = { conversation: words.join(' ') };
+    socket
+      .sendMessage(jid, { text: words.join(' ') })
+      .then((sent) => {
+        sentMessages.set(sent.key.id, content);
+        emit({ event: 'sent', id: sent.key.id });
+      })
+      .catch((error) => emit({ event: 'send-failed', message: error.message }));
   }
 });
 lines.on('close', () => saving.then(() => exit('stdin closed')));

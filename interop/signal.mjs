@@ -5,7 +5,7 @@
 //
 // Usage:
 //   node interop/signal.mjs serve     JSON lines on stdin -> one JSON line per request on stdout
-//   node interop/signal.mjs bench [--iters N]   JSON timings of libsignal (see bench())
+//   node interop/signal.mjs bench [--seconds S]  JSON timings of libsignal (signal-bench.mjs)
 //
 // Requests ({"cmd": ..., ...}; bytes are hex; every reply is {"ok": ...} or {"error": "..."}):
 //   party        {name, stream, identity, registrationId, signedPreKey: {id, priv, signature},
@@ -107,8 +107,10 @@ curve.generateKeyPair = () => {
     if (!active) return originalGenerateKeyPair();
     return pairOf(active.stream.take(32).toString('hex'));
 };
-keyhelper.generateSenderKeyId = () => active.stream.take(4).readUInt32LE(0) & 0x7fffffff;
-keyhelper.generateSenderKey = () => active.stream.take(32);
+const { generateSenderKeyId, generateSenderKey } = keyhelper;
+keyhelper.generateSenderKeyId = () =>
+    active ? active.stream.take(4).readUInt32LE(0) & 0x7fffffff : generateSenderKeyId();
+keyhelper.generateSenderKey = () => active ? active.stream.take(32) : generateSenderKey();
 
 // ---- transactional attempts ---------------------------------------------------------------
 
@@ -265,9 +267,10 @@ if (mode === 'serve') {
     await serve();
 } else if (mode === 'bench') {
     const { bench } = await import('./signal-bench.mjs');
-    const iters = Number(process.argv[process.argv.indexOf('--iters') + 1]) || 0;
-    process.stdout.write(JSON.stringify(await bench({ libsignal, baileys, curve, BufferJSON, iters })) + '\n');
+    const at = process.argv.indexOf('--seconds');
+    const seconds = at > 0 ? Number(process.argv[at + 1]) : 1;
+    process.stdout.write(JSON.stringify(await bench({ libsignal, baileys, curve, BufferJSON, seconds })) + '\n');
 } else {
-    process.stderr.write('usage: node interop/signal.mjs serve | bench [--iters N]\n');
+    process.stderr.write('usage: node interop/signal.mjs serve | bench [--seconds S]\n');
     process.exit(2);
 }

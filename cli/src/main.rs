@@ -85,8 +85,9 @@ pub(crate) struct StoreArgs {
     /// The credential store [default: ~/.tether/whatsapp.redb, or sessionStore.path from the config]
     #[arg(long, value_name = "PATH", env = "TETHER_STORE")]
     pub(crate) store: Option<PathBuf>,
-    /// Settings in the field report's JSON shape (channels.whatsapp.{reconnect,keepAlive,sessionStore});
-    /// an OpenClaw openclaw.json works as is [default: ~/.tether/config.json, else ~/.openclaw/openclaw.json]
+    /// Settings file, JSON5 (channels.whatsapp.{reconnect,keepAlive,sessionStore,server,proxy,caFile,…});
+    /// an OpenClaw openclaw.json works as is; `tether config` shows the effective values
+    /// [default: ~/.tether/config.json, else $OPENCLAW_CONFIG_PATH, else ~/.openclaw/openclaw.json]
     #[arg(long, value_name = "FILE", env = "TETHER_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
@@ -103,7 +104,7 @@ enum Command {
     Stop(cmd::stop::StopArgs),
     /// Show whether the store is linked, to which account, and how the connection has fared.
     Status(cmd::status::StatusArgs),
-    /// Check everything the field report's diagnostic steps check by hand, each with its fix.
+    /// Check config, store, clock and the network path to the server, each ✘ with its fix.
     Doctor(cmd::doctor::DoctorArgs),
     /// Print the effective configuration: each value, where it comes from, and its default.
     Config(cmd::config::ConfigArgs),

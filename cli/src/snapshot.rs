@@ -292,9 +292,10 @@ pub(crate) fn render(v: &Value) -> String {
 }
 
 /// What to do about a damaged store (never "link again" first: the session may be recoverable).
-pub(crate) const DAMAGED_ADVICE: &str = "stop any instance (`tether stop`), then restore the \
-    last good backup with `tether restore FILE` (the damaged file is kept aside); `tether doctor` \
-    shows what is damaged. Only if there is no backup, link again with `tether relink`.";
+pub(crate) const DAMAGED_ADVICE: &str = "the store was left exactly as it is; restore the last \
+    good backup with `tether restore FILE` (the damaged file is kept aside); `tether doctor` shows \
+    what is damaged. Only if there is no backup, move the damaged file away yourself (it may still \
+    be repairable) and link again with `tether run`.";
 
 #[cfg(test)]
 mod tests {

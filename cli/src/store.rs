@@ -15,10 +15,7 @@ use crate::{Failure, paths};
 /// Opens (or creates) the store and becomes its owner; an in-use store is a runtime failure whose
 /// message names the holder once and `tether stop`.
 pub(crate) fn open(path: &Path) -> Result<RedbStore, Failure> {
-    RedbStore::open(path).map_err(|e| match e {
-        RedbStoreError::InUse { path, holder } => Failure::runtime(in_use(&path, holder.as_ref())),
-        other => Failure::runtime(other.to_string()),
-    })
+    RedbStore::open(path).map_err(failure)
 }
 
 /// "The store is in use by …; stop it with `tether stop`": the holder named once.
@@ -44,17 +41,31 @@ pub(crate) fn binding_json(b: &ServerBinding) -> Value {
     })
 }
 
-/// Opens an existing store only (never creates one): reading commands must not leave empty
-/// stores behind a typo.
+/// Opens an existing store as its owner (never creates one: commands that change a store must
+/// not leave empty stores behind a typo; a 0-byte file is no store either).
 pub(crate) fn open_existing(path: &Path) -> Result<RedbStore, Failure> {
-    if !path.exists() {
-        return Err(Failure::runtime(format!(
-            "no store at {}; link one with `tether run`, import one with `tether import baileys \
-             DIR`, or point --store at an existing store",
-            path.display()
-        )));
+    if std::fs::symlink_metadata(path).map_or(true, |m| m.is_file() && m.len() == 0) {
+        return Err(failure(RedbStoreError::NoStore {
+            path: path.to_owned(),
+        }));
     }
     open(path)
+}
+
+/// Opens an existing store for reading only: the file is never written, not even its
+/// permissions or redb's crash recovery (reading commands: backup, export, quarantine list).
+pub(crate) fn open_reader(path: &Path) -> Result<RedbStore, Failure> {
+    RedbStore::open_read_only(path).map_err(failure)
+}
+
+/// A store error as a failure: a store path that names no store file (a link, a directory) is
+/// the user's input (exit 2); everything else is a runtime failure (exit 1).
+pub(crate) fn failure(e: RedbStoreError) -> Failure {
+    match e {
+        RedbStoreError::InUse { path, holder } => Failure::runtime(in_use(&path, holder.as_ref())),
+        RedbStoreError::NotAStoreFile { .. } => Failure::input(e.to_string()),
+        _ => Failure::runtime(e.to_string()),
+    }
 }
 
 /// The process recorded in `<store>.owner` (pid, host, start), if any.

@@ -12,7 +12,7 @@
 //! that turns verification off: a test server's CA is trusted instead.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
@@ -90,7 +90,30 @@ pub fn root_store_with_env(
 
 /// The rustls client configuration for `trust`: the ring provider, its safe default protocol
 /// versions, [`root_store`], no client certificate.
+///
+/// One configuration is built per distinct trust setting (and `SSL_CERT_FILE` value) and shared
+/// by every connection of the process, so ten thousand sessions hold one root store, not ten
+/// thousand; the CA files are read when a setting is first used (restart to pick up a changed
+/// file).
 pub fn client_config(trust: &TlsTrust) -> Result<Arc<rustls::ClientConfig>, StartError> {
+    type Cache = Vec<((TlsTrust, Option<String>), Arc<rustls::ClientConfig>)>;
+    static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
+    let key = (
+        trust.clone(),
+        std::env::var(SSL_CERT_FILE)
+            .ok()
+            .filter(|_| trust.ssl_cert_file),
+    );
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, config)) = cache.iter().find(|(k, _)| *k == key) {
+        return Ok(Arc::clone(config));
+    }
+    let config = build_client_config(trust)?;
+    cache.push((key, Arc::clone(&config)));
+    Ok(config)
+}
+
+fn build_client_config(trust: &TlsTrust) -> Result<Arc<rustls::ClientConfig>, StartError> {
     let roots = root_store(trust)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)

@@ -153,6 +153,9 @@
 
 mod cbc;
 mod codec;
+#[cfg(feature = "__fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod group;
 pub mod import;
 mod kdf;

@@ -7,8 +7,6 @@
 //! It holds no secret (the endpoint and public root keys only) and is never exported to
 //! Baileys (only `baileys.creds.*` extras are).
 
-use redb::ReadableDatabase;
-
 use crate::error::RedbStoreError;
 use crate::schema::EXTRA;
 use crate::store::RedbStore;

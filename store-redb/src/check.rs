@@ -1,37 +1,36 @@
 //! [`check`]: the read-only integrity check behind `tether status` and `tether doctor`.
 //!
-//! It never takes ownership and never writes to the store:
+//! It never takes ownership and never writes to the store, and a damaged store is a report,
+//! never a panic:
 //!
 //! ```text
-//!  check(path) ─ missing file ─────────────────────────▶ ✘ no store
-//!      │ read-only open
-//!      ├─ ok ───────────────────────────────────────────▶ inspect the store itself
-//!      ├─ not closed cleanly (owner killed) ─ copy ─ repair the copy ─▶ inspect the copy
-//!      ├─ locked by a running owner ──────── copy ─ repair the copy ─▶ inspect the copy
-//!      │      (the owner's control socket has the live status; a copy taken mid-write
-//!      │       may be unreadable, which the report says)
-//!      └─ unreadable ───────────────────────────────────▶ ✘ not a readable store
+//!  check(path) ─ missing ─▶ ✘ no store      a link, a directory, … ─▶ ✘ not a store file
+//!      │ 0 bytes ─▶ ✔ empty (no identity)
+//!      │ open O_NOFOLLOW, read-only probe (crate::verify)
+//!      ├─ closed cleanly ─────────────────── copy into memory ─ every page's checksum ─┐
+//!      ├─ not closed cleanly (owner killed) ─ copy ─ recover the copy ─ checksums ──────┤
+//!      ├─ locked by a running owner ──────── copy ─ recover the copy ─ checksums ──────┤
+//!      │      (the owner's control socket has the live status; a copy taken mid-write  │
+//!      │       may be unreadable, which the report says)                               │
+//!      └─ unreadable, damaged, a panic inside redb ─▶ ✘ damaged, with advice           │
+//!                                                  inspect every record of the copy ◀──┘
 //! ```
 //!
-//! The copy lives in a private temporary directory (0700, file 0600) and is deleted after.
-//! Every record that cannot be read is named in the report; the rest is still reported.
+//! The copy lives in memory only (it holds keys) and is wiped when dropped. Every record that
+//! cannot be read is named in the report; the rest is still reported.
 
 use std::fmt;
-use std::fs::{self, DirBuilder};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost::Message;
-use redb::{
-    Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, TableDefinition, TableHandle,
-};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
 use tether_core::creds::Credentials;
 
-use crate::backup::copy_private;
-use crate::owner::{self, Owner};
+use crate::error::RedbStoreError;
+use crate::guard::contain;
+use crate::owner::Owner;
+use crate::place::{self, Found};
 use crate::record::{self, QuarantineRecord};
 use crate::schema::{
     self, DEVICE, EXTRA, EXTRA_KEYS, KEY_CURRENT, KEY_LAST_SEQ, KEY_STATUS, META, PRE_KEYS,
@@ -40,6 +39,7 @@ use crate::schema::{
     SIGNAL_SESSIONS, STATUS, SYNC_KEYS, VERSIONS,
 };
 use crate::status::{self, StoreStatus};
+use crate::verify;
 
 /// One line of the report.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +108,11 @@ impl IntegrityReport {
         self.items.iter().all(|i| i.ok)
     }
 
+    /// Whether this is a healthy, initialised Tether store (what a backup must be).
+    pub fn is_tether_store(&self) -> bool {
+        self.is_healthy() && self.schema_version.is_some_and(|v| v >= 1)
+    }
+
     /// The damaged items, as `what: detail`.
     pub fn problems(&self) -> Vec<String> {
         self.items
@@ -150,15 +155,17 @@ impl fmt::Display for IntegrityReport {
 }
 
 /// Checks the store at `path` read-only, without taking ownership (see the module docs).
+///
+/// Never panics and never writes to the file, whatever it holds.
 pub fn check(path: impl AsRef<Path>) -> IntegrityReport {
     let path = path.as_ref();
     let mut report = IntegrityReport {
         path: path.to_owned(),
         ..IntegrityReport::default()
     };
-    match fs::metadata(path) {
-        Ok(m) if m.len() > 0 => {}
-        Ok(_) => {
+    let meta = match place::inspect(path) {
+        Ok(Found::File(meta)) => meta,
+        Ok(Found::Empty) => {
             report.ok(
                 "file",
                 "empty: a first open was interrupted before it initialised the store; the next \
@@ -166,24 +173,40 @@ pub fn check(path: impl AsRef<Path>) -> IntegrityReport {
             );
             return report;
         }
-        Err(e) => {
+        Ok(Found::Missing) => {
             report.bad(
                 "file",
-                format!(
-                    "no store here ({e}); check --store, or run `tether run` to link a new \
-                     device, or `tether import` a Baileys auth directory"
-                ),
+                "no store here; check --store, or run `tether run` to link a new device, or \
+                 `tether import` a Baileys auth directory",
             );
             return report;
         }
-    }
-    match ReadOnlyDatabase::open(path) {
-        Ok(db) => {
-            report.ok("file", "opened read-only");
-            inspect(&db, &mut report);
+        Err(e) => {
+            report.bad("file", e.to_string());
+            return report;
         }
-        Err(DatabaseError::DatabaseAlreadyOpen) => {
-            let holder = owner::current_holder(&owner::sidecar_path(path));
+    };
+    let file = match place::open(path, &meta, false) {
+        Ok(f) => f,
+        Err(e) => {
+            report.bad("file", e.to_string());
+            return report;
+        }
+    };
+    let clean = match verify::probe(path, &file) {
+        Ok(true) => {
+            report.ok("file", "opened read-only; closed cleanly by its last owner");
+            true
+        }
+        Ok(false) => {
+            report.ok(
+                "file",
+                "opened read-only; not closed cleanly (its owner stopped without closing it, \
+                 e.g. killed): the next open recovers it; a recovered copy was checked",
+            );
+            false
+        }
+        Err(RedbStoreError::InUse { holder, .. }) => {
             let who = holder
                 .as_ref()
                 .map_or_else(|| "an unknown process".to_owned(), ToString::to_string);
@@ -195,55 +218,42 @@ pub fn check(path: impl AsRef<Path>) -> IntegrityReport {
                 ),
             );
             report.owner = holder;
-            check_copy(
-                path,
-                &mut report,
-                "the copy was taken while the owner wrote",
-            );
+            // A copy taken while the owner writes is recovered like a crashed store.
+            false
         }
-        Err(DatabaseError::RepairAborted) => {
+        Err(e) => {
+            report.bad("file", damage(&e));
+            return report;
+        }
+    };
+    match verify::verified_copy(path, &file, clean) {
+        Ok((db, _)) => {
             report.ok(
-                "file",
-                "not closed cleanly (its owner stopped without closing it, e.g. killed); the \
-                 next open repairs it; a repaired copy was checked",
+                "pages",
+                "every page of the committed data verifies its checksum",
             );
-            check_copy(path, &mut report, "redb cannot repair it");
+            if let Err(panic) = contain(|| inspect(&db, &mut report)) {
+                report.bad("file", format!("damaged: {panic}"));
+            }
         }
-        Err(e) => report.bad(
+        Err(e) if report.owner.is_some() => report.bad(
             "file",
-            format!("not a readable store ({e}); restore a backup (`tether restore`)"),
+            format!(
+                "the copy taken while the owner wrote cannot be read ({}); check again",
+                damage(&e)
+            ),
         ),
+        Err(e) => report.bad("file", damage(&e)),
     }
     report
 }
 
-fn check_copy(path: &Path, report: &mut IntegrityReport, why_unreadable: &str) {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tether-check-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    if let Err(e) = DirBuilder::new().mode(0o700).create(&dir) {
-        report.bad("copy", format!("cannot create {}: {e}", dir.display()));
-        return;
+/// What is wrong, for a report line, with the advice that goes with it.
+fn damage(e: &RedbStoreError) -> String {
+    match e {
+        RedbStoreError::Damaged { detail, .. } => format!("damaged: {detail}"),
+        other => other.to_string(),
     }
-    let copy = dir.join("store.redb");
-    match copy_private(path, &copy) {
-        Err(e) => report.bad("copy", e.to_string()),
-        Ok(()) => match Database::create(&copy) {
-            Ok(db) => inspect(&db, report),
-            Err(e) => report.bad(
-                "file",
-                format!(
-                    "the copy cannot be opened ({e}): {why_unreadable}; check again, or \
-                     restore a backup"
-                ),
-            ),
-        },
-    }
-    let _ = fs::remove_dir_all(&dir);
 }
 
 /// A table, or `None` when the schema has not created it yet.

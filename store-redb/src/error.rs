@@ -40,6 +40,45 @@ pub enum RedbStoreError {
         /// The newest schema version this build knows.
         supported: u64,
     },
+    /// The store file cannot be read safely: damaged, or not a Tether store at all.
+    #[error(
+        "the store {path} cannot be opened safely: {detail}; it was left exactly as it is; if \
+         it is your store, it is damaged: `tether doctor` shows what is wrong and `tether \
+         restore BACKUP` replaces it with a backup (the damaged file is kept aside); if --store \
+         names the wrong file, fix the path"
+    )]
+    Damaged {
+        /// The store file.
+        path: PathBuf,
+        /// What is wrong, as found.
+        detail: String,
+    },
+    /// The store path names something that is not a store file (a link, a directory, …).
+    #[error("{path} {what}")]
+    NotAStoreFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead, and what to do.
+        what: String,
+    },
+    /// A reader asked for a store that does not exist (or is an empty file).
+    #[error(
+        "no store at {path}; link one with `tether run`, import one with `tether import \
+         baileys DIR`, or point --store at an existing store"
+    )]
+    NoStore {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A change was asked of a store opened only for reading.
+    #[error(
+        "the store {path} was opened read-only (to read it without changing the file); this \
+         change needs its owner: stop any running instance and run a command that owns the store"
+    )]
+    ReadOnly {
+        /// The store file.
+        path: PathBuf,
+    },
     /// A file system operation failed.
     #[error("cannot {what} {path}: {source}; check that the path exists and is writable by you")]
     Io {
@@ -113,6 +152,17 @@ pub enum RedbStoreError {
         path: PathBuf,
         /// What is damaged, one item per `;`.
         problems: String,
+    },
+    /// A restore was given something that is not a healthy Tether store.
+    #[error(
+        "{path} is not a backup this store can be restored from: {why}; nothing was changed; \
+         give a file written by `tether backup`"
+    )]
+    NotABackup {
+        /// The file given.
+        path: PathBuf,
+        /// Why not.
+        why: String,
     },
     /// No quarantined identity has this id.
     #[error("no quarantined identity has id {id}; list them to see the ids that exist")]

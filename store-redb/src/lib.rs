@@ -31,13 +31,18 @@ mod check;
 mod error;
 mod files;
 mod foreign;
+mod guard;
+mod handle;
+mod opening;
 mod owner;
+mod place;
 mod record;
 mod records;
 mod schema;
 mod status;
 mod store;
 mod tables;
+mod verify;
 
 pub use backup::{RestoreOutcome, restore};
 pub use baileys::{

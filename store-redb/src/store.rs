@@ -19,21 +19,18 @@
 //! Every write transaction commits with `Durability::Immediate`: when `apply` returns `Ok`, the
 //! change survives a crash or power loss, which is what `Persisted(seq)` promises the core.
 
-use std::fs::{self, DirBuilder, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use prost::Message;
-use redb::{
-    Database, DatabaseError, Durability, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
-    WriteTransaction,
-};
+use redb::{Durability, ReadableTable, WriteTransaction};
 
 use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
 use tether_core::records::{RecordData, RecordRead};
 
 use crate::error::RedbStoreError;
 use crate::foreign::{self, Foreign};
+use crate::handle::Db;
+use crate::opening;
 use crate::owner::{self, Owner};
 use crate::record::{self, DeviceRecord, QuarantineRecord};
 use crate::records;
@@ -65,12 +62,13 @@ pub struct QuarantineEntry {
     pub jid: Option<String>,
 }
 
-/// The redb credential store: one file, one owner.
+/// The redb credential store: one file, one owner (or a reader that never writes to it).
 pub struct RedbStore {
-    pub(crate) db: Database,
+    pub(crate) db: Db,
     pub(crate) path: PathBuf,
     sidecar: PathBuf,
-    me: Owner,
+    /// This process as the owner (`None` for a reader).
+    me: Option<Owner>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -85,20 +83,18 @@ impl std::fmt::Debug for RedbStore {
 impl RedbStore {
     /// Opens (or creates) the store at `path` and becomes its single owner.
     ///
-    /// Creates the parent directory with mode 0700 and the file with mode 0600 (an existing
-    /// file readable by others is tightened to 0600). Fails with [`RedbStoreError::InUse`] when
-    /// another instance holds it and with [`RedbStoreError::NewerSchema`] (without writing to
-    /// it) when a newer Tether wrote it.
+    /// Creates the parent directory with mode 0700 and the file with mode 0600 (a store file
+    /// readable by others is tightened to 0600 once it is verified to be a store). The path
+    /// must be a regular file or nothing: a symbolic link, a directory or any other kind of
+    /// file is refused untouched ([`RedbStoreError::NotAStoreFile`]). The file is verified
+    /// before it is opened for writing: a damaged store (or a file that is not a Tether store)
+    /// is refused untouched with [`RedbStoreError::Damaged`], a store written by a newer
+    /// Tether with [`RedbStoreError::NewerSchema`]; another owner is
+    /// [`RedbStoreError::InUse`].
     pub fn open(path: impl AsRef<Path>) -> R<Self> {
         let path = path.as_ref().to_owned();
         let sidecar = owner::sidecar_path(&path);
-        prepare_file(&path)?;
-        refuse_newer_schema(&path, &sidecar)?;
-        let db = match Database::builder().create(&path) {
-            Ok(db) => db,
-            Err(DatabaseError::DatabaseAlreadyOpen) => return Err(in_use(&path, &sidecar)),
-            Err(e) => return Err(RedbStoreError::db("open the store file", e)),
-        };
+        let (db, found) = opening::owned(&path)?;
         let me = Owner::me();
         owner::write_sidecar(&sidecar, &me)
             .map_err(|e| RedbStoreError::io("write the owner file", &sidecar, e))?;
@@ -106,10 +102,33 @@ impl RedbStore {
             db,
             path,
             sidecar,
-            me,
+            me: Some(me),
         };
-        store.init_schema()?;
+        store.init_schema(found)?;
         Ok(store)
+    }
+
+    /// Opens the existing store at `path` for reading only: it takes no ownership, writes
+    /// nothing to the file (not even redb's crash recovery, which runs on a private copy in
+    /// memory when needed) and refuses every change with [`RedbStoreError::ReadOnly`].
+    ///
+    /// The path rules and the verification of [`RedbStore::open`] apply; a missing or empty
+    /// file is [`RedbStoreError::NoStore`]. While an owner holds the store it is
+    /// [`RedbStoreError::InUse`].
+    pub fn open_read_only(path: impl AsRef<Path>) -> R<Self> {
+        let path = path.as_ref().to_owned();
+        let db = opening::reader(&path)?;
+        Ok(Self {
+            db,
+            sidecar: owner::sidecar_path(&path),
+            path,
+            me: None,
+        })
+    }
+
+    /// Whether this handle is the owner's (`false` for [`RedbStore::open_read_only`]).
+    pub fn is_owner(&self) -> bool {
+        self.me.is_some()
     }
 
     /// The store file.
@@ -117,8 +136,7 @@ impl RedbStore {
         &self.path
     }
 
-    fn init_schema(&self) -> R<()> {
-        let found = schema::stored_version(&self.db)?;
+    fn init_schema(&self, found: u64) -> R<()> {
         if found > SCHEMA_VERSION {
             return Err(self.newer(found));
         }
@@ -139,7 +157,12 @@ impl RedbStore {
     }
 
     pub(crate) fn begin_write(&self) -> R<WriteTransaction> {
-        let mut txn = self.db.begin_write().map_err(db("begin a write"))?;
+        let Some(txn) = self.db.begin_write() else {
+            return Err(RedbStoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        };
+        let mut txn = txn.map_err(db("begin a write"))?;
         txn.set_durability(Durability::Immediate)
             .map_err(db("set immediate durability"))?;
         Ok(txn)
@@ -425,7 +448,9 @@ impl CredentialStore for RedbStore {
 impl Drop for RedbStore {
     fn drop(&mut self) {
         // Runs before `db` is dropped, so the sidecar goes while the lock is still held.
-        owner::remove_sidecar_if_mine(&self.sidecar, &self.me);
+        if let Some(me) = &self.me {
+            owner::remove_sidecar_if_mine(&self.sidecar, me);
+        }
     }
 }
 
@@ -462,114 +487,4 @@ fn decode_quarantine(bytes: &[u8]) -> R<QuarantineRecord> {
 fn wipe_quarantine(mut record: QuarantineRecord) {
     use zeroize::Zeroize;
     record.device.zeroize();
-}
-
-/// Creates the parent directory of `path` with mode 0700 when it is missing.
-pub(crate) fn prepare_dir(path: &Path) -> R<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-        && !parent.exists()
-    {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .map_err(|e| RedbStoreError::io("create the store directory", parent, e))?;
-    }
-    Ok(())
-}
-
-/// Creates the parent directory (0700) and, when there is no store yet, an initialised one
-/// (0600); tightens an existing store readable by others to 0600.
-///
-/// A new store is built under `<store>.init-<pid>` (file created 0600, every table and the
-/// schema version committed) and only then linked into place, so a process killed during its
-/// first open leaves no store or a complete one — never a half-initialised file that redb
-/// could not open. An empty file (left by an interrupted first open of an older build) counts
-/// as no store.
-fn prepare_file(path: &Path) -> R<()> {
-    prepare_dir(path)?;
-    match fs::metadata(path) {
-        Ok(meta) if meta.len() > 0 => {
-            if meta.permissions().mode() & 0o077 != 0 {
-                fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-                    .map_err(|e| RedbStoreError::io("restrict the permissions of", path, e))?;
-            }
-            Ok(())
-        }
-        Ok(_) => initialise(path, true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => initialise(path, false),
-        Err(e) => Err(RedbStoreError::io("inspect", path, e)),
-    }
-}
-
-fn initialise(path: &Path, replace_empty: bool) -> R<()> {
-    let tmp = crate::backup::sibling(path, &format!("init-{}", std::process::id()));
-    let _ = fs::remove_file(&tmp);
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| RedbStoreError::io("create the store file", &tmp, e))?;
-    let built = (|| {
-        let fresh = Database::create(&tmp).map_err(db("initialise the store file"))?;
-        let mut txn = fresh.begin_write().map_err(db("begin a write"))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(db("set immediate durability"))?;
-        schema::migrate(&txn, 0)?;
-        txn.commit().map_err(db("commit the schema"))?;
-        fresh.close().map_err(db("close the new store"))
-    })();
-    let placed = built.and_then(|()| {
-        let linked = if replace_empty {
-            fs::rename(&tmp, path)
-        } else {
-            fs::hard_link(&tmp, path)
-        };
-        match linked {
-            Ok(()) => Ok(()),
-            // Another process created the store meanwhile: use that one.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(RedbStoreError::io(
-                "move the new store into place at",
-                path,
-                e,
-            )),
-        }
-    });
-    let _ = fs::remove_file(&tmp);
-    placed?;
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let _ = fs::File::open(dir).and_then(|d| d.sync_all());
-    }
-    Ok(())
-}
-
-/// Reads the schema version through a read-only handle first, so that a store written by a
-/// newer Tether is refused before a writable open could touch it.
-fn refuse_newer_schema(path: &Path, sidecar: &Path) -> R<()> {
-    if fs::metadata(path).map_or(true, |m| m.len() == 0) {
-        return Ok(());
-    }
-    let found = match ReadOnlyDatabase::open(path) {
-        Ok(ro) => schema::stored_version(&ro)?,
-        Err(DatabaseError::DatabaseAlreadyOpen) => return Err(in_use(path, sidecar)),
-        // Needs repair or similar: the writable open below repairs it, then checks again.
-        Err(_) => return Ok(()),
-    };
-    if found > SCHEMA_VERSION {
-        return Err(RedbStoreError::NewerSchema {
-            path: path.to_owned(),
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    Ok(())
-}
-
-fn in_use(path: &Path, sidecar: &Path) -> RedbStoreError {
-    RedbStoreError::InUse {
-        path: path.to_owned(),
-        holder: owner::current_holder(sidecar),
-    }
 }

@@ -118,7 +118,7 @@ fn restore_refuses_a_damaged_backup_and_changes_nothing() {
     let bogus = tmp.path().join("bogus.redb");
     std::fs::write(&bogus, b"not a store at all, just text").unwrap();
     let err = restore(&bogus, &path).unwrap_err();
-    assert!(matches!(err, RedbStoreError::BackupDamaged { .. }), "{err}");
+    assert!(matches!(err, RedbStoreError::NotABackup { .. }), "{err}");
     assert!(err.to_string().contains("bogus.redb"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
     let missing = restore(&tmp.path().join("nope.redb"), &path).unwrap_err();

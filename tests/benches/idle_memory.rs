@@ -9,7 +9,12 @@
 //! ```text
 //! cargo bench -p tether-tests --bench idle_memory                        # N = 1000
 //! TETHER_BENCH_SESSIONS=1000,10000 cargo bench -p tether-tests --bench idle_memory
+//! TETHER_BENCH_TLS=1 cargo bench -p tether-tests --bench idle_memory     # over wss://
 //! ```
+//!
+//! With `TETHER_BENCH_TLS=1` the simulator serves `wss://` with a CA made at start (its PEM in
+//! the temporary directory) and the clients trust it through `Options::trust`: the figure then
+//! includes each session's TLS state.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 #[path = "../tests/loopback/mod.rs"]
@@ -69,13 +74,18 @@ fn orchestrate() {
                 .read_line(&mut ready)
                 .expect("server ready line");
             let mut parts = ready.split_whitespace();
-            let (url, root) = (parts.next().unwrap(), parts.next().unwrap());
+            let (url, root, ca) = (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap_or("-"),
+            );
             let out = Process::new(&exe)
                 .env("TETHER_BENCH_ROLE", "client")
                 .env("TETHER_BENCH_N", n.to_string())
                 .env("TETHER_BENCH_RUNTIME", runtime)
                 .env("TETHER_BENCH_URL", url)
                 .env("TETHER_BENCH_ROOT", root)
+                .env("TETHER_BENCH_CA", ca)
                 .output()
                 .expect("run the client process");
             print!("{}", String::from_utf8_lossy(&out.stdout));
@@ -113,14 +123,31 @@ fn identity(i: u32) -> (Credentials, Jid) {
 }
 
 fn serve(n: u32) {
-    let server = SimServer::start(SimServerConfig::default()).expect("start the sim server");
+    let tls = std::env::var("TETHER_BENCH_TLS").is_ok_and(|v| v == "1");
+    let mut config = SimServerConfig::default();
+    let ca_path = std::env::temp_dir().join(format!("tether-bench-ca-{}.pem", std::process::id()));
+    if tls {
+        let ca = tether_sim::net::TestCa::generate().expect("make the test CA");
+        std::fs::write(&ca_path, ca.ca_pem()).expect("write the CA");
+        config.tls = Some(ca);
+    }
+    let server = SimServer::start(config).expect("start the sim server");
     server.with_server(|s| {
         for i in 0..n {
             let (creds, jid) = identity(i);
             s.register_device(creds.noise_key.public_bytes(), Device { jid, lid: None });
         }
     });
-    println!("{} {}", server.ws_url(), hex::encode(server.root_public()));
+    let ca = if tls {
+        ca_path.display().to_string()
+    } else {
+        "-".to_owned()
+    };
+    println!(
+        "{} {} {ca}",
+        server.ws_url(),
+        hex::encode(server.root_public())
+    );
     std::io::stdout().flush().unwrap();
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
     server.shutdown();
@@ -141,7 +168,12 @@ fn client() {
     let (before, after) = result.lock().unwrap().unwrap();
     let per = (after.saturating_sub(before)) / u64::from(n);
     println!(
-        "{runtime} N={n}: VmRSS {} KiB -> {} KiB, {per} bytes ({:.1} KiB) per idle session",
+        "{runtime}{} N={n}: VmRSS {} KiB -> {} KiB, {per} bytes ({:.1} KiB) per idle session",
+        if std::env::var("TETHER_BENCH_CA").is_ok_and(|c| c != "-") {
+            " wss"
+        } else {
+            " ws"
+        },
         before / 1024,
         after / 1024,
         per as f64 / 1024.0
@@ -157,6 +189,12 @@ fn idle<H: Harness>(n: u32, config: Config, result: Arc<Mutex<Option<(u64, u64)>
             let store = SharedStore::new(MemStore::with_credentials(creds, PersistSeq(1)));
             let mut options = Options::default();
             options.proxy = ProxySetting::Off;
+            options.trust = tether_core::driver::TlsTrust::builtin_only();
+            if let Ok(ca) = std::env::var("TETHER_BENCH_CA")
+                && ca != "-"
+            {
+                options.trust = options.trust.with_ca_file(ca);
+            }
             options.seed = Some([9; 32]);
             let h: H = H::start(config.clone(), store, options).await;
             h.command(Command::Connect).expect("connect");

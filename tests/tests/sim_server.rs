@@ -194,3 +194,45 @@ async fn http_control_scans_reports_status_and_injects_faults() {
     let (status, _) = http(&base, "GET", "/nowhere", "");
     assert_eq!(status, 404);
 }
+
+/// The server's phones own Signal keys and talk to each other through it: a contact phone
+/// writes to phone 0 over the control interface, phone 0 answers through the API, and each
+/// one's application got the other's text.
+#[test]
+fn phones_write_to_each_other_through_the_control_interface() {
+    let server = SimServer::start(SimServerConfig {
+        control: true,
+        contacts: 1,
+        ..SimServerConfig::default()
+    })
+    .expect("start");
+    let base = server.control_url().expect("control url");
+    let (status, phones) = http(&base, "GET", "/phones", "");
+    assert_eq!(status, 200);
+    let phones = phones.as_array().expect("a list").clone();
+    assert_eq!(phones.len(), 2);
+    let number = |i: usize| {
+        phones[i]["phone_number"]
+            .as_str()
+            .expect("number")
+            .to_owned()
+    };
+    let path = format!("/send?phone=1&to={}@s.whatsapp.net", number(0));
+    let (status, sent) = http(&base, "POST", &path, "hello phone 0");
+    assert_eq!(status, 200, "{sent}");
+    let (status, got) = http(&base, "GET", "/received?phone=0", "");
+    assert_eq!(status, 200);
+    assert_eq!(got[0]["text"], "hello phone 0", "{got}");
+    assert_eq!(got[0]["id"], sent["id"]);
+    let to: Jid = format!("{}@s.whatsapp.net", number(1)).parse().unwrap();
+    let id = server.send_text(0, &to, "hello back").expect("send");
+    let back = server.received(1).expect("phone 1");
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        (back[0].id.as_str(), back[0].text.as_deref()),
+        (id.as_str(), Some("hello back"))
+    );
+    let (status, _) = http(&base, "GET", "/received?phone=7", "");
+    assert_eq!(status, 400);
+    assert!(server.with_server(|s| s.complaints().is_empty()));
+}

@@ -50,7 +50,7 @@ pub(crate) fn backup(args: BackupArgs) -> Result<(), Failure> {
         paths::beside(&path, &format!(".backup-{stamp}"))
     });
     let target = absolute(&target)?;
-    if target.exists() {
+    if std::fs::symlink_metadata(&target).is_ok() {
         return Err(Failure::input(format!(
             "{} already exists; choose a new file name (backups never overwrite)",
             target.display()
@@ -85,7 +85,7 @@ pub(crate) fn backup(args: BackupArgs) -> Result<(), Failure> {
         Err(AskError::Failed(e)) => return Err(Failure::runtime(e)),
         Err(AskError::NoOwner) => {}
     }
-    let shared = SharedStore::new(store::open_existing(&path)?);
+    let shared = SharedStore::new(store::open_reader(&path)?);
     write_backup(&shared, &target).map_err(Failure::runtime)?;
     result(
         args.json,
@@ -170,8 +170,10 @@ pub(crate) fn restore(args: RestoreArgs) -> Result<(), Failure> {
         )));
     }
     let outcome = tether_store_redb::restore(&args.file, &path).map_err(|e| match e {
-        RedbStoreError::BackupDamaged { .. } => Failure::input(e.to_string()),
-        _ => Failure::runtime(e.to_string()),
+        RedbStoreError::NotABackup { .. } | RedbStoreError::BackupDamaged { .. } => {
+            Failure::input(e.to_string())
+        }
+        other => store::failure(other),
     })?;
     let mut human = vec![format!(
         "Restored {} from {}.",

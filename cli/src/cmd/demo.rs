@@ -127,7 +127,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
         serde_json::json!({"server": server.ws_url(), "store": path.display().to_string()}),
         &format!(
             "tether demo: a simulated WhatsApp server runs at {} (store {}).\n\
-             A fresh session links, then meets the field report's failures live.\n",
+             A fresh session links, then meets the failures WhatsApp Web bots meet in production, live.\n",
             server.ws_url(),
             path.display()
         ),

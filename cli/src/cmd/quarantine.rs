@@ -60,7 +60,7 @@ fn list(args: ListArgs) -> Result<(), Failure> {
     let path = settings.store(&args.store);
     // While an instance runs, read a consistent copy it makes (the store stays its own).
     let copy = crate::cmd::backup::owner_snapshot(&path)?;
-    let opened = store::open_existing(copy.as_ref().map_or(&path, |c| &c.path))?;
+    let opened = store::open_reader(copy.as_ref().map_or(&path, |c| &c.path))?;
     let entries = entries(&opened)?;
     drop(opened);
     if args.json {

@@ -68,7 +68,16 @@ pub(crate) fn run(args: StatusArgs) -> Result<(), Failure> {
     } else {
         outln!("{}", snapshot::render(&status));
     }
+    if is_damaged(&status) {
+        // The output above says what is wrong and what to do.
+        return Err(Failure::quiet(1));
+    }
     Ok(())
+}
+
+/// Whether the status found damage in the store file.
+pub(crate) fn is_damaged(status: &Value) -> bool {
+    status["problems"].as_array().is_some_and(|p| !p.is_empty())
 }
 
 /// The `--check` verdict: the exit code and one line.
@@ -139,7 +148,7 @@ pub(crate) fn gather(path: &std::path::Path) -> Result<Value, Failure> {
 /// Reads the status from the store file, read-only and without taking ownership (no owner
 /// answers on the control socket).
 pub(crate) fn offline(path: &std::path::Path) -> Result<Value, Failure> {
-    if !path.exists() {
+    if std::fs::symlink_metadata(path).is_err() {
         return Ok(json!({
             "store": path.display().to_string(),
             "exists": false,

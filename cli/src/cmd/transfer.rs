@@ -137,7 +137,7 @@ pub(crate) fn export(cmd: ExportCommand) -> Result<(), Failure> {
     let path = settings.store(&args.store);
     // While an instance runs, export from a consistent copy it makes.
     let copy = crate::cmd::backup::owner_snapshot(&path)?;
-    let opened = store::open_existing(copy.as_ref().map_or(&path, |c| &c.path))?;
+    let opened = store::open_reader(copy.as_ref().map_or(&path, |c| &c.path))?;
     let s = opened
         .export_baileys(&args.dir)
         .map_err(|e| baileys_failure(&format!("export to {}", args.dir.display()), &e))?;

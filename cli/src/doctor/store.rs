@@ -13,11 +13,12 @@ use crate::cmd::status::from_report;
 use crate::config::Settings;
 use crate::control::{self, AskError, Request};
 use crate::paths;
+use crate::snapshot::DAMAGED_ADVICE;
 
 /// Runs the store checks; returns them and the status they saw (for the clock check).
 pub(crate) fn checks(path: &Path, settings: &Settings) -> (Vec<Check>, Value) {
     let mut out = Vec::new();
-    if !path.exists() {
+    if std::fs::symlink_metadata(path).is_err() {
         out.push(Check::fail(
             "store",
             format!("no store at {}", path.display()),
@@ -64,6 +65,12 @@ pub(crate) fn checks(path: &Path, settings: &Settings) -> (Vec<Check>, Value) {
             None => Check::pass("owner lock", "free: no instance runs on this store"),
         });
     }
+    // Damage redb itself sees (the file, its pages) leaves nothing else to check: the
+    // identity, schema and version below would only guess.
+    let unreadable = report
+        .items
+        .iter()
+        .any(|i| !i.ok && matches!(i.what.as_str(), "file" | "pages"));
     for item in report
         .items
         .iter()
@@ -71,6 +78,12 @@ pub(crate) fn checks(path: &Path, settings: &Settings) -> (Vec<Check>, Value) {
     {
         out.push(if item.ok {
             Check::pass(format!("store {}", item.what), item.detail.clone())
+        } else if unreadable {
+            Check::fail(
+                format!("store {}", item.what),
+                item.detail.clone(),
+                DAMAGED_ADVICE,
+            )
         } else {
             Check::fail(
                 format!("store {}", item.what),
@@ -78,6 +91,10 @@ pub(crate) fn checks(path: &Path, settings: &Settings) -> (Vec<Check>, Value) {
                 "restore the last good backup (`tether restore FILE`), or set the session aside and link again (`tether relink`)",
             )
         });
+    }
+    if unreadable {
+        let status = live.unwrap_or_else(|| from_report(&report));
+        return (out, status);
     }
     out.push(match report.schema_version {
         Some(v) if v == SCHEMA_VERSION => Check::pass("schema version", format!("{v} (current)")),

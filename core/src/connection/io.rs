@@ -214,6 +214,12 @@ pub enum Command {
         /// Inbox positions (from `IncomingMessage::inbox` / `Undecryptable::inbox`).
         positions: Vec<InboxPos>,
     },
+    /// Emit every inbox entry from this position on again, confirmed or not, in order (for a
+    /// consumer that remembers the last position it processed).
+    ReplayInbox {
+        /// The first position to emit.
+        from: InboxPos,
+    },
     /// Mark messages read: a read receipt to the chat (`participant` in groups).
     MarkRead {
         /// The chat (user or group JID).

@@ -152,6 +152,11 @@ impl Connection {
         self.with_messaging(now, |m, env| m.confirm(env, positions));
     }
 
+    /// Emits the inbox from a position on.
+    pub(super) fn replay_inbox(&mut self, from: InboxPos, now: Instant) {
+        self.with_messaging(now, |m, env| m.replay_from(env, from));
+    }
+
     /// A read receipt.
     pub(super) fn mark_read(
         &mut self,

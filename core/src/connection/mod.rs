@@ -481,6 +481,10 @@ impl Connection {
                 self.confirm_inbox(&positions, now);
                 Ok(())
             }
+            Command::ReplayInbox { from } => {
+                self.replay_inbox(from, now);
+                Ok(())
+            }
             Command::MarkRead {
                 chat,
                 participant,

@@ -205,6 +205,7 @@ impl Messaging {
             if let Some((purpose, rows)) = range {
                 match purpose {
                     RangeFor::InboxReplay => p.inbox.on_replay_rows(ctx, rows),
+                    RangeFor::InboxRead => p.inbox.on_read_rows(ctx, rows),
                     RangeFor::OutboxPending => p.outbox.on_pending(rows),
                     RangeFor::UserRecords(token) => p.devices.on_user_records(ctx, token, rows),
                 }
@@ -246,6 +247,11 @@ impl Messaging {
     /// The application confirms inbox entries.
     pub(crate) fn confirm(&mut self, env: Env<'_>, positions: &[InboxPos]) {
         self.step(env, |p, ctx| p.inbox.confirm(ctx, positions));
+    }
+
+    /// Emits every inbox entry from `from` on (confirmed or not), in order, as events.
+    pub(crate) fn replay_from(&mut self, env: Env<'_>, from: InboxPos) {
+        self.step(env, |p, ctx| p.inbox.read_from(ctx, from.0));
     }
 
     /// A read receipt for `ids` in `chat`.

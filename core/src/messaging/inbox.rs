@@ -105,6 +105,8 @@ pub(crate) struct Inbox {
     watermark: u64,
     /// Confirmed positions at or above the watermark.
     confirmed: BTreeSet<u64>,
+    /// An application-requested read in progress, from this position.
+    reading: Option<u64>,
     /// Retry receipts sent per (sender address, message id), this process.
     retries: std::collections::BTreeMap<(String, String), u32>,
     /// The application's presence is `available`.
@@ -122,6 +124,7 @@ impl Inbox {
             next: 0,
             watermark: 0,
             confirmed: BTreeSet::new(),
+            reading: None,
             retries: std::collections::BTreeMap::new(),
             available: false,
         }
@@ -210,6 +213,51 @@ impl Inbox {
             },
             RangeFor::InboxReplay,
         );
+    }
+
+    /// Emits every entry from `from` on, confirmed or not (a consumer catching up from a
+    /// position it remembers). A read already in progress is restarted from `from`.
+    pub(crate) fn read_from(&mut self, ctx: &mut Ctx<'_>, from: u64) {
+        self.reading = Some(from);
+        self.read_page(ctx, from);
+    }
+
+    fn read_page(&mut self, ctx: &mut Ctx<'_>, from: u64) {
+        ctx.range(
+            RecordRead::Range {
+                table: Table::Inbox,
+                start: rows::pos_key(from),
+                end: Bytes::new(),
+                limit: PAGE,
+            },
+            RangeFor::InboxRead,
+        );
+    }
+
+    /// A page of an application-requested read.
+    pub(crate) fn on_read_rows(&mut self, ctx: &mut Ctx<'_>, rows: Vec<(Bytes, Bytes)>) {
+        if self.reading.is_none() {
+            return;
+        }
+        let n = rows.len();
+        let mut last = None;
+        for (k, v) in rows {
+            let Some(pos) = rows::read_u64(&k) else {
+                continue;
+            };
+            last = Some(pos);
+            match rows::decode::<InboxRow>(&v).and_then(|r| event_of(pos, &r)) {
+                Some(event) => ctx.event(event),
+                None => warn!(pos, "an inbox entry does not decode; skipping it"),
+            }
+        }
+        match last {
+            Some(pos) if n >= PAGE as usize => {
+                self.reading = Some(pos + 1);
+                self.read_page(ctx, pos + 1);
+            }
+            _ => self.reading = None,
+        }
     }
 
     /// A `<message>` stanza arrived.

@@ -161,6 +161,8 @@ pub(crate) enum LoadPurpose {
 pub(crate) enum RangeFor {
     /// The inbox replay at start (and its next pages).
     InboxReplay,
+    /// A replay the application asked for, from a position (every entry, confirmed or not).
+    InboxRead,
     /// Sessions and identities of a user, to migrate or delete (key: the purpose's token).
     UserRecords(u64),
     /// The outbox's pending markers at start.

@@ -320,6 +320,14 @@ fn unconfirmed_messages_are_replayed_after_a_restart_and_confirmed_ones_are_not(
     h.pump();
     let mut h = h.restart();
     assert!(h.messages().is_empty());
+    // A consumer catching up from a position gets everything from there, confirmed or not.
+    h.with(|m, env| m.replay_from(env, InboxPos(1)));
+    h.pump();
+    assert_eq!(
+        h.messages(),
+        vec![(1, "two".to_owned()), (2, "three".to_owned())]
+    );
+    h.events.clear();
     // New messages continue the positions.
     h.deliver(peer.message("M3", "four"));
     assert_eq!(h.messages(), vec![(3, "four".to_owned())]);

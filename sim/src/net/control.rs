@@ -8,10 +8,14 @@
 //! | `POST /pair-code`, body = code | `{"jid": "…"}` or 400 |
 //! | `POST /fault[?next=1]`, body = [`parse_fault`](super::parse_fault) syntax | `{"ok": true}` |
 //! | `POST /refuse?n=N`, `POST /hang?n=N` | `{"ok": true}` |
+//! | `GET /phones` | `[{"index", "phone_number", "lid_user", "push_name"}…]` (0 links companions) |
+//! | `POST /send?phone=N&to=JID`, body = text | `{"id": "…"}`: phone N sends the text to `to` |
+//! | `GET /received?phone=N` | `[{"id", "chat", "sender", "from_me", "text", "t", "offline"}…]` |
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use tether_core::binary::Jid;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -143,6 +147,47 @@ fn route(inner: &Inner, method: &str, target: &str, body: &str) -> (u16, Value) 
             }
             Err(e) => error(e.to_string()),
         },
+        ("GET", "/phones") => match serde_json::to_value(inner.phones()) {
+            Ok(phones) => (200, phones),
+            Err(e) => (500, json!({ "error": e.to_string() })),
+        },
+        ("POST", "/send") => {
+            let phone = param("phone").unwrap_or("0").parse::<usize>();
+            let to = param("to")
+                .map(|t| t.replace("%40", "@"))
+                .map(|t| t.parse::<Jid>());
+            match (phone, to) {
+                (Ok(phone), Some(Ok(to))) => match inner.send_text(phone, &to, body) {
+                    Ok(id) => (200, json!({ "id": id })),
+                    Err(e) => error(e.to_string()),
+                },
+                _ => error("give ?phone=N&to=<jid> and the text as the body".to_owned()),
+            }
+        }
+        ("GET", "/received") => {
+            let phone = param("phone").unwrap_or("0").parse::<usize>();
+            match phone.map(|p| inner.received(p)) {
+                Ok(Ok(received)) => {
+                    let list: Vec<Value> = received
+                        .iter()
+                        .map(|r| {
+                            json!({
+                                "id": r.id,
+                                "chat": r.chat.to_string(),
+                                "sender": r.sender.to_string(),
+                                "from_me": r.from_me,
+                                "text": r.text,
+                                "t": r.t,
+                                "offline": r.offline,
+                            })
+                        })
+                        .collect();
+                    (200, Value::Array(list))
+                }
+                Ok(Err(e)) => error(e.to_string()),
+                Err(_) => error("give the phone as ?phone=N".to_owned()),
+            }
+        }
         ("POST", "/refuse" | "/hang") => match param("n").map(str::parse::<usize>) {
             Some(Ok(n)) => {
                 if path == "/refuse" {

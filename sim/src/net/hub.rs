@@ -11,7 +11,9 @@ use bytes::Bytes;
 use tether_core::binary::Jid;
 use tokio::sync::{Notify, mpsc};
 
+use super::phones::{self, PhoneInfo, SimPhone};
 use super::{SimError, SimServerConfig, SimStats};
+use crate::device::Received;
 use crate::phone::FakePhone;
 use crate::server::{ConnId, ConnectOutcome, FakeServer, Fault};
 
@@ -26,17 +28,24 @@ pub(super) enum Out {
     Drop,
 }
 
-/// The server, the phone and the connections' writers.
+/// The server, the phones and the connections' writers.
 #[derive(Debug)]
 pub(super) struct Hub {
     pub(super) server: FakeServer,
-    pub(super) phone: FakePhone,
+    /// Phone 0 links companions; the others are contacts.
+    pub(super) phones: Vec<SimPhone>,
     writers: BTreeMap<ConnId, mpsc::UnboundedSender<Out>>,
     next_conn: u64,
     accepted: u64,
 }
 
 impl Hub {
+    /// Phone 0 (the one companions link to) and the server.
+    pub(super) fn linking_phone(&mut self) -> (&mut FakePhone, &mut FakeServer) {
+        let phone = &mut self.phones[0].phone;
+        (phone, &mut self.server)
+    }
+
     /// A websocket is open: registers its writer and tells the server.
     pub(super) fn open(&mut self, writer: mpsc::UnboundedSender<Out>, now: Instant) -> ConnId {
         self.next_conn += 1;
@@ -90,11 +99,19 @@ pub(super) struct Inner {
 
 impl Inner {
     pub(super) fn new(config: &SimServerConfig) -> Self {
-        let server = FakeServer::new(config.server.clone(), Instant::now());
+        let now = Instant::now();
+        let mut server = FakeServer::new(config.server.clone(), now);
         let root_public = server.root_public();
+        let mut phones: Vec<SimPhone> = (0..=config.contacts)
+            .map(|index| {
+                let seed = config.server.seed.wrapping_add(1_000 * index as u64);
+                SimPhone::start(index, seed, &mut server, now)
+            })
+            .collect();
+        phones::pump(&mut phones, &mut server, now);
         Self {
             hub: Mutex::new(Hub {
-                phone: FakePhone::new(config.server.seed),
+                phones,
                 server,
                 writers: BTreeMap::new(),
                 next_conn: 0,
@@ -113,7 +130,10 @@ impl Inner {
     pub(super) fn with_hub<R>(&self, f: impl FnOnce(&mut Hub, Instant) -> R) -> R {
         let result = {
             let mut hub = self.lock();
-            let result = f(&mut hub, Instant::now());
+            let now = Instant::now();
+            let result = f(&mut hub, now);
+            let hub = &mut *hub;
+            phones::pump(&mut hub.phones, &mut hub.server, now);
             hub.drain();
             result
         };
@@ -137,16 +157,18 @@ impl Inner {
 
     pub(super) fn scan_qr(&self, qr: &str) -> Result<Jid, SimError> {
         self.with_hub(|hub, now| {
-            let jid = hub.phone.next_companion_jid();
-            hub.phone.scan(&mut hub.server, qr, now)?;
+            let (phone, server) = hub.linking_phone();
+            let jid = phone.next_companion_jid();
+            phone.scan(server, qr, now)?;
             Ok(jid)
         })
     }
 
     pub(super) fn enter_pair_code(&self, code: &str) -> Result<Jid, SimError> {
         self.with_hub(|hub, now| {
-            let jid = hub.phone.next_companion_jid();
-            hub.phone.enter_code(&mut hub.server, code, now)?;
+            let (phone, server) = hub.linking_phone();
+            let jid = phone.next_companion_jid();
+            phone.enter_code(server, code, now)?;
             Ok(jid)
         })
     }
@@ -182,5 +204,49 @@ impl Inner {
             devices: hub.server.devices().len(),
             pongs: u64::from(hub.server.pongs()),
         }
+    }
+}
+
+impl Inner {
+    pub(super) fn phones(&self) -> Vec<PhoneInfo> {
+        self.with_hub(|hub, _| {
+            hub.phones
+                .iter()
+                .enumerate()
+                .map(|(i, p)| p.info(i))
+                .collect()
+        })
+    }
+
+    pub(super) fn send_text(&self, phone: usize, to: &Jid, text: &str) -> Result<String, SimError> {
+        self.with_hub(|hub, now| {
+            let unix = hub.server.unix_at(now);
+            let slot = hub
+                .phones
+                .get_mut(phone)
+                .ok_or(SimError::NoSuchPhone(phone))?;
+            Ok(slot.send_text(to, text, unix))
+        })
+    }
+
+    pub(super) fn received(&self, phone: usize) -> Result<Vec<Received>, SimError> {
+        self.with_hub(|hub, _| {
+            hub.phones
+                .get(phone)
+                .map(SimPhone::received)
+                .ok_or(SimError::NoSuchPhone(phone))
+        })
+    }
+
+    pub(super) fn phone_events(
+        &self,
+        phone: usize,
+    ) -> Result<Vec<crate::device::DeviceEvent>, SimError> {
+        self.with_hub(|hub, _| {
+            hub.phones
+                .get(phone)
+                .map(|p| p.log.iter().cloned().collect())
+                .ok_or(SimError::NoSuchPhone(phone))
+        })
     }
 }

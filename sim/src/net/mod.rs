@@ -28,6 +28,7 @@
 mod control;
 mod fault_syntax;
 mod hub;
+mod phones;
 mod tls;
 mod web;
 mod ws;
@@ -45,6 +46,7 @@ use crate::phone::ScanError;
 use crate::server::{Fault, ServerConfig};
 
 pub use fault_syntax::parse_fault;
+pub use phones::{LOG_LIMIT, PhoneInfo};
 pub use tls::{LOOPBACK_NAMES, TestCa, TestCaError};
 
 use hub::Inner;
@@ -71,6 +73,9 @@ pub struct SimServerConfig {
     /// Serve `wss://` (and `https://` for `sw.js`) with this CA's loopback certificate instead
     /// of `ws://` (default `None`).
     pub tls: Option<TestCa>,
+    /// Contact phones besides phone 0 (the account companions link to), each its own account
+    /// with Signal keys (default 1).
+    pub contacts: usize,
 }
 
 impl Default for SimServerConfig {
@@ -80,12 +85,15 @@ impl Default for SimServerConfig {
             server: ServerConfig {
                 unix_base: wall_clock(),
                 history_limit: Some(HISTORY_LIMIT),
+                // Messages need real keys: every client uploads its one-time pre-keys.
+                pre_key_count: 0,
                 ..ServerConfig::default()
             },
             first_frame_delay: Duration::ZERO,
             control: false,
             server_pings: None,
             tls: None,
+            contacts: 1,
         }
     }
 }
@@ -122,6 +130,9 @@ pub enum SimError {
     /// pair-code request).
     #[error("the phone could not link: {0}")]
     Phone(#[from] ScanError),
+    /// No phone with this index.
+    #[error("no phone {0}: the server has phone 0 and its contacts 1…n (see /phones)")]
+    NoSuchPhone(usize),
     /// A fault description that [`parse_fault`] does not understand.
     #[error("unknown fault {0:?}")]
     UnknownFault(String),
@@ -251,7 +262,29 @@ impl SimServer {
     /// The phone number of the fake phone's account (for pair-code requests).
     pub fn phone_number(&self) -> String {
         self.inner
-            .with_hub(|hub, _| hub.phone.phone_number().to_owned())
+            .with_hub(|hub, _| hub.linking_phone().0.phone_number().to_owned())
+    }
+
+    /// The phones: 0 is the account companions link to, 1… are contacts.
+    pub fn phones(&self) -> Vec<PhoneInfo> {
+        self.inner.phones()
+    }
+
+    /// Phone `phone` sends `text` to `to` (a user JID, phone number or LID); returns the
+    /// message id (its delivery shows in [`phone_events`](Self::phone_events)).
+    pub fn send_text(&self, phone: usize, to: &Jid, text: &str) -> Result<String, SimError> {
+        self.inner.send_text(phone, to, text)
+    }
+
+    /// What phone `phone`'s application received, oldest first (the newest [`LOG_LIMIT`]
+    /// events are kept).
+    pub fn received(&self, phone: usize) -> Result<Vec<crate::device::Received>, SimError> {
+        self.inner.received(phone)
+    }
+
+    /// Everything that happened to phone `phone` (sent, receipts, retries…), oldest first.
+    pub fn phone_events(&self, phone: usize) -> Result<Vec<crate::device::DeviceEvent>, SimError> {
+        self.inner.phone_events(phone)
     }
 
     /// The fake phone types `code` for the pending pair-code request.

@@ -174,7 +174,8 @@ where
             match message {
                 Ok(Message::Binary(data)) => inner.with_hub(|hub, now| {
                     hub.server.handle_bytes(id, &data, now);
-                    hub.phone.finish_pair_codes(&mut hub.server, now);
+                    let (phone, server) = hub.linking_phone();
+                    phone.finish_pair_codes(server, now);
                 }),
                 Ok(Message::Close(_)) | Err(_) => break,
                 Ok(_) => {}

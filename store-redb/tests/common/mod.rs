@@ -33,7 +33,10 @@ impl Drop for TempDir {
     }
 }
 
+pub(crate) fn credentials(seed: u64) -> Credentials {
+    Credentials::generate(&mut ChaCha20Rng::seed_from_u64(seed))
+}
+
 pub(crate) fn created(seed: u64) -> CredentialsDelta {
-    let creds = Credentials::generate(&mut ChaCha20Rng::seed_from_u64(seed));
-    CredentialsDelta::one(CredentialChange::Created(Box::new(creds)))
+    CredentialsDelta::one(CredentialChange::Created(Box::new(credentials(seed))))
 }

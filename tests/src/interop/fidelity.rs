@@ -32,8 +32,14 @@ pub struct BaileysApp {
 impl BaileysApp {
     /// Starts Baileys against `url` with its multi-file auth state in `auth_dir`.
     pub fn spawn(url: &str, auth_dir: &Path) -> Result<Self, String> {
+        Self::spawn_with(url, auth_dir, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with extra environment variables (`FIDELITY_APP_STATE_KEY_ID`).
+    pub fn spawn_with(url: &str, auth_dir: &Path, env: &[(&str, &str)]) -> Result<Self, String> {
         let harness = Baileys::locate()?;
         let mut child = Command::new(harness.node())
+            .envs(env.iter().copied())
             .arg(harness.root().join("interop/fidelity.mjs"))
             .arg(url)
             .arg(auth_dir)
@@ -100,6 +106,12 @@ impl BaileysApp {
         }
     }
 
+    /// Sends a command line to the process (`send <jid> <text>`, `quit`).
+    pub fn command(&mut self, line: &str) -> Result<(), String> {
+        let stdin = self.stdin.as_mut().ok_or("stdin is closed")?;
+        writeln!(stdin, "{line}").map_err(|e| format!("cannot write to Baileys: {e}"))
+    }
+
     /// Asks the process to save its credentials and exit, then waits for it.
     pub fn quit(mut self) -> Result<(), String> {
         if let Some(mut stdin) = self.stdin.take() {
@@ -145,7 +157,17 @@ pub fn link_baileys_session(
     auth_dir: &Path,
     limit: Duration,
 ) -> Result<(BaileysApp, Jid), String> {
-    let mut app = BaileysApp::spawn(&server.ws_url(), auth_dir)?;
+    link_baileys_session_with(server, auth_dir, limit, &[])
+}
+
+/// [`link_baileys_session`] with extra environment variables for the process.
+pub fn link_baileys_session_with(
+    server: &SimServer,
+    auth_dir: &Path,
+    limit: Duration,
+    env: &[(&str, &str)],
+) -> Result<(BaileysApp, Jid), String> {
+    let mut app = BaileysApp::spawn_with(&server.ws_url(), auth_dir, env)?;
     let qr = app.wait_for("qr", limit, no_close)?;
     let qr = qr["qr"].as_str().ok_or("qr event without a qr")?.to_owned();
     let jid = server

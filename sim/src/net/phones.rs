@@ -1,0 +1,143 @@
+//! The phones of a running [`SimServer`](super::SimServer): phone 0 is the account companions
+//! link to (it scans QR codes and takes pair codes), the others are contacts. Each phone is
+//! registered as an account and owns real Signal keys as device 0 (a
+//! [`SimDevice`](crate::device::SimDevice) online locally), so clients can write to it and
+//! it can write to them.
+//!
+//! After every call into the server the hub pumps the phones: each submits what it has to
+//! send and handles what was delivered to it, until nothing moves. What a phone's
+//! application got is kept (the newest [`LOG_LIMIT`] events) for [`SimServer::received`]
+//! and the control interface.
+//!
+//! Clients that wait for the phone's app-state key (npm Baileys 6.17.16, `interop-notes.md`
+//! item 10) get none from these phones: set `creds.myAppStateKeyId` in the client's auth state
+//! before its first login so it does not wait.
+//!
+//! [`SimServer::received`]: super::SimServer::received
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use tether_core::binary::Jid;
+
+use crate::device::{DeviceConfig, DeviceEvent, Received, SimDevice};
+use crate::phone::FakePhone;
+use crate::server::FakeServer;
+
+/// Events a phone keeps.
+pub const LOG_LIMIT: usize = 10_000;
+
+/// One-time pre-keys a phone uploads at a time.
+const PRE_KEY_BATCH: u32 = 30;
+
+/// Rounds of pumping after one call before giving up (a livelock guard).
+const PUMP_LIMIT: usize = 64;
+
+/// A phone of the server: who it is, its messaging device, and what happened to it.
+#[derive(Debug)]
+pub(super) struct SimPhone {
+    pub(super) phone: FakePhone,
+    pub(super) device: SimDevice,
+    pub(super) log: VecDeque<DeviceEvent>,
+}
+
+/// What the control interface shows of a phone.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PhoneInfo {
+    /// Its index (0: the account companions link to).
+    pub index: usize,
+    /// The account's phone number.
+    pub phone_number: String,
+    /// The account's LID user.
+    pub lid_user: String,
+    /// The push name.
+    pub push_name: String,
+}
+
+impl SimPhone {
+    /// Phone `index` from `seed`: its account registered with `server`, its device online
+    /// locally, its keys on their way.
+    pub(super) fn start(index: usize, seed: u64, server: &mut FakeServer, now: Instant) -> Self {
+        let phone = FakePhone::new(seed);
+        let push_name = push_name(index);
+        if let Err(error) = server.add_account(&phone.account_spec(&push_name)) {
+            tracing::warn!(%error, "sim server: a phone's account was not registered");
+        }
+        let config = DeviceConfig {
+            seed: seed ^ 0x5048_4f4e_4500,
+            phone_number: phone.phone_number().to_owned(),
+            lid_user: phone.lid_user().to_owned(),
+            device: 0,
+            pre_key_batch: PRE_KEY_BATCH,
+            prefer_lid: false,
+        };
+        let mut device = SimDevice::new(config, phone.identity());
+        if let Err(error) = server.connect_local(&device.jid(), now) {
+            tracing::warn!(%error, "sim server: a phone did not come online");
+        }
+        device.register();
+        Self {
+            phone,
+            device,
+            log: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn info(&self, index: usize) -> PhoneInfo {
+        PhoneInfo {
+            index,
+            phone_number: self.phone.phone_number().to_owned(),
+            lid_user: self.phone.lid_user().to_owned(),
+            push_name: push_name(index),
+        }
+    }
+
+    /// One exchange with the server; `true` if anything moved.
+    fn exchange(&mut self, server: &mut FakeServer, now: Instant) -> bool {
+        let moved = self.device.exchange(server, now);
+        while let Some(event) = self.device.poll_event() {
+            if self.log.len() >= LOG_LIMIT {
+                self.log.pop_front();
+            }
+            self.log.push_back(event);
+        }
+        moved
+    }
+
+    /// The messages its application got, oldest first.
+    pub(super) fn received(&self) -> Vec<Received> {
+        self.log
+            .iter()
+            .filter_map(|e| match e {
+                DeviceEvent::Received(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub(super) fn send_text(&mut self, to: &Jid, text: &str, unix: u64) -> String {
+        self.device.send_text(to, text, unix)
+    }
+}
+
+fn push_name(index: usize) -> String {
+    if index == 0 {
+        "Sim Phone".to_owned()
+    } else {
+        format!("Sim Contact {index}")
+    }
+}
+
+/// Pumps every phone until nothing moves.
+pub(super) fn pump(phones: &mut [SimPhone], server: &mut FakeServer, now: Instant) {
+    for _ in 0..PUMP_LIMIT {
+        let mut moved = false;
+        for phone in phones.iter_mut() {
+            moved |= phone.exchange(server, now);
+        }
+        if !moved {
+            return;
+        }
+    }
+    tracing::warn!("sim server: the phones kept exchanging stanzas; stopped pumping");
+}
