@@ -300,7 +300,10 @@ macro_rules! messaging_methods {
 
         /// Sets the account's presence: `available` (online; delivery receipts become
         /// active) or unavailable. Needs a live connection.
-        pub fn set_presence(&self, available: bool) -> Result<(), $crate::__core::driver::ClientError> {
+        pub fn set_presence(
+            &self,
+            available: bool,
+        ) -> Result<(), $crate::__core::driver::ClientError> {
             self.command($crate::__core::connection::Command::Presence { available })
         }
 
@@ -366,10 +369,17 @@ mod tests {
         });
         assert!(matches!(
             poll(&mut b, &count),
-            Poll::Ready(Err(MessagingError::Failed { reason: SendError::Nack { code: 463, .. }, .. }))
+            Poll::Ready(Err(MessagingError::Failed {
+                reason: SendError::Nack { code: 463, .. },
+                ..
+            }))
         ));
         drop((a, b));
-        assert_eq!(tracker.watched(), 0, "resolved and dropped sends are forgotten");
+        assert_eq!(
+            tracker.watched(),
+            0,
+            "resolved and dropped sends are forgotten"
+        );
     }
 
     #[test]

@@ -45,9 +45,7 @@ pub use tether_core::connection::{
     Action, Command, CommandError, Config, Event, Output, State, TransportId,
 };
 pub use tether_core::creds::{CredentialStore, StoreError};
-pub use tether_core::driver::{
-    ClientError, DialError, MessagingError, Options, Sent, StartError,
-};
+pub use tether_core::driver::{ClientError, DialError, MessagingError, Options, Sent, StartError};
 use tether_core::driver::{
     Driver as Core, Input, Job, client_command, lock, panic_message, run_store_action,
     store_panicked, store_seq,

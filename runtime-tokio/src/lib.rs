@@ -33,16 +33,14 @@ pub use tether_core::connection::{
     Action, Command, CommandError, Config, Event, Output, State, TransportId,
 };
 pub use tether_core::creds::{CredentialStore, StoreError};
-pub use tether_core::driver::{
-    ClientError, DialError, MessagingError, Options, Sent, StartError,
-};
+pub use tether_core::driver::{ClientError, DialError, MessagingError, Options, Sent, StartError};
 use tether_core::driver::{
     Driver, Input, Job, client_command, lock, run_store_action, store_panicked, store_seq,
 };
 pub use tether_core::proxy::ProxySetting;
 pub use tether_core::reason::DisconnectReason;
-use tether_net_common::sends::{SendTracker, send_watched};
 pub use tether_net_common::sends::PendingSend;
+use tether_net_common::sends::{SendTracker, send_watched};
 
 /// Starts driving a connection: loads credentials from `store` on the blocking pool, builds
 /// the [`Connection`](tether_core::connection::Connection) and spawns the driver task. Must be

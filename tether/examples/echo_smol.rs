@@ -3,9 +3,15 @@ use tether::{Event, Options, RedbStore};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     smol::block_on(async {
-        let store = RedbStore::open(std::env::args().nth(1).as_deref().unwrap_or("echo-bot.redb"))?;
+        let store = RedbStore::open(
+            std::env::args()
+                .nth(1)
+                .as_deref()
+                .unwrap_or("echo-bot.redb"),
+        )?;
         let config = tether::config_from_env()?.unwrap_or_default();
-        let (client, mut events, driver) = tether::smol::start(config, store, Options::default()).await?;
+        let (client, mut events, driver) =
+            tether::smol::start(config, store, Options::default()).await?;
         smol::spawn(driver).detach();
         client.connect()?;
         while let Some(event) = events.next().await {

@@ -4,7 +4,12 @@ use tether::{Event, Options, RedbStore};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let store = RedbStore::open(std::env::args().nth(1).as_deref().unwrap_or("echo-bot.redb"))?;
+    let store = RedbStore::open(
+        std::env::args()
+            .nth(1)
+            .as_deref()
+            .unwrap_or("echo-bot.redb"),
+    )?;
     let config = tether::config_from_env()?.unwrap_or_default();
     let (client, mut events) = tether::tokio::start(config, store, Options::default()).await?;
     client.connect()?;

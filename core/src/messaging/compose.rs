@@ -18,7 +18,9 @@
 use crate::binary::{Jid, Server};
 use crate::messaging::ids::MessageId;
 use crate::messaging::types::IncomingMessage;
-use crate::proto::message::{ContextInfo, ExtendedTextMessage, Message, MessageKey, ReactionMessage};
+use crate::proto::message::{
+    ContextInfo, ExtendedTextMessage, Message, MessageKey, ReactionMessage,
+};
 
 /// The message a reply quotes.
 #[derive(Clone, PartialEq)]
@@ -314,10 +316,15 @@ mod tests {
         assert_eq!(m.text_content(), Some("fine"));
         let ctx = m.context_info().unwrap();
         assert_eq!(ctx.stanza_id.as_deref(), Some("3EB0AAAA"));
-        assert_eq!(ctx.participant.as_deref(), Some("15550001111@s.whatsapp.net"));
+        assert_eq!(
+            ctx.participant.as_deref(),
+            Some("15550001111@s.whatsapp.net")
+        );
         assert_eq!(ctx.remote_jid, None);
         assert_eq!(
-            ctx.quoted_message.as_deref().and_then(Message::text_content),
+            ctx.quoted_message
+                .as_deref()
+                .and_then(Message::text_content),
             Some("how are you?")
         );
         // The receiving side's helper sees the same quote.
@@ -361,7 +368,10 @@ mod tests {
             .build();
         let ctx = m.context_info().unwrap();
         assert_eq!(ctx.stanza_id.as_deref(), Some("ID1"));
-        assert_eq!(ctx.participant.as_deref(), Some("15559998888@s.whatsapp.net"));
+        assert_eq!(
+            ctx.participant.as_deref(),
+            Some("15559998888@s.whatsapp.net")
+        );
         assert_eq!(ctx.remote_jid.as_deref(), Some("120363000000000001@g.us"));
         assert!(ctx.quoted_message.is_none());
     }
@@ -383,10 +393,17 @@ mod tests {
     #[test]
     fn reactions_name_the_message_and_read_back() {
         let original = incoming("3EB0DDDD", Message::text("lunch?"));
-        let m = wire(reaction(&ReactionTarget::of(&original), "👍", 1_800_000_000_123));
+        let m = wire(reaction(
+            &ReactionTarget::of(&original),
+            "👍",
+            1_800_000_000_123,
+        ));
         let r = m.reaction_message.as_ref().unwrap();
         let key = r.key.as_ref().unwrap();
-        assert_eq!(key.remote_jid.as_deref(), Some("15550001111@s.whatsapp.net"));
+        assert_eq!(
+            key.remote_jid.as_deref(),
+            Some("15550001111@s.whatsapp.net")
+        );
         assert_eq!(key.from_me, Some(false));
         assert_eq!(key.participant, None, "1:1 reactions carry no participant");
         assert_eq!(r.sender_timestamp_ms, Some(1_800_000_000_123));
@@ -400,7 +417,10 @@ mod tests {
         target.sender = Some(jid("15550001111:3@s.whatsapp.net"));
         let m = reaction(&target, "", 5);
         let key = m.reaction_message.as_ref().unwrap().key.as_ref().unwrap();
-        assert_eq!(key.participant.as_deref(), Some("15550001111@s.whatsapp.net"));
+        assert_eq!(
+            key.participant.as_deref(),
+            Some("15550001111@s.whatsapp.net")
+        );
         assert_eq!(m.reaction_message.unwrap().text.as_deref(), Some(""));
     }
 }

@@ -62,7 +62,9 @@ pub enum RecipientError {
         given: String,
     },
     /// Text with an `@` that does not parse as a JID.
-    #[error("{given:?} is not a valid JID ({error}); a user JID looks like 15551234567@s.whatsapp.net")]
+    #[error(
+        "{given:?} is not a valid JID ({error}); a user JID looks like 15551234567@s.whatsapp.net"
+    )]
     InvalidJid {
         /// What was given.
         given: String,
@@ -70,7 +72,9 @@ pub enum RecipientError {
         error: JidParseError,
     },
     /// A JID whose user part is not a number (phone-number and LID users are digits).
-    #[error("{given:?} is not a user: the part before @ must be the digits of a phone number or a LID")]
+    #[error(
+        "{given:?} is not a user: the part before @ must be the digits of a phone number or a LID"
+    )]
     InvalidUser {
         /// What was given.
         given: String,
@@ -106,12 +110,10 @@ pub fn parse_recipient(text: &str) -> Result<Jid, RecipientError> {
         return Err(RecipientError::Empty);
     }
     if given.contains('@') {
-        let jid: Jid = given
-            .parse()
-            .map_err(|error| RecipientError::InvalidJid {
-                given: shown(given),
-                error,
-            })?;
+        let jid: Jid = given.parse().map_err(|error| RecipientError::InvalidJid {
+            given: shown(given),
+            error,
+        })?;
         return recipient_of(&jid).map_err(|e| match e {
             RecipientError::NotAChat { .. } => RecipientError::NotAChat {
                 given: shown(given),
@@ -245,7 +247,10 @@ mod tests {
             "15551234567@s.whatsapp.net"
         );
         assert_eq!(ok("15551234567@c.us"), "15551234567@s.whatsapp.net");
-        assert_eq!(ok("15551234567:3@s.whatsapp.net"), "15551234567@s.whatsapp.net");
+        assert_eq!(
+            ok("15551234567:3@s.whatsapp.net"),
+            "15551234567@s.whatsapp.net"
+        );
         assert_eq!(ok("123456789012345@lid"), "123456789012345@lid");
         assert_eq!(ok("123456789012345:7@lid"), "123456789012345@lid");
         assert_eq!(ok("120363021234567890@g.us"), "120363021234567890@g.us");
@@ -266,7 +271,9 @@ mod tests {
         let cases: [(&str, Check); 10] = [
             ("", |e| matches!(e, RecipientError::Empty)),
             ("   ", |e| matches!(e, RecipientError::Empty)),
-            ("alice", |e| matches!(e, RecipientError::NotAPhoneNumber { .. })),
+            ("alice", |e| {
+                matches!(e, RecipientError::NotAPhoneNumber { .. })
+            }),
             ("+1555abc4567", |e| {
                 matches!(e, RecipientError::NotAPhoneNumber { .. })
             }),
@@ -313,7 +320,10 @@ mod tests {
         let long = "1".repeat(100_000);
         assert!(matches!(
             parse_recipient(&long),
-            Err(RecipientError::PhoneLength { digits: 100_000, .. })
+            Err(RecipientError::PhoneLength {
+                digits: 100_000,
+                ..
+            })
         ));
     }
 }

@@ -1,0 +1,165 @@
+//! The client side, for `tether status`, `stop`, `backup`, `send`, `read` and tests: connect
+//! to `<store>.sock` (checking that the server is this user's), send requests, read answers
+//! and events.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::protocol::{MAX_LINE, Request};
+use crate::socket;
+
+/// Why a request could not be answered.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AskError {
+    /// No instance serves the socket (no file, or nobody listening).
+    NoOwner,
+    /// The instance refused the request: its error message, its stable `code`, and the whole
+    /// answer.
+    Refused {
+        /// What it said.
+        error: String,
+        /// The answer's `code` (`send_failed`, `refused`, `invalid_recipient`, …).
+        code: String,
+        /// The whole answer line.
+        answer: Value,
+    },
+    /// The exchange failed (unreadable answer, timeout, a socket of another user).
+    Failed(String),
+}
+
+impl std::fmt::Display for AskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoOwner => f.write_str("no running instance serves this store's control socket"),
+            Self::Refused { error, .. } => write!(f, "the running instance refused: {error}"),
+            Self::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for AskError {}
+
+/// A connection to a running instance.
+#[derive(Debug)]
+pub struct ControlClient {
+    stream: UnixStream,
+    reader: BufReader<UnixStream>,
+    path: String,
+}
+
+impl ControlClient {
+    /// Connects to the socket at `path`; `timeout` bounds every read and write (`None`: wait
+    /// as long as it takes, for subscribers).
+    pub fn connect(path: &Path, timeout: Option<Duration>) -> Result<Self, AskError> {
+        let shown = path.display().to_string();
+        let stream = match UnixStream::connect(path) {
+            Ok(s) => s,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                return Err(AskError::NoOwner);
+            }
+            Err(e) => {
+                return Err(AskError::Failed(format!(
+                    "cannot connect to the control socket {shown}: {e}"
+                )));
+            }
+        };
+        socket::check_peer(&stream, false)
+            .map_err(|e| AskError::Failed(format!("{shown}: {e}; check who created it (ls -l)")))?;
+        let _ = stream.set_read_timeout(timeout);
+        let _ = stream.set_write_timeout(timeout.or(Some(Duration::from_secs(10))));
+        let reader = stream
+            .try_clone()
+            .map(BufReader::new)
+            .map_err(|e| AskError::Failed(format!("{shown}: {e}")))?;
+        Ok(Self {
+            stream,
+            reader,
+            path: shown,
+        })
+    }
+
+    fn io(&self, e: &std::io::Error) -> AskError {
+        AskError::Failed(format!(
+            "the instance's control socket {} did not answer ({e}); it may be hung: check its \
+             logs, or stop it with `tether stop`",
+            self.path
+        ))
+    }
+
+    /// Sends `request` (tagged `req`, when not `null`).
+    pub fn send(&mut self, request: &Request, req: &Value) -> Result<(), AskError> {
+        let line = request.to_line(req);
+        (&self.stream)
+            .write_all(format!("{line}\n").as_bytes())
+            .map_err(|e| self.io(&e))
+    }
+
+    /// The next line: an answer (`ok`) or an event (`event`). `Ok(None)` at the end of the
+    /// stream.
+    pub fn next_line(&mut self) -> Result<Option<Value>, AskError> {
+        let mut line = String::new();
+        let n = (&mut self.reader)
+            .take(MAX_LINE as u64 * 64)
+            .read_line(&mut line)
+            .map_err(|e| self.io(&e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        serde_json::from_str(&line).map(Some).map_err(|e| {
+            AskError::Failed(format!("the instance answered something unreadable: {e}"))
+        })
+    }
+
+    /// Sends `request` and waits for its answer, skipping events; an `ok: false` answer is
+    /// [`AskError::Refused`].
+    pub fn request(&mut self, request: &Request) -> Result<Value, AskError> {
+        self.send(request, &Value::Null)?;
+        loop {
+            let Some(v) = self.next_line()? else {
+                return Err(AskError::Failed(format!(
+                    "the instance closed {} without answering",
+                    self.path
+                )));
+            };
+            if v.get("ok").is_none() {
+                continue;
+            }
+            return checked(v);
+        }
+    }
+}
+
+/// An answer line as a result.
+fn checked(v: Value) -> Result<Value, AskError> {
+    if v.get("ok") == Some(&json!(true)) {
+        return Ok(v);
+    }
+    Err(AskError::Refused {
+        error: v
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no reason given")
+            .to_owned(),
+        code: v
+            .get("code")
+            .and_then(Value::as_str)
+            .unwrap_or("failed")
+            .to_owned(),
+        answer: v,
+    })
+}
+
+/// Sends one request to the instance serving `path` and returns its answer.
+pub fn ask(path: &Path, request: &Request, timeout: Duration) -> Result<Value, AskError> {
+    ControlClient::connect(path, Some(timeout))?.request(request)
+}
