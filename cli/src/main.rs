@@ -23,6 +23,7 @@ mod control;
 mod doctor;
 mod exit;
 mod failure;
+mod holder;
 mod httpc;
 mod logging;
 mod metrics;

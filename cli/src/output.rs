@@ -309,6 +309,7 @@ mod tests {
             message_type: "text".into(),
             raw: Bytes::from(content.encode_to_vec()),
             message: content,
+            replayed: false,
         };
         assert_eq!(
             message_line(&m),

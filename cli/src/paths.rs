@@ -46,8 +46,3 @@ pub(crate) fn beside(store: &Path, suffix: &str) -> PathBuf {
 pub(crate) fn socket_path(store: &Path) -> PathBuf {
     beside(store, ".sock")
 }
-
-/// The owner sidecar of `store` (written by tether-store-redb).
-pub(crate) fn owner_path(store: &Path) -> PathBuf {
-    beside(store, ".owner")
-}

@@ -57,8 +57,8 @@ pub(crate) enum ConfirmMode {
 #[derive(Debug)]
 struct MessageOutput {
     confirm: ConfirmMode,
-    /// Each inbox position is printed once per process (a subscriber's replay is not
-    /// printed again).
+    /// Each inbox position is printed once per process (a subscriber's catch-up read is
+    /// never printed).
     printed: PositionFilter,
 }
 
@@ -234,7 +234,8 @@ impl Session {
         let Some(out) = self.messages.as_mut() else {
             return;
         };
-        if !out.printed.take(position) {
+        // A catch-up read is a control subscriber's, not news for stdout.
+        if tether_control::events::replayed(event) || !out.printed.take(position) {
             return;
         }
         let printed = self.printer.event(event, values);

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
 use tether_store_redb::{RedbStore, RedbStoreError, ServerBinding};
 
+use crate::Failure;
 use crate::metrics::Metrics;
-use crate::{Failure, paths};
 
 /// Opens (or creates) the store and becomes its owner; an in-use store is a runtime failure whose
 /// message names the holder once and `tether stop`.
@@ -77,31 +77,14 @@ pub(crate) struct Sidecar {
 }
 
 impl Sidecar {
-    /// Reads the sidecar beside `store`.
+    /// Reads the sidecar beside `store` (bounded, never through a link).
     pub(crate) fn read(store: &Path) -> Option<Self> {
-        let text = std::fs::read_to_string(paths::owner_path(store)).ok()?;
-        let (mut pid, mut host, mut since) = (None, None, None);
-        for line in text.lines() {
-            match line.split_once('=') {
-                Some(("pid", v)) => pid = v.trim().parse().ok(),
-                Some(("host", v)) => host = Some(v.trim().to_owned()),
-                Some(("since", v)) => since = v.trim().parse().ok(),
-                _ => {}
-            }
-        }
+        let owner = tether_store_redb::Owner::recorded(store)?;
         Some(Self {
-            pid: pid?,
-            host: host?,
-            since: since?,
+            pid: owner.pid,
+            host: owner.host,
+            since: owner.since,
         })
-    }
-
-    /// Whether the recorded process still runs (on this host; another host's is assumed alive).
-    pub(crate) fn is_alive(&self) -> bool {
-        if self.host != local_hostname() {
-            return true;
-        }
-        Path::new("/proc").join(self.pid.to_string()).exists()
     }
 
     pub(crate) fn to_json(&self) -> Value {

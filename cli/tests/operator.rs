@@ -416,31 +416,38 @@ fn wss_with_a_ca_file_directly_and_through_proxies() {
     let ca = sim.ca.clone().unwrap();
     let http = proxies::Proxy::start(proxies::Kind::HttpConnect);
     let socks = proxies::Proxy::start(proxies::Kind::Socks5);
-    for (name, proxy) in [
-        ("direct", "off".to_owned()),
-        ("connect", format!("http://{}", http.addr)),
-        ("socks", format!("socks5://user:secret@{}", socks.addr)),
+    for (name, proxy, via_env) in [
+        ("direct", "off".to_owned(), false),
+        ("env", "off".to_owned(), true),
+        ("connect", format!("http://{}", http.addr), false),
+        (
+            "socks",
+            format!("socks5://user:secret@{}", socks.addr),
+            false,
+        ),
     ] {
         let store = t.0.join(format!("{name}.redb"));
-        let mut run = Proc::spawn(
-            &t.0,
-            &[
-                "run",
-                "--json",
-                "--server",
-                &sim.ws,
-                "--trust-root",
-                &sim.root,
-                "--ca-file",
-                &ca,
-                "--proxy",
-                &proxy,
-                "--sim-phone",
-                &sim.control,
-                "--store",
-                store.to_str().unwrap(),
-            ],
-        );
+        let mut args = vec![
+            "run",
+            "--json",
+            "--server",
+            &sim.ws,
+            "--trust-root",
+            &sim.root,
+            "--proxy",
+            &proxy,
+            "--sim-phone",
+            &sim.control,
+            "--store",
+            store.to_str().unwrap(),
+        ];
+        let env: Vec<(&str, &str)> = if via_env {
+            vec![("SSL_CERT_FILE", ca.as_str())]
+        } else {
+            args.extend(["--ca-file", ca.as_str()]);
+            Vec::new()
+        };
+        let mut run = Proc::spawn_env(&t.0, &args, Stdio::null(), &env);
         run.event("connected");
         stop(&t.0, &store);
         assert_eq!(run.exit_code(), 0, "{name}");
@@ -465,6 +472,26 @@ fn wss_with_a_ca_file_directly_and_through_proxies() {
     let d = run.event("disconnected");
     assert_eq!(d["cause"], "tls", "{d}");
     stop(&t.0, &store);
+}
+
+/// A damaged store is reported first, with the way back (restore a backup), never "link
+/// again"; `status --check` says so with its own exit code.
+#[test]
+fn a_damaged_store_comes_first() {
+    let t = Tmp::new("op-damaged");
+    let store = t.0.join("s.redb");
+    std::fs::write(&store, vec![0x5a_u8; 64 * 1024]).unwrap();
+    let (code, out, _) = output(
+        tether(&t.0)
+            .args(["status", "--check", "--store"])
+            .arg(&store),
+    );
+    assert_eq!(code, 13, "{out}");
+    assert!(out.starts_with("DAMAGED"), "{out}");
+    assert!(out.contains("tether restore"), "{out}");
+    let (_, out, _) = output(tether(&t.0).args(["status", "--store"]).arg(&store));
+    assert!(out.starts_with("✘ damaged"), "{out}");
+    assert!(!out.contains("scan the QR"), "{out}");
 }
 
 /// Logs for production: RFC 3339 timestamps, JSON lines with --log-format json, no ANSI

@@ -412,7 +412,10 @@ fn under_systemd_run_notifies_ready_and_feeds_the_watchdog() {
     run.event("connected");
     let mut got = String::new();
     let mut buf = [0u8; 512];
-    while !(got.contains("READY=1") && got.contains("WATCHDOG=1")) {
+    while !(got.contains("READY=1")
+        && got.contains("WATCHDOG=1")
+        && got.contains("STATUS=connected as "))
+    {
         let n = sock
             .recv(&mut buf)
             .expect("no notification from tether run");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::protocol::{MAX_LINE, Request};
-use crate::socket;
+use crate::socket::{Peer, check_peer, check_socket_file, own_uid};
 
 /// Why a request could not be answered.
 #[derive(Debug)]
@@ -18,6 +18,9 @@ use crate::socket;
 pub enum AskError {
     /// No instance serves the socket (no file, or nobody listening).
     NoOwner,
+    /// The socket is not this user's: another user's file or server, or a link. It was not
+    /// used.
+    Untrusted(String),
     /// The instance refused the request: its error message, its stable `code`, and the whole
     /// answer.
     Refused {
@@ -36,6 +39,7 @@ impl std::fmt::Display for AskError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::NoOwner => f.write_str("no running instance serves this store's control socket"),
+            Self::Untrusted(e) => f.write_str(e),
             Self::Refused { error, .. } => write!(f, "the running instance refused: {error}"),
             Self::Failed(e) => f.write_str(e),
         }
@@ -50,13 +54,33 @@ pub struct ControlClient {
     stream: UnixStream,
     reader: BufReader<UnixStream>,
     path: String,
+    server: Peer,
 }
 
 impl ControlClient {
     /// Connects to the socket at `path`; `timeout` bounds every read and write (`None`: wait
-    /// as long as it takes, for subscribers).
+    /// as long as it takes, for subscribers). The socket must be this user's
+    /// ([`ControlClient::connect_as`]).
     pub fn connect(path: &Path, timeout: Option<Duration>) -> Result<Self, AskError> {
+        Self::connect_as(path, timeout, own_uid())
+    }
+
+    /// Connects to `path` if it is a socket file of user `uid` (not a link) served by a
+    /// process of user `uid`.
+    pub fn connect_as(path: &Path, timeout: Option<Duration>, uid: u32) -> Result<Self, AskError> {
         let shown = path.display().to_string();
+        let untrusted = |why: String| {
+            AskError::Untrusted(format!(
+                "the control socket {shown} cannot be trusted: {why}; it was not used. If you \
+                 did not put it there, another user may have: remove it, and keep the store's \
+                 directory private (`chmod 700`)"
+            ))
+        };
+        match check_socket_file(path, uid) {
+            Ok(true) => {}
+            Ok(false) => return Err(AskError::NoOwner),
+            Err(why) => return Err(untrusted(why)),
+        }
         let stream = match UnixStream::connect(path) {
             Ok(s) => s,
             Err(e)
@@ -73,8 +97,8 @@ impl ControlClient {
                 )));
             }
         };
-        socket::check_peer(&stream, false)
-            .map_err(|e| AskError::Failed(format!("{shown}: {e}; check who created it (ls -l)")))?;
+        let server =
+            check_peer(&stream, uid).map_err(|why| untrusted(format!("its server: {why}")))?;
         let _ = stream.set_read_timeout(timeout);
         let _ = stream.set_write_timeout(timeout.or(Some(Duration::from_secs(10))));
         let reader = stream
@@ -85,7 +109,13 @@ impl ControlClient {
             stream,
             reader,
             path: shown,
+            server,
         })
+    }
+
+    /// Who serves the socket.
+    pub fn server(&self) -> Peer {
+        self.server
     }
 
     fn io(&self, e: &std::io::Error) -> AskError {
@@ -161,5 +191,18 @@ fn checked(v: Value) -> Result<Value, AskError> {
 
 /// Sends one request to the instance serving `path` and returns its answer.
 pub fn ask(path: &Path, request: &Request, timeout: Duration) -> Result<Value, AskError> {
-    ControlClient::connect(path, Some(timeout))?.request(request)
+    ask_peer(path, request, timeout, own_uid()).map(|(value, _)| value)
+}
+
+/// Sends one request to the socket `path` if it is a socket of user `uid` served by a process
+/// of user `uid`; returns the answer and who answered.
+pub fn ask_peer(
+    path: &Path,
+    request: &Request,
+    timeout: Duration,
+    uid: u32,
+) -> Result<(Value, Peer), AskError> {
+    let mut client = ControlClient::connect_as(path, Some(timeout), uid)?;
+    let server = client.server();
+    client.request(request).map(|v| (v, server))
 }

@@ -14,8 +14,9 @@
 //! | `keepalive_restored` | — |
 //! | `clock_skew` | `offset_ms` |
 //! | `stanza` | `tag` |
-//! | `message` | `position`, `id`, `chat`, `from`, `from_alt`, `from_me`, `timestamp_ms`, `push_name`, `offline`, `type`, `text`, `quoted` (`{id, from, text}`), `mentions`, `reaction` (`{id, emoji}`) |
-//! | `undecryptable` | `position`, `id`, `chat`, `from`, `timestamp_ms`, `reason`, `retry_count` |
+//! | `message` | `position`, `id`, `chat`, `from`, `from_alt`, `from_me`, `timestamp_ms`, `push_name`, `offline`, `type`, `text`, `quoted` (`{id, from, text}`), `mentions`, `reaction` (`{id, emoji}`), `replayed` |
+//! | `undecryptable` | `position`, `id`, `chat`, `from`, `timestamp_ms`, `reason`, `retry_count`, `replayed` |
+//! | `inbox_replayed` | `from`, `next`: a catch-up read ended; newer entries arrive live |
 //! | `receipt` | `kind`, `ids`, `chat`, `from`, `participant`, `timestamp_ms` |
 //! | `sent` | `id`, `to`, `timestamp_ms` |
 //! | `send_failed` | `id`, `to`, `error` (`nack`, `timeout`, `no_devices`, `invalid_recipient`, `invalid`, `stopped`), `code` (a nack's), `reason` |
@@ -99,6 +100,7 @@ pub fn event_json(event: &Event, now: Instant) -> Vec<Value> {
             "timestamp_ms": ms(u.timestamp),
             "reason": u.reason,
             "retry_count": u.retry_count,
+            "replayed": u.replayed,
         })),
         Event::Receipt(r) => one(json!({
             "event": "receipt",
@@ -109,11 +111,16 @@ pub fn event_json(event: &Event, now: Instant) -> Vec<Value> {
             "participant": r.participant.as_ref().map(ToString::to_string),
             "timestamp_ms": r.timestamp.map(ms),
         })),
-        Event::Sent { id, t } => one(json!({
+        Event::Sent { id, to, t } => one(json!({
             "event": "sent",
             "id": id.as_str(),
-            "to": null,
+            "to": to.to_string(),
             "timestamp_ms": ms(*t),
+        })),
+        Event::InboxReplayed { from, next } => one(json!({
+            "event": "inbox_replayed",
+            "from": from.0,
+            "next": next.0,
         })),
         Event::SendFailed { id, reason } => one(send_failed_json(id.as_str(), reason)),
         Event::IdentityChanged { user } => {
@@ -184,6 +191,7 @@ pub fn message_json(m: &IncomingMessage) -> Value {
         })),
         "mentions": m.mentions().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "reaction": m.reaction().map(|(id, emoji)| json!({"id": id.as_str(), "emoji": emoji})),
+        "replayed": m.replayed,
     })
 }
 
@@ -210,6 +218,15 @@ pub fn send_error_kind(reason: &SendError) -> (&'static str, Option<u16>) {
         SendError::Invalid(_) => ("invalid", None),
         SendError::Stopped(_) => ("stopped", None),
         _ => ("other", None),
+    }
+}
+
+/// Whether an entry was emitted by a catch-up read (`Command::ReplayInbox`), not as new.
+pub fn replayed(event: &Event) -> bool {
+    match event {
+        Event::Message(m) => m.replayed,
+        Event::Undecryptable(u) => u.replayed,
+        _ => false,
     }
 }
 
@@ -266,6 +283,7 @@ mod tests {
             message_type: "text".into(),
             raw: Bytes::from(message.encode_to_vec()),
             message,
+            replayed: false,
         }
     }
 
@@ -324,13 +342,18 @@ mod tests {
         let sent = &event_json(
             &Event::Sent {
                 id: MessageId("S".into()),
+                to: "15550001111@s.whatsapp.net".parse().unwrap(),
                 t: 7,
             },
             now,
         )[0];
         assert_eq!(
-            (&sent["event"], &sent["timestamp_ms"]),
-            (&json!("sent"), &json!(7000))
+            (&sent["event"], &sent["to"], &sent["timestamp_ms"]),
+            (
+                &json!("sent"),
+                &json!("15550001111@s.whatsapp.net"),
+                &json!(7000)
+            )
         );
         let failed = &event_json(
             &Event::SendFailed {

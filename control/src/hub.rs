@@ -93,6 +93,8 @@ struct Subscriber {
     stream: UnixStream,
     positions: PositionFilter,
     events: Option<Vec<String>>,
+    /// It asked for a replay from a position (it takes replayed entries too).
+    catching_up: bool,
 }
 
 #[derive(Debug, Default)]
@@ -147,6 +149,7 @@ impl Hub {
                 stream,
                 positions,
                 events,
+                catching_up: from.is_some(),
             },
         );
         id
@@ -160,15 +163,6 @@ impl Hub {
     /// How many subscribers there are.
     pub fn subscribers(&self) -> usize {
         self.lock().subscribers.len()
-    }
-
-    /// The lowest inbox position any subscriber that asked for a replay still waits for.
-    pub(crate) fn replay_start(&self) -> Option<u64> {
-        self.lock()
-            .subscribers
-            .values()
-            .filter_map(|s| s.positions.next_wanted())
-            .min()
     }
 
     /// Remembers that message `id` went to `to` (its `sent` / `send_failed` events name it).
@@ -201,12 +195,12 @@ impl Hub {
             .cloned()
     }
 
-    /// The JSON objects for `event` as the socket streams them (with `to` on `sent` and
-    /// `send_failed` when known).
+    /// The JSON objects for `event` as the socket streams them (with `to` on `send_failed`
+    /// when known).
     pub fn json(&self, event: &Event, now: Instant) -> Vec<Value> {
         let mut values = event_json(event, now);
         let id = match event {
-            Event::Sent { id, .. } | Event::SendFailed { id, .. } => Some(id),
+            Event::SendFailed { id, .. } => Some(id),
             _ => None,
         };
         if let Some(to) = id.and_then(|id| self.recipient(id)) {
@@ -221,6 +215,7 @@ impl Hub {
     pub fn publish(&self, event: &Event) {
         let values = self.json(event, Instant::now());
         let position = events::position(event);
+        let replayed = events::replayed(event);
         let ts = unix_now_ms();
         let lines: Vec<(String, String)> = values
             .iter()
@@ -241,6 +236,14 @@ impl Hub {
         }
         let mut cut = Vec::new();
         for (id, sub) in &mut state.subscribers {
+            // A catch-up read is for the subscribers that asked for one; a live subscriber
+            // takes only new entries.
+            if replayed && !sub.catching_up {
+                continue;
+            }
+            if matches!(event, Event::InboxReplayed { .. }) && !sub.catching_up {
+                continue;
+            }
             if let Some(p) = position
                 && !sub.positions.take(p)
             {

@@ -21,9 +21,10 @@
 //! - [`status`]: the live status and the status record kept in the store.
 //! - [`socket`]: the socket file (mode 0600, stale sockets only) and peer credentials.
 //!
-//! Security: the socket is created 0600 beside the store, and both ends check the peer's
-//! credentials (`SO_PEERCRED`): only the same user (or root, as a client) is served, and a
-//! client refuses a socket another user created. Lines are capped ([`protocol::MAX_LINE`]),
+//! Security: the socket is created 0600 beside the store (bound under a temporary name, then
+//! renamed into place), and both ends check the peer's credentials (`SO_PEERCRED`): only the
+//! same user is served, and a client uses only a socket file of its own user (never a link)
+//! served by its own user. Lines are capped ([`protocol::MAX_LINE`]),
 //! each must arrive within a deadline, clients are served independently, and a subscriber
 //! that stops reading is disconnected rather than slowing anyone.
 #![forbid(unsafe_code)]
@@ -37,6 +38,6 @@ pub mod server;
 pub mod socket;
 pub mod status;
 
-pub use client::{AskError, ControlClient, ask};
+pub use client::{AskError, ControlClient, ask, ask_peer};
 pub use protocol::Request;
 pub use server::{Backend, ControlServer};

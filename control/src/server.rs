@@ -63,6 +63,8 @@ pub struct Limits {
     pub queue: usize,
     /// Sends one client may have waiting for their server ack at once (256).
     pub max_in_flight: usize,
+    /// The only user served (default: this process's).
+    pub uid: u32,
 }
 
 impl Default for Limits {
@@ -75,6 +77,7 @@ impl Default for Limits {
             write_deadline: Duration::from_secs(10),
             queue: QUEUE,
             max_in_flight: 256,
+            uid: socket::own_uid(),
         }
     }
 }
@@ -198,9 +201,14 @@ fn accept_loop(listener: &UnixListener, shared: &Arc<Shared>) {
                 continue;
             }
         };
-        if let Err(e) = socket::check_peer(&stream, true) {
-            tracing::warn!(target: "tether::control", "{e}");
-            refuse(&stream, &e.to_string());
+        let uid = shared.limits.uid;
+        if let Err(why) = socket::check_peer(&stream, uid) {
+            tracing::warn!(target: "tether::control", "refused a control connection: {why}");
+            refuse(
+                &stream,
+                "refused",
+                &format!("refused: this control socket serves only uid {uid}; {why}"),
+            );
             continue;
         }
         let max = shared.limits.max_clients;
@@ -208,7 +216,11 @@ fn accept_loop(listener: &UnixListener, shared: &Arc<Shared>) {
             shared.clients.fetch_sub(1, Ordering::SeqCst);
             refuse(
                 &stream,
-                &format!("{max} clients are connected already; try again later"),
+                "busy",
+                &format!(
+                    "the owner is busy with other control clients ({max} connected); retry in a \
+                     moment"
+                ),
             );
             continue;
         }
@@ -226,14 +238,10 @@ fn accept_loop(listener: &UnixListener, shared: &Arc<Shared>) {
 }
 
 /// One error line, then close (the client is not served).
-fn refuse(stream: &UnixStream, error: &str) {
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+fn refuse(stream: &UnixStream, code: &str, error: &str) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
     let mut w = stream;
-    let _ = writeln!(
-        w,
-        "{}",
-        json!({"ok": false, "code": "refused", "error": error})
-    );
+    let _ = writeln!(w, "{}", json!({"ok": false, "code": code, "error": error}));
     let _ = stream.shutdown(Shutdown::Both);
 }
 
@@ -484,10 +492,11 @@ fn dispatch(req: &Value, request: Request, client: &mut Client, shared: &Arc<Sha
                 s.from,
                 s.events,
             ));
-            if s.from.is_some()
-                && let Some(start) = shared.hub.replay_start()
+            // The connection runs catch-up reads one at a time, each to its end; the hub gives
+            // each subscriber its own positions once.
+            if let Some(from) = s.from
                 && let Err(e) = backend.command(Command::ReplayInbox {
-                    from: InboxPos(start),
+                    from: InboxPos(from),
                 })
             {
                 tracing::warn!(target: "tether::control", "cannot replay the inbox: {e}");

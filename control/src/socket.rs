@@ -1,70 +1,99 @@
-//! The socket file and who may talk through it: created mode 0600 with no window in which it
-//! is more open (the umask is tightened around `bind`), only ever replacing a stale socket
-//! (never a regular file, a directory or a symlink), and the peer's credentials checked on
-//! both ends (`SO_PEERCRED`: the same user as this process, or root for a client), so another
-//! user can neither talk to a running instance nor pose as one.
+//! The socket file and who may talk through it, checked on both sides:
+//!
+//! - the server binds under a temporary name, makes it 0600 and renames it into place, so under
+//!   its real name it is never reachable with a wider mode; only a stale socket is replaced
+//!   (a regular file, directory or link at the path is refused and left alone);
+//! - the kernel's record of the peer (`SO_PEERCRED`) must name the served user: the server
+//!   serves only its own user, and a client talks only to a socket file of its own user (never
+//!   a link) served by a process of its own user.
+//!
+//! A directory others can write to lets them plant `<store>.sock` before the owner binds it;
+//! without these checks a planted socket could answer `status`, accept `stop` and claim a
+//! `backup` it never wrote.
 
+use std::ffi::OsString;
+use std::fmt;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
 
-use rustix::fs::Mode;
-
-/// Why a peer is refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PeerError {
-    /// The kernel could not say who the peer is.
-    #[error("cannot read the peer's credentials on the control socket: {0}")]
-    Unknown(io::Error),
-    /// Another user is on the other end.
-    #[error(
-        "the control socket's other end belongs to user {peer}, not to this user ({me}); \
-         refusing to talk to it (another user may have planted it)"
-    )]
-    OtherUser {
-        /// The peer's uid.
-        peer: u32,
-        /// This process's effective uid.
-        me: u32,
-    },
+/// The peer of a Unix-socket connection, as the kernel recorded it at connect time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// Its process id.
+    pub pid: u32,
+    /// Its effective user id.
+    pub uid: u32,
 }
 
-/// The effective uid of this process.
-pub fn my_uid() -> u32 {
-    rustix::process::geteuid().as_raw()
-}
-
-/// The uid of the process on the other end of `stream`.
-pub fn peer_uid(stream: &UnixStream) -> Result<u32, PeerError> {
-    rustix::net::sockopt::socket_peercred(stream)
-        .map(|cred| cred.uid.as_raw())
-        .map_err(|e| PeerError::Unknown(e.into()))
-}
-
-/// Checks that the peer is this user (`allow_root`: or root, for a server accepting an
-/// administrator's client).
-pub fn check_peer(stream: &UnixStream, allow_root: bool) -> Result<(), PeerError> {
-    verdict(peer_uid(stream)?, my_uid(), allow_root)
-}
-
-/// The rule of [`check_peer`]: the same uid, or root when `allow_root`.
-pub fn verdict(peer: u32, me: u32, allow_root: bool) -> Result<(), PeerError> {
-    if peer == me || (allow_root && peer == 0) {
-        Ok(())
-    } else {
-        Err(PeerError::OtherUser { peer, me })
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid {} running as uid {}", self.pid, self.uid)
     }
 }
 
-/// Binds the listening socket at `path`, mode 0600. A socket left by a crashed owner is
-/// replaced (the caller owns the store, so nobody else serves it); anything else in the way is
-/// refused and left alone. Warns when the directory is writable by other users.
+/// The user every peer must be by default: this process's effective user.
+pub fn own_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// The peer of `socket`.
+pub fn peer_of(socket: impl AsFd) -> io::Result<Peer> {
+    let cred = rustix::net::sockopt::socket_peercred(socket)?;
+    Ok(Peer {
+        pid: u32::try_from(cred.pid.as_raw_nonzero().get()).unwrap_or(0),
+        uid: cred.uid.as_raw(),
+    })
+}
+
+/// Checks that the peer of `socket` runs as `uid`; the error says who it is instead.
+pub fn check_peer(socket: impl AsFd, uid: u32) -> Result<Peer, String> {
+    let peer = peer_of(socket).map_err(|e| format!("cannot read its credentials ({e})"))?;
+    if peer.uid == uid {
+        Ok(peer)
+    } else {
+        Err(format!("it is {peer}, not uid {uid}"))
+    }
+}
+
+/// Checks, before connecting, that `path` is a socket (not a link to one) owned by `uid`.
+/// `Ok(false)`: nothing is there.
+pub fn check_socket_file(path: &Path, uid: u32) -> Result<bool, String> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(format!("cannot inspect it ({e})")),
+    };
+    if !meta.file_type().is_socket() {
+        return Err("it is not a socket (a link or a file was put there)".to_owned());
+    }
+    if meta.uid() != uid {
+        return Err(format!("it belongs to uid {}, not uid {uid}", meta.uid()));
+    }
+    Ok(true)
+}
+
+/// Whether users other than the owner may create or rename files in `dir` (group- or world-
+/// writable; the sticky bit does not stop them from planting a new file there).
+pub fn writable_by_others(dir: &Path) -> bool {
+    std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o022 != 0)
+}
+
+/// `path` with `suffix` appended to its file name.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Binds the listening socket at `path`, mode 0600 (see the module docs). The caller owns the
+/// store, so a socket already there was left by a crashed owner and is replaced; anything
+/// else there is refused and left alone.
 pub fn bind(path: &Path) -> io::Result<UnixListener> {
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
-        Ok(_) => {
+        Ok(meta) if !meta.file_type().is_socket() => {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 format!(
@@ -74,38 +103,40 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
                 ),
             ));
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+        Ok(_) | Err(_) => {}
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && let Ok(meta) = std::fs::metadata(dir)
-        && meta.mode() & 0o022 != 0
-        && meta.mode() & 0o1000 == 0
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && writable_by_others(d))
     {
         tracing::warn!(
             target: "tether::control",
-            "the directory {} is writable by other users: anyone there could replace the store's \
-             files; keep stores in a directory only you can write (chmod 700)",
+            "the store's directory {} is writable by other users: they could replace files \
+             beside the store; make it private with `chmod 700 {}`",
+            dir.display(),
             dir.display()
         );
     }
-    // The socket file is created by bind with the process umask: tighten it for the call so
-    // the file never exists with a wider mode. (The umask is per process; a file another
-    // thread creates meanwhile only comes out stricter.)
-    let old = rustix::process::umask(Mode::from_raw_mode(0o177));
-    let bound = UnixListener::bind(path);
-    rustix::process::umask(old);
-    let listener = bound?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let tmp = beside(path, &format!(".{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let listener = UnixListener::bind(&tmp)?;
+    let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     Ok(listener)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use std::os::unix::net::UnixStream;
+
     use super::*;
 
-    fn dir(name: &str) -> std::path::PathBuf {
+    fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("tether-sock-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
@@ -126,6 +157,7 @@ mod tests {
             std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
             0o600
         );
+        assert_eq!(check_socket_file(&sock, own_uid()), Ok(true));
         drop(listener);
         for (name, make) in [
             (
@@ -147,31 +179,21 @@ mod tests {
             );
         }
         assert_eq!(std::fs::read(d.join("file.sock")).unwrap(), b"keep me");
+        assert!(check_socket_file(&d.join("link.sock"), own_uid())
+            .unwrap_err()
+            .contains("not a socket"));
+        assert_eq!(check_socket_file(&d.join("none.sock"), own_uid()), Ok(false));
         let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
-    fn only_the_same_user_or_root_as_a_client_is_served() {
-        assert!(verdict(1000, 1000, false).is_ok());
-        assert!(
-            verdict(0, 1000, true).is_ok(),
-            "root may ask a user's instance"
-        );
-        assert!(
-            matches!(
-                verdict(0, 1000, false),
-                Err(PeerError::OtherUser { peer: 0, me: 1000 })
-            ),
-            "a client does not trust a socket root made for it"
-        );
-        let e = verdict(1001, 1000, true).unwrap_err();
-        assert!(e.to_string().contains("user 1001"), "{e}");
-    }
-
-    #[test]
-    fn the_peer_is_this_user() {
-        let (a, b) = UnixStream::pair().unwrap();
-        assert_eq!(peer_uid(&a).unwrap(), my_uid());
-        check_peer(&b, false).unwrap();
+    fn the_kernel_names_this_process_as_the_peer_of_a_socket_pair() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let peer = peer_of(&a).unwrap();
+        assert_eq!(peer.uid, own_uid());
+        assert_eq!(peer.pid, std::process::id());
+        assert!(check_peer(&a, own_uid()).is_ok());
+        let other = own_uid().wrapping_add(1);
+        assert!(check_peer(&a, other).unwrap_err().contains("not uid"));
     }
 }

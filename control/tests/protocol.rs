@@ -125,7 +125,19 @@ fn message(pos: u64, id: &str, text: &str) -> Event {
         message_type: "text".into(),
         raw: Bytes::from(m.encode_to_vec()),
         message: m,
+        replayed: false,
     }))
+}
+
+/// The same entry as a catch-up read emits it.
+fn replayed(pos: u64, id: &str, text: &str) -> Event {
+    match message(pos, id, text) {
+        Event::Message(mut m) => {
+            m.replayed = true;
+            Event::Message(m)
+        }
+        other => other,
+    }
 }
 
 /// Reads events until one named `name`.
@@ -204,6 +216,7 @@ fn send_answers_on_the_server_ack_or_with_the_typed_failure() {
     }
     fake.tracker.observe(&Event::Sent {
         id: MessageId("ID1".into()),
+        to: "15551234567@s.whatsapp.net".parse().unwrap(),
         t: 1_800_000_001,
     });
     let v = c.next_line().unwrap().unwrap();
@@ -257,6 +270,7 @@ fn send_answers_on_the_server_ack_or_with_the_typed_failure() {
     assert_eq!((&v["ok"], &v["id"]), (&json!(true), &json!("ID3")));
     server.publish(&Event::Sent {
         id: MessageId("ID3".into()),
+        to: "15551234567@s.whatsapp.net".parse().unwrap(),
         t: 5,
     });
     let e = event(&mut sub, "sent");
@@ -402,11 +416,16 @@ fn subscribers_replay_from_their_position_and_get_each_message_once() {
             .1,
     )
     .unwrap();
-    // The connection replays 1..=2 (and a late duplicate of 2), then live messages follow.
-    server.publish(&message(1, "OLD1", "old"));
+    // The connection replays 1..=2 (and, from another subscriber's read, 2 again) while a
+    // live message arrives; then the read ends.
+    server.publish(&replayed(1, "OLD1", "old"));
     server.publish(&message(3, "NEW3", "new"));
-    server.publish(&message(2, "OLD2", "old"));
-    server.publish(&message(2, "OLD2", "old"));
+    server.publish(&replayed(2, "OLD2", "old"));
+    server.publish(&replayed(2, "OLD2", "old"));
+    server.publish(&Event::InboxReplayed {
+        from: InboxPos(1),
+        next: InboxPos(3),
+    });
     server.publish(&Event::KeepAliveRestored);
     server.publish(&Event::Connected {
         jid: "15559990000:1@s.whatsapp.net".parse().unwrap(),
@@ -429,6 +448,7 @@ fn subscribers_replay_from_their_position_and_get_each_message_once() {
             ("message".to_owned(), Some(1)),
             ("message".to_owned(), Some(3)),
             ("message".to_owned(), Some(2)),
+            ("inbox_replayed".to_owned(), None),
             ("keepalive_restored".to_owned(), None),
         ]
     );

@@ -73,7 +73,7 @@ impl SendTracker {
     /// The driver task saw `event`: answers the waiter of a `Sent` or `SendFailed`.
     pub fn observe(&self, event: &Event) {
         let (id, answer) = match event {
-            Event::Sent { id, t } => (id, Ok(*t)),
+            Event::Sent { id, t, .. } => (id, Ok(*t)),
             Event::SendFailed { id, reason } => (id, Err(reason.clone())),
             _ => return,
         };
@@ -336,6 +336,10 @@ mod tests {
         }
     }
 
+    fn to() -> Jid {
+        "15551234567@s.whatsapp.net".parse().unwrap()
+    }
+
     fn poll(p: &mut PendingSend, count: &Arc<Count>) -> Poll<Result<Sent, MessagingError>> {
         let waker = Waker::from(Arc::clone(count));
         Pin::new(p).poll(&mut Context::from_waker(&waker))
@@ -351,10 +355,12 @@ mod tests {
         assert!(poll(&mut b, &count).is_pending());
         tracker.observe(&Event::Sent {
             id: MessageId("A".into()),
+            to: to(),
             t: 17,
         });
         tracker.observe(&Event::Sent {
             id: MessageId("unwatched".into()),
+            to: to(),
             t: 1,
         });
         assert_eq!(count.0.load(Ordering::SeqCst), 1, "only A's waiter woke");
@@ -389,6 +395,7 @@ mod tests {
         let mut early = tracker.watch(MessageId("E".into()));
         tracker.observe(&Event::Sent {
             id: MessageId("E".into()),
+            to: to(),
             t: 3,
         });
         assert!(matches!(poll(&mut early, &count), Poll::Ready(Ok(_))));

@@ -26,6 +26,7 @@
 pub mod device;
 pub mod fault_plan;
 pub mod fuzzing;
+pub mod mesh;
 #[cfg(feature = "server")]
 pub mod net;
 pub mod network;

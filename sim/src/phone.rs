@@ -29,13 +29,14 @@ use prost::Message as _;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use tether_core::binary::{Jid, Server};
+use tether_core::creds::{Credentials, DeviceIdentity};
 use tether_core::crypto::KeyPair;
 use tether_core::pairing::code::PairingCode;
 use tether_core::pairing::phone::{
     PairSuccessParams, PrimaryHelloRandom, build_pair_success, primary_hello,
 };
 use tether_core::pairing::qr::QrPayload;
-use tether_core::pairing::success::handle_pair_success;
+use tether_core::pairing::success::{Paired, handle_pair_success};
 use tether_core::pairing::{AdvSecret, PairingError};
 use tether_core::proto::adv::{AdvKeyIndexList, AdvSignedKeyIndexList};
 use tether_signal::IdentityKeyPair;
@@ -141,6 +142,58 @@ impl FakePhone {
         identity: &IdentityKeyPair,
         now: Instant,
     ) -> Result<LocalLink, PairingError> {
+        let mut secret = [0u8; 32];
+        self.rng.fill_bytes(&mut secret);
+        let (link, _) = self.pair_offline(
+            server,
+            identity.key_pair(),
+            &AdvSecret::from_bytes(secret),
+            None,
+            now,
+        )?;
+        Ok(link)
+    }
+
+    /// Links a Tether companion offline: `credentials` (fresh, unpaired) become paired and
+    /// confirmed with the next device number, and the server registers its noise key, as if
+    /// it had scanned a QR code and logged in once. A simulation that is about messages
+    /// starts from here instead of linking over the wire.
+    pub fn link_credentials(
+        &mut self,
+        server: &mut FakeServer,
+        credentials: &mut Credentials,
+        now: Instant,
+    ) -> Result<Jid, PairingError> {
+        let noise = credentials.noise_key.public_bytes();
+        let (link, paired) = self.pair_offline(
+            server,
+            &credentials.identity_key,
+            &AdvSecret::from_bytes(*credentials.adv_secret.expose()),
+            Some(noise),
+            now,
+        )?;
+        credentials.device = Some(DeviceIdentity {
+            jid: link.jid.clone(),
+            lid: Some(link.lid),
+            account: paired.identity.account,
+            platform: paired.identity.platform,
+            business_name: None,
+        });
+        credentials.confirmed = true;
+        Ok(link.jid)
+    }
+
+    /// The pairing exchange without a wire: the phone issues `<pair-success>`, the companion
+    /// (identity key `identity`, ADV secret `adv_secret`) answers, the phone checks the
+    /// answer, and the server registers the device (with its noise key, when it has one).
+    fn pair_offline(
+        &mut self,
+        server: &mut FakeServer,
+        identity: &KeyPair,
+        adv_secret: &AdvSecret,
+        noise: Option<[u8; 32]>,
+        now: Instant,
+    ) -> Result<(LocalLink, Paired), PairingError> {
         let device_id = self.next_device;
         self.next_device = self.next_device.wrapping_add(1).max(1);
         let jid = Jid::device(&self.phone_number, device_id, Server::WhatsApp);
@@ -158,32 +211,38 @@ impl FakePhone {
             key_index: u32::from(device_id),
             hosted: false,
         };
-        let mut secret = [0u8; 32];
-        self.rng.fill_bytes(&mut secret);
-        let adv_secret = AdvSecret::from_bytes(secret);
         let mut random = [0u8; 64];
         self.rng.fill_bytes(&mut random);
-        let public = *identity.identity_key().public_key().as_montgomery();
-        let (node, issued) =
-            build_pair_success(&params, &public, &adv_secret, &self.account, &random);
+        let (node, issued) = build_pair_success(
+            &params,
+            &identity.public_bytes(),
+            adv_secret,
+            &self.account,
+            &random,
+        );
         self.rng.fill_bytes(&mut random);
-        let paired = handle_pair_success(&node, &adv_secret, identity.key_pair(), &random)?;
+        let paired = handle_pair_success(&node, adv_secret, identity, &random)?;
         let confirmed = issued.verify_reply(&paired.reply)?;
+        let device = Device {
+            jid: jid.clone(),
+            lid: Some(lid.clone()),
+        };
         server.link_companion(
-            Device {
-                jid: jid.clone(),
-                lid: Some(lid.clone()),
-            },
+            device.clone(),
             confirmed.key_index,
             confirmed.signed_identity,
         );
+        if let Some(noise) = noise {
+            server.register_device(noise, device);
+        }
         self.key_indexes.push(confirmed.key_index);
         self.publish_key_index_list(server, now);
-        Ok(LocalLink {
+        let link = LocalLink {
             jid,
             lid,
-            adv_identity: paired.identity.account,
-        })
+            adv_identity: paired.identity.account.clone(),
+        };
+        Ok((link, paired))
     }
 
     /// Signs the account's key-index list (every companion linked so far) and publishes it.

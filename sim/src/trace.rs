@@ -56,6 +56,8 @@ pub enum Traced {
     },
     /// The network did something else to a link (loss in a partition, a connect lost in one).
     Net(String),
+    /// A local device reported something.
+    Device(crate::device::DeviceEvent),
     /// The client process crashed; a new `Connection` was built from the store alone.
     Crashed {
         /// The process epoch that starts now (transport ids restart at 1).

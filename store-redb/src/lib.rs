@@ -51,7 +51,7 @@ pub use baileys::{
 pub use binding::ServerBinding;
 pub use check::{CheckItem, IntegrityReport, KeyCounts, check};
 pub use error::RedbStoreError;
-pub use owner::Owner;
+pub use owner::{Owner, lock_held};
 pub use record::RecordError;
 pub use schema::SCHEMA_VERSION;
 pub use status::{LastDisconnect, StoreStatus};

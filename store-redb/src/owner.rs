@@ -110,9 +110,34 @@ pub(crate) fn write_sidecar(sidecar: &Path, owner: &Owner) -> std::io::Result<()
     fs::rename(&tmp, sidecar)
 }
 
-/// Reads the sidecar, if there is a readable one.
+/// Reads the sidecar, if there is a readable one (a regular file, never through a link, at
+/// most 4 KiB: a planted `/dev/zero` link cannot stall the reader).
 pub(crate) fn read_sidecar(sidecar: &Path) -> Option<Owner> {
-    Owner::decode(&fs::read_to_string(sidecar).ok()?)
+    let bytes = crate::files::read_bounded(sidecar, 4096).ok()?;
+    Owner::decode(std::str::from_utf8(&bytes).ok()?)
+}
+
+impl Owner {
+    /// The owner `<store>.owner` records, if it holds a readable record. The record says who
+    /// took the store last; only [`lock_held`] says whether anyone holds it now.
+    pub fn recorded(store: &Path) -> Option<Self> {
+        read_sidecar(&sidecar_path(store))
+    }
+}
+
+/// Whether an owner holds the store's lock right now. Probed with a read-only handle: nothing
+/// is written, no ownership is taken, and a path that is not a store file is never locked.
+pub fn lock_held(store: &Path) -> bool {
+    let Ok(crate::place::Found::File(meta)) = crate::place::inspect(store) else {
+        return false;
+    };
+    let Ok(file) = crate::place::open(store, &meta, false) else {
+        return false;
+    };
+    matches!(
+        crate::verify::probe(store, &file),
+        Err(crate::RedbStoreError::InUse { .. })
+    )
 }
 
 /// The holder named by the sidecar, waiting briefly while it is missing or names a dead

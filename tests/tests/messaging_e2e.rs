@@ -123,7 +123,7 @@ fn a_phone_and_a_tether_companion_talk_both_ways() {
         .bob_events()
         .into_iter()
         .filter_map(|e| match e {
-            DeviceEvent::Received(r) => Some(r.text.clone().unwrap_or_default()),
+            DeviceEvent::Received(r) => Some(r.text.unwrap_or_default()),
             _ => None,
         })
         .collect();

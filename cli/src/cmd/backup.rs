@@ -73,6 +73,7 @@ pub(crate) fn backup(args: BackupArgs) -> Result<(), Failure> {
         Duration::from_secs(60),
     ) {
         Ok(_) => {
+            verify_online_backup(&target)?;
             result(
                 args.json,
                 json!({"store": path.display().to_string(), "backup": target.display().to_string(), "online": true}),
@@ -84,7 +85,7 @@ pub(crate) fn backup(args: BackupArgs) -> Result<(), Failure> {
             );
             return Ok(());
         }
-        Err(AskError::Failed(e)) => return Err(Failure::runtime(e)),
+        Err(AskError::Failed(e) | AskError::Untrusted(e)) => return Err(Failure::runtime(e)),
         Err(AskError::NoOwner) => {}
     }
     let shared = SharedStore::new(store::open_reader(&path)?);
@@ -145,10 +146,43 @@ pub(crate) fn owner_snapshot(store: &Path) -> Result<Option<OwnerSnapshot>, Fail
         },
         Duration::from_secs(60),
     ) {
-        Ok(_) => Ok(Some(copy)),
+        Ok(_) => {
+            verify_online_backup(&copy.path)?;
+            Ok(Some(copy))
+        }
         Err(AskError::NoOwner) => Ok(None),
-        Err(AskError::Failed(e)) => Err(Failure::runtime(format!(
+        Err(AskError::Failed(e) | AskError::Untrusted(e)) => Err(Failure::runtime(format!(
             "the running instance could not make a copy to read from: {e}"
+        ))),
+    }
+}
+
+/// Checks what a running owner said it wrote before anyone reports it: a regular file of this
+/// user at `target` that passes the store's integrity check.
+fn verify_online_backup(target: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::MetadataExt as _;
+    let problem = match std::fs::symlink_metadata(target) {
+        Err(e) => Some(format!("there is no file there ({e})")),
+        Ok(m) if !m.file_type().is_file() => Some("it is not a regular file".to_owned()),
+        Ok(m) if m.uid() != control::own_uid() => {
+            Some(format!("it belongs to uid {}, not to you", m.uid()))
+        }
+        Ok(_) => {
+            let report = tether_store_redb::check(target);
+            (!report.is_tether_store()).then(|| {
+                format!(
+                    "it fails the integrity check: {}",
+                    report.problems().join("; ")
+                )
+            })
+        }
+    };
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(Failure::runtime(format!(
+            "the running owner reported a backup at {}, but {why}; no backup was made: check the \
+             owner's log, or stop it and back up again",
+            target.display()
         ))),
     }
 }

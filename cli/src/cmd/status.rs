@@ -136,7 +136,10 @@ pub(crate) fn gather(path: &std::path::Path) -> Result<Value, Failure> {
             let status = answer["status"].take();
             return Ok(status);
         }
-        Err(AskError::Failed(e)) => tracing::warn!(target: "tether::status", "{e}"),
+        // An untrusted socket is never believed: the store itself is read instead.
+        Err(AskError::Failed(e) | AskError::Untrusted(e)) => {
+            tracing::warn!(target: "tether::status", "{e}");
+        }
         Err(AskError::NoOwner) => {}
     }
     offline(path)

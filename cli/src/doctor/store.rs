@@ -52,8 +52,33 @@ pub(crate) fn checks(path: &Path, settings: &Settings) -> (Vec<Check>, Value) {
             ));
             None
         }
+        Err(AskError::Untrusted(e)) => {
+            out.push(Check::fail(
+                "control socket",
+                e,
+                "remove the socket file if no instance of yours runs, and make the store's directory private (`chmod 700`)",
+            ));
+            None
+        }
         Err(AskError::NoOwner) => None,
     };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        out.push(if control::writable_by_others(dir) {
+            Check::fail(
+                "store directory",
+                format!(
+                    "{} is writable by other users: they could plant a control socket or replace files beside the store",
+                    dir.display()
+                ),
+                format!("make it private: `chmod 700 {}`", dir.display()),
+            )
+        } else {
+            Check::pass(
+                "store directory",
+                format!("{} is writable only by its owner", dir.display()),
+            )
+        });
+    }
     let report = tether_store_redb::check(path);
     if live.is_none() {
         out.push(match &report.owner {

@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use crate::binary::{Jid, Node};
 use crate::creds::{CredentialsDelta, LoadId, PersistSeq};
+use crate::messaging::groups::{GroupChange, GroupInfo};
 use crate::messaging::ids::MessageId;
 use crate::messaging::types::{InboxPos, IncomingMessage, Receipt, SendError, Undecryptable};
 use crate::proto::message::Message;
@@ -166,10 +167,19 @@ pub enum Event {
     Undecryptable(Box<Undecryptable>),
     /// A receipt for messages this account sent (delivered, read, played…).
     Receipt(Box<Receipt>),
+    /// A `Command::ReplayInbox` read emitted its last entry.
+    InboxReplayed {
+        /// Where the read started.
+        from: InboxPos,
+        /// The position after the last entry emitted: newer entries arrive as live events.
+        next: InboxPos,
+    },
     /// The server accepted an outgoing message.
     Sent {
         /// The message id `send_message` returned.
         id: MessageId,
+        /// The chat it went to (as the application addressed it).
+        to: Jid,
         /// The server's timestamp of the message (Unix seconds).
         t: u64,
     },
@@ -185,6 +195,26 @@ pub enum Event {
     IdentityChanged {
         /// The contact (user JID).
         user: Jid,
+    },
+    /// A group's metadata, answering `Command::QueryGroup`.
+    GroupInfo(Box<GroupInfo>),
+    /// The groups this account is in, answering `Command::ListGroups`.
+    Groups(Vec<GroupInfo>),
+    /// A group query failed (not found, not a member, refused).
+    GroupQueryFailed {
+        /// The group.
+        group: Jid,
+        /// Why.
+        reason: String,
+    },
+    /// A group changed (a `w:gp2` notification): members added, removed, promoted…
+    GroupChanged {
+        /// The group.
+        group: Jid,
+        /// Who made the change, when the server said.
+        actor: Option<Jid>,
+        /// What changed.
+        change: GroupChange,
     },
 }
 
@@ -229,6 +259,13 @@ pub enum Command {
         /// The message ids.
         ids: Vec<MessageId>,
     },
+    /// Ask for a group's metadata (answer: `Event::GroupInfo` or `Event::GroupQueryFailed`).
+    QueryGroup {
+        /// The group JID.
+        group: Jid,
+    },
+    /// Ask for the groups this account is in (answer: `Event::Groups`).
+    ListGroups,
     /// Set the presence: `available` makes delivery receipts active.
     Presence {
         /// `true`: available; `false`: unavailable.

@@ -44,6 +44,15 @@ impl Connection {
         Some(out)
     }
 
+    /// [`Connection::with_messaging`] for the command handlers.
+    pub(super) fn with_messaging_pub(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut crate::messaging::engine::Messaging, Env<'_>),
+    ) {
+        self.with_messaging(now, f);
+    }
+
     /// Starts messaging once the device is linked (inbox replay, outbox resume).
     pub(super) fn start_messaging(&mut self, now: Instant) {
         self.with_messaging(now, |m, env| m.start(env));

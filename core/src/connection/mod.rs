@@ -496,6 +496,20 @@ impl Connection {
                 self.mark_read(&chat, participant.as_ref(), &ids, now);
                 Ok(())
             }
+            Command::QueryGroup { group } => {
+                if self.state != State::Connected {
+                    return Err(self.invalid("query group"));
+                }
+                self.with_messaging_pub(now, |m, env| m.query_group(env, &group));
+                Ok(())
+            }
+            Command::ListGroups => {
+                if self.state != State::Connected {
+                    return Err(self.invalid("list groups"));
+                }
+                self.with_messaging_pub(now, |m, env| m.list_groups(env));
+                Ok(())
+            }
             Command::Presence { available } => {
                 if self.state != State::Connected {
                     return Err(self.invalid("presence"));

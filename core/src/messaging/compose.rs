@@ -294,6 +294,7 @@ mod tests {
             message_type: "text".into(),
             raw: Bytes::from(message.encode_to_vec()),
             message,
+            replayed: false,
         }
     }
 

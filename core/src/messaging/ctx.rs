@@ -39,6 +39,12 @@ pub(crate) enum IqFor {
     Usync(Vec<String>),
     /// A bundle fetch for these devices.
     Bundles(Vec<Jid>),
+    /// A group's metadata, for a send.
+    GroupInfo(Jid),
+    /// A group's metadata, asked by the application (reported as an event).
+    GroupInfoReport(Jid),
+    /// The groups this account is in.
+    GroupList,
 }
 
 /// State shared by the sub-machines (see the module docs).

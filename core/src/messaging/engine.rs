@@ -22,10 +22,12 @@ use tracing::{debug, warn};
 use super::address::UserId;
 use super::ctx::{Ctx, IqFor, Shared};
 use super::devices::Devices;
+use super::groups::Groups;
 use super::ids::MessageId;
 use super::inbox::{Inbox, InboxConfig};
 use super::outbox::{Outbox, OutboxConfig};
 use super::prekeys::{PreKeyPolicy, PreKeys};
+use super::retention::{Retention, RetentionConfig};
 use super::stanza;
 use super::store::{Commit, CommitId, Deferred, Durable, RangeFor};
 use super::types::{InboxPos, Receipt, ReceiptKind};
@@ -49,6 +51,8 @@ pub struct MessagingConfig {
     pub signed_pre_key_rotation: Option<std::time::Duration>,
     /// Ask the server for its pre-key digest after login and upload again on a mismatch.
     pub pre_key_digest_check: bool,
+    /// How long processed-message keys, outgoing messages and confirmed inbox entries are kept.
+    pub retention: RetentionConfig,
 }
 
 impl Default for MessagingConfig {
@@ -59,6 +63,7 @@ impl Default for MessagingConfig {
             cache_capacity: 256,
             signed_pre_key_rotation: Some(std::time::Duration::from_secs(27 * 86_400)),
             pre_key_digest_check: true,
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -71,6 +76,8 @@ pub(crate) struct Messaging {
     outbox: Outbox,
     prekeys: PreKeys,
     devices: Devices,
+    groups: Groups,
+    retention: Retention,
     started: bool,
 }
 
@@ -102,6 +109,8 @@ impl Messaging {
                 digest_check: config.pre_key_digest_check,
             }),
             devices: Devices::default(),
+            groups: Groups::default(),
+            retention: Retention::new(config.retention.clone()),
             started: false,
         }
     }
@@ -114,6 +123,8 @@ impl Messaging {
             outbox,
             prekeys,
             devices,
+            groups,
+            retention,
             ..
         } = self;
         let mut ctx = shared.ctx(env.creds, env.rng, env.now, env.unix, env.connected);
@@ -122,6 +133,8 @@ impl Messaging {
             outbox,
             prekeys,
             devices,
+            groups,
+            retention,
         };
         f(&mut parts, &mut ctx);
         parts.poll(&mut ctx);
@@ -137,6 +150,7 @@ impl Messaging {
         self.step(env, |p, ctx| {
             p.inbox.start(ctx);
             p.outbox.start(ctx);
+            p.retention.start(ctx.now);
         });
     }
 
@@ -173,7 +187,7 @@ impl Messaging {
                 (!taken).then_some(node)
             }
             "notification" => match node.attr_str("type") {
-                Some("encrypt") | Some("devices") => {
+                Some("encrypt") | Some("devices") | Some("w:gp2") => {
                     self.step(env, |p, ctx| on_notification(p, ctx, &node));
                     None
                 }
@@ -193,6 +207,9 @@ impl Messaging {
         self.step(env, |p, ctx| match &purpose {
             IqFor::Usync(asked) => p.devices.on_usync(ctx, asked, &node, ok),
             IqFor::Bundles(asked) => p.outbox.on_bundles(ctx, asked, &node, ok),
+            IqFor::GroupInfo(group) => p.groups.on_info(ctx, group, &node, ok, false),
+            IqFor::GroupInfoReport(group) => p.groups.on_info(ctx, group, &node, ok, true),
+            IqFor::GroupList => p.groups.on_list(ctx, &node, ok),
             _ => p.prekeys.on_answer(ctx, &purpose, &node, ok),
         });
         None
@@ -208,6 +225,7 @@ impl Messaging {
                     RangeFor::InboxRead => p.inbox.on_read_rows(ctx, rows),
                     RangeFor::OutboxPending => p.outbox.on_pending(rows),
                     RangeFor::UserRecords(token) => p.devices.on_user_records(ctx, token, rows),
+                    RangeFor::Retention(part) => p.retention.on_rows(ctx, part, rows),
                 }
             }
         });
@@ -236,7 +254,7 @@ impl Messaging {
         if env.creds.device.is_none() {
             return Err(CommandError::NotLinked);
         }
-        if UserId::of(&to.to_non_ad()).is_none() {
+        if UserId::of(&to.to_non_ad()).is_none() && !super::groups::is_group(&to) {
             return Err(CommandError::InvalidRecipient(to.to_string()));
         }
         let mut id = None;
@@ -270,6 +288,16 @@ impl Messaging {
         });
     }
 
+    /// Asks for a group's metadata (reported as an event).
+    pub(crate) fn query_group(&mut self, env: Env<'_>, group: &Jid) {
+        self.step(env, |p, ctx| p.groups.query(ctx, group));
+    }
+
+    /// Asks for the groups this account is in.
+    pub(crate) fn list_groups(&mut self, env: Env<'_>) {
+        self.step(env, |p, ctx| p.groups.list(ctx));
+    }
+
     /// The application's presence (delivery receipts follow it).
     pub(crate) fn set_available(&mut self, available: bool) {
         self.inbox.available = available;
@@ -277,12 +305,18 @@ impl Messaging {
 
     /// Timers.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.outbox.poll_timeout()
+        [self.outbox.poll_timeout(), self.retention.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Fires due timers.
     pub(crate) fn handle_timeout(&mut self, env: Env<'_>) {
-        self.step(env, |p, ctx| p.outbox.handle_timeout(ctx));
+        self.step(env, |p, ctx| {
+            p.outbox.handle_timeout(ctx);
+            p.retention.handle_timeout(ctx);
+        });
     }
 
     /// Between inputs: trims the cache (fully when nothing is in progress).
@@ -338,6 +372,8 @@ struct Parts<'a> {
     outbox: &'a mut Outbox,
     prekeys: &'a mut PreKeys,
     devices: &'a mut Devices,
+    groups: &'a mut Groups,
+    retention: &'a mut Retention,
 }
 
 impl Parts<'_> {
@@ -347,8 +383,9 @@ impl Parts<'_> {
             let before = ctx.progress();
             self.devices.poll(ctx);
             self.prekeys.poll(ctx);
+            self.retention.poll(ctx);
             self.inbox.poll(ctx, self.devices);
-            self.outbox.poll(ctx, self.devices);
+            self.outbox.poll(ctx, self.devices, self.groups);
             if ctx.progress() == before {
                 break;
             }
@@ -426,6 +463,7 @@ fn on_notification(p: &mut Parts<'_>, ctx: &mut Ctx<'_>, node: &Node) {
                 ctx.event(Event::IdentityChanged { user: user.jid() });
             }
         }
+        Some("w:gp2") => p.groups.on_notification(ctx, node),
         Some("devices") => {
             for attr in ["from", "lid"] {
                 if let Some(user) = jid(node.get_attr(attr))

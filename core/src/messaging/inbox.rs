@@ -34,7 +34,7 @@ use super::padding;
 use super::prekeys::PreKeys;
 use super::rows::{self, InboxKind, InboxRow, ProcessedRow, meta};
 use super::sessions::{self, DecryptFailure};
-use super::stanza::{self, DeliveryType, EncKind, Envelope};
+use super::stanza::{self, DeliveryType, Enc, EncKind, Envelope};
 use super::store::{Deferred, RangeFor};
 use super::types::{InboxPos, IncomingMessage, Undecryptable};
 use crate::binary::{Jid, Node};
@@ -105,8 +105,10 @@ pub(crate) struct Inbox {
     watermark: u64,
     /// Confirmed positions at or above the watermark.
     confirmed: BTreeSet<u64>,
-    /// An application-requested read in progress, from this position.
-    reading: Option<u64>,
+    /// The requested read in progress: (its start, the next position to emit).
+    reading: Option<(u64, u64)>,
+    /// Requested reads waiting for it.
+    reads: VecDeque<u64>,
     /// Retry receipts sent per (sender address, message id), this process.
     retries: std::collections::BTreeMap<(String, String), u32>,
     /// The application's presence is `available`.
@@ -125,6 +127,7 @@ impl Inbox {
             watermark: 0,
             confirmed: BTreeSet::new(),
             reading: None,
+            reads: VecDeque::new(),
             retries: std::collections::BTreeMap::new(),
             available: false,
         }
@@ -186,7 +189,7 @@ impl Inbox {
                     if self.confirmed.contains(&pos) {
                         continue;
                     }
-                    match rows::decode::<InboxRow>(&v).and_then(|r| event_of(pos, &r)) {
+                    match rows::decode::<InboxRow>(&v).and_then(|r| event_of(pos, &r, false)) {
                         Some(event) => ctx.event(event),
                         None => warn!(pos, "an inbox entry does not decode; skipping it"),
                     }
@@ -216,10 +219,19 @@ impl Inbox {
     }
 
     /// Emits every entry from `from` on, confirmed or not (a consumer catching up from a
-    /// position it remembers). A read already in progress is restarted from `from`.
+    /// position it remembers), then `Event::InboxReplayed`. Reads run one after the other.
     pub(crate) fn read_from(&mut self, ctx: &mut Ctx<'_>, from: u64) {
-        self.reading = Some(from);
-        self.read_page(ctx, from);
+        self.reads.push_back(from);
+        if self.reading.is_none() {
+            self.next_read(ctx);
+        }
+    }
+
+    fn next_read(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(from) = self.reads.pop_front() {
+            self.reading = Some((from, from));
+            self.read_page(ctx, from);
+        }
     }
 
     fn read_page(&mut self, ctx: &mut Ctx<'_>, from: u64) {
@@ -234,30 +246,35 @@ impl Inbox {
         );
     }
 
-    /// A page of an application-requested read.
+    /// A page of a requested read.
     pub(crate) fn on_read_rows(&mut self, ctx: &mut Ctx<'_>, rows: Vec<(Bytes, Bytes)>) {
-        if self.reading.is_none() {
+        let Some((start, mut next)) = self.reading else {
             return;
-        }
+        };
         let n = rows.len();
-        let mut last = None;
         for (k, v) in rows {
             let Some(pos) = rows::read_u64(&k) else {
                 continue;
             };
-            last = Some(pos);
-            match rows::decode::<InboxRow>(&v).and_then(|r| event_of(pos, &r)) {
+            next = pos + 1;
+            match rows::decode::<InboxRow>(&v).and_then(|r| event_of(pos, &r, true)) {
                 Some(event) => ctx.event(event),
                 None => warn!(pos, "an inbox entry does not decode; skipping it"),
             }
         }
-        match last {
-            Some(pos) if n >= PAGE as usize => {
-                self.reading = Some(pos + 1);
-                self.read_page(ctx, pos + 1);
-            }
-            _ => self.reading = None,
+        if n >= PAGE as usize {
+            self.reading = Some((start, next));
+            self.read_page(ctx, next);
+            return;
         }
+        // Entries committed while the read ran (after its last page) come as live events.
+        let next = next.max(self.next).max(start);
+        ctx.event(Event::InboxReplayed {
+            from: InboxPos(start),
+            next: InboxPos(next),
+        });
+        self.reading = None;
+        self.next_read(ctx);
     }
 
     /// A `<message>` stanza arrived.
@@ -307,8 +324,15 @@ impl Inbox {
                 continue;
             };
             keys.push((Table::Processed, dedup_key(ctx, env, &from)));
+            let group = env.is_group().then(|| env.from.to_non_ad());
             for enc in &env.encs {
-                keys.extend(sessions::needs(ctx, &from, pn_form(env), enc));
+                keys.extend(sessions::needs(
+                    ctx,
+                    &from,
+                    pn_form(env),
+                    enc,
+                    group.as_ref(),
+                ));
             }
         }
         if !ctx.want(keys) {
@@ -382,38 +406,67 @@ impl Inbox {
             nack(ctx, node, 488);
             return;
         }
+        let group = env.is_group().then(|| env.from.to_non_ad());
         let mut content: Option<(Message, Bytes)> = None;
         let mut failure: Option<DecryptFailure> = None;
         let mut retry_seen = 0;
-        for enc in &env.encs {
+        // Document order: the pairwise part (a sender key, or a retry resend) comes first,
+        // so an SKDM is taken in before the `skmsg` that needs it.
+        let mut encs: Vec<&Enc> = env.encs.iter().collect();
+        encs.sort_by_key(|e| e.kind == EncKind::SenderKey);
+        for enc in encs {
             retry_seen = retry_seen.max(enc.count);
-            match enc.kind {
+            let plaintext = match enc.kind {
                 EncKind::PreKey | EncKind::Whisper => {
                     match sessions::decrypt(ctx, &from, pn_form(env), enc) {
-                        Ok(plain) => match decode_content(enc.version, &plain.plaintext) {
-                            Ok(pair) => {
-                                sessions::save(ctx, &from, plain);
-                                if content.is_none() {
-                                    content = Some(pair);
-                                }
-                            }
-                            Err(code) => {
-                                // The ratchet moved: keep it, and refuse the content.
-                                sessions::save(ctx, &from, plain);
-                                self.mark_processed(ctx, env, &key, None);
-                                nack_deferred(ctx, node, code);
-                                return;
-                            }
-                        },
-                        Err(f) => failure = Some(f),
+                        Ok(plain) => {
+                            let text = plain.plaintext.clone();
+                            sessions::save(ctx, &from, plain);
+                            Ok(text)
+                        }
+                        Err(f) => Err(f),
                     }
                 }
-                EncKind::SenderKey => {
-                    failure.get_or_insert(DecryptFailure::Unsupported(
-                        "group messages (sender keys) are not supported by this build",
-                    ));
+                EncKind::SenderKey => match &group {
+                    Some(g) => sessions::decrypt_group(ctx, g, &from, enc),
+                    None => Err(DecryptFailure::Invalid(
+                        "a sender-key message outside a group".into(),
+                    )),
+                },
+            };
+            let plaintext = match plaintext {
+                Ok(p) => p,
+                Err(f) => {
+                    failure = Some(f);
+                    continue;
+                }
+            };
+            match decode_content(enc.version, &plaintext) {
+                Ok((mut message, raw)) => {
+                    if let (Some(g), Some(skdm)) =
+                        (&group, message.sender_key_distribution_message.take())
+                        && skdm.group_id.as_deref() == Some(g.to_string().as_str())
+                        && let Some(bytes) = &skdm.axolotl_sender_key_distribution_message
+                    {
+                        sessions::process_distribution(ctx, g, &from, bytes);
+                    }
+                    if content.is_none() && has_content(&message) {
+                        content = Some((message, raw));
+                    }
+                }
+                Err(code) => {
+                    // The ratchet moved: keep it, and refuse the content.
+                    self.mark_processed(ctx, env, &key, None);
+                    nack_deferred(ctx, node, code);
+                    return;
                 }
             }
+        }
+        // A stanza that carried only a sender key (no content of its own) is processed.
+        if content.is_none() && failure.is_none() {
+            self.mark_processed(ctx, env, &key, None);
+            self.acknowledge(ctx, node, env, true);
+            return;
         }
         match (content, failure) {
             (Some((message, raw)), _) => {
@@ -495,6 +548,7 @@ impl Inbox {
             message_type: env.message_type.clone(),
             message,
             raw,
+            replayed: false,
         };
         ctx.defer(Deferred::Event(Event::Message(Box::new(event))));
         if self.config.auto_confirm {
@@ -590,6 +644,7 @@ impl Inbox {
                 timestamp: env.t,
                 reason: reason.to_owned(),
                 retry_count,
+                replayed: false,
             },
         ))));
         if self.config.auto_confirm {
@@ -716,6 +771,15 @@ fn dedup_key(_ctx: &Ctx<'_>, env: &Envelope, from: &Address) -> Bytes {
     rows::processed_key(&rows::dedup_hash(&chat, &from.user.to_string(), &env.id))
 }
 
+/// Whether a decoded message has content for the application (beyond a sender key and
+/// message metadata).
+fn has_content(message: &Message) -> bool {
+    let mut rest = message.clone();
+    rest.sender_key_distribution_message = None;
+    rest.message_context_info = None;
+    rest != Message::default()
+}
+
 /// Unpads (for `v="2"`) and decodes the content; `Err` carries the nack code.
 fn decode_content(version: u8, plaintext: &[u8]) -> Result<(Message, Bytes), u16> {
     let body = if version >= 3 {
@@ -745,8 +809,8 @@ fn nack_deferred_plain(ctx: &mut Ctx<'_>, node: &Node) {
     }
 }
 
-/// The event for a stored inbox row (replay).
-fn event_of(pos: u64, row: &InboxRow) -> Option<Event> {
+/// The event for a stored inbox row (`replayed`: for a requested read).
+fn event_of(pos: u64, row: &InboxRow, replayed: bool) -> Option<Event> {
     let id = MessageId(row.id.clone()?);
     let chat: Jid = row.chat.as_deref()?.parse().ok()?;
     let sender: Jid = row.sender.as_deref()?.parse().ok()?;
@@ -767,6 +831,7 @@ fn event_of(pos: u64, row: &InboxRow) -> Option<Event> {
                 message_type: row.message_type.clone().unwrap_or_else(|| "text".into()),
                 message: IncomingMessage::decode_content(&raw),
                 raw,
+                replayed,
             })))
         }
         InboxKind::Undecryptable => Some(Event::Undecryptable(Box::new(Undecryptable {
@@ -777,6 +842,7 @@ fn event_of(pos: u64, row: &InboxRow) -> Option<Event> {
             timestamp,
             reason: row.reason.clone().unwrap_or_default(),
             retry_count: row.retry_count.unwrap_or(0),
+            replayed,
         }))),
     }
 }

@@ -40,5 +40,9 @@ pub mod types;
 pub use engine::MessagingConfig;
 pub use inbox::{InboxConfig, ReceiptMode};
 pub use outbox::{DmAddressing, OutboxConfig};
+pub(crate) mod group_send;
+pub mod groups;
+pub mod retention;
 #[cfg(test)]
 mod tests;
+pub use retention::RetentionConfig;

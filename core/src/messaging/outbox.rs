@@ -28,6 +28,8 @@ use tracing::{debug, info, warn};
 use super::address::{Address, Namespace, UserId};
 use super::ctx::{Ctx, IqFor};
 use super::devices::{Devices, Lists};
+use super::group_send;
+use super::groups::{self, Groups};
 use super::ids::MessageId;
 use super::padding;
 use super::phash;
@@ -76,15 +78,15 @@ pub enum DmAddressing {
 
 /// A message being prepared.
 #[derive(Debug)]
-struct Job {
-    id: String,
-    to: Jid,
-    message: Bytes,
-    kind: String,
+pub(crate) struct Job {
+    pub(crate) id: String,
+    pub(crate) to: Jid,
+    pub(crate) message: Bytes,
+    pub(crate) kind: String,
     /// Users whose device lists were asked for already (a usync that gave no LID).
     lid_asked: bool,
     /// Devices whose bundle was asked for (and failed, if absent from the sessions).
-    bundles_asked: BTreeSet<Address>,
+    pub(crate) bundles_asked: BTreeSet<Address>,
 }
 
 /// A retry receipt to answer.
@@ -92,6 +94,8 @@ struct Job {
 struct RetryJob {
     id: String,
     requester: Jid,
+    /// The group, for a group message.
+    group: Option<Jid>,
     count: u32,
     keys: Option<RawBundle>,
     registration: Option<u32>,
@@ -102,12 +106,14 @@ struct RetryJob {
 
 /// On the wire (or about to be), waiting for the ack.
 #[derive(Debug)]
-struct InFlight {
-    since: Instant,
-    attempts: u32,
-    stanza: Node,
-    phash: Option<String>,
-    users: Vec<UserId>,
+pub(crate) struct InFlight {
+    /// The chat, as the application addressed it.
+    pub(crate) to: Jid,
+    pub(crate) since: Instant,
+    pub(crate) attempts: u32,
+    pub(crate) stanza: Node,
+    pub(crate) phash: Option<String>,
+    pub(crate) users: Vec<UserId>,
 }
 
 /// The outbox sub-machine.
@@ -193,6 +199,11 @@ impl Outbox {
         };
         ctx.put(Table::Outbox, row_key(&id.0), rows::encode(&row));
         ctx.put(Table::Outbox, pending_key(&id.0), Bytes::new());
+        ctx.put(
+            Table::Outbox,
+            super::retention::outbox_time_key(ctx.unix, &id.0),
+            Bytes::new(),
+        );
         self.queue.push_back(Job {
             id: id.0.clone(),
             to,
@@ -205,19 +216,31 @@ impl Outbox {
     }
 
     /// Drives the queue head, the retry answers and the restart resume.
-    pub(crate) fn poll(&mut self, ctx: &mut Ctx<'_>, devices: &mut Devices) {
+    pub(crate) fn poll(&mut self, ctx: &mut Ctx<'_>, devices: &mut Devices, groups: &mut Groups) {
         self.poll_resume(ctx);
         self.poll_retries(ctx, devices);
         // One message at a time: the head is encrypted before the next starts.
         while let Some(job) = self.queue.front_mut() {
-            match prepare(
-                ctx,
-                devices,
-                &self.config,
-                &mut self.bundles,
-                &mut self.staged,
-                job,
-            ) {
+            let step = if groups::is_group(&job.to) {
+                group_send::prepare(
+                    ctx,
+                    devices,
+                    groups,
+                    &mut self.bundles,
+                    &mut self.staged,
+                    job,
+                )
+            } else {
+                prepare(
+                    ctx,
+                    devices,
+                    &self.config,
+                    &mut self.bundles,
+                    &mut self.staged,
+                    job,
+                )
+            };
+            match step {
                 Step::Wait => break,
                 Step::Done(result) => {
                     let job = self.queue.pop_front();
@@ -276,9 +299,15 @@ impl Outbox {
                         continue;
                     };
                     info!(%id, "resending a message a previous run encrypted");
+                    let to = row
+                        .to
+                        .as_deref()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or_else(|| stanza_to(&stanza));
                     self.in_flight.insert(
                         id,
                         InFlight {
+                            to,
                             since: ctx.now,
                             attempts: row.attempts.unwrap_or(0),
                             stanza,
@@ -363,6 +392,7 @@ impl Outbox {
         set_state(ctx, &id, OutboxState::Acked, t, flight.attempts);
         ctx.defer(Deferred::Event(Event::Sent {
             id: MessageId(id),
+            to: flight.to,
             t: t.unwrap_or(ctx.unix),
         }));
         true
@@ -411,10 +441,18 @@ impl Outbox {
 
     /// `<receipt type="retry">` for a message this account sent.
     pub(crate) fn on_retry_receipt(&mut self, _ctx: &mut Ctx<'_>, node: &Node) {
-        let (Some(id), Some(from)) = (
+        let (Some(id), Some(sender)) = (
             node.attr_str("id").map(str::to_owned),
             jid(node.get_attr("from")),
         ) else {
+            return;
+        };
+        // In a group the receipt comes from the group, the device is the participant.
+        let group = groups::is_group(&sender).then(|| sender.to_non_ad());
+        let Some(from) = (match &group {
+            Some(_) => jid(node.get_attr("participant")),
+            None => Some(sender),
+        }) else {
             return;
         };
         let count = node
@@ -437,6 +475,7 @@ impl Outbox {
         self.retries.push_back(RetryJob {
             id,
             requester: from,
+            group,
             count,
             keys,
             registration,
@@ -496,7 +535,7 @@ impl Outbox {
 }
 
 /// Whether a job finished (with its outcome) or waits.
-enum Step {
+pub(crate) enum Step {
     Wait,
     Done(Result<(), SendError>),
 }
@@ -665,6 +704,7 @@ fn prepare(
     staged.insert(
         job.id.clone(),
         InFlight {
+            to: job.to.clone(),
             since: ctx.now,
             attempts: 0,
             stanza: node,
@@ -744,10 +784,11 @@ fn answer_retry(
         .and_then(|d| d.lid.as_ref().map(|l| l.user_str().to_owned()));
     let requester_is_own =
         addr.user.user == own_user || own_lid.as_deref() == Some(addr.user.user.as_str());
-    let body = if requester_is_own {
-        device_sent(message, to.as_ref().map(ToString::to_string))
-    } else {
-        message
+    let body = match &job.group {
+        // A group resend is pairwise, with our sender key inside (whatsmeow).
+        Some(group) => group_send::retry_body(ctx, group, message),
+        None if requester_is_own => device_sent(message, to.as_ref().map(ToString::to_string)),
+        None => message,
     }
     .encode_to_vec();
     let [pad] = ctx.random::<1>();
@@ -755,15 +796,25 @@ fn answer_retry(
         warn!(id = %job.id, to = %addr, "no session to answer a retry receipt with");
         return Step::Done(Ok(()));
     };
-    let mut node = Node::new("message")
-        .jid_attr("to", job.requester.clone())
-        .attr("id", job.id.clone())
-        .attr("type", row.kind.clone().unwrap_or_else(|| "text".into()))
-        .attr("device_fanout", "false");
+    let mut node = match &job.group {
+        Some(group) => Node::new("message")
+            .jid_attr("to", group.clone())
+            .attr("id", job.id.clone())
+            .attr("type", row.kind.clone().unwrap_or_else(|| "text".into()))
+            .jid_attr("participant", job.requester.clone()),
+        None => Node::new("message")
+            .jid_attr("to", job.requester.clone())
+            .attr("id", job.id.clone())
+            .attr("type", row.kind.clone().unwrap_or_else(|| "text".into()))
+            .attr("device_fanout", "false"),
+    };
     if let Some(t) = row.server_t {
         node = node.attr("t", t.to_string());
     }
-    if requester_is_own && let Some(to) = &to {
+    if job.group.is_none()
+        && requester_is_own
+        && let Some(to) = &to
+    {
         node = node.jid_attr("recipient", to.clone());
     }
     let mut children = vec![stanza::enc(kind, ciphertext, None, Some(job.count))];
@@ -775,6 +826,11 @@ fn answer_retry(
     info!(id = %job.id, to = %job.requester, count = job.count, "answering a retry receipt");
     ctx.defer(Deferred::Send(node.children(children)));
     Step::Done(Ok(()))
+}
+
+/// The `to` of a stanza (a resend whose row lost its chat).
+fn stanza_to(stanza: &Node) -> Jid {
+    jid(stanza.get_attr("to")).unwrap_or_else(|| Jid::server_jid(Server::WhatsApp))
 }
 
 /// The copy of `message` for the sender's own other devices (`messaging.md` §5.1): the
@@ -793,7 +849,7 @@ fn device_sent(message: Message, destination: Option<String>) -> Message {
 }
 
 /// `<iq xmlns="encrypt" type="get"><key><user jid reason="identity"/>…`.
-fn bundle_query(ctx: &mut Ctx<'_>, devices: Vec<Jid>) -> Node {
+pub(crate) fn bundle_query(ctx: &mut Ctx<'_>, devices: Vec<Jid>) -> Node {
     let users = devices
         .iter()
         .map(|d| {
@@ -893,7 +949,7 @@ pub(crate) fn message_type(m: &Message) -> &'static str {
     }
 }
 
-fn row_key(id: &str) -> Bytes {
+pub(crate) fn row_key(id: &str) -> Bytes {
     Bytes::from(format!("m/{id}"))
 }
 

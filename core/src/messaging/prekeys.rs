@@ -191,7 +191,11 @@ impl PreKeys {
             }
             IqFor::Digest => self.on_digest(ctx, node, ok),
             IqFor::Rotate(id) => self.on_rotated(ctx, *id, node, ok),
-            IqFor::Usync(_) | IqFor::Bundles(_) => {}
+            IqFor::Usync(_)
+            | IqFor::Bundles(_)
+            | IqFor::GroupInfo(_)
+            | IqFor::GroupInfoReport(_)
+            | IqFor::GroupList => {}
         }
     }
 

@@ -48,6 +48,8 @@ pub(crate) mod meta {
     pub(crate) const INBOX_NEXT: &str = "inbox.next";
     /// Every inbox position below this is confirmed by the application.
     pub(crate) const INBOX_CONFIRMED: &str = "inbox.confirmed";
+    /// Every inbox position below this was pruned (retention).
+    pub(crate) const INBOX_PRUNED: &str = "inbox.pruned";
     /// Prefix of the confirmation markers above the watermark (`confirm.` ‖ position BE).
     pub(crate) const CONFIRM_PREFIX: &[u8] = b"confirm.";
     /// Unix time of the last signed pre-key rotation.

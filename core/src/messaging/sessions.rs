@@ -10,8 +10,9 @@
 
 use bytes::Bytes;
 use tether_signal::{
-    DecryptError, IdentityKey, IdentityKeyPair, IdentityPolicy, PreKey, PreKeyBundle, PreKeyId,
-    PreKeySignalMessage, PublicKey, RegistrationId, ResponderKeys, SessionRecord, SignalMessage,
+    DecryptError, GroupDecryptError, IdentityKey, IdentityKeyPair, IdentityPolicy, PreKey,
+    PreKeyBundle, PreKeyId, PreKeySignalMessage, PublicKey, RegistrationId, ResponderKeys,
+    SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord, SessionRecord, SignalMessage,
     SignedPreKey, SignedPreKeyId,
 };
 use thiserror::Error;
@@ -19,8 +20,10 @@ use tracing::{debug, warn};
 
 use super::address::Address;
 use super::ctx::Ctx;
+use super::groups;
 use super::rows::{self, SignedPreKeyRow};
 use super::stanza::{Enc, EncKind};
+use crate::binary::Jid;
 use crate::creds::CredentialChange;
 use crate::records::Table;
 
@@ -48,20 +51,26 @@ pub(crate) enum DecryptFailure {
     /// The signed pre-key it names is gone.
     #[error("signed pre-key {0} is gone")]
     MissingSignedPreKey(u32),
-    /// A kind of message this build does not handle.
-    #[error("{0}")]
-    Unsupported(&'static str),
+    /// A group message whose sender key we do not have (its SKDM never reached us).
+    #[error("no sender key from this group member")]
+    NoSenderKey,
+    /// A group message whose signature does not verify.
+    #[error("the group message's signature does not verify")]
+    BadSignature,
 }
 
 impl DecryptFailure {
     /// Whether a retry receipt may help (a new session from the sender).
     pub(crate) fn retryable(&self) -> bool {
-        !matches!(self, Self::Duplicate | Self::Unsupported(_))
+        !matches!(self, Self::Duplicate)
     }
 
     /// Whether the first retry receipt already carries keys (the sender needs a new bundle).
     pub(crate) fn needs_keys(&self) -> bool {
-        matches!(self, Self::InvalidPreKey(_) | Self::MissingSignedPreKey(_))
+        matches!(
+            self,
+            Self::InvalidPreKey(_) | Self::MissingSignedPreKey(_) | Self::NoSenderKey
+        )
     }
 }
 
@@ -90,17 +99,22 @@ pub(crate) struct Plain {
     moved_from: Option<Address>,
 }
 
-/// The records a decryption of `enc` from `from` (whose phone-number form is `pn`) needs.
+/// The records a decryption of `enc` from `from` (whose phone-number form is `pn`) needs;
+/// `group` for group messages (their sender keys).
 pub(crate) fn needs(
     ctx: &mut Ctx<'_>,
     from: &Address,
     pn: Option<Address>,
     enc: &Enc,
+    group: Option<&Jid>,
 ) -> Vec<(Table, Bytes)> {
     let mut keys = vec![
         (Table::Sessions, from.key()),
         (Table::Identities, from.key()),
     ];
+    if let Some(group) = group {
+        keys.push((Table::SenderKeys, groups::sender_key_key(group, from)));
+    }
     if let Some(pn) = pn.filter(|p| p != from) {
         keys.push((Table::Sessions, pn.key()));
         keys.push((Table::Identities, pn.key()));
@@ -184,8 +198,8 @@ pub(crate) fn decrypt(
             }
         }
         EncKind::SenderKey => {
-            return Err(DecryptFailure::Unsupported(
-                "a sender-key message is not a pairwise message",
+            return Err(DecryptFailure::Invalid(
+                "a sender-key message is not a pairwise message".into(),
             ));
         }
     };
@@ -326,4 +340,54 @@ pub(crate) fn remote_registration(ctx: &mut Ctx<'_>, addr: &Address) -> Option<u
     let bytes = ctx.get(Table::Sessions, &addr.key())??;
     let record = SessionRecord::from_bytes(&bytes).ok()?;
     record.remote_registration_id().map(RegistrationId::value)
+}
+
+/// A group member's sender-key record, from the cache (empty when there is none).
+fn sender_record(ctx: &mut Ctx<'_>, group: &Jid, from: &Address) -> SenderKeyRecord {
+    ctx.get(Table::SenderKeys, &groups::sender_key_key(group, from))
+        .flatten()
+        .and_then(|b| SenderKeyRecord::from_bytes(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Takes in a member's sender key (an SKDM found in a pairwise message of `group`).
+pub(crate) fn process_distribution(ctx: &mut Ctx<'_>, group: &Jid, from: &Address, bytes: &[u8]) {
+    let Ok(skdm) = SenderKeyDistributionMessage::parse(bytes) else {
+        warn!(%group, %from, "an unreadable sender key distribution message");
+        return;
+    };
+    let mut record = sender_record(ctx, group, from);
+    if record.process_distribution(&skdm) {
+        debug!(%group, %from, "sender key received");
+        ctx.put(
+            Table::SenderKeys,
+            groups::sender_key_key(group, from),
+            Bytes::from(record.to_bytes()),
+        );
+    }
+}
+
+/// Decrypts an `skmsg` of `group` from `from` and saves the advanced record.
+pub(crate) fn decrypt_group(
+    ctx: &mut Ctx<'_>,
+    group: &Jid,
+    from: &Address,
+    enc: &Enc,
+) -> Result<Vec<u8>, DecryptFailure> {
+    let message = SenderKeyMessage::parse(&enc.ciphertext)
+        .map_err(|e| DecryptFailure::Invalid(e.to_string()))?;
+    let mut record = sender_record(ctx, group, from);
+    let plaintext = record.decrypt(&message).map_err(|e| match e {
+        GroupDecryptError::NoSenderKey { .. } => DecryptFailure::NoSenderKey,
+        GroupDecryptError::BadSignature => DecryptFailure::BadSignature,
+        GroupDecryptError::Duplicate { .. } => DecryptFailure::Duplicate,
+        GroupDecryptError::TooFarInFuture { .. } => DecryptFailure::TooFar,
+        other => DecryptFailure::Invalid(other.to_string()),
+    })?;
+    ctx.put(
+        Table::SenderKeys,
+        groups::sender_key_key(group, from),
+        Bytes::from(record.to_bytes()),
+    );
+    Ok(plaintext)
 }

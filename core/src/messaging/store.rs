@@ -167,6 +167,8 @@ pub(crate) enum RangeFor {
     UserRecords(u64),
     /// The outbox's pending markers at start.
     OutboxPending,
+    /// Rows retention may delete.
+    Retention(super::retention::Part),
 }
 
 /// Loads in flight.

@@ -45,6 +45,7 @@ struct Harness {
     /// Commits emitted, not yet applied (to model a crash before durability).
     in_flight: Vec<(CommitId, Commit)>,
     connected: bool,
+    unix: u64,
 }
 
 fn paired_credentials(seed: u64) -> Credentials {
@@ -93,6 +94,7 @@ impl Harness {
             events: Vec::new(),
             in_flight: Vec::new(),
             connected: true,
+            unix: 1_800_000_000,
         };
         h.with(|m, env| m.start(env));
         h.pump();
@@ -104,7 +106,7 @@ impl Harness {
             creds: &mut self.creds,
             rng: &mut self.rng,
             now: self.now,
-            unix: 1_800_000_000,
+            unix: self.unix,
             connected: self.connected,
         };
         f(&mut self.m, env)
@@ -327,6 +329,12 @@ fn unconfirmed_messages_are_replayed_after_a_restart_and_confirmed_ones_are_not(
         h.messages(),
         vec![(1, "two".to_owned()), (2, "three".to_owned())]
     );
+    assert!(h.events.iter().all(|e| match e {
+        Event::Message(m) => m.replayed,
+        Event::InboxReplayed { from, next } => from.0 == 1 && next.0 == 3,
+        _ => true,
+    }));
+    assert!(matches!(h.events.last(), Some(Event::InboxReplayed { .. })));
     h.events.clear();
     // New messages continue the positions.
     h.deliver(peer.message("M3", "four"));
@@ -418,4 +426,159 @@ fn a_message_without_a_session_gets_retry_receipts_then_an_undecryptable_event()
     );
     let _ = Command::Confirm { positions: vec![] };
     let _ = CredentialChange::Confirmed;
+}
+
+/// A group message from B: the SKDM rides pairwise in the same stanza, before the skmsg.
+fn group_message(
+    peer: &mut Peer,
+    sender_key: &mut tether_signal::SenderKeyRecord,
+    group: &Jid,
+    id: &str,
+    text: &str,
+    with_key: bool,
+) -> Node {
+    use crate::proto::message::SenderKeyDistributionMessage as Skdm;
+    let mut children = Vec::new();
+    if with_key {
+        let skdm = Message {
+            sender_key_distribution_message: Some(Skdm {
+                group_id: Some(group.to_string()),
+                axolotl_sender_key_distribution_message: Some(Bytes::copy_from_slice(
+                    sender_key.distribution_message().unwrap().as_bytes(),
+                )),
+            }),
+            ..Message::default()
+        };
+        let mut plain = skdm.encode_to_vec();
+        plain.extend([1]);
+        let c = peer.record.encrypt(&plain).unwrap();
+        children.push(
+            Node::new("enc")
+                .attr("v", "2")
+                .attr("type", c.kind.enc_type())
+                .bytes(c.bytes),
+        );
+    }
+    let mut plain = Message::text(text).encode_to_vec();
+    plain.extend([2, 2]);
+    let sk = sender_key.encrypt(&plain, &mut peer.rng).unwrap();
+    children.push(
+        Node::new("enc")
+            .attr("v", "2")
+            .attr("type", "skmsg")
+            .bytes(sk),
+    );
+    Node::new("message")
+        .attr("id", id.to_owned())
+        .jid_attr("from", group.clone())
+        .jid_attr("participant", Jid::device("700000007", 1, Server::Lid))
+        .attr("t", "1800000000")
+        .attr("type", "text")
+        .attr("addressing_mode", "lid")
+        .children(children)
+}
+
+#[test]
+fn group_messages_decrypt_with_the_sender_key_that_came_with_them() {
+    let a = paired_credentials(5);
+    let mut peer = Peer::new(&a, None);
+    let mut h = Harness::new(a, Store::new());
+    let group = Jid::user("120363000000000001", Server::Group);
+    let mut sk = tether_signal::SenderKeyRecord::generate(&mut peer.rng);
+    h.deliver(group_message(
+        &mut peer,
+        &mut sk,
+        &group,
+        "G1",
+        "hello group",
+        true,
+    ));
+    h.deliver(group_message(
+        &mut peer, &mut sk, &group, "G2", "second", false,
+    ));
+    let got: Vec<(String, String)> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => {
+                Some((m.chat.to_string(), m.text().unwrap_or_default().to_owned()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (group.to_string(), "hello group".to_owned()),
+            (group.to_string(), "second".to_owned())
+        ]
+    );
+    // Group delivery receipts name the participant.
+    let r: Vec<&Node> = h.sent.iter().filter(|n| n.tag == "receipt").collect();
+    assert_eq!(r.len(), 2);
+    assert!(r.iter().all(|n| n.get_attr("participant").is_some()));
+}
+
+#[test]
+fn a_group_message_without_its_sender_key_asks_for_a_retry_with_keys() {
+    let a = paired_credentials(6);
+    let mut peer = Peer::new(&a, None);
+    let mut h = Harness::new(a, Store::new());
+    // B's session exists (a 1:1 message), but its group key never arrived.
+    h.deliver(peer.message("M1", "1:1 first"));
+    let group = Jid::user("120363000000000002", Server::Group);
+    let mut sk = tether_signal::SenderKeyRecord::generate(&mut peer.rng);
+    h.deliver(group_message(
+        &mut peer,
+        &mut sk,
+        &group,
+        "G1",
+        "unreadable",
+        false,
+    ));
+    let retry = h
+        .sent
+        .iter()
+        .find(|n| n.tag == "receipt" && n.attr_str("type") == Some("retry"))
+        .expect("a retry receipt");
+    assert!(retry.child("keys").is_some(), "no sender key: keys at once");
+    assert!(retry.get_attr("participant").is_some());
+    assert!(
+        !h.events
+            .iter()
+            .any(|e| matches!(e, Event::Message(m) if m.id.0 == "G1")),
+        "no message event for an undecrypted group message"
+    );
+}
+
+#[test]
+fn old_dedup_keys_outgoing_messages_and_confirmed_entries_are_pruned() {
+    let a = paired_credentials(7);
+    let mut peer = Peer::new(&a, None);
+    let mut h = Harness::new(a, Store::new());
+    for i in 0..3 {
+        h.deliver(peer.message(&format!("M{i}"), "x"));
+    }
+    h.with(|m, env| m.confirm(env, &[InboxPos(0), InboxPos(1)]));
+    h.pump();
+    let count = |h: &Harness, t: Table| h.store.keys().filter(|(tt, _)| *tt == t).count();
+    assert_eq!(count(&h, Table::Inbox), 3);
+    assert_eq!(
+        count(&h, Table::Processed),
+        6,
+        "a key and an index row per message"
+    );
+    // 15 days later the retention pass runs.
+    h.unix += 15 * 86_400;
+    h.now += std::time::Duration::from_secs(3600);
+    let due = h.m.poll_timeout().expect("retention is scheduled");
+    assert!(due <= h.now);
+    h.with(|m, env| m.handle_timeout(env));
+    h.pump();
+    assert_eq!(count(&h, Table::Processed), 0, "old dedup keys stay");
+    assert_eq!(
+        count(&h, Table::Inbox),
+        1,
+        "confirmed old entries go, the unconfirmed one stays"
+    );
 }

@@ -50,6 +50,10 @@ pub struct IncomingMessage {
     pub message: Message,
     /// The content's protobuf bytes, for fields Tether does not model.
     pub raw: Bytes,
+    /// Emitted by a `Command::ReplayInbox` read (a consumer catching up), not as a new
+    /// message: received live, or replayed at start because it was not confirmed, it is
+    /// `false`.
+    pub replayed: bool,
 }
 
 impl IncomingMessage {
@@ -110,6 +114,7 @@ impl fmt::Debug for IncomingMessage {
             .field("offline", &self.offline)
             .field("message_type", &self.message_type)
             .field("content_len", &self.raw.len())
+            .field("replayed", &self.replayed)
             .finish_non_exhaustive()
     }
 }
@@ -151,6 +156,8 @@ pub struct Undecryptable {
     pub reason: String,
     /// Retry receipts sent for it.
     pub retry_count: u32,
+    /// Emitted by a `Command::ReplayInbox` read (see [`IncomingMessage::replayed`]).
+    pub replayed: bool,
 }
 
 /// What a receipt says about messages this account sent (or, for `ReadSelf` and friends, about
