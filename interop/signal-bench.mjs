@@ -19,19 +19,34 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 
+import { readFileSync } from 'node:fs';
+
+// This thread's CPU time in seconds (Linux /proc/thread-self/schedstat), or wall time where it
+// cannot be read. The Rust side reads the same counter for its thread.
+function cpuSeconds() {
+    try {
+        return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e9;
+    } catch {
+        return Number(process.hrtime.bigint()) / 1e9;
+    }
+}
+
+// Microseconds of CPU time per call of `f`, over calls totalling about `seconds` of CPU time
+// after a warm-up, as on the Rust side.
 function timer(seconds, minIters, f) {
     return async () => {
-        // Warm up, then count whole iterations in `seconds`.
-        for (let i = 0; i < Math.max(10, minIters / 10); i++) await f(i);
         let n = 0;
-        const start = process.hrtime.bigint();
-        const limit = BigInt(Math.round(seconds * 1e9));
-        let elapsed = 0n;
-        while (n < minIters || elapsed < limit) {
-            await f(n++);
-            elapsed = process.hrtime.bigint() - start;
+        const wall = () => Number(process.hrtime.bigint()) / 1e9;
+        const warm = wall();
+        while (n < Math.max(10, minIters / 10) || wall() - warm < 0.05) await f(n++);
+        const start = cpuSeconds();
+        let calls = 0;
+        for (;;) {
+            for (let i = 0; i < 16; i++) await f(n++);
+            calls += 16;
+            const spent = cpuSeconds() - start;
+            if (spent >= seconds) return spent / calls * 1e6;
         }
-        return Number(elapsed) / n / 1000;
     };
 }
 

@@ -2,29 +2,61 @@
 //! sender-key messages (`messaging.md` §4.1).
 
 use aes::Aes256;
-use aes::cipher::{Block, BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
+use aes::cipher::consts::U16;
+use aes::cipher::{
+    Block, BlockCipherDecrypt, BlockCipherEncBackend, BlockCipherEncClosure, BlockCipherEncrypt,
+    BlockSizeUser, InOut, KeyInit,
+};
 
 const BLOCK: usize = 16;
 
-/// Encrypts `plaintext` under `key` and `iv`; the output is `plaintext.len()` rounded up to the
-/// next multiple of 16 (a full block of padding when it already is one).
+/// The ciphertext length for a plaintext of `len` bytes: rounded up to the next multiple of 16
+/// (a full block of padding when it already is one).
+pub(crate) const fn ciphertext_len(len: usize) -> usize {
+    len + (BLOCK - len % BLOCK)
+}
+
+/// Encrypts `plaintext` under `key` and `iv` (see [`ciphertext_len`]).
 pub(crate) fn encrypt(key: &[u8; 32], iv: &[u8; 16], plaintext: &[u8]) -> Vec<u8> {
-    let cipher = Aes256::new(&(*key).into());
-    let pad = BLOCK - plaintext.len() % BLOCK;
-    let mut out = Vec::with_capacity(plaintext.len() + pad);
-    out.extend_from_slice(plaintext);
-    out.resize(plaintext.len() + pad, pad as u8);
-    let (blocks, rest) = Block::<Aes256>::slice_as_chunks_mut(&mut out);
-    debug_assert!(rest.is_empty());
-    let mut previous = *iv;
-    for block in blocks {
-        for (byte, prev) in block.iter_mut().zip(previous) {
-            *byte ^= prev;
-        }
-        cipher.encrypt_block(block);
-        previous.copy_from_slice(block);
-    }
+    let mut out = Vec::with_capacity(ciphertext_len(plaintext.len()));
+    encrypt_into(key, iv, plaintext, &mut out);
     out
+}
+
+/// Appends the encryption of `plaintext` to `out`.
+pub(crate) fn encrypt_into(key: &[u8; 32], iv: &[u8; 16], plaintext: &[u8], out: &mut Vec<u8>) {
+    let cipher = Aes256::new(&(*key).into());
+    let start = out.len();
+    let pad = BLOCK - plaintext.len() % BLOCK;
+    out.extend_from_slice(plaintext);
+    out.resize(start + plaintext.len() + pad, pad as u8);
+    let (blocks, rest) = Block::<Aes256>::slice_as_chunks_mut(&mut out[start..]);
+    debug_assert!(rest.is_empty());
+    // One backend call for the whole chain, so the round keys are loaded once.
+    cipher.encrypt_with_backend(Chain { iv: *iv, blocks });
+}
+
+/// CBC encryption of `blocks` in place, run inside the cipher's backend.
+struct Chain<'a> {
+    iv: [u8; 16],
+    blocks: &'a mut [Block<Aes256>],
+}
+
+impl BlockSizeUser for Chain<'_> {
+    type BlockSize = U16;
+}
+
+impl BlockCipherEncClosure for Chain<'_> {
+    fn call<B: BlockCipherEncBackend<BlockSize = U16>>(self, backend: &B) {
+        let mut previous = self.iv;
+        for block in self.blocks {
+            for (byte, prev) in block.iter_mut().zip(previous) {
+                *byte ^= prev;
+            }
+            backend.encrypt_block(InOut::from(&mut *block));
+            previous.copy_from_slice(block);
+        }
+    }
 }
 
 /// Why a ciphertext did not decrypt.

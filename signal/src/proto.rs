@@ -188,9 +188,15 @@ impl<'a> Writer<'a> {
 
     /// A `bytes` field.
     pub(crate) fn bytes(&mut self, field: u32, value: &[u8]) -> &mut Self {
-        self.varint((u64::from(field) << 3) | 2);
-        self.varint(value.len() as u64);
+        self.bytes_header(field, value.len());
         self.out.extend_from_slice(value);
+        self
+    }
+
+    /// The key and length of a `bytes` field of `len` bytes; the caller appends the bytes.
+    pub(crate) fn bytes_header(&mut self, field: u32, len: usize) -> &mut Self {
+        self.varint((u64::from(field) << 3) | 2);
+        self.varint(len as u64);
         self
     }
 

@@ -20,8 +20,12 @@
 //! decoded from and encoded to its bytes around every operation; libsignal: Baileys' repository
 //! over its multi-file key store's JSON, as Baileys runs it, without the disk).
 //!
-//! The whole comparison runs `TETHER_BENCH_ROUNDS` times (default 3), Tether and libsignal
-//! alternating, and each figure is the best round (the machine is shared). `TETHER_BENCH_SECONDS`
+//! Each figure is the thread CPU time per call (Linux `/proc/thread-self/schedstat`, the same on
+//! both sides; Node's main thread, so V8's concurrent collector threads are not counted against
+//! libsignal) over `TETHER_BENCH_SECONDS` of CPU time per measurement (default 1), and the whole
+//! comparison runs `TETHER_BENCH_ROUNDS` times (default 3), Tether and libsignal alternating,
+//! keeping each figure's best round. CPU time rather than wall time because the machine is
+//! shared: time slices spent in other processes count against neither side. `TETHER_BENCH_SECONDS`
 //! sets the time per measurement (default 1). Without the npm package
 //! (`(cd interop && npm ci --ignore-scripts)`) only Tether's numbers are printed.
 
@@ -60,19 +64,50 @@ fn env_f64(name: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
-/// Microseconds per call of `f`, counting whole calls over about `seconds`.
+/// This thread's CPU time in nanoseconds (`/proc/thread-self/schedstat`, Linux), or `None`
+/// where it cannot be read (then wall time is used).
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Microseconds of this thread's CPU time per call of `f`, over calls totalling about
+/// `seconds` of CPU time after a warm-up. `signal-bench.mjs` measures Node's main thread the
+/// same way. CPU time rather than wall time, because the machine is shared: time slices spent
+/// in other processes do not count against either side.
 fn time(seconds: f64, mut f: impl FnMut(usize)) -> f64 {
-    for i in 0..20 {
-        f(i);
-    }
-    let limit = Duration::from_secs_f64(seconds);
-    let start = Instant::now();
     let mut n = 0;
-    while n < 50 || start.elapsed() < limit {
+    let warm = Instant::now();
+    while n < 10 || warm.elapsed() < Duration::from_millis(50) {
         f(n);
         n += 1;
     }
-    start.elapsed().as_secs_f64() * 1e6 / n as f64
+    let cpu = thread_cpu_ns().is_some();
+    let clock = || {
+        if cpu {
+            thread_cpu_ns().unwrap_or(0)
+        } else {
+            warm.elapsed().as_nanos() as u64
+        }
+    };
+    let start = clock();
+    let budget = (seconds * 1e9) as u64;
+    let mut calls = 0u64;
+    loop {
+        for _ in 0..16 {
+            f(n);
+            n += 1;
+        }
+        calls += 16;
+        let spent = clock().saturating_sub(start);
+        if spent >= budget {
+            return spent as f64 / calls as f64 / 1000.0;
+        }
+    }
 }
 
 struct Device {

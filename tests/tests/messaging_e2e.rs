@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use tether_core::records::Table;
+
 use tether_core::binary::Jid;
 use tether_core::connection::{Command, Event, State};
 use tether_core::messaging::types::InboxPos;
@@ -128,6 +131,19 @@ fn a_phone_and_a_tether_companion_talk_both_ways() {
         })
         .collect();
     assert!(got.contains(&"hi bob".to_owned()), "bob got {got:?}");
+    // The ack came when the row was no longer cached: the durable row still keeps the text
+    // a retry receipt would need (a state update once rewrote it empty).
+    let row = p
+        .sim
+        .store
+        .records()
+        .get(&(Table::Outbox, Bytes::from(format!("m/{id}"))))
+        .expect("the sent message's row is kept");
+    assert!(
+        row.windows(6).any(|w| w == b"hi bob"),
+        "the acked row lost the message text ({} bytes)",
+        row.len()
+    );
     assert!(
         p.sim.server.complaints().is_empty(),
         "{:?}",

@@ -287,6 +287,9 @@ impl Connection {
                 reason: reason.closed_line(),
             });
             self.creds = None;
+            // Nothing of the logged-out account's messaging state (cached records, pending
+            // sends, timers) may reach a later link.
+            self.messaging = super::fresh_messaging(&self.config, &mut self.rng.msg);
         }
         info!(
             advice = reason.advice(),

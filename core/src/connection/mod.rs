@@ -174,15 +174,7 @@ impl Connection {
             .unwrap_or(payload::DEFAULT_VERSION);
         let mut rng = Rngs::from_seed(seed);
         let session = session::Session::new(&mut rng.ids);
-        let messaging = crate::messaging::engine::Messaging::new(
-            &config.messaging,
-            crate::messaging::engine::PreKeyPolicyParts {
-                initial_batch: config.pre_key_initial_batch,
-                batch: config.pre_key_batch,
-                low_watermark: config.pre_key_low_watermark,
-            },
-            &mut rng.msg,
-        );
+        let messaging = fresh_messaging(&config, &mut rng.msg);
         let mut conn = Self {
             keepalive: KeepAlive::new(config.keep_alive.clone()),
             policy: ReconnectPolicy::new(config.reconnect.clone()),
@@ -564,7 +556,10 @@ impl Connection {
             self.timers.next().map(|(_, at)| at),
             self.keepalive.poll_timeout(),
             self.policy.poll_timeout(),
-            self.messaging.poll_timeout(),
+            // Messaging runs only for a linked account: after a logout its timers are gone.
+            self.creds
+                .as_ref()
+                .and_then(|_| self.messaging.poll_timeout()),
         ]
         .into_iter()
         .flatten()
@@ -684,4 +679,20 @@ impl Connection {
     fn unix_now(&self) -> u64 {
         self.unix_at(self.last_now)
     }
+}
+
+/// A messaging engine with nothing loaded, for a new connection or after a logout.
+pub(super) fn fresh_messaging(
+    config: &Config,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> crate::messaging::engine::Messaging {
+    crate::messaging::engine::Messaging::new(
+        &config.messaging,
+        crate::messaging::engine::PreKeyPolicyParts {
+            initial_batch: config.pre_key_initial_batch,
+            batch: config.pre_key_batch,
+            low_watermark: config.pre_key_low_watermark,
+        },
+        rng,
+    )
 }

@@ -208,7 +208,7 @@ pub(crate) fn prepare(
         to: Some(group.to_string()),
         message: Some(job.message.clone()),
         state: Some(OutboxState::Encrypted as i32),
-        created_at: Some(ctx.unix),
+        created_at: Some(job.created_at),
         stanza: Some(Bytes::from(encoded)),
         kind: Some(job.kind.clone()),
         ..OutboxRow::default()
@@ -218,6 +218,10 @@ pub(crate) fn prepare(
         super::outbox::row_key(&job.id),
         rows::encode(&row),
     );
+    let row = OutboxRow {
+        stanza: None,
+        ..row
+    };
     staged.insert(
         job.id.clone(),
         InFlight {
@@ -227,6 +231,7 @@ pub(crate) fn prepare(
             stanza: node,
             phash: Some(phash),
             users,
+            row,
         },
     );
     ctx.defer(Deferred::Notify(Durable::OutboxReady(job.id.clone())));

@@ -581,6 +581,9 @@ impl Inbox {
             return;
         }
         let count = sent + 1;
+        if self.retries.len() >= 4096 {
+            self.retries.clear(); // a soft limit; the sender's `count` carries the number too
+        }
         self.retries.insert(slot, count);
         warn!(id = %env.id, %from, reason = %failure, count, "asking the sender to resend");
         let keys = (count >= 2 || failure.needs_keys()).then(|| PreKeys::retry_keys(ctx));

@@ -83,6 +83,8 @@ pub(crate) struct Job {
     pub(crate) to: Jid,
     pub(crate) message: Bytes,
     pub(crate) kind: String,
+    /// When the application sent it (Unix seconds).
+    pub(crate) created_at: u64,
     /// Users whose device lists were asked for already (a usync that gave no LID).
     lid_asked: bool,
     /// Devices whose bundle was asked for (and failed, if absent from the sessions).
@@ -114,6 +116,10 @@ pub(crate) struct InFlight {
     pub(crate) stanza: Node,
     pub(crate) phash: Option<String>,
     pub(crate) users: Vec<UserId>,
+    /// The stored row without its stanza: the state updates at the ack (or failure) rewrite
+    /// it whole, so the plaintext kept for retry receipts survives even when the row is no
+    /// longer cached.
+    pub(crate) row: OutboxRow,
 }
 
 /// The outbox sub-machine.
@@ -140,6 +146,19 @@ enum Resume {
     Loading,
     Rows(Vec<String>),
     Done,
+}
+
+impl Job {
+    /// The stored row of a message not encrypted yet.
+    fn row(&self) -> OutboxRow {
+        OutboxRow {
+            to: Some(self.to.to_string()),
+            message: Some(self.message.clone()),
+            created_at: Some(self.created_at),
+            kind: Some(self.kind.clone()),
+            ..OutboxRow::default()
+        }
+    }
 }
 
 impl Outbox {
@@ -209,6 +228,7 @@ impl Outbox {
             to,
             message: bytes,
             kind,
+            created_at: ctx.unix,
             lid_asked: false,
             bundles_asked: BTreeSet::new(),
         });
@@ -245,7 +265,8 @@ impl Outbox {
                 Step::Done(result) => {
                     let job = self.queue.pop_front();
                     if let (Some(job), Err(error)) = (job, result) {
-                        fail(ctx, &job.id, error);
+                        let row = job.row();
+                        fail(ctx, &job.id, row, error);
                     }
                 }
             }
@@ -280,6 +301,7 @@ impl Outbox {
                         to,
                         message: row.message.unwrap_or_default(),
                         kind: row.kind.unwrap_or_else(|| "text".into()),
+                        created_at: row.created_at.unwrap_or(ctx.unix),
                         lid_asked: false,
                         bundles_asked: BTreeSet::new(),
                     });
@@ -294,6 +316,7 @@ impl Outbox {
                         fail(
                             ctx,
                             &id,
+                            row,
                             SendError::Invalid("the stored stanza is damaged".into()),
                         );
                         continue;
@@ -313,6 +336,10 @@ impl Outbox {
                             stanza,
                             phash: None,
                             users: Vec::new(),
+                            row: OutboxRow {
+                                stanza: None,
+                                ..row
+                            },
                         },
                     );
                 }
@@ -374,7 +401,14 @@ impl Outbox {
         let t = node.attr_str("t").and_then(|t| t.parse().ok());
         if let Some(code) = node.attr_str("error").and_then(|e| e.parse::<u16>().ok()) {
             warn!(%id, code, "the server refused a message");
-            set_state(ctx, &id, OutboxState::Failed, None, flight.attempts);
+            set_state(
+                ctx,
+                &id,
+                flight.row,
+                OutboxState::Failed,
+                None,
+                flight.attempts,
+            );
             ctx.defer(Deferred::Event(Event::SendFailed {
                 id: MessageId(id),
                 reason: SendError::nack(code),
@@ -389,7 +423,7 @@ impl Outbox {
                 Devices::invalidate(ctx, user);
             }
         }
-        set_state(ctx, &id, OutboxState::Acked, t, flight.attempts);
+        set_state(ctx, &id, flight.row, OutboxState::Acked, t, flight.attempts);
         ctx.defer(Deferred::Event(Event::Sent {
             id: MessageId(id),
             to: flight.to,
@@ -423,9 +457,11 @@ impl Outbox {
             };
             if flight.attempts >= self.config.max_attempts {
                 let attempts = flight.attempts;
-                self.in_flight.remove(&id);
+                let Some(flight) = self.in_flight.remove(&id) else {
+                    continue;
+                };
                 warn!(%id, attempts, "no ack from the server; giving up");
-                set_state(ctx, &id, OutboxState::Failed, None, attempts);
+                set_state(ctx, &id, flight.row, OutboxState::Failed, None, attempts);
                 ctx.defer(Deferred::Event(Event::SendFailed {
                     id: MessageId(id),
                     reason: SendError::Timeout { attempts },
@@ -440,7 +476,7 @@ impl Outbox {
     }
 
     /// `<receipt type="retry">` for a message this account sent.
-    pub(crate) fn on_retry_receipt(&mut self, _ctx: &mut Ctx<'_>, node: &Node) {
+    pub(crate) fn on_retry_receipt(&mut self, ctx: &mut Ctx<'_>, node: &Node) {
         let (Some(id), Some(sender)) = (
             node.attr_str("id").map(str::to_owned),
             jid(node.get_attr("from")),
@@ -469,7 +505,22 @@ impl Outbox {
         let answered = self.answered.get(&slot).copied().unwrap_or(0);
         if answered >= self.config.max_retry_answers {
             warn!(%id, %from, count, "retry receipt past the limit; not answering");
+            if answered == self.config.max_retry_answers {
+                // Said once per device: this device cannot read the message.
+                self.answered.insert(slot, answered + 1);
+                ctx.defer(Deferred::Event(Event::SendFailed {
+                    id: MessageId(id),
+                    reason: SendError::DeviceUnreachable {
+                        device: from.to_string(),
+                        reason: "it still cannot decrypt the message after every resend".into(),
+                    },
+                }));
+            }
             return;
+        }
+        // The counts are a soft limit: keep the map bounded.
+        if self.answered.len() >= 4096 {
+            self.answered.clear();
         }
         self.answered.insert(slot, answered + 1);
         self.retries.push_back(RetryJob {
@@ -693,12 +744,16 @@ fn prepare(
         to: Some(job.to.to_string()),
         message: Some(job.message.clone()),
         state: Some(OutboxState::Encrypted as i32),
-        created_at: Some(ctx.unix),
+        created_at: Some(job.created_at),
         stanza: Some(stanza_bytes),
         kind: Some(job.kind.clone()),
         ..OutboxRow::default()
     };
     ctx.put(Table::Outbox, row_key(&job.id), rows::encode(&row));
+    let row = OutboxRow {
+        stanza: None,
+        ..row
+    };
     let mut all = sent_to;
     all.push(own.jid);
     staged.insert(
@@ -710,6 +765,7 @@ fn prepare(
             stanza: node,
             phash: Some(phash::participant_hash(&all)),
             users,
+            row,
         },
     );
     ctx.defer(Deferred::Notify(Durable::OutboxReady(job.id.clone())));
@@ -739,6 +795,15 @@ fn answer_retry(
         .and_then(|v| rows::decode::<OutboxRow>(&v))
     else {
         warn!(id = %job.id, from = %job.requester, "retry receipt for a message this device no longer has");
+        ctx.defer(Deferred::Event(Event::SendFailed {
+            id: MessageId(job.id.clone()),
+            reason: SendError::DeviceUnreachable {
+                device: job.requester.to_string(),
+                reason: "it could not decrypt the message, and the message is no longer kept \
+                         to send again"
+                    .into(),
+            },
+        }));
         return Step::Done(Ok(()));
     };
     job.row_loaded = true;
@@ -768,6 +833,15 @@ fn answer_retry(
         }
     }
     let Some(message) = row.message.as_deref().and_then(|m| Message::decode(m).ok()) else {
+        warn!(id = %job.id, from = %job.requester, "retry receipt for a message whose stored text is missing or damaged");
+        ctx.defer(Deferred::Event(Event::SendFailed {
+            id: MessageId(job.id.clone()),
+            reason: SendError::DeviceUnreachable {
+                device: job.requester.to_string(),
+                reason: "it could not decrypt the message, and the stored message is damaged"
+                    .into(),
+            },
+        }));
         return Step::Done(Ok(()));
     };
     let to: Option<Jid> = row.to.as_deref().and_then(|t| t.parse().ok());
@@ -906,28 +980,25 @@ fn jid(v: Option<&Value>) -> Option<Jid> {
     }
 }
 
-fn fail(ctx: &mut Ctx<'_>, id: &str, error: SendError) {
+fn fail(ctx: &mut Ctx<'_>, id: &str, row: OutboxRow, error: SendError) {
     warn!(%id, %error, "message not sent");
-    set_state(ctx, id, OutboxState::Failed, None, 0);
+    set_state(ctx, id, row, OutboxState::Failed, None, 0);
     ctx.defer(Deferred::Event(Event::SendFailed {
         id: MessageId(id.to_owned()),
         reason: error,
     }));
 }
 
-/// Updates a row's state (it is cached: written when accepted, or loaded for a resend).
+/// Writes `row` (the message's stored row, which its caller holds) with a new state. The
+/// stanza is dropped: it is not needed once acked or failed; the plaintext stays for retries.
 fn set_state(
     ctx: &mut Ctx<'_>,
     id: &str,
+    mut row: OutboxRow,
     state: OutboxState,
     server_t: Option<u64>,
     attempts: u32,
 ) {
-    let mut row = ctx
-        .get(Table::Outbox, &row_key(id))
-        .flatten()
-        .and_then(|v| rows::decode::<OutboxRow>(&v))
-        .unwrap_or_default();
     row.state = Some(state as i32);
     if server_t.is_some() {
         row.server_t = server_t;

@@ -264,6 +264,15 @@ pub enum SendError {
     /// The message could not be encoded.
     #[error("the message could not be built: {0}")]
     Invalid(String),
+    /// One recipient device could not decrypt the message and resending did not help (the
+    /// server accepted it; the other devices got it).
+    #[error("device {device} did not get the message: {reason}")]
+    DeviceUnreachable {
+        /// The device.
+        device: String,
+        /// What happened.
+        reason: String,
+    },
     /// The connection was logged out or stopped for good before the message was sent.
     #[error("the message was not sent: the connection stopped ({0})")]
     Stopped(String),

@@ -3,7 +3,6 @@
 
 use core::fmt;
 
-use hmac::Mac;
 use zeroize::Zeroize;
 
 use crate::kdf;
@@ -20,16 +19,12 @@ impl SenderChainKey {
     /// `u32::MAX`).
     pub(crate) fn step(&self) -> Option<([u8; 32], Self)> {
         let iteration = self.iteration.checked_add(1)?;
-        let mac = kdf::keyed(&self.seed);
-        let mut message = mac.clone();
-        message.update(&[0x01]);
-        let mut next = mac;
-        next.update(&[0x02]);
+        let key = kdf::HmacKey::new(&self.seed);
         Some((
-            *kdf::finish(message),
+            key.mac(&[&[0x01]]),
             Self {
                 iteration,
-                seed: *kdf::finish(next),
+                seed: key.mac(&[&[0x02]]),
             },
         ))
     }

@@ -19,5 +19,6 @@ mod public;
 pub use identity::{IdentityKey, IdentityKeyPair};
 pub use ids::{PreKeyId, RegistrationId, SenderKeyId, SignedPreKeyId};
 pub use pair::KeyPair;
+pub(crate) use pair::PreparedPublic;
 pub use pre_key::{PreKey, SignedPreKey};
 pub use public::{KEY_TYPE_DJB, KeyError, PublicKey};

@@ -3,13 +3,14 @@
 use core::fmt;
 use core::ops::Range;
 
-use hmac::Mac;
 use subtle::ConstantTimeEq;
 
 use super::{MessageError, VERSION_BYTE, check_ciphertext, check_version, key_field, protobuf};
+use crate::cbc;
 use crate::kdf;
 use crate::keys::{IdentityKey, PublicKey};
 use crate::proto::{Reader, Writer, offset_in};
+use crate::session::MessageKeys;
 
 const NAME: &str = "SignalMessage";
 
@@ -69,33 +70,36 @@ impl SignalMessage {
         })
     }
 
-    /// Builds and MACs a message (`messaging.md` §4.6 steps 3–4).
-    pub(crate) fn new(
+    /// Encrypts `plaintext` and builds and MACs the message around it (`messaging.md` §4.6
+    /// steps 2–4), in one buffer.
+    pub(crate) fn seal(
         ratchet_key: PublicKey,
         counter: u32,
         previous_counter: u32,
-        ciphertext: &[u8],
-        mac_key: &[u8; 32],
+        plaintext: &[u8],
+        keys: &MessageKeys,
         sender_identity: &IdentityKey,
         receiver_identity: &IdentityKey,
     ) -> Self {
-        let mut serialized = Vec::with_capacity(ciphertext.len() + 64);
+        let ciphertext_len = cbc::ciphertext_len(plaintext.len());
+        let mut serialized = Vec::with_capacity(ciphertext_len + 64);
         serialized.push(VERSION_BYTE);
         Writer::new(&mut serialized)
             .bytes(1, &ratchet_key.serialize())
             .uint32(2, counter)
-            .uint32(3, previous_counter);
-        // Field 4, written by hand to learn where the ciphertext starts.
-        Writer::new(&mut serialized).bytes(4, ciphertext);
-        let start = serialized.len() - ciphertext.len();
-        let mac = mac(mac_key, sender_identity, receiver_identity, &serialized);
+            .uint32(3, previous_counter)
+            .bytes_header(4, ciphertext_len);
+        let start = serialized.len();
+        cbc::encrypt_into(&keys.cipher, &keys.iv, plaintext, &mut serialized);
+        debug_assert_eq!(serialized.len() - start, ciphertext_len);
+        let mac = mac(&keys.mac, sender_identity, receiver_identity, &serialized);
         serialized.extend_from_slice(&mac);
         Self {
             serialized,
             ratchet_key,
             counter,
             previous_counter,
-            ciphertext: start..start + ciphertext.len(),
+            ciphertext: start..start + ciphertext_len,
         }
     }
 
@@ -157,11 +161,11 @@ fn mac(
     receiver_identity: &IdentityKey,
     body: &[u8],
 ) -> [u8; SignalMessage::MAC_LEN] {
-    let mut mac = kdf::keyed(mac_key);
-    mac.update(&sender_identity.serialize());
-    mac.update(&receiver_identity.serialize());
-    mac.update(body);
-    let tag = kdf::finish(mac);
+    let tag = kdf::HmacKey::new(mac_key).mac(&[
+        &sender_identity.serialize(),
+        &receiver_identity.serialize(),
+        body,
+    ]);
     let mut out = [0u8; SignalMessage::MAC_LEN];
     out.copy_from_slice(&tag[..SignalMessage::MAC_LEN]);
     out

@@ -3,7 +3,6 @@
 
 use core::fmt;
 
-use hmac::Mac;
 use zeroize::Zeroize;
 
 use super::message_key::MessageKeySeed;
@@ -34,14 +33,10 @@ impl ChainKey {
     /// `u32::MAX`, where a chain ends).
     pub(crate) fn step(&self) -> Option<(MessageKeySeed, Self)> {
         let index = self.index.checked_add(1)?;
-        let mac = kdf::keyed(&self.key);
-        let mut seed = mac.clone();
-        seed.update(&[0x01]);
-        let mut next = mac;
-        next.update(&[0x02]);
+        let key = kdf::HmacKey::new(&self.key);
         Some((
-            MessageKeySeed::new(*kdf::finish(seed)),
-            Self::new(*kdf::finish(next), index),
+            MessageKeySeed::new(key.mac(&[&[0x01]])),
+            Self::new(key.mac(&[&[0x02]]), index),
         ))
     }
 }

@@ -31,7 +31,7 @@ pub use record::{MAX_ARCHIVED_STATES, SessionRecord};
 pub use state::{MAX_FORWARD_JUMP, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS};
 
 pub(crate) use chain_key::ChainKey;
-pub(crate) use message_key::MessageKeySeed;
+pub(crate) use message_key::{MessageKeySeed, MessageKeys};
 pub(crate) use root_key::RootKey;
 pub(crate) use state::{BaseKeyRole, PendingPreKey, ReceiverChain, SessionState};
 

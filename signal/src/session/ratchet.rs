@@ -23,7 +23,7 @@ use super::message_key::{MessageKeySeed, MessageKeys};
 use super::root_key::RootKey;
 use super::state::{MAX_FORWARD_JUMP, ReceiverChain, SessionState};
 use crate::cbc;
-use crate::keys::{KeyPair, PublicKey};
+use crate::keys::{KeyPair, PreparedPublic, PublicKey};
 use crate::message::{PreKeySignalMessage, SignalMessage};
 use crate::session::{Ciphertext, CiphertextKind, EncryptError};
 
@@ -55,6 +55,8 @@ pub(crate) enum Step {
         previous: Option<ClosePrevious>,
         root_key: RootKey,
         chain: ReceiverChain,
+        /// The peer's new ratchet key, converted once for both halves of the step.
+        their_ratchet: PreparedPublic,
     },
 }
 
@@ -123,9 +125,10 @@ pub(crate) fn plan(state: &SessionState, message: &SignalMessage) -> Result<Plan
         }
         None => None,
     };
+    let their_ratchet = PreparedPublic::new(message.ratchet_key().as_montgomery());
     let (root_key, ck) = state
         .root_key
-        .create_chain(&state.ratchet_key, message.ratchet_key());
+        .create_chain(&state.ratchet_key, &their_ratchet);
     let walk = advance(ck, counter)?;
     let mut chain = ReceiverChain::open(*message.ratchet_key(), &walk.next);
     chain.skipped = walk.skipped;
@@ -135,6 +138,7 @@ pub(crate) fn plan(state: &SessionState, message: &SignalMessage) -> Result<Plan
             previous,
             root_key,
             chain,
+            their_ratchet,
         },
     })
 }
@@ -173,6 +177,7 @@ pub(crate) fn commit<R: CryptoRng + ?Sized>(state: &mut SessionState, step: Step
             previous,
             root_key,
             chain,
+            their_ratchet,
         } => {
             if let Some(close) = previous {
                 let previous = &mut state.receiver_chains[close.chain];
@@ -180,7 +185,7 @@ pub(crate) fn commit<R: CryptoRng + ?Sized>(state: &mut SessionState, step: Step
                 previous.next_index = close.next_index;
                 previous.chain_key = None;
             }
-            let their_ratchet = chain.ratchet_key;
+            let their_ratchet_key = chain.ratchet_key;
             state.receiver_chains.push(chain);
             state.previous_counter = state.sender_chain.index().saturating_sub(1);
             let ratchet = KeyPair::generate(rng);
@@ -188,7 +193,7 @@ pub(crate) fn commit<R: CryptoRng + ?Sized>(state: &mut SessionState, step: Step
             state.root_key = root_key;
             state.ratchet_key = ratchet;
             state.sender_chain = sender_chain;
-            state.last_remote_ratchet = their_ratchet;
+            state.last_remote_ratchet = their_ratchet_key;
         }
     }
     state.pending_pre_key = None;
@@ -205,13 +210,12 @@ pub(crate) fn encrypt(
         .step()
         .ok_or(EncryptError::ChainExhausted)?;
     let keys = seed.derive();
-    let ciphertext = cbc::encrypt(&keys.cipher, &keys.iv, plaintext);
-    let message = SignalMessage::new(
+    let message = SignalMessage::seal(
         PublicKey::from(&state.ratchet_key),
         state.sender_chain.index(),
         state.previous_counter,
-        &ciphertext,
-        &keys.mac,
+        plaintext,
+        &keys,
         &state.local_identity,
         &state.remote_identity,
     );

@@ -121,11 +121,15 @@ impl SessionRecord {
         policy: IdentityPolicy<'_>,
         rng: &mut R,
     ) -> Result<Decrypted, DecryptError> {
-        let slots = self.slots();
-        if slots.is_empty() {
+        if self.is_empty() {
             return Err(DecryptError::NoSession);
         }
         let mut failure = StateError::BadMac;
+        let slots = self
+            .current
+            .iter()
+            .map(|_| Slot::Current)
+            .chain((0..self.archived.len()).map(Slot::Archived));
         for slot in slots {
             let state = self.state(slot);
             let known_chain = state.receiver_chain(message.ratchet_key()).is_some();
@@ -296,14 +300,6 @@ impl SessionRecord {
     fn archive(&mut self, state: SessionState) {
         self.archived.push_front(state);
         self.archived.truncate(MAX_ARCHIVED_STATES);
-    }
-
-    fn slots(&self) -> Vec<Slot> {
-        self.current
-            .iter()
-            .map(|_| Slot::Current)
-            .chain((0..self.archived.len()).map(Slot::Archived))
-            .collect()
     }
 
     fn slot_for_base_key(&self, base_key: &PublicKey) -> Option<Slot> {

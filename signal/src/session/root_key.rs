@@ -7,7 +7,7 @@ use zeroize::Zeroize;
 
 use super::chain_key::ChainKey;
 use crate::kdf;
-use crate::keys::{KeyPair, PublicKey};
+use crate::keys::{KeyPair, PreparedPublic};
 
 /// `RK_i`: 32 secret bytes, wiped on drop.
 #[derive(Clone, PartialEq, Eq)]
@@ -24,9 +24,9 @@ impl RootKey {
 
     /// One ratchet half-step: `RK' ‖ CK = HKDF(DH(ours, theirs), salt = RK, "WhisperRatchet", 64)`.
     /// The new chain starts at index 0.
-    pub(crate) fn create_chain(&self, ours: &KeyPair, theirs: &PublicKey) -> (Self, ChainKey) {
-        let shared = ours.diffie_hellman(theirs.as_montgomery());
-        let okm = kdf::hkdf::<64>(shared.as_bytes(), Some(&self.0), b"WhisperRatchet");
+    pub(crate) fn create_chain(&self, ours: &KeyPair, theirs: &PreparedPublic) -> (Self, ChainKey) {
+        let shared = ours.agree_prepared(theirs);
+        let okm = kdf::hkdf::<64>(shared.as_slice(), Some(&self.0), b"WhisperRatchet");
         let (root, chain) = split(&okm);
         (Self(root), ChainKey::new(chain, 0))
     }

@@ -17,8 +17,8 @@ use super::root_key::{RootKey, split};
 use super::state::{BaseKeyRole, PendingPreKey, SessionState};
 use crate::kdf;
 use crate::keys::{
-    IdentityKey, IdentityKeyPair, KeyPair, PreKey, PreKeyId, PublicKey, RegistrationId,
-    SignedPreKey, SignedPreKeyId,
+    IdentityKey, IdentityKeyPair, KeyPair, PreKey, PreKeyId, PreparedPublic, PublicKey,
+    RegistrationId, SignedPreKey, SignedPreKeyId,
 };
 
 /// The initiator's view of the peer's keys (a verified bundle).
@@ -40,18 +40,15 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     let base = KeyPair::generate(rng);
     let (spk_id, spk) = theirs.signed_pre_key;
     let one_time = theirs.one_time_pre_key.map(|(_, key)| key);
-    let dh1 = ours.key_pair().diffie_hellman(spk.as_montgomery());
-    let dh2 = base.diffie_hellman(theirs.identity.public_key().as_montgomery());
-    let dh3 = base.diffie_hellman(spk.as_montgomery());
-    let dh4 = one_time.map(|opk| base.diffie_hellman(opk.as_montgomery()));
-    let (root, _unused_chain) = master_keys(
-        dh1.as_bytes(),
-        dh2.as_bytes(),
-        dh3.as_bytes(),
-        dh4.as_ref().map(|d| d.as_bytes()),
-    );
+    // SPK_B takes part in three agreements: convert it once.
+    let spk_prepared = PreparedPublic::new(spk.as_montgomery());
+    let dh1 = ours.key_pair().agree_prepared(&spk_prepared);
+    let dh2 = base.agree(theirs.identity.public_key().as_montgomery());
+    let dh3 = base.agree_prepared(&spk_prepared);
+    let dh4 = one_time.map(|opk| base.agree(opk.as_montgomery()));
+    let (root, _unused_chain) = master_keys(&dh1, &dh2, &dh3, dh4.as_deref());
     let ratchet = KeyPair::generate(rng);
-    let (root_key, sender_chain) = root.create_chain(&ratchet, spk);
+    let (root_key, sender_chain) = root.create_chain(&ratchet, &spk_prepared);
     SessionState {
         local_identity: *ours.identity_key(),
         local_registration_id: our_registration_id,

@@ -150,6 +150,9 @@ pub struct Stepper {
     chunk: Option<usize>,
     /// A `Stopped` was seen and no `Connect` came since.
     stopped: bool,
+    /// Deadlines fired in a row at the same instant: a deadline that does not move after it
+    /// fired would spin forever, so the stepper fails loudly instead.
+    same_instant_timeouts: (Instant, u32),
     /// The network between the two sides.
     pub net: Network,
     /// The process epoch: 0, then +1 per crash-restart.
@@ -193,6 +196,7 @@ impl Stepper {
             logins_checked: 0,
             received_seen: 0,
             stopped: false,
+            same_instant_timeouts: (base, 0),
             chunk: options.chunk,
             net: Network::new(options.seed, options.net),
             epoch: 0,
@@ -415,6 +419,24 @@ impl Stepper {
         self.now = self.now.max(deadline);
     }
 
+    /// Fails when the connection's deadline fires again and again without time moving: its
+    /// `handle_timeout` left the deadline due, which would spin a driver forever.
+    fn count_timeout_at_now(&mut self) {
+        let (at, n) = &mut self.same_instant_timeouts;
+        if *at == self.now {
+            *n += 1;
+        } else {
+            *at = self.now;
+            *n = 1;
+        }
+        assert!(
+            *n <= 10_000,
+            "the connection's deadline stays due after handle_timeout (a driver would spin); \
+             last trace lines:\n{}",
+            self.dump(20)
+        );
+    }
+
     /// One step: deliver the earliest due input or fire the next deadline, as long as it is
     /// not after `deadline`. `false` when nothing is left before `deadline`.
     pub fn step(&mut self, deadline: Instant) -> bool {
@@ -445,6 +467,7 @@ impl Stepper {
                 self.deliver(input);
             }
         } else if self.conn.poll_timeout().is_some_and(|at| at <= self.now) {
+            self.count_timeout_at_now();
             self.conn.handle_timeout(self.now);
         } else {
             self.server.handle_timeout(self.now);
