@@ -19,7 +19,7 @@
 //! | `inbox_replayed` | `from`, `next`: a catch-up read ended; newer entries arrive live |
 //! | `receipt` | `kind`, `ids`, `chat`, `from`, `participant`, `timestamp_ms` |
 //! | `sent` | `id`, `to`, `timestamp_ms` |
-//! | `send_failed` | `id`, `to`, `error` (`nack`, `timeout`, `no_devices`, `invalid_recipient`, `invalid`, `stopped`), `code` (a nack's), `reason` |
+//! | `send_failed` | `id`, `to`, `error` (`nack`, `timeout`, `no_devices`, `invalid_recipient`, `invalid`, `stopped`, `device_unreachable`: after the server ack, one device could not decrypt even after resending), `code` (a nack's), `device` (a `device_unreachable`'s), `reason` |
 //! | `identity_changed` | `user` |
 //!
 //! Message text is the application's to see: it is in these objects, never in logs.
@@ -198,12 +198,17 @@ pub fn message_json(m: &IncomingMessage) -> Value {
 /// The `send_failed` object (`to` filled in by who knows it).
 pub fn send_failed_json(id: &str, reason: &SendError) -> Value {
     let (error, code) = send_error_kind(reason);
+    let device = match reason {
+        SendError::DeviceUnreachable { device, .. } => Some(device.as_str()),
+        _ => None,
+    };
     json!({
         "event": "send_failed",
         "id": id,
         "to": null,
         "error": error,
         "code": code,
+        "device": device,
         "reason": reason.to_string(),
     })
 }
@@ -217,6 +222,7 @@ pub fn send_error_kind(reason: &SendError) -> (&'static str, Option<u16>) {
         SendError::InvalidRecipient(_) => ("invalid_recipient", None),
         SendError::Invalid(_) => ("invalid", None),
         SendError::Stopped(_) => ("stopped", None),
+        SendError::DeviceUnreachable { .. } => ("device_unreachable", None),
         _ => ("other", None),
     }
 }
@@ -365,6 +371,23 @@ mod tests {
         assert_eq!(failed["error"], "nack");
         assert_eq!(failed["code"], 463);
         assert!(failed["reason"].as_str().unwrap().contains("463"));
+        let unreachable = &event_json(
+            &Event::SendFailed {
+                id: MessageId("U".into()),
+                reason: SendError::DeviceUnreachable {
+                    device: "15550001111:3@s.whatsapp.net".into(),
+                    reason: "it still could not decrypt after every resend".into(),
+                },
+            },
+            now,
+        )[0];
+        assert_eq!(
+            (&unreachable["error"], &unreachable["device"]),
+            (
+                &json!("device_unreachable"),
+                &json!("15550001111:3@s.whatsapp.net")
+            )
+        );
     }
 
     #[test]

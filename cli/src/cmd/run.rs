@@ -34,7 +34,7 @@ JSON events (--json), one object per line, each with a stable \"event\" field (f
   message {position, id, chat, from, from_alt, from_me, timestamp_ms, push_name, offline, type,
            text, quoted, mentions, reaction}  undecryptable {position, id, chat, from, reason, …}
   receipt {kind, ids, chat, from, participant, timestamp_ms}  sent {id, to, timestamp_ms}
-  send_failed {id, to, error, code, reason}  identity_changed {user}
+  send_failed {id, to, error, code, device, reason}  identity_changed {user}
 
 Received messages: each is printed once (a readable line, or the `message` object) and, with
 --confirm auto (the default), confirmed once the line is written and flushed; with --confirm
