@@ -153,18 +153,26 @@ impl ControlClient {
     /// Sends `request` and waits for its answer, skipping events; an `ok: false` answer is
     /// [`AskError::Refused`].
     pub fn request(&mut self, request: &Request) -> Result<Value, AskError> {
-        self.send(request, &Value::Null)?;
+        // A server that refuses a client (busy, another user) writes its reason and closes
+        // at once, so the request may not go out: the reason is read all the same.
+        let sent = self.send(request, &Value::Null);
         loop {
-            let Some(v) = self.next_line()? else {
-                return Err(AskError::Failed(format!(
-                    "the instance closed {} without answering",
-                    self.path
-                )));
+            let line = match self.next_line() {
+                Ok(Some(v)) => v,
+                Ok(None) => {
+                    return Err(sent.err().unwrap_or_else(|| {
+                        AskError::Failed(format!(
+                            "the instance closed {} without answering",
+                            self.path
+                        ))
+                    }));
+                }
+                Err(e) => return Err(sent.err().unwrap_or(e)),
             };
-            if v.get("ok").is_none() {
+            if line.get("ok").is_none() {
                 continue;
             }
-            return checked(v);
+            return checked(line);
         }
     }
 }

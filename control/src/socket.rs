@@ -179,10 +179,15 @@ mod tests {
             );
         }
         assert_eq!(std::fs::read(d.join("file.sock")).unwrap(), b"keep me");
-        assert!(check_socket_file(&d.join("link.sock"), own_uid())
-            .unwrap_err()
-            .contains("not a socket"));
-        assert_eq!(check_socket_file(&d.join("none.sock"), own_uid()), Ok(false));
+        assert!(
+            check_socket_file(&d.join("link.sock"), own_uid())
+                .unwrap_err()
+                .contains("not a socket")
+        );
+        assert_eq!(
+            check_socket_file(&d.join("none.sock"), own_uid()),
+            Ok(false)
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -1,7 +1,7 @@
 //! Every command and event of the control protocol through a real socket, against a backend
-//! that records what it is asked (the connection itself is tested end to end in
-//! `tests/tests/control_e2e.rs`), plus the server's bounds: line cap, line deadline,
-//! independent clients, a subscriber that stops reading.
+//! that records what it is asked (the messaging API it calls is tested end to end through the
+//! simulator in `tests/tests/api_messaging.rs`), plus the server's bounds: line cap, line
+//! deadline, independent clients, a subscriber that stops reading, peers of another user.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -500,7 +500,12 @@ fn bounds_long_lines_slow_lines_and_a_subscriber_that_stops_reading() {
     reading
         .request(&Request::parse(r#"{"cmd":"subscribe"}"#).unwrap().1)
         .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while server.hub().subscribers() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the two subscribers were not registered within 30 s"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let big = "y".repeat(2000);
@@ -532,4 +537,51 @@ fn bounds_long_lines_slow_lines_and_a_subscriber_that_stops_reading() {
     assert!(lines < 2000, "it got {lines} lines and then the end");
     drop(server);
     assert!(!path.exists(), "the socket file is removed with the server");
+}
+
+#[test]
+fn clients_beyond_the_limit_are_told_to_retry() {
+    let path = socket("busy");
+    let mut limits = Limits::default();
+    limits.max_clients = 1;
+    let _server = ControlServer::serve_with(&path, Fake::new(), limits).unwrap();
+    let mut holder = client(&path);
+    // The holder is counted once its first request was answered.
+    assert_eq!(holder.request(&Request::Status).unwrap()["ok"], true);
+    match tether_control::ask(&path, &Request::Status, Duration::from_secs(5)) {
+        Err(tether_control::AskError::Refused { code, .. }) => assert_eq!(code, "busy"),
+        other => panic!("a second client was served beside the first: {other:?}"),
+    }
+    assert_eq!(holder.request(&Request::Status).unwrap()["ok"], true);
+}
+
+#[test]
+fn only_the_same_user_is_served_and_only_its_sockets_are_asked() {
+    use tether_control::socket::own_uid;
+    let path = socket("uid");
+    let other = own_uid().wrapping_add(1);
+    // A server for another user refuses us.
+    let mut limits = Limits::default();
+    limits.uid = other;
+    let server = ControlServer::serve_with(&path, Fake::new(), limits).unwrap();
+    match tether_control::ask(&path, &Request::Status, Duration::from_secs(5)) {
+        Err(tether_control::AskError::Refused { error, .. }) => {
+            assert!(error.contains("serves only uid"), "{error}");
+        }
+        other => panic!("served another user: {other:?}"),
+    }
+    drop(server);
+    // A client expecting another user does not trust our socket.
+    let _server = ControlServer::serve(&path, Fake::new()).unwrap();
+    match tether_control::ask_peer(&path, &Request::Status, Duration::from_secs(5), other) {
+        Err(tether_control::AskError::Untrusted(e)) => assert!(e.contains("not uid"), "{e}"),
+        other => panic!("trusted another user's socket: {other:?}"),
+    }
+    // A link in place of the socket is never followed.
+    let link = path.with_file_name("link.sock");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    match tether_control::ask(&link, &Request::Status, Duration::from_secs(5)) {
+        Err(tether_control::AskError::Untrusted(e)) => assert!(e.contains("not a socket"), "{e}"),
+        other => panic!("followed a link: {other:?}"),
+    }
 }
