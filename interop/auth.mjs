@@ -84,8 +84,11 @@ async function write(dir, paired) {
         'app-state-sync-version': {
             regular_high: { version: 3, hash: randomBytes(128), indexValueMap: {} },
         },
+        // A session npm libsignal wrote (captured; Tether converts it into its own records).
         session: {
-            '15550001111.0': { _sessions: { abc: { registrationId: 7 } }, version: 'v1' },
+            '15550001111.0': JSON.parse(readFileSync(
+                new URL('../store-redb/tests/data/libsignal-session.json', import.meta.url),
+                'utf-8')),
             '123456789012345_1.3': { _sessions: {}, version: 'v1' },
         },
         // A SenderKeyRecord serialises as a list of SenderKeyState structures.

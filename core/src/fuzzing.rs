@@ -251,3 +251,128 @@ pub fn connection(data: &[u8], start: std::time::Instant) {
         drain(&mut conn, &mut open, &mut persists);
     }
 }
+
+/// Media parsers (`media.md`): the input's first byte picks one, the rest feeds it.
+///
+/// - `0`: the HTTP response reader. Layout `[0, split, max, stream…]`. Properties: no panic;
+///   fed whole or cut every `split + 1` bytes it gives the same head, body and verdict; the
+///   body never exceeds the limit.
+/// - `1`: encryption and verified decryption. Layout `[1, chunk, flip_hi, flip_lo, mask,
+///   plaintext…]`. Properties: the plaintext round-trips in chunks of `chunk + 1`; with
+///   `mask != 0` the byte at `flip % len` XOR `mask` is always refused, never handed out.
+/// - `2`: the upload answer (JSON), the stored upload record, and the `media_conn` and
+///   media-retry nodes decoded from the same bytes. Property: no panic.
+///
+/// `start` is the virtual clock's origin for `media_conn` lifetimes (the core reads no clock).
+pub fn media(data: &[u8], start: std::time::Instant) {
+    match data.split_first() {
+        Some((0, rest)) => media_http(rest),
+        Some((1, rest)) => media_cipher(rest),
+        Some((_, rest)) => media_answers(rest, start),
+        None => {}
+    }
+}
+
+fn media_http(data: &[u8]) {
+    use crate::media::http::{HttpError, ResponseReader};
+    let (Some(&split), Some(&max)) = (data.first(), data.get(1)) else {
+        return;
+    };
+    let stream = data.get(2..).unwrap_or_default();
+    let max_body = u64::from(max) * 4;
+    let run = |step: usize| -> (Result<bool, HttpError>, Vec<u8>, Option<u16>) {
+        let mut reader = ResponseReader::new(max_body);
+        let mut body = Vec::new();
+        let mut verdict = Ok(false);
+        for chunk in stream.chunks(step) {
+            verdict = reader.feed(chunk, &mut body);
+            if !matches!(verdict, Ok(false)) {
+                break;
+            }
+        }
+        if verdict == Ok(false) {
+            verdict = reader.eof().map(|()| true);
+        }
+        assert!(body.len() as u64 <= max_body, "the body passed its limit");
+        (verdict, body, reader.head().map(|h| h.status))
+    };
+    let whole = run(stream.len().max(1));
+    let split = run(usize::from(split) + 1);
+    // The verdict and the head never depend on the cuts; the body is compared when the
+    // response was accepted (a refused one may have handed out a prefix before the refusal).
+    assert_eq!(
+        whole.0, split.0,
+        "the verdict depends on how the bytes were cut"
+    );
+    assert_eq!(
+        whole.2, split.2,
+        "the head depends on how the bytes were cut"
+    );
+    if whole.0.is_ok() {
+        assert_eq!(
+            whole.1, split.1,
+            "the body depends on how the bytes were cut"
+        );
+    }
+}
+
+fn media_cipher(data: &[u8]) {
+    use crate::media::cipher::{self, Expected, MediaDecryptor};
+    use crate::media::{MediaKey, MediaKind};
+    let (Some(&chunk), Some(&hi), Some(&lo), Some(&mask)) =
+        (data.first(), data.get(1), data.get(2), data.get(3))
+    else {
+        return;
+    };
+    let plaintext = data.get(4..).unwrap_or_default();
+    let keys = MediaKey::from_bytes([7; 32]).expand(MediaKind::Document);
+    let (mut blob, digests) = cipher::encrypt(&keys, plaintext);
+    let expected = Expected {
+        file_enc_sha256: digests.file_enc_sha256,
+        file_sha256: digests.file_sha256,
+        file_length: Some(digests.file_length),
+    };
+    let flip = usize::from(u16::from_be_bytes([hi, lo])) % blob.len();
+    if mask != 0 {
+        blob[flip] ^= mask;
+    }
+    let mut decryptor = MediaDecryptor::new(&keys, expected);
+    let mut out = Vec::new();
+    let mut verdict = Ok(0);
+    for part in blob.chunks(usize::from(chunk) + 1) {
+        if let Err(e) = decryptor.update(part, &mut out) {
+            verdict = Err(e);
+            break;
+        }
+    }
+    if verdict.is_ok() {
+        verdict = decryptor.finish(&mut out);
+    }
+    if mask == 0 {
+        assert_eq!(
+            verdict,
+            Ok(plaintext.len() as u64),
+            "a clean blob was refused"
+        );
+        assert_eq!(out, plaintext, "the round trip changed the file");
+    } else {
+        assert!(
+            verdict.is_err(),
+            "a corrupted blob was accepted (byte {flip})"
+        );
+    }
+}
+
+fn media_answers(data: &[u8], start: std::time::Instant) {
+    use crate::media::{MediaConn, MediaKey, retry, upload};
+    let _ = upload::parse_answer("fuzz", 200, data);
+    let _ = upload::Upload::decode(data);
+    let Ok(node) = binary::decode(&Bytes::copy_from_slice(data), TokenDict::v3()) else {
+        return;
+    };
+    let _ = MediaConn::parse(&node, start);
+    let key = MediaKey::from_bytes([7; 32]);
+    let _ = retry::read_target(&node);
+    let _ = retry::read_retry_notification(&node, &key);
+    let _ = retry::open_retry_receipt(&node, &key);
+}

@@ -25,6 +25,9 @@
 //!   contract ("persist before proceeding").
 //! - [`messaging`]: end-to-end encrypted messaging on top of the connection (addresses, message
 //!   ids, padding, participant hashes, …).
+//! - [`media`]: images, videos, voice notes, documents and stickers — media keys, streaming
+//!   encryption and verified decryption, `media_conn`, the HTTP upload and download as sans-IO
+//!   exchanges, the message fields and the media-retry flow.
 //! - [`records`]: the keyed records the messaging layer keeps in the store (sessions,
 //!   identities, pre-keys, sender keys, devices, the outbox and the inbox), read on demand.
 //! - [`pairing`]: linking a new companion by QR code or pair code — refs and the QR string,
@@ -76,6 +79,7 @@ pub mod frame;
 pub mod jitter;
 pub mod keepalive;
 pub mod link;
+pub mod media;
 pub mod messaging;
 pub mod noise;
 pub mod pairing;

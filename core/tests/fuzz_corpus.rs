@@ -65,3 +65,12 @@ fn connection_corpus_replays() {
     });
     assert!(n >= 4, "the connection corpus has only {n} inputs");
 }
+
+#[test]
+#[allow(clippy::disallowed_methods)] // the test, not the core, owns the clock origin
+fn media_corpus_replays() {
+    let n = replay("media", |data| {
+        tether_core::fuzzing::media(data, std::time::Instant::now())
+    });
+    assert!(n >= 10, "the media corpus has only {n} inputs");
+}

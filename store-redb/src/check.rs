@@ -92,6 +92,9 @@ pub struct IntegrityReport {
     pub last_seq: Option<u64>,
     /// Record counts of the live identity.
     pub counts: KeyCounts,
+    /// Rows of the messaging layer's record families (sessions, identities, sender keys,
+    /// outbox, inbox, …) by family name; families without rows are left out.
+    pub messaging: Vec<(&'static str, u64)>,
     /// Identities kept in quarantine.
     pub quarantined: u64,
     /// The owner's recorded status.
@@ -286,6 +289,51 @@ fn count<K: redb::Key + 'static, V: redb::Value + 'static>(
     })
 }
 
+/// The messaging layer's records: counted, and the Signal ones decoded.
+fn inspect_messaging(txn: &redb::ReadTransaction, report: &mut IntegrityReport) {
+    let found = match crate::records::inspect(txn) {
+        Ok(found) => found,
+        Err(e) => {
+            report.bad("messaging records", format!("cannot read them: {e}"));
+            return;
+        }
+    };
+    report.messaging = found.counts.iter().map(|(t, n)| (t.name(), *n)).collect();
+    if found.damaged_total > 0 {
+        let named: Vec<String> = found
+            .damaged
+            .iter()
+            .map(|(t, key, why)| format!("{} {key}: {why}", t.name()))
+            .collect();
+        report.bad(
+            "messaging records",
+            format!(
+                "{} records do not decode ({}); the messaging layer treats a damaged session or \
+                 sender key as missing and asks the contact to start a new one, so messages \
+                 keep flowing; restore a backup to keep them",
+                found.damaged_total,
+                named.join("; ")
+            ),
+        );
+    } else if found.unknown_family > 0 {
+        report.bad(
+            "messaging records",
+            format!(
+                "{} records belong to a family this build does not know: the store was written \
+                 by a newer Tether; check it with that version",
+                found.unknown_family
+            ),
+        );
+    } else if !found.counts.is_empty() {
+        let list: Vec<String> = found
+            .counts
+            .iter()
+            .map(|(t, n)| format!("{n} {}", t.name().replace('_', " ")))
+            .collect();
+        report.ok("messaging records", list.join(", "));
+    }
+}
+
 fn inspect(db: &impl ReadableDatabase, report: &mut IntegrityReport) {
     let version = match schema::stored_version(db) {
         Ok(v) => v,
@@ -357,6 +405,7 @@ fn inspect(db: &impl ReadableDatabase, report: &mut IntegrityReport) {
             ),
         );
     }
+    inspect_messaging(&txn, report);
     match (creds.is_some(), report.last_seq) {
         (true, None) => report.bad(
             "sequence",

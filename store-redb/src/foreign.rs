@@ -231,11 +231,11 @@ mod tests {
         let mut store = RedbStore::open(dir.join("s.redb")).unwrap();
         let creds = Credentials::generate(&mut ChaCha20Rng::seed_from_u64(1));
         store
-            .install_identity(&creds, &records(), PersistSeq(1))
+            .install_identity(&creds, &records(), &[], PersistSeq(1))
             .unwrap();
         let (_, read) = store.read_identity().unwrap().unwrap();
         assert!(same(&read, &records()));
-        let again = store.install_identity(&creds, &records(), PersistSeq(2));
+        let again = store.install_identity(&creds, &records(), &[], PersistSeq(2));
         assert!(matches!(again, Err(RedbStoreError::ImportOverLive { .. })));
 
         store.quarantine(PersistSeq(2), "logged out").unwrap();
@@ -264,7 +264,7 @@ mod tests {
         let mut store = RedbStore::open(dir.join("s.redb")).unwrap();
         let creds = Credentials::generate(&mut ChaCha20Rng::seed_from_u64(1));
         store
-            .install_identity(&creds, &records(), PersistSeq(1))
+            .install_identity(&creds, &records(), &[], PersistSeq(1))
             .unwrap();
         let fresh = Credentials::generate(&mut ChaCha20Rng::seed_from_u64(2));
         store

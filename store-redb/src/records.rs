@@ -152,3 +152,73 @@ pub(crate) fn restore(txn: &WriteTransaction, id: u64) -> R<()> {
     }
     Ok(())
 }
+
+/// What [`inspect`] found in the live records: rows per family, and the rows whose value the
+/// messaging layer could not use.
+#[derive(Debug, Default)]
+pub(crate) struct Inspection {
+    /// Rows per family, in [`Table::ALL`] order (families without rows left out).
+    pub(crate) counts: Vec<(Table, u64)>,
+    /// Damaged rows: (family, key as text, why), at most a few per family.
+    pub(crate) damaged: Vec<(Table, String, String)>,
+    /// All damaged rows, counted.
+    pub(crate) damaged_total: u64,
+    /// Rows of a family this build does not know.
+    pub(crate) unknown_family: u64,
+}
+
+/// How many damaged rows of one family are named in a report.
+const NAMED_PER_FAMILY: usize = 3;
+
+/// Reads every live record once: counts each family and decodes the Signal ones (sessions,
+/// sender keys, identity keys), so a check names a record the messaging layer would have to
+/// drop.
+pub(crate) fn inspect(txn: &ReadTransaction) -> R<Inspection> {
+    let table = match txn.open_table(RECORDS) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Inspection::default()),
+        Err(e) => return Err(RedbStoreError::db("open the record table", e)),
+    };
+    let mut out = Inspection::default();
+    let mut counts = std::collections::BTreeMap::<u8, u64>::new();
+    let mut named = std::collections::BTreeMap::<u8, usize>::new();
+    for row in redb::ReadableTable::iter(&table).map_err(db("read records"))? {
+        let (k, v) = row.map_err(db("read a record"))?;
+        let (id, key) = k.value();
+        let Some(family) = Table::from_id(id) else {
+            out.unknown_family += 1;
+            continue;
+        };
+        *counts.entry(id).or_default() += 1;
+        if let Some(why) = damage(family, v.value()) {
+            out.damaged_total += 1;
+            let n = named.entry(id).or_default();
+            if *n < NAMED_PER_FAMILY {
+                *n += 1;
+                out.damaged
+                    .push((family, String::from_utf8_lossy(key).into_owned(), why));
+            }
+        }
+    }
+    out.counts = Table::ALL
+        .into_iter()
+        .filter_map(|t| counts.get(&t.id()).map(|n| (t, *n)))
+        .collect();
+    Ok(out)
+}
+
+/// Why a record's value is unusable, for the families whose layout is checkable here.
+fn damage(family: Table, value: &[u8]) -> Option<String> {
+    match family {
+        Table::Sessions => tether_signal::SessionRecord::from_bytes(value)
+            .err()
+            .map(|e| e.to_string()),
+        Table::SenderKeys => tether_signal::SenderKeyRecord::from_bytes(value)
+            .err()
+            .map(|e| e.to_string()),
+        Table::Identities => {
+            (value.len() != 32).then(|| format!("an identity key of {} bytes, not 32", value.len()))
+        }
+        _ => None,
+    }
+}

@@ -408,6 +408,7 @@ impl RedbStore {
         &self,
         creds: &Credentials,
         foreign: &Foreign,
+        messaging: &[tether_core::records::RecordWrite],
         seq: PersistSeq,
     ) -> R<()> {
         let txn = self.begin_write()?;
@@ -421,6 +422,7 @@ impl RedbStore {
         records::clear(&txn)?;
         tables::write_diff(&txn, None, Some(creds))?;
         foreign::write(&txn, foreign)?;
+        records::write(&txn, messaging)?;
         set_last_seq(&txn, Some(seq))?;
         txn.commit().map_err(db("commit the import"))
     }

@@ -138,3 +138,157 @@ fn import_over_a_live_identity_and_export_over_files_are_refused() {
     let err = empty.export_baileys(&tmp.path().join("x")).unwrap_err();
     assert!(matches!(err, BaileysError::NothingToExport { .. }), "{err}");
 }
+
+/// Baileys' Signal files become the messaging layer's records: sessions (with the peer's
+/// identity), sender keys and LID mappings, a session named like a phone number moving to the
+/// LID when a mapping names its user as one.
+#[test]
+fn signal_sessions_sender_keys_and_lid_mappings_import_as_records() {
+    use bytes::Bytes;
+    use tether_core::records::{RecordData, RecordRead, Table};
+    use tether_signal::{SenderKeyRecord, SessionRecord};
+
+    let tmp = TempDir::new("bl-signal");
+    let dir = exported(&tmp);
+    let session = include_bytes!("data/libsignal-session.json");
+    std::fs::write(dir.join("session-15550001111.0.json"), session).unwrap();
+    // Baileys 6 names a LID device like a phone number; the mapping below says it is a LID.
+    std::fs::write(dir.join("session-200000000000002.3.json"), session).unwrap();
+    std::fs::write(dir.join("session-200000000000009_1.1.json"), session).unwrap();
+    std::fs::write(
+        dir.join("sender-key-120363000000000001@g.us--200000000000009_1--1.json"),
+        include_bytes!("data/baileys-sender-key.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("lid-mapping-15557770000.json"),
+        b"\"200000000000002\"",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("lid-mapping-200000000000002_reverse.json"),
+        b"\"15557770000\"",
+    )
+    .unwrap();
+    let mut store = RedbStore::open(tmp.path().join("s.redb")).unwrap();
+    let summary = store.import_baileys(&dir).unwrap();
+    assert_eq!((summary.sessions, summary.sender_keys), (3, 1), "{summary}");
+    let get = |store: &mut RedbStore, table: Table, key: &str| -> Option<Bytes> {
+        let read = store
+            .read(&[RecordRead::get(table, Bytes::from(key.to_owned()))])
+            .unwrap();
+        match read.into_iter().next() {
+            Some(RecordData::Value(v)) => v,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    };
+    for address in [
+        "15550001111.0",
+        "200000000000002_1.3",
+        "200000000000009_1.1",
+    ] {
+        let bytes = get(&mut store, Table::Sessions, address)
+            .unwrap_or_else(|| panic!("no session for {address}"));
+        let record = SessionRecord::from_bytes(&bytes).unwrap();
+        assert!(record.has_open_session(), "{address}");
+        let identity = get(&mut store, Table::Identities, address).unwrap();
+        assert_eq!(
+            &identity[..],
+            record
+                .remote_identity_key()
+                .unwrap()
+                .public_key()
+                .as_montgomery()
+        );
+    }
+    assert_eq!(get(&mut store, Table::Sessions, "200000000000002.3"), None);
+    let sender = get(
+        &mut store,
+        Table::SenderKeys,
+        "120363000000000001@g.us|200000000000009_1.1",
+    )
+    .unwrap();
+    SenderKeyRecord::from_bytes(&sender).unwrap();
+    assert_eq!(
+        get(&mut store, Table::LidMap, "pn:15557770000").as_deref(),
+        Some(&b"200000000000002"[..])
+    );
+    assert_eq!(
+        get(&mut store, Table::LidMap, "lid:200000000000002").as_deref(),
+        Some(&b"15557770000"[..])
+    );
+    drop(store);
+    // The integrity check counts and decodes them.
+    let report = tether_store_redb::check(tmp.path().join("s.redb"));
+    assert!(report.is_healthy(), "{report}");
+    let count = |name: &str| {
+        report
+            .messaging
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, c)| *c)
+    };
+    assert_eq!(
+        (
+            count("sessions"),
+            count("identities"),
+            count("sender_keys"),
+            count("lid_map")
+        ),
+        (3, 3, 1, 2)
+    );
+    // An export gives back the files Tether has not used, and leaves out one it has.
+    let store = RedbStore::open(tmp.path().join("s.redb")).unwrap();
+    let out = tmp.path().join("back");
+    let summary = store.export_baileys(&out).unwrap();
+    assert_eq!(summary.left_out, 0, "{summary}");
+    assert_eq!(
+        std::fs::read(out.join("session-15550001111.0.json")).unwrap(),
+        session
+    );
+    assert!(out.join("lid-mapping-15557770000.json").exists());
+    drop(store);
+    // A damaged session is named by the check.
+    let mut store = RedbStore::open(tmp.path().join("s.redb")).unwrap();
+    let seq = store.load().unwrap().unwrap().1;
+    let damage = tether_core::creds::CredentialsDelta {
+        changes: Vec::new(),
+        records: vec![tether_core::records::RecordWrite::put(
+            Table::Sessions,
+            &b"15550001111.0"[..],
+            &b"\x01garbage"[..],
+        )],
+    };
+    store.apply(seq.next(), &damage).unwrap();
+    drop(store);
+    let report = tether_store_redb::check(tmp.path().join("s.redb"));
+    assert!(!report.is_healthy());
+    let store = RedbStore::open(tmp.path().join("s.redb")).unwrap();
+    let summary = store.export_baileys(&tmp.path().join("back2")).unwrap();
+    assert_eq!(summary.left_out, 1, "{summary}");
+    assert!(!tmp.path().join("back2/session-15550001111.0.json").exists());
+    assert!(
+        tmp.path()
+            .join("back2/session-200000000000009_1.1.json")
+            .exists()
+    );
+    drop(store);
+    let problems = report.problems().join("\n");
+    assert!(problems.contains("sessions 15550001111.0"), "{problems}");
+}
+
+/// A session file libsignal could not have written is refused, naming the file.
+#[test]
+fn a_session_that_does_not_convert_is_named() {
+    let tmp = TempDir::new("bl-badsession");
+    let dir = exported(&tmp);
+    std::fs::write(
+        dir.join("session-15550001111.0.json"),
+        br#"{"_sessions":{"BQ":{"registrationId":7}},"version":"v1"}"#,
+    )
+    .unwrap();
+    let store = RedbStore::open(tmp.path().join("s.redb")).unwrap();
+    let err = store.import_baileys(&dir).unwrap_err().to_string();
+    assert!(err.contains("session-15550001111.0.json"), "{err}");
+    assert!(err.contains("does not import"), "{err}");
+}

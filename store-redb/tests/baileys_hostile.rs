@@ -87,14 +87,15 @@ fn add_valid_families(dir: &Path) {
         br#"{"version":3,"hash":{"type":"Buffer","data":"AAAA"},"indexValueMap":{}}"#,
     )
     .unwrap();
+    // Captured from npm libsignal 6.0.0 as Baileys 6.17.16 writes them.
     std::fs::write(
         dir.join(FAMILIES[3].0),
-        br#"{"_sessions":{"BQ":{"registrationId":7}},"version":"v1"}"#,
+        include_bytes!("data/libsignal-session.json"),
     )
     .unwrap();
     std::fs::write(
         dir.join(FAMILIES[4].0),
-        br#"[{"senderKeyId":1,"senderChainKey":{"iteration":0,"seed":"AA=="}}]"#,
+        include_bytes!("data/baileys-sender-key.json"),
     )
     .unwrap();
 }

@@ -48,7 +48,7 @@ fn linked(path: &Path) {
             records: vec![RecordWrite::Put {
                 table: Table::Sessions,
                 key: Bytes::from_static(b"15550001111.0"),
-                value: Bytes::from(vec![7u8; 900]),
+                value: real_session(),
             }],
         },
     )
@@ -109,6 +109,20 @@ fn contents(store: &mut RedbStore) -> Result<String, RedbStoreError> {
         creds.app_state_sync_keys.len(),
         store.status()?.to_string(),
     ))
+}
+
+/// A session record as the messaging layer writes it (the integrity check decodes sessions, so
+/// a stand-in would be reported as damaged).
+fn real_session() -> Bytes {
+    let identity =
+        tether_signal::IdentityKey::new(tether_signal::PublicKey::from_montgomery([9u8; 32]));
+    let record = tether_signal::SessionRecord::from_libsignal_json(
+        include_bytes!("data/libsignal-session.json"),
+        &identity,
+        tether_signal::RegistrationId::new(1),
+    )
+    .unwrap();
+    Bytes::from(record.to_bytes())
 }
 
 fn hex(b: &[u8]) -> String {

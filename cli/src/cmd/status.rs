@@ -171,6 +171,11 @@ pub(crate) fn from_report(r: &tether_store_redb::IntegrityReport) -> Value {
             "confirmed": r.confirmed,
             "pre_keys": r.counts.pre_keys,
             "app_state_sync_keys": r.counts.app_state_sync_keys,
+            "messaging_records": r
+                .messaging
+                .iter()
+                .map(|(name, n)| ((*name).to_owned(), json!(n)))
+                .collect::<serde_json::Map<String, Value>>(),
         })
     } else {
         json!({"linked": false})

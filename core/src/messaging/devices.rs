@@ -318,11 +318,11 @@ fn store_list(ctx: &mut Ctx<'_>, user: &UserId, devices: Vec<DeviceRow>, hash: O
 }
 
 fn pn_key(u: &UserId) -> Bytes {
-    Bytes::from(format!("pn:{}", u.user))
+    super::record_keys::lid_of_pn(&u.user)
 }
 
 fn lid_key(u: &UserId) -> Bytes {
-    Bytes::from(format!("lid:{}", u.user))
+    super::record_keys::pn_of_lid(&u.user)
 }
 
 fn jid_value(v: Option<&Value>) -> Option<Jid> {

@@ -139,7 +139,7 @@ pub(crate) fn group_key(group: &Jid) -> Bytes {
 
 /// The store key of a sender key: `<group>|<sender address>`.
 pub(crate) fn sender_key_key(group: &Jid, sender: &Address) -> Bytes {
-    Bytes::from(format!("{}|{}", group.to_non_ad(), sender))
+    super::record_keys::sender_key(group, sender)
 }
 
 impl Groups {

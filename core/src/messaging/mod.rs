@@ -32,6 +32,7 @@ pub mod padding;
 pub mod phash;
 pub(crate) mod prekeys;
 pub mod recipient;
+pub mod record_keys;
 pub(crate) mod rows;
 pub(crate) mod sessions;
 pub mod stanza;

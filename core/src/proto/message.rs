@@ -3,20 +3,31 @@
 //! `WAProto.proto` `proto.Message`).
 //!
 //! ```text
-//! Message { 1 conversation, 2 senderKeyDistributionMessage, 6 extendedTextMessage,
-//!           12 protocolMessage, 31 deviceSentMessage, 35 messageContextInfo,
-//!           37 viewOnceMessage, 40 ephemeralMessage, 46 reactionMessage,
-//!           53 documentWithCaptionMessage, 55 viewOnceMessageV2, 58 editedMessage, … }
+//! Message { 1 conversation, 2 senderKeyDistributionMessage, 3 imageMessage,
+//!           4 contactMessage, 5 locationMessage, 6 extendedTextMessage, 7 documentMessage,
+//!           8 audioMessage, 9 videoMessage, 12 protocolMessage, 13 contactsArrayMessage,
+//!           18 liveLocationMessage, 26 stickerMessage, 31 deviceSentMessage,
+//!           35 messageContextInfo, 37 viewOnceMessage, 40 ephemeralMessage,
+//!           46 reactionMessage, 53 documentWithCaptionMessage, 55 viewOnceMessageV2,
+//!           58 editedMessage, 59 viewOnceMessageV2Extension, 66 ptvMessage,
+//!           74 lottieStickerMessage, … }
 //! ExtendedTextMessage { 1 text, 17 contextInfo }
 //! ContextInfo { 1 stanzaId, 2 participant, 3 quotedMessage, 4 remoteJid, 15 mentionedJid[] }
 //! MessageKey { 1 remoteJid, 2 fromMe, 3 id, 4 participant }
 //! ```
+//!
+//! The media messages themselves (image, video, …) are in [`super::media`].
 //!
 //! Everything is proto2 with optional fields. Fields Tether does not model are skipped when
 //! decoding: applications that need them decode the raw bytes, which every received message
 //! keeps beside this decoded form.
 
 use bytes::Bytes;
+
+use super::media::{
+    AudioMessage, ContactMessage, ContactsArrayMessage, DocumentMessage, ImageMessage,
+    LiveLocationMessage, LocationMessage, StickerMessage, VideoMessage,
+};
 
 /// `Message`: one message's content (exactly one content field is normally set).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -27,12 +38,39 @@ pub struct Message {
     /// Field 2: a sender key for a group, riding along with (or instead of) content.
     #[prost(message, optional, tag = "2")]
     pub sender_key_distribution_message: Option<SenderKeyDistributionMessage>,
+    /// Field 3: an image.
+    #[prost(message, optional, tag = "3")]
+    pub image_message: Option<Box<ImageMessage>>,
+    /// Field 4: a contact card.
+    #[prost(message, optional, tag = "4")]
+    pub contact_message: Option<Box<ContactMessage>>,
+    /// Field 5: a location.
+    #[prost(message, optional, tag = "5")]
+    pub location_message: Option<Box<LocationMessage>>,
     /// Field 6: text with a quote, mentions or a link preview.
     #[prost(message, optional, tag = "6")]
     pub extended_text_message: Option<Box<ExtendedTextMessage>>,
+    /// Field 7: a document.
+    #[prost(message, optional, tag = "7")]
+    pub document_message: Option<Box<DocumentMessage>>,
+    /// Field 8: audio, or a voice note (`ptt`).
+    #[prost(message, optional, tag = "8")]
+    pub audio_message: Option<Box<AudioMessage>>,
+    /// Field 9: a video (or a GIF: `gifPlayback`).
+    #[prost(message, optional, tag = "9")]
+    pub video_message: Option<Box<VideoMessage>>,
     /// Field 12: revokes, edits, ephemeral settings, app-state keys, history sync…
     #[prost(message, optional, tag = "12")]
     pub protocol_message: Option<Box<ProtocolMessage>>,
+    /// Field 13: several contact cards.
+    #[prost(message, optional, tag = "13")]
+    pub contacts_array_message: Option<Box<ContactsArrayMessage>>,
+    /// Field 18: a live location update.
+    #[prost(message, optional, tag = "18")]
+    pub live_location_message: Option<Box<LiveLocationMessage>>,
+    /// Field 26: a sticker.
+    #[prost(message, optional, tag = "26")]
+    pub sticker_message: Option<Box<StickerMessage>>,
     /// Field 31: a copy of a message this account sent, for the sender's other devices.
     #[prost(message, optional, tag = "31")]
     pub device_sent_message: Option<Box<DeviceSentMessage>>,
@@ -57,6 +95,15 @@ pub struct Message {
     /// Field 58: an edit envelope.
     #[prost(message, optional, tag = "58")]
     pub edited_message: Option<Box<FutureProofMessage>>,
+    /// Field 59: a view-once wrapper (v2 extension).
+    #[prost(message, optional, tag = "59")]
+    pub view_once_message_v2_extension: Option<Box<FutureProofMessage>>,
+    /// Field 66: a round video note (PTV).
+    #[prost(message, optional, tag = "66")]
+    pub ptv_message: Option<Box<VideoMessage>>,
+    /// Field 74: a Lottie sticker wrapper.
+    #[prost(message, optional, tag = "74")]
+    pub lottie_sticker_message: Option<Box<FutureProofMessage>>,
 }
 
 /// `ExtendedTextMessage`: text with context.
@@ -227,8 +274,8 @@ impl Message {
     }
 
     /// The message inside the wrappers a receiver unwraps (`ephemeralMessage`,
-    /// `viewOnceMessage*`, `documentWithCaptionMessage`, `editedMessage`; `messaging.md` §6.2
-    /// step 4), or `self` when there is none. At most 8 levels are followed.
+    /// `viewOnceMessage*`, `documentWithCaptionMessage`, `editedMessage`,
+    /// `lottieStickerMessage`; `messaging.md` §6.2 step 4, `media.md` §3.1), or `self` when there is none. At most 8 levels are followed.
     pub fn unwrapped(&self) -> &Self {
         let mut current = self;
         for _ in 0..8 {
@@ -238,6 +285,8 @@ impl Message {
                 &current.view_once_message_v2,
                 &current.document_with_caption_message,
                 &current.edited_message,
+                &current.view_once_message_v2_extension,
+                &current.lottie_sticker_message,
             ]
             .into_iter()
             .find_map(|w| w.as_ref().and_then(|w| w.message.as_deref()));
@@ -313,8 +362,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_skipped() {
-        // field 3 (imageMessage) as an empty message, then conversation.
-        let bytes = [0x1a, 0x00, 0x0a, 0x01, b'a'];
+        // field 99 (not modelled) as an empty message, then conversation.
+        let bytes = [0x9a, 0x06, 0x00, 0x0a, 0x01, b'a'];
         let m = Message::decode(&bytes[..]).unwrap();
         assert_eq!(m.text_content(), Some("a"));
     }

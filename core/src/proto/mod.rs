@@ -10,4 +10,5 @@ pub mod adv;
 pub mod cert;
 pub mod client_payload;
 pub mod handshake;
+pub mod media;
 pub mod message;

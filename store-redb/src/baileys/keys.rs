@@ -11,10 +11,12 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use tether_core::creds::Credentials;
+use tether_core::records::RecordWrite;
 
 use super::creds::key_pair_from;
 use super::json::{b64, bytes, file_name, key_pair_value, unb64};
 use super::shape::{Kind, Shape, shape};
+use super::signal::Converted;
 use super::{BaileysError, BaileysSummary, ImportOptions, SkipReason, Skipped};
 use crate::files::{kind_of, read_bounded};
 use crate::foreign::Foreign;
@@ -30,6 +32,7 @@ const VERSION: &str = "app-state-sync-version-";
 const SESSION: &str = "session-";
 const SENDER_KEY: &str = "sender-key-";
 const SENDER_KEY_MEMORY: &str = "sender-key-memory-";
+const LID_MAPPING: &str = super::signal::LID_MAPPING_PREFIX;
 
 /// `AppStateSyncKeyData` (WAProto `Message.AppStateSyncKeyData`).
 #[derive(Clone, PartialEq, Message)]
@@ -76,6 +79,7 @@ enum KeyFile {
     Version(String),
     Session(String),
     SenderKey(String),
+    LidMapping(String),
     Other(String),
 }
 
@@ -123,6 +127,9 @@ impl KeyFile {
             .filter(|_| !stem.starts_with(SENDER_KEY_MEMORY))
         {
             return nonempty(id, "sender key name").map(Self::SenderKey);
+        }
+        if let Some(id) = stem.strip_prefix(LID_MAPPING) {
+            return nonempty(id, "user").map(Self::LidMapping);
         }
         Ok(Self::Other(stem.to_owned()))
     }
@@ -189,7 +196,8 @@ pub(super) fn read(
     mut foreign: Foreign,
     options: &ImportOptions,
     summary: &mut BaileysSummary,
-) -> R<(Credentials, Foreign)> {
+) -> R<(Credentials, Foreign, Vec<RecordWrite>)> {
+    let mut signal = Converted::default();
     let mut total = 0u64;
     for entry in list(dir)? {
         let problem = match entry.what {
@@ -207,6 +215,7 @@ pub(super) fn read(
                     &stem,
                     &mut creds,
                     &mut foreign,
+                    &mut signal,
                     options,
                     &mut total,
                 ) {
@@ -240,7 +249,8 @@ pub(super) fn read(
     summary.sessions = foreign.sessions.len();
     summary.sender_keys = foreign.sender_keys.len();
     summary.other_files = foreign.extra_keys.len();
-    Ok((creds, foreign))
+    let records = signal.into_records(&creds);
+    Ok((creds, foreign, records))
 }
 
 /// Why one file was not loaded: a problem with the file, or the directory's total bound (an
@@ -262,6 +272,7 @@ fn load(
     stem: &str,
     creds: &mut Credentials,
     foreign: &mut Foreign,
+    signal: &mut Converted,
     options: &ImportOptions,
     total: &mut u64,
 ) -> Result<(), LoadError> {
@@ -299,6 +310,8 @@ fn load(
         KeyFile::Session(id) => {
             let s = shape(&text).map_err(|e| corrupt(e.to_string()))?;
             expect_member(&s, "_sessions", &[Kind::Object]).map_err(corrupt)?;
+            signal.session(&id, &text, creds).map_err(corrupt)?;
+            // Kept as written too: an export gives it back while Tether has not used it.
             foreign.sessions.insert(id, verbatim());
         }
         KeyFile::SenderKey(id) => {
@@ -313,7 +326,16 @@ fn load(
                     )));
                 }
             }
+            signal.sender_key(&id, &text).map_err(corrupt)?;
             foreign.sender_keys.insert(id, verbatim());
+        }
+        KeyFile::LidMapping(id) => {
+            signal.lid_mapping(&id, &text).map_err(corrupt)?;
+            // Kept as written too: an export gives Baileys its mapping back.
+            foreign.extra_keys.insert(
+                (FILE_TYPE.to_owned(), format!("{LID_MAPPING}{id}")),
+                verbatim(),
+            );
         }
         KeyFile::Other(stem) => {
             shape(&text).map_err(|e| corrupt(e.to_string()))?;

@@ -31,8 +31,9 @@
 //! | `pre-key-<id>.json` | `pre_keys` |
 //! | `app-state-sync-key-<base64 id>.json` | `app_state_sync_keys` (key id → `AppStateSyncKeyData` protobuf) |
 //! | `app-state-sync-version-<name>.json` | `app_state_versions` (name → the JSON document) |
-//! | `session-<address>.json`, `sender-key-<name>.json` | `signal_sessions`, `sender_keys` (the JSON document) |
-//! | any other `*.json` (`sender-key-memory-…`, `lid-mapping-…`, …) | `extra_keys` (`baileys-file`, file stem) |
+//! | `session-<address>.json`, `sender-key-<name>.json` | the messaging layer's session, identity and sender-key records, converted (see `signal.rs`); not exported back: Baileys starts new sessions after an export, because Tether's copies have moved on |
+//! | `lid-mapping-<pn>.json`, `lid-mapping-<lid>_reverse.json` | the messaging layer's LID map, and `extra_keys` as written |
+//! | any other `*.json` (`sender-key-memory-…`, …) | `extra_keys` (`baileys-file`, file stem) |
 //! | — (Baileys keeps none) | `version` (not exported; fetched again when the server asks) |
 //!
 //! An identity Tether created itself exports with Baileys' defaults for the fields it has no
@@ -44,6 +45,7 @@ mod creds;
 mod json;
 mod keys;
 mod shape;
+mod signal;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -51,6 +53,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use tether_core::creds::{Credentials, PersistSeq};
+use tether_core::records::{RecordData, RecordRead, RecordWrite};
 
 use crate::error::RedbStoreError;
 use crate::files::{ReadProblem, human_size};
@@ -321,6 +324,9 @@ pub struct BaileysSummary {
     pub extra_fields: usize,
     /// Entries of the directory that were not imported, each with its reason, by name.
     pub skipped: Vec<Skipped>,
+    /// Export only: imported sessions and sender keys not written back because Tether has used
+    /// them since (Baileys starts new ones; a stale copy would reuse spent keys).
+    pub left_out: usize,
 }
 
 impl fmt::Display for BaileysSummary {
@@ -341,6 +347,14 @@ impl fmt::Display for BaileysSummary {
             self.other_files,
             self.extra_fields
         )?;
+        if self.left_out > 0 {
+            write!(
+                f,
+                "; {} sessions and sender keys left out (Tether has used them since the import; \
+                 Baileys starts new ones)",
+                self.left_out
+            )?;
+        }
         if !self.skipped.is_empty() {
             let list: Vec<String> = self.skipped.iter().map(ToString::to_string).collect();
             write!(f, "; skipped: {}", list.join("; "))?;
@@ -356,6 +370,8 @@ impl fmt::Display for BaileysSummary {
 pub struct BaileysImport {
     creds: Credentials,
     foreign: Foreign,
+    /// Signal sessions, identities, sender keys and LID mappings as messaging records.
+    records: Vec<RecordWrite>,
     summary: BaileysSummary,
 }
 
@@ -371,10 +387,11 @@ impl BaileysImport {
     /// Reads and checks the auth directory `dir` (see the module docs).
     pub fn read(dir: &Path, options: &ImportOptions) -> Result<Self, BaileysError> {
         let (creds, foreign, mut summary) = creds::read(dir)?;
-        let (creds, foreign) = keys::read(dir, creds, foreign, options, &mut summary)?;
+        let (creds, foreign, records) = keys::read(dir, creds, foreign, options, &mut summary)?;
         Ok(Self {
             creds,
             foreign,
+            records,
             summary,
         })
     }
@@ -418,20 +435,42 @@ impl RedbStore {
     /// Installs an identity read by [`BaileysImport::read`] in one durable transaction as
     /// change #1. The store must hold no identity.
     pub fn install_baileys(&self, import: BaileysImport) -> Result<BaileysSummary, BaileysError> {
-        self.install_identity(&import.creds, &import.foreign, PersistSeq(1))?;
+        self.install_identity(
+            &import.creds,
+            &import.foreign,
+            &import.records,
+            PersistSeq(1),
+        )?;
         Ok(import.summary)
     }
 
     /// Exports the live identity into `dir` in Baileys' multi-file layout. `dir` must be
     /// missing or empty; it is created with mode 0700 and every file with mode 0600.
     pub fn export_baileys(&self, dir: &Path) -> Result<BaileysSummary, BaileysError> {
-        let Some((creds, foreign)) = self.read_identity()? else {
+        let Some((creds, mut foreign)) = self.read_identity()? else {
             return Err(BaileysError::NothingToExport {
                 path: self.path().to_owned(),
             });
         };
+        let mut failed = None;
+        let left_out = signal::still_current(&creds, &mut foreign, |table, key| {
+            match self.read_records(&[RecordRead::get(table, key.clone())]) {
+                Ok(mut data) => match data.pop() {
+                    Some(RecordData::Value(v)) => v,
+                    _ => None,
+                },
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    None
+                }
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
         keys::prepare_target(dir)?;
         let mut summary = keys::write(dir, &creds, &foreign)?;
+        summary.left_out = left_out;
         creds::write(dir, &creds, &foreign, &mut summary)?;
         Ok(summary)
     }

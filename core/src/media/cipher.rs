@@ -1,0 +1,492 @@
+//! Streaming media encryption and verified decryption (`media.md` §2.2, §4.2).
+//!
+//! ```text
+//! encrypt:  file ──▶ AES-256-CBC(cipherKey, iv, PKCS#7) ──▶ ct ─┬─▶ enc = ct ‖ mac   (the upload)
+//!                                  HMAC-SHA256(macKey, iv ‖ ct)[..10] = mac ─┘
+//!           fileSha256 = SHA-256(file), fileEncSha256 = SHA-256(enc), fileLength = len(file)
+//!
+//! decrypt:  enc ──▶ held back: the last 26 bytes (the MAC and the padded block) until finish
+//!           finish: 1 SHA-256(enc) == fileEncSha256   2 MAC (constant time)
+//!                   3 PKCS#7 padding   4 fileLength   5 SHA-256(plaintext) == fileSha256
+//! ```
+//!
+//! Both work on chunks of any size with memory independent of the file's size. The decryptor
+//! hands out plaintext before the checks at the end have run: a caller that streams it
+//! somewhere stages it (a temporary file, a buffer) and releases it only when
+//! [`MediaDecryptor::finish`] returns `Ok` — so a corrupted blob never reaches the application.
+
+use aes::Aes256;
+use aes::cipher::{Block, BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use thiserror::Error;
+
+use super::keys::MediaKeys;
+
+const BLOCK: usize = 16;
+
+/// Bytes of the truncated HMAC after the ciphertext.
+pub const MAC_LEN: usize = 10;
+
+/// The uploaded length for a file of `file_length` bytes: PKCS#7 always adds 1–16 bytes, then
+/// the 10-byte MAC.
+pub fn enc_length(file_length: u64) -> u64 {
+    (file_length / BLOCK as u64 + 1) * BLOCK as u64 + MAC_LEN as u64
+}
+
+/// What an encryption produced besides the ciphertext: the message's hash fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Digests {
+    /// SHA-256 of the plaintext (`fileSha256`).
+    pub file_sha256: [u8; 32],
+    /// SHA-256 of the upload body, ciphertext ‖ MAC (`fileEncSha256`).
+    pub file_enc_sha256: [u8; 32],
+    /// The plaintext length (`fileLength`).
+    pub file_length: u64,
+}
+
+impl Digests {
+    /// The upload body's length.
+    pub fn enc_length(&self) -> u64 {
+        enc_length(self.file_length)
+    }
+}
+
+/// Encrypts one file in chunks (see the module docs).
+pub struct MediaEncryptor {
+    cipher: Aes256,
+    previous: [u8; BLOCK],
+    partial: [u8; BLOCK],
+    partial_len: usize,
+    mac: Hmac<Sha256>,
+    file_hash: Sha256,
+    enc_hash: Sha256,
+    file_length: u64,
+}
+
+impl std::fmt::Debug for MediaEncryptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaEncryptor")
+            .field("file_length", &self.file_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MediaEncryptor {
+    /// An encryptor for `keys`.
+    pub fn new(keys: &MediaKeys) -> Self {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(keys.mac_key())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(keys.iv());
+        Self {
+            cipher: Aes256::new(&(*keys.cipher_key()).into()),
+            previous: *keys.iv(),
+            partial: [0; BLOCK],
+            partial_len: 0,
+            mac,
+            file_hash: Sha256::new(),
+            enc_hash: Sha256::new(),
+            file_length: 0,
+        }
+    }
+
+    /// Encrypts the next plaintext bytes, appending whole ciphertext blocks to `out` (up to 15
+    /// bytes wait in the encryptor for the next call).
+    pub fn update(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        self.file_hash.update(input);
+        self.file_length += input.len() as u64;
+        let start = out.len();
+        out.reserve(input.len() + BLOCK);
+        if self.partial_len > 0 {
+            let take = (BLOCK - self.partial_len).min(input.len());
+            let (head, rest) = input.split_at(take);
+            self.partial[self.partial_len..self.partial_len + take].copy_from_slice(head);
+            self.partial_len += take;
+            input = rest;
+            if self.partial_len < BLOCK {
+                return;
+            }
+            self.partial_len = 0;
+            let block = self.partial;
+            out.extend_from_slice(&block);
+        }
+        let whole = input.len() / BLOCK * BLOCK;
+        let (blocks, rest) = input.split_at(whole);
+        out.extend_from_slice(blocks);
+        self.partial[..rest.len()].copy_from_slice(rest);
+        self.partial_len = rest.len();
+        self.encrypt_tail(out, start);
+    }
+
+    /// Pads, encrypts the last block and appends it and the MAC to `out`; returns the hashes.
+    pub fn finish(mut self, out: &mut Vec<u8>) -> Digests {
+        let start = out.len();
+        let pad = BLOCK - self.partial_len;
+        let mut block = self.partial;
+        block[self.partial_len..].fill(pad as u8);
+        out.extend_from_slice(&block);
+        self.encrypt_tail(out, start);
+        let mac = self.mac.finalize().into_bytes();
+        let mac = &mac[..MAC_LEN];
+        self.enc_hash.update(mac);
+        out.extend_from_slice(mac);
+        Digests {
+            file_sha256: self.file_hash.finalize().into(),
+            file_enc_sha256: self.enc_hash.finalize().into(),
+            file_length: self.file_length,
+        }
+    }
+
+    /// CBC-encrypts `out[start..]` (whole blocks of plaintext) in place and feeds the MAC and
+    /// the upload hash.
+    fn encrypt_tail(&mut self, out: &mut [u8], start: usize) {
+        let Some(fresh) = out.get_mut(start..) else {
+            return;
+        };
+        let (blocks, _) = Block::<Aes256>::slice_as_chunks_mut(fresh);
+        for block in blocks.iter_mut() {
+            for (byte, prev) in block.iter_mut().zip(self.previous) {
+                *byte ^= prev;
+            }
+            self.cipher.encrypt_block(block);
+            self.previous.copy_from_slice(block);
+        }
+        self.mac.update(fresh);
+        self.enc_hash.update(fresh);
+    }
+}
+
+/// Encrypts a whole file at once: the upload body and the hashes.
+pub fn encrypt(keys: &MediaKeys, plaintext: &[u8]) -> (Vec<u8>, Digests) {
+    let mut encryptor = MediaEncryptor::new(keys);
+    let mut out = Vec::with_capacity(plaintext.len() + BLOCK + MAC_LEN);
+    encryptor.update(plaintext, &mut out);
+    let digests = encryptor.finish(&mut out);
+    (out, digests)
+}
+
+/// What a download must match: the message's hash fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expected {
+    /// `fileEncSha256`.
+    pub file_enc_sha256: [u8; 32],
+    /// `fileSha256`.
+    pub file_sha256: [u8; 32],
+    /// `fileLength`, when the message has it.
+    pub file_length: Option<u64>,
+}
+
+/// Why a downloaded blob was refused. Every variant means the bytes are not the file the
+/// sender encrypted: nothing of it may reach the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum IntegrityError {
+    /// Shorter than one block and a MAC, or not whole blocks.
+    #[error("the downloaded blob is {0} bytes: not a whole number of cipher blocks plus a MAC")]
+    Truncated(u64),
+    /// Longer than the message's `fileLength` allows.
+    #[error("the download is longer than the {0} bytes the message announced")]
+    TooLong(u64),
+    /// `SHA-256(blob) != fileEncSha256`.
+    #[error("the downloaded blob does not match the message's fileEncSha256")]
+    EncHash,
+    /// The MAC does not match (wrong key, or corrupted bytes).
+    #[error(
+        "the downloaded blob's MAC does not match (corrupted, or not encrypted with this message's key)"
+    )]
+    Mac,
+    /// The PKCS#7 padding is invalid.
+    #[error("the decrypted file has invalid padding")]
+    Padding,
+    /// The plaintext length is not `fileLength`.
+    #[error("the decrypted file is {got} bytes, the message announced {expected}")]
+    Length {
+        /// From the message.
+        expected: u64,
+        /// Decrypted.
+        got: u64,
+    },
+    /// `SHA-256(plaintext) != fileSha256`.
+    #[error("the decrypted file does not match the message's fileSha256")]
+    FileHash,
+}
+
+/// Decrypts and verifies one download in chunks (see the module docs).
+pub struct MediaDecryptor {
+    cipher: Aes256,
+    previous: [u8; BLOCK],
+    held: Vec<u8>,
+    mac: Hmac<Sha256>,
+    file_hash: Sha256,
+    enc_hash: Sha256,
+    expected: Expected,
+    received: u64,
+    produced: u64,
+    max_enc: Option<u64>,
+}
+
+impl std::fmt::Debug for MediaDecryptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaDecryptor")
+            .field("received", &self.received)
+            .field("produced", &self.produced)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes held back until [`MediaDecryptor::finish`]: the MAC and the padded last block.
+const HELD: usize = MAC_LEN + BLOCK;
+
+impl MediaDecryptor {
+    /// A decryptor for `keys` that checks the download against `expected`.
+    pub fn new(keys: &MediaKeys, expected: Expected) -> Self {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(keys.mac_key())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(keys.iv());
+        Self {
+            cipher: Aes256::new(&(*keys.cipher_key()).into()),
+            previous: *keys.iv(),
+            held: Vec::new(),
+            mac,
+            file_hash: Sha256::new(),
+            enc_hash: Sha256::new(),
+            expected,
+            received: 0,
+            produced: 0,
+            max_enc: expected.file_length.map(enc_length),
+        }
+    }
+
+    /// Bytes of the blob received so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Decrypts the next downloaded bytes, appending plaintext to `out` (unverified until
+    /// [`finish`](Self::finish); see the module docs). Fails as soon as the blob is longer
+    /// than the message's `fileLength` allows.
+    pub fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), IntegrityError> {
+        self.received += input.len() as u64;
+        if let Some(max) = self.max_enc
+            && self.received > max
+        {
+            return Err(IntegrityError::TooLong(
+                self.expected.file_length.unwrap_or(0),
+            ));
+        }
+        self.held.extend_from_slice(input);
+        let ready = self.held.len().saturating_sub(HELD) / BLOCK * BLOCK;
+        if ready == 0 {
+            return Ok(());
+        }
+        let chunk = self.held.get(..ready).unwrap_or_default();
+        self.enc_hash.update(chunk);
+        self.mac.update(chunk);
+        let start = out.len();
+        out.extend_from_slice(chunk);
+        let previous = decrypt_blocks(&self.cipher, self.previous, chunk, &mut out[start..]);
+        self.previous = previous;
+        self.file_hash.update(&out[start..]);
+        self.produced += ready as u64;
+        self.held.drain(..ready);
+        Ok(())
+    }
+
+    /// Runs every check in order (module docs) and appends the last plaintext bytes to `out`
+    /// when they pass; returns the plaintext length.
+    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<u64, IntegrityError> {
+        let held = std::mem::take(&mut self.held);
+        if held.len() < HELD || !(held.len() - MAC_LEN).is_multiple_of(BLOCK) {
+            return Err(IntegrityError::Truncated(self.received));
+        }
+        self.enc_hash.update(&held);
+        let enc_hash: [u8; 32] = self.enc_hash.finalize().into();
+        if !bool::from(enc_hash.ct_eq(&self.expected.file_enc_sha256)) {
+            return Err(IntegrityError::EncHash);
+        }
+        let (ct, mac) = held.split_at(held.len() - MAC_LEN);
+        self.mac.update(ct);
+        let computed = self.mac.finalize().into_bytes();
+        if !bool::from(computed[..MAC_LEN].ct_eq(mac)) {
+            return Err(IntegrityError::Mac);
+        }
+        let mut plain = ct.to_vec();
+        decrypt_blocks(&self.cipher, self.previous, ct, &mut plain);
+        let pad = usize::from(*plain.last().ok_or(IntegrityError::Padding)?);
+        if pad == 0
+            || pad > BLOCK
+            || plain[plain.len() - pad..]
+                .iter()
+                .any(|&b| usize::from(b) != pad)
+        {
+            return Err(IntegrityError::Padding);
+        }
+        plain.truncate(plain.len() - pad);
+        let total = self.produced + plain.len() as u64;
+        if let Some(expected) = self.expected.file_length
+            && expected != total
+        {
+            return Err(IntegrityError::Length {
+                expected,
+                got: total,
+            });
+        }
+        self.file_hash.update(&plain);
+        let file_hash: [u8; 32] = self.file_hash.finalize().into();
+        if !bool::from(file_hash.ct_eq(&self.expected.file_sha256)) {
+            return Err(IntegrityError::FileHash);
+        }
+        out.extend_from_slice(&plain);
+        Ok(total)
+    }
+}
+
+/// CBC-decrypts `ct` (whole blocks) into `out` (a copy of `ct`), chained from `previous`;
+/// returns the last ciphertext block (the next chain value).
+fn decrypt_blocks(
+    cipher: &Aes256,
+    previous: [u8; BLOCK],
+    ct: &[u8],
+    out: &mut [u8],
+) -> [u8; BLOCK] {
+    let (blocks, _) = Block::<Aes256>::slice_as_chunks_mut(out);
+    cipher.decrypt_blocks(blocks);
+    let mut chain = previous;
+    for (block, cipher_block) in blocks.iter_mut().zip(ct.chunks_exact(BLOCK)) {
+        for (byte, prev) in block.iter_mut().zip(chain) {
+            *byte ^= prev;
+        }
+        chain.copy_from_slice(cipher_block);
+    }
+    chain
+}
+
+/// Decrypts and verifies a whole blob at once.
+pub fn decrypt(
+    keys: &MediaKeys,
+    expected: Expected,
+    blob: &[u8],
+) -> Result<Vec<u8>, IntegrityError> {
+    let mut decryptor = MediaDecryptor::new(keys, expected);
+    let mut out = Vec::with_capacity(blob.len());
+    decryptor.update(blob, &mut out)?;
+    decryptor.finish(&mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::{MediaKey, MediaKind};
+
+    fn keys() -> MediaKeys {
+        MediaKey::from_bytes([3; 32]).expand(MediaKind::Document)
+    }
+
+    fn expected(d: &Digests) -> Expected {
+        Expected {
+            file_enc_sha256: d.file_enc_sha256,
+            file_sha256: d.file_sha256,
+            file_length: Some(d.file_length),
+        }
+    }
+
+    #[test]
+    fn chunking_does_not_change_the_output() {
+        let plain: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+        let (whole, digests) = encrypt(&keys(), &plain);
+        assert_eq!(whole.len() as u64, enc_length(1000));
+        for step in [1, 5, 15, 16, 17, 100, 999] {
+            let mut e = MediaEncryptor::new(&keys());
+            let mut out = Vec::new();
+            for chunk in plain.chunks(step) {
+                e.update(chunk, &mut out);
+            }
+            assert_eq!(e.finish(&mut out), digests, "step {step}");
+            assert_eq!(out, whole, "step {step}");
+            let mut d = MediaDecryptor::new(&keys(), expected(&digests));
+            let mut back = Vec::new();
+            for chunk in whole.chunks(step) {
+                d.update(chunk, &mut back).unwrap();
+            }
+            assert_eq!(d.finish(&mut back), Ok(1000));
+            assert_eq!(back, plain, "step {step}");
+        }
+    }
+
+    #[test]
+    fn every_check_has_its_error() {
+        let plain = b"a file of some length, more than a block".to_vec();
+        let (blob, digests) = encrypt(&keys(), &plain);
+        let exp = expected(&digests);
+        let mut flipped = blob.clone();
+        flipped[3] ^= 1;
+        assert_eq!(
+            decrypt(&keys(), exp, &flipped),
+            Err(IntegrityError::EncHash)
+        );
+        // With the hash of the corrupted blob the MAC still catches it.
+        let forged = Expected {
+            file_enc_sha256: Sha256::digest(&flipped).into(),
+            ..exp
+        };
+        assert_eq!(decrypt(&keys(), forged, &flipped), Err(IntegrityError::Mac));
+        let other = MediaKey::from_bytes([4; 32]).expand(MediaKind::Document);
+        assert_eq!(decrypt(&other, exp, &blob), Err(IntegrityError::Mac));
+        assert_eq!(
+            decrypt(&keys(), exp, &blob[..blob.len() - 1]),
+            Err(IntegrityError::Truncated(blob.len() as u64 - 1))
+        );
+        assert_eq!(
+            decrypt(&keys(), exp, &[]),
+            Err(IntegrityError::Truncated(0))
+        );
+        let mut longer = blob.clone();
+        longer.push(0);
+        assert!(matches!(
+            decrypt(&keys(), exp, &longer),
+            Err(IntegrityError::TooLong(_))
+        ));
+        let wrong_length = Expected {
+            file_length: Some(plain.len() as u64 - 1),
+            ..exp
+        };
+        assert!(matches!(
+            decrypt(&keys(), wrong_length, &blob),
+            Err(IntegrityError::TooLong(_) | IntegrityError::Length { .. })
+        ));
+        let wrong_file = Expected {
+            file_sha256: [0; 32],
+            ..exp
+        };
+        assert_eq!(
+            decrypt(&keys(), wrong_file, &blob),
+            Err(IntegrityError::FileHash)
+        );
+        assert_eq!(decrypt(&keys(), exp, &blob).unwrap(), plain);
+    }
+
+    #[test]
+    fn bad_padding_is_refused_even_with_a_valid_mac() {
+        // Encrypt a last block that is not PKCS#7 by hand, MAC it properly.
+        let k = keys();
+        let cipher = Aes256::new(&(*k.cipher_key()).into());
+        let mut block = Block::<Aes256>::from([0u8; 16]);
+        for (b, iv) in block.iter_mut().zip(k.iv()) {
+            *b ^= iv;
+        }
+        cipher.encrypt_block(&mut block);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(k.mac_key()).unwrap();
+        mac.update(k.iv());
+        mac.update(&block);
+        let mut blob = block.to_vec();
+        blob.extend_from_slice(&mac.finalize().into_bytes()[..MAC_LEN]);
+        let exp = Expected {
+            file_enc_sha256: Sha256::digest(&blob).into(),
+            file_sha256: [0; 32],
+            file_length: None,
+        };
+        assert_eq!(decrypt(&k, exp, &blob), Err(IntegrityError::Padding));
+    }
+}
