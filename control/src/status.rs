@@ -246,7 +246,7 @@ pub fn unix_now_ms() -> u64 {
 
 pub mod record {
     //! The status record the instance keeps in the store
-    //! ([`StoreStatus`](tether_store_redb::StoreStatus): last connected, last disconnect with
+    //! ([`tether_store_redb::StoreStatus`]: last connected, last disconnect with
     //! its cause, counters, skew, the end of a ban). Counters in the store count since the
     //! store was created; the live ones since start.
 
