@@ -31,7 +31,7 @@ use crate::paths;
 use crate::{Failure, StoreArgs};
 
 /// Every key Tether reads under `channels.whatsapp` (dotted, relative).
-pub(crate) const KEYS: [&str; 17] = [
+pub(crate) const KEYS: [&str; 18] = [
     "sessionStore.type",
     "sessionStore.path",
     "reconnect.maxRetries",
@@ -42,6 +42,7 @@ pub(crate) const KEYS: [&str; 17] = [
     "reconnect.stableAfterMs",
     "keepAlive.intervalMs",
     "keepAlive.timeoutMs",
+    "keepAlive.frameTimeoutMs",
     "server",
     "trustRoot",
     "proxy",
@@ -110,6 +111,7 @@ pub(crate) struct Settings {
     pub(crate) stable_after: Option<Duration>,
     pub(crate) keep_alive_interval: Option<Duration>,
     pub(crate) keep_alive_timeout: Option<Duration>,
+    pub(crate) keep_alive_frame_timeout: Option<Duration>,
     /// Unknown keys, each with what to do.
     pub(crate) warnings: Vec<String>,
     /// OpenClaw's keys found (dotted paths), left alone.
@@ -143,6 +145,9 @@ impl Settings {
         }
         if let Some(v) = self.keep_alive_timeout {
             config.keep_alive.timeout = v;
+        }
+        if let Some(v) = self.keep_alive_frame_timeout {
+            config.keep_alive.frame_timeout = v;
         }
         if let Some(v) = self.version {
             config.version = Some(v);
@@ -337,6 +342,7 @@ fn keep_alive(value: &Value, at: &str, s: &mut Settings) -> Result<(), String> {
         match key.as_str() {
             "intervalMs" => s.keep_alive_interval = Some(millis(v, &path)?),
             "timeoutMs" => s.keep_alive_timeout = Some(millis(v, &path)?),
+            "frameTimeoutMs" => s.keep_alive_frame_timeout = Some(millis(v, &path)?),
             other => unknown(s, &path, other, "keepAlive"),
         }
     }
@@ -370,6 +376,11 @@ pub(crate) fn check(config: &Config) -> Result<(), Failure> {
     range(
         "keepAlive.timeoutMs",
         config.keep_alive.timeout,
+        KEEPALIVE_MS,
+    )?;
+    range(
+        "keepAlive.frameTimeoutMs",
+        config.keep_alive.frame_timeout,
         KEEPALIVE_MS,
     )?;
     if let Some(n) = r.max_retries

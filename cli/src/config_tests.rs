@@ -139,6 +139,10 @@ fn merged_values_outside_their_range_name_the_key() {
             "keepAlive.timeoutMs",
         ),
         (
+            r#"{channels:{whatsapp:{keepAlive:{frameTimeoutMs:0}}}}"#,
+            "keepAlive.frameTimeoutMs",
+        ),
+        (
             r#"{channels:{whatsapp:{reconnect:{maxRetries:4000000000}}}}"#,
             "reconnect.maxRetries",
         ),
@@ -155,4 +159,14 @@ fn merged_values_outside_their_range_name_the_key() {
         );
     }
     assert!(check(&core_config(&Settings::default(), None, None)).is_ok());
+}
+
+#[test]
+fn reads_the_frame_timeout_and_merges_it() {
+    let s = parse(r#"{channels:{whatsapp:{keepAlive:{frameTimeoutMs:45000}}}}"#).unwrap();
+    assert_eq!(s.keep_alive_frame_timeout, Some(Duration::from_secs(45)));
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let config = core_config(&s, None, None);
+    assert_eq!(config.keep_alive.frame_timeout, Duration::from_secs(45));
+    assert!(check(&config).is_ok());
 }

@@ -99,6 +99,9 @@ pub struct LinkOutput {
     pub handshake_done: bool,
     /// Stanzas received, in order.
     pub nodes: Vec<Node>,
+    /// Whole frames completed (and, after the handshake, decrypted) in this call: what counts
+    /// as a sign of life. Loose bytes of an unfinished frame do not.
+    pub frames: usize,
 }
 
 impl Link {
@@ -132,6 +135,11 @@ impl Link {
         matches!(self.phase, Phase::Transport(_))
     }
 
+    /// Whether bytes of a frame that is not complete yet are buffered.
+    pub fn has_partial_frame(&self) -> bool {
+        self.decoder.buffered_len() > 0
+    }
+
     /// Feeds received bytes. On `Err` the link is dead.
     pub fn handle_bytes(
         &mut self,
@@ -149,6 +157,7 @@ impl Link {
 
     fn drain(&mut self, ctx: &HandshakeContext<'_>, out: &mut LinkOutput) -> Result<(), LinkError> {
         while let Some(payload) = self.decoder.next_frame()? {
+            out.frames += 1;
             match std::mem::replace(&mut self.phase, Phase::Failed) {
                 Phase::Handshaking(mut handshake) => {
                     let hello = handshake.read_server_hello(&payload)?;
@@ -301,19 +310,31 @@ mod tests {
         let (mut link, first) = open_link(None);
         let hello = server.handle(&first);
         let mut finish = None;
-        for b in &hello {
+        for (i, b) in hello.iter().enumerate() {
             let out = link
                 .handle_bytes(std::slice::from_ref(b), &ctx(&roots, 1_800_000_000))
                 .unwrap();
+            let last = i + 1 == hello.len();
+            // A frame counts only when its last byte arrives; until then it is partial.
+            assert_eq!(out.frames, usize::from(last), "byte {i}");
+            assert_eq!(link.has_partial_frame(), !last, "byte {i}");
             if out.handshake_done {
                 finish = out.transmit;
             }
         }
         assert!(link.is_established());
         let success = server.handle(&finish.unwrap());
+        let (head, tail) = success.split_at(success.len() - 1);
         let out = link
-            .handle_bytes(&success, &ctx(&roots, 1_800_000_000))
+            .handle_bytes(head, &ctx(&roots, 1_800_000_000))
             .unwrap();
+        assert_eq!((out.frames, out.nodes.len()), (0, 0));
+        assert!(link.has_partial_frame());
+        let out = link
+            .handle_bytes(tail, &ctx(&roots, 1_800_000_000))
+            .unwrap();
+        assert_eq!(out.frames, 1);
+        assert!(!link.has_partial_frame());
         assert_eq!(
             out.nodes,
             vec![Node::new("success").attr("t", "1800000000")]

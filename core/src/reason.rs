@@ -177,8 +177,11 @@ pub enum DisconnectReason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LostCause {
-    /// Nothing arrived within `keepAlive.timeoutMs` of the first unanswered send.
+    /// No whole frame arrived within `keepAlive.timeoutMs` of the first unanswered send.
     DeadSocket,
+    /// A frame the server started did not complete within `keepAlive.frameTimeoutMs` (the
+    /// peer, or something on the path, trickles bytes).
+    FrameTimeout,
     /// The transport closed (WebSocket close frame or end of stream).
     TransportClosed {
         /// The WebSocket close code, when there was a close frame.
@@ -296,9 +299,10 @@ impl DisconnectReason {
         match self {
             Self::RestartRequired { .. } => Server(515),
             Self::ConnectionLost { cause } => match cause {
-                LostCause::DeadSocket | LostCause::ConnectTimeout | LostCause::HandshakeTimeout => {
-                    Local(LOCAL_TIMEOUT)
-                }
+                LostCause::DeadSocket
+                | LostCause::FrameTimeout
+                | LostCause::ConnectTimeout
+                | LostCause::HandshakeTimeout => Local(LOCAL_TIMEOUT),
                 LostCause::TransportClosed { .. }
                 | LostCause::StreamEnd
                 | LostCause::TransportFailed { .. } => Local(LOCAL_CLOSED),
@@ -445,6 +449,7 @@ impl DisconnectReason {
                 } => Some(format!("WebSocket close code {code}")),
                 LostCause::TransportClosed { close_code: None }
                 | LostCause::DeadSocket
+                | LostCause::FrameTimeout
                 | LostCause::StreamEnd
                 | LostCause::ConnectTimeout
                 | LostCause::HandshakeTimeout => None,

@@ -1,7 +1,7 @@
 //! Named timers as data: one optional deadline per [`Timer`], no clock inside.
 //!
 //! Every deadline the connection owns (connect, handshake, pairing refs, keepalive, dead socket,
-//! backoff, stable connection) is a variant of [`Timer`] with one slot in a [`TimerTable`]. The
+//! partial frame, backoff, stable connection) is a variant of [`Timer`] with one slot in a [`TimerTable`]. The
 //! table answers "when is the next wakeup, and why" ([`TimerTable::next`]) and hands back the
 //! timers that are due at a given `now` ([`TimerTable::expired`]), disarming them. Order is
 //! deterministic: earlier deadline first, and on equal deadlines the order of [`Timer::ALL`].
@@ -34,8 +34,11 @@ pub enum Timer {
     KeepAlive,
     /// A ping went unanswered for the ping deadline (→ `KeepAliveTimeout`).
     PingDeadline,
-    /// Nothing arrived within the dead-socket timeout of the first unanswered send.
+    /// No whole frame arrived within the dead-socket timeout of the first unanswered send.
     DeadSocket,
+    /// A frame the server started did not complete within the frame timeout (a peer that
+    /// trickles bytes; → `ConnectionLost { cause: FrameTimeout }`).
+    PartialFrame,
     /// The backoff delay is over: open the next transport.
     Reconnect,
     /// The connection has stayed up long enough for the retry counter to reset.
@@ -44,7 +47,7 @@ pub enum Timer {
 
 impl Timer {
     /// Every timer, in tie-break order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Connect,
         Self::Handshake,
         Self::PairingRef,
@@ -52,6 +55,7 @@ impl Timer {
         Self::KeepAlive,
         Self::PingDeadline,
         Self::DeadSocket,
+        Self::PartialFrame,
         Self::Reconnect,
         Self::StableConnection,
     ];
@@ -66,6 +70,7 @@ impl Timer {
             Self::KeepAlive => "keepalive",
             Self::PingDeadline => "ping-deadline",
             Self::DeadSocket => "dead-socket",
+            Self::PartialFrame => "partial-frame",
             Self::Reconnect => "reconnect",
             Self::StableConnection => "stable-connection",
         }
@@ -80,8 +85,9 @@ impl Timer {
             Self::KeepAlive => 4,
             Self::PingDeadline => 5,
             Self::DeadSocket => 6,
-            Self::Reconnect => 7,
-            Self::StableConnection => 8,
+            Self::PartialFrame => 7,
+            Self::Reconnect => 8,
+            Self::StableConnection => 9,
         }
     }
 }

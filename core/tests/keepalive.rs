@@ -232,7 +232,7 @@ fn probe_is_sent_once_per_anchor() {
 }
 
 #[test]
-fn any_received_byte_clears_the_anchor() {
+fn a_whole_frame_received_clears_the_anchor() {
     let t0 = base();
     let mut h = Harness::started(KeepAliveConfig::default(), 5, t0);
     h.ka.on_receive(t0 + ms(100));
@@ -457,4 +457,91 @@ fn server_ping_forms_per_session_5_3() {
             "{not_ping}"
         );
     }
+}
+
+impl Harness {
+    /// When a `Stalled` was reported, if ever.
+    fn stalled_at(&self) -> Option<Instant> {
+        self.log
+            .iter()
+            .find(|(_, out)| matches!(out, KeepAliveOutput::Stalled))
+            .map(|(at, _)| *at)
+    }
+
+    /// A peer trickling one byte of a frame that never completes every `every`, from `from`
+    /// until `until` (or until the machine stops).
+    fn trickle(&mut self, from: Instant, until: Instant, every: Duration) {
+        let mut t = from;
+        while t <= until && self.ka.is_running() {
+            self.run_until(t);
+            self.ka.on_frames(t, 0, true);
+            t += every;
+        }
+    }
+}
+
+fn trickle_config() -> KeepAliveConfig {
+    KeepAliveConfig {
+        frame_timeout: secs(10),
+        ..KeepAliveConfig::default()
+    }
+}
+
+#[test]
+fn loose_bytes_never_count_as_life_so_a_trickle_cannot_hide_a_dead_socket() {
+    // The frame timeout is out of the way: only the dead-socket timer can end this.
+    let config = KeepAliveConfig {
+        frame_timeout: secs(3600),
+        ..KeepAliveConfig::default()
+    };
+    let t0 = base();
+    let mut h = Harness::started(config.clone(), 21, t0);
+    // The handshake's last message is the first unanswered send; from then on the peer sends
+    // one byte every half second and never a whole frame.
+    h.trickle(t0 + ms(500), t0 + secs(120), ms(500));
+    assert_eq!(h.dead_at(), Some(t0 + config.timeout));
+    assert_eq!(h.stalled_at(), None);
+}
+
+#[test]
+fn a_started_frame_must_complete_within_the_frame_timeout() {
+    let t0 = base();
+    let mut h = Harness::started(trickle_config(), 22, t0);
+    // A whole frame (the server's answer) clears the dead-socket timer: nothing is unanswered.
+    h.ka.on_frames(t0 + ms(10), 1, false);
+    let started = t0 + secs(1);
+    h.trickle(started, t0 + secs(120), ms(500));
+    assert_eq!(h.stalled_at(), Some(started + secs(10)));
+    assert_eq!(h.dead_at(), None, "the frame timer ended it first");
+    assert!(!h.ka.is_running(), "the machine stops with the transport");
+}
+
+#[test]
+fn every_completed_frame_restarts_the_clock_and_no_partial_frame_disarms_it() {
+    let t0 = base();
+    let mut h = Harness::started(trickle_config(), 23, t0);
+    h.ka.on_frames(t0, 1, false);
+    // Frames keep completing, each followed by the start of the next: never stalled.
+    for n in 1..=20 {
+        let at = t0 + secs(4 * n);
+        h.run_until(at);
+        h.ka.on_frames(at, 1, true);
+    }
+    assert_eq!(h.stalled_at(), None);
+    // The last frame completes with nothing after it: the frame timer is disarmed.
+    h.ka.on_frames(t0 + secs(81), 1, false);
+    h.run_until(t0 + secs(200));
+    assert_eq!(h.stalled_at(), None);
+
+    // The same traffic, but the last frame never completes: stalled exactly one frame timeout
+    // after it started.
+    let mut h = Harness::started(trickle_config(), 23, t0);
+    h.ka.on_frames(t0, 1, false);
+    for n in 1..=20 {
+        let at = t0 + secs(4 * n);
+        h.run_until(at);
+        h.ka.on_frames(at, 1, true);
+    }
+    h.run_until(t0 + secs(200));
+    assert_eq!(h.stalled_at(), Some(t0 + secs(80) + secs(10)));
 }

@@ -102,6 +102,7 @@ fn restart_required_is_515_and_not_terminal() {
 fn connection_lost_timeouts_are_local_408() {
     for cause in [
         LostCause::DeadSocket,
+        LostCause::FrameTimeout,
         LostCause::ConnectTimeout,
         LostCause::HandshakeTimeout,
     ] {

@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod conversation;
 pub mod device;
 pub mod fault_plan;
 pub mod fuzzing;

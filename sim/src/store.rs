@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
-use tether_core::records::{self, RecordData, RecordRead, Table};
+use tether_core::records::{self, RecordData, RecordRead, RecordWrite, Table};
 
 /// The keyed records of one identity (`tether_core::records`).
 pub type Records = BTreeMap<(Table, Bytes), Bytes>;
@@ -40,6 +40,7 @@ pub struct MemStore {
     fail_next: u32,
     fail_reads: u32,
     writes: u64,
+    planted_lost_table: Option<Table>,
 }
 
 impl MemStore {
@@ -110,6 +111,13 @@ impl MemStore {
         self.writes
     }
 
+    /// A planted defect (never set outside the tests that prove the simulator catches it):
+    /// from now on every put into `table` is dropped while the write still reports success,
+    /// as a store that claims durability for what it never wrote.
+    pub fn plant_lost_writes(&mut self, table: Table) {
+        self.planted_lost_table = Some(table);
+    }
+
     /// The next `n` writes fail (and change nothing).
     pub fn fail_next_writes(&mut self, n: u32) {
         self.fail_next = n;
@@ -144,7 +152,17 @@ impl CredentialStore for MemStore {
         if delta.creates_identity() {
             self.records.clear();
         }
-        records::write_map(&mut self.records, &delta.records);
+        if let Some(lost) = self.planted_lost_table {
+            let kept: Vec<RecordWrite> = delta
+                .records
+                .iter()
+                .filter(|w| !matches!(w, RecordWrite::Put { table, .. } if *table == lost))
+                .cloned()
+                .collect();
+            records::write_map(&mut self.records, &kept);
+        } else {
+            records::write_map(&mut self.records, &delta.records);
+        }
         self.last_seq = Some(seq);
         self.writes += 1;
         Ok(())

@@ -262,3 +262,82 @@ fn a_bounded_server_history_stays_small_and_the_trace_misses_nothing() {
     );
     assert_eq!(*sim.conn.state(), State::Connected);
 }
+
+/// A peer that starts a 1 MiB frame and then sends one byte every half second (DESIGN §4,
+/// issue "liveness fooled by a trickle"): returns when the trickle started and the first
+/// disconnect after it.
+fn trickled(
+    configure: impl FnOnce(&mut tether_core::connection::Config),
+) -> (Duration, Duration, DisconnectReason, Stepper) {
+    let mut sim = Stepper::new(Options::default(), configure);
+    sim.link();
+    sim.run_for(Duration::from_secs(5));
+    let conn = sim.server_conn().unwrap();
+    let transport = sim.transport_of(conn).unwrap();
+    // The real server says nothing more; only the trickle reaches the client.
+    sim.server.inject(conn, Fault::Silent, sim.now());
+    let started = sim.elapsed();
+    sim.inject_bytes(transport, bytes::Bytes::from_static(&[0x10, 0x00, 0x00]));
+    for _ in 0..240 {
+        sim.run_for(Duration::from_millis(500));
+        if sim.disconnects().iter().any(|d| d.0 > started) {
+            break;
+        }
+        sim.inject_bytes(transport, bytes::Bytes::from_static(&[0x2a]));
+    }
+    let (lost_at, reason, reconnect_at, _) = sim
+        .disconnects()
+        .into_iter()
+        .find(|d| d.0 > started)
+        .unwrap_or_else(|| {
+            panic!(
+                "a trickle kept the connection up for 120 s:\n{}",
+                sim.dump(30)
+            )
+        });
+    assert!(reconnect_at.is_some(), "a stalled link is transient");
+    (started, lost_at, reason, sim)
+}
+
+#[test]
+fn a_trickled_frame_is_cut_at_the_frame_timeout() {
+    let frame_timeout = KeepAliveConfig::default().frame_timeout;
+    let (started, lost_at, reason, mut sim) = trickled(|_| {});
+    assert_eq!(
+        reason,
+        DisconnectReason::ConnectionLost {
+            cause: LostCause::FrameTimeout
+        }
+    );
+    assert_eq!(lost_at, started + frame_timeout, "{}", sim.dump(20));
+    assert!(sim.run_until(Duration::from_secs(120), |s| *s.conn.state()
+        == State::Connected));
+}
+
+#[test]
+fn loose_bytes_never_keep_a_dead_socket_alive() {
+    // With the frame timeout out of the way, only the dead-socket timer can end the trickle:
+    // the bytes must not count as answers to the client's pings.
+    let timeout = KeepAliveConfig::default().timeout;
+    let (started, lost_at, reason, sim) = trickled(|c| {
+        c.keep_alive.frame_timeout = Duration::from_secs(3600);
+    });
+    assert_eq!(
+        reason,
+        DisconnectReason::ConnectionLost {
+            cause: LostCause::DeadSocket
+        }
+    );
+    let first_send = sim
+        .trace()
+        .iter()
+        .filter(|r| r.at > started)
+        .find(|r| matches!(r.what, Traced::Transmit { .. }))
+        .expect("a ping into the trickle")
+        .at;
+    assert!(
+        lost_at <= first_send + timeout,
+        "dead {:?} after the first unanswered send",
+        lost_at - first_send
+    );
+}

@@ -211,6 +211,13 @@ pub(crate) fn run(args: ConfigArgs) -> Result<(), Failure> {
             unit: "ms",
         },
         Row {
+            key: "keepAlive.frameTimeoutMs",
+            value: ms(effective.keep_alive.frame_timeout),
+            source: from(None, settings.keep_alive_frame_timeout.is_some()),
+            default: ms(defaults.keep_alive.frame_timeout),
+            unit: "ms",
+        },
+        Row {
             key: "metrics",
             value: settings.metrics.clone().unwrap_or_else(|| "off".to_owned()),
             source: from(None, settings.metrics.is_some()),

@@ -322,7 +322,10 @@ impl Connection {
             client_payload: &attempt.client_payload,
         };
         let result = link.handle_bytes(data, &ctx);
-        self.keepalive.on_receive(now);
+        // Only whole frames are a sign of life; a frame left partial must complete in time.
+        let frames = result.as_ref().map_or(0, |out| out.frames);
+        self.keepalive
+            .on_frames(now, frames, link.has_partial_frame());
         match result {
             Err(error) => self.end_transport(reason_for_link_error(error), now),
             Ok(out) => {
@@ -430,6 +433,14 @@ impl Connection {
                     self.end_transport(
                         DisconnectReason::ConnectionLost {
                             cause: LostCause::DeadSocket,
+                        },
+                        now,
+                    );
+                }
+                Some(KeepAliveOutput::Stalled) => {
+                    self.end_transport(
+                        DisconnectReason::ConnectionLost {
+                            cause: LostCause::FrameTimeout,
                         },
                         now,
                     );

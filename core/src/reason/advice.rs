@@ -10,6 +10,7 @@ pub(super) fn description(reason: &DisconnectReason) -> &'static str {
         R::RestartRequired { .. } => "Restart required",
         R::ConnectionLost { cause } => match cause {
             LostCause::DeadSocket => "Connection timed out",
+            LostCause::FrameTimeout => "Frame timed out",
             LostCause::TransportClosed { .. } => "Connection closed",
             LostCause::StreamEnd => "Stream ended by server",
             LostCause::TransportFailed { failure } => failure.description(),
@@ -62,6 +63,12 @@ pub(super) fn advice(reason: &DisconnectReason) -> &'static str {
                  is half-open (network change, NAT timeout, proxy or firewall cutting idle \
                  websockets). Tether reconnects with backoff. If it repeats, check the network \
                  path and any proxy or VPN."
+            }
+            LostCause::FrameTimeout => {
+                "The server started a frame and did not finish it within keepAlive.frameTimeoutMs: \
+                 the link is stalled, or something on the path trickles bytes. Loose bytes are not \
+                 taken as a sign of life, so Tether treats this as a lost connection and reconnects \
+                 with backoff. If it repeats, check proxies, VPNs and the network path."
             }
             LostCause::TransportClosed { .. } | LostCause::StreamEnd => {
                 "The connection was closed by the server or by something on the network path. \

@@ -221,6 +221,15 @@ pub struct SimDevice {
     outbox: VecDeque<Node>,
     events: VecDeque<DeviceEvent>,
     counter: u64,
+    /// Fault: outgoing `<enc>`s still to corrupt.
+    corrupt_next: u32,
+    /// Fault: incoming messages still to treat as undecryptable.
+    fail_next: u32,
+    /// A planted defect: every encryption leaves the session as it found it, so the next
+    /// message reuses the same chain key and counter.
+    reuse_counters: bool,
+    /// A planted defect: `<enc>`s go out with an empty `v`.
+    planted_unversioned: bool,
 }
 
 impl std::fmt::Debug for SimDevice {
@@ -277,7 +286,36 @@ impl SimDevice {
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             counter: 0,
+            corrupt_next: 0,
+            fail_next: 0,
+            reuse_counters: false,
+            planted_unversioned: false,
         }
+    }
+
+    /// Fault: the next `n` `<enc>`s it sends carry a flipped MAC byte (the receiver cannot
+    /// decrypt them and asks for a retry).
+    pub fn corrupt_next_encs(&mut self, n: u32) {
+        self.corrupt_next += n;
+    }
+
+    /// Fault: the next `n` messages it receives are treated as undecryptable (no session
+    /// changes; a retry receipt goes out).
+    pub fn fail_next_decrypts(&mut self, n: u32) {
+        self.fail_next += n;
+    }
+
+    /// Plants a defect (never outside the tests that prove the simulator catches it): from
+    /// now on each encryption forgets that it advanced the chain, so the next message to the
+    /// same device reuses its counter (and message key) with other bytes.
+    pub fn plant_counter_reuse(&mut self) {
+        self.reuse_counters = true;
+    }
+
+    /// Plants a defect (never outside the tests that prove the simulator catches it): from
+    /// now on its `<enc>`s carry an empty `v` (a protocol violation the server nacks).
+    pub fn plant_unversioned_encs(&mut self) {
+        self.planted_unversioned = true;
     }
 
     /// Sets the `ADVSignedDeviceIdentity` a companion sends with its `pkmsg`s.

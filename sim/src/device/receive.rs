@@ -77,7 +77,13 @@ impl SimDevice {
             .attr_str("t")
             .and_then(|t| t.parse().ok())
             .unwrap_or(unix);
-        match self.decrypt(&peer, enc) {
+        let decrypted = if self.fail_next > 0 {
+            self.fail_next -= 1;
+            Err("a decryption failure (injected)".to_owned())
+        } else {
+            self.decrypt(&peer, enc)
+        };
+        match decrypted {
             Ok(decrypted) => self.deliver(node, &id, &from, peer, &decrypted, t),
             Err(reason) => self.on_failure(node, &id, &from, peer, &reason, unix),
         }

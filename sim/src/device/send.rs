@@ -337,10 +337,22 @@ impl SimDevice {
         let padded = padding::pad(message.to_vec(), random);
         let peer = self.peer(jid);
         let record: &mut SessionRecord = self.sessions.get_mut(&peer)?;
-        let ciphertext = record.encrypt(&padded).ok()?;
+        let before = self.reuse_counters.then(|| record.clone());
+        let mut ciphertext = record.encrypt(&padded).ok()?;
+        if let Some(before) = before {
+            *record = before;
+        }
+        if self.corrupt_next > 0
+            && let Some(last) = ciphertext.bytes.last_mut()
+        {
+            self.corrupt_next -= 1;
+            *last ^= 0x01;
+        }
+        // The planted defect leaves out the version every `<enc>` must carry.
+        let version = if self.planted_unversioned { "" } else { "2" };
         Some(
             Node::new("enc")
-                .attr("v", "2")
+                .attr("v", version)
                 .attr("type", ciphertext.kind.enc_type())
                 .bytes(ciphertext.bytes),
         )

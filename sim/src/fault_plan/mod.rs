@@ -13,6 +13,7 @@
 //! fuzzer bytes with the same fault constructor ([`PlannedFault::of_kind`]).
 
 pub mod arbitrary;
+pub mod messaging;
 
 use std::time::Duration;
 
@@ -229,7 +230,7 @@ pub fn net_of(a: u64, b: u64) -> NetConfig {
 }
 
 /// A uniform draw in `[0, n)` (`n > 0`) without modulo bias.
-fn below(rng: &mut ChaCha20Rng, n: u64) -> u64 {
+pub(crate) fn below(rng: &mut ChaCha20Rng, n: u64) -> u64 {
     if n == 0 {
         return 0;
     }

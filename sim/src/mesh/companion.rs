@@ -48,7 +48,7 @@ pub struct Companion {
     seed: u64,
     client_unix_base: u64,
     /// A crash armed for the next durable step of this kind.
-    pub(super) crash_at: Option<CrashPoint>,
+    pub crash_at: Option<CrashPoint>,
 }
 
 impl Companion {
@@ -91,8 +91,8 @@ impl Companion {
         mine.then_some(TransportId(c.0 & 0xffff_ffff))
     }
 
-    /// The companion whose connection `c` is.
-    pub(super) fn index_of(c: ConnId) -> Option<usize> {
+    /// The companion whose connection `c` is (by the id alone: it may not exist).
+    pub fn index_of(c: ConnId) -> Option<usize> {
         usize::try_from(c.0 >> 48).ok()?.checked_sub(1)
     }
 

@@ -200,9 +200,15 @@ impl Mesh {
         self.base + offset
     }
 
-    /// Everything traced so far.
+    /// Everything traced so far (since the last [`take_trace`](Self::take_trace)).
     pub fn trace(&self) -> &[MeshRecord] {
         &self.trace
+    }
+
+    /// Takes the records traced since the last call (a long run's reader keeps what it
+    /// needs; the mesh keeps nothing).
+    pub fn take_trace(&mut self) -> Vec<MeshRecord> {
+        std::mem::take(&mut self.trace)
     }
 
     /// Records something the harness did.
@@ -232,6 +238,27 @@ impl Mesh {
         };
         self.drain();
         result
+    }
+
+    /// Companion `index` sends `message` to `to` (`Connection::send_message`), then drains.
+    pub fn send_message(
+        &mut self,
+        index: usize,
+        to: tether_core::binary::Jid,
+        message: tether_core::proto::message::Message,
+    ) -> Result<tether_core::messaging::ids::MessageId, CommandError> {
+        let now = self.now;
+        let result = match self.companions.get_mut(index) {
+            Some(c) => c.conn.send_message(to, message, now),
+            None => Err(CommandError::NotLinked),
+        };
+        self.drain();
+        result
+    }
+
+    /// Lets everything that is due now happen (after changing a side directly).
+    pub fn settle(&mut self) {
+        self.drain();
     }
 
     /// Arms a crash of companion `index` at its next durable step of this kind.
@@ -311,6 +338,22 @@ impl Mesh {
         }
         self.drain();
         true
+    }
+
+    /// What is due at this instant (for a livelock report): queued inputs, companions whose
+    /// deadline is due, the server's deadline.
+    pub fn due_now(&self) -> String {
+        let now = self.now;
+        let inputs = self.queue.keys().filter(|(at, _)| *at <= now).count();
+        let companions: Vec<usize> = self
+            .companions
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.conn.poll_timeout().is_some_and(|at| at <= now))
+            .map(|(i, _)| i)
+            .collect();
+        let server = self.server.poll_timeout().is_some_and(|at| at <= now);
+        format!("{inputs} inputs, companions {companions:?}, server {server}")
     }
 
     /// Steps until `deadline` (or nothing is left), then lets the clock reach it.

@@ -347,6 +347,18 @@ impl FakeServer {
         Some(self.accounts.find(user)?.0.device_ids())
     }
 
+    /// The device a JID names (a bare user JID names device 0), if an account has it.
+    pub fn device_of(&self, jid: &Jid) -> Option<DeviceAddr> {
+        self.accounts.resolve(jid).map(|(addr, _)| addr)
+    }
+
+    /// The phone-number user of the account a JID names (either namespace).
+    pub fn phone_number_of(&self, jid: &Jid) -> Option<String> {
+        self.accounts
+            .find(jid)
+            .map(|(account, _)| account.pn.clone())
+    }
+
     /// The account's other user: the LID user JID for a PN one and the other way round.
     pub fn alternate_user(&self, user: &Jid) -> Option<Jid> {
         let (account, ns) = self.accounts.find(user)?;

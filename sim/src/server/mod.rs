@@ -83,6 +83,7 @@ use tether_core::crypto::KeyPair;
 use tether_core::pairing::phone::IssuedPairSuccess;
 use tether_core::payload::AppVersion;
 
+pub(crate) use accounts::jid_attr as jid_attr_of;
 pub use accounts::{AccountError, AccountSpec, DeviceAddr, Namespace};
 pub use acks::ACK_EXPECTED;
 pub use backlog::LocalError;
@@ -163,7 +164,9 @@ pub struct Device {
     pub lid: Option<Jid>,
 }
 
-/// A server-side defect planted on purpose: the simulator's invariants must catch each one.
+/// A defect planted on purpose: the simulator's invariants must catch each one. Most are the
+/// server's; the messaging world (`Conversation`) also plants the last four in the phones, the
+/// companions' stores and their logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PlantedBug {
@@ -174,6 +177,19 @@ pub enum PlantedBug {
     /// A device's queue is emptied when its connection closes, as if delivered meant
     /// acknowledged.
     LoseQueueOnDisconnect,
+    /// Messages from phones (device 0) are routed but their `<ack class="message">` never
+    /// goes back: the phone never learns whether its send went out.
+    PhoneMessageAckWithheld,
+    /// The phones' `<enc>`s go out without their version (`v=""`).
+    PhoneEncWithoutVersion,
+    /// The phones' Signal sessions forget every encryption, so the next message to a device
+    /// reuses the counter (and message key) with other bytes.
+    PhoneReusesCounter,
+    /// The companions' stores drop every inbox put while reporting the write durable.
+    StoreLosesInboxWrites,
+    /// The companions' received texts reach a log line (as a core that logs a message's
+    /// content would).
+    PlaintextLogged,
 }
 
 /// A protocol violation the server noticed (a client sent something no real client should).
@@ -277,6 +293,8 @@ pub struct FakeServer {
     complaints: Vec<Complaint>,
     /// Stanzas dropped unacknowledged after [`EXPIRY`].
     expired: u64,
+    /// Delivery faults armed per device.
+    delivery_faults: BTreeMap<DeviceAddr, queues::DeliveryFaults>,
 }
 
 impl FakeServer {
@@ -344,6 +362,7 @@ impl FakeServer {
             handouts: History::new(limit),
             complaints: Vec::new(),
             expired: 0,
+            delivery_faults: BTreeMap::new(),
         }
     }
 

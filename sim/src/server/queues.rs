@@ -65,6 +65,15 @@ pub(crate) struct DeviceQueue {
     entries: VecDeque<Queued>,
 }
 
+/// Delivery faults armed for one device.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct DeliveryFaults {
+    /// Deliveries still to duplicate.
+    pub(crate) duplicate: u32,
+    /// Acknowledgements still to lose.
+    pub(crate) ignore_acks: u32,
+}
+
 /// What an acknowledgement names.
 #[derive(Clone, Debug)]
 pub(crate) struct AckKey<'a> {
@@ -132,8 +141,20 @@ impl FakeServer {
         true
     }
 
-    /// Sends `node` to `to` at `endpoint`.
+    /// Sends `node` to `to` at `endpoint` (twice, while a duplication fault is armed for an
+    /// ack-expecting stanza).
     pub(super) fn transmit(&mut self, to: &DeviceAddr, endpoint: Endpoint, node: &Node) {
+        if StanzaClass::of(&node.tag).is_some()
+            && let Some(faults) = self.delivery_faults.get_mut(to)
+            && faults.duplicate > 0
+        {
+            faults.duplicate -= 1;
+            self.transmit_once(to, endpoint, node);
+        }
+        self.transmit_once(to, endpoint, node);
+    }
+
+    fn transmit_once(&mut self, to: &DeviceAddr, endpoint: Endpoint, node: &Node) {
         match endpoint {
             Endpoint::Conn(id) => self.send_node(id, node),
             Endpoint::Local => self
@@ -146,11 +167,43 @@ impl FakeServer {
 
     /// `device` acknowledged the stanza `key` names: it leaves the queue.
     pub(super) fn acknowledge(&mut self, device: &DeviceAddr, key: &AckKey<'_>) -> bool {
+        if let Some(faults) = self.delivery_faults.get_mut(device)
+            && faults.ignore_acks > 0
+        {
+            faults.ignore_acks -= 1;
+            return false;
+        }
         let removed = self
             .accounts
             .device_mut(device)
             .and_then(|s| s.queue.remove(key));
         removed.is_some()
+    }
+
+    /// Delivery fault: the next `n` messages, receipts or notifications sent to `device`
+    /// are sent twice (a duplicated delivery). `false`: no such device.
+    pub fn duplicate_next_deliveries(&mut self, device: &tether_core::binary::Jid, n: u32) -> bool {
+        let Some((addr, _)) = self.accounts.resolve(device) else {
+            return false;
+        };
+        self.delivery_faults.entry(addr).or_default().duplicate += n;
+        true
+    }
+
+    /// Delivery fault: the next `n` acks or receipts from `device` are lost on the server's
+    /// side (the stanza stays queued and comes again at the device's next login). `false`:
+    /// no such device.
+    pub fn lose_next_acks(&mut self, device: &tether_core::binary::Jid, n: u32) -> bool {
+        let Some((addr, _)) = self.accounts.resolve(device) else {
+            return false;
+        };
+        self.delivery_faults.entry(addr).or_default().ignore_acks += n;
+        true
+    }
+
+    /// Disarms every delivery fault (duplications and lost acks still pending).
+    pub fn clear_delivery_faults(&mut self) {
+        self.delivery_faults.clear();
     }
 
     /// Stanzas waiting for `device`'s acknowledgement (`None`: no such device).

@@ -371,7 +371,11 @@ impl FakeServer {
         };
         let (sender, id) = (key.0.clone(), key.1.clone());
         self.routing.remember(key, acked.clone(), self.now);
-        self.transmit(&sender, endpoint, &message_ack(&id, &acked));
+        let withheld = sender.device == 0
+            && self.config.planted == Some(super::PlantedBug::PhoneMessageAckWithheld);
+        if !withheld {
+            self.transmit(&sender, endpoint, &message_ack(&id, &acked));
+        }
         self.accepted.push(Accepted {
             sender,
             id,

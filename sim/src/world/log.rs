@@ -12,21 +12,21 @@ use tracing::{Event, Level, Metadata, Subscriber};
 
 /// What the run logged at `warn!` and `error!`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(super) struct Logged {
-    pub(super) warnings: u64,
-    pub(super) errors: u64,
+pub(crate) struct Logged {
+    pub(crate) warnings: u64,
+    pub(crate) errors: u64,
     /// The first `error!`: target and message.
-    pub(super) first_error: Option<String>,
+    pub(crate) first_error: Option<String>,
 }
 
 /// Counts `warn!` and `error!` events (see the module docs).
 #[derive(Debug, Default, Clone)]
-pub(super) struct LogCounter {
+pub(crate) struct LogCounter {
     logged: Arc<Mutex<Logged>>,
 }
 
 impl LogCounter {
-    pub(super) fn logged(&self) -> Logged {
+    pub(crate) fn logged(&self) -> Logged {
         self.logged
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -22,8 +22,8 @@
 //! anywhere (a Stepper invariant, or a bug) is caught and reported as a [`Failure`] with the
 //! seed, the invariant, the last 30 trace lines and a replay command.
 
-mod apply;
-mod log;
+pub(crate) mod apply;
+pub(crate) mod log;
 mod model;
 
 use std::fmt;
@@ -83,16 +83,18 @@ pub struct Failure {
     pub invariant: String,
     /// The last [`TAIL`] trace lines.
     pub tail: Vec<String>,
+    /// The one-line command that replays this seed verbosely.
+    pub replay: String,
 }
 
 impl Failure {
     /// The one-line command that replays this seed verbosely.
     pub fn replay(&self) -> String {
-        replay_command(self.seed)
+        self.replay.clone()
     }
 }
 
-/// The one-line command that replays `seed` verbosely.
+/// The one-line command that replays `seed` of the connection sweep verbosely.
 pub fn replay_command(seed: u64) -> String {
     format!(
         "TETHER_SIM_SEED={seed} cargo test -p tether-tests --release --test sim_sweep -- --nocapture"
@@ -169,6 +171,7 @@ impl World {
                     .skip(outcome.trace.len().saturating_sub(TAIL))
                     .cloned()
                     .collect(),
+                replay: replay_command(seed),
             });
         }
         outcome
@@ -187,23 +190,12 @@ impl World {
             fault_took_effect: None,
         };
         let result = catch_unwind(AssertUnwindSafe(|| world.drive()));
-        let invariant = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(what)) => Some(what),
-            Err(payload) => {
-                let text = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "a panic without a message".to_owned());
-                let first = text.lines().next().unwrap_or_default().to_owned();
-                Some(format!("no panic: {first}"))
-            }
-        };
+        let invariant = violated(result);
         let failure = invariant.map(|invariant| Failure {
             seed,
             invariant,
             tail: world.tail(TAIL),
+            replay: replay_command(seed),
         });
         Outcome {
             seed,
@@ -388,8 +380,26 @@ fn line(base: Instant, record: &Record) -> String {
     format!("{ms:>9}ms {what}")
 }
 
+/// The invariant a run's result violated: its own error, or "no panic" with the first line
+/// of a panic's message.
+pub(crate) fn violated(result: std::thread::Result<Result<(), String>>) -> Option<String> {
+    match result {
+        Ok(Ok(())) => None,
+        Ok(Err(what)) => Some(what),
+        Err(payload) => {
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            let first = text.lines().next().unwrap_or_default().to_owned();
+            Some(format!("no panic: {first}"))
+        }
+    }
+}
+
 /// Replaces every `Instant { … }` in a `Debug` text by `Instant`.
-fn scrub_instants(text: &str) -> String {
+pub(crate) fn scrub_instants(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("Instant {") {

@@ -7,6 +7,8 @@
 //! test asserts a speed.
 
 pub(crate) mod proxies;
+#[allow(dead_code)] // the TLS binaries do not use it: it reads WebSocket messages in the clear
+pub(crate) mod relay;
 pub(crate) mod runtimes;
 
 use std::future::Future;
@@ -21,7 +23,7 @@ use tether_core::connection::{Command, Config, Event};
 use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
 use tether_core::driver::{ClientError, Options, TlsTrust};
 use tether_core::proxy::ProxySetting;
-use tether_core::reason::DisconnectReason;
+use tether_core::reason::{DisconnectReason, LostCause};
 use tether_sim::net::{SimServer, SimServerConfig, TestCa};
 use tether_sim::{Fault, MemStore};
 
@@ -303,6 +305,50 @@ pub(crate) async fn keepalive_silence_reconnects<H: Harness>() {
     assert!(at.is_some(), "a lost connection is retried: {reason:?}");
     wait_for(&mut h, "Connected again", connected).await;
     assert!(s.server.stats().logins >= 2);
+    h.shutdown().await.0.expect("shutdown");
+}
+
+/// A hostile relay starts a frame and trickles it a byte at a time: loose bytes are no sign of
+/// life, so the client drops that connection at the frame timeout (`FrameTimeout`, retried)
+/// and logs in again through a connection the relay leaves alone. (Plain `ws://` only: the
+/// relay reads WebSocket messages in the clear.)
+#[allow(dead_code)]
+pub(crate) async fn a_trickling_relay_is_cut_at_the_frame_timeout<H: Harness>() {
+    let mut s = Setup::new(15);
+    let relay = relay::Relay::start(s.server.local_addr(), Duration::from_millis(100));
+    s.config.endpoint = format!("ws://{}/ws/chat", relay.addr);
+    s.config.keep_alive.frame_timeout = Duration::from_secs(1);
+    let mut h: H = s.start().await;
+    link(&mut h, &s.server).await;
+    let logins = s.server.stats().logins;
+    relay.trickle_newest();
+    let reason = wait_for(
+        &mut h,
+        "a disconnect of the trickled connection",
+        |e| match e {
+            Event::Disconnected {
+                reason,
+                reconnect_at,
+                ..
+            } => {
+                assert!(
+                    reconnect_at.is_some(),
+                    "a stalled frame is transient: {reason:?}"
+                );
+                Some(reason.clone())
+            }
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(
+        reason,
+        DisconnectReason::ConnectionLost {
+            cause: LostCause::FrameTimeout
+        }
+    );
+    wait_for(&mut h, "Connected again", connected).await;
+    assert!(s.server.stats().logins > logins);
     h.shutdown().await.0.expect("shutdown");
 }
 
@@ -596,6 +642,7 @@ macro_rules! loopback_suite {
         $crate::loopback_suite!(@tests $h;
             links_by_qr_then_restarts_from_the_store,
             keepalive_silence_reconnects,
+            a_trickling_relay_is_cut_at_the_frame_timeout,
             replaced_stops,
             logged_out_stops_and_quarantines,
             abrupt_close_reconnects,
