@@ -77,11 +77,20 @@ fn read_arg(arg: String) -> Result<String, Failure> {
     if arg != "-" {
         return Ok(arg);
     }
-    let mut text = String::new();
+    let mut raw = Vec::new();
     io::stdin()
-        .read_to_string(&mut text)
+        .lock()
+        .take(MAX_INPUT_TEXT + 1)
+        .read_to_end(&mut raw)
         .map_err(|e| Failure::input(format!("cannot read standard input: {e}")))?;
-    Ok(text)
+    if raw.len() as u64 > MAX_INPUT_TEXT {
+        return Err(Failure::input(format!(
+            "standard input holds more than {MAX_INPUT_TEXT} bytes of text, more than one \
+             frame (at most {MAX_DECODE_BYTES} bytes) can take; give one node at a time"
+        )));
+    }
+    String::from_utf8(raw)
+        .map_err(|e| Failure::input(format!("standard input is not UTF-8 text: {e}")))
 }
 
 fn decode(hex_text: &str, opts: &CodecOpts) -> Result<String, Failure> {
@@ -119,32 +128,52 @@ fn encode(text: &str, opts: &CodecOpts) -> Result<String, Failure> {
     Ok(hex::encode(bytes))
 }
 
-/// Hex with any whitespace; errors name the character offset of the first bad digit.
+/// The most bytes `decode` accepts: the largest frame the transport carries
+/// ([`MAX_FRAME_LEN`](tether_core::frame::MAX_FRAME_LEN)), so no node Tether could ever receive
+/// is refused and memory stays a small multiple of that bound whatever the input.
+const MAX_DECODE_BYTES: usize = tether_core::frame::MAX_FRAME_LEN;
+
+/// The most text read from standard input: the hex of the largest frame with room for
+/// whitespace between every pair of digits.
+const MAX_INPUT_TEXT: u64 = 3 * MAX_DECODE_BYTES as u64 + 4096;
+
+fn too_large() -> Failure {
+    Failure::input(format!(
+        "the input holds more than {MAX_DECODE_BYTES} bytes, the largest frame the transport          carries; decode one frame at a time"
+    ))
+}
+
+/// Hex with any whitespace; errors name the character offset of the first bad digit. The
+/// bytes are built as the digits are read (no copy per digit), at most [`MAX_DECODE_BYTES`].
 fn parse_hex(text: &str) -> Result<Bytes, Failure> {
-    let mut digits = Vec::with_capacity(text.len());
+    let mut bytes = Vec::with_capacity((text.len() / 2).min(MAX_DECODE_BYTES));
+    let mut high: Option<(usize, u8)> = None;
     for (offset, c) in text.char_indices() {
-        match c {
-            c if c.is_ascii_whitespace() => {}
-            c if c.is_ascii_hexdigit() => digits.push((offset, c as u8)),
-            c => {
-                return Err(Failure::input(format!(
-                    "at character {offset}: expected a hex digit, found {c:?}"
-                )));
+        if c.is_ascii_whitespace() {
+            continue;
+        }
+        let Some(value) = c.to_digit(16).and_then(|v| u8::try_from(v).ok()) else {
+            return Err(Failure::input(format!(
+                "at character {offset}: expected a hex digit, found {c:?}"
+            )));
+        };
+        match high.take() {
+            None => high = Some((offset, value)),
+            Some((_, h)) => {
+                if bytes.len() == MAX_DECODE_BYTES {
+                    return Err(too_large());
+                }
+                bytes.push(h << 4 | value);
             }
         }
     }
-    if digits.is_empty() {
-        return Err(Failure::input("expected hex bytes, found nothing"));
-    }
-    if digits.len() % 2 != 0 {
-        let (offset, _) = digits[digits.len() - 1];
+    if let Some((offset, _)) = high {
         return Err(Failure::input(format!(
             "at character {offset}: expected a second hex digit to complete the byte, found the end"
         )));
     }
-    let nibble = |d: u8| (d as char).to_digit(16).unwrap_or(0) as u8;
-    Ok(digits
-        .chunks_exact(2)
-        .map(|pair| nibble(pair[0].1) << 4 | nibble(pair[1].1))
-        .collect())
+    if bytes.is_empty() {
+        return Err(Failure::input("expected hex bytes, found nothing"));
+    }
+    Ok(Bytes::from(bytes))
 }

@@ -117,3 +117,23 @@ fn bad_text_names_the_byte_offset() {
 fn unassigned_tag_is_reported() {
     assert_input_error(&["node", "decode", "00f801f2"], "at byte 3");
 }
+
+/// Input is bounded: more bytes than the largest frame the transport carries (16 MiB) are
+/// refused with exit 2 and a message naming the bound, whether the hex stays within the text
+/// cap (the byte count is checked as digits are read) or not (standard input is read bounded).
+#[test]
+fn decode_refuses_more_than_one_frame_of_input() {
+    let max = tether_core::frame::MAX_FRAME_LEN;
+    let over_bytes = "00".repeat(max + 1);
+    let over_text = " ".repeat(3 * max + 4097);
+    for (what, input) in [("bytes", over_bytes), ("text", over_text)] {
+        let out = tether()
+            .args(["node", "decode", "-"])
+            .write_stdin(input)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{what}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(&max.to_string()), "{what}: {err}");
+    }
+}

@@ -137,6 +137,7 @@ pub struct Conversation {
     texts: u64,
     stats: Stats,
     planted: Option<PlantedBug>,
+    reinstalls: u64,
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -201,6 +202,7 @@ impl Conversation {
             texts: 0,
             stats: Stats::default(),
             planted,
+            reinstalls: 0,
         };
         let result = catch_unwind(AssertUnwindSafe(|| world.drive()));
         let invariant = violated(result);
@@ -263,6 +265,12 @@ impl Conversation {
         self.mesh.server.clear_delivery_faults();
         for index in 0..self.mesh.companions.len() {
             self.mesh.companions[index].crash_at = None;
+        }
+        // Phones still away come back (their sends go out, their queues drain).
+        for index in 0..self.mesh.devices.len() {
+            if !self.mesh.devices[index].online {
+                self.mesh.set_online(index, true);
+            }
         }
         // Devices still waiting for a usync to be linked at: link them now.
         for account in std::mem::take(&mut self.link_on_usync) {
@@ -559,9 +567,13 @@ impl Conversation {
             }
             MessagingFault::Reinstall => {
                 let device = self.cast.phone_device[2];
+                // Each reinstall makes a new identity (a repeat of one would reissue its
+                // pre-key ids under the same identity).
+                self.reinstalls += 1;
                 let mut private = [0u8; 32];
                 private[..8].copy_from_slice(&self.seed.to_le_bytes());
                 private[8] = 0x77;
+                private[9..17].copy_from_slice(&self.reinstalls.to_le_bytes());
                 let identity = tether_signal::IdentityKeyPair::from_private_bytes(private);
                 self.mesh.devices[device].device.reinstall(identity);
             }
