@@ -88,12 +88,21 @@ pub(crate) fn warn_line(message: &str) {
 /// Writes one line to stdout. When the reader has gone (a closed pipe), the process ends
 /// quietly with the shell's code for it (141) instead of panicking.
 pub(crate) fn stdout_line(line: &str) {
+    let _ = try_stdout_line(line);
+}
+
+/// [`stdout_line`] that reports whether the line was written and flushed (what confirming a
+/// printed message waits for). A closed pipe still ends the process (141): nothing printed
+/// after it is confirmed.
+pub(crate) fn try_stdout_line(line: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush())
+    let written = writeln!(out, "{line}").and_then(|()| out.flush());
+    if let Err(e) = &written
         && e.kind() == std::io::ErrorKind::BrokenPipe
     {
         std::process::exit(141);
     }
+    written
 }
 
 /// Now as Unix milliseconds (the one time unit of the JSON output).

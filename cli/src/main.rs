@@ -34,8 +34,8 @@ mod qr;
 mod rt;
 mod session;
 mod simctl;
+mod simphones;
 mod snapshot;
-mod status_record;
 mod store;
 
 use std::path::PathBuf;
@@ -101,6 +101,12 @@ enum Command {
     /// Link this computer if needed (QR or pair code) and stay connected, printing every event.
     #[command(visible_alias = "start", after_long_help = cmd::run::RUN_HELP)]
     Run(cmd::run::RunArgs),
+    /// Send a text message (through the running instance, or connecting for it); exits 0 once
+    /// the server acknowledged it.
+    #[command(after_long_help = cmd::send::SEND_HELP)]
+    Send(cmd::send::SendArgs),
+    /// Mark messages of a chat as read (blue ticks for the sender).
+    Read(cmd::send::ReadArgs),
     /// Stop the instance that owns the store and wait for it to exit.
     Stop(cmd::stop::StopArgs),
     /// Show whether the store is linked, to which account, and how the connection has fared.
@@ -143,9 +149,11 @@ fn main() -> ExitCode {
     logging::init(
         match cli.command {
             Command::Demo(_) => "error",
-            Command::Run(_) | Command::Relink(_) | Command::Logout(_) => {
-                "warn,tether_core::connection=off"
-            }
+            Command::Run(_)
+            | Command::Relink(_)
+            | Command::Logout(_)
+            | Command::Send(_)
+            | Command::Read(_) => "warn,tether_core::connection=off",
             _ => "warn",
         },
         cli.color,
@@ -165,6 +173,8 @@ fn main() -> ExitCode {
         Command::Quarantine(c) => cmd::quarantine::run(c),
         Command::Import(c) => cmd::transfer::import(c),
         Command::Export(c) => cmd::transfer::export(c),
+        Command::Send(args) => cmd::send::send(args),
+        Command::Read(args) => cmd::send::read(args),
         Command::Stop(args) => cmd::stop::run(args),
         Command::Status(args) => cmd::status::run(args),
         Command::Doctor(args) => cmd::doctor::run(args),

@@ -11,12 +11,10 @@
 //! | `tether_last_disconnect_timestamp_seconds` | gauge | when the last disconnect happened |
 //! | `tether_keepalive_failures_total` | counter | keepalive pings left unanswered |
 //! | `tether_store_persist_seconds` | histogram | how long each durable credential write took |
-//! | `tether_messages_received_total`, `tether_messages_sent_total`, `tether_decrypt_failures_total` | counter | [`MessagingMetrics`], fed by the messaging layer |
-//!
-//! Messaging plugs in through [`Metrics::messaging`]: the messaging layer calls
-//! [`MessagingMetrics::received`], [`MessagingMetrics::sent`] and
-//! [`MessagingMetrics::decrypt_failed`]; the counters are registered (at 0) from the start so
-//! dashboards need no change when it lands.
+//! | `tether_messages_received_total` | counter | messages handed to the application from the durable inbox (an entry left unconfirmed when the process stopped is handed over, and counted, again by the next run; a control subscriber's catch-up read is not counted) |
+//! | `tether_messages_sent_total` | counter | messages the server acknowledged (`sent` events) |
+//! | `tether_send_failures_total` | counter | sends that failed for good (`send_failed` events) |
+//! | `tether_decrypt_failures_total` | counter | messages that could not be decrypted after the retry path (`undecryptable` events, catch-up reads not counted) |
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -54,29 +52,33 @@ struct ReasonLabels {
     cause: String,
 }
 
-/// The messaging counters: registered now, fed by the messaging layer when it lands.
+/// The messaging counters, fed from the connection's messaging events.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct MessagingMetrics {
+struct MessagingMetrics {
     received: Counter,
     sent: Counter,
+    send_failures: Counter,
     decrypt_failures: Counter,
 }
 
-#[allow(dead_code)] // the messaging layer is the caller; it lands later
 impl MessagingMetrics {
-    /// A message was received and stored in the durable inbox.
-    pub(crate) fn received(&self) {
-        self.received.inc();
-    }
-
-    /// A message was sent and acknowledged by the server.
-    pub(crate) fn sent(&self) {
-        self.sent.inc();
-    }
-
-    /// A message could not be decrypted (after the retry path).
-    pub(crate) fn decrypt_failed(&self) {
-        self.decrypt_failures.inc();
+    /// Counts one messaging event; entries a catch-up read replays are not news.
+    fn observe(&self, event: &Event) {
+        match event {
+            Event::Message(m) if !m.replayed => {
+                self.received.inc();
+            }
+            Event::Undecryptable(u) if !u.replayed => {
+                self.decrypt_failures.inc();
+            }
+            Event::Sent { .. } => {
+                self.sent.inc();
+            }
+            Event::SendFailed { .. } => {
+                self.send_failures.inc();
+            }
+            _ => {}
+        }
     }
 }
 
@@ -135,13 +137,18 @@ impl Metrics {
         );
         registry.register(
             "messages_received",
-            "Messages received into the durable inbox",
+            "Messages handed to the application from the durable inbox",
             messaging.received.clone(),
         );
         registry.register(
             "messages_sent",
             "Messages sent and acknowledged",
             messaging.sent.clone(),
+        );
+        registry.register(
+            "send_failures",
+            "Sends that failed for good",
+            messaging.send_failures.clone(),
         );
         registry.register(
             "decrypt_failures",
@@ -161,12 +168,6 @@ impl Metrics {
         };
         metrics.set_state("connecting");
         metrics
-    }
-
-    /// The messaging counters, for the messaging layer.
-    #[allow(dead_code)] // the messaging layer is the caller; it lands later
-    pub(crate) fn messaging(&self) -> &MessagingMetrics {
-        &self.messaging
     }
 
     fn set_state(&self, current: &str) {
@@ -197,7 +198,7 @@ impl Metrics {
             Event::KeepAliveTimeout { .. } => {
                 self.keepalive_failures.inc();
             }
-            _ => {}
+            other => self.messaging.observe(other),
         }
         if STATES.contains(&state) {
             self.set_state(state);
@@ -332,6 +333,70 @@ mod tests {
             "tether_last_disconnect_timestamp_seconds 1700000000",
             "tether_store_persist_seconds_count 1",
             "tether_messages_received_total 0",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn messaging_events_move_the_message_counters_and_catch_up_reads_do_not() {
+        use bytes::Bytes;
+        use tether_core::messaging::ids::MessageId;
+        use tether_core::messaging::types::{InboxPos, IncomingMessage, SendError, Undecryptable};
+        let message = |replayed| {
+            Event::Message(Box::new(IncomingMessage {
+                inbox: InboxPos(1),
+                id: MessageId("A".into()),
+                chat: "15550001111@s.whatsapp.net".parse().unwrap(),
+                sender: "15550001111@s.whatsapp.net".parse().unwrap(),
+                sender_alt: None,
+                from_me: false,
+                timestamp: 1,
+                push_name: None,
+                offline: false,
+                message_type: "text".into(),
+                raw: Bytes::new(),
+                message: Default::default(),
+                replayed,
+            }))
+        };
+        let undecryptable = |replayed| {
+            Event::Undecryptable(Box::new(Undecryptable {
+                inbox: InboxPos(2),
+                id: MessageId("B".into()),
+                chat: "15550001111@s.whatsapp.net".parse().unwrap(),
+                sender: "15550001111@s.whatsapp.net".parse().unwrap(),
+                timestamp: 1,
+                reason: "no session".into(),
+                retry_count: 2,
+                replayed,
+            }))
+        };
+        let m = Metrics::new();
+        for event in [
+            message(false),
+            message(false),
+            message(true),
+            undecryptable(false),
+            undecryptable(true),
+            Event::Sent {
+                id: MessageId("S".into()),
+                to: "15550001111@s.whatsapp.net".parse().unwrap(),
+                t: 1,
+            },
+            Event::SendFailed {
+                id: MessageId("F".into()),
+                reason: SendError::nack(479),
+            },
+        ] {
+            m.observe(&event, "connected", 0);
+        }
+        let text = m.encode();
+        for needle in [
+            "tether_messages_received_total 2",
+            "tether_decrypt_failures_total 1",
+            "tether_messages_sent_total 1",
+            "tether_send_failures_total 1",
         ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }

@@ -1,24 +1,18 @@
-//! How `run` and `demo` print events: human lines (the field report's familiar shapes, with the
-//! true typed reason and its cause) or, with `--json`, one JSON object per line with a stable
-//! `"event"` field first and `ts` (Unix milliseconds, as every time in Tether's JSON).
-//!
-//! | event | fields |
-//! |---|---|
-//! | `qr` | `code` (the raw QR string) |
-//! | `pairing_code` | `code` |
-//! | `paired` / `connected` | `jid` |
-//! | `disconnected` | `code`, `local`, `reason`, `detail`, `cause`, `advice`, `terminal`, `banned_until_ms` |
-//! | `reconnecting` | `delay_ms`, `attempt`, `max` |
-//! | `stopped` | `code`, `local`, `reason`, `detail`, `advice`, `exit_code` |
-//! | `keepalive_timeout` | `failures` |
-//! | `keepalive_restored`, `clock_skew` (`offset_ms`), `stanza` (`tag`), `info` (`message`) |
+//! How `run`, `demo` and friends print events: human lines (the field report's familiar shapes,
+//! with the true typed reason and its cause; one readable line per message) or, with `--json`,
+//! one JSON object per line with a stable `"event"` field first and `ts` (Unix milliseconds,
+//! as every time in Tether's JSON). The objects are `tether_control::events`' (the control
+//! socket streams the same), plus `exit_code` on `stopped`; `docs/JSON.md` lists them all.
 
-use std::io::Write as _;
-use std::time::{Duration, Instant};
+use std::io;
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use tether_control::events as ev;
+use tether_core::binary::{Jid, Server};
 use tether_core::connection::Event;
-use tether_core::reason::{DisconnectReason, ReasonCode, reconnecting_line};
+use tether_core::messaging::types::{IncomingMessage, SendError, Undecryptable};
+use tether_core::reason::{DisconnectReason, reconnecting_line};
 
 use crate::qr;
 
@@ -30,212 +24,245 @@ pub(crate) struct Printer {
     pub(crate) qr: bool,
 }
 
-/// The code of a reason as JSON: the number (or null) and whether Tether assigned it locally.
-fn code_fields(reason: &DisconnectReason) -> (Value, bool) {
-    match reason.code() {
-        ReasonCode::Server(n) => (json!(n), false),
-        ReasonCode::Local(n) => (json!(n), true),
-        _ => (Value::Null, false),
-    }
-}
-
 impl Printer {
     /// Prints one object with its `event` field first (then the others, sorted), stamped with
     /// `ts`.
-    fn emit_json(&self, value: &Value) {
-        let line = match value.as_object() {
-            Some(map) if map.contains_key("event") => {
-                let mut rest = map.clone();
-                rest.insert("ts".into(), json!(crate::logging::unix_ms()));
-                let event = rest.remove("event").unwrap_or(Value::Null);
-                let rest = Value::Object(rest).to_string();
-                match rest.strip_prefix('{').filter(|r| *r != "}") {
-                    Some(tail) => format!("{{\"event\":{event},{tail}"),
-                    None => format!("{{\"event\":{event}}}"),
-                }
-            }
-            _ => value.to_string(),
-        };
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+    fn emit_json(&self, value: &Value) -> io::Result<()> {
+        crate::logging::try_stdout_line(&ev::line(value, crate::logging::unix_ms()))
     }
 
-    fn emit_line(&self, line: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+    fn emit_line(&self, line: &str) -> io::Result<()> {
+        crate::logging::try_stdout_line(line)
     }
 
     /// A free-form line (JSON: `{"event":"info","message":…}`).
     pub(crate) fn info(&self, message: &str) {
-        if self.json {
-            self.emit_json(&json!({"event": "info", "message": message}));
+        let _ = if self.json {
+            self.emit_json(&json!({"event": "info", "message": message}))
         } else {
-            self.emit_line(message);
-        }
+            self.emit_line(message)
+        };
     }
 
     /// Any JSON object with its own `event` name (human: the given line).
     pub(crate) fn custom(&self, event: &str, mut fields: Value, human: &str) {
-        if self.json {
+        let _ = if self.json {
             if let Some(map) = fields.as_object_mut() {
                 map.insert("event".into(), json!(event));
             }
-            self.emit_json(&fields);
+            self.emit_json(&fields)
         } else {
-            self.emit_line(human);
-        }
+            self.emit_line(human)
+        };
     }
 
-    /// Prints one core event. `now` turns `reconnect_at` into a delay.
-    pub(crate) fn event(&self, event: &Event, now: Instant) {
-        match event {
-            Event::QrCode { .. } if !self.qr => {}
-            Event::QrCode { code, .. } => {
-                if self.json {
-                    self.emit_json(&json!({"event": "qr", "code": code}));
-                } else {
-                    self.emit_line(
-                        "Scan this QR code with WhatsApp on your phone \
-                         (Settings → Linked devices → Link a device):",
-                    );
-                    self.emit_line(&qr::render(code));
+    /// Prints one core event; `values` are its JSON objects (`tether_control::events`).
+    /// `Ok` once everything is written and flushed (a message printed is then safe to
+    /// confirm).
+    pub(crate) fn event(&self, event: &Event, values: &[Value]) -> io::Result<()> {
+        if matches!(event, Event::QrCode { .. }) && !self.qr {
+            return Ok(());
+        }
+        if self.json {
+            for v in values {
+                let mut v = v.clone();
+                if let Event::Stopped { reason } = event {
+                    v["exit_code"] = json!(crate::exit::for_reason(reason));
+                }
+                if v["event"] != "other" {
+                    self.emit_json(&v)?;
                 }
             }
-            Event::PairingCode { code } => self.custom(
-                "pairing_code",
-                json!({"code": code}),
-                &format!(
-                    "Pair code: {code}\nOn your phone: Linked devices → Link a device → \
-                     Link with phone number instead, then type the code."
-                ),
-            ),
-            Event::Paired { jid } => self.custom(
-                "paired",
-                json!({"jid": jid.to_string()}),
-                &format!("Linked as {jid}; the server restarts the stream (515), then we log in."),
-            ),
-            Event::Connected { jid } => self.custom(
-                "connected",
-                json!({"jid": jid.to_string()}),
-                &format!("Connected as {jid}"),
-            ),
+            return Ok(());
+        }
+        self.human(event, values)
+    }
+
+    fn human(&self, event: &Event, values: &[Value]) -> io::Result<()> {
+        match event {
+            Event::QrCode { code, .. } => {
+                self.emit_line(
+                    "Scan this QR code with WhatsApp on your phone \
+                     (Settings → Linked devices → Link a device):",
+                )?;
+                self.emit_line(&qr::render(code))
+            }
+            Event::PairingCode { code } => self.emit_line(&format!(
+                "Pair code: {code}\nOn your phone: Linked devices → Link a device → \
+                 Link with phone number instead, then type the code."
+            )),
+            Event::Paired { jid } => self.emit_line(&format!(
+                "Linked as {jid}; the server restarts the stream (515), then we log in."
+            )),
+            Event::Connected { jid } => self.emit_line(&format!("Connected as {jid}")),
             Event::Disconnected {
                 reason,
-                reconnect_at,
                 attempt,
                 max_attempts,
+                ..
             } => {
-                self.disconnected(reason);
-                // A terminal reason never reconnects by itself (a ban's end is when `run` may
-                // be started again, not a retry).
-                if let Some(at) = reconnect_at.filter(|_| !reason.is_terminal()) {
-                    self.reconnecting(at.saturating_duration_since(now), *attempt, *max_attempts);
+                self.disconnected(reason)?;
+                // The `reconnecting` object (when one follows) has the delay.
+                if let Some(delay) = values
+                    .iter()
+                    .find(|v| v["event"] == "reconnecting")
+                    .and_then(|v| v["delay_ms"].as_u64())
+                {
+                    self.emit_line(&reconnecting_line(
+                        Duration::from_millis(delay),
+                        *attempt,
+                        *max_attempts,
+                    ))?;
                 }
+                Ok(())
             }
-            Event::Stopped { reason } => self.stopped(reason),
-            Event::KeepAliveTimeout { failures } => self.custom(
-                "keepalive_timeout",
-                json!({"failures": failures}),
-                &format!("Keepalive ping unanswered ({failures} in a row); watching the socket"),
-            ),
-            Event::KeepAliveRestored => {
-                self.custom("keepalive_restored", json!({}), "Keepalive answered again")
-            }
-            Event::ClockSkew { offset_secs } => self.custom(
-                "clock_skew",
-                json!({"offset_ms": offset_secs.saturating_mul(1000)}),
-                &format!(
-                    "Warning: this computer's clock is {}s {} the server's; keep it synchronised \
-                     (NTP), skew causes authentication failures",
-                    offset_secs.unsigned_abs(),
-                    if *offset_secs > 0 {
-                        "behind"
-                    } else {
-                        "ahead of"
-                    }
-                ),
-            ),
-            Event::Stanza(node) => {
-                if self.json {
-                    self.emit_json(&json!({"event": "stanza", "tag": node.tag.to_string()}));
+            Event::Stopped { reason } => self.stopped_human(reason),
+            Event::KeepAliveTimeout { failures } => self.emit_line(&format!(
+                "Keepalive ping unanswered ({failures} in a row); watching the socket"
+            )),
+            Event::KeepAliveRestored => self.emit_line("Keepalive answered again"),
+            Event::ClockSkew { offset_secs } => self.emit_line(&format!(
+                "Warning: this computer's clock is {}s {} the server's; keep it synchronised \
+                 (NTP), skew causes authentication failures",
+                offset_secs.unsigned_abs(),
+                if *offset_secs > 0 {
+                    "behind"
                 } else {
-                    tracing::debug!(target: "tether::events", "stanza <{}>", node.tag);
+                    "ahead of"
                 }
-            }
-            other => tracing::debug!(target: "tether::events", "{other:?}"),
-        }
-    }
-
-    fn disconnected(&self, reason: &DisconnectReason) {
-        if self.json {
-            let (code, local) = code_fields(reason);
-            self.emit_json(&json!({
-                "event": "disconnected",
-                "code": code,
-                "local": local,
-                "reason": reason.description(),
-                "detail": reason.detail(),
-                "cause": reason.transport_failure().map(|f| f.kind()),
-                "advice": reason.advice(),
-                "terminal": reason.is_terminal(),
-                "banned_until_ms": banned_until(reason).map(|s| s.saturating_mul(1000)),
-            }));
-        } else {
-            self.emit_line(&reason.closed_line());
-            if let Some(line) = reason.invalidated_line() {
-                self.emit_line(line);
-            }
-            if let Some(until) = banned_until(reason) {
+            )),
+            Event::Message(m) => self.emit_line(&message_line(m)),
+            Event::Undecryptable(u) => self.emit_line(&undecryptable_line(u)),
+            Event::Sent { id, .. } => {
+                let to = values.first().and_then(|v| v["to"].as_str());
                 self.emit_line(&format!(
-                    "Banned until {}: the end is recorded in the store, and `tether run` refuses \
-                     to connect before it.",
-                    crate::snapshot::format_unix(until)
-                ));
+                    "✔ Sent {id}{}",
+                    to.map(|t| format!(" to {}", who(t))).unwrap_or_default()
+                ))
+            }
+            Event::SendFailed { id, reason } => {
+                let to = values.first().and_then(|v| v["to"].as_str());
+                self.emit_line(&send_failed_line(id.as_str(), to, reason))
+            }
+            Event::IdentityChanged { user } => self.emit_line(&format!(
+                "🔑 {} reinstalled WhatsApp or changed phones: its security code changed",
+                who(&user.to_string())
+            )),
+            Event::Receipt(r) => {
+                tracing::debug!(target: "tether::events", "receipt {} for {} message(s) from {}", r.kind.name(), r.ids.len(), r.from);
+                Ok(())
+            }
+            Event::Stanza(node) => {
+                tracing::debug!(target: "tether::events", "stanza <{}>", node.tag);
+                Ok(())
+            }
+            other => {
+                tracing::debug!(target: "tether::events", "{other:?}");
+                Ok(())
             }
         }
     }
 
-    /// `Reconnecting in 5s... (attempt 3/10)`.
-    pub(crate) fn reconnecting(&self, delay: Duration, attempt: u32, max: Option<u32>) {
-        self.custom(
-            "reconnecting",
-            json!({
-                "delay_ms": u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                "attempt": attempt,
-                "max": max,
-            }),
-            &reconnecting_line(delay, attempt, max),
-        );
+    fn disconnected(&self, reason: &DisconnectReason) -> io::Result<()> {
+        self.emit_line(&reason.closed_line())?;
+        if let Some(line) = reason.invalidated_line() {
+            self.emit_line(line)?;
+        }
+        if let Some(until) = ev::banned_until(reason) {
+            self.emit_line(&format!(
+                "Banned until {}: the end is recorded in the store, and `tether run` refuses \
+                 to connect before it.",
+                crate::snapshot::format_unix(until)
+            ))?;
+        }
+        Ok(())
     }
 
     /// A terminal stop, with its advice.
     pub(crate) fn stopped(&self, reason: &DisconnectReason) {
-        if self.json {
-            let (code, local) = code_fields(reason);
-            self.emit_json(&json!({
-                "event": "stopped",
-                "code": code,
-                "local": local,
-                "reason": reason.description(),
-                "detail": reason.detail(),
-                "advice": reason.advice(),
-                "exit_code": crate::exit::for_reason(reason),
-            }));
+        let _ = if self.json {
+            let mut v = ev::stopped_json(reason);
+            v["exit_code"] = json!(crate::exit::for_reason(reason));
+            self.emit_json(&v)
         } else {
-            self.emit_line(&format!("Stopped: {reason}"));
-            self.emit_line(&format!("  advice: {}", reason.advice()));
-        }
+            self.stopped_human(reason)
+        };
+    }
+
+    fn stopped_human(&self, reason: &DisconnectReason) -> io::Result<()> {
+        self.emit_line(&format!("Stopped: {reason}"))?;
+        self.emit_line(&format!("  advice: {}", reason.advice()))
     }
 }
 
-/// When a temporary ban ends (Unix seconds), for a ban reason.
-fn banned_until(reason: &DisconnectReason) -> Option<u64> {
-    match reason {
-        DisconnectReason::TemporaryBan { until, .. } => *until,
-        _ => None,
+/// A user as people read it: `+15551234567` for a phone-number JID (devices dropped), the JID
+/// otherwise.
+pub(crate) fn who(jid: &str) -> String {
+    match jid.parse::<Jid>() {
+        Ok(j) if *j.server() == Server::WhatsApp && !j.user_str().is_empty() => {
+            format!("+{}", j.user_str())
+        }
+        Ok(j) => j.to_non_ad().to_string(),
+        Err(_) => jid.to_owned(),
     }
+}
+
+/// `💬 Ann (+15550001111): hello  (reply to 3EB0…)  [id 3EB0…, #12]`.
+pub(crate) fn message_line(m: &IncomingMessage) -> String {
+    let sender = who(&m.sender.to_string());
+    let from = match (&m.push_name, m.from_me) {
+        (_, true) => "you".to_owned(),
+        (Some(name), false) => format!("{name} ({sender})"),
+        (None, false) => sender,
+    };
+    let chat = who(&m.chat.to_string());
+    let place = if *m.chat.server() == Server::Group {
+        format!(" in {chat}")
+    } else if m.from_me {
+        format!(" → {chat}")
+    } else {
+        String::new()
+    };
+    let body = if let Some((id, emoji)) = m.reaction() {
+        if emoji.is_empty() {
+            format!(" removed a reaction to {id}")
+        } else {
+            format!(" reacted {emoji} to {id}")
+        }
+    } else {
+        match m.text() {
+            Some(text) => format!(": {text}"),
+            None => format!(": [{} message]", m.message_type),
+        }
+    };
+    let reply = m
+        .quoted()
+        .map(|q| format!("  (reply to {})", q.id))
+        .unwrap_or_default();
+    format!(
+        "💬 {from}{place}{body}{reply}  [id {}, #{}]",
+        m.id, m.inbox.0
+    )
+}
+
+/// `⚠ A message from … could not be decrypted …`.
+fn undecryptable_line(u: &Undecryptable) -> String {
+    format!(
+        "⚠ A message from {} (id {}, #{}) could not be decrypted after {} retry receipt(s): {}",
+        who(&u.sender.to_string()),
+        u.id,
+        u.inbox.0,
+        u.retry_count,
+        u.reason
+    )
+}
+
+/// `✘ Message … to … was not sent: …`.
+fn send_failed_line(id: &str, to: Option<&str>, reason: &SendError) -> String {
+    format!(
+        "✘ Message {id}{} was not sent: {reason}",
+        to.map(|t| format!(" to {}", who(t))).unwrap_or_default()
+    )
 }
 
 /// Prints a command's result: one JSON object (with `ok: true` and `ts`) with `--json`, else
@@ -251,5 +278,44 @@ pub(crate) fn result(json: bool, mut value: Value, human: &[String]) {
         for line in human {
             crate::logging::stdout_line(line);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use prost::Message as _;
+    use tether_core::messaging::compose::Text;
+    use tether_core::messaging::ids::MessageId;
+    use tether_core::messaging::types::InboxPos;
+
+    use super::*;
+
+    #[test]
+    fn a_readable_line_per_message() {
+        let content = Text::new("sure")
+            .reply_to(MessageId("3EB0Q".into()))
+            .build();
+        let m = IncomingMessage {
+            inbox: InboxPos(12),
+            id: MessageId("3EB0AA".into()),
+            chat: "15550001111@s.whatsapp.net".parse().unwrap(),
+            sender: "15550001111:2@s.whatsapp.net".parse().unwrap(),
+            sender_alt: None,
+            from_me: false,
+            timestamp: 1,
+            push_name: Some("Ann".into()),
+            offline: false,
+            message_type: "text".into(),
+            raw: Bytes::from(content.encode_to_vec()),
+            message: content,
+            replayed: false,
+        };
+        assert_eq!(
+            message_line(&m),
+            "💬 Ann (+15550001111): sure  (reply to 3EB0Q)  [id 3EB0AA, #12]"
+        );
+        assert_eq!(who("123456@lid"), "123456@lid");
+        assert_eq!(who("15550001111:3@s.whatsapp.net"), "+15550001111");
     }
 }

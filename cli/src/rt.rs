@@ -6,10 +6,14 @@ use std::future::Future;
 use std::time::Duration;
 
 #[cfg(feature = "runtime-tokio")]
-pub(crate) use tether_runtime_tokio::{Client, Events, Options, ProxySetting, StartError};
+pub(crate) use tether_runtime_tokio::{
+    Client, Events, Options, PendingSend, ProxySetting, StartError,
+};
 
 #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
-pub(crate) use tether_runtime_smol::{Client, Events, Options, ProxySetting, StartError};
+pub(crate) use tether_runtime_smol::{
+    Client, Events, Options, PendingSend, ProxySetting, StartError,
+};
 
 use tether_core::connection::Config;
 use tether_core::creds::CredentialStore;

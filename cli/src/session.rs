@@ -14,15 +14,20 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future;
 use serde_json::{Value, json};
-use tether_core::connection::{Config, Event};
+use tether_control::hub::PositionFilter;
+use tether_control::{Backend, ControlServer};
+use tether_core::binary::Jid;
+use tether_core::connection::{Command, Config, Event};
+use tether_core::driver::{ClientError, MessagingError};
+use tether_core::messaging::types::InboxPos;
+use tether_core::proto::message::Message;
 
-use crate::control::{self, ControlServer, Request};
 use crate::metrics::Metrics;
 use crate::output::Printer;
-use crate::rt::{self, Client, Events, Options};
-use crate::snapshot::{LiveStatus, ReasonJson, unix_now, unix_now_ms};
+use crate::rt::{self, Client, Events, Options, PendingSend};
+use crate::snapshot::{LiveStatus, unix_now};
 use crate::store::{self, SharedStore, Sidecar};
-use crate::{Failure, paths, status_record};
+use crate::{Failure, paths};
 
 /// What the command's loop sees.
 #[derive(Debug)]
@@ -37,6 +42,26 @@ pub(crate) enum Step {
     Stop(String),
 }
 
+/// Who confirms received messages (`tether run --confirm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub(crate) enum ConfirmMode {
+    /// `run` confirms each message once it is written to stdout and flushed.
+    #[default]
+    Auto,
+    /// The consumer of the control socket confirms (`{"cmd":"confirm",…}`); unconfirmed
+    /// messages are delivered again after a restart.
+    Manual,
+}
+
+/// How received messages are printed and confirmed.
+#[derive(Debug)]
+struct MessageOutput {
+    confirm: ConfirmMode,
+    /// Each inbox position is printed once per process (a subscriber's catch-up read is
+    /// never printed).
+    printed: PositionFilter,
+}
+
 /// A started connection plus everything around it.
 pub(crate) struct Session {
     pub(crate) client: Client,
@@ -45,11 +70,13 @@ pub(crate) struct Session {
     pub(crate) live: Arc<Mutex<LiveStatus>>,
     pub(crate) printer: Printer,
     stop_rx: async_channel::Receiver<String>,
-    _control: Option<ControlServer>,
+    control: Option<ControlServer>,
+    messages: Option<MessageOutput>,
+    /// Print nothing (a command that prints its own one result).
+    silent: bool,
     tick: Duration,
     watchdog: Option<Duration>,
     last_watchdog: Instant,
-    ready_sent: bool,
     /// The store's status record at start (its counters continue from here).
     base: tether_store_redb::StoreStatus,
     /// The server this session connects to, recorded as the identity's once it logs in.
@@ -97,21 +124,24 @@ impl Session {
             endpoint: config.endpoint.clone(),
             trusted_roots: config.trusted_roots.clone(),
         };
-        let live = Arc::new(Mutex::new(LiveStatus {
-            state: "connecting".into(),
-            endpoint: config.endpoint.clone(),
-            proxy: proxy_text(&options.proxy),
-            started_at_ms: unix_now_ms(),
-            ..LiveStatus::default()
-        }));
-        // Without the socket (e.g. a store path too long for a Unix socket name), `status` reads
-        // the store and `stop` signals the pid: worth a warning, not a refusal to run.
-        let control = serve_control(&shared, &live, stop_tx)
-            .map_err(|f| tracing::warn!(target: "tether::control", "{}", f.message))
-            .ok();
+        let live = Arc::new(Mutex::new(LiveStatus::starting(
+            config.endpoint.clone(),
+            proxy_text(&options.proxy),
+        )));
         let (client, events) = rt::start(config, shared.clone(), options)
             .await
             .map_err(|e| Failure::runtime(format!("cannot start the connection: {e}")))?;
+        // Without the socket (e.g. a store path too long for a Unix socket name), `status` reads
+        // the store and `stop` signals the pid: worth a warning, not a refusal to run.
+        let backend = Arc::new(RunBackend {
+            client: client.clone(),
+            shared: shared.clone(),
+            live: Arc::clone(&live),
+            stop: stop_tx,
+        });
+        let control = serve_control(&shared, backend)
+            .map_err(|f| tracing::warn!(target: "tether::control", "{}", f.message))
+            .ok();
         let watchdog = sd_notify::watchdog_enabled();
         let base = shared.lock().status().unwrap_or_default();
         let metrics = shared.metrics();
@@ -122,15 +152,30 @@ impl Session {
             live,
             printer,
             stop_rx,
-            _control: control,
+            control,
+            messages: None,
+            silent: false,
             tick: watchdog.map_or(tick, |w| tick.min(w / 2)),
             watchdog,
             last_watchdog: Instant::now(),
-            ready_sent: false,
             base,
             binding,
             metrics,
         })
+    }
+
+    /// Prints received messages (each inbox position once) and, with [`ConfirmMode::Auto`],
+    /// confirms each once its line is written and flushed.
+    pub(crate) fn print_messages(&mut self, confirm: ConfirmMode) {
+        self.messages = Some(MessageOutput {
+            confirm,
+            printed: PositionFilter::from_now(),
+        });
+    }
+
+    /// Prints no events at all.
+    pub(crate) fn silence(&mut self) {
+        self.silent = true;
     }
 
     /// Waits for the next event, tick or stop request.
@@ -162,10 +207,54 @@ impl Session {
         if let Step::Event(e) = &step {
             // Record first: whoever reacts to the printed line may ask for the status at once.
             self.record(e);
-            self.printer.event(e, Instant::now());
+            let now = Instant::now();
+            let values = match &self.control {
+                Some(c) => c.hub().json(e, now),
+                None => tether_control::events::event_json(e, now),
+            };
+            if let Some(c) = &self.control {
+                c.publish(e);
+            }
+            self.print(e, &values);
         }
         self.maybe_watchdog();
         step
+    }
+
+    /// Prints an event; a message only when messages are printed, once per position, and
+    /// confirmed after it is out when `run` confirms.
+    fn print(&mut self, event: &Event, values: &[Value]) {
+        if self.silent {
+            return;
+        }
+        let Some(position) = tether_control::events::position(event) else {
+            let _ = self.printer.event(event, values);
+            return;
+        };
+        let Some(out) = self.messages.as_mut() else {
+            return;
+        };
+        // A catch-up read is a control subscriber's, not news for stdout.
+        if tether_control::events::replayed(event) || !out.printed.take(position) {
+            return;
+        }
+        let printed = self.printer.event(event, values);
+        match (printed, out.confirm) {
+            (Ok(()), ConfirmMode::Auto) => {
+                let confirm = Command::Confirm {
+                    positions: vec![InboxPos(position)],
+                };
+                if let Err(e) = self.client.command(confirm) {
+                    tracing::warn!(target: "tether::run", "cannot confirm message #{position}: {e}");
+                }
+            }
+            (Ok(()), ConfirmMode::Manual) => {}
+            (Err(e), _) => tracing::warn!(
+                target: "tether::run",
+                "message #{position} could not be written to stdout ({e}); it stays unconfirmed \
+                 and is delivered again after a restart"
+            ),
+        }
     }
 
     fn maybe_watchdog(&mut self) {
@@ -183,95 +272,27 @@ impl Session {
             .live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = unix_now_ms();
-        let before = live.state.clone();
-        let lifecycle = match event {
-            Event::QrCode { .. } | Event::PairingCode { .. } => {
-                live.state = "pairing".into();
-                false
-            }
-            Event::Paired { jid } => {
-                live.jid = Some(jid.to_string());
-                self.bind_server(true);
-                true
-            }
-            Event::Connected { jid } => {
-                live.state = "connected".into();
-                live.jid = Some(jid.to_string());
-                live.connected_since_ms = Some(now);
-                live.last_connected_ms = Some(now);
-                live.connects += 1;
-                live.attempt = 0;
-                live.next_retry_at_ms = None;
-                if !self.ready_sent {
-                    self.ready_sent = true;
-                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-                }
-                self.bind_server(false);
-                true
-            }
-            Event::Disconnected {
-                reason,
-                reconnect_at,
-                attempt,
-                ..
-            } => {
-                live.connected_since_ms = None;
-                live.disconnects += 1;
-                live.last_reason = Some(ReasonJson::new(reason));
-                live.banned_until_ms = match reason {
-                    tether_core::reason::DisconnectReason::TemporaryBan {
-                        until: Some(until),
-                        ..
-                    } => Some(until.saturating_mul(1000)),
-                    _ => None,
-                };
-                if let Some(at) = reconnect_at.filter(|_| !reason.is_terminal()) {
-                    live.state = "waiting to reconnect".into();
-                    live.reconnects += 1;
-                    live.attempt = *attempt;
-                    let ms = at.saturating_duration_since(Instant::now()).as_millis();
-                    live.next_retry_at_ms =
-                        Some(unix_now_ms().saturating_add(u64::try_from(ms).unwrap_or(0)));
-                } else {
-                    live.state = "stopping".into();
-                    live.next_retry_at_ms = None;
-                }
-                true
-            }
-            Event::Stopped { reason } => {
-                live.state = "stopped".into();
-                live.connected_since_ms = None;
-                live.next_retry_at_ms = None;
-                let ban = live.banned_until_ms;
-                live.last_reason = Some(ReasonJson::new(reason));
-                live.banned_until_ms = ban.filter(|_| {
-                    matches!(
-                        reason,
-                        tether_core::reason::DisconnectReason::TemporaryBan { .. }
-                    )
-                });
-                true
-            }
-            Event::ClockSkew { offset_secs } => {
-                live.skew_ms = Some(offset_secs.saturating_mul(1000));
-                live.skew_at_ms = Some(now);
-                true
-            }
-            _ => false,
-        };
+        let observed = live.observe(event, Instant::now());
+        match event {
+            Event::Paired { .. } => self.bind_server(true),
+            Event::Connected { .. } => self.bind_server(false),
+            _ => {}
+        }
+        if observed.first_connect {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        }
         if let Some(m) = &self.metrics {
             m.observe(event, &live.state, unix_now());
         }
-        if live.state != before {
-            let line = status_line(&live);
+        if observed.state_changed {
+            let line = live.status_line();
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&line)]);
         }
-        if lifecycle {
+        if observed.record {
             let snapshot = live.clone();
             drop(live);
             let store = self.shared.lock();
-            if let Err(e) = status_record::write(&store, &self.base, &snapshot) {
+            if let Err(e) = tether_control::status::record::write(&store, &self.base, &snapshot) {
                 tracing::warn!(target: "tether::status", "cannot record the status: {e}");
             }
         }
@@ -306,33 +327,6 @@ impl Session {
     }
 }
 
-/// systemd's one-line `STATUS=`: `connected as JID`, `waiting to reconnect (retry 3) after
-/// [428] Connection refused`, …
-pub(crate) fn status_line(live: &LiveStatus) -> String {
-    let mut line = live.state.clone();
-    if live.state == "connected"
-        && let Some(jid) = &live.jid
-    {
-        line.push_str(&format!(" as {jid}"));
-    }
-    if live.attempt > 0 {
-        line.push_str(&format!(" (retry {})", live.attempt));
-    }
-    if live.state != "connected"
-        && let Some(r) = &live.last_reason
-    {
-        line.push_str(&format!(
-            " after {} {}",
-            ReasonJson::code_text(r.code.map(u64::from), r.local),
-            r.reason
-        ));
-        if let Some(d) = &r.detail {
-            line.push_str(&format!(": {d}"));
-        }
-    }
-    line
-}
-
 /// The proxy a setting selects, without credentials (`None`: direct or from the environment).
 fn proxy_text(proxy: &rt::ProxySetting) -> Option<String> {
     match proxy {
@@ -355,33 +349,49 @@ pub(crate) fn status_json(shared: &SharedStore, live: &LiveStatus) -> Value {
         "owner": Sidecar::read(shared.path()).map(|s| s.to_json()),
         "account": account,
         "live": live,
-        "record": status_record::to_json(shared.lock().status().ok().as_ref()),
+        "record": tether_control::status::record::to_json(shared.lock().status().ok().as_ref()),
         "server": shared.lock().server_binding().ok().flatten().map(|b| store::binding_json(&b)),
     })
 }
 
-fn serve_control(
-    shared: &SharedStore,
-    live: &Arc<Mutex<LiveStatus>>,
+/// What the control socket does with this session's connection.
+struct RunBackend {
+    client: Client,
+    shared: SharedStore,
+    live: Arc<Mutex<LiveStatus>>,
     stop: async_channel::Sender<String>,
-) -> Result<ControlServer, Failure> {
-    let (shared, live) = (shared.clone(), Arc::clone(live));
+}
+
+impl Backend for RunBackend {
+    fn status(&self) -> Value {
+        let snapshot = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        status_json(&self.shared, &snapshot)
+    }
+
+    fn send(&self, to: Jid, message: Message) -> Result<PendingSend, MessagingError> {
+        self.client.send(to, message)
+    }
+
+    fn command(&self, command: Command) -> Result<(), ClientError> {
+        self.client.command(command)
+    }
+
+    fn backup(&self, path: &std::path::Path) -> Result<Value, String> {
+        crate::cmd::backup::write_backup(&self.shared, path)
+    }
+
+    fn stop(&self) {
+        let _ = self.stop.send_blocking("tether stop".into());
+    }
+}
+
+fn serve_control(shared: &SharedStore, backend: Arc<RunBackend>) -> Result<ControlServer, Failure> {
     let path = paths::socket_path(shared.path());
-    let handler: control::Handler = Arc::new(move |request| match request {
-        Request::Status => {
-            let snapshot = live
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
-            Ok(json!({"status": status_json(&shared, &snapshot)}))
-        }
-        Request::Backup(target) => crate::cmd::backup::write_backup(&shared, &target),
-        Request::Stop => {
-            let _ = stop.send_blocking("tether stop".into());
-            Ok(json!({}))
-        }
-    });
-    control::serve(&path, handler).map_err(|e| {
+    ControlServer::serve(&path, backend).map_err(|e| {
         Failure::runtime(format!(
             "cannot serve the control socket {}: {e}; check that the store's directory is writable",
             path.display()

@@ -1,7 +1,9 @@
 //! `tether sim`'s HTTP control interface on loopback: the SimServer control routes (`GET
 //! /status`, `POST /scan`, `/pair-code`, `/fault[?next=1]`, `/refuse?n=N`, `/hang?n=N`), served
 //! here so that the simulated phone can wait `--auto-scan-ms` before completing a scan, as a
-//! person would. One request per connection, JSON answers, plain threads.
+//! person would; and the phones' messages: `GET /phones`, `POST /send?phone=N[&to=JID]` (the
+//! body is the text; `to` defaults to phone 0's account, i.e. the linked companions), `GET
+//! /received?phone=N`. One request per connection, JSON answers, plain threads.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -75,6 +77,12 @@ fn read(stream: &TcpStream) -> Result<(String, String, String), String> {
     Ok((method, target, String::from_utf8_lossy(&body).into_owned()))
 }
 
+fn query_param<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
 fn query_n(query: Option<&str>) -> Result<usize, String> {
     query
         .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("n=")))
@@ -130,6 +138,36 @@ fn route(
             }
             Err(e) => (400, json!({"error": e.to_string()})),
         },
+        ("GET", "/phones") => (200, crate::simphones::phones_json(server)),
+        ("POST", "/send") => {
+            let phone = query_param(query, "phone").unwrap_or("1");
+            let Ok(phone) = phone.parse::<usize>() else {
+                return (
+                    400,
+                    json!({"error": "phone must be a number (see GET /phones)"}),
+                );
+            };
+            let to = query_param(query, "to").map(|t| t.replace("%40", "@").replace("%2B", "+"));
+            match crate::simphones::send(server, phone, to.as_deref(), body) {
+                Ok((id, to)) => {
+                    outln!("phone {phone}: sent {id} to {to}");
+                    (200, json!({"id": id, "to": to.to_string()}))
+                }
+                Err(e) => (400, json!({"error": e})),
+            }
+        }
+        ("GET", "/received") => {
+            let Ok(phone) = query_param(query, "phone").unwrap_or("1").parse::<usize>() else {
+                return (
+                    400,
+                    json!({"error": "phone must be a number (see GET /phones)"}),
+                );
+            };
+            match crate::simphones::received_json(server, phone) {
+                Ok(v) => (200, v),
+                Err(e) => (400, json!({"error": e})),
+            }
+        }
         ("POST", "/refuse") => match query_n(query) {
             Ok(n) => {
                 server.refuse_next_connects(n);

@@ -29,6 +29,9 @@ use crate::connection::{
 };
 use crate::creds::{CredentialStore, LoadId, PersistSeq, StoreError, StoreResult};
 use crate::endpoint::UrlError;
+use crate::messaging::ids::MessageId;
+use crate::messaging::recipient::RecipientError;
+use crate::messaging::types::SendError;
 use crate::payload::AppVersion;
 use crate::proxy::{ProxyError, ProxySetting};
 use crate::reason::TransportFailure;
@@ -217,6 +220,20 @@ impl Driver {
     /// Feeds an application command.
     pub fn command(&mut self, command: Command, now: Instant) -> Result<(), CommandError> {
         let result = self.conn.handle_command(command, now);
+        self.drain();
+        result
+    }
+
+    /// Sends an end-to-end encrypted message ([`Connection::send_message`]): its id at once;
+    /// `Event::Sent` or `Event::SendFailed` with that id follows. Callers that wait for the
+    /// answer register the id before they release the lock, so the answer cannot pass them.
+    pub fn send(
+        &mut self,
+        to: crate::binary::Jid,
+        message: crate::proto::message::Message,
+        now: Instant,
+    ) -> Result<MessageId, CommandError> {
+        let result = self.conn.send_message(to, message, now);
         self.drain();
         result
     }
@@ -457,6 +474,52 @@ pub enum ClientError {
     /// The driver or the store worker panicked.
     #[error("the connection driver failed ({0}): this is a bug, please report it")]
     DriverFailed(String),
+}
+
+/// The server accepted a message (`Event::Sent`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// The message id.
+    pub id: MessageId,
+    /// The server's timestamp of the message (Unix seconds).
+    pub t: u64,
+}
+
+/// Why sending a message through a `Client` failed: at once (the recipient, the client), or
+/// when the server answered (`Failed`), or never (`Unanswered`).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum MessagingError {
+    /// `to` is not a recipient (the message was not queued).
+    #[error(transparent)]
+    Recipient(#[from] RecipientError),
+    /// The client refused (not linked, not connected for commands that need it, ended).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The message was queued and could not be sent ([`Event::SendFailed`]).
+    #[error("message {id} was not sent: {reason}")]
+    Failed {
+        /// The message id.
+        id: MessageId,
+        /// Why.
+        reason: SendError,
+    },
+    /// The client ended before the server answered. The message is durable in the outbox:
+    /// the next client on the same store sends it (its `Event::Sent` carries this id).
+    #[error(
+        "the client ended before the server acknowledged message {id}; it is kept in the \
+         store and goes out when the account connects again"
+    )]
+    Unanswered {
+        /// The message id.
+        id: MessageId,
+    },
+}
+
+impl From<CommandError> for MessagingError {
+    fn from(e: CommandError) -> Self {
+        Self::Client(ClientError::Command(e))
+    }
 }
 
 /// Why dialing a transport or fetching the version failed (the adapter turns it into the

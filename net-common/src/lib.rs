@@ -4,12 +4,20 @@
 //! [`tether_core`]: the TLS trust configuration ([`trust`]: ring provider, webpki roots plus
 //! extra CA files), the
 //! tungstenite settings and upgrade request, the mapping of received WebSocket messages to
-//! driver [`Input`]s, and the start-up values read from the OS (seed, wall clock). It depends
-//! on no async runtime: the adapters bring their own sockets, TLS streams and timers.
+//! driver [`Input`]s, the start-up values read from the OS (seed, wall clock), and the
+//! messaging half of the adapters' `Client` ([`sends`]: waiting for a message's server answer
+//! on any executor; [`messaging_methods!`]: `send_text`, `reply`, `react`, `mark_read`,
+//! `typing`, `set_presence`, `confirm`, written once for both adapters). It depends on no
+//! async runtime: the adapters bring their own sockets, TLS streams and timers.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod sends;
 pub mod trust;
+
+/// The core, for the paths of [`messaging_methods!`] (not an API of its own).
+#[doc(hidden)]
+pub use tether_core as __core;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

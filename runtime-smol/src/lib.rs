@@ -45,13 +45,15 @@ pub use tether_core::connection::{
     Action, Command, CommandError, Config, Event, Output, State, TransportId,
 };
 pub use tether_core::creds::{CredentialStore, StoreError};
-pub use tether_core::driver::{ClientError, DialError, Options, StartError};
+pub use tether_core::driver::{ClientError, DialError, MessagingError, Options, Sent, StartError};
 use tether_core::driver::{
     Driver as Core, Input, Job, client_command, lock, panic_message, run_store_action,
     store_panicked, store_seq,
 };
 pub use tether_core::proxy::ProxySetting;
 pub use tether_core::reason::DisconnectReason;
+pub use tether_net_common::sends::PendingSend;
+use tether_net_common::sends::{SendTracker, send_watched};
 
 /// The driver future: spawn it on the executor that should run the connection.
 pub type Driver = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -78,11 +80,21 @@ pub async fn start<S: CredentialStore + Send + 'static>(
     let (wake_tx, wake_rx) = async_channel::bounded(1);
     let (events_tx, events_rx) = async_channel::unbounded();
     let (done_tx, done_rx) = async_channel::bounded::<()>(1);
-    let driver = drive(Arc::clone(&shared), store, wake_rx, events_tx, net, done_tx);
+    let sends = SendTracker::new();
+    let driver = drive(
+        Arc::clone(&shared),
+        store,
+        wake_rx,
+        events_tx,
+        net,
+        done_tx,
+        Arc::clone(&sends),
+    );
     let client = Client {
         shared,
         wake: wake_tx,
         done: done_rx,
+        sends,
     };
     let events = Events {
         rx: Box::pin(events_rx),
@@ -90,15 +102,52 @@ pub async fn start<S: CredentialStore + Send + 'static>(
     Ok((client, events, Box::pin(driver)))
 }
 
-/// A handle to send commands to the connection; clone it freely.
+/// A handle to the connection: lifecycle commands and messaging; clone it freely.
+///
+/// Messaging methods return at once. A send returns a [`PendingSend`] that has the message
+/// id and, awaited, resolves on the server's acknowledgement:
+///
+/// ```no_run
+/// # async fn demo(client: tether_runtime_smol::Client) -> Result<(), tether_runtime_smol::MessagingError> {
+/// let pending = client.send_text("+15551234567", "hello")?;
+/// println!("queued {}", pending.id());
+/// let sent = pending.await?; // Sent { id, t } once the server has it
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     shared: Arc<Mutex<Core>>,
     wake: Sender<()>,
     done: Receiver<()>,
+    sends: Arc<SendTracker>,
 }
 
 impl Client {
+    tether_net_common::messaging_methods!();
+
+    /// Sends any message content to `to` (a phone number, a user JID, a LID or a [`Jid`]):
+    /// the message is durable before this returns, and goes out now or once connected.
+    /// Await the [`PendingSend`] for the server's answer.
+    ///
+    /// [`Jid`]: tether_core::binary::Jid
+    pub fn send(
+        &self,
+        to: impl tether_core::messaging::recipient::IntoRecipient,
+        message: impl Into<tether_core::proto::message::Message>,
+    ) -> Result<PendingSend, MessagingError> {
+        let to = to.into_recipient()?;
+        let pending = send_watched(
+            &self.shared,
+            &self.sends,
+            self.wake.is_closed(),
+            to,
+            message.into(),
+            Instant::now(),
+        )?;
+        let _ = self.wake.try_send(());
+        Ok(pending)
+    }
+
     /// Starts connecting ([`Command::Connect`]).
     pub fn connect(&self) -> Result<(), ClientError> {
         self.command(Command::Connect)
@@ -172,7 +221,9 @@ async fn drive<S: CredentialStore + Send + 'static>(
     events: Sender<Event>,
     net: Arc<net::Net>,
     done: Sender<()>,
+    sends: Arc<SendTracker>,
 ) {
+    let closer = sends.close_on_drop();
     let (io_tx, io_rx) = async_channel::unbounded::<Input>();
     let (store_tx, store_rx) = async_channel::unbounded::<Action>();
     let mut store_loop = pin!(store_loop(store, store_rx, io_tx.clone()).fuse());
@@ -213,6 +264,7 @@ async fn drive<S: CredentialStore + Send + 'static>(
                     let _ = store_tx.try_send(action);
                 }
                 Job::Event(event) => {
+                    sends.observe(&event);
                     let _ = events.try_send(event);
                 }
                 _ => {}
@@ -265,6 +317,7 @@ async fn drive<S: CredentialStore + Send + 'static>(
     if !store_loop.is_terminated() {
         futures_lite::future::zip(store_loop, transports).await;
     }
+    drop(closer);
     drop(done);
 }
 

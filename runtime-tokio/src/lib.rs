@@ -33,12 +33,14 @@ pub use tether_core::connection::{
     Action, Command, CommandError, Config, Event, Output, State, TransportId,
 };
 pub use tether_core::creds::{CredentialStore, StoreError};
-pub use tether_core::driver::{ClientError, DialError, Options, StartError};
+pub use tether_core::driver::{ClientError, DialError, MessagingError, Options, Sent, StartError};
 use tether_core::driver::{
     Driver, Input, Job, client_command, lock, run_store_action, store_panicked, store_seq,
 };
 pub use tether_core::proxy::ProxySetting;
 pub use tether_core::reason::DisconnectReason;
+pub use tether_net_common::sends::PendingSend;
+use tether_net_common::sends::{SendTracker, send_watched};
 
 /// Starts driving a connection: loads credentials from `store` on the blocking pool, builds
 /// the [`Connection`](tether_core::connection::Connection) and spawns the driver task. Must be
@@ -58,6 +60,7 @@ pub async fn start<S: CredentialStore + Send + 'static>(
     let (wake_tx, wake_rx) = mpsc::channel(1);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = watch::channel(None);
+    let sends = SendTracker::new();
     tokio::spawn(drive(
         Arc::clone(&shared),
         wake_rx,
@@ -65,24 +68,63 @@ pub async fn start<S: CredentialStore + Send + 'static>(
         store,
         net,
         done_tx,
+        Arc::clone(&sends),
     ));
     let client = Client {
         shared,
         wake: wake_tx,
         done: done_rx,
+        sends,
     };
     Ok((client, Events { rx: events_rx }))
 }
 
-/// A handle to send commands to the connection; clone it freely.
+/// A handle to the connection: lifecycle commands and messaging; clone it freely.
+///
+/// Messaging methods return at once. A send returns a [`PendingSend`] that has the message
+/// id and, awaited, resolves on the server's acknowledgement:
+///
+/// ```no_run
+/// # async fn demo(client: tether_runtime_tokio::Client) -> Result<(), tether_runtime_tokio::MessagingError> {
+/// let pending = client.send_text("+15551234567", "hello")?;
+/// println!("queued {}", pending.id());
+/// let sent = pending.await?; // Sent { id, t } once the server has it
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     shared: Arc<Mutex<Driver>>,
     wake: mpsc::Sender<()>,
     done: watch::Receiver<Option<Result<(), String>>>,
+    sends: Arc<SendTracker>,
 }
 
 impl Client {
+    tether_net_common::messaging_methods!();
+
+    /// Sends any message content to `to` (a phone number, a user JID, a LID or a [`Jid`]):
+    /// the message is durable before this returns, and goes out now or once connected.
+    /// Await the [`PendingSend`] for the server's answer.
+    ///
+    /// [`Jid`]: tether_core::binary::Jid
+    pub fn send(
+        &self,
+        to: impl tether_core::messaging::recipient::IntoRecipient,
+        message: impl Into<tether_core::proto::message::Message>,
+    ) -> Result<PendingSend, MessagingError> {
+        let to = to.into_recipient()?;
+        let pending = send_watched(
+            &self.shared,
+            &self.sends,
+            self.wake.is_closed(),
+            to,
+            message.into(),
+            now(),
+        )?;
+        self.nudge();
+        Ok(pending)
+    }
+
     /// Starts connecting ([`Command::Connect`]).
     pub fn connect(&self) -> Result<(), ClientError> {
         self.command(Command::Connect)
@@ -157,7 +199,9 @@ async fn drive<S: CredentialStore + Send + 'static>(
     store: S,
     net: Arc<net::Net>,
     done: watch::Sender<Option<Result<(), String>>>,
+    sends: Arc<SendTracker>,
 ) {
+    let closer = sends.close_on_drop();
     let (io_tx, mut io_rx) = mpsc::unbounded_channel::<Input>();
     let (store_tx, store_rx) = mpsc::unbounded_channel::<Action>();
     let store_worker = tokio::spawn(store_loop(store, store_rx, io_tx.clone()));
@@ -195,6 +239,7 @@ async fn drive<S: CredentialStore + Send + 'static>(
                     let _ = store_tx.send(action);
                 }
                 Job::Event(event) => {
+                    sends.observe(&event);
                     let _ = events.send(event);
                 }
                 _ => {}
@@ -223,6 +268,7 @@ async fn drive<S: CredentialStore + Send + 'static>(
     drop((transport, store_tx));
     let result = store_worker.await.map_err(|e| format!("store worker: {e}"));
     drop(events);
+    drop(closer);
     let _ = done.send(Some(result));
 }
 

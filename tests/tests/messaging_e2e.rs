@@ -176,3 +176,96 @@ fn unconfirmed_messages_come_back_after_a_crash_and_confirmed_ones_do_not() {
     let ones = after.iter().filter(|(_, t)| t == "one").count();
     assert_eq!(ones, 1, "the confirmed message came back: {after:?}");
 }
+
+/// An image message built from an upload record (the bytes are never fetched here: this is
+/// about the message and its stanza, `media.md` §3).
+fn image(caption: &str) -> Message {
+    use tether_core::media::{Digests, MediaKey, MediaKind, MediaOptions, Upload, media_message};
+    let upload = Upload {
+        kind: MediaKind::Image,
+        media_key: MediaKey::from_bytes([5; 32]),
+        digests: Digests {
+            file_sha256: [1; 32],
+            file_enc_sha256: [2; 32],
+            file_length: 1234,
+        },
+        url: None,
+        direct_path: "/v/t62.7118-24/x.enc?oh=1".into(),
+        uploaded_at: 1_800_000_000,
+    };
+    let mut options = MediaOptions::default();
+    options.caption = Some(caption.into());
+    media_message(&upload, &options, 1_800_000_000)
+}
+
+#[test]
+fn media_messages_go_out_as_media_and_arrive_with_their_fields() {
+    use tether_core::binary::Content;
+    use tether_core::media::{MediaKind, MediaRef};
+    let mut p = pair();
+    // Tether sends an image: <message type="media">, mediatype="image" on every <enc>.
+    let bob_user = p.bob.jid().to_non_ad();
+    let now = p.sim.now();
+    let id = p
+        .sim
+        .conn
+        .send_message(bob_user, image("from alice"), now)
+        .unwrap();
+    p.run(Duration::from_secs(3));
+    let stanza = p
+        .sim
+        .server
+        .received()
+        .iter()
+        .map(|(_, n)| n)
+        .find(|n| n.tag == "message" && n.attr_str("id") == Some(id.0.as_str()))
+        .expect("the server got the message")
+        .clone();
+    assert_eq!(stanza.attr_str("type"), Some("media"));
+    let participants = stanza.child("participants").expect("a pairwise fan-out");
+    let encs: Vec<_> = participants
+        .child_nodes()
+        .iter()
+        .filter_map(|to| to.child("enc"))
+        .collect();
+    assert!(!encs.is_empty());
+    for enc in encs {
+        assert_eq!(enc.attr_str("mediatype"), Some("image"), "{enc:?}");
+        assert!(matches!(&enc.content, Content::Bytes(b) if !b.is_empty()));
+    }
+    assert!(
+        p.bob_events()
+            .iter()
+            .any(|e| matches!(e, DeviceEvent::Received(r) if r.id == id.0)),
+        "bob did not get the image"
+    );
+    // Bob's phone sends one back: it reaches the application with every media field.
+    let alice = p.alice.clone();
+    let now_unix = p.sim.server.unix_at(p.sim.now());
+    p.bob.send_message(&alice, &image("from bob"), now_unix);
+    p.run(Duration::from_secs(3));
+    let got: Vec<MediaRef> = p
+        .sim
+        .events()
+        .filter_map(|(_, e)| match e {
+            Event::Message(m) => MediaRef::of(&m.message),
+            _ => None,
+        })
+        .collect();
+    let [media] = got.as_slice() else {
+        panic!("alice got {} media messages, not one", got.len());
+    };
+    assert_eq!(media.kind, Some(MediaKind::Image));
+    assert_eq!(media.caption.as_deref(), Some("from bob"));
+    assert_eq!(media.file_length, Some(1234));
+    assert_eq!(
+        media.direct_path.as_deref(),
+        Some("/v/t62.7118-24/x.enc?oh=1")
+    );
+    assert!(media.expected().is_ok() && media.keys().is_ok());
+    assert!(
+        p.sim.server.complaints().is_empty(),
+        "{:?}",
+        p.sim.server.complaints()
+    );
+}

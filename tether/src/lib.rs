@@ -1,15 +1,60 @@
 //! # tether
 //!
-//! One dependency for applications: the sans-IO core ([`core`], i.e. `tether_core`) plus the
-//! runtime adapter chosen by cargo feature, as `tether::runtime`:
+//! One dependency for applications: the sans-IO core ([`core`], i.e. `tether_core`), the
+//! runtime adapter chosen by cargo feature as `tether::runtime`, the redb credential store
+//! ([`RedbStore`]) and the messaging types an application handles.
 //!
-//! | feature | `tether::runtime` is | runs on |
+//! | feature | gives | runs on |
 //! |---|---|---|
-//! | `runtime-tokio` (default) | `tether_runtime_tokio` | tokio |
-//! | `runtime-smol` | `tether_runtime_smol` | smol, async-std's executor, any futures-io executor |
+//! | `runtime-tokio` (default) | `tether::runtime` = `tether::tokio` = `tether_runtime_tokio` | tokio |
+//! | `runtime-smol` | `tether::smol` = `tether_runtime_smol` (and `tether::runtime` without tokio) | smol, async-std's executor, any futures-io executor |
+//! | `store-redb` (default) | [`RedbStore`] | — |
 //!
-//! With both enabled, `runtime` is tokio and the smol adapter stays reachable as `tether::smol`.
-//! With neither, the build fails and names the flag to add.
+//! With both runtimes enabled, `runtime` is tokio and the smol adapter stays reachable as
+//! `tether::smol`. With neither, the build fails and names the flag to add.
+//!
+//! ## An echo bot
+//!
+//! ```no_run
+//! use tether::{Config, Event, Options, RedbStore};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let store = RedbStore::open("echo-bot.redb")?;
+//!     let config = tether::config_from_env()?.unwrap_or_default();
+//!     let (client, mut events) = tether::tokio::start(config, store, Options::default()).await?;
+//!     client.connect()?;
+//!     while let Some(event) = events.next().await {
+//!         match event {
+//!             Event::QrCode { code, .. } => println!("scan this with WhatsApp: {code}"),
+//!             Event::Message(msg) => {
+//!                 if let (false, Some(text)) = (msg.from_me, msg.text()) {
+//!                     client.reply(&msg, text)?; // answered later by Event::Sent
+//!                 }
+//!                 client.confirm(&[msg.inbox])?; // handled: not delivered again
+//!             }
+//!             Event::Stopped { reason } => return Err(reason.to_string().into()),
+//!             _ => {}
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! `examples/echo_tokio.rs` and `examples/echo_smol.rs` are this bot on each runtime; run
+//! them against Tether's simulator with `tether sim` and the `TETHER_SERVER` /
+//! `TETHER_TRUST_ROOT` it prints ([`config_from_env`]).
+//!
+//! ## Messages
+//!
+//! Every received message is an [`Event::Message`] with an [`IncomingMessage`] (text, quote,
+//! mentions, reaction, sender, chat, …) from the durable inbox: delivered at least once, and
+//! again after a restart until the application confirms its [`InboxPos`] with
+//! `client.confirm`. Sends return a [`PendingSend`](runtime::PendingSend) at once (the
+//! message id); awaiting it waits for the server's acknowledgement ([`Sent`]) or a typed
+//! [`MessagingError`]. `client.reply`, `client.react`, `client.mark_read`, `client.typing`
+//! and `client.set_presence` cover the rest; [`Text`] builds replies with quotes and
+//! mentions.
 #![forbid(unsafe_code)]
 
 #[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
@@ -36,6 +81,53 @@ pub use tether_runtime_tokio as tokio;
 #[cfg(feature = "runtime-smol")]
 pub use tether_runtime_smol as smol;
 
-pub use tether_core::connection::{Command, Config, Event, State};
-pub use tether_core::driver::{ClientError, Options, StartError};
+/// The credential store on redb: atomic, single owner, crash-safe.
+#[cfg(feature = "store-redb")]
+pub use tether_store_redb::{RedbStore, RedbStoreError};
+
+pub use tether_core::binary::Jid;
+pub use tether_core::connection::{Command, CommandError, Config, Event, State};
+pub use tether_core::creds::{CredentialStore, StoreError};
+pub use tether_core::driver::{ClientError, MessagingError, Options, Sent, StartError};
+pub use tether_core::messaging::chatstate::ChatState;
+pub use tether_core::messaging::compose::{Quoted, ReactionTarget, Text, reaction};
+pub use tether_core::messaging::ids::MessageId;
+pub use tether_core::messaging::recipient::{IntoRecipient, RecipientError, parse_recipient};
+pub use tether_core::messaging::types::{
+    InboxPos, IncomingMessage, Quote, Receipt, ReceiptKind, SendError, Undecryptable,
+};
+pub use tether_core::proto::message::Message;
 pub use tether_core::proxy::ProxySetting;
+pub use tether_core::reason::DisconnectReason;
+
+/// Why [`config_from_env`] refused the environment.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvConfigError {
+    /// Only one of the two variables is set.
+    #[error(
+        "TETHER_SERVER and TETHER_TRUST_ROOT go together (`tether sim` prints both); set both, \
+         or neither to connect to WhatsApp"
+    )]
+    Incomplete,
+    /// `TETHER_TRUST_ROOT` is not 64 hex digits.
+    #[error("TETHER_TRUST_ROOT must be 64 hex digits (the root key `tether sim` prints)")]
+    BadRoot,
+}
+
+/// The server to connect to from the environment, for examples and tests against
+/// `tether sim`: `TETHER_SERVER` (its WebSocket URL) and `TETHER_TRUST_ROOT` (its root key, 64
+/// hex digits). `Ok(None)` when neither is set: use [`Config::default`] (WhatsApp).
+pub fn config_from_env() -> Result<Option<Config>, EnvConfigError> {
+    let server = std::env::var("TETHER_SERVER").ok();
+    let root = std::env::var("TETHER_TRUST_ROOT").ok();
+    match (server, root) {
+        (None, None) => Ok(None),
+        (Some(server), Some(root)) => {
+            let mut key = [0; 32];
+            hex::decode_to_slice(root.trim(), &mut key).map_err(|_| EnvConfigError::BadRoot)?;
+            Ok(Some(Config::for_server(server, key)))
+        }
+        _ => Err(EnvConfigError::Incomplete),
+    }
+}

@@ -67,7 +67,9 @@ pub(crate) fn backup(args: BackupArgs) -> Result<(), Failure> {
     let sock = paths::socket_path(&path);
     match control::ask(
         &sock,
-        &Request::Backup(target.clone()),
+        &Request::Backup {
+            path: target.clone(),
+        },
         Duration::from_secs(60),
     ) {
         Ok(_) => {
@@ -139,7 +141,9 @@ pub(crate) fn owner_snapshot(store: &Path) -> Result<Option<OwnerSnapshot>, Fail
     };
     match control::ask(
         &sock,
-        &Request::Backup(copy.path.clone()),
+        &Request::Backup {
+            path: copy.path.clone(),
+        },
         Duration::from_secs(60),
     ) {
         Ok(_) => {

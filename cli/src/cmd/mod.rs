@@ -7,6 +7,7 @@ pub(crate) mod doctor;
 pub(crate) mod logout;
 pub(crate) mod quarantine;
 pub(crate) mod run;
+pub(crate) mod send;
 pub(crate) mod sim;
 pub(crate) mod status;
 pub(crate) mod stop;

@@ -13,7 +13,7 @@ use tether_core::reason::DisconnectReason;
 use crate::metrics::Metrics;
 use crate::output::Printer;
 use crate::rt::{self, Options, ProxySetting};
-use crate::session::{Session, Step};
+use crate::session::{ConfirmMode, Session, Step};
 use crate::store::{self, SharedStore};
 use crate::{Failure, StoreArgs, config, exit, httpc, paths, snapshot};
 
@@ -31,9 +31,20 @@ JSON events (--json), one object per line, each with a stable \"event\" field (f
   disconnected {code, local, reason, detail, cause, advice, terminal}
   reconnecting {delay_ms, attempt, max}  stopped {code, local, reason, detail, advice, exit_code}
   keepalive_timeout {failures}  keepalive_restored  clock_skew {offset_ms}  info {message}
+  message {position, id, chat, from, from_alt, from_me, timestamp_ms, push_name, offline, type,
+           text, quoted, mentions, reaction}  undecryptable {position, id, chat, from, reason, …}
+  receipt {kind, ids, chat, from, participant, timestamp_ms}  sent {id, to, timestamp_ms}
+  send_failed {id, to, error, code, device, reason}  identity_changed {user}
 
-While it runs, `tether status`, `tether backup`, `tether stop`, `tether quarantine list` and
-`tether export` talk to it over <store>.sock. Exit codes: 0 stopped on request (SIGINT, SIGTERM,
+Received messages: each is printed once (a readable line, or the `message` object) and, with
+--confirm auto (the default), confirmed once the line is written and flushed; with --confirm
+manual the consumer of the control socket confirms, and unconfirmed messages are delivered
+again after a restart. Reply with `tether send TO TEXT --reply-to ID`; mark read with `tether
+read CHAT ID`. Applications in any language use <store>.sock directly: one JSON object per line
+(subscribe, send, react, read, typing, presence, confirm, status), see docs/CONTROL.md.
+
+While it runs, `tether status`, `tether backup`, `tether stop`, `tether send`, `tether read`,
+`tether quarantine list` and `tether export` talk to it over <store>.sock. Exit codes: 0 stopped on request (SIGINT, SIGTERM,
 `tether stop`); 1 runtime failure; 2 usage or input error (including a store linked with another
 server); 3 needs a new link (logged out, device removed, QR codes exhausted, or no session with
 --no-link); 4 replaced by another instance (440); 5 temporarily banned (until the recorded end);
@@ -121,6 +132,11 @@ pub(crate) struct RunArgs {
     /// once a login succeeds)
     #[arg(long)]
     pub(crate) force: bool,
+    /// Who confirms received messages: `auto` confirms each once it is printed (and flushed);
+    /// `manual` leaves it to the control socket's consumer (`{"cmd":"confirm"}`), so messages
+    /// it has not confirmed are delivered again after a restart
+    #[arg(long, value_enum, default_value_t = ConfirmMode::Auto)]
+    pub(crate) confirm: ConfirmMode,
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464) [default: config
     /// `metrics`, else off]
     #[arg(long, value_name = "ADDR")]
@@ -310,6 +326,7 @@ async fn drive(
     let endpoint = config.endpoint.clone();
     let mut session =
         Session::start(config, shared, options, printer, Duration::from_secs(1)).await?;
+    session.print_messages(args.confirm);
     printer.custom(
         "starting",
         serde_json::json!({"endpoint": endpoint, "store": session.shared.path().display().to_string()}),

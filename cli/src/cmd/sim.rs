@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use serde_json::Value;
 use tether_sim::Fault;
 use tether_sim::net::{SimServer, SimServerConfig, parse_fault};
 
@@ -33,12 +34,20 @@ Faults (scenario lines, stdin lines, or POST /fault bodies):
   skew:SECONDS         shift the server clock
 On stdin, prefix `next ` to aim a fault at the next connection instead; `status`, `quit`.
 
+Messages (the simulated phones have real Signal keys; phone 0 is the account linked clients
+join, phones 1… are its contacts; every message a phone receives is printed as it arrives):
+  say TEXT             contact phone 1 writes TEXT to the account (the linked client gets it)
+  send N TO TEXT       phone N writes TEXT to TO (a phone number or JID)
+  phones               list the phones (numbers, LIDs)
+  received [N]         what phone N (default 1) received
+
 Scenario file: one `AFTER_MS FAULT` per line (ms since start; # starts a comment), e.g.
   5000 silent
   15000 515
 
 HTTP control (loopback): GET /status, POST /scan (body: QR string), POST /pair-code,
-POST /fault[?next=1], POST /refuse?n=N, POST /hang?n=N.
+POST /fault[?next=1], POST /refuse?n=N, POST /hang?n=N; GET /phones, POST /send?phone=N[&to=JID]
+(body: the text; `to` defaults to the account of phone 0), GET /received?phone=N.
 
 Why --auto-scan-ms is a delay and not a timer: a WhatsApp QR carries the client's ADV secret,
 which never reaches the server; the simulated phone can only link a QR it is handed (POST /scan,
@@ -176,6 +185,7 @@ pub(crate) fn run(args: SimArgs) -> Result<(), Failure> {
         Arc::clone(&server),
         Duration::from_millis(args.auto_scan_ms),
     );
+    crate::simphones::watch(Arc::clone(&server), |line| outln!("{line}"));
     let (quit_tx, quit_rx) = mpsc::channel();
     spawn_signals(quit_tx.clone())?;
     spawn_stdin(Arc::clone(&server), quit_tx);
@@ -226,6 +236,28 @@ fn spawn_stdin(server: Arc<SimServer>, tx: mpsc::Sender<Quit>) {
                         st.pongs
                     );
                 }
+                "phones" => {
+                    for p in server.phones() {
+                        outln!(
+                            "phone {}: +{} (LID {}), {}{}",
+                            p.index,
+                            p.phone_number,
+                            p.lid_user,
+                            p.push_name,
+                            if p.index == 0 {
+                                " — the account linked clients join"
+                            } else {
+                                ""
+                            }
+                        );
+                    }
+                }
+                _ if line.starts_with("say ")
+                    || line.starts_with("send ")
+                    || line.starts_with("received") =>
+                {
+                    phone_command(&server, line);
+                }
                 _ => {
                     let (next, text) = line
                         .strip_prefix("next ")
@@ -246,6 +278,56 @@ fn spawn_stdin(server: Arc<SimServer>, tx: mpsc::Sender<Quit>) {
         }
         // stdin closed (e.g. run from a script): keep serving until a signal.
     });
+}
+
+/// `say TEXT`, `send N TO TEXT`, `received [N]` on stdin.
+fn phone_command(server: &SimServer, line: &str) {
+    let sent = |r: Result<(String, tether_core::binary::Jid), String>, phone: usize| match r {
+        Ok((id, to)) => outln!("phone {phone}: sent {id} to {to}"),
+        Err(e) => outln!("stdin: {e}"),
+    };
+    if let Some(text) = line.strip_prefix("say ") {
+        sent(crate::simphones::send(server, 1, None, text.trim()), 1);
+    } else if let Some(rest) = line.strip_prefix("send ") {
+        let mut parts = rest.trim().splitn(3, char::is_whitespace);
+        match (
+            parts.next().and_then(|n| n.parse::<usize>().ok()),
+            parts.next(),
+            parts.next(),
+        ) {
+            (Some(phone), Some(to), Some(text)) => {
+                sent(
+                    crate::simphones::send(server, phone, Some(to), text.trim()),
+                    phone,
+                );
+            }
+            _ => outln!("stdin: write `send N TO TEXT`, e.g. `send 1 +15550001234 hello`"),
+        }
+    } else {
+        let phone = line
+            .strip_prefix("received")
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map_or(Ok(1), str::parse::<usize>);
+        match phone
+            .map_err(|e| e.to_string())
+            .and_then(|p| crate::simphones::received_json(server, p).map(|v| (p, v)))
+        {
+            Ok((p, Value::Array(list))) => {
+                outln!("phone {p} received {} message(s):", list.len());
+                for m in list {
+                    outln!(
+                        "  {} from {}: {}",
+                        m["id"].as_str().unwrap_or("?"),
+                        m["sender"].as_str().unwrap_or("?"),
+                        m["text"].as_str().unwrap_or("[no text]")
+                    );
+                }
+            }
+            Ok(_) => {}
+            Err(e) => outln!("stdin: {e}"),
+        }
+    }
 }
 
 fn spawn_scenario(server: Arc<SimServer>, scenario: Vec<(u64, String, Fault)>) {

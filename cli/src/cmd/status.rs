@@ -19,7 +19,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::control::{self, AskError, Request};
-use crate::{Failure, StoreArgs, config, paths, snapshot, status_record};
+use crate::{Failure, StoreArgs, config, paths, snapshot};
 
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
@@ -98,14 +98,11 @@ pub(crate) fn health(status: &Value) -> (u8, String) {
         ),
         Some("stopped" | "stopping") => (
             CHECK_STOPPED,
-            format!("STOPPED {}", crate::session::status_line(&live_of(live))),
+            format!("STOPPED {}", live_of(live).status_line()),
         ),
         Some(_) => (
             CHECK_NOT_CONNECTED,
-            format!(
-                "NOT CONNECTED {}",
-                crate::session::status_line(&live_of(live))
-            ),
+            format!("NOT CONNECTED {}", live_of(live).status_line()),
         ),
         None => (
             CHECK_NO_OWNER,
@@ -190,7 +187,7 @@ pub(crate) fn from_report(r: &tether_store_redb::IntegrityReport) -> Value {
         "server": r.server.as_ref().map(crate::store::binding_json),
         "account": account,
         "live": Value::Null,
-        "record": status_record::to_json(r.status.as_ref()),
+        "record": tether_control::status::record::to_json(r.status.as_ref()),
         "quarantined": r.quarantined,
         "problems": r.problems(),
     })

@@ -119,6 +119,28 @@ impl Proc {
         serde_json::from_str(&line).unwrap()
     }
 
+    /// Like [`Proc::event_where`], but gives up after `within` (`None`) instead of failing.
+    pub fn try_event_where(
+        &mut self,
+        name: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let needle = format!("{{\"event\":\"{name}\"");
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).ok()?;
+            self.seen.push(line.clone());
+            if line.starts_with(&needle)
+                && let Ok(v) = serde_json::from_str::<Value>(&line)
+                && pred(&v)
+            {
+                return Some(v);
+            }
+        }
+    }
+
     pub fn exit_code(&mut self) -> i32 {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

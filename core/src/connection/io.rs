@@ -271,6 +271,13 @@ pub enum Command {
         /// `true`: available; `false`: unavailable.
         available: bool,
     },
+    /// Tell a chat that this account is typing, recording or has stopped (`<chatstate>`).
+    ChatState {
+        /// The chat (a user or group JID).
+        to: Jid,
+        /// What the user is doing.
+        state: crate::messaging::chatstate::ChatState,
+    },
     /// Tell the server to remove this companion, then quarantine the credentials.
     Logout,
     /// Close the connection and stop (`LocalShutdown`).

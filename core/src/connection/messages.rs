@@ -13,6 +13,7 @@ use super::{Action, AfterPersist, Connection, State};
 use crate::binary::{Jid, Node};
 use crate::connection::CommandError;
 use crate::creds::{CredentialsDelta, LoadId};
+use crate::messaging::chatstate::{ChatState, chat_state_node};
 use crate::messaging::engine::{Env, Routed};
 use crate::messaging::ids::MessageId;
 use crate::messaging::store::Deferred;
@@ -189,6 +190,11 @@ impl Connection {
             presence = presence.attr("name", name);
         }
         self.send(&presence, now);
+    }
+
+    /// `<chatstate to><composing/>|<paused/></chatstate>`: typing indicators for a chat.
+    pub(super) fn send_chat_state(&mut self, to: &Jid, state: ChatState, now: Instant) {
+        self.send(&chat_state_node(to, state), now);
     }
 
     /// Inbox entries the application has not confirmed yet.

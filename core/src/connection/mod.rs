@@ -520,6 +520,13 @@ impl Connection {
                 self.set_presence(available, now);
                 Ok(())
             }
+            Command::ChatState { to, state } => {
+                if self.state != State::Connected {
+                    return Err(self.invalid("chat state"));
+                }
+                self.send_chat_state(&to, state, now);
+                Ok(())
+            }
             Command::Logout => {
                 if self.state != State::Connected {
                     return Err(self.invalid("logout"));

@@ -136,6 +136,8 @@ pub(crate) fn prepare(
         return Step::Wait;
     }
     let message = Message::decode(job.message.as_ref()).unwrap_or_default();
+    // `media.md` §3.7: on the sender-key hand-overs and on the skmsg (whatsmeow).
+    let media_type = crate::media::mediatype(&message);
     let skdm = Message {
         sender_key_distribution_message: Some(Skdm {
             group_id: Some(group.to_string()),
@@ -158,7 +160,12 @@ pub(crate) fn prepare(
         };
         any_pkmsg |= kind == EncKind::PreKey;
         now_holding.insert(addr.to_string());
-        participants.push(stanza::participant(&addr.jid(), kind, ciphertext, None));
+        participants.push(stanza::participant(
+            &addr.jid(),
+            kind,
+            ciphertext,
+            media_type,
+        ));
     }
     let [pad] = ctx.random::<1>();
     let padded = padding::pad(message.encode_to_vec(), pad);
@@ -184,7 +191,7 @@ pub(crate) fn prepare(
     children.push(stanza::enc(
         EncKind::SenderKey,
         Bytes::from(skmsg),
-        None,
+        media_type,
         None,
     ));
     if any_pkmsg && let Some(d) = ctx.creds.device.as_ref() {

@@ -47,6 +47,12 @@ impl From<&str> for MessageId {
     }
 }
 
+impl From<String> for MessageId {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

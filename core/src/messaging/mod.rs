@@ -8,8 +8,20 @@
 //! - [`ids`]: message ids.
 //! - [`padding`]: the plaintext padding of `<enc v="2">`.
 //! - [`phash`]: the participant hash of group stanzas, device lists and acks.
+//!
+//! For applications:
+//!
+//! - [`recipient`]: phone numbers, user JIDs and LIDs as people write them → the [`Jid`] to
+//!   send to, with typed errors.
+//! - [`compose`]: text, replies (quotes), mentions and reactions as the official clients
+//!   shape them.
+//! - [`chatstate`]: typing indicators.
+//!
+//! [`Jid`]: crate::binary::Jid
 
 pub mod address;
+pub mod chatstate;
+pub mod compose;
 pub(crate) mod ctx;
 pub(crate) mod devices;
 pub(crate) mod engine;
@@ -19,6 +31,7 @@ pub(crate) mod outbox;
 pub mod padding;
 pub mod phash;
 pub(crate) mod prekeys;
+pub mod recipient;
 pub mod record_keys;
 pub(crate) mod rows;
 pub(crate) mod sessions;

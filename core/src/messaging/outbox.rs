@@ -702,6 +702,7 @@ fn prepare(
     }
     // Encrypt for every device that has a session now.
     let message = Message::decode(job.message.as_ref()).unwrap_or_default();
+    let media_type = crate::media::mediatype(&message);
     let plain = message.encode_to_vec();
     let dsm = device_sent(message, Some(recipient.jid().to_string())).encode_to_vec();
     let mut participants = Vec::new();
@@ -718,7 +719,12 @@ fn prepare(
         any_pkmsg |= kind == EncKind::PreKey;
         reached_recipient |= !is_own || to_self;
         sent_to.push(addr.jid());
-        participants.push(stanza::participant(&addr.jid(), kind, ciphertext, None));
+        participants.push(stanza::participant(
+            &addr.jid(),
+            kind,
+            ciphertext,
+            media_type,
+        ));
     }
     if !reached_recipient {
         return Step::Done(Err(SendError::NoDevices(job.to.to_string())));
@@ -844,6 +850,7 @@ fn answer_retry(
         }));
         return Step::Done(Ok(()));
     };
+    let media_type = crate::media::mediatype(&message);
     let to: Option<Jid> = row.to.as_deref().and_then(|t| t.parse().ok());
     let own_user = ctx
         .creds
@@ -891,7 +898,7 @@ fn answer_retry(
     {
         node = node.jid_attr("recipient", to.clone());
     }
-    let mut children = vec![stanza::enc(kind, ciphertext, None, Some(job.count))];
+    let mut children = vec![stanza::enc(kind, ciphertext, media_type, Some(job.count))];
     if kind == EncKind::PreKey
         && let Some(d) = ctx.creds.device.as_ref()
     {
@@ -1010,11 +1017,14 @@ fn set_state(
     ctx.delete(Table::Outbox, pending_key(id));
 }
 
-/// The `<message type>` for a message (`messaging.md` §5.5).
+/// The `<message type>` for a message (`messaging.md` §5.5; `media` for media, locations and
+/// contacts: `media.md` §3.7).
 pub(crate) fn message_type(m: &Message) -> &'static str {
     let m = m.unwrapped();
     if m.reaction_message.is_some() {
         "reaction"
+    } else if crate::media::mediatype(m).is_some() {
+        "media"
     } else {
         "text"
     }

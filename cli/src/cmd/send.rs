@@ -1,0 +1,388 @@
+//! `tether send TO [TEXT]` and `tether read CHAT ID…`: through the running instance's control
+//! socket when one serves the store, else by connecting with the store itself for the one
+//! message. `send` exits 0 only once the server acknowledged the message.
+//!
+//! ```text
+//!  <store>.sock answers? ─yes─▶ {"cmd":"send",…} ─▶ answer after the server ack ─▶ print the id
+//!          │ no
+//!          ▼
+//!  open the store (linked?) ─▶ connect ─▶ send (durable at once) ─▶ Sent ─▶ shut down ─▶ id
+//!                                              └─ SendFailed / Stopped / timeout ─▶ exit 1
+//!                                                 (after a timeout the message is kept and
+//!                                                  goes out with the next `tether run`)
+//! ```
+
+use std::io::Read as _;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde_json::{Value, json};
+use tether_control::protocol::{Read, SendText};
+use tether_control::{AskError, ControlClient, Request};
+use tether_core::connection::{Command, Event};
+use tether_core::driver::MessagingError;
+use tether_core::messaging::ids::MessageId;
+use tether_core::messaging::recipient::{RecipientError, parse_recipient};
+
+use crate::cmd::run::ConnArgs;
+use crate::output::{Printer, result, who};
+use crate::rt::{self, ProxySetting};
+use crate::session::{Session, Step};
+use crate::store::{self, SharedStore};
+use crate::{Failure, StoreArgs, config, paths};
+
+/// The longest text `send` reads from stdin (WhatsApp's own limit is lower).
+const MAX_TEXT: u64 = 64 * 1024;
+
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// The recipient: a phone number with country code (+15551234567), a user JID, a LID or a
+    /// group JID
+    #[arg(value_name = "TO")]
+    to: String,
+    /// The text [default: read from stdin]
+    #[arg(value_name = "TEXT")]
+    text: Option<String>,
+    /// Reply to (quote) the message with this id
+    #[arg(long, value_name = "ID")]
+    reply_to: Option<String>,
+    /// Mention this user (repeatable; write @NUMBER in the text too, as the apps show it)
+    #[arg(long, value_name = "USER")]
+    mention: Vec<String>,
+    /// Print one JSON object: {id, to, timestamp_ms, via}
+    #[arg(long)]
+    json: bool,
+    /// How long to wait for the server's acknowledgement (seconds)
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReadArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// The chat (a phone number, user JID, LID or group JID)
+    #[arg(value_name = "CHAT")]
+    chat: String,
+    /// The ids of the messages read
+    #[arg(value_name = "ID", required = true)]
+    ids: Vec<String>,
+    /// Who sent them, in a group
+    #[arg(long, value_name = "USER")]
+    sender: Option<String>,
+    /// Print one JSON object
+    #[arg(long)]
+    json: bool,
+    /// How long to wait for the connection when no instance runs (seconds)
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    timeout: u64,
+}
+
+pub(crate) const SEND_HELP: &str = "\
+Examples:
+  tether send +15551234567 'on my way'
+  echo 'build failed' | tether send 15551234567@s.whatsapp.net
+  tether send +15551234567 'yes!' --reply-to 3EB0C0FFEE1234567890AB --json
+
+With `tether run` running on the store, the message goes through its control socket; otherwise
+`send` connects with the store itself (nothing else may hold it). It exits 0 once the server has
+acknowledged the message and prints its id; 1 if the server refused it or did not answer in
+time (the message is then kept in the store and goes out with the next `tether run`); 2 for a
+recipient or text it cannot send.";
+
+fn recipient(text: &str, what: &str) -> Result<tether_core::binary::Jid, Failure> {
+    parse_recipient(text).map_err(|e: RecipientError| Failure::input(format!("{what}: {e}")))
+}
+
+pub(crate) fn send(args: SendArgs) -> Result<(), Failure> {
+    let text = match &args.text {
+        Some(t) => t.clone(),
+        None => {
+            let mut t = String::new();
+            std::io::stdin()
+                .take(MAX_TEXT + 1)
+                .read_to_string(&mut t)
+                .map_err(|e| Failure::input(format!("cannot read the text from stdin: {e}")))?;
+            if t.len() as u64 > MAX_TEXT {
+                return Err(Failure::input(format!(
+                    "the text on stdin is over {MAX_TEXT} bytes; send something shorter"
+                )));
+            }
+            t.trim_end_matches('\n').to_owned()
+        }
+    };
+    if text.trim().is_empty() {
+        return Err(Failure::input(
+            "nothing to send: give the text as the second argument or on stdin",
+        ));
+    }
+    let to = recipient(&args.to, "TO")?;
+    for m in &args.mention {
+        recipient(m, "--mention")?;
+    }
+    let settings = config::load(&args.store)?;
+    let path = settings.store(&args.store);
+    let send_text = SendText {
+        to: to.to_string(),
+        text,
+        reply_to: args.reply_to.clone(),
+        mentions: args.mention.clone(),
+        wait: true,
+    };
+    let request = Request::Send(send_text.clone());
+    let timeout = Duration::from_secs(args.timeout);
+    let answer = match through_socket(&path, &request, timeout)? {
+        Some(answer) => answer,
+        None => {
+            let (to, message) = tether_control::server::compose_send(&send_text, None)
+                .map_err(|e| Failure::input(e.to_string()))?;
+            connect_and(&args.store, &args.conn, timeout, move |session| {
+                let pending = session
+                    .client
+                    .send(to, message)
+                    .map_err(|e| Failure::runtime(format!("cannot send: {e}")))?;
+                Ok(Action::Await(pending))
+            })?
+        }
+    };
+    let id = answer["id"].as_str().unwrap_or("?").to_owned();
+    let to_text = to.to_string();
+    result(
+        args.json,
+        json!({
+            "id": id,
+            "to": to_text,
+            "timestamp_ms": answer["timestamp_ms"],
+            "via": answer["via"],
+        }),
+        &[format!(
+            "Sent {id} to {} (acknowledged by the server).",
+            who(&to_text)
+        )],
+    );
+    Ok(())
+}
+
+pub(crate) fn read(args: ReadArgs) -> Result<(), Failure> {
+    let chat = recipient(&args.chat, "CHAT")?;
+    let sender = args
+        .sender
+        .as_deref()
+        .map(|s| recipient(s, "--sender"))
+        .transpose()?;
+    let settings = config::load(&args.store)?;
+    let path = settings.store(&args.store);
+    let request = Request::Read(Read {
+        chat: chat.to_string(),
+        ids: args.ids.clone(),
+        sender: sender.as_ref().map(ToString::to_string),
+    });
+    let timeout = Duration::from_secs(args.timeout);
+    let answer = match through_socket(&path, &request, timeout)? {
+        Some(a) => a,
+        None => {
+            let ids: Vec<MessageId> = args.ids.iter().map(|i| MessageId(i.clone())).collect();
+            connect_and(&args.store, &args.conn, timeout, move |session| {
+                let group = *chat.server() == tether_core::binary::Server::Group;
+                session
+                    .client
+                    .command(Command::MarkRead {
+                        chat,
+                        participant: sender.filter(|_| group),
+                        ids,
+                    })
+                    .map_err(|e| Failure::runtime(format!("cannot mark read: {e}")))?;
+                Ok(Action::Done(json!({})))
+            })?
+        }
+    };
+    result(
+        args.json,
+        json!({"chat": args.chat, "ids": args.ids, "via": answer["via"]}),
+        &[format!(
+            "Marked {} message(s) in {} as read.",
+            args.ids.len(),
+            who(&args.chat)
+        )],
+    );
+    Ok(())
+}
+
+/// The answer of the running instance, or `None` when no instance serves the store.
+fn through_socket(
+    store: &std::path::Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Option<Value>, Failure> {
+    let sock = paths::socket_path(store);
+    let mut client = match ControlClient::connect(&sock, Some(timeout)) {
+        Ok(c) => c,
+        Err(AskError::NoOwner) => return Ok(None),
+        Err(e) => return Err(Failure::runtime(e.to_string())),
+    };
+    match client.request(request) {
+        Ok(mut v) => {
+            v["via"] = json!("socket");
+            Ok(Some(v))
+        }
+        Err(AskError::Refused { error, code, .. }) => Err(match code.as_str() {
+            "invalid_recipient" | "bad_request" => Failure::input(error),
+            _ => Failure::runtime(error),
+        }),
+        Err(e) => Err(Failure::runtime(e.to_string())),
+    }
+}
+
+/// What to do once connected.
+enum Action {
+    /// Wait for this message's server answer.
+    Await(rt::PendingSend),
+    /// Done: this is the answer.
+    Done(Value),
+}
+
+/// Opens the store, connects, runs `act` once logged in, and returns its answer.
+fn connect_and(
+    store_args: &StoreArgs,
+    conn: &ConnArgs,
+    timeout: Duration,
+    act: impl FnOnce(&Session) -> Result<Action, Failure>,
+) -> Result<Value, Failure> {
+    let settings = config::load(store_args)?;
+    let (config, mut options) = conn.resolve(&settings)?;
+    let path = settings.store(store_args);
+    if !path.exists() {
+        return Err(Failure::runtime(format!(
+            "no store at {} and no running instance: link one first with `tether run --store {}`",
+            path.display(),
+            path.display()
+        )));
+    }
+    let opened = store::open(&path)?;
+    let linked = opened
+        .load_credentials()
+        .map_err(|e| Failure::runtime(format!("cannot read {}: {e}", path.display())))?
+        .is_some_and(|(c, _)| c.device.is_some());
+    if !linked {
+        return Err(Failure {
+            message: format!(
+                "{} holds no linked session; link it with `tether run --store {}` first",
+                path.display(),
+                path.display()
+            ),
+            code: crate::exit::NEEDS_LINK,
+        });
+    }
+    if matches!(options.proxy, ProxySetting::FromEnv) && conn.proxy.is_none() {
+        options.proxy = crate::cmd::run::proxy_setting(None, &settings);
+    }
+    let shared = SharedStore::new(opened);
+    // Events are not printed: this command prints its one result.
+    let quiet = Printer {
+        json: false,
+        qr: false,
+    };
+    rt::block_on(async move {
+        let mut session =
+            Session::start(config, shared, options, quiet, Duration::from_millis(250)).await?;
+        session.silence();
+        session
+            .client
+            .connect()
+            .map_err(|e| Failure::runtime(format!("cannot connect: {e}")))?;
+        let outcome = drive(&mut session, timeout, act).await;
+        let _ = session.shutdown().await;
+        outcome.map(|mut v| {
+            v["via"] = json!("own connection");
+            v
+        })
+    })
+    .map_err(|e| Failure::runtime(format!("cannot start the {} runtime: {e}", rt::NAME)))?
+}
+
+async fn drive(
+    session: &mut Session,
+    timeout: Duration,
+    act: impl FnOnce(&Session) -> Result<Action, Failure>,
+) -> Result<Value, Failure> {
+    let deadline = Instant::now() + timeout;
+    let mut act = Some(act);
+    let mut pending: Option<rt::PendingSend> = None;
+    loop {
+        if let Some(p) = pending.as_mut() {
+            let waited = futures_lite::future::or(async { Some(p.await) }, async {
+                // Keep the connection's events flowing while waiting (and notice a stop).
+                match session.next().await {
+                    Step::Event(Event::Stopped { reason }) => Some(Err(MessagingError::Client(
+                        tether_core::driver::ClientError::DriverFailed(format!(
+                            "the connection stopped: {reason}"
+                        )),
+                    ))),
+                    Step::Stop(who) => Some(Err(MessagingError::Client(
+                        tether_core::driver::ClientError::DriverFailed(format!(
+                            "interrupted ({who})"
+                        )),
+                    ))),
+                    _ => None,
+                }
+            })
+            .await;
+            match waited {
+                Some(Ok(sent)) => {
+                    return Ok(json!({
+                        "id": sent.id.as_str(),
+                        "timestamp_ms": sent.t.saturating_mul(1000),
+                    }));
+                }
+                Some(Err(e)) => {
+                    return Err(Failure::runtime(format!(
+                        "{e}; the message is kept in the store and goes out with the next `tether run`"
+                    )));
+                }
+                None => {}
+            }
+        } else {
+            match session.next().await {
+                Step::Event(Event::Connected { .. }) => {
+                    if let Some(act) = act.take() {
+                        match act(session)? {
+                            Action::Await(p) => pending = Some(p),
+                            Action::Done(v) => return Ok(v),
+                        }
+                    }
+                }
+                Step::Event(Event::Stopped { reason }) => {
+                    return Err(Failure::runtime(format!(
+                        "the connection stopped before it was ready: {reason}; see `tether status`"
+                    )));
+                }
+                Step::Event(Event::QrCode { .. }) => {
+                    return Err(Failure {
+                        message: "the store's session is not linked any more (the server asked \
+                                  for a new QR code); link it again with `tether run`"
+                            .into(),
+                        code: crate::exit::NEEDS_LINK,
+                    });
+                }
+                Step::Stop(who) => return Err(Failure::runtime(format!("interrupted ({who})"))),
+                Step::Ended => {
+                    return Err(Failure::runtime("the connection driver ended unexpectedly"));
+                }
+                _ => {}
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(Failure::runtime(format!(
+                "no answer from the server within {}s; a message is kept in the store and goes \
+                 out with the next `tether run`; check the connection with `tether doctor`",
+                timeout.as_secs()
+            )));
+        }
+    }
+}

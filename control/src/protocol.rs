@@ -1,0 +1,396 @@
+//! The requests of the control protocol and how they are read: one JSON object per line with
+//! a `"cmd"`, an optional `"req"` (any JSON value, echoed in the answer so a client can match
+//! answers to requests), and the command's own fields — unknown fields are refused by name, so
+//! a typo never goes unnoticed. Three plain words are accepted too, as older `tether` commands
+//! send them: `status`, `stop`, `backup PATH`.
+//!
+//! See `docs/CONTROL.md` for the whole protocol.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tether_core::messaging::chatstate::ChatState;
+
+/// The longest request line accepted (bytes, newline included). Longer lines are refused and
+/// the connection closed: nothing a request carries comes near it.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// One request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Request {
+    /// The instance's status (`{"status": …}`).
+    Status,
+    /// Shut the instance down gracefully.
+    Stop,
+    /// Write a consistent copy of the store to `path`.
+    Backup {
+        /// Where.
+        path: PathBuf,
+    },
+    /// Stream events on this connection.
+    Subscribe(Subscribe),
+    /// Stop streaming events on this connection.
+    Unsubscribe,
+    /// Send a text message.
+    Send(SendText),
+    /// React to a message.
+    React(React),
+    /// Mark messages read.
+    Read(Read),
+    /// A typing indicator.
+    Typing {
+        /// The chat.
+        chat: String,
+        /// What the user does.
+        state: ChatState,
+    },
+    /// The account's presence.
+    Presence {
+        /// Online (`true`) or not.
+        available: bool,
+    },
+    /// The consumer has handled these inbox positions.
+    Confirm {
+        /// Inbox positions.
+        positions: Vec<u64>,
+    },
+}
+
+/// `subscribe`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscribe {
+    /// Replay the inbox from this position first (every entry, confirmed or not); without it,
+    /// only events from now on.
+    #[serde(default)]
+    pub from: Option<u64>,
+    /// Only these events (e.g. `["message", "receipt"]`); without it, all.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+/// `send`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendText {
+    /// The recipient: a phone number, a user JID, a LID or a group JID.
+    pub to: String,
+    /// The text.
+    pub text: String,
+    /// The id of the message this one replies to (quoted).
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// Users mentioned (phone numbers or JIDs).
+    #[serde(default)]
+    pub mentions: Vec<String>,
+    /// Answer after the server acknowledged the message (default), or at once with the id
+    /// (`false`; the `sent`/`send_failed` event follows for subscribers).
+    #[serde(default = "yes")]
+    pub wait: bool,
+}
+
+/// `react`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct React {
+    /// The chat of the message.
+    pub chat: String,
+    /// The message id.
+    pub id: String,
+    /// The emoji; `""` removes an earlier reaction.
+    pub emoji: String,
+    /// The message was sent by this account.
+    #[serde(default)]
+    pub from_me: bool,
+    /// Its sender, in a group.
+    #[serde(default)]
+    pub sender: Option<String>,
+    /// As for `send`.
+    #[serde(default = "yes")]
+    pub wait: bool,
+}
+
+/// `read`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Read {
+    /// The chat.
+    pub chat: String,
+    /// The message ids.
+    pub ids: Vec<String>,
+    /// Their sender, in a group.
+    #[serde(default)]
+    pub sender: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A request line that cannot be carried out as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadRequest {
+    /// The request's `req`, when it could be read.
+    pub req: Value,
+    /// What is wrong, and what to send instead.
+    pub error: String,
+}
+
+/// The commands, for error messages.
+const COMMANDS: &str = "status, subscribe, unsubscribe, send, react, read, typing, presence, \
+    confirm, backup, stop";
+
+impl Request {
+    /// Reads one request line: its `req` (`null` when absent) and the request.
+    pub fn parse(line: &str) -> Result<(Value, Self), BadRequest> {
+        let line = line.trim();
+        if !line.starts_with('{') {
+            return Self::parse_word(line).map(|r| (Value::Null, r));
+        }
+        let mut map: Map<String, Value> = serde_json::from_str(line).map_err(|e| BadRequest {
+            req: Value::Null,
+            error: format!("the line is not a JSON object ({e}); send one object per line"),
+        })?;
+        let req = map.remove("req").unwrap_or(Value::Null);
+        let bad = |error: String| BadRequest {
+            req: req.clone(),
+            error,
+        };
+        let Some(Value::String(cmd)) = map.remove("cmd") else {
+            return Err(bad(format!(
+                "every request needs \"cmd\" (one of: {COMMANDS})"
+            )));
+        };
+        let rest = Value::Object(map);
+        let fields = |e: serde_json::Error| bad(format!("{cmd}: {e}"));
+        let none = |rest: &Value| match rest.as_object().and_then(|m| m.keys().next()) {
+            Some(k) => Err(bad(format!("{cmd} takes no field {k:?}"))),
+            None => Ok(()),
+        };
+        let request = match cmd.as_str() {
+            "status" => none(&rest).map(|()| Self::Status)?,
+            "stop" => none(&rest).map(|()| Self::Stop)?,
+            "unsubscribe" => none(&rest).map(|()| Self::Unsubscribe)?,
+            "backup" => {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Backup {
+                    path: PathBuf,
+                }
+                let b: Backup = serde_json::from_value(rest).map_err(fields)?;
+                Self::Backup { path: b.path }
+            }
+            "subscribe" => Self::Subscribe(serde_json::from_value(rest).map_err(fields)?),
+            "send" => Self::Send(serde_json::from_value(rest).map_err(fields)?),
+            "react" => Self::React(serde_json::from_value(rest).map_err(fields)?),
+            "read" => Self::Read(serde_json::from_value(rest).map_err(fields)?),
+            "typing" => {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Typing {
+                    chat: String,
+                    state: String,
+                }
+                let t: Typing = serde_json::from_value(rest).map_err(fields)?;
+                let state = ChatState::from_name(&t.state).ok_or_else(|| {
+                    bad(format!(
+                        "typing: state {:?} is not one of composing, recording, paused",
+                        t.state
+                    ))
+                })?;
+                Self::Typing {
+                    chat: t.chat,
+                    state,
+                }
+            }
+            "presence" => {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Presence {
+                    available: bool,
+                }
+                let p: Presence = serde_json::from_value(rest).map_err(fields)?;
+                Self::Presence {
+                    available: p.available,
+                }
+            }
+            "confirm" => {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Confirm {
+                    positions: Vec<u64>,
+                }
+                let c: Confirm = serde_json::from_value(rest).map_err(fields)?;
+                Self::Confirm {
+                    positions: c.positions,
+                }
+            }
+            other => {
+                return Err(bad(format!(
+                    "unknown command {other:?}; the commands are: {COMMANDS}"
+                )));
+            }
+        };
+        Ok((req, request))
+    }
+
+    /// The plain-word forms older clients send.
+    fn parse_word(line: &str) -> Result<Self, BadRequest> {
+        match line.split_once(' ') {
+            None if line == "status" => Ok(Self::Status),
+            None if line == "stop" => Ok(Self::Stop),
+            Some(("backup", path)) if !path.trim().is_empty() => Ok(Self::Backup {
+                path: PathBuf::from(path.trim()),
+            }),
+            _ => Err(BadRequest {
+                req: Value::Null,
+                error: format!(
+                    "unknown control request {:?}: send one JSON object per line, e.g. \
+                     {{\"cmd\":\"status\"}} (the commands are: {COMMANDS})",
+                    shorten(line)
+                ),
+            }),
+        }
+    }
+
+    /// The request as a JSON line (what [`crate::client`] sends).
+    pub fn to_line(&self, req: &Value) -> String {
+        let mut v = match self {
+            Self::Status => json!({"cmd": "status"}),
+            Self::Stop => json!({"cmd": "stop"}),
+            Self::Unsubscribe => json!({"cmd": "unsubscribe"}),
+            Self::Backup { path } => json!({"cmd": "backup", "path": path}),
+            Self::Subscribe(s) => json!({"cmd": "subscribe", "from": s.from, "events": s.events}),
+            Self::Send(s) => json!({
+                "cmd": "send", "to": s.to, "text": s.text, "reply_to": s.reply_to,
+                "mentions": s.mentions, "wait": s.wait,
+            }),
+            Self::React(r) => json!({
+                "cmd": "react", "chat": r.chat, "id": r.id, "emoji": r.emoji,
+                "from_me": r.from_me, "sender": r.sender, "wait": r.wait,
+            }),
+            Self::Read(r) => {
+                json!({"cmd": "read", "chat": r.chat, "ids": r.ids, "sender": r.sender})
+            }
+            Self::Typing { chat, state } => {
+                json!({"cmd": "typing", "chat": chat, "state": state.name()})
+            }
+            Self::Presence { available } => json!({"cmd": "presence", "available": available}),
+            Self::Confirm { positions } => json!({"cmd": "confirm", "positions": positions}),
+        };
+        if let Some(map) = v.as_object_mut() {
+            map.retain(|_, value| !value.is_null());
+            if !req.is_null() {
+                map.insert("req".into(), req.clone());
+            }
+        }
+        v.to_string()
+    }
+
+    /// The command's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Status => "status",
+            Self::Stop => "stop",
+            Self::Backup { .. } => "backup",
+            Self::Subscribe(_) => "subscribe",
+            Self::Unsubscribe => "unsubscribe",
+            Self::Send(_) => "send",
+            Self::React(_) => "react",
+            Self::Read(_) => "read",
+            Self::Typing { .. } => "typing",
+            Self::Presence { .. } => "presence",
+            Self::Confirm { .. } => "confirm",
+        }
+    }
+}
+
+/// At most 80 characters of untrusted text, for an error message.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_command_parses_and_round_trips_through_its_line() {
+        let lines = [
+            r#"{"cmd":"status"}"#,
+            r#"{"cmd":"stop","req":1}"#,
+            r#"{"cmd":"backup","path":"/tmp/b.redb"}"#,
+            r#"{"cmd":"subscribe","from":12,"events":["message"]}"#,
+            r#"{"cmd":"subscribe"}"#,
+            r#"{"cmd":"unsubscribe"}"#,
+            r#"{"cmd":"send","to":"+15551234567","text":"hi","reply_to":"3EB0AA","mentions":["15550001111"],"req":"a"}"#,
+            r#"{"cmd":"send","to":"15551234567","text":"hi","wait":false}"#,
+            r#"{"cmd":"react","chat":"15551234567@s.whatsapp.net","id":"X","emoji":"👍"}"#,
+            r#"{"cmd":"read","chat":"15551234567@s.whatsapp.net","ids":["X","Y"]}"#,
+            r#"{"cmd":"typing","chat":"15551234567","state":"recording"}"#,
+            r#"{"cmd":"presence","available":false}"#,
+            r#"{"cmd":"confirm","positions":[1,2,5]}"#,
+        ];
+        for line in lines {
+            let (req, request) = Request::parse(line).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+            let (req2, again) = Request::parse(&request.to_line(&req)).unwrap();
+            assert_eq!((req, request), (req2, again), "{line}");
+        }
+        let (req, r) = Request::parse(lines[6]).unwrap();
+        assert_eq!(req, json!("a"));
+        match r {
+            Request::Send(s) => {
+                assert_eq!(s.reply_to.as_deref(), Some("3EB0AA"));
+                assert!(s.wait, "send waits for the ack by default");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_plain_words_of_older_clients() {
+        assert_eq!(Request::parse("status\n").unwrap().1, Request::Status);
+        assert_eq!(Request::parse("stop").unwrap().1, Request::Stop);
+        assert_eq!(
+            Request::parse("backup /tmp/b.redb").unwrap().1,
+            Request::Backup {
+                path: PathBuf::from("/tmp/b.redb")
+            }
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let cases = [
+            ("rm -rf /", "unknown control request"),
+            ("{not json", "not a JSON object"),
+            (r#"{"req":4}"#, "needs \"cmd\""),
+            (r#"{"cmd":"dance"}"#, "unknown command \"dance\""),
+            (r#"{"cmd":"send","to":"1","txt":"hi"}"#, "txt"),
+            (r#"{"cmd":"send","to":"1"}"#, "text"),
+            (r#"{"cmd":"status","verbose":true}"#, "verbose"),
+            (
+                r#"{"cmd":"typing","chat":"1","state":"dancing"}"#,
+                "dancing",
+            ),
+            (r#"{"cmd":"confirm","positions":[-1]}"#, "confirm"),
+        ];
+        for (line, needle) in cases {
+            let e = Request::parse(line).unwrap_err();
+            assert!(e.error.contains(needle), "{line}: {}", e.error);
+        }
+        assert_eq!(
+            Request::parse(r#"{"cmd":"dance","req":"r7"}"#)
+                .unwrap_err()
+                .req,
+            json!("r7"),
+            "the req is echoed even when the request is refused"
+        );
+    }
+}

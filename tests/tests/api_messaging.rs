@@ -1,0 +1,184 @@
+//! The Rust messaging API end to end, on both runtimes with the same scenario: a client links
+//! against `SimServer`, a contact's simulated phone (real Signal keys) writes to the account,
+//! and the application receives it as a typed `Event::Message`, replies (quoting it), reacts,
+//! marks it read, shows typing, sets its presence and confirms it; `send` resolves on the
+//! server's acknowledgement, and with a typed error for a number that is not on WhatsApp.
+//! Bounded waits only; nothing asserts a speed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use tether_core::binary::Jid;
+use tether_core::connection::{Config, Event};
+use tether_core::driver::{MessagingError, Options};
+use tether_core::messaging::chatstate::ChatState;
+use tether_core::messaging::recipient::RecipientError;
+use tether_core::messaging::types::{IncomingMessage, SendError};
+use tether_core::proxy::ProxySetting;
+use tether_sim::MemStore;
+use tether_sim::net::{SimServer, SimServerConfig};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn setup() -> (SimServer, Config, Options) {
+    let server = SimServer::start(SimServerConfig::default()).unwrap();
+    let mut config = Config::for_server(server.ws_url(), server.root_public());
+    config.reconnect.base_delay = Duration::from_millis(100);
+    let mut options = Options::default();
+    options.proxy = ProxySetting::Off;
+    options.seed = Some([7; 32]);
+    (server, config, options)
+}
+
+/// Waits until `f` holds for the phone's received messages.
+fn phone_got(server: &SimServer, phone: usize, what: &str, f: impl Fn(&str) -> bool) {
+    let end = Instant::now() + LIMIT;
+    loop {
+        let got = server.received(phone).unwrap();
+        if got.iter().any(|r| r.text.as_deref().is_some_and(&f)) {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "phone {phone} never received {what}: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The scenario, written once for both adapters' `Client` (same method names and types).
+macro_rules! scenario {
+    ($client:expr, $events:expr, $server:expr) => {{
+        let client = $client;
+        let mut events = $events;
+        let server: &SimServer = $server;
+        macro_rules! next {
+            ($e:expr) => {{
+                let e: Option<Event> =
+                    futures_lite::future::or(async { Some(events_next($e).await) }, async {
+                        async_io::Timer::after(LIMIT).await;
+                        None
+                    })
+                    .await;
+                e.expect("no event within the limit")
+            }};
+        }
+        // Sends before linking are refused with a typed error; a bad recipient too.
+        assert!(matches!(
+            client.send_text("+15551234567", "too early"),
+            Err(MessagingError::Client(_))
+        ));
+        assert!(matches!(
+            client.send_text("alice", "x"),
+            Err(MessagingError::Recipient(
+                RecipientError::NotAPhoneNumber { .. }
+            ))
+        ));
+        client.connect().unwrap();
+        let companion = loop {
+            match next!(&mut events) {
+                Event::QrCode { code, .. } => {
+                    server.scan_qr(&code).unwrap();
+                }
+                Event::Connected { jid } => break jid,
+                _ => {}
+            }
+        };
+        // The contact's phone can only encrypt for the companion once its pre-keys are up.
+        let end = Instant::now() + LIMIT;
+        while server
+            .with_server(|s| s.pre_key_count(&companion))
+            .unwrap_or(0)
+            == 0
+        {
+            assert!(
+                Instant::now() < end,
+                "the companion never uploaded its pre-keys"
+            );
+            async_io::Timer::after(Duration::from_millis(20)).await;
+        }
+        let phones = server.phones();
+        let own: Jid = format!("{}@s.whatsapp.net", phones[0].phone_number)
+            .parse()
+            .unwrap();
+        server.send_text(1, &own, "hello tether").unwrap();
+        let msg: Box<IncomingMessage> = loop {
+            if let Event::Message(m) = next!(&mut events) {
+                if m.text() == Some("hello tether") {
+                    break m;
+                }
+            }
+        };
+        assert!(!msg.from_me);
+        // Reply (quoting), react, typing, read, presence; each send resolves on the ack.
+        let pending = client.reply(&msg, "echo: hello tether").unwrap();
+        let id = pending.id().clone();
+        let sent = pending.await.unwrap();
+        assert_eq!(sent.id, id);
+        assert!(sent.t > 0);
+        phone_got(server, 1, "the echo", |t| t == "echo: hello tether");
+        client.react(&*msg, "👍").unwrap().await.unwrap();
+        client.typing(&msg.chat, ChatState::Composing).unwrap();
+        client.typing(&msg.chat, ChatState::Paused).unwrap();
+        client.mark_read(&msg).unwrap();
+        client.set_presence(true).unwrap();
+        client.confirm(&[msg.inbox]).unwrap();
+        // By phone number, with a typed failure for a number nobody has.
+        let contact = format!("+{}", phones[1].phone_number);
+        client
+            .send_text(contact.as_str(), "by number")
+            .unwrap()
+            .await
+            .unwrap();
+        phone_got(server, 1, "the text sent by number", |t| t == "by number");
+        match client.send_text("+19995550123", "nobody").unwrap().await {
+            Err(MessagingError::Failed {
+                reason: SendError::NoDevices(_),
+                ..
+            }) => {}
+            other => panic!("expected NoDevices, got {other:?}"),
+        }
+        client.shutdown().await.unwrap();
+    }};
+}
+
+async fn events_next_tokio(events: &mut tether_runtime_tokio::Events) -> Event {
+    events.next().await.expect("the driver ended")
+}
+
+async fn events_next_smol(events: &mut tether_runtime_smol::Events) -> Event {
+    events.next().await.expect("the driver ended")
+}
+
+#[test]
+fn the_messaging_api_on_tokio() {
+    let (server, config, options) = setup();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, events) = tether_runtime_tokio::start(config, MemStore::default(), options)
+            .await
+            .unwrap();
+        use events_next_tokio as events_next;
+        scenario!(client, events, &server);
+    });
+    server.shutdown();
+}
+
+#[test]
+fn the_messaging_api_on_smol() {
+    let (server, config, options) = setup();
+    smol::block_on(async {
+        let (client, events, driver) =
+            tether_runtime_smol::start(config, MemStore::default(), options)
+                .await
+                .unwrap();
+        smol::spawn(driver).detach();
+        use events_next_smol as events_next;
+        scenario!(client, events, &server);
+    });
+    server.shutdown();
+}
