@@ -129,6 +129,9 @@ pub(crate) struct Outbox {
     queue: VecDeque<Job>,
     /// Encrypted, durable, not acked: id → stanza.
     in_flight: BTreeMap<String, InFlight>,
+    /// Logged in: ack deadlines run only then (offline, nothing can be acked, and a due
+    /// deadline that `handle_timeout` skips would make a driver spin).
+    online: bool,
     /// Encrypted, commit not durable yet.
     staged: BTreeMap<String, InFlight>,
     retries: VecDeque<RetryJob>,
@@ -167,6 +170,7 @@ impl Outbox {
             config,
             queue: VecDeque::new(),
             in_flight: BTreeMap::new(),
+            online: false,
             staged: BTreeMap::new(),
             retries: VecDeque::new(),
             answered: BTreeMap::new(),
@@ -367,6 +371,7 @@ impl Outbox {
 
     /// Logged in: everything encrypted and not acked goes out again (same bytes).
     pub(crate) fn on_connected(&mut self, ctx: &mut Ctx<'_>) {
+        self.online = true;
         self.resend_all(ctx);
     }
 
@@ -381,6 +386,7 @@ impl Outbox {
 
     /// The connection is gone: bundle fetches in flight are lost.
     pub(crate) fn on_disconnected(&mut self) {
+        self.online = false;
         self.bundles.clear();
         for job in &mut self.queue {
             job.bundles_asked.clear();
@@ -434,6 +440,9 @@ impl Outbox {
 
     /// Ack deadlines.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        if !self.online {
+            return None;
+        }
         self.in_flight
             .values()
             .map(|f| f.since + self.config.ack_timeout)
