@@ -667,3 +667,32 @@ fn the_systemd_units_verify() {
         );
     }
 }
+
+/// Exit 6 through a real `tether sim` fault: a 405 at login, and again after the version
+/// refresh, stops the run as outdated (a supervisor must not restart it in a loop).
+#[test]
+fn outdated_twice_exits_6() {
+    use std::io::{Read as _, Write as _};
+    let t = Tmp::new("op-405");
+    let store = t.0.join("s.redb");
+    let sim = sim(&t.0);
+    let mut run = run_json(&t.0, &sim, &store, "run");
+    run.event("connected");
+    // The connection after the refresh is refused too.
+    let addr = sim.control.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let fault = "failure:405";
+    write!(
+        s,
+        "POST /fault?next=1 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{fault}",
+        fault.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    inject(&sim, fault);
+    let stopped = run.event("stopped");
+    assert_eq!(stopped["code"], 405, "{:?}", run.seen);
+    assert_eq!(run.exit_code(), 6, "{:?}", run.seen);
+}
