@@ -203,9 +203,11 @@ fn could_decrypt(s: &Scene, device: usize, id: &str, sender: &Jid) -> bool {
         .map(|r| r.ciphertext.clone())
         .collect();
     assert!(!skmsgs.is_empty(), "message {id} was routed");
-    skmsgs
-        .iter()
-        .any(|ct| s.mesh.devices[device].device.can_decrypt_group(&s.group, sender, ct))
+    skmsgs.iter().any(|ct| {
+        s.mesh.devices[device]
+            .device
+            .can_decrypt_group(&s.group, sender, ct)
+    })
 }
 
 #[test]
@@ -245,7 +247,11 @@ fn a_phone_message_to_the_group_reaches_the_companion_once_with_its_mentions() {
         assert_eq!(r[0].chat, s.group);
     }
     assert!(received(&s.mesh, s.d.device, &id).is_empty());
-    assert!(s.mesh.server.complaints().is_empty(), "{:?}", s.mesh.server.complaints());
+    assert!(
+        s.mesh.server.complaints().is_empty(),
+        "{:?}",
+        s.mesh.server.complaints()
+    );
 }
 
 #[test]
@@ -270,14 +276,19 @@ fn the_companion_reaches_every_member_device_and_a_member_added_later() {
     let id = companion_sends(&mut s, "welcome Dave");
     let r = received(&s.mesh, s.d.device, &id);
     assert_eq!(r.len(), 1, "{:#?}", device_events(&s.mesh, s.d.device));
-    let skdm_to_d = s.mesh.server.routed().iter().any(|r| {
-        r.id == id && r.kind != "skmsg" && r.recipient.user == s.d.phone.phone_number()
-    });
+    let skdm_to_d =
+        s.mesh.server.routed().iter().any(|r| {
+            r.id == id && r.kind != "skmsg" && r.recipient.user == s.d.phone.phone_number()
+        });
     assert!(skdm_to_d, "D got the sender key pairwise");
     // (Whether B gets the key again is not asserted: the core also rotates on an add it
     // processes while the group's row is out of its cache.)
     assert_eq!(received(&s.mesh, s.b.device, &id).len(), 1);
-    assert!(s.mesh.server.complaints().is_empty(), "{:?}", s.mesh.server.complaints());
+    assert!(
+        s.mesh.server.complaints().is_empty(),
+        "{:?}",
+        s.mesh.server.complaints()
+    );
 }
 
 /// Sends before and after removing C; returns whether C could decrypt what the companion
@@ -325,9 +336,9 @@ fn a_lost_sender_key_is_recovered_through_a_retry_receipt() {
     s.mesh.devices[s.b.device].device.forget_group_keys();
     let id = companion_sends(&mut s, "second");
     let events = device_events(&s.mesh, s.b.device);
-    let asked = events.iter().any(
-        |e| matches!(e, DeviceEvent::RetryRequested { id: i, count: 1, .. } if *i == id),
-    );
+    let asked = events
+        .iter()
+        .any(|e| matches!(e, DeviceEvent::RetryRequested { id: i, count: 1, .. } if *i == id));
     assert!(asked, "{events:#?}");
     let r = received(&s.mesh, s.b.device, &id);
     assert_eq!(r.len(), 1, "{events:#?}");
@@ -343,5 +354,9 @@ fn a_lost_sender_key_is_recovered_through_a_retry_receipt() {
     // And B reads the next one with the key it got.
     let third = companion_sends(&mut s, "third");
     assert_eq!(received(&s.mesh, s.b.device, &third).len(), 1);
-    assert!(s.mesh.server.complaints().is_empty(), "{:?}", s.mesh.server.complaints());
+    assert!(
+        s.mesh.server.complaints().is_empty(),
+        "{:?}",
+        s.mesh.server.complaints()
+    );
 }

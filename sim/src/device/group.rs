@@ -186,7 +186,11 @@ impl SimDevice {
         };
         let lid_mode = group.attr_str("addressing_mode") == Some("lid");
         let mut users = Vec::new();
-        for p in group.child_nodes().iter().filter(|p| p.tag == "participant") {
+        for p in group
+            .child_nodes()
+            .iter()
+            .filter(|p| p.tag == "participant")
+        {
             let Some(jid) = jid_attr(p, "jid") else {
                 continue;
             };
@@ -284,9 +288,7 @@ impl SimDevice {
         if let Some(d) = distribution {
             message.sender_key_distribution_message = Some(Skdm {
                 group_id: Some(group.to_string()),
-                axolotl_sender_key_distribution_message: Some(Bytes::copy_from_slice(
-                    d.as_bytes(),
-                )),
+                axolotl_sender_key_distribution_message: Some(Bytes::copy_from_slice(d.as_bytes())),
             });
         }
         message
@@ -335,7 +337,11 @@ impl SimDevice {
             Err(error) => return self.group_fail(id, &error.to_string()),
         };
         self.groups.holders.insert(key, now_holding);
-        let own = if job.lid_mode { self.jid() } else { self.pn_jid() };
+        let own = if job.lid_mode {
+            self.jid()
+        } else {
+            self.pn_jid()
+        };
         let mut all = job.devices.clone();
         all.push(own);
         let phash = tether_core::messaging::phash::participant_hash(&all);
@@ -476,15 +482,16 @@ impl SimDevice {
                 if from_me {
                     receipt = receipt.attr("type", "sender");
                 }
-                self.events.push_back(DeviceEvent::Received(super::Received {
-                    id: id.clone(),
-                    chat: group.to_non_ad(),
-                    sender: sender.clone(),
-                    from_me,
-                    text: message.text_content().map(str::to_owned),
-                    t,
-                    offline: node.attr_str("offline").is_some(),
-                }));
+                self.events
+                    .push_back(DeviceEvent::Received(super::Received {
+                        id: id.clone(),
+                        chat: group.to_non_ad(),
+                        sender: sender.clone(),
+                        from_me,
+                        text: message.text_content().map(str::to_owned),
+                        t,
+                        offline: node.attr_str("offline").is_some(),
+                    }));
                 self.retries.remove(&dedup);
                 self.processed.insert(dedup, receipt.clone());
                 self.outbox.push_back(receipt);

@@ -47,7 +47,10 @@ fn the_skmsg(node: &Node) -> Result<&Node, Nack> {
     let [enc] = skmsgs.as_slice() else {
         return Err(nack(
             479,
-            format!("a group message with {} top-level <enc>s, not one", skmsgs.len()),
+            format!(
+                "a group message with {} top-level <enc>s, not one",
+                skmsgs.len()
+            ),
         ));
     };
     if enc.attr_str("type") != Some("skmsg") || enc.attr_str("v") != Some("2") {
@@ -71,7 +74,7 @@ impl FakeServer {
             .groups
             .groups
             .get(group.user_str())
-            .ok_or(refuse(404))?;
+            .ok_or_else(|| refuse(404))?;
         if !g.members.contains_key(&sender.user) {
             return Err(refuse(403));
         }
@@ -101,7 +104,8 @@ impl FakeServer {
         let mut any_pkmsg = false;
         if let Some(participants) = node.child("participants") {
             for child in participants.child_nodes().iter().filter(|c| c.tag == "to") {
-                let jid = jid_attr(child, "jid").ok_or_else(|| nack(479, "a <to> without a jid"))?;
+                let jid =
+                    jid_attr(child, "jid").ok_or_else(|| nack(479, "a <to> without a jid"))?;
                 if namespace_of(&jid) != Some(mode) {
                     return Err(nack(
                         400,
@@ -139,14 +143,7 @@ impl FakeServer {
             .collect();
         let phash = tether_core::messaging::phash::participant_hash(&all);
         let targets: Vec<DeviceAddr> = members.into_iter().filter(|d| d != sender).collect();
-        let t = self.accept(
-            key,
-            endpoint,
-            group,
-            Some(phash),
-            targets.clone(),
-            None,
-        );
+        let t = self.accept(key, endpoint, group, Some(phash), targets.clone(), None);
         let identity = node.child("device-identity").cloned();
         for target in &targets {
             let own = pairwise.get(target);
@@ -173,7 +170,7 @@ impl FakeServer {
         let requester = jid_attr(node, "participant")
             .and_then(|j| self.accounts.resolve(&j))
             .map(|(addr, _)| addr)
-            .ok_or(refuse(479))?;
+            .ok_or_else(|| refuse(479))?;
         if requester == *sender {
             return Err(nack(479, "a retry resend to the sending device itself"));
         }
@@ -420,14 +417,26 @@ mod tests {
     #[test]
     fn a_group_message_reaches_every_member_device_with_its_own_pairwise_part() {
         let mut f = Fixture::new();
-        for device in ["100002@lid", "100002:3@lid", "100002:4@lid", "100001@lid", A2] {
+        for device in [
+            "100002@lid",
+            "100002:3@lid",
+            "100002:4@lid",
+            "100001@lid",
+            A2,
+        ] {
             f.connect(device);
         }
         let group = f
             .server
             .create_group(&jid(A2), "Team", &[jid("100002@lid")], Namespace::Lid)
             .unwrap();
-        for device in ["100002@lid", "100002:3@lid", "100002:4@lid", "100001@lid", A2] {
+        for device in [
+            "100002@lid",
+            "100002:3@lid",
+            "100002:4@lid",
+            "100001@lid",
+            A2,
+        ] {
             f.take(device);
         }
         // B4 already holds the key: no pairwise part for it.
@@ -436,13 +445,24 @@ mod tests {
             &group_message(
                 "G1",
                 &group,
-                &[("100002@lid", "pkmsg"), ("100002:3@lid", "msg"), ("100001@lid", "msg")],
+                &[
+                    ("100002@lid", "pkmsg"),
+                    ("100002:3@lid", "msg"),
+                    ("100001@lid", "msg"),
+                ],
             ),
         );
         let ack = ack_of(&out, "G1").unwrap();
         assert!(ack.attr_str("error").is_none(), "{ack}");
         let expected = tether_core::messaging::phash::participant_hash(
-            &["100001@lid", A2, "100002@lid", "100002:3@lid", "100002:4@lid"].map(jid),
+            &[
+                "100001@lid",
+                A2,
+                "100002@lid",
+                "100002:3@lid",
+                "100002:4@lid",
+            ]
+            .map(jid),
         );
         assert_eq!(ack.attr_str("phash"), Some(expected.as_str()));
         let b3 = f.take("100002:3@lid");
@@ -464,12 +484,22 @@ mod tests {
         );
         assert!(m.child("device-identity").is_none());
         let b0 = f.take("100002@lid");
-        assert!(b0[0].child("device-identity").is_some(), "pkmsg copies carry it");
+        assert!(
+            b0[0].child("device-identity").is_some(),
+            "pkmsg copies carry it"
+        );
         let b4 = f.take("100002:4@lid");
-        assert_eq!(encs(&b4[0]), vec![("skmsg".to_owned(), Bytes::from("sk-G1"))]);
+        assert_eq!(
+            encs(&b4[0]),
+            vec![("skmsg".to_owned(), Bytes::from("sk-G1"))]
+        );
         assert_eq!(f.take("100001@lid").len(), 1, "the sender's own phone");
         assert_eq!(f.server.accepted()[0].recipients.len(), 4);
-        assert!(f.server.complaints().is_empty(), "{:?}", f.server.complaints());
+        assert!(
+            f.server.complaints().is_empty(),
+            "{:?}",
+            f.server.complaints()
+        );
 
         // B3's delivery receipt reaches A2 from the group, B3 as participant.
         let receipt = Node::new("receipt")
@@ -477,7 +507,11 @@ mod tests {
             .jid_attr("to", group.clone())
             .jid_attr("participant", jid(A2));
         f.submit("100002:3@lid", &receipt);
-        assert_eq!(f.server.queue_len(&jid("100002:3@lid")), Some(1), "the w:gp2 add");
+        assert_eq!(
+            f.server.queue_len(&jid("100002:3@lid")),
+            Some(1),
+            "the w:gp2 add"
+        );
         let a2 = f.take(A2);
         let r = a2.iter().find(|n| n.tag == "receipt").unwrap();
         assert_eq!(jid_attr(r, "from"), Some(group.clone()));
@@ -493,7 +527,10 @@ mod tests {
         let out = f.submit(A2, &resend);
         assert!(ack_of(&out, "G1").unwrap().attr_str("error").is_none());
         let b4 = f.take("100002:4@lid");
-        assert_eq!(encs(&b4[0]), vec![("msg".to_owned(), Bytes::from("resend"))]);
+        assert_eq!(
+            encs(&b4[0]),
+            vec![("msg".to_owned(), Bytes::from("resend"))]
+        );
         assert!(f.take("100002:3@lid").is_empty());
 
         // B removed: the next message goes to A's phone only, and B may not send.
@@ -509,7 +546,11 @@ mod tests {
         assert_eq!(f.take("100001@lid").len(), 1);
         let out = f.submit("100002:3@lid", &group_message("G3", &group, &[]));
         assert_eq!(ack_of(&out, "G3").unwrap().attr_str("error"), Some("403"));
-        assert!(f.server.complaints().is_empty(), "{:?}", f.server.complaints());
+        assert!(
+            f.server.complaints().is_empty(),
+            "{:?}",
+            f.server.complaints()
+        );
     }
 
     #[test]

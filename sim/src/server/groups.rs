@@ -345,12 +345,7 @@ impl FakeServer {
     /// is no such group.
     pub fn group_members(&self, group: &Jid) -> Option<Vec<Jid>> {
         let g = self.group(group).ok()?;
-        Some(
-            g.members
-                .keys()
-                .map(|u| self.user_jid(u, g.mode))
-                .collect(),
-        )
+        Some(g.members.keys().map(|u| self.user_jid(u, g.mode)).collect())
     }
 
     /// Every current device of every member of `group` (empty when there is none).
@@ -486,7 +481,10 @@ impl FakeServer {
     pub(super) fn on_group_iq(&mut self, device: &DeviceAddr, iq: &Node) -> Node {
         let iq_id = iq.attr_str("id").unwrap_or_default().to_owned();
         let to = jid_attr(iq, "to").unwrap_or_else(|| Jid::server_jid(Server::Group));
-        let Some(actor) = self.accounts.get(&device.user).map(|a| a.user_jid(Namespace::Pn))
+        let Some(actor) = self
+            .accounts
+            .get(&device.user)
+            .map(|a| a.user_jid(Namespace::Pn))
         else {
             return stanzas::iq_error(&iq_id, 401, "not-authorized");
         };
@@ -565,10 +563,16 @@ impl FakeServer {
         create: &Node,
     ) -> Result<Vec<Node>, (u16, &'static str)> {
         let subject = create.attr_str("subject").unwrap_or_default().to_owned();
-        let creator = self.member_user(actor).map_err(|_| (401, "not-authorized"))?;
+        let creator = self
+            .member_user(actor)
+            .map_err(|_| (401, "not-authorized"))?;
         let mut members = BTreeMap::new();
         let mut mode = Namespace::Pn;
-        for p in create.child_nodes().iter().filter(|p| p.tag == "participant") {
+        for p in create
+            .child_nodes()
+            .iter()
+            .filter(|p| p.tag == "participant")
+        {
             let Some(jid) = jid_attr(p, "jid") else {
                 continue;
             };
@@ -718,9 +722,16 @@ mod tests {
         // Query and list.
         let out = f.submit(
             "100002:3@lid",
-            &iq(&gid, "get", Node::new("query").attr("request", "interactive")),
+            &iq(
+                &gid,
+                "get",
+                Node::new("query").attr("request", "interactive"),
+            ),
         );
-        assert_eq!(answer(&out).child("group").unwrap().attr_str("size"), Some("2"));
+        assert_eq!(
+            answer(&out).child("group").unwrap().attr_str("size"),
+            Some("2")
+        );
         let out = f.submit(
             "100002:3@lid",
             &iq(
@@ -729,14 +740,12 @@ mod tests {
                 Node::new("participating").children(vec![Node::new("participants")]),
             ),
         );
-        assert_eq!(
-            answer(&out).child("groups").unwrap().child_nodes().len(),
-            1
-        );
+        assert_eq!(answer(&out).child("groups").unwrap().child_nodes().len(), 1);
         // A non-admin may not remove; the admin may; the removed member is told too.
         let remove = || {
-            Node::new("remove")
-                .children(vec![Node::new("participant").jid_attr("jid", jid("100002@lid"))])
+            Node::new("remove").children(vec![
+                Node::new("participant").jid_attr("jid", jid("100002@lid")),
+            ])
         };
         let out = f.submit("100002:3@lid", &iq(&gid, "set", remove()));
         assert_eq!(answer(&out).attr_str("type"), Some("error"));
@@ -754,7 +763,11 @@ mod tests {
         // Now B is not a member: 403.
         let out = f.submit(
             "100002:3@lid",
-            &iq(&gid, "get", Node::new("query").attr("request", "interactive")),
+            &iq(
+                &gid,
+                "get",
+                Node::new("query").attr("request", "interactive"),
+            ),
         );
         let error = answer(&out);
         assert_eq!(

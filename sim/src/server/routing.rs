@@ -182,7 +182,12 @@ impl FakeServer {
     }
 
     /// Answers a repeat of an accepted stanza with its first ack; `true` if it was one.
-    pub(super) fn repeat(&mut self, key: &DedupKey, sender: &DeviceAddr, endpoint: Endpoint) -> bool {
+    pub(super) fn repeat(
+        &mut self,
+        key: &DedupKey,
+        sender: &DeviceAddr,
+        endpoint: Endpoint,
+    ) -> bool {
         let Some(acked) = self.routing.seen.get(key).cloned() else {
             return false;
         };
