@@ -203,6 +203,7 @@ impl FakeServer {
                 let answer = match node.attr_str("xmlns").unwrap_or_default() {
                     "encrypt" => self.on_encrypt_iq(device, node),
                     "usync" => self.on_usync(device, node),
+                    "w:g2" => self.on_group_iq(device, node),
                     "passive" if node.child("active").is_some() => {
                         let iq_id = node.attr_str("id").unwrap_or_default();
                         let result = stanzas::result(iq_id, None);
