@@ -414,7 +414,7 @@ fn tether_and_baileys_converse_through_the_sim_server() {
     let marker = tether.acked(
         tether
             .client
-            .send_text(baileys_account.clone(), "welcome back")
+            .send_text(baileys_account, "welcome back")
             .unwrap(),
     );
     for (id, text) in &backlog {
