@@ -160,7 +160,7 @@ pub async fn upload_file<D: MediaDial>(
     let keys = media_key.expand(kind);
     // Pass 1: the digests (the upload URL carries the encrypted file's hash).
     let digests = encrypt_file(path, &keys, |_| Ok(()))?;
-    let mut uploading = Uploading::new(kind, media_key, digests.clone(), conn, limit)?;
+    let mut uploading = Uploading::new(kind, media_key, digests, conn, limit)?;
     while let Some(mut attempt) = uploading.next_attempt() {
         let host = attempt.host().to_owned();
         let sent = send_blob(dial, attempt.request(), &host, path, &keys, &digests).await;

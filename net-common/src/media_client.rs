@@ -1,5 +1,6 @@
-//! The media half of the adapters' `Client`, written once ([`media_methods!`]): `media_conn`,
-//! `upload`, `send_image`/`send_video`/`send_voice_note`/`send_document`/`send_media`, and
+//! The media half of the adapters' `Client`, written once
+//! ([`media_methods!`](crate::media_methods)): `media_conn`, `upload`,
+//! `send_image`/`send_video`/`send_voice_note`/`send_document`/`send_media`, and
 //! `download`/`download_bytes`.
 //!
 //! ```text
@@ -147,7 +148,7 @@ macro_rules! media_methods {
         /// Uploads the file at `path` as `kind` and sends it to `to` presented as `options`
         /// say. The upload comes first; the message is then durable in the outbox before it
         /// goes out (a restart resends it without uploading again). Await the
-        /// [`PendingSend`]($crate::sends::PendingSend) for the server's answer.
+        /// `PendingSend` for the server's answer.
         pub async fn send_media(
             &self,
             to: impl $crate::__core::messaging::recipient::IntoRecipient,
@@ -228,7 +229,7 @@ macro_rules! media_methods {
 
         /// Downloads the media of `message` to `path`: streamed into `<path>.part` and
         /// renamed once every check passed (a corrupted or truncated blob is refused with
-        /// [`MediaError::Integrity`]($crate::__core::media::MediaError::Integrity) and never
+        /// `MediaError::Integrity` and never
         /// appears at `path`). Returns the file's length.
         pub async fn download(
             &self,
