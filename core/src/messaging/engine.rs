@@ -53,6 +53,12 @@ pub struct MessagingConfig {
     pub pre_key_digest_check: bool,
     /// How long processed-message keys, outgoing messages and confirmed inbox entries are kept.
     pub retention: RetentionConfig,
+    /// A defect planted on purpose, for the simulator's tests only: a member leaving or being
+    /// removed no longer rotates our sender key of the group, so a removed member could still
+    /// read what is sent afterwards. The simulator's group checks must catch it; never set it
+    /// anywhere else.
+    #[doc(hidden)]
+    pub planted_keep_sender_key_on_removal: bool,
 }
 
 impl Default for MessagingConfig {
@@ -64,6 +70,7 @@ impl Default for MessagingConfig {
             signed_pre_key_rotation: Some(std::time::Duration::from_secs(27 * 86_400)),
             pre_key_digest_check: true,
             retention: RetentionConfig::default(),
+            planted_keep_sender_key_on_removal: false,
         }
     }
 }
@@ -109,7 +116,7 @@ impl Messaging {
                 digest_check: config.pre_key_digest_check,
             }),
             devices: Devices::default(),
-            groups: Groups::default(),
+            groups: Groups::new(config.planted_keep_sender_key_on_removal),
             retention: Retention::new(config.retention.clone()),
             started: false,
         }
@@ -296,6 +303,11 @@ impl Messaging {
     /// Asks for the groups this account is in.
     pub(crate) fn list_groups(&mut self, env: Env<'_>) {
         self.step(env, |p, ctx| p.groups.list(ctx));
+    }
+
+    /// The driver took the outcome of send `id` (see [`super::outcome`]).
+    pub(crate) fn reported(&mut self, id: &str) {
+        self.outbox.reported(id);
     }
 
     /// The application's presence (delivery receipts follow it).

@@ -130,6 +130,8 @@ pub(crate) struct Groups {
     querying: std::collections::BTreeSet<String>,
     /// Groups the server refused (not a member / not found), this connection.
     refused: std::collections::BTreeMap<String, String>,
+    /// The planted defect of `MessagingConfig::planted_keep_sender_key_on_removal`.
+    keep_key_on_removal: bool,
 }
 
 /// The store key of a group's row.
@@ -143,6 +145,14 @@ pub(crate) fn sender_key_key(group: &Jid, sender: &Address) -> Bytes {
 }
 
 impl Groups {
+    /// The groups sub-machine; `keep_key_on_removal` plants the simulator's test defect.
+    pub(crate) fn new(keep_key_on_removal: bool) -> Self {
+        Self {
+            keep_key_on_removal,
+            ..Self::default()
+        }
+    }
+
     /// The group's metadata: cached, else queried.
     pub(crate) fn metadata(&mut self, ctx: &mut Ctx<'_>, group: &Jid) -> Meta {
         let key = group_key(group);
@@ -267,7 +277,9 @@ impl Groups {
         ]) {
             // Not cached: the next send queries the metadata anyway; drop what we had.
             ctx.delete(Table::Groups, key.clone());
-            self.rotate(ctx, &group, "a membership change");
+            if !self.keep_key_on_removal {
+                self.rotate(ctx, &group, "a membership change");
+            }
             return;
         }
         let mut row = ctx
@@ -302,7 +314,9 @@ impl Groups {
                         row.participants
                             .retain(|q| !members.iter().any(|(_, p)| same_member(p, q)));
                     }
-                    self.rotate(ctx, &group, "a member left or was removed");
+                    if !self.keep_key_on_removal {
+                        self.rotate(ctx, &group, "a member left or was removed");
+                    }
                     changes.push(GroupChange::Removed(jids));
                 }
                 "promote" | "demote" => {

@@ -30,6 +30,7 @@
 //! sent (to answer retry receipts) and every one-time pre-key it has not seen consumed.
 //! Nothing of it is durable: a simulated phone does not crash.
 
+mod group;
 mod keys;
 mod receive;
 mod send;
@@ -149,6 +150,26 @@ pub enum DeviceEvent {
         /// The user.
         user: Jid,
     },
+    /// A group this device asked for was created.
+    GroupCreated {
+        /// The group.
+        group: Jid,
+    },
+    /// The server answered a membership change this device asked for.
+    GroupUpdated {
+        /// The group.
+        group: Jid,
+        /// Whether it was applied.
+        ok: bool,
+    },
+    /// A `w:gp2` notification: a group changed (`add`, `remove`, `promote`, `demote`,
+    /// `subject`).
+    GroupChanged {
+        /// The group.
+        group: Jid,
+        /// The change's element name.
+        change: String,
+    },
 }
 
 /// A message a device's application got.
@@ -196,6 +217,14 @@ pub(crate) enum Pending {
     Bundles(String),
     /// A bundle fetch to answer a retry receipt: message id, requester, count.
     RetryBundle(String, Jid, u32),
+    /// A group create or membership change.
+    GroupChange,
+    /// The metadata query of the group send with this message id.
+    GroupMeta(String),
+    /// The usync of the group send with this message id.
+    GroupUsync(String),
+    /// The bundle fetch of the group send with this message id.
+    GroupBundles(String),
 }
 
 /// A simulated device (see the module docs).
@@ -232,6 +261,8 @@ pub struct SimDevice {
     reuse_counters: bool,
     /// A planted defect: `<enc>`s go out with an empty `v`.
     planted_unversioned: bool,
+    /// Sender keys (its own per group, the members') and group sends in progress.
+    groups: group::GroupKeys,
 }
 
 impl std::fmt::Debug for SimDevice {
@@ -292,6 +323,7 @@ impl SimDevice {
             fail_next: 0,
             reuse_counters: false,
             planted_unversioned: false,
+            groups: group::GroupKeys::default(),
         }
     }
 
@@ -401,7 +433,7 @@ impl SimDevice {
         moved
     }
 
-    fn next_iq_id(&mut self) -> String {
+    pub(crate) fn next_iq_id(&mut self) -> String {
         self.counter += 1;
         format!("dev{}-{}", self.config.device, self.counter)
     }

@@ -34,6 +34,9 @@ impl SimDevice {
         ) else {
             return;
         };
+        if *from.server() == Server::Group {
+            return self.on_group_message(node, unix);
+        }
         // Learn the sender's other user from the stanza.
         for key in [
             "sender_lid",
@@ -90,7 +93,7 @@ impl SimDevice {
     }
 
     /// Decrypts one `<enc>` from `peer`; the record changes only on success.
-    fn decrypt(&mut self, peer: &Peer, enc: &Node) -> Result<Decrypted, String> {
+    pub(super) fn decrypt(&mut self, peer: &Peer, enc: &Node) -> Result<Decrypted, String> {
         let Content::Bytes(bytes) = &enc.content else {
             return Err("an <enc> without ciphertext".to_owned());
         };
@@ -182,7 +185,7 @@ impl SimDevice {
         self.outbox.push_back(receipt);
     }
 
-    fn on_failure(
+    pub(super) fn on_failure(
         &mut self,
         node: &Node,
         id: &str,
@@ -237,6 +240,9 @@ impl SimDevice {
         if let Some(recipient) = jid_attr(node, "recipient") {
             receipt = receipt.jid_attr("recipient", recipient);
         }
+        if let Some(participant) = jid_attr(node, "participant") {
+            receipt = receipt.jid_attr("participant", participant);
+        }
         self.outbox.push_back(receipt.children(children));
         self.events.push_back(DeviceEvent::RetryRequested {
             id: id.to_owned(),
@@ -259,11 +265,17 @@ impl SimDevice {
         if let Some(kind) = &kind {
             ack = ack.attr("type", kind.clone());
         }
+        // In a group the device is the participant.
+        let participant = jid_attr(node, "participant");
+        if let Some(p) = &participant {
+            ack = ack.jid_attr("participant", p.clone());
+        }
         self.outbox.push_back(ack);
         if kind.as_deref() == Some("retry") {
             self.on_retry_receipt(node);
             return;
         }
+        let from = participant.unwrap_or(from);
         self.events.push_back(DeviceEvent::Receipt {
             id: id.to_owned(),
             from,
@@ -286,6 +298,9 @@ impl SimDevice {
             ack = ack.jid_attr("to", from.clone());
         }
         self.outbox.push_back(ack);
+        if kind == "w:gp2" {
+            return self.on_group_notification(node);
+        }
         if kind != "encrypt" {
             return;
         }

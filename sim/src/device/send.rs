@@ -86,14 +86,18 @@ fn parse_bundle(node: &Node, registration: Option<u32>, device: u16) -> Option<P
 }
 
 impl SimDevice {
-    /// Sends `text` to `to` (a user JID, phone number or LID): returns the message id at once;
+    /// Sends `text` to `to` (a user JID, phone number or LID, or a group): returns the message id at once;
     /// [`DeviceEvent::Sent`] or [`DeviceEvent::SendFailed`] follows.
     pub fn send_text(&mut self, to: &Jid, text: &str, unix: u64) -> String {
         self.send_message(to, &Message::text(text), unix)
     }
 
-    /// Sends any `Message` to `to` (see [`send_text`](Self::send_text)).
+    /// Sends any `Message` to `to` (see [`send_text`](Self::send_text)); a group JID sends
+    /// with the device's sender key ([`send_group_message`](Self::send_group_message)).
     pub fn send_message(&mut self, to: &Jid, message: &Message, unix: u64) -> String {
+        if *to.server() == Server::Group {
+            return self.send_group_message(to, message, unix);
+        }
         let mut random = [0u8; 16];
         rand_core::Rng::fill_bytes(&mut self.rng, &mut random);
         let id = MessageId::generate(unix, &self.config.phone_number, &random).0;
@@ -109,14 +113,32 @@ impl SimDevice {
         } else {
             Jid::user(&self.config.phone_number, Server::WhatsApp)
         };
-        let mut users = vec![Node::new("user").jid_attr("jid", to.clone())];
+        let mut users = vec![to.clone()];
         if own != to {
-            users.push(Node::new("user").jid_attr("jid", own));
+            users.push(own);
         }
+        let usync = self.usync_iq(&users, Pending::Usync(id.clone()));
+        self.outbox.push_back(usync);
+        self.jobs.insert(
+            id.clone(),
+            SendJob {
+                to,
+                message: message.encode_to_vec(),
+                devices: Vec::new(),
+            },
+        );
+        id
+    }
+
+    /// A usync device query (with `<lid/>`) for `users`, answered to `pending`.
+    pub(super) fn usync_iq(&mut self, users: &[Jid], pending: Pending) -> Node {
+        let users = users
+            .iter()
+            .map(|u| Node::new("user").jid_attr("jid", u.clone()))
+            .collect();
         let iq_id = self.next_iq_id();
-        self.pending
-            .insert(iq_id.clone(), Pending::Usync(id.clone()));
-        let usync = Node::new("iq")
+        self.pending.insert(iq_id.clone(), pending);
+        Node::new("iq")
             .attr("id", iq_id.clone())
             .attr("xmlns", "usync")
             .attr("type", "get")
@@ -135,17 +157,7 @@ impl SimDevice {
                         ]),
                         Node::new("list").children(users),
                     ]),
-            ]);
-        self.outbox.push_back(usync);
-        self.jobs.insert(
-            id.clone(),
-            SendJob {
-                to,
-                message: message.encode_to_vec(),
-                devices: Vec::new(),
-            },
-        );
-        id
+            ])
     }
 
     /// An iq answer: routed to what asked.
@@ -171,6 +183,10 @@ impl SimDevice {
                 self.install_bundles(node);
                 self.resend(&id, &requester, count);
             }
+            group @ (Pending::GroupChange
+            | Pending::GroupMeta(_)
+            | Pending::GroupUsync(_)
+            | Pending::GroupBundles(_)) => self.on_group_answer(group, node),
         }
     }
 
@@ -268,7 +284,7 @@ impl SimDevice {
         }
     }
 
-    fn fetch_bundles(&mut self, devices: &[Jid], pending: Pending) {
+    pub(super) fn fetch_bundles(&mut self, devices: &[Jid], pending: Pending) {
         let iq_id = self.next_iq_id();
         self.pending.insert(iq_id.clone(), pending);
         let users = devices
@@ -290,7 +306,7 @@ impl SimDevice {
 
     /// X3DH with every bundle of a key-fetch answer (a device refused or with an invalid
     /// bundle is skipped).
-    fn install_bundles(&mut self, node: &Node) {
+    pub(super) fn install_bundles(&mut self, node: &Node) {
         let users = node
             .child("list")
             .map(|l| l.child_nodes().to_vec())
@@ -332,7 +348,7 @@ impl SimDevice {
     }
 
     /// Pads and encrypts `message` for `jid`: the `<enc>`, or `None` without a session.
-    fn encrypt_for(&mut self, jid: &Jid, message: &[u8]) -> Option<Node> {
+    pub(super) fn encrypt_for(&mut self, jid: &Jid, message: &[u8]) -> Option<Node> {
         let random = self.random_byte();
         let padded = padding::pad(message.to_vec(), random);
         let peer = self.peer(jid);
@@ -432,7 +448,7 @@ impl SimDevice {
         let Some(id) = node.attr_str("id") else {
             return;
         };
-        if self.jobs.remove(id).is_none() {
+        if self.jobs.remove(id).is_none() && self.groups.jobs.remove(id).is_none() {
             return; // a resend's ack, or a repeat
         }
         if let Some(error) = node.attr_str("error") {
@@ -460,6 +476,14 @@ impl SimDevice {
     pub(super) fn on_retry_receipt(&mut self, node: &Node) {
         let (Some(id), Some(from)) = (node.attr_str("id"), jid_attr(node, "from")) else {
             return;
+        };
+        // In a group the requester is the participant.
+        let from = match from.server() {
+            Server::Group => match jid_attr(node, "participant") {
+                Some(p) => p,
+                None => return,
+            },
+            _ => from,
         };
         let id = id.to_owned();
         let count = node
@@ -513,6 +537,9 @@ impl SimDevice {
         let Some(kept) = self.kept.get(id).cloned() else {
             return;
         };
+        if *kept.chat.server() == Server::Group {
+            return self.group_resend(id, &kept.chat, to, count);
+        }
         let own = self.own_user(to);
         let plaintext = if own {
             Self::device_sent(&kept.chat, &kept.message)

@@ -32,6 +32,8 @@
 //!  queues.rs    per-device FIFO queues, kept until acknowledged, 14 days at most
 //!  backlog.rs   login: offline_preview … offline; local devices without a wire
 //!  notifications.rs  devices / identity / pre-key count notifications
+//!  groups.rs    groups: registry, w:g2 iqs (create, query, list, add/remove/…), w:gp2
+//!  group_routing.rs  <message to=group>: skmsg to every member device, pairwise SKDMs, phash
 //! ```
 //!
 //! A device is online on a connection (a client logged in as it) or locally
@@ -54,6 +56,8 @@ mod accounts;
 mod acks;
 mod backlog;
 mod fault;
+mod group_routing;
+mod groups;
 mod history;
 mod keys;
 mod media;
@@ -89,6 +93,7 @@ pub use accounts::{AccountError, AccountSpec, DeviceAddr, Namespace};
 pub use acks::ACK_EXPECTED;
 pub use backlog::LocalError;
 pub use fault::{ConnectOutcome, Fault};
+pub use groups::{GroupError, GroupInfo, GroupMember, MemberChange, Role as GroupRole};
 use history::History;
 pub use keys::Handout;
 pub use media::{BLOB_TTL, MAX_BLOB, MediaStore, Refused, TOKEN_TTL};
@@ -286,6 +291,8 @@ pub struct FakeServer {
     accounts: accounts::Accounts,
     /// Message dedup.
     routing: routing::Routing,
+    /// The groups.
+    groups: groups::GroupRegistry,
     /// What local devices were sent, not yet taken.
     local_inbox: BTreeMap<DeviceAddr, VecDeque<Node>>,
     /// Logs for the simulator's invariants.
@@ -360,6 +367,7 @@ impl FakeServer {
             now,
             accounts: accounts::Accounts::default(),
             routing: routing::Routing::default(),
+            groups: groups::GroupRegistry::default(),
             local_inbox: BTreeMap::new(),
             accepted: History::new(limit),
             routed: History::new(limit),

@@ -8,7 +8,9 @@
 //!     [recipient] [participant]> with the children copied, queued and acked like messages;
 //!     the reader gets <ack class="receipt" id from=to [type]>, and the message(s) it names
 //!     leave the reader's queue
-//!  <ack class id [to] [type]> ─▶ the stanza it names leaves the acking device's queue
+//!  <receipt id to=group participant=device [type]> ─▶ group_routing.rs
+//!  <ack class id [to] [participant] [type]> ─▶ the stanza it names leaves the acking
+//!     device's queue
 //! ```
 
 use tether_core::binary::Node;
@@ -45,6 +47,18 @@ impl FakeServer {
             ack = ack.attr("type", kind.clone());
         }
         self.transmit(reader, endpoint, &ack);
+        if *to.server() == tether_core::binary::Server::Group {
+            let user_receipt = user_level(receipt_type.as_deref());
+            self.on_group_receipt(
+                reader,
+                &to,
+                node,
+                &id,
+                receipt_type.as_deref(),
+                user_receipt,
+            );
+            return;
+        }
 
         // The messages it answers leave the reader's queue (a retry receipt too: the device
         // got the stanza, it just could not decrypt it).
@@ -134,7 +148,13 @@ impl FakeServer {
         ) else {
             return;
         };
-        let named = jid_attr(node, "to").and_then(|to| self.accounts.resolve(&to));
+        // In a group the device is the `participant`, the `to` is the group.
+        let named = jid_attr(node, "to")
+            .map(|to| match to.server() {
+                tether_core::binary::Server::Group => jid_attr(node, "participant"),
+                _ => Some(to),
+            })
+            .and_then(|named| self.accounts.resolve(&named?));
         let from = match class {
             // Notifications come from the server (or name a user, not a device).
             StanzaClass::Notification => None,

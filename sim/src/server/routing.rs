@@ -63,7 +63,7 @@ pub struct Routed {
 
 /// Which stanza a repeat would duplicate: sender, id, and for a retry resend its target and
 /// count.
-type DedupKey = (DeviceAddr, String, Option<(DeviceAddr, String)>);
+pub(super) type DedupKey = (DeviceAddr, String, Option<(DeviceAddr, String)>);
 
 /// The ack a repeat gets again.
 #[derive(Clone, Debug)]
@@ -97,12 +97,12 @@ impl Routing {
 
 /// Why a message was refused: the `error` of the ack, and a complaint when the client broke
 /// the protocol (rather than, say, racing a device-list change).
-struct Nack {
-    code: u16,
-    complaint: Option<String>,
+pub(super) struct Nack {
+    pub(super) code: u16,
+    pub(super) complaint: Option<String>,
 }
 
-fn nack(code: u16, complaint: impl Into<String>) -> Nack {
+pub(super) fn nack(code: u16, complaint: impl Into<String>) -> Nack {
     Nack {
         code,
         complaint: Some(complaint.into()),
@@ -110,7 +110,7 @@ fn nack(code: u16, complaint: impl Into<String>) -> Nack {
 }
 
 /// The one valid `<enc>` of a `<to>` (or of a retry resend).
-fn single_enc(parent: &Node) -> Result<&Node, Nack> {
+pub(super) fn single_enc(parent: &Node) -> Result<&Node, Nack> {
     let encs: Vec<&Node> = parent
         .child_nodes()
         .iter()
@@ -131,14 +131,14 @@ fn single_enc(parent: &Node) -> Result<&Node, Nack> {
     }
 }
 
-fn enc_bytes(enc: &Node) -> Bytes {
+pub(super) fn enc_bytes(enc: &Node) -> Bytes {
     match &enc.content {
         Content::Bytes(b) => b.clone(),
         _ => Bytes::new(),
     }
 }
 
-fn is_pkmsg(enc: &Node) -> bool {
+pub(super) fn is_pkmsg(enc: &Node) -> bool {
     enc.attr_str("type") == Some("pkmsg")
 }
 
@@ -162,6 +162,9 @@ impl FakeServer {
         let retry = node.attr_str("device_fanout") == Some("false");
         let result = match &to {
             None => Err(nack(400, "a <message> without a to")),
+            Some(to) if *to.server() == tether_core::binary::Server::Group => {
+                self.route_group(sender, endpoint, &id, to, node)
+            }
             Some(to) if retry => self.route_retry(sender, endpoint, &id, to, node),
             Some(to) => self.route_fanout(sender, endpoint, &id, to, node),
         };
@@ -179,7 +182,12 @@ impl FakeServer {
     }
 
     /// Answers a repeat of an accepted stanza with its first ack; `true` if it was one.
-    fn repeat(&mut self, key: &DedupKey, sender: &DeviceAddr, endpoint: Endpoint) -> bool {
+    pub(super) fn repeat(
+        &mut self,
+        key: &DedupKey,
+        sender: &DeviceAddr,
+        endpoint: Endpoint,
+    ) -> bool {
         let Some(acked) = self.routing.seen.get(key).cloned() else {
             return false;
         };
@@ -354,7 +362,7 @@ impl FakeServer {
 
     /// Accepts the stanza `key` names: assigns `t`, remembers the ack for repeats, sends it,
     /// and logs the message. Returns `t`.
-    fn accept(
+    pub(super) fn accept(
         &mut self,
         key: DedupKey,
         endpoint: Endpoint,

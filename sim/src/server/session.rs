@@ -207,6 +207,7 @@ impl FakeServer {
                         let unix = self.unix_at(self.now);
                         self.media.media_conn_answer(node, unix)
                     }
+                    "w:g2" => self.on_group_iq(device, node),
                     "passive" if node.child("active").is_some() => {
                         let iq_id = node.attr_str("id").unwrap_or_default();
                         let result = stanzas::result(iq_id, None);
