@@ -156,10 +156,20 @@ impl Inner {
     }
 
     pub(super) fn scan_qr(&self, qr: &str) -> Result<Jid, SimError> {
+        self.scan_qr_as(0, qr)
+    }
+
+    /// Phone `index` scans `qr`: the companion joins that phone's account.
+    pub(super) fn scan_qr_as(&self, index: usize, qr: &str) -> Result<Jid, SimError> {
         self.with_hub(|hub, now| {
-            let (phone, server) = hub.linking_phone();
+            let hub = &mut *hub;
+            let phone = &mut hub
+                .phones
+                .get_mut(index)
+                .ok_or(SimError::NoSuchPhone(index))?
+                .phone;
             let jid = phone.next_companion_jid();
-            phone.scan(server, qr, now)?;
+            phone.scan(&mut hub.server, qr, now)?;
             Ok(jid)
         })
     }

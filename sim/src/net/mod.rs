@@ -263,6 +263,13 @@ impl SimServer {
         self.inner.scan_qr(qr)
     }
 
+    /// Phone `phone` (0 is the default linking phone, 1… the contacts) scans `qr` and links
+    /// it to its own account: two companions linked by different phones are two accounts
+    /// that can write to each other (npm Baileys and Tether in the interop test).
+    pub fn scan_qr_as(&self, phone: usize, qr: &str) -> Result<Jid, SimError> {
+        self.inner.scan_qr_as(phone, qr)
+    }
+
     /// The phone number of the fake phone's account (for pair-code requests).
     pub fn phone_number(&self) -> String {
         self.inner
