@@ -44,8 +44,8 @@ pub use network::{Direction, Loss, NetConfig, Network, Sent};
 pub use phone::{FakePhone, ScanError};
 pub use server::{
     Accepted, AccountError, AccountSpec, Complaint, ConnId, ConnectOutcome, Device, DeviceAddr,
-    FakeServer, Fault, Handout, LocalError, Login, Namespace, PlantedBug, RegistryError, Routed,
-    ServerConfig, StanzaClass,
+    FakeServer, Fault, GroupError, GroupInfo, GroupMember, GroupRole, Handout, LocalError, Login,
+    MemberChange, Namespace, PlantedBug, RegistryError, Routed, ServerConfig, StanzaClass,
 };
 pub use stepper::{Options, Scan, Stepper};
 pub use store::{MemStore, Quarantined};

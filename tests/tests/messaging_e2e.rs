@@ -144,6 +144,27 @@ fn a_phone_and_a_tether_companion_talk_both_ways() {
         "the acked row lost the message text ({} bytes)",
         row.len()
     );
+    // The application took `Sent` and the core moved on: the marker that would tell it again
+    // after a restart is gone, so a restart does not repeat it.
+    assert!(
+        !p.sim
+            .store
+            .records()
+            .contains_key(&(Table::Outbox, Bytes::from(format!("p/{id}")))),
+        "the outcome's restart marker outlived the Sent the application took"
+    );
+    p.sim.crash_restart();
+    p.sim.command(Command::Connect).unwrap();
+    p.run(Duration::from_secs(3));
+    let told = p
+        .sim
+        .events()
+        .filter(|(_, e)| matches!(e, Event::Sent { id: sent, .. } if *sent == id))
+        .count();
+    assert_eq!(
+        told, 1,
+        "Sent told again after a restart that did not need it"
+    );
     assert!(
         p.sim.server.complaints().is_empty(),
         "{:?}",

@@ -74,6 +74,56 @@ fn check(seed: u64) -> Result<Outcome, String> {
     Ok(first)
 }
 
+/// Seeds that once failed, each for a core bug since fixed; they run in every `cargo test`,
+/// whatever range the sweep covers.
+const REGRESSIONS: &[(u64, &str)] = &[
+    (
+        11,
+        "the plaintext kept for retry receipts was lost at the ack",
+    ),
+    (
+        722,
+        "an outbox ack deadline stayed due while offline (livelock)",
+    ),
+    (
+        2127,
+        "an outbox ack deadline stayed due while offline (livelock)",
+    ),
+    (
+        4205,
+        "Sent was lost when the process died after the ack's durable write",
+    ),
+    (
+        4292,
+        "Sent was lost when the process died after the ack's durable write",
+    ),
+    (
+        4836,
+        "Sent was lost when the process died after the ack's durable write",
+    ),
+    (
+        7115,
+        "Sent was lost when the process died after the ack's durable write",
+    ),
+    (
+        7895,
+        "Sent was lost when the process died after the ack's durable write",
+    ),
+    (
+        5192,
+        "a one-time pre-key id was uploaded again after a cut upload and handed out twice",
+    ),
+];
+
+#[test]
+fn seeds_that_once_failed_hold_every_invariant() {
+    let failed: Vec<String> = REGRESSIONS
+        .iter()
+        .filter_map(|(seed, bug)| check(*seed).err().map(|r| format!("{r}\n(once: {bug})")))
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
+
 #[derive(Default)]
 struct Tally {
     stats: Stats,

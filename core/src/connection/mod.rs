@@ -556,9 +556,16 @@ impl Connection {
         self.actions.pop_front()
     }
 
-    /// The next event for the application.
+    /// The next event for the application. Taking a `Sent` or `SendFailed` here is what
+    /// counts as telling the application: until then (and until the next commit after it) a
+    /// restart emits that outcome again, with the same id.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        if let Event::Sent { id, .. } | Event::SendFailed { id, .. } = &event {
+            // Told at least once: the outcome's restart marker goes with the next commit.
+            self.messaging.reported(id.as_str());
+        }
+        Some(event)
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.

@@ -305,6 +305,11 @@ impl Messaging {
         self.step(env, |p, ctx| p.groups.list(ctx));
     }
 
+    /// The driver took the outcome of send `id` (see [`super::outcome`]).
+    pub(crate) fn reported(&mut self, id: &str) {
+        self.outbox.reported(id);
+    }
+
     /// The application's presence (delivery receipts follow it).
     pub(crate) fn set_available(&mut self, available: bool) {
         self.inbox.available = available;

@@ -20,10 +20,11 @@ use tether_signal::SenderKeyRecord;
 use tracing::{debug, warn};
 
 use super::address::{Address, UserId};
+use super::bundle;
 use super::ctx::Ctx;
 use super::devices::{Devices, Lists};
 use super::groups::{self, Groups, HoldersRow, Meta};
-use super::outbox::{InFlight, Job, Step, bundle_query};
+use super::outbox::{InFlight, Job, Step};
 use super::padding;
 use super::phash;
 use super::rows::{self, OutboxRow, OutboxState};
@@ -107,32 +108,7 @@ pub(crate) fn prepare(
         .cloned()
         .collect();
     // Sessions for the devices that need the key pairwise.
-    if !ctx.want(lacking.iter().map(|a| (Table::Sessions, a.key()))) {
-        return Step::Wait;
-    }
-    let missing: Vec<Address> = lacking
-        .iter()
-        .filter(|a| sessions::has_session(ctx, a) != Some(true))
-        .filter(|a| !job.bundles_asked.contains(*a))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        if !ctx.connected {
-            return Step::Wait;
-        }
-        let wanted: Vec<Jid> = missing
-            .iter()
-            .filter(|a| bundles.insert((*a).clone()))
-            .map(Address::jid)
-            .collect();
-        job.bundles_asked.extend(missing);
-        if !wanted.is_empty() {
-            let iq = bundle_query(ctx, wanted);
-            ctx.send(iq);
-        }
-        return Step::Wait;
-    }
-    if lacking.iter().any(|a| bundles.contains(a)) {
+    if !bundle::ensure_sessions(ctx, &lacking, &mut job.bundles_asked, bundles) {
         return Step::Wait;
     }
     let message = Message::decode(job.message.as_ref()).unwrap_or_default();
@@ -222,7 +198,7 @@ pub(crate) fn prepare(
     };
     ctx.put(
         Table::Outbox,
-        super::outbox::row_key(&job.id),
+        super::outcome::row_key(&job.id),
         rows::encode(&row),
     );
     let row = OutboxRow {

@@ -20,6 +20,7 @@
 //! [`Jid`]: crate::binary::Jid
 
 pub mod address;
+pub(crate) mod bundle;
 pub mod chatstate;
 pub mod compose;
 pub(crate) mod ctx;
@@ -28,11 +29,13 @@ pub(crate) mod engine;
 pub mod ids;
 pub(crate) mod inbox;
 pub(crate) mod outbox;
+pub(crate) mod outcome;
 pub mod padding;
 pub mod phash;
 pub(crate) mod prekeys;
 pub mod recipient;
 pub mod record_keys;
+pub(crate) mod retry_answer;
 pub(crate) mod rows;
 pub(crate) mod sessions;
 pub mod stanza;

@@ -26,20 +26,22 @@ use prost::Message as _;
 use tracing::{debug, info, warn};
 
 use super::address::{Address, Namespace, UserId};
-use super::ctx::{Ctx, IqFor};
+use super::bundle;
+use super::ctx::Ctx;
 use super::devices::{Devices, Lists};
 use super::group_send;
 use super::groups::{self, Groups};
 use super::ids::MessageId;
+use super::outcome::{self, Reported, pending_key, row_key};
 use super::padding;
 use super::phash;
+use super::retry_answer::{self, RetryJob};
 use super::rows::{self, OutboxRow, OutboxState};
-use super::sessions::{self, RawBundle};
+use super::sessions;
 use super::stanza::{self, EncKind};
 use super::store::{Deferred, Durable, RangeFor};
 use super::types::SendError;
-use crate::binary::{self, Content, Jid, Node, Server, TokenDict, Value};
-use crate::connection::Event;
+use crate::binary::{self, Jid, Node, Server, TokenDict};
 use crate::proto::message::{DeviceSentMessage, Message};
 use crate::records::{RecordRead, Table};
 
@@ -91,21 +93,6 @@ pub(crate) struct Job {
     pub(crate) bundles_asked: BTreeSet<Address>,
 }
 
-/// A retry receipt to answer.
-#[derive(Debug)]
-struct RetryJob {
-    id: String,
-    requester: Jid,
-    /// The group, for a group message.
-    group: Option<Jid>,
-    count: u32,
-    keys: Option<RawBundle>,
-    registration: Option<u32>,
-    bundle_asked: bool,
-    /// The row, once loaded.
-    row_loaded: bool,
-}
-
 /// On the wire (or about to be), waiting for the ack.
 #[derive(Debug)]
 pub(crate) struct InFlight {
@@ -141,6 +128,8 @@ pub(crate) struct Outbox {
     bundles: BTreeSet<Address>,
     /// Pending markers to load after a restart.
     resume: Resume,
+    /// Outcomes taken by the driver, their markers not deleted yet.
+    reported: Reported,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -176,7 +165,13 @@ impl Outbox {
             answered: BTreeMap::new(),
             bundles: BTreeSet::new(),
             resume: Resume::Idle,
+            reported: Reported::default(),
         }
+    }
+
+    /// The driver took the outcome (`Sent`/`SendFailed`) of `id`: its marker can go.
+    pub(crate) fn reported(&mut self, id: &str) {
+        self.reported.push(id);
     }
 
     /// At start: find what a previous process left unsent.
@@ -241,6 +236,7 @@ impl Outbox {
 
     /// Drives the queue head, the retry answers and the restart resume.
     pub(crate) fn poll(&mut self, ctx: &mut Ctx<'_>, devices: &mut Devices, groups: &mut Groups) {
+        self.reported.flush(ctx);
         self.poll_resume(ctx);
         self.poll_retries(ctx, devices);
         // One message at a time: the head is encrypted before the next starts.
@@ -270,7 +266,7 @@ impl Outbox {
                     let job = self.queue.pop_front();
                     if let (Some(job), Err(error)) = (job, result) {
                         let row = job.row();
-                        fail(ctx, &job.id, row, error);
+                        outcome::failed(ctx, &job.id, row, 0, error);
                     }
                 }
             }
@@ -317,10 +313,12 @@ impl Outbox {
                         .and_then(|b| binary::decode(b, TokenDict::v3()).ok())
                     else {
                         warn!(%id, "a stored stanza does not decode; it cannot be resent");
-                        fail(
+                        let attempts = row.attempts.unwrap_or(0);
+                        outcome::failed(
                             ctx,
                             &id,
                             row,
+                            attempts,
                             SendError::Invalid("the stored stanza is damaged".into()),
                         );
                         continue;
@@ -347,7 +345,11 @@ impl Outbox {
                         },
                     );
                 }
-                _ => ctx.delete(Table::Outbox, pending_key(&id)),
+                _ => {
+                    if !outcome::replay(ctx, &id, &row) {
+                        ctx.delete(Table::Outbox, pending_key(&id));
+                    }
+                }
             }
         }
         if ctx.connected {
@@ -407,18 +409,7 @@ impl Outbox {
         let t = node.attr_str("t").and_then(|t| t.parse().ok());
         if let Some(code) = node.attr_str("error").and_then(|e| e.parse::<u16>().ok()) {
             warn!(%id, code, "the server refused a message");
-            set_state(
-                ctx,
-                &id,
-                flight.row,
-                OutboxState::Failed,
-                None,
-                flight.attempts,
-            );
-            ctx.defer(Deferred::Event(Event::SendFailed {
-                id: MessageId(id),
-                reason: SendError::nack(code),
-            }));
+            outcome::failed(ctx, &id, flight.row, flight.attempts, SendError::nack(code));
             return true;
         }
         if let (Some(theirs), Some(ours)) = (node.attr_str("phash"), flight.phash.as_deref())
@@ -429,12 +420,7 @@ impl Outbox {
                 Devices::invalidate(ctx, user);
             }
         }
-        set_state(ctx, &id, flight.row, OutboxState::Acked, t, flight.attempts);
-        ctx.defer(Deferred::Event(Event::Sent {
-            id: MessageId(id),
-            to: flight.to,
-            t: t.unwrap_or(ctx.unix),
-        }));
+        outcome::acked(ctx, &id, flight.row, flight.to, t, flight.attempts);
         true
     }
 
@@ -470,11 +456,13 @@ impl Outbox {
                     continue;
                 };
                 warn!(%id, attempts, "no ack from the server; giving up");
-                set_state(ctx, &id, flight.row, OutboxState::Failed, None, attempts);
-                ctx.defer(Deferred::Event(Event::SendFailed {
-                    id: MessageId(id),
-                    reason: SendError::Timeout { attempts },
-                }));
+                outcome::failed(
+                    ctx,
+                    &id,
+                    flight.row,
+                    attempts,
+                    SendError::Timeout { attempts },
+                );
                 continue;
             }
             flight.attempts += 1;
@@ -486,44 +474,21 @@ impl Outbox {
 
     /// `<receipt type="retry">` for a message this account sent.
     pub(crate) fn on_retry_receipt(&mut self, ctx: &mut Ctx<'_>, node: &Node) {
-        let (Some(id), Some(sender)) = (
-            node.attr_str("id").map(str::to_owned),
-            jid(node.get_attr("from")),
-        ) else {
+        let Some(job) = RetryJob::from_receipt(node) else {
             return;
         };
-        // In a group the receipt comes from the group, the device is the participant.
-        let group = groups::is_group(&sender).then(|| sender.to_non_ad());
-        let Some(from) = (match &group {
-            Some(_) => jid(node.get_attr("participant")),
-            None => Some(sender),
-        }) else {
-            return;
-        };
-        let count = node
-            .child("retry")
-            .and_then(|r| r.attr_str("count"))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
-        let registration = bytes_of(node.child("registration"))
-            .and_then(|b| <[u8; 4]>::try_from(b.as_ref()).ok().map(u32::from_be_bytes));
-        let keys = node
-            .child("keys")
-            .and_then(|k| bundle_from_keys(k, registration, from.device_id()));
-        let slot = (id.clone(), from.to_string());
+        let slot = (job.id.clone(), job.requester.to_string());
         let answered = self.answered.get(&slot).copied().unwrap_or(0);
         if answered >= self.config.max_retry_answers {
-            warn!(%id, %from, count, "retry receipt past the limit; not answering");
+            warn!(id = %job.id, from = %job.requester, count = job.count, "retry receipt past the limit; not answering");
             if answered == self.config.max_retry_answers {
                 // Said once per device: this device cannot read the message.
                 self.answered.insert(slot, answered + 1);
-                ctx.defer(Deferred::Event(Event::SendFailed {
-                    id: MessageId(id),
-                    reason: SendError::DeviceUnreachable {
-                        device: from.to_string(),
-                        reason: "it still cannot decrypt the message after every resend".into(),
-                    },
-                }));
+                retry_answer::unreachable(
+                    ctx,
+                    &job,
+                    "it still cannot decrypt the message after every resend",
+                );
             }
             return;
         }
@@ -532,21 +497,12 @@ impl Outbox {
             self.answered.clear();
         }
         self.answered.insert(slot, answered + 1);
-        self.retries.push_back(RetryJob {
-            id,
-            requester: from,
-            group,
-            count,
-            keys,
-            registration,
-            bundle_asked: false,
-            row_loaded: false,
-        });
+        self.retries.push_back(job);
     }
 
     fn poll_retries(&mut self, ctx: &mut Ctx<'_>, devices: &mut Devices) {
         while let Some(job) = self.retries.front_mut() {
-            match answer_retry(ctx, devices, &mut self.bundles, job) {
+            match retry_answer::answer(ctx, devices, &mut self.bundles, job) {
                 Step::Wait => break,
                 Step::Done(_) => {
                     self.retries.pop_front();
@@ -566,31 +522,7 @@ impl Outbox {
             warn!(answer = %node, "the bundle fetch failed");
             return;
         }
-        let users = node
-            .child("list")
-            .map(Node::child_nodes)
-            .unwrap_or_default();
-        for user in users.iter().filter(|u| u.tag == "user") {
-            let Some(device) = jid(user.get_attr("jid")) else {
-                continue;
-            };
-            let Some(addr) = Address::of(&device) else {
-                continue;
-            };
-            if user.child("error").is_some() {
-                warn!(%device, "the server has no bundle for a device");
-                continue;
-            }
-            let registration = bytes_of(user.child("registration"))
-                .and_then(|b| <[u8; 4]>::try_from(b.as_ref()).ok().map(u32::from_be_bytes));
-            let container = user.child("keys").unwrap_or(user);
-            match bundle_from_keys(container, registration, device.device_id()) {
-                Some(bundle) => {
-                    sessions::process_bundle(ctx, &addr, &bundle);
-                }
-                None => warn!(%device, "an unreadable pre-key bundle"),
-            }
-        }
+        bundle::process_answer(ctx, node);
     }
 }
 
@@ -681,32 +613,8 @@ fn prepare(
         return Step::Done(Err(SendError::NoDevices(job.to.to_string())));
     }
     // Sessions: load, then fetch bundles for the devices without one (once per job).
-    if !ctx.want(targets.iter().map(|(a, _)| (Table::Sessions, a.key()))) {
-        return Step::Wait;
-    }
-    let missing: Vec<Address> = targets
-        .iter()
-        .filter(|(a, _)| sessions::has_session(ctx, a) != Some(true))
-        .filter(|(a, _)| !job.bundles_asked.contains(a))
-        .map(|(a, _)| a.clone())
-        .collect();
-    if !missing.is_empty() {
-        if !ctx.connected {
-            return Step::Wait;
-        }
-        let wanted: Vec<Jid> = missing
-            .iter()
-            .filter(|a| bundles.insert((*a).clone()))
-            .map(Address::jid)
-            .collect();
-        job.bundles_asked.extend(missing);
-        if !wanted.is_empty() {
-            let iq = bundle_query(ctx, wanted);
-            ctx.send(iq);
-        }
-        return Step::Wait;
-    }
-    if targets.iter().any(|(a, _)| bundles.contains(a)) {
+    let addresses: Vec<Address> = targets.iter().map(|(a, _)| a.clone()).collect();
+    if !bundle::ensure_sessions(ctx, &addresses, &mut job.bundles_asked, bundles) {
         return Step::Wait;
     }
     // Encrypt for every device that has a session now.
@@ -788,144 +696,14 @@ fn prepare(
     Step::Done(Ok(()))
 }
 
-/// Answers one retry receipt.
-fn answer_retry(
-    ctx: &mut Ctx<'_>,
-    _devices: &mut Devices,
-    bundles: &mut BTreeSet<Address>,
-    job: &mut RetryJob,
-) -> Step {
-    let Some(addr) = Address::of(&job.requester) else {
-        return Step::Done(Ok(()));
-    };
-    if !ctx.want([
-        (Table::Outbox, row_key(&job.id)),
-        (Table::Sessions, addr.key()),
-    ]) {
-        return Step::Wait;
-    }
-    let Some(row) = ctx
-        .get(Table::Outbox, &row_key(&job.id))
-        .flatten()
-        .and_then(|v| rows::decode::<OutboxRow>(&v))
-    else {
-        warn!(id = %job.id, from = %job.requester, "retry receipt for a message this device no longer has");
-        ctx.defer(Deferred::Event(Event::SendFailed {
-            id: MessageId(job.id.clone()),
-            reason: SendError::DeviceUnreachable {
-                device: job.requester.to_string(),
-                reason: "it could not decrypt the message, and the message is no longer kept \
-                         to send again"
-                    .into(),
-            },
-        }));
-        return Step::Done(Ok(()));
-    };
-    job.row_loaded = true;
-    // A new session: from the receipt's keys, or a fresh bundle when the session is missing,
-    // belongs to another registration, or a retry already failed with it.
-    if let Some(bundle) = job.keys.take() {
-        sessions::process_bundle(ctx, &addr, &bundle);
-    } else {
-        let registration_changed = job.registration.is_some()
-            && sessions::remote_registration(ctx, &addr) != job.registration;
-        let need_bundle = sessions::has_session(ctx, &addr) != Some(true)
-            || registration_changed
-            || job.count >= 2;
-        if need_bundle && !job.bundle_asked {
-            if !ctx.connected {
-                return Step::Wait;
-            }
-            job.bundle_asked = true;
-            if bundles.insert(addr.clone()) {
-                let iq = bundle_query(ctx, vec![addr.jid()]);
-                ctx.send(iq);
-            }
-            return Step::Wait;
-        }
-        if bundles.contains(&addr) {
-            return Step::Wait;
-        }
-    }
-    let Some(message) = row.message.as_deref().and_then(|m| Message::decode(m).ok()) else {
-        warn!(id = %job.id, from = %job.requester, "retry receipt for a message whose stored text is missing or damaged");
-        ctx.defer(Deferred::Event(Event::SendFailed {
-            id: MessageId(job.id.clone()),
-            reason: SendError::DeviceUnreachable {
-                device: job.requester.to_string(),
-                reason: "it could not decrypt the message, and the stored message is damaged"
-                    .into(),
-            },
-        }));
-        return Step::Done(Ok(()));
-    };
-    let media_type = crate::media::mediatype(&message);
-    let to: Option<Jid> = row.to.as_deref().and_then(|t| t.parse().ok());
-    let own_user = ctx
-        .creds
-        .device
-        .as_ref()
-        .map(|d| d.jid.user_str().to_owned())
-        .unwrap_or_default();
-    let own_lid = ctx
-        .creds
-        .device
-        .as_ref()
-        .and_then(|d| d.lid.as_ref().map(|l| l.user_str().to_owned()));
-    let requester_is_own =
-        addr.user.user == own_user || own_lid.as_deref() == Some(addr.user.user.as_str());
-    let body = match &job.group {
-        // A group resend is pairwise, with our sender key inside (whatsmeow).
-        Some(group) => group_send::retry_body(ctx, group, message),
-        None if requester_is_own => device_sent(message, to.as_ref().map(ToString::to_string)),
-        None => message,
-    }
-    .encode_to_vec();
-    let [pad] = ctx.random::<1>();
-    let Some((kind, ciphertext)) = sessions::encrypt(ctx, &addr, &padding::pad(body, pad)) else {
-        warn!(id = %job.id, to = %addr, "no session to answer a retry receipt with");
-        return Step::Done(Ok(()));
-    };
-    let mut node = match &job.group {
-        Some(group) => Node::new("message")
-            .jid_attr("to", group.clone())
-            .attr("id", job.id.clone())
-            .attr("type", row.kind.clone().unwrap_or_else(|| "text".into()))
-            .jid_attr("participant", job.requester.clone()),
-        None => Node::new("message")
-            .jid_attr("to", job.requester.clone())
-            .attr("id", job.id.clone())
-            .attr("type", row.kind.clone().unwrap_or_else(|| "text".into()))
-            .attr("device_fanout", "false"),
-    };
-    if let Some(t) = row.server_t {
-        node = node.attr("t", t.to_string());
-    }
-    if job.group.is_none()
-        && requester_is_own
-        && let Some(to) = &to
-    {
-        node = node.jid_attr("recipient", to.clone());
-    }
-    let mut children = vec![stanza::enc(kind, ciphertext, media_type, Some(job.count))];
-    if kind == EncKind::PreKey
-        && let Some(d) = ctx.creds.device.as_ref()
-    {
-        children.push(Node::new("device-identity").bytes(d.account.clone()));
-    }
-    info!(id = %job.id, to = %job.requester, count = job.count, "answering a retry receipt");
-    ctx.defer(Deferred::Send(node.children(children)));
-    Step::Done(Ok(()))
-}
-
 /// The `to` of a stanza (a resend whose row lost its chat).
 fn stanza_to(stanza: &Node) -> Jid {
-    jid(stanza.get_attr("to")).unwrap_or_else(|| Jid::server_jid(Server::WhatsApp))
+    stanza::jid_attr(stanza, "to").unwrap_or_else(|| Jid::server_jid(Server::WhatsApp))
 }
 
 /// The copy of `message` for the sender's own other devices (`messaging.md` §5.1): the
 /// message inside `deviceSentMessage`, its `messageContextInfo` copied outside too.
-fn device_sent(message: Message, destination: Option<String>) -> Message {
+pub(super) fn device_sent(message: Message, destination: Option<String>) -> Message {
     let context = message.message_context_info.clone();
     Message {
         device_sent_message: Some(Box::new(DeviceSentMessage {
@@ -936,94 +714,6 @@ fn device_sent(message: Message, destination: Option<String>) -> Message {
         message_context_info: context,
         ..Message::default()
     }
-}
-
-/// `<iq xmlns="encrypt" type="get"><key><user jid reason="identity"/>…`.
-pub(crate) fn bundle_query(ctx: &mut Ctx<'_>, devices: Vec<Jid>) -> Node {
-    let users = devices
-        .iter()
-        .map(|d| {
-            Node::new("user")
-                .jid_attr("jid", d.clone())
-                .attr("reason", "identity")
-        })
-        .collect();
-    ctx.iq(IqFor::Bundles(devices), "encrypt", "get")
-        .children(vec![Node::new("key").children(users)])
-}
-
-/// A bundle from `<registration>` (or `registration`) and key children.
-fn bundle_from_keys(node: &Node, registration: Option<u32>, device: u16) -> Option<RawBundle> {
-    let registration = registration.or_else(|| {
-        bytes_of(node.child("registration"))
-            .and_then(|b| <[u8; 4]>::try_from(b.as_ref()).ok().map(u32::from_be_bytes))
-    })?;
-    let identity: [u8; 32] = bytes_of(node.child("identity"))?.as_ref().try_into().ok()?;
-    let skey = node.child("skey")?;
-    let spk_id = super::prekeys::read_u24(&bytes_of(skey.child("id"))?)?;
-    let spk: [u8; 32] = bytes_of(skey.child("value"))?.as_ref().try_into().ok()?;
-    let sig: [u8; 64] = bytes_of(skey.child("signature"))?
-        .as_ref()
-        .try_into()
-        .ok()?;
-    let pre_key = match node.child("key") {
-        Some(k) => Some((
-            super::prekeys::read_u24(&bytes_of(k.child("id"))?)?,
-            bytes_of(k.child("value"))?.as_ref().try_into().ok()?,
-        )),
-        None => None,
-    };
-    Some(RawBundle {
-        registration_id: registration,
-        device,
-        identity,
-        signed_pre_key: (spk_id, spk, sig),
-        pre_key,
-    })
-}
-
-fn bytes_of(node: Option<&Node>) -> Option<Bytes> {
-    match &node?.content {
-        Content::Bytes(b) => Some(b.clone()),
-        _ => None,
-    }
-}
-
-fn jid(v: Option<&Value>) -> Option<Jid> {
-    match v? {
-        Value::Jid(j) => Some(j.clone()),
-        Value::String(s) => s.parse().ok(),
-    }
-}
-
-fn fail(ctx: &mut Ctx<'_>, id: &str, row: OutboxRow, error: SendError) {
-    warn!(%id, %error, "message not sent");
-    set_state(ctx, id, row, OutboxState::Failed, None, 0);
-    ctx.defer(Deferred::Event(Event::SendFailed {
-        id: MessageId(id.to_owned()),
-        reason: error,
-    }));
-}
-
-/// Writes `row` (the message's stored row, which its caller holds) with a new state. The
-/// stanza is dropped: it is not needed once acked or failed; the plaintext stays for retries.
-fn set_state(
-    ctx: &mut Ctx<'_>,
-    id: &str,
-    mut row: OutboxRow,
-    state: OutboxState,
-    server_t: Option<u64>,
-    attempts: u32,
-) {
-    row.state = Some(state as i32);
-    if server_t.is_some() {
-        row.server_t = server_t;
-    }
-    row.attempts = Some(attempts);
-    // The stanza is not needed once acked or failed: keep the plaintext for retries only.
-    row.stanza = None;
-    ctx.put(Table::Outbox, row_key(id), rows::encode(&row));
-    ctx.delete(Table::Outbox, pending_key(id));
 }
 
 /// The `<message type>` for a message (`messaging.md` §5.5; `media` for media, locations and
@@ -1037,12 +727,4 @@ pub(crate) fn message_type(m: &Message) -> &'static str {
     } else {
         "text"
     }
-}
-
-pub(crate) fn row_key(id: &str) -> Bytes {
-    Bytes::from(format!("m/{id}"))
-}
-
-fn pending_key(id: &str) -> Bytes {
-    Bytes::from(format!("p/{id}"))
 }

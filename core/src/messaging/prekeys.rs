@@ -8,7 +8,8 @@
 //!             │                                              ▼
 //!             │                              upload iq (ids first..end) ─▶ result: commit
 //!             │                                                            first_unuploaded = end
-//!             ├─▶ <digest/> iq ─▶ hash mismatch / 404 ─▶ re-upload the current window
+//!             │   (ids are never reused: after a cut upload the next batch starts at next id)
+//!             ├─▶ <digest/> iq ─▶ hash mismatch / 404 ─▶ generate + upload a fresh batch
 //!             └─▶ rotation due ─▶ stage new signed pre-key (commit: candidate + retired old)
 //!                                   │ durable
 //!                                   ▼
@@ -97,29 +98,33 @@ impl PreKeys {
         if server_count >= self.policy.low_watermark || self.busy {
             return;
         }
-        let creds = &*ctx.creds;
-        let first = creds.first_unuploaded_pre_key_id.max(1);
-        let never_uploaded = first <= 1;
+        let never_uploaded = ctx.creds.first_unuploaded_pre_key_id <= 1;
         let wanted = if server_count == 0 && never_uploaded {
             self.policy.initial_batch
         } else {
             self.policy.batch
         };
-        let start = creds.next_pre_key_id.max(first);
+        info!(server_count, "topping up the one-time pre-keys");
+        self.generate_and_upload(ctx, wanted);
+    }
+
+    /// Generates `wanted` keys under ids never used before (commit: keys + next id), then
+    /// uploads them once that is durable. Keys generated earlier but not confirmed uploaded
+    /// are never offered again: an upload cut by a crash or a lost connection may have reached
+    /// the server, which may have handed those ids out already, and an id must not go out
+    /// twice (§1.3). They stay stored, so a session built on one of them still decrypts.
+    fn generate_and_upload(&mut self, ctx: &mut Ctx<'_>, wanted: u32) {
+        let first = ctx.creds.next_pre_key_id.max(1);
         let end = first.saturating_add(wanted).min(MAX_SIGNED_PRE_KEY_ID);
-        self.busy = true;
-        if start >= end {
-            // Enough keys are generated (a crash came between generation and upload).
-            self.upload(ctx, first, end);
+        if first >= end {
+            warn!("the one-time pre-key ids are used up; no keys generated");
             return;
         }
-        let keys: Vec<(u32, KeyPair)> = (start..end)
+        self.busy = true;
+        let keys: Vec<(u32, KeyPair)> = (first..end)
             .map(|id| (id, KeyPair::generate(&mut *ctx.rng)))
             .collect();
-        info!(
-            count = keys.len(),
-            server_count, "generating one-time pre-keys"
-        );
+        debug!(count = keys.len(), "generating one-time pre-keys");
         ctx.change(CredentialChange::PreKeysGenerated {
             keys,
             next_pre_key_id: end,
@@ -213,16 +218,13 @@ impl PreKeys {
             warn!(answer = %node, "the pre-key digest query failed");
             return;
         }
-        warn!("the server's pre-key bundle differs from this device's keys; uploading again");
+        warn!(
+            "the server's pre-key bundle differs from this device's keys; uploading a fresh batch"
+        );
         if !self.busy {
-            self.busy = true;
-            let first = ctx
-                .creds
-                .first_unuploaded_pre_key_id
-                .saturating_sub(self.policy.batch)
-                .max(1);
-            let end = ctx.creds.next_pre_key_id.max(first);
-            self.upload(ctx, first, end);
+            // Fresh ids: the keys the server may still hold (and hand out) are not offered
+            // again.
+            self.generate_and_upload(ctx, self.policy.batch);
         }
     }
 

@@ -210,7 +210,7 @@ impl Retention {
                 let n = rows_read.len();
                 for (index, _) in &rows_read {
                     if let Some(id) = index.get(11..).and_then(|i| std::str::from_utf8(i).ok()) {
-                        ctx.delete(Table::Outbox, super::outbox::row_key(id));
+                        ctx.delete(Table::Outbox, super::outcome::row_key(id));
                     }
                     ctx.delete(Table::Outbox, index.clone());
                 }

@@ -203,6 +203,27 @@ pub(crate) struct OutboxRow {
     /// The `edit` attribute, if any.
     #[prost(string, optional, tag = "10")]
     pub(crate) edit: Option<String>,
+    /// Why it was not sent (state `Failed`), to tell the application again after a restart.
+    #[prost(message, optional, tag = "11")]
+    pub(crate) failure: Option<StoredFailure>,
+}
+
+/// A [`super::types::SendError`] as stored in an outbox row.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct StoredFailure {
+    /// Which error (1 nack, 2 timeout, 3 no devices, 4 invalid recipient, 5 invalid,
+    /// 6 device unreachable, 7 stopped).
+    #[prost(uint32, optional, tag = "1")]
+    pub(crate) kind: Option<u32>,
+    /// The nack code or the attempts.
+    #[prost(uint32, optional, tag = "2")]
+    pub(crate) code: Option<u32>,
+    /// The error's text.
+    #[prost(string, optional, tag = "3")]
+    pub(crate) detail: Option<String>,
+    /// The device, for an unreachable device.
+    #[prost(string, optional, tag = "4")]
+    pub(crate) device: Option<String>,
 }
 
 /// What an inbox row holds.

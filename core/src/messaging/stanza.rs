@@ -112,7 +112,8 @@ impl EnvelopeError {
     }
 }
 
-fn jid_attr(node: &Node, key: &str) -> Option<Jid> {
+/// The JID in attribute `key` (a JID value, or a string that parses as one).
+pub(crate) fn jid_attr(node: &Node, key: &str) -> Option<Jid> {
     match node.get_attr(key)? {
         Value::Jid(j) => Some(j.clone()),
         Value::String(s) => s.parse().ok(),

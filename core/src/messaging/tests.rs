@@ -582,3 +582,70 @@ fn old_dedup_keys_outgoing_messages_and_confirmed_entries_are_pruned() {
         "confirmed old entries go, the unconfirmed one stays"
     );
 }
+
+/// The ids of the one-time pre-keys in the `encrypt` upload iqs of `sent`, per upload.
+fn uploaded_ids(sent: &[Node]) -> Vec<Vec<u32>> {
+    sent.iter()
+        .filter(|n| n.tag == "iq" && n.attr_str("xmlns") == Some("encrypt"))
+        .filter_map(|n| n.child("list"))
+        .map(|list| {
+            list.child_nodes()
+                .iter()
+                .filter_map(|k| match &k.child("id")?.content {
+                    crate::binary::Content::Bytes(b) => super::prekeys::read_u24(b.as_ref()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Answers the `<count/>` iq in `sent` with `value`.
+fn answer_count(h: &mut Harness, value: u32) {
+    let iq = h
+        .sent
+        .iter()
+        .rev()
+        .find(|n| n.tag == "iq" && n.child("count").is_some())
+        .expect("a count iq")
+        .clone();
+    let answer = Node::new("iq")
+        .attr("id", iq.attr_str("id").unwrap().to_owned())
+        .attr("type", "result")
+        .attr("from", "s.whatsapp.net")
+        .children(vec![Node::new("count").attr("value", value.to_string())]);
+    let rest = h.with(|m, env| m.on_iq_answer(env, answer));
+    assert!(rest.is_none(), "messaging did not take the count answer");
+    h.pump();
+}
+
+#[test]
+fn an_upload_cut_by_a_crash_is_never_offered_again_under_the_same_ids() {
+    let mut h = Harness::new(paired_credentials(5), Store::new());
+    h.with(|m, env| m.on_connected(env));
+    h.pump();
+    answer_count(&mut h, 0);
+    let first = uploaded_ids(&h.sent);
+    assert_eq!(first.len(), 1, "one upload: {first:?}");
+    assert!(!first[0].is_empty());
+    // The upload iq left; the process dies before its answer. The server may have the keys
+    // (and hand them out): after the restart, the top-up must use ids never offered.
+    let mut h = h.restart();
+    h.with(|m, env| m.on_connected(env));
+    h.pump();
+    answer_count(&mut h, 0);
+    let second = uploaded_ids(&h.sent);
+    assert_eq!(second.len(), 1, "one upload after the restart: {second:?}");
+    assert!(
+        second[0].iter().all(|id| !first[0].contains(id)),
+        "ids offered twice: first {:?}, then {:?}",
+        first[0],
+        second[0]
+    );
+    // The keys of the cut upload are still there (a session built on one still decrypts).
+    assert!(
+        first[0]
+            .iter()
+            .all(|id| h.durable_creds.pre_keys.contains_key(id))
+    );
+}

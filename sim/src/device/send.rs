@@ -86,14 +86,18 @@ fn parse_bundle(node: &Node, registration: Option<u32>, device: u16) -> Option<P
 }
 
 impl SimDevice {
-    /// Sends `text` to `to` (a user JID, phone number or LID): returns the message id at once;
+    /// Sends `text` to `to` (a user JID, phone number or LID, or a group): returns the message id at once;
     /// [`DeviceEvent::Sent`] or [`DeviceEvent::SendFailed`] follows.
     pub fn send_text(&mut self, to: &Jid, text: &str, unix: u64) -> String {
         self.send_message(to, &Message::text(text), unix)
     }
 
-    /// Sends any `Message` to `to` (see [`send_text`](Self::send_text)).
+    /// Sends any `Message` to `to` (see [`send_text`](Self::send_text)); a group JID sends
+    /// with the device's sender key ([`send_group_message`](Self::send_group_message)).
     pub fn send_message(&mut self, to: &Jid, message: &Message, unix: u64) -> String {
+        if *to.server() == Server::Group {
+            return self.send_group_message(to, message, unix);
+        }
         let mut random = [0u8; 16];
         rand_core::Rng::fill_bytes(&mut self.rng, &mut random);
         let id = MessageId::generate(unix, &self.config.phone_number, &random).0;

@@ -10,7 +10,11 @@
 //! | `POST /refuse?n=N`, `POST /hang?n=N` | `{"ok": true}` |
 //! | `GET /phones` | `[{"index", "phone_number", "lid_user", "push_name"}…]` (0 links companions) |
 //! | `POST /send?phone=N&to=JID`, body = text | `{"id": "…"}`: phone N sends the text to `to` |
-//! | `GET /received?phone=N` | `[{"id", "chat", "sender", "from_me", "text", "t", "offline"}…]` |
+//! | `GET /received?phone=N[&chat=JID]` | `[{"id", "chat", "sender", "from_me", "text", "t", "offline"}…]` |
+//! | `GET /groups`, `POST /groups…` | create groups and change their members: see `groups.rs` |
+//!
+//! `to` may be a group JID (`…@g.us`): the phone sends with its sender key. Query values are
+//! percent-decoded.
 
 use std::sync::Arc;
 
@@ -111,16 +115,47 @@ async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), Stri
     }
 }
 
+/// Decodes a query value: `%XX` escapes and `+` for a space (an invalid escape stays as is).
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Answers one request.
-fn route(inner: &Inner, method: &str, target: &str, body: &str) -> (u16, Value) {
+pub(super) fn route(inner: &Inner, method: &str, target: &str, body: &str) -> (u16, Value) {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let param = |key: &str| {
         query
             .split('&')
             .filter_map(|pair| pair.split_once('='))
             .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
+            .map(|(_, v)| percent_decode(v))
     };
+    if let Some(answer) = super::groups::route(inner, method, path, &param, body) {
+        return answer;
+    }
     let ok = (200, json!({ "ok": true }));
     let error = |message: String| (400, json!({ "error": message }));
     match (method, path) {
@@ -152,10 +187,8 @@ fn route(inner: &Inner, method: &str, target: &str, body: &str) -> (u16, Value) 
             Err(e) => (500, json!({ "error": e.to_string() })),
         },
         ("POST", "/send") => {
-            let phone = param("phone").unwrap_or("0").parse::<usize>();
-            let to = param("to")
-                .map(|t| t.replace("%40", "@"))
-                .map(|t| t.parse::<Jid>());
+            let phone = param("phone").as_deref().unwrap_or("0").parse::<usize>();
+            let to = param("to").map(|t| t.parse::<Jid>());
             match (phone, to) {
                 (Ok(phone), Some(Ok(to))) => match inner.send_text(phone, &to, body) {
                     Ok(id) => (200, json!({ "id": id })),
@@ -165,11 +198,19 @@ fn route(inner: &Inner, method: &str, target: &str, body: &str) -> (u16, Value) 
             }
         }
         ("GET", "/received") => {
-            let phone = param("phone").unwrap_or("0").parse::<usize>();
+            let phone = param("phone").as_deref().unwrap_or("0").parse::<usize>();
+            let chat = match param("chat").map(|c| c.parse::<Jid>()).transpose() {
+                Ok(chat) => chat,
+                Err(e) => return error(format!("chat is not a JID: {e}")),
+            };
             match phone.map(|p| inner.received(p)) {
                 Ok(Ok(received)) => {
                     let list: Vec<Value> = received
                         .iter()
+                        .filter(|r| {
+                            chat.as_ref()
+                                .is_none_or(|c| r.chat.to_non_ad() == c.to_non_ad())
+                        })
                         .map(|r| {
                             json!({
                                 "id": r.id,
@@ -188,7 +229,7 @@ fn route(inner: &Inner, method: &str, target: &str, body: &str) -> (u16, Value) 
                 Err(_) => error("give the phone as ?phone=N".to_owned()),
             }
         }
-        ("POST", "/refuse" | "/hang") => match param("n").map(str::parse::<usize>) {
+        ("POST", "/refuse" | "/hang") => match param("n").map(|n| n.parse::<usize>()) {
             Some(Ok(n)) => {
                 if path == "/refuse" {
                     inner.refuse_next_connects(n);

@@ -27,6 +27,7 @@
 
 mod control;
 mod fault_syntax;
+mod groups;
 mod hub;
 mod phones;
 mod tls;
@@ -43,7 +44,7 @@ use tether_core::binary::Jid;
 use tokio::sync::watch;
 
 use crate::phone::ScanError;
-use crate::server::{Fault, ServerConfig};
+use crate::server::{Fault, GroupError, GroupInfo, MemberChange, Namespace, ServerConfig};
 
 pub use fault_syntax::parse_fault;
 pub use phones::{LOG_LIMIT, PhoneInfo};
@@ -136,6 +137,9 @@ pub enum SimError {
     /// A fault description that [`parse_fault`] does not understand.
     #[error("unknown fault {0:?}")]
     UnknownFault(String),
+    /// The server refused a group change (no such group, not an admin, unknown user…).
+    #[error("the group change was refused: {0}")]
+    Group(#[from] GroupError),
 }
 
 /// A fake WhatsApp server on a loopback websocket (see the module docs). Dropping it shuts it
@@ -270,8 +274,9 @@ impl SimServer {
         self.inner.phones()
     }
 
-    /// Phone `phone` sends `text` to `to` (a user JID, phone number or LID); returns the
-    /// message id (its delivery shows in [`phone_events`](Self::phone_events)).
+    /// Phone `phone` sends `text` to `to` (a user JID, phone number or LID, or a group it is in,
+    /// with its sender key); returns the message id (its delivery shows in
+    /// [`phone_events`](Self::phone_events)).
     pub fn send_text(&self, phone: usize, to: &Jid, text: &str) -> Result<String, SimError> {
         self.inner.send_text(phone, to, text)
     }
@@ -285,6 +290,49 @@ impl SimServer {
     /// Everything that happened to phone `phone` (sent, receipts, retries…), oldest first.
     pub fn phone_events(&self, phone: usize) -> Result<Vec<crate::device::DeviceEvent>, SimError> {
         self.inner.phone_events(phone)
+    }
+
+    /// Phone `phone`'s account creates a group (its super admin) with `members` (user JIDs of
+    /// registered accounts, either namespace), addressed in `addressing` (`Lid` or `Pn`);
+    /// every member device, linked companions included, gets the `w:gp2` notification.
+    /// Returns the group's JID; send to it with [`send_text`](Self::send_text).
+    pub fn create_group(
+        &self,
+        phone: usize,
+        subject: &str,
+        members: &[Jid],
+        addressing: Namespace,
+    ) -> Result<Jid, SimError> {
+        self.inner.create_group(phone, subject, members, addressing)
+    }
+
+    /// Phone `phone`'s account (an admin of `group`) adds, removes, promotes or demotes
+    /// `members`; returns the members the change applied to.
+    pub fn change_group(
+        &self,
+        phone: usize,
+        group: &Jid,
+        change: MemberChange,
+        members: &[Jid],
+    ) -> Result<Vec<Jid>, SimError> {
+        self.inner.change_group(phone, group, change, members)
+    }
+
+    /// Phone `phone`'s account leaves `group`.
+    pub fn leave_group(&self, phone: usize, group: &Jid) -> Result<(), SimError> {
+        self.inner.leave_group(phone, group)
+    }
+
+    /// Every group the server knows.
+    pub fn groups(&self) -> Vec<GroupInfo> {
+        self.inner.groups()
+    }
+
+    /// Answers one request of the HTTP control interface (method, target with its query,
+    /// body) without the HTTP: for a front end that serves its own control port (`tether
+    /// sim`) and passes on the routes it does not handle itself.
+    pub fn control(&self, method: &str, target: &str, body: &str) -> (u16, serde_json::Value) {
+        control::route(&self.inner, method, target, body)
     }
 
     /// The fake phone types `code` for the pending pair-code request.

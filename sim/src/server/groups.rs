@@ -46,6 +46,11 @@ pub enum Role {
 }
 
 impl Role {
+    /// Its name: `member`, `admin` or `superadmin`.
+    pub fn name(self) -> &'static str {
+        self.attr().unwrap_or("member")
+    }
+
     fn attr(self) -> Option<&'static str> {
         match self {
             Self::Member => None,
@@ -139,6 +144,30 @@ impl MemberChange {
             _ => None,
         }
     }
+}
+
+/// What the server knows of a group, for checks and the loopback control interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// The group (`<digits>@g.us`).
+    pub jid: Jid,
+    /// Its subject.
+    pub subject: String,
+    /// The namespace its members are addressed in (`Lid` or `Pn`).
+    pub addressing: Namespace,
+    /// Its members, in the server's order.
+    pub members: Vec<GroupMember>,
+}
+
+/// A member of a [`GroupInfo`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMember {
+    /// The member's phone-number user JID.
+    pub pn: Jid,
+    /// The member's LID user JID.
+    pub lid: Jid,
+    /// Its role.
+    pub role: Role,
 }
 
 /// The digits of a group JID.
@@ -346,6 +375,29 @@ impl FakeServer {
     pub fn group_members(&self, group: &Jid) -> Option<Vec<Jid>> {
         let g = self.group(group).ok()?;
         Some(g.members.keys().map(|u| self.user_jid(u, g.mode)).collect())
+    }
+
+    /// What the server knows of `group`, or `None` when there is no such group.
+    pub fn group_info(&self, group: &Jid) -> Option<GroupInfo> {
+        let g = self.group(group).ok()?;
+        let members = g
+            .members
+            .iter()
+            .filter_map(|(user, role)| {
+                let account = self.accounts.get(user)?;
+                Some(GroupMember {
+                    pn: account.user_jid(Namespace::Pn),
+                    lid: account.user_jid(Namespace::Lid),
+                    role: *role,
+                })
+            })
+            .collect();
+        Some(GroupInfo {
+            jid: Jid::user(&g.id, Server::Group),
+            subject: g.subject.clone(),
+            addressing: g.mode,
+            members,
+        })
     }
 
     /// Every current device of every member of `group` (empty when there is none).

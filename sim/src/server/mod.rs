@@ -92,7 +92,7 @@ pub use accounts::{AccountError, AccountSpec, DeviceAddr, Namespace};
 pub use acks::ACK_EXPECTED;
 pub use backlog::LocalError;
 pub use fault::{ConnectOutcome, Fault};
-pub use groups::{GroupError, MemberChange, Role as GroupRole};
+pub use groups::{GroupError, GroupInfo, GroupMember, MemberChange, Role as GroupRole};
 use history::History;
 pub use keys::Handout;
 pub use queues::{EXPIRY, StanzaClass};
