@@ -49,7 +49,9 @@ pub(super) fn run() {
         shape.samples
     );
     let dir = fresh_dir("group");
-    tether_group(&dir, &shape);
+    if std::env::var("TETHER_BENCH_TETHER").map_or(true, |v| v != "0") {
+        tether_group(&dir, &shape);
+    }
     if baileys_wanted()
         && let Err(why) = baileys_group(&dir, &shape)
     {
@@ -330,7 +332,8 @@ fn baileys_group(dir: &Path, shape: &Shape) -> Result<(), String> {
     let relay = Relay::start(server.local_addr());
     let auth = dir.join("baileys-auth");
     std::fs::create_dir_all(&auth).map_err(|e| e.to_string())?;
-    let (app, jid) = link_baileys_session_with(&server, &auth, LIMIT, &BAILEYS_ENV)?;
+    let (app, jid) = link_baileys_session_with(&server, &auth, LIMIT, &BAILEYS_ENV)
+        .map_err(|e| format!("linking: {e}"))?;
     wait_until("Baileys' pre-keys", || {
         server
             .with_server(|s| s.pre_key_count(&jid))
@@ -339,7 +342,8 @@ fn baileys_group(dir: &Path, shape: &Shape) -> Result<(), String> {
     app.quit()?;
     let mut app =
         BaileysApp::spawn_with(&format!("ws://{}/ws/chat", relay.addr), &auth, &BAILEYS_ENV)?;
-    app.wait_for("open", LIMIT, no_close)?;
+    app.wait_for("open", LIMIT, no_close)
+        .map_err(|e| format!("reconnecting: {e}"))?;
     let account = phone_user(&server, 0);
     let members: Vec<Jid> = (1..=shape.members)
         .map(|i| phone_user(&server, i))
@@ -363,7 +367,8 @@ fn baileys_group(dir: &Path, shape: &Shape) -> Result<(), String> {
             } else {
                 no_close(e)
             }
-        })?;
+        })
+        .map_err(|e| format!("{e} after {:.1} s", t.elapsed().as_secs_f64()))?;
         let resolved = Instant::now();
         let (out, bytes) = stanza_out(&relay, mark, resolved)
             .ok_or("Baileys' stanza never went through the relay")?;
@@ -381,8 +386,8 @@ fn baileys_group(dir: &Path, shape: &Shape) -> Result<(), String> {
             bytes,
         ))
     };
-    let cold = send(&groups[0], "first")?;
-    let warm = send(&groups[1], "first")?;
+    let cold = send(&groups[0], "first").map_err(|e| format!("first send (cold): {e}"))?;
+    let warm = send(&groups[1], "first").map_err(|e| format!("first send (warm): {e}"))?;
     let mut to_wire = Vec::new();
     let mut resolved = Vec::new();
     for i in 0..shape.samples {
