@@ -12,12 +12,17 @@
 //   {"event":"creds.update","me":"jid or null"}
 //   {"event":"open","me":"jid"}
 //   {"event":"close","statusCode":N,"message":"..."}
-//   {"event":"message","id":"...","chat":"jid","fromMe":bool,"text":"..."}   (messages.upsert)
-//   {"event":"sent","id":"..."}                                               (after "send")
+//   {"event":"message","id":"...","chat":"jid","fromMe":bool,"text":"...",
+//    "quoted":"id or null","reaction":{"id":"...","text":"..."} or null,
+//    "stub":N or null,"stubParameters":[...] or null,"fields":["..."]}         (messages.upsert)
+//   {"event":"sent","id":"..."}                          (after "send", "reply" or "react")
+//   {"event":"send-failed","message":"..."}
 //   {"event":"exit","reason":"..."}
 // Commands on stdin, one per line: "quit" (exit now); "send <jid> <text>" (sendMessage with
-// that text). The process also exits when stdin ends and after the timeout (default 120 s). A
-// close that is not a 515 does not reconnect: the driving test decides what happens next.
+// that text); "reply <jid> <id> <text>" (that text quoting message <id>, one this process
+// received); "react <jid> <id> <emoji>" (a reaction to message <id>, received or sent here).
+// The process also exits when stdin ends and after the timeout (default 120 s). A close that
+// is not a 515 does not reconnect: the driving test decides what happens next.
 //
 // FIDELITY_APP_STATE_KEY_ID=<base64>: set creds.myAppStateKeyId before the first login when
 // the auth state has none, so Baileys 6.17.16 does not hold every event back waiting for the
@@ -63,6 +68,8 @@ let saving = Promise.resolve();
 let socket;
 // What this application sent, for Baileys' getMessage (retry receipts).
 const sentMessages = new Map();
+// Messages by id (received and sent), what "reply" quotes and "react" points at.
+const known = new Map();
 
 const start = () => {
   socket = makeWASocket({
@@ -80,8 +87,26 @@ const start = () => {
   });
   socket.ev.on('messages.upsert', ({ messages }) => {
     for (const m of messages) {
-      const text = m.message?.conversation ?? m.message?.extendedTextMessage?.text ?? null;
-      emit({ event: 'message', id: m.key.id, chat: m.key.remoteJid, fromMe: !!m.key.fromMe, text });
+      known.set(m.key.id, m);
+      // protobufjs gives unset strings as "" (prototype defaults): `||`, not `??`.
+      const text = m.message?.conversation || m.message?.extendedTextMessage?.text || null;
+      const quoted = m.message?.extendedTextMessage?.contextInfo?.stanzaId || null;
+      const r = m.message?.reactionMessage;
+      const reaction = r ? { id: r.key?.id || null, text: r.text || '' } : null;
+      emit({
+        event: 'message',
+        id: m.key.id,
+        chat: m.key.remoteJid,
+        fromMe: !!m.key.fromMe,
+        text,
+        quoted,
+        reaction,
+        // Why there is no content (a message Baileys could not decrypt is a stub), and which
+        // fields there are: for failure messages.
+        stub: m.messageStubType ?? null,
+        stubParameters: m.messageStubParameters ?? null,
+        fields: Object.keys(m.message ?? {}),
+      });
     }
   });
   socket.ev.on('creds.update', (update) => {
@@ -111,6 +136,17 @@ const start = () => {
   });
 };
 
+const send = (jid, content, options = {}) => {
+  socket
+    .sendMessage(jid, content, options)
+    .then((sent) => {
+      sentMessages.set(sent.key.id, sent.message);
+      known.set(sent.key.id, sent);
+      emit({ event: 'sent', id: sent.key.id });
+    })
+    .catch((error) => emit({ event: 'send-failed', message: error.message }));
+};
+
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {
   const trimmed = line.trim();
@@ -118,14 +154,23 @@ lines.on('line', (line) => {
     saving.then(() => exit('quit'));
   } else if (trimmed.startsWith('send ')) {
     const [, jid, ...words] = trimmed.split(' ');
-    const content = { conversation: words.join(' ') };
-    socket
-      .sendMessage(jid, { text: words.join(' ') })
-      .then((sent) => {
-        sentMessages.set(sent.key.id, content);
-        emit({ event: 'sent', id: sent.key.id });
-      })
-      .catch((error) => emit({ event: 'send-failed', message: error.message }));
+    send(jid, { text: words.join(' ') });
+  } else if (trimmed.startsWith('reply ')) {
+    const [, jid, id, ...words] = trimmed.split(' ');
+    const quoted = known.get(id);
+    if (!quoted) {
+      emit({ event: 'send-failed', message: `no message ${id} to quote` });
+    } else {
+      send(jid, { text: words.join(' ') }, { quoted });
+    }
+  } else if (trimmed.startsWith('react ')) {
+    const [, jid, id, emoji] = trimmed.split(' ');
+    const target = known.get(id);
+    if (!target) {
+      emit({ event: 'send-failed', message: `no message ${id} to react to` });
+    } else {
+      send(jid, { react: { text: emoji ?? '', key: target.key } });
+    }
   }
 });
 lines.on('close', () => saving.then(() => exit('stdin closed')));

@@ -152,3 +152,74 @@ fn a_contact_writes_run_prints_it_send_replies_through_the_socket_and_the_phone_
         .count();
     assert_eq!(printed, 1, "run printed the message {printed} times");
 }
+
+#[test]
+fn send_with_no_running_instance_connects_itself_and_exits_after_the_ack() {
+    let t = Tmp::new("send-own");
+    let store = t.0.join("s.redb");
+    let sim = sim(&t.0);
+    // Link the store, then stop the instance: nothing serves the store any more.
+    let mut run = run_json(&t.0, &sim, &store, "run");
+    run.event("connected");
+    let (code, _, err) = output(tether(&t.0).args(["stop", "--store"]).arg(&store));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(run.exit_code(), 0);
+    let sock = format!("{}.sock", store.display());
+    assert!(
+        UnixStream::connect(&sock).is_err(),
+        "something still serves {sock}"
+    );
+
+    // `send` connects with the store itself and exits 0 only once the server acknowledged.
+    let phones: Value =
+        serde_json::from_str(&http_get(&format!("{}/phones", sim.control))).unwrap();
+    let contact = format!("+{}", phones[1]["phone_number"].as_str().unwrap());
+    let (code, out, err) = output(
+        tether(&t.0)
+            .args([
+                "send",
+                &contact,
+                "sent without a running instance",
+                "--json",
+                "--server",
+                &sim.ws,
+                "--trust-root",
+                &sim.root,
+                "--store",
+            ])
+            .arg(&store),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let answer: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(answer["via"], "own connection", "{answer}");
+    assert!(answer["timestamp_ms"].as_u64().unwrap() > 0, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_owned();
+
+    // The contact's phone got it, once.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: Value =
+            serde_json::from_str(&http_get(&format!("{}/received?phone=1", sim.control))).unwrap();
+        let copies: Vec<&Value> = got
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["id"] == id.as_str())
+            .collect();
+        if !copies.is_empty() {
+            assert_eq!(copies.len(), 1, "{got}");
+            assert_eq!(copies[0]["text"], "sent without a running instance");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "phone 1 never got {id}; it has {got}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And the command left nothing running behind it.
+    assert!(
+        UnixStream::connect(&sock).is_err(),
+        "send left {sock} served"
+    );
+}

@@ -12,6 +12,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod media;
+pub mod media_client;
 pub mod sends;
 pub mod trust;
 

@@ -128,6 +128,19 @@ impl Net {
     }
 }
 
+impl tether_net_common::media::MediaDial for Net {
+    type Stream = TokioAdapter<TlsStream<TcpStream>>;
+
+    async fn dial(&self, target: &Endpoint) -> Result<Self::Stream, DialError> {
+        let tcp = self.tcp(target).await?;
+        Ok(TokioAdapter::new(self.tls(target, tcp).await?))
+    }
+
+    async fn sleep(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
 /// Resolves `host` (a failure is [`DialError::Dns`]) and connects to its addresses in turn
 /// (the last failure is reported for `what`).
 async fn connect(host: &str, port: u16, what: String) -> Result<TcpStream, DialError> {
@@ -141,7 +154,14 @@ async fn connect(host: &str, port: u16, what: String) -> Result<TcpStream, DialE
     }
     for addr in addrs {
         match TcpStream::connect(addr).await {
-            Ok(tcp) => return Ok(tcp),
+            Ok(tcp) => {
+                // Frames are written whole; Nagle would hold a stanza behind the small frame
+                // before it until the server's delayed ACK (~40 ms a send).
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "could not turn off Nagle's algorithm");
+                }
+                return Ok(tcp);
+            }
             Err(e) => last = e,
         }
     }
@@ -216,4 +236,19 @@ pub(crate) async fn run_transport(
 /// Resolves once every sender of `out` is gone (nothing is sent before `Opened`).
 async fn closed(out: &mut mpsc::UnboundedReceiver<Bytes>) {
     while out.recv().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connect;
+
+    #[tokio::test]
+    async fn connections_are_made_without_nagle_delay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tcp = connect("127.0.0.1", port, "the test listener".into())
+            .await
+            .unwrap();
+        assert!(tcp.nodelay().unwrap(), "TCP_NODELAY is set on every dial");
+    }
 }

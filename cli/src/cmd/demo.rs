@@ -1,24 +1,30 @@
 //! `tether demo`: the embedded simulator on loopback, a fresh session linked by the simulated
-//! phone, then the field report's failure cases live — a zombie socket (keepalive silence →
+//! phone, a conversation (a contact's phone says hello, Tether answers, the phone shows the
+//! answer), then the field report's failure cases live — a zombie socket (keepalive silence →
 //! `[408]` and reconnect with backoff), a `515` restart, and a `440` from a second instance
-//! (stop with advice). Short timers keep it to about 15–30 s.
+//! (stop with advice) — and last a backlog that reaches a child `tether run` across a real
+//! `kill -9` ([`super::demo_backlog`]). Short timers keep it to about 20–30 s.
 //!
 //! ```text
 //!  Linking ─QR─► (phone scans after 1.5 s) ─► Paired ─515─► Connected
-//!    └► Silent ─► [408] ─► backoff ─► Connected ─► 515 ─► Connected ─► 440 ─► Stopped ─► exit 0
-//!       (--forever: Silent and 515 repeat, no 440, until Ctrl-C)
+//!    └► pre-keys up ─► phone: hello ─► Message ─► reply (acked) ─► the phone shows it
+//!    └► Silent ─► [408] ─► backoff ─► Connected ─► 515 ─► Connected ─► 440 ─► Stopped
+//!    └► backlog while down ─► tether run #1 ─kill -9─► tether run #2 ─► all arrived ─► exit 0
+//!       (--forever: Silent and 515 repeat, no 440 and no backlog, until Ctrl-C)
 //! ```
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use tether_core::binary::{Jid, Server};
 use tether_core::connection::{Config, Event};
+use tether_core::messaging::types::IncomingMessage;
 use tether_sim::net::{SimServer, SimServerConfig};
 
 use crate::output::Printer;
 use crate::rt::{self, Options, ProxySetting};
-use crate::session::{Session, Step};
+use crate::session::{ConfirmMode, Session, Step};
 use crate::snapshot::{format_span, unix_now, unix_now_ms};
 use crate::store::{self, SharedStore};
 use crate::{Failure, StoreArgs, config};
@@ -134,7 +140,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
     );
     let mut options = Options::default();
     options.proxy = ProxySetting::Off;
-    let result = rt::block_on(script(
+    rt::block_on(script(
         &server,
         config,
         shared,
@@ -142,15 +148,125 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
         printer,
         args.forever,
     ))
-    .map_err(|e| Failure::runtime(format!("cannot start the {} runtime: {e}", rt::NAME)))?;
+    .map_err(|e| Failure::runtime(format!("cannot start the {} runtime: {e}", rt::NAME)))??;
+    if !args.forever {
+        super::demo_backlog::run(&server, &path, printer)?;
+        printer.custom(
+            "demo_finished",
+            serde_json::json!({}),
+            "\nDemo finished: the conversation went both ways; every drop had a typed reason, the transient\n\
+             ones recovered by themselves and the 440 stopped instead of fighting the other instance;\n\
+             the backlog arrived once across a kill -9. Next: `tether run` links your phone.",
+        );
+    }
     server.shutdown();
-    result
+    Ok(())
+}
+
+/// What the phone says first, and what Tether answers.
+const HELLO: &str = "Hello from the simulated phone 👋";
+const ANSWER: &str = "Hello back from Tether! 🤝";
+
+/// The conversation before the faults.
+#[derive(Debug)]
+enum Talk {
+    /// Not connected yet.
+    NotYet,
+    /// Connected as this companion; its pre-keys are not on the server yet (the phone needs
+    /// one to encrypt to it).
+    PreKeys(Jid),
+    /// The phone wrote the message with this id.
+    Hello(String),
+    /// Tether answered with this id (the server acknowledged it); the phone has not shown it
+    /// yet.
+    Answered(String),
+    /// The phone showed the answer.
+    Done,
+}
+
+/// The contact's phone writes to the account once the companion can be written to.
+fn phone_says_hello(
+    server: &SimServer,
+    printer: &Printer,
+    companion: &Jid,
+) -> Result<Option<String>, Failure> {
+    let ready = server
+        .with_server(|s| s.pre_key_count(companion))
+        .unwrap_or(0)
+        > 0;
+    if !ready {
+        return Ok(None);
+    }
+    let phones = server.phones();
+    let (Some(account), Some(contact)) = (phones.first(), phones.get(1)) else {
+        return Err(Failure::runtime(
+            "the simulator has no contact phone to write from",
+        ));
+    };
+    let to = Jid::user(&account.phone_number, Server::WhatsApp);
+    let id = server
+        .send_text(1, &to, HELLO)
+        .map_err(|e| Failure::runtime(format!("the contact's phone could not write: {e}")))?;
+    printer.custom(
+        "conversation",
+        serde_json::json!({"step": "phone_wrote", "from": contact.phone_number, "id": id, "text": HELLO}),
+        &format!("\n▶ A conversation: {} (+{}) writes “{HELLO}”", contact.push_name, contact.phone_number),
+    );
+    Ok(Some(id))
+}
+
+/// Tether answers the phone's hello, quoting it; returns the answer's id once the server
+/// acknowledged it.
+async fn answer(
+    session: &Session,
+    printer: &Printer,
+    hello: &IncomingMessage,
+) -> Result<String, Failure> {
+    let pending = session
+        .client
+        .reply(hello, ANSWER)
+        .map_err(|e| Failure::runtime(format!("cannot answer the phone: {e}")))?;
+    let sent = pending
+        .await
+        .map_err(|e| Failure::runtime(format!("the answer to the phone failed: {e}")))?;
+    session
+        .client
+        .confirm(&[hello.inbox])
+        .map_err(|e| Failure::runtime(format!("cannot confirm the phone's message: {e}")))?;
+    printer.custom(
+        "conversation",
+        serde_json::json!({"step": "answered", "id": sent.id.0, "text": ANSWER}),
+        &format!(
+            "  Tether answered “{ANSWER}” (quoting it); the server acknowledged {}",
+            sent.id.0
+        ),
+    );
+    Ok(sent.id.0)
+}
+
+/// Whether the phone's inbox shows the answer `id` (printed when it does).
+fn phone_shows(server: &SimServer, printer: &Printer, id: &str) -> bool {
+    let Some(got) = server
+        .received(1)
+        .ok()
+        .and_then(|r| r.into_iter().find(|m| m.id == id))
+    else {
+        return false;
+    };
+    let text = got.text.unwrap_or_default();
+    printer.custom(
+        "conversation",
+        serde_json::json!({"step": "phone_inbox", "id": id, "text": text}),
+        &format!("  📱 The phone's inbox shows Tether's answer: “{text}”"),
+    );
+    true
 }
 
 struct Script {
     step: usize,
     connected_at: Option<Instant>,
     scan_at: Option<(Instant, String)>,
+    talk: Talk,
     deadline: Instant,
 }
 
@@ -164,6 +280,8 @@ async fn script(
 ) -> Result<(), Failure> {
     let mut session =
         Session::start(config, shared, options, printer, Duration::from_millis(250)).await?;
+    // Messages print as `run` prints them; the demo confirms the one it answers.
+    session.print_messages(ConfirmMode::Manual);
     session
         .client
         .connect()
@@ -172,6 +290,7 @@ async fn script(
         step: 0,
         connected_at: None,
         scan_at: None,
+        talk: Talk::NotYet,
         deadline: Instant::now() + Duration::from_secs(90),
     };
     let mut last_line = Instant::now();
@@ -181,9 +300,16 @@ async fn script(
                 printer.info("📱 The simulated phone will scan this QR code in a moment…");
                 s.scan_at = Some((Instant::now() + Duration::from_millis(1500), code));
             }
-            Step::Event(Event::Connected { .. }) => {
+            Step::Event(Event::Connected { jid }) => {
                 s.connected_at = Some(Instant::now());
+                if matches!(s.talk, Talk::NotYet) {
+                    s.talk = Talk::PreKeys(jid);
+                }
                 status_line(&session, &printer);
+            }
+            Step::Event(Event::Message(m)) if matches!(&s.talk, Talk::Hello(id) if *id == m.id.0) =>
+            {
+                s.talk = Talk::Answered(answer(&session, &printer, &m).await?);
             }
             Step::Event(Event::Disconnected { .. }) => s.connected_at = None,
             Step::Event(Event::Stopped { reason }) => {
@@ -193,12 +319,6 @@ async fn script(
                         reason,
                         tether_core::reason::DisconnectReason::Replaced { .. }
                     ) {
-                    printer.custom(
-                        "demo_finished",
-                        serde_json::json!({}),
-                        "\nDemo finished: every drop had a typed reason; the transient ones recovered by themselves,\n\
-                         and the 440 stopped instead of fighting the other instance. Next: `tether run` links your phone.",
-                    );
                     Ok(())
                 } else {
                     Err(Failure::runtime(format!(
@@ -227,12 +347,26 @@ async fn script(
                 }
             }
         }
+        match &s.talk {
+            Talk::PreKeys(companion) => {
+                if let Some(id) = phone_says_hello(server, &printer, companion)? {
+                    s.talk = Talk::Hello(id);
+                }
+            }
+            Talk::Answered(id) if phone_shows(server, &printer, id) => {
+                s.talk = Talk::Done;
+                // The faults begin a moment after the conversation.
+                s.connected_at = Some(Instant::now() - Duration::from_secs(2));
+            }
+            _ => {}
+        }
         let live = session.live();
         if live.next_retry_at_ms.is_some() && last_line.elapsed() >= Duration::from_secs(1) {
             status_line(&session, &printer);
             last_line = Instant::now();
         }
         if let Some(up) = s.connected_at
+            && matches!(s.talk, Talk::Done)
             && up.elapsed() >= Duration::from_secs(3)
         {
             let index = if forever { s.step % 2 } else { s.step };

@@ -3,6 +3,7 @@
 pub(crate) mod backup;
 pub(crate) mod config;
 pub(crate) mod demo;
+pub(crate) mod demo_backlog;
 pub(crate) mod doctor;
 pub(crate) mod logout;
 pub(crate) mod quarantine;

@@ -22,7 +22,7 @@ use tracing::{debug, warn};
 use super::address::UserId;
 use super::ctx::{Ctx, IqFor, Shared};
 use super::devices::Devices;
-use super::groups::Groups;
+use super::groups::{self, Groups};
 use super::ids::MessageId;
 use super::inbox::{Inbox, InboxConfig};
 use super::outbox::{Outbox, OutboxConfig};
@@ -175,6 +175,7 @@ impl Messaging {
         self.prekeys.on_disconnected();
         self.devices.on_disconnected();
         self.outbox.on_disconnected();
+        self.groups.on_disconnected();
     }
 
     /// A stanza: `None` if messaging took it, else the stanza back.
@@ -261,7 +262,7 @@ impl Messaging {
         if env.creds.device.is_none() {
             return Err(CommandError::NotLinked);
         }
-        if UserId::of(&to.to_non_ad()).is_none() && !super::groups::is_group(&to) {
+        if UserId::of(&to.to_non_ad()).is_none() && !groups::is_group(&to) {
             return Err(CommandError::InvalidRecipient(to.to_string()));
         }
         let mut id = None;
@@ -333,7 +334,7 @@ impl Messaging {
 
     /// Between inputs: trims the cache (fully when nothing is in progress).
     pub(crate) fn trim(&mut self) {
-        let idle = self.inbox.is_idle() && !self.shared.loader.busy();
+        let idle = self.inbox.is_idle() && self.groups.is_idle() && !self.shared.loader.busy();
         self.shared.cache.trim(idle.then_some(0));
     }
 
@@ -342,6 +343,7 @@ impl Messaging {
     pub(crate) fn on_store_failed(&mut self) {
         self.shared.cache.drop_dirty();
         self.shared.loader.reset();
+        self.inbox.on_store_failed();
     }
 
     /// Loads to emit.
@@ -396,6 +398,7 @@ impl Parts<'_> {
             self.devices.poll(ctx);
             self.prekeys.poll(ctx);
             self.retention.poll(ctx);
+            self.groups.poll(ctx);
             self.inbox.poll(ctx, self.devices);
             self.outbox.poll(ctx, self.devices, self.groups);
             if ctx.progress() == before {
@@ -437,6 +440,12 @@ fn on_receipt(p: &mut Parts<'_>, ctx: &mut Ctx<'_>, node: &Node) {
     }
     let participant = jid(node.get_attr("participant"));
     let chat = jid(node.get_attr("recipient")).unwrap_or_else(|| from.to_non_ad());
+    // A group's receipt comes from the group on behalf of one member device: that device is
+    // who received or read it.
+    let from = match &participant {
+        Some(device) if groups::is_group(&from) => device.clone(),
+        _ => from,
+    };
     ctx.event(Event::Receipt(Box::new(Receipt {
         kind: ReceiptKind::from_type(kind),
         ids,
@@ -449,6 +458,11 @@ fn on_receipt(p: &mut Parts<'_>, ctx: &mut Ctx<'_>, node: &Node) {
 
 /// `encrypt` (pre-key count, identity change) and `devices` notifications.
 fn on_notification(p: &mut Parts<'_>, ctx: &mut Ctx<'_>, node: &Node) {
+    if node.attr_str("type") == Some("w:gp2") {
+        // Acknowledged by the groups sub-machine once the change is durable.
+        p.groups.on_notification(node.clone());
+        return;
+    }
     if let Some(ack) = stanza::notification_ack(node) {
         ctx.send(ack);
     }
@@ -475,7 +489,6 @@ fn on_notification(p: &mut Parts<'_>, ctx: &mut Ctx<'_>, node: &Node) {
                 ctx.event(Event::IdentityChanged { user: user.jid() });
             }
         }
-        Some("w:gp2") => p.groups.on_notification(ctx, node),
         Some("devices") => {
             for attr in ["from", "lid"] {
                 if let Some(user) = jid(node.get_attr(attr))

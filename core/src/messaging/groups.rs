@@ -7,10 +7,12 @@
 //!        ▼
 //!  <iq xmlns="w:g2" type="get" to=group><query request="interactive"/> ─▶ row stored
 //!
-//!  <notification type="w:gp2"> add/remove/promote/demote/subject ─▶ row updated,
-//!        Event::GroupChanged; a member who held our sender key left or was removed ─▶ our
-//!        key for the group is dropped: the next send makes a new one and distributes it to
-//!        everyone still there (a removed member never decrypts what is sent after)
+//!  <notification type="w:gp2"> ─▶ queued ─▶ (group row and key holders loaded) ─▶
+//!        add/remove/promote/demote/subject: row updated, Event::GroupChanged; a member left
+//!        or was removed ─▶ our key for the group is dropped: the next send makes a new one
+//!        and distributes it to everyone still there (a removed member never decrypts what is
+//!        sent after) ─▶ the ack, once those writes are durable (a crash before it makes the
+//!        server deliver the notification again, so a removal is never forgotten)
 //!
 //!  sender keys: ours per group (created on the first send), the senders' per (group, sender
 //!  device) from the SKDMs they distribute; the devices that hold our current key are tracked
@@ -130,6 +132,8 @@ pub(crate) struct Groups {
     querying: std::collections::BTreeSet<String>,
     /// Groups the server refused (not a member / not found), this connection.
     refused: std::collections::BTreeMap<String, String>,
+    /// `w:gp2` notifications waiting for their group's rows, in arrival order.
+    notifications: std::collections::VecDeque<Node>,
     /// The planted defect of `MessagingConfig::planted_keep_sender_key_on_removal`.
     keep_key_on_removal: bool,
 }
@@ -264,24 +268,51 @@ impl Groups {
         ctx.event(Event::Groups(infos));
     }
 
-    /// A `w:gp2` notification (acked by the caller): the cached row follows it; a member
-    /// leaving drops our sender key for the group.
-    pub(crate) fn on_notification(&mut self, ctx: &mut Ctx<'_>, node: &Node) {
-        let Some(group) = jid_attr(node.get_attr("from")) else {
-            return;
-        };
-        let key = group_key(&group);
-        if !ctx.want([
-            (Table::Groups, key.clone()),
-            (Table::SenderKeyHolders, key.clone()),
-        ]) {
-            // Not cached: the next send queries the metadata anyway; drop what we had.
-            ctx.delete(Table::Groups, key.clone());
-            if !self.keep_key_on_removal {
-                self.rotate(ctx, &group, "a membership change");
+    /// A `w:gp2` notification: queued until its group's rows are loaded (see [`Self::poll`]).
+    pub(crate) fn on_notification(&mut self, node: Node) {
+        self.notifications.push_back(node);
+    }
+
+    /// Applies the queued notifications in order, each once its rows are cached; the ack of
+    /// each goes out once what it changed is durable.
+    pub(crate) fn poll(&mut self, ctx: &mut Ctx<'_>) {
+        while let Some(node) = self.notifications.front() {
+            let Some(group) = jid_attr(node.get_attr("from")) else {
+                // Not a group's notification: nothing to apply, still acknowledged.
+                if let Some(ack) = super::stanza::notification_ack(node) {
+                    ctx.send(ack);
+                }
+                self.notifications.pop_front();
+                continue;
+            };
+            let key = group_key(&group);
+            if !ctx.want([(Table::Groups, key.clone()), (Table::SenderKeyHolders, key)]) {
+                return;
             }
-            return;
+            if let Some(node) = self.notifications.pop_front() {
+                self.apply(ctx, &group, &node);
+                if let Some(ack) = super::stanza::notification_ack(&node) {
+                    ctx.defer(super::store::Deferred::Send(ack));
+                }
+            }
         }
+    }
+
+    /// Whether notifications wait for their rows.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.notifications.is_empty()
+    }
+
+    /// The transport is gone: unacknowledged notifications come again on the next login.
+    pub(crate) fn on_disconnected(&mut self) {
+        self.notifications.clear();
+    }
+
+    /// One notification with its rows cached: the row follows it, a member leaving drops our
+    /// sender key for the group, the application hears of every change.
+    fn apply(&mut self, ctx: &mut Ctx<'_>, group: &Jid, node: &Node) {
+        let group = group.clone();
+        let key = group_key(&group);
         let mut row = ctx
             .get(Table::Groups, &key)
             .flatten()

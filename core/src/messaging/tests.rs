@@ -649,3 +649,144 @@ fn an_upload_cut_by_a_crash_is_never_offered_again_under_the_same_ids() {
             .all(|id| h.durable_creds.pre_keys.contains_key(id))
     );
 }
+
+/// A `w:gp2` notification about `group` with one `<tag><participant jid/></tag>` change.
+fn gp2(id: &str, group: &Jid, tag: &'static str, member: &Jid) -> Node {
+    Node::new("notification")
+        .attr("id", id.to_owned())
+        .attr("type", "w:gp2")
+        .jid_attr("from", group.clone())
+        .jid_attr("participant", Jid::user("15557770007", Server::WhatsApp))
+        .children(vec![Node::new(tag).children(vec![
+            Node::new("participant").jid_attr("jid", member.clone()),
+        ])])
+}
+
+fn notification_acks(sent: &[Node]) -> Vec<String> {
+    sent.iter()
+        .filter(|n| n.tag == "ack" && n.attr_str("class") == Some("notification"))
+        .filter_map(|n| n.attr_str("id").map(str::to_owned))
+        .collect()
+}
+
+fn group_changes(events: &[Event]) -> Vec<super::groups::GroupChange> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GroupChanged { change, .. } => Some(change.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_group_notification_waits_for_its_rows_and_is_acked_once_its_change_is_durable() {
+    let group = Jid::user("120363000000000001", Server::Group);
+    let creds = paired_credentials(5);
+    let own = super::address::Address::of(&Jid::device("900000001", 2, Server::Lid)).unwrap();
+    let own_key = super::groups::sender_key_key(&group, &own);
+    let mut store = Store::new();
+    let row = super::groups::GroupRow {
+        subject: Some("team".into()),
+        addressing_mode: Some("pn".into()),
+        participants: vec![super::groups::ParticipantRow {
+            jid: Some("15557770007@s.whatsapp.net".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    store.insert(
+        (Table::Groups, super::groups::group_key(&group)),
+        Bytes::from(row.encode_to_vec()),
+    );
+    store.insert(
+        (Table::SenderKeys, own_key.clone()),
+        Bytes::from_static(b"our key"),
+    );
+    // A fresh start: nothing of the group is cached.
+    let mut h = Harness::new(creds, store);
+    let newcomer = Jid::user("15558880008", Server::WhatsApp);
+
+    // Added: the event comes once the rows are loaded, the ack once the row is durable, and
+    // our sender key stays (nobody left).
+    let rest = h.with(|m, env| m.on_stanza(env, gp2("n1", &group, "add", &newcomer)));
+    assert!(rest.is_none());
+    h.collect();
+    assert!(
+        notification_acks(&h.sent).is_empty(),
+        "no ack before the rows are loaded"
+    );
+    h.pump_loads();
+    assert_eq!(
+        group_changes(&h.events),
+        vec![super::groups::GroupChange::Added(vec![newcomer.clone()])],
+        "the change reaches the application although the group was not cached"
+    );
+    assert!(
+        notification_acks(&h.sent).is_empty(),
+        "no ack before the updated row is durable"
+    );
+    h.pump();
+    assert_eq!(notification_acks(&h.sent), ["n1"]);
+    assert!(
+        h.store.contains_key(&(Table::SenderKeys, own_key.clone())),
+        "an addition does not rotate our sender key"
+    );
+    let stored = h.store[&(Table::Groups, super::groups::group_key(&group))].clone();
+    let stored = super::groups::GroupRow::decode(stored).unwrap();
+    assert_eq!(
+        stored.participants.len(),
+        2,
+        "the cached row follows the change"
+    );
+
+    // Removed, then a crash before the rotation is durable: no ack went out, so the server
+    // delivers it again and the key is dropped then.
+    h.sent.clear();
+    h.events.clear();
+    let rest = h.with(|m, env| m.on_stanza(env, gp2("n2", &group, "remove", &newcomer)));
+    assert!(rest.is_none());
+    h.pump_loads();
+    assert!(notification_acks(&h.sent).is_empty());
+    let mut h = h.restart();
+    assert!(
+        h.store.contains_key(&(Table::SenderKeys, own_key.clone())),
+        "the crash came before the rotation was durable"
+    );
+    h.deliver(gp2("n2", &group, "remove", &newcomer));
+    assert_eq!(notification_acks(&h.sent), ["n2"]);
+    assert!(
+        !h.store.contains_key(&(Table::SenderKeys, own_key)),
+        "a removal drops our sender key before the server hears we saw it"
+    );
+    assert_eq!(
+        group_changes(&h.events),
+        vec![super::groups::GroupChange::Removed(vec![newcomer])]
+    );
+}
+
+#[test]
+fn a_group_receipt_names_the_member_device_as_its_sender() {
+    let mut h = Harness::new(paired_credentials(6), Store::new());
+    let group = Jid::user("120363000000000001", Server::Group);
+    let member = Jid::device("15557770007", 3, Server::WhatsApp);
+    h.deliver(
+        Node::new("receipt")
+            .attr("id", "r1")
+            .jid_attr("from", group.clone())
+            .jid_attr("participant", member.clone())
+            .attr("type", "read")
+            .attr("t", "1800000001"),
+    );
+    let receipt = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Receipt(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("a receipt event");
+    assert_eq!(receipt.chat, group);
+    assert_eq!(receipt.from, member);
+    assert_eq!(receipt.participant, Some(member));
+}

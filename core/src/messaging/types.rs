@@ -226,9 +226,10 @@ pub struct Receipt {
     pub ids: Vec<MessageId>,
     /// The chat.
     pub chat: Jid,
-    /// The device that sent the receipt.
+    /// The device that received or read the messages (in a group: the member's device, the
+    /// same as `participant`).
     pub from: Jid,
-    /// In a group, the participant it is about.
+    /// In a group, the member device the receipt is about.
     pub participant: Option<Jid>,
     /// The server's timestamp (Unix seconds), when present.
     pub timestamp: Option<u64>,

@@ -156,10 +156,20 @@ impl Inner {
     }
 
     pub(super) fn scan_qr(&self, qr: &str) -> Result<Jid, SimError> {
+        self.scan_qr_as(0, qr)
+    }
+
+    /// Phone `index` scans `qr`: the companion joins that phone's account.
+    pub(super) fn scan_qr_as(&self, index: usize, qr: &str) -> Result<Jid, SimError> {
         self.with_hub(|hub, now| {
-            let (phone, server) = hub.linking_phone();
+            let hub = &mut *hub;
+            let phone = &mut hub
+                .phones
+                .get_mut(index)
+                .ok_or(SimError::NoSuchPhone(index))?
+                .phone;
             let jid = phone.next_companion_jid();
-            phone.scan(server, qr, now)?;
+            phone.scan(&mut hub.server, qr, now)?;
             Ok(jid)
         })
     }
@@ -227,6 +237,47 @@ impl Inner {
                 .ok_or(SimError::NoSuchPhone(phone))?;
             Ok(slot.send_text(to, text, unix))
         })
+    }
+
+    pub(super) fn send_media(
+        &self,
+        phone: usize,
+        to: &Jid,
+        kind: tether_core::media::MediaKind,
+        bytes: &[u8],
+        options: &tether_core::media::MediaOptions,
+    ) -> Result<String, SimError> {
+        self.with_hub(|hub, now| {
+            let unix = hub.server.unix_at(now);
+            let slot = hub
+                .phones
+                .get_mut(phone)
+                .ok_or(SimError::NoSuchPhone(phone))?;
+            let (blob, upload) = phones::encrypt_media(phone, kind, bytes, unix);
+            let mms = kind.mms_type().unwrap_or("document");
+            let direct_path = hub.server.media().store(mms, blob, unix);
+            let message = phones::media_message(upload, direct_path, options, unix);
+            Ok(slot.device.send_message(to, &message, unix))
+        })
+    }
+
+    pub(super) fn fetch_media(
+        &self,
+        media: &tether_core::media::MediaRef,
+    ) -> Result<Vec<u8>, tether_core::media::MediaError> {
+        use tether_core::media::MediaError;
+        let path = media
+            .direct_path
+            .as_deref()
+            .ok_or(MediaError::MissingField("direct path"))?;
+        let blob = self
+            .with_hub(|hub, _| hub.server.media().blob(path))
+            .ok_or_else(|| MediaError::Status {
+                host: "sim".into(),
+                status: 404,
+            })?;
+        let (keys, expected) = (media.keys()?, media.expected()?);
+        Ok(tether_core::media::cipher::decrypt(&keys, expected, &blob)?)
     }
 
     pub(super) fn received(&self, phone: usize) -> Result<Vec<Received>, SimError> {
