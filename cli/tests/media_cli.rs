@@ -2,7 +2,8 @@
 //! sim's CA, trusted with `--ca-file`): a contact's phone sends a document and `tether run
 //! --json --download-dir D` prints the message with its `media` object naming the verified
 //! file it saved; `tether send --document` (through the running instance's control socket)
-//! uploads a file and the phone's verified download has the same SHA-256.
+//! uploads a file and the phone's verified download has the same SHA-256; with no instance
+//! running, `tether send --voice` connects itself and the phone gets a voice note.
 //! Deadlines in the helpers only guard against hangs; nothing asserts on timing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -129,4 +130,57 @@ fn run_saves_received_media_and_send_uploads_a_document_the_phone_verifies() {
     let (code, _, _) = output(tether(&t.0).args(["stop", "--store"]).arg(&store));
     assert_eq!(code, 0);
     assert_eq!(run.exit_code(), 0);
+
+    // With no instance running, `tether send --voice` connects itself, uploads and sends.
+    let note: Vec<u8> = b"OggS"
+        .iter()
+        .copied()
+        .chain((0..4_000u32).map(|i| i as u8))
+        .collect();
+    let file = t.0.join("note.ogg");
+    std::fs::write(&file, &note).unwrap();
+    let (code, out, err) = output(
+        tether(&t.0)
+            .args(["send", &chat, "--voice"])
+            .arg(&file)
+            .args([
+                "--json",
+                "--ca-file",
+                &ca,
+                "--server",
+                &sim.ws,
+                "--trust-root",
+                &sim.root,
+            ])
+            .arg("--store")
+            .arg(&store),
+    );
+    assert_eq!(code, 0, "{err}");
+    let answer: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(answer["via"], "own connection", "{answer}");
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let want = hex::encode(sha2::Sha256::digest(&note));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: Value =
+            serde_json::from_str(&http_get(&format!("{}/received?phone=1", sim.control))).unwrap();
+        let found = got
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id.as_str())
+            .cloned();
+        if let Some(r) = found {
+            assert_eq!(r["media"]["type"], "audio", "{r}");
+            assert_eq!(r["media"]["voice_note"], true, "{r}");
+            assert_eq!(r["media"]["mimetype"], "audio/ogg; codecs=opus", "{r}");
+            assert_eq!(r["media"]["sha256"], want.as_str(), "{r}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "phone 1 never got the voice note; it has {got}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
