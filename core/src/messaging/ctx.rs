@@ -171,6 +171,35 @@ impl Ctx<'_> {
         loader.want(cache, keys)
     }
 
+    /// [`Self::want`], and the cached ones among `keys` stay cached (pinned) until
+    /// [`Self::unpin_all`]: for a job that gathers more records than the cache keeps.
+    pub(crate) fn want_pinned(&mut self, keys: &[(Table, Bytes)]) -> bool {
+        let Shared { cache, loader, .. } = &mut *self.shared;
+        let mut missing = Vec::new();
+        for (table, key) in keys {
+            if !cache.pin(*table, key) {
+                missing.push((*table, key.clone()));
+            }
+        }
+        missing.is_empty() || loader.want(cache, missing)
+    }
+
+    /// Every record pinned by [`Self::want_pinned`] may be evicted again.
+    pub(crate) fn unpin_all(&mut self) {
+        self.shared.cache.unpin_all();
+    }
+
+    /// Whether something is waiting for the store (a load) and nothing for the server (an
+    /// iq): a job that waits only for loads will go on within this burst of inputs.
+    pub(crate) fn waits_only_for_loads(&self) -> bool {
+        self.shared.loader.busy() && self.shared.iqs.is_empty()
+    }
+
+    /// How many loads were answered so far (a waiting job re-checks when this moved).
+    pub(crate) fn loads_answered(&self) -> u64 {
+        self.shared.loader.answered()
+    }
+
     /// A range read for a sub-machine.
     pub(crate) fn range(
         &mut self,
