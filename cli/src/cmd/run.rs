@@ -141,7 +141,7 @@ pub(crate) struct RunArgs {
     /// `metrics`, else off]
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics: Option<String>,
-    /// Save the media of every received message into DIR (verified, as <id>.<ext>) before
+    /// Save the media of every received message into DIR (verified, as `<id>.<ext>`) before
     /// printing it; the message's `media` object names the `path`
     #[arg(long, value_name = "DIR")]
     pub(crate) download_dir: Option<PathBuf>,
