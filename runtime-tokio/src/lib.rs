@@ -39,6 +39,7 @@ use tether_core::driver::{
 };
 pub use tether_core::proxy::ProxySetting;
 pub use tether_core::reason::DisconnectReason;
+pub use tether_net_common::groups::{GroupQueryError, PendingGroupInfo, PendingGroupList};
 pub use tether_net_common::sends::PendingSend;
 use tether_net_common::sends::{SendTracker, send_watched};
 
