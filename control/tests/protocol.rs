@@ -672,7 +672,7 @@ fn group_queries_answer_when_the_server_did_and_group_events_stream() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(matches!(fake.commands().last(), Some(Command::ListGroups)));
-    fake.tracker.observe(&Event::Groups(vec![info.clone()]));
+    fake.tracker.observe(&Event::Groups(vec![info]));
     let v = c.next_line().unwrap().unwrap();
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["req"], 2);
@@ -692,7 +692,7 @@ fn group_queries_answer_when_the_server_did_and_group_events_stream() {
     let v = raw(&mut c, r#"{"cmd":"subscribe","events":["group_changed"]}"#);
     assert_eq!(v["ok"], true);
     server.publish(&Event::GroupChanged {
-        group: group.clone(),
+        group,
         actor: Some("15550001111@s.whatsapp.net".parse().unwrap()),
         change: tether_core::messaging::groups::GroupChange::Removed(vec![
             "15550002222@s.whatsapp.net".parse().unwrap(),

@@ -145,7 +145,7 @@ macro_rules! scenario {
         // Groups: phone 1 makes one with the account; the application queries it, lists its
         // groups, gets a member's message with the group as chat, and writes to the group.
         let group = server
-            .create_group(1, "Team", &[own.clone()], tether_sim::Namespace::Lid)
+            .create_group(1, "Team", std::slice::from_ref(&own), tether_sim::Namespace::Lid)
             .unwrap();
         let info = client.group_info(&group).unwrap().await.unwrap();
         assert_eq!(info.jid, group);
