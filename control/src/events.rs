@@ -251,7 +251,28 @@ pub fn message_json(m: &IncomingMessage) -> Value {
         })),
         "mentions": m.mentions().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "reaction": m.reaction().map(|(id, emoji)| json!({"id": id.as_str(), "emoji": emoji})),
+        "media": media_json(&m.message),
         "replayed": m.replayed,
+    })
+}
+
+/// The `media` object of a message that carries media (else `null`): what it is, not how to
+/// fetch it (the key and paths stay in the inbox; `download` fetches it).
+pub fn media_json(message: &tether_core::proto::message::Message) -> Value {
+    let Some(media) = tether_core::media::MediaRef::of(message) else {
+        return Value::Null;
+    };
+    json!({
+        "type": media.kind.map(|k| k.name()),
+        "mimetype": media.mimetype,
+        "size": media.file_length,
+        "caption": media.caption,
+        "file_name": media.file_name,
+        "seconds": media.seconds,
+        "voice_note": media.voice_note,
+        "gif": media.gif,
+        "width": media.width,
+        "height": media.height,
     })
 }
 
@@ -382,6 +403,41 @@ mod tests {
         let v = &event_json(&Event::Message(Box::new(incoming(r))), Instant::now())[0];
         assert_eq!(v["reaction"], json!({"id": "3EB0FEED", "emoji": "❤️"}));
         assert_eq!(v["text"], Value::Null);
+        assert_eq!(v["media"], Value::Null);
+    }
+
+    #[test]
+    fn a_media_message_carries_its_media_object_without_secrets() {
+        use tether_core::media::{Digests, MediaKey, MediaKind, MediaOptions, Upload};
+        let upload = Upload {
+            kind: MediaKind::Document,
+            media_key: MediaKey::from_bytes([3; 32]),
+            digests: Digests {
+                file_sha256: [1; 32],
+                file_enc_sha256: [2; 32],
+                file_length: 70_000,
+            },
+            url: None,
+            direct_path: "/v/t62.7119-24/x.enc?oh=1".into(),
+            uploaded_at: 1,
+        };
+        let mut options = MediaOptions::default();
+        options.caption = Some("the report".into());
+        options.file_name = Some("report.pdf".into());
+        options.mimetype = Some("application/pdf".into());
+        let message = tether_core::media::media_message(&upload, &options, 1);
+        let v = &event_json(&Event::Message(Box::new(incoming(message))), Instant::now())[0];
+        let media = &v["media"];
+        assert_eq!(media["type"], "document");
+        assert_eq!(media["mimetype"], "application/pdf");
+        assert_eq!(media["size"], 70_000);
+        assert_eq!(media["caption"], "the report");
+        assert_eq!(media["file_name"], "report.pdf");
+        let text = v.to_string();
+        assert!(
+            !text.contains("oh=1") && !text.contains("media_key"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -49,9 +49,16 @@ pub struct Options {
     pub ws_max_message: usize,
     /// The WebSocket read buffer per connection (bytes); small keeps idle sessions small.
     pub ws_read_buffer: usize,
-    /// The certificate authorities every TLS connection trusts (WebSocket and version fetch).
+    /// The certificate authorities every TLS connection trusts (WebSocket, version fetch and
+    /// media hosts).
     pub trust: TlsTrust,
+    /// The largest media file sent or downloaded (bytes), checked before anything is read
+    /// (default [`DEFAULT_MEDIA_LIMIT`]: WhatsApp's document limit).
+    pub media_limit: u64,
 }
+
+/// The default [`Options::media_limit`]: 2 GiB, WhatsApp's limit for documents.
+pub const DEFAULT_MEDIA_LIMIT: u64 = 2 << 30;
 
 /// Which certificate authorities the adapters' TLS connections trust: always the built-in
 /// webpki roots, plus the CA certificates of these PEM files. There is deliberately no way to
@@ -101,6 +108,7 @@ impl Default for Options {
             ws_max_message: 16 << 20,
             ws_read_buffer: 4096,
             trust: TlsTrust::default(),
+            media_limit: DEFAULT_MEDIA_LIMIT,
         }
     }
 }

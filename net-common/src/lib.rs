@@ -14,6 +14,8 @@
 #![deny(missing_docs)]
 
 pub mod groups;
+pub mod media;
+pub mod media_client;
 pub mod sends;
 pub mod trust;
 

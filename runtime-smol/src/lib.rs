@@ -53,6 +53,8 @@ use tether_core::driver::{
 pub use tether_core::proxy::ProxySetting;
 pub use tether_core::reason::DisconnectReason;
 pub use tether_net_common::groups::{GroupQueryError, PendingGroupInfo, PendingGroupList};
+use tether_net_common::media::MediaConnTracker;
+pub use tether_net_common::media_client::SendMediaError;
 pub use tether_net_common::sends::PendingSend;
 use tether_net_common::sends::{SendTracker, send_watched};
 
@@ -82,20 +84,24 @@ pub async fn start<S: CredentialStore + Send + 'static>(
     let (events_tx, events_rx) = async_channel::unbounded();
     let (done_tx, done_rx) = async_channel::bounded::<()>(1);
     let sends = SendTracker::new();
+    let media_conns = MediaConnTracker::new();
     let driver = drive(
         Arc::clone(&shared),
         store,
         wake_rx,
         events_tx,
-        net,
+        Arc::clone(&net),
         done_tx,
-        Arc::clone(&sends),
+        (Arc::clone(&sends), Arc::clone(&media_conns)),
     );
     let client = Client {
         shared,
         wake: wake_tx,
         done: done_rx,
         sends,
+        net,
+        media_conns,
+        media_limit: options.media_limit,
     };
     let events = Events {
         rx: Box::pin(events_rx),
@@ -121,10 +127,14 @@ pub struct Client {
     wake: Sender<()>,
     done: Receiver<()>,
     sends: Arc<SendTracker>,
+    net: Arc<net::Net>,
+    media_conns: Arc<MediaConnTracker>,
+    media_limit: u64,
 }
 
 impl Client {
     tether_net_common::messaging_methods!();
+    tether_net_common::media_methods!();
 
     /// Sends any message content to `to` (a phone number, a user JID, a LID or a [`Jid`]):
     /// the message is durable before this returns, and goes out now or once connected.
@@ -222,9 +232,10 @@ async fn drive<S: CredentialStore + Send + 'static>(
     events: Sender<Event>,
     net: Arc<net::Net>,
     done: Sender<()>,
-    sends: Arc<SendTracker>,
+    (sends, media_conns): (Arc<SendTracker>, Arc<MediaConnTracker>),
 ) {
     let closer = sends.close_on_drop();
+    let media_closer = media_conns.close_on_drop();
     let (io_tx, io_rx) = async_channel::unbounded::<Input>();
     let (store_tx, store_rx) = async_channel::unbounded::<Action>();
     let mut store_loop = pin!(store_loop(store, store_rx, io_tx.clone()).fuse());
@@ -266,6 +277,7 @@ async fn drive<S: CredentialStore + Send + 'static>(
                 }
                 Job::Event(event) => {
                     sends.observe(&event);
+                    media_conns.observe(&event);
                     let _ = events.try_send(event);
                 }
                 _ => {}
@@ -318,7 +330,7 @@ async fn drive<S: CredentialStore + Send + 'static>(
     if !store_loop.is_terminated() {
         futures_lite::future::zip(store_loop, transports).await;
     }
-    drop(closer);
+    drop((closer, media_closer));
     drop(done);
 }
 

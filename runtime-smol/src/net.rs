@@ -129,6 +129,19 @@ impl Net {
     }
 }
 
+impl tether_net_common::media::MediaDial for Net {
+    type Stream = TlsStream<TcpStream>;
+
+    async fn dial(&self, target: &Endpoint) -> Result<Self::Stream, DialError> {
+        let tcp = self.tcp(target).await?;
+        self.tls(target, tcp).await
+    }
+
+    async fn sleep(&self, duration: std::time::Duration) {
+        async_io::Timer::after(duration).await;
+    }
+}
+
 /// Resolves `host` (a failure is [`DialError::Dns`]) and connects to its addresses in turn
 /// (the last failure is reported for `what`).
 async fn connect(host: &str, port: u16, what: String) -> Result<TcpStream, DialError> {

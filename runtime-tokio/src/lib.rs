@@ -40,6 +40,8 @@ use tether_core::driver::{
 pub use tether_core::proxy::ProxySetting;
 pub use tether_core::reason::DisconnectReason;
 pub use tether_net_common::groups::{GroupQueryError, PendingGroupInfo, PendingGroupList};
+use tether_net_common::media::MediaConnTracker;
+pub use tether_net_common::media_client::SendMediaError;
 pub use tether_net_common::sends::PendingSend;
 use tether_net_common::sends::{SendTracker, send_watched};
 
@@ -62,20 +64,24 @@ pub async fn start<S: CredentialStore + Send + 'static>(
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = watch::channel(None);
     let sends = SendTracker::new();
+    let media_conns = MediaConnTracker::new();
     tokio::spawn(drive(
         Arc::clone(&shared),
         wake_rx,
         events_tx,
         store,
-        net,
+        Arc::clone(&net),
         done_tx,
-        Arc::clone(&sends),
+        (Arc::clone(&sends), Arc::clone(&media_conns)),
     ));
     let client = Client {
         shared,
         wake: wake_tx,
         done: done_rx,
         sends,
+        net,
+        media_conns,
+        media_limit: options.media_limit,
     };
     Ok((client, Events { rx: events_rx }))
 }
@@ -98,10 +104,14 @@ pub struct Client {
     wake: mpsc::Sender<()>,
     done: watch::Receiver<Option<Result<(), String>>>,
     sends: Arc<SendTracker>,
+    net: Arc<net::Net>,
+    media_conns: Arc<MediaConnTracker>,
+    media_limit: u64,
 }
 
 impl Client {
     tether_net_common::messaging_methods!();
+    tether_net_common::media_methods!();
 
     /// Sends any message content to `to` (a phone number, a user JID, a LID or a [`Jid`]):
     /// the message is durable before this returns, and goes out now or once connected.
@@ -200,9 +210,10 @@ async fn drive<S: CredentialStore + Send + 'static>(
     store: S,
     net: Arc<net::Net>,
     done: watch::Sender<Option<Result<(), String>>>,
-    sends: Arc<SendTracker>,
+    (sends, media_conns): (Arc<SendTracker>, Arc<MediaConnTracker>),
 ) {
     let closer = sends.close_on_drop();
+    let media_closer = media_conns.close_on_drop();
     let (io_tx, mut io_rx) = mpsc::unbounded_channel::<Input>();
     let (store_tx, store_rx) = mpsc::unbounded_channel::<Action>();
     let store_worker = tokio::spawn(store_loop(store, store_rx, io_tx.clone()));
@@ -241,6 +252,7 @@ async fn drive<S: CredentialStore + Send + 'static>(
                 }
                 Job::Event(event) => {
                     sends.observe(&event);
+                    media_conns.observe(&event);
                     let _ = events.send(event);
                 }
                 _ => {}
@@ -269,7 +281,7 @@ async fn drive<S: CredentialStore + Send + 'static>(
     drop((transport, store_tx));
     let result = store_worker.await.map_err(|e| format!("store worker: {e}"));
     drop(events);
-    drop(closer);
+    drop((closer, media_closer));
     let _ = done.send(Some(result));
 }
 

@@ -128,6 +128,19 @@ impl Net {
     }
 }
 
+impl tether_net_common::media::MediaDial for Net {
+    type Stream = TokioAdapter<TlsStream<TcpStream>>;
+
+    async fn dial(&self, target: &Endpoint) -> Result<Self::Stream, DialError> {
+        let tcp = self.tcp(target).await?;
+        Ok(TokioAdapter::new(self.tls(target, tcp).await?))
+    }
+
+    async fn sleep(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
 /// Resolves `host` (a failure is [`DialError::Dns`]) and connects to its addresses in turn
 /// (the last failure is reported for `what`).
 async fn connect(host: &str, port: u16, what: String) -> Result<TcpStream, DialError> {

@@ -190,6 +190,7 @@ impl Connection {
             self.timers.clear(timer);
         }
         self.session.on_disconnect();
+        self.media_conn_lost();
         self.messaging.on_disconnected();
         info!("{}", reason.closed_line());
 
@@ -265,6 +266,7 @@ impl Connection {
         }
         self.keepalive.stop();
         self.session.on_disconnect();
+        self.media_conn_lost();
         self.messaging.on_disconnected();
         self.finish_stop(reason, None);
     }

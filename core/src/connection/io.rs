@@ -207,6 +207,13 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// The media upload token and hosts, answering `Command::MediaConn`.
+    MediaConn(Box<crate::media::MediaConn>),
+    /// `Command::MediaConn` could not be answered (refused, malformed, connection lost).
+    MediaConnFailed {
+        /// Why.
+        reason: crate::media::MediaConnError,
+    },
     /// A group changed (a `w:gp2` notification): members added, removed, promoted…
     GroupChanged {
         /// The group.
@@ -277,6 +284,13 @@ pub enum Command {
         to: Jid,
         /// What the user is doing.
         state: crate::messaging::chatstate::ChatState,
+    },
+    /// Get the media upload token and hosts (answer: `Event::MediaConn` or
+    /// `Event::MediaConnFailed`): from the cache while it is good unless `refresh` (a host
+    /// refused the token), else from the server (needs a logged-in connection).
+    MediaConn {
+        /// Ask the server even if a cached answer is still good.
+        refresh: bool,
     },
     /// Tell the server to remove this companion, then quarantine the credentials.
     Logout,

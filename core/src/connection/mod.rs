@@ -25,6 +25,7 @@ mod attempt;
 mod config;
 mod io;
 mod linking;
+mod media;
 mod messages;
 mod rng;
 mod session;
@@ -151,6 +152,8 @@ pub struct Connection {
     linking: Option<linking::Linking>,
     /// End-to-end encrypted messaging.
     messaging: crate::messaging::engine::Messaging,
+    /// The `media_conn` answer and whether one is asked for.
+    media: media::MediaConnCache,
 }
 
 impl Connection {
@@ -200,6 +203,7 @@ impl Connection {
             session,
             linking: None,
             messaging,
+            media: media::MediaConnCache::default(),
         };
         conn.ensure_credentials();
         conn.start_messaging(now);
@@ -541,6 +545,7 @@ impl Connection {
                 Ok(())
             }
             Command::RequestPairingCode { phone } => self.request_pairing_code(&phone, now),
+            Command::MediaConn { refresh } => self.request_media_conn(refresh, now),
         }
     }
 

@@ -19,6 +19,7 @@ use crate::reason::{DisconnectReason, LostCause};
 enum IqPurpose {
     Active,
     Logout,
+    MediaConn,
 }
 
 /// Per-connection stanza bookkeeping: iq ids and the answers still expected.
@@ -58,6 +59,11 @@ impl Session {
             .attr("xmlns", xmlns)
             .attr("type", kind)
             .jid_attr("to", Jid::server_jid(Server::WhatsApp))
+    }
+
+    /// `<iq xmlns="w:m" type="set">`, its answer routed to the `media_conn` cache.
+    pub(super) fn media_conn_iq(&mut self) -> Node {
+        self.iq(IqPurpose::MediaConn, crate::media::conn::XMLNS, "set")
     }
 
     /// `<iq xmlns="md" type="set"><remove-companion-device jid=… reason="user_initiated"/>`.
@@ -255,8 +261,9 @@ impl Connection {
         self.events.push_back(Event::Stanza(node));
     }
 
-    fn on_iq_answer(&mut self, purpose: IqPurpose, node: &Node, ok: bool, _now: Instant) {
+    fn on_iq_answer(&mut self, purpose: IqPurpose, node: &Node, ok: bool, now: Instant) {
         match purpose {
+            IqPurpose::MediaConn => self.on_media_conn_answer(node, now),
             IqPurpose::Active | IqPurpose::Logout => {
                 if !ok {
                     warn!(answer = %node, "server refused {purpose:?}");

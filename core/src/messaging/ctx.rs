@@ -171,6 +171,29 @@ impl Ctx<'_> {
         loader.want(cache, keys)
     }
 
+    /// [`Self::want`], and the cached ones among `keys` stay cached (pinned) until
+    /// [`Self::unpin_all`]: for a job that gathers more records than the cache keeps.
+    pub(crate) fn want_pinned(&mut self, keys: &[(Table, Bytes)]) -> bool {
+        let Shared { cache, loader, .. } = &mut *self.shared;
+        let mut missing = Vec::new();
+        for (table, key) in keys {
+            if !cache.pin(*table, key) {
+                missing.push((*table, key.clone()));
+            }
+        }
+        missing.is_empty() || loader.want(cache, missing)
+    }
+
+    /// Every record pinned by [`Self::want_pinned`] may be evicted again.
+    pub(crate) fn unpin_all(&mut self) {
+        self.shared.cache.unpin_all();
+    }
+
+    /// How many loads were answered so far (a waiting job re-checks when this moved).
+    pub(crate) fn loads_answered(&self) -> u64 {
+        self.shared.loader.answered()
+    }
+
     /// A range read for a sub-machine.
     pub(crate) fn range(
         &mut self,

@@ -343,6 +343,7 @@ impl Messaging {
     pub(crate) fn on_store_failed(&mut self) {
         self.shared.cache.drop_dirty();
         self.shared.loader.reset();
+        self.inbox.on_store_failed();
     }
 
     /// Loads to emit.

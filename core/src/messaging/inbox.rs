@@ -5,9 +5,11 @@
 //!  start ─▶ load the inbox watermark, next position and confirmations ─▶ replay every
 //!           unconfirmed entry as an event (pages of 256) ─▶ Ready
 //!
-//!  <message> ─▶ queue ─▶ batch (≤ max_batch stanzas, arrival order):
+//!  <message> ─▶ parsed once ─▶ queue ─▶ batch (≤ max_batch stanzas, arrival order):
 //!      1. resolve each sender's canonical address (LID when known: attribute, or the map)
-//!      2. load what the batch needs (dedup keys, sessions, identities, signed pre-keys)
+//!      2. load what the batch needs (dedup keys, sessions, identities, signed pre-keys);
+//!         each stanza asks once, re-checks only when a load was answered, and keeps what it
+//!         found cached (pinned) until its batch is processed
 //!      3. per stanza, in order: already processed? → receipt again, no event
 //!                               decrypt → unpad → decode → unwrap → inbox row
 //!                               failed  → retry receipt (keys from the 2nd) + ack, or after
@@ -93,11 +95,25 @@ enum Replay {
     Done,
 }
 
+/// A queued `<message>`: parsed on arrival, then the records its decryption needs.
+#[derive(Debug)]
+struct Queued {
+    node: Node,
+    env: Result<Envelope, u16>,
+    /// The records it needs, once its sender's address is resolved.
+    keys: Option<Vec<(Table, Bytes)>>,
+    /// Every record it needs is cached (and pinned).
+    ready: bool,
+}
+
 /// The inbox sub-machine.
 #[derive(Debug)]
 pub(crate) struct Inbox {
     config: InboxConfig,
-    queue: VecDeque<Node>,
+    queue: VecDeque<Queued>,
+    /// The queue length and the loads answered at the last look at the batch: nothing to do
+    /// until one of them moves.
+    looked: (usize, u64),
     replay: Replay,
     /// The next position to assign (known once the counters are loaded).
     next: u64,
@@ -122,6 +138,7 @@ impl Inbox {
         Self {
             config,
             queue: VecDeque::new(),
+            looked: (0, u64::MAX),
             replay: Replay::Idle,
             next: 0,
             watermark: 0,
@@ -279,7 +296,26 @@ impl Inbox {
 
     /// A `<message>` stanza arrived.
     pub(crate) fn on_message(&mut self, node: Node) {
-        self.queue.push_back(node);
+        let env = Envelope::parse(&node).map_err(|error| {
+            warn!(%error, "refusing a malformed message stanza");
+            error.nack_code()
+        });
+        let ready = env.is_err();
+        self.queue.push_back(Queued {
+            node,
+            env,
+            keys: None,
+            ready,
+        });
+    }
+
+    /// Records were dropped from the cache and loads forgotten: every queued stanza looks
+    /// for its records again.
+    pub(crate) fn on_store_failed(&mut self) {
+        for q in &mut self.queue {
+            q.ready = q.env.is_err();
+        }
+        self.looked = (0, u64::MAX);
     }
 
     /// Whether a batch is waiting (for loads).
@@ -289,68 +325,95 @@ impl Inbox {
 
     /// Processes the next batch when everything it needs is loaded.
     pub(crate) fn poll(&mut self, ctx: &mut Ctx<'_>, devices: &mut Devices) {
-        if self.replay != Replay::Done || self.queue.is_empty() {
+        if self.replay != Replay::Done {
             return;
         }
-        let n = self.queue.len().min(self.config.max_batch.max(1));
-        // Parse; malformed stanzas are nacked at once (the nack depends on no state).
-        let mut batch = Vec::with_capacity(n);
-        for node in self.queue.iter().take(n) {
-            match Envelope::parse(node) {
-                Ok(env) => batch.push((node, Some(env))),
-                Err(error) => {
-                    warn!(%error, "refusing a malformed message stanza");
-                    batch.push((node, None));
-                }
+        while !self.queue.is_empty() {
+            let n = self.queue.len().min(self.config.max_batch.max(1));
+            let look = (n, ctx.loads_answered());
+            if look == self.looked {
+                return;
             }
-        }
-        // 1. The senders' LID mappings, where the stanza does not carry the LID.
-        let map_keys: Vec<(Table, Bytes)> = batch
-            .iter()
-            .filter_map(|(_, e)| e.as_ref())
-            .filter_map(|e| {
-                let user = UserId::of(&e.sender().to_non_ad())?;
-                (user.ns == Namespace::Pn).then(|| Devices::map_key(&user))
-            })
-            .collect();
-        if !ctx.want(map_keys) {
-            return;
-        }
-        // 2. Everything the decryption needs.
-        let mut keys = Vec::new();
-        for (_, env) in &batch {
-            let Some(env) = env else { continue };
-            let Some(from) = self.sender_address(ctx, env) else {
-                continue;
-            };
-            keys.push((Table::Processed, dedup_key(ctx, env, &from)));
-            let group = env.is_group().then(|| env.from.to_non_ad());
-            for enc in &env.encs {
-                keys.extend(sessions::needs(
-                    ctx,
-                    &from,
-                    pn_form(env),
-                    enc,
-                    group.as_ref(),
-                ));
+            self.looked = look;
+            if !self.gather(ctx, n) {
+                return;
             }
-        }
-        if !ctx.want(keys) {
-            return;
-        }
-        // 3. Process in arrival order; one commit for all of it.
-        let nodes: Vec<Node> = self.queue.drain(..n).collect();
-        for node in nodes {
-            match Envelope::parse(&node) {
-                Ok(env) => self.process(ctx, devices, &node, &env),
-                Err(e) => {
-                    if let Some(nack) = stanza::message_ack(&node, Some(e.nack_code())) {
-                        ctx.send(nack);
+            // 3. Process in arrival order; one commit for all of it.
+            let batch: Vec<Queued> = self.queue.drain(..n).collect();
+            for q in batch {
+                match q.env {
+                    Ok(env) => self.process(ctx, devices, &q.node, &env),
+                    Err(code) => {
+                        if let Some(nack) = stanza::message_ack(&q.node, Some(code)) {
+                            ctx.send(nack);
+                        }
                     }
                 }
             }
+            info!(stanzas = n, "inbox batch processed");
+            // What the rest needs is pinned again as it is looked at.
+            ctx.unpin_all();
+            self.looked = (0, u64::MAX);
         }
-        info!(stanzas = n, "inbox batch processed");
+    }
+
+    /// Steps 1 and 2 for the first `n` queued stanzas: asks for what is missing; `true` when
+    /// every record the batch needs is cached.
+    fn gather(&mut self, ctx: &mut Ctx<'_>, n: usize) -> bool {
+        let mut all = true;
+        for i in 0..n {
+            let Some(q) = self.queue.get(i) else { break };
+            if q.ready {
+                continue;
+            }
+            let keys = match (&q.env, &q.keys) {
+                (Err(_), _) => continue,
+                (Ok(_), Some(keys)) => keys.clone(),
+                (Ok(env), None) => {
+                    // 1. The sender's LID mapping, where the stanza does not carry the LID.
+                    let map = UserId::of(&env.sender().to_non_ad())
+                        .filter(|u| u.ns == Namespace::Pn && env.alt_lid.is_none())
+                        .map(|u| Devices::map_key(&u));
+                    if let Some(map) = map
+                        && !ctx.want_pinned(&[map])
+                    {
+                        all = false;
+                        continue;
+                    }
+                    let keys = self.needs(ctx, env);
+                    if let Some(q) = self.queue.get_mut(i) {
+                        q.keys = Some(keys.clone());
+                    }
+                    keys
+                }
+            };
+            // 2. Everything the decryption needs.
+            let ready = ctx.want_pinned(&keys);
+            if let Some(q) = self.queue.get_mut(i) {
+                q.ready = ready;
+            }
+            all &= ready;
+        }
+        all
+    }
+
+    /// The records the decryption of one stanza needs.
+    fn needs(&self, ctx: &mut Ctx<'_>, env: &Envelope) -> Vec<(Table, Bytes)> {
+        let Some(from) = self.sender_address(ctx, env) else {
+            return Vec::new();
+        };
+        let mut keys = vec![(Table::Processed, dedup_key(ctx, env, &from))];
+        let group = env.is_group().then(|| env.from.to_non_ad());
+        for enc in &env.encs {
+            keys.extend(sessions::needs(
+                ctx,
+                &from,
+                pn_form(env),
+                enc,
+                group.as_ref(),
+            ));
+        }
+        keys
     }
 
     /// The sender's canonical address: the LID form when known.

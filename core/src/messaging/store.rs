@@ -17,7 +17,8 @@
 //! Rules that keep the cache honest:
 //! - a loaded value never replaces a cached one (whatever the cache holds was written after
 //!   the load was emitted, or is the same value);
-//! - dirty entries (written, not yet durable) are never evicted;
+//! - dirty entries (written, not yet durable) are never evicted, nor pinned ones (the records
+//!   of an inbox batch being gathered, so a batch larger than the capacity still completes);
 //! - eviction happens only between inputs ([`Cache::trim`]), never while a job runs, so a job
 //!   that found its records present uses them in the same step.
 
@@ -36,6 +37,8 @@ struct Slot {
     /// The commit that last wrote it and is not durable yet.
     dirty: Option<CommitId>,
     used: u64,
+    /// Kept until [`Cache::unpin_all`] (an inbox batch needs it).
+    pinned: bool,
 }
 
 /// Identifies one messaging commit (a persist of the connection), to mark its writes durable.
@@ -75,6 +78,24 @@ impl Cache {
         self.slots.contains_key(&(table, key.clone()))
     }
 
+    /// Keeps the record (if cached) until [`Self::unpin_all`]; returns whether it is cached.
+    pub(crate) fn pin(&mut self, table: Table, key: &Bytes) -> bool {
+        match self.slots.get_mut(&(table, key.clone())) {
+            Some(slot) => {
+                slot.pinned = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every pinned record may be evicted again.
+    pub(crate) fn unpin_all(&mut self) {
+        for slot in self.slots.values_mut() {
+            slot.pinned = false;
+        }
+    }
+
     /// Records a write made by `commit`.
     pub(crate) fn write(
         &mut self,
@@ -84,12 +105,17 @@ impl Cache {
         commit: CommitId,
     ) {
         self.clock += 1;
+        let pinned = self
+            .slots
+            .get(&(table, key.clone()))
+            .is_some_and(|s| s.pinned);
         self.slots.insert(
             (table, key),
             Slot {
                 value,
                 dirty: Some(commit),
                 used: self.clock,
+                pinned,
             },
         );
     }
@@ -102,6 +128,7 @@ impl Cache {
             value,
             dirty: None,
             used: clock,
+            pinned: false,
         });
     }
 
@@ -120,24 +147,24 @@ impl Cache {
         self.slots.retain(|_, s| s.dirty.is_none());
     }
 
-    /// Evicts the least recently used clean entries beyond the capacity (`keep`: overrides the
-    /// capacity, e.g. 0 when idle).
+    /// Evicts the least recently used clean, unpinned entries beyond the capacity (`keep`:
+    /// overrides the capacity, e.g. 0 when idle).
     pub(crate) fn trim(&mut self, keep: Option<usize>) {
         let keep = keep.unwrap_or(self.capacity);
-        let clean = self.slots.values().filter(|s| s.dirty.is_none()).count();
+        let evictable = |s: &Slot| s.dirty.is_none() && !s.pinned;
+        let clean = self.slots.values().filter(|s| evictable(s)).count();
         if clean <= keep {
             return;
         }
         let mut ages: Vec<u64> = self
             .slots
             .values()
-            .filter(|s| s.dirty.is_none())
+            .filter(|s| evictable(s))
             .map(|s| s.used)
             .collect();
         ages.sort_unstable();
         let cutoff = ages[clean - keep - 1];
-        self.slots
-            .retain(|_, s| s.dirty.is_some() || s.used > cutoff);
+        self.slots.retain(|_, s| !evictable(s) || s.used > cutoff);
     }
 
     /// How many records are cached.
@@ -179,6 +206,8 @@ pub(crate) struct Loader {
     in_flight: BTreeSet<(Table, Bytes)>,
     /// Loads to emit.
     queued: Vec<(LoadId, Vec<RecordRead>)>,
+    /// Loads answered so far: a job waiting for records re-checks only when this moved.
+    answered: u64,
 }
 
 impl Loader {
@@ -235,6 +264,11 @@ impl Loader {
         std::mem::take(&mut self.queued)
     }
 
+    /// How many loads were answered so far.
+    pub(crate) fn answered(&self) -> u64 {
+        self.answered
+    }
+
     /// Whether a load is still unanswered.
     pub(crate) fn busy(&self) -> bool {
         !self.pending.is_empty() || !self.queued.is_empty()
@@ -248,7 +282,9 @@ impl Loader {
         id: LoadId,
         data: Vec<RecordData>,
     ) -> Option<(RangeFor, Vec<(Bytes, Bytes)>)> {
-        match self.pending.remove(&id)? {
+        let purpose = self.pending.remove(&id)?;
+        self.answered += 1;
+        match purpose {
             LoadPurpose::Keys(keys) => {
                 for ((table, key), answer) in keys.into_iter().zip(data) {
                     self.in_flight.remove(&(table, key.clone()));
@@ -390,5 +426,41 @@ mod tests {
         assert!(cache.has(Table::Meta, &k("a")));
         assert!(cache.has(Table::Meta, &k("c")));
         assert!(!cache.has(Table::Meta, &k("b")));
+    }
+
+    #[test]
+    fn pinned_entries_survive_trimming_and_writes_until_unpinned() {
+        let mut cache = Cache::new(0);
+        cache.fill(Table::Sessions, k("a"), None);
+        cache.fill(Table::Sessions, k("b"), None);
+        assert!(cache.pin(Table::Sessions, &k("a")));
+        assert!(
+            !cache.pin(Table::Sessions, &k("z")),
+            "absent: nothing to pin"
+        );
+        cache.trim(Some(0));
+        assert!(cache.has(Table::Sessions, &k("a")));
+        assert!(!cache.has(Table::Sessions, &k("b")));
+        // Written and made durable: still pinned.
+        cache.write(Table::Sessions, k("a"), Some(k("1")), CommitId(1));
+        cache.durable(CommitId(1));
+        cache.trim(Some(0));
+        assert_eq!(cache.get(Table::Sessions, b"a"), Some(Some(k("1"))));
+        cache.unpin_all();
+        cache.trim(Some(0));
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn answered_loads_are_counted() {
+        let mut cache = Cache::new(8);
+        let mut loader = Loader::default();
+        assert!(!loader.want(&cache, [(Table::Sessions, k("a"))]));
+        let (id, _) = loader.take_queued().remove(0);
+        assert_eq!(loader.answered(), 0);
+        loader.answer(&mut cache, id, vec![RecordData::Value(None)]);
+        assert_eq!(loader.answered(), 1);
+        loader.answer(&mut cache, id, vec![RecordData::Value(None)]);
+        assert_eq!(loader.answered(), 1, "an unknown id is not an answer");
     }
 }

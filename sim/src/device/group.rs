@@ -489,6 +489,7 @@ impl SimDevice {
                         sender: sender.clone(),
                         from_me,
                         text: message.text_content().map(str::to_owned),
+                        media: tether_core::media::MediaRef::of(&message).map(Box::new),
                         t,
                         offline: node.attr_str("offline").is_some(),
                     }));

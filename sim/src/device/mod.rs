@@ -185,6 +185,8 @@ pub struct Received {
     pub from_me: bool,
     /// The text (`conversation` or extended text).
     pub text: Option<String>,
+    /// The media (image, video, audio, document, sticker), when it carries one.
+    pub media: Option<Box<tether_core::media::MediaRef>>,
     /// The server time.
     pub t: u64,
     /// Whether it came from the offline backlog.

@@ -170,6 +170,7 @@ impl SimDevice {
             sender: from.clone(),
             from_me,
             text: content.text_content().map(str::to_owned),
+            media: tether_core::media::MediaRef::of(&content).map(Box::new),
             t,
             offline: node.attr_str("offline").is_some(),
         }));

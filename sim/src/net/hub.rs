@@ -239,6 +239,47 @@ impl Inner {
         })
     }
 
+    pub(super) fn send_media(
+        &self,
+        phone: usize,
+        to: &Jid,
+        kind: tether_core::media::MediaKind,
+        bytes: &[u8],
+        options: &tether_core::media::MediaOptions,
+    ) -> Result<String, SimError> {
+        self.with_hub(|hub, now| {
+            let unix = hub.server.unix_at(now);
+            let slot = hub
+                .phones
+                .get_mut(phone)
+                .ok_or(SimError::NoSuchPhone(phone))?;
+            let (blob, upload) = phones::encrypt_media(phone, kind, bytes, unix);
+            let mms = kind.mms_type().unwrap_or("document");
+            let direct_path = hub.server.media().store(mms, blob, unix);
+            let message = phones::media_message(upload, direct_path, options, unix);
+            Ok(slot.device.send_message(to, &message, unix))
+        })
+    }
+
+    pub(super) fn fetch_media(
+        &self,
+        media: &tether_core::media::MediaRef,
+    ) -> Result<Vec<u8>, tether_core::media::MediaError> {
+        use tether_core::media::MediaError;
+        let path = media
+            .direct_path
+            .as_deref()
+            .ok_or(MediaError::MissingField("direct path"))?;
+        let blob = self
+            .with_hub(|hub, _| hub.server.media().blob(path))
+            .ok_or_else(|| MediaError::Status {
+                host: "sim".into(),
+                status: 404,
+            })?;
+        let (keys, expected) = (media.keys()?, media.expected()?);
+        Ok(tether_core::media::cipher::decrypt(&keys, expected, &blob)?)
+    }
+
     pub(super) fn received(&self, phone: usize) -> Result<Vec<Received>, SimError> {
         self.with_hub(|hub, _| {
             hub.phones

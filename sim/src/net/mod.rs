@@ -29,6 +29,7 @@ mod control;
 mod fault_syntax;
 mod groups;
 mod hub;
+mod media;
 mod phones;
 mod tls;
 mod web;
@@ -173,6 +174,16 @@ impl SimServer {
         let web = std::net::TcpListener::bind(SocketAddr::new(config.bind.ip(), 0))?;
         web.set_nonblocking(true)?;
         let web_addr = web.local_addr()?;
+        // The media host serves HTTPS only (clients use media hosts over TLS, as named).
+        let media = match &config.tls {
+            Some(_) => {
+                let media = std::net::TcpListener::bind(SocketAddr::new(config.bind.ip(), 0))?;
+                media.set_nonblocking(true)?;
+                Some(media)
+            }
+            None => None,
+        };
+        let media_addr = media.as_ref().map(|m| m.local_addr()).transpose()?;
         let web_hits = Arc::new(AtomicU64::new(0));
         let revision = config
             .server
@@ -183,12 +194,17 @@ impl SimServer {
             .enable_all()
             .build()?;
         let inner = Arc::new(Inner::new(&config));
+        if let Some(addr) = media_addr {
+            inner.with_hub(|hub, _| hub.server.media().set_host(addr.to_string()));
+        }
         let (shutdown, stop) = watch::channel(false);
         let tls = config.tls.clone();
         let thread = {
             let inner = Arc::clone(&inner);
             let hits = Arc::clone(&web_hits);
             let web_tls = tls.as_ref().map(TestCa::server_config);
+            let media_tls = tls.as_ref().map(TestCa::server_config);
+            let media_inner = Arc::clone(&inner);
             std::thread::Builder::new()
                 .name("tether-sim-server".to_owned())
                 .spawn(move || {
@@ -201,7 +217,18 @@ impl SimServer {
                                 Err(error) => tracing::error!(%error, "sim server: cannot use the web listener"),
                             }
                         };
-                        tokio::join!(ws::run(inner, listener, control, config, stop), web);
+                        let media_stop = stop.clone();
+                        let media = async move {
+                            let listener = media.map(tokio::net::TcpListener::from_std);
+                            match (listener, media_tls) {
+                                (Some(Ok(listener)), Some(tls)) => {
+                                    media::serve(listener, tls, media_inner, media_stop).await;
+                                }
+                                (Some(Err(error)), _) => tracing::error!(%error, "sim server: cannot use the media listener"),
+                                _ => {}
+                            }
+                        };
+                        tokio::join!(ws::run(inner, listener, control, config, stop), web, media);
                     });
                 })?
         };
@@ -229,6 +256,13 @@ impl SimServer {
     pub fn version_url(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{}/sw.js", self.web_addr)
+    }
+
+    /// The media host `media_conn` answers name (`127.0.0.1:PORT`, HTTPS with the
+    /// [`TestCa`]); `None` without TLS, when `media_conn` is refused.
+    pub fn media_host(&self) -> Option<String> {
+        self.inner
+            .with_hub(|hub, _| hub.server.media().host().map(str::to_owned))
     }
 
     /// How many times `sw.js` was fetched.
@@ -297,6 +331,48 @@ impl SimServer {
     /// Everything that happened to phone `phone` (sent, receipts, retries…), oldest first.
     pub fn phone_events(&self, phone: usize) -> Result<Vec<crate::device::DeviceEvent>, SimError> {
         self.inner.phone_events(phone)
+    }
+
+    /// Phone `phone` sends `bytes` as media of `kind` to `to`: encrypted with a fresh key,
+    /// stored on the media host like an upload, then sent as a media message presented as
+    /// `options` say. Returns the message id.
+    pub fn send_media(
+        &self,
+        phone: usize,
+        to: &Jid,
+        kind: tether_core::media::MediaKind,
+        bytes: &[u8],
+        options: &tether_core::media::MediaOptions,
+    ) -> Result<String, SimError> {
+        self.inner.send_media(phone, to, kind, bytes, options)
+    }
+
+    /// What a phone's download of `media` gets: the blob from the media host, verified and
+    /// decrypted (every check a client makes).
+    pub fn fetch_media(
+        &self,
+        media: &tether_core::media::MediaRef,
+    ) -> Result<Vec<u8>, tether_core::media::MediaError> {
+        self.inner.fetch_media(media)
+    }
+
+    /// Expires the blob at `direct_path` on the media host (downloads answer 410); `false`
+    /// if there is none.
+    pub fn expire_media(&self, direct_path: &str) -> bool {
+        self.inner
+            .with_hub(|hub, _| hub.server.media().expire(direct_path))
+    }
+
+    /// Flips a byte of the blob at `direct_path` (its MAC no longer matches); `false` if
+    /// there is none.
+    pub fn corrupt_media(&self, direct_path: &str) -> bool {
+        self.inner
+            .with_hub(|hub, _| hub.server.media().corrupt(direct_path))
+    }
+
+    /// Uploads the media host accepted over HTTPS so far.
+    pub fn media_uploads(&self) -> u64 {
+        self.inner.with_hub(|hub, _| hub.server.media().uploads())
     }
 
     /// Phone `phone`'s account creates a group (its super admin) with `members` (user JIDs of

@@ -141,3 +141,42 @@ pub(super) fn pump(phones: &mut [SimPhone], server: &mut FakeServer, now: Instan
     }
     tracing::warn!("sim server: the phones kept exchanging stanzas; stopped pumping");
 }
+
+/// A phone's encryption of `bytes` as `kind`: the blob and the upload record (without its
+/// path). The key is derived from the phone, the time and the content (deterministic).
+pub(super) fn encrypt_media(
+    phone: usize,
+    kind: tether_core::media::MediaKind,
+    bytes: &[u8],
+    unix: u64,
+) -> (bytes::Bytes, tether_core::media::Upload) {
+    use sha2::{Digest, Sha256};
+    use tether_core::media::{MediaKey, Upload};
+    let mut seed = Sha256::new();
+    seed.update(b"tether-sim media key");
+    seed.update(phone.to_be_bytes());
+    seed.update(unix.to_be_bytes());
+    seed.update(bytes);
+    let media_key = MediaKey::from_bytes(seed.finalize().into());
+    let (blob, digests) = tether_core::media::cipher::encrypt(&media_key.expand(kind), bytes);
+    let upload = Upload {
+        kind,
+        media_key,
+        digests,
+        url: None,
+        direct_path: String::new(),
+        uploaded_at: unix,
+    };
+    (bytes::Bytes::from(blob), upload)
+}
+
+/// The media message for `upload` stored at `direct_path`.
+pub(super) fn media_message(
+    mut upload: tether_core::media::Upload,
+    direct_path: String,
+    options: &tether_core::media::MediaOptions,
+    unix: u64,
+) -> tether_core::proto::message::Message {
+    upload.direct_path = direct_path;
+    tether_core::media::media_message(&upload, options, unix)
+}

@@ -60,6 +60,7 @@ mod group_routing;
 mod groups;
 mod history;
 mod keys;
+mod media;
 mod notifications;
 mod pairing;
 mod queues;
@@ -95,6 +96,7 @@ pub use fault::{ConnectOutcome, Fault};
 pub use groups::{GroupError, GroupInfo, GroupMember, MemberChange, Role as GroupRole};
 use history::History;
 pub use keys::Handout;
+pub use media::{BLOB_TTL, MAX_BLOB, MediaStore, Refused, TOKEN_TTL};
 pub use queues::{EXPIRY, StanzaClass};
 pub use registry::{REGISTRY_HEADER, RegistryError};
 pub use routing::{Accepted, Routed};
@@ -302,6 +304,8 @@ pub struct FakeServer {
     expired: u64,
     /// Delivery faults armed per device.
     delivery_faults: BTreeMap<DeviceAddr, queues::DeliveryFaults>,
+    /// The media host's tokens and blobs.
+    media: MediaStore,
 }
 
 impl FakeServer {
@@ -371,6 +375,7 @@ impl FakeServer {
             complaints: Vec::new(),
             expired: 0,
             delivery_faults: BTreeMap::new(),
+            media: MediaStore::default(),
         }
     }
 
@@ -389,6 +394,11 @@ impl FakeServer {
     /// The configuration (mutable: change the pre-key count or the minimum version mid-run).
     pub fn config_mut(&mut self) -> &mut ServerConfig {
         &mut self.config
+    }
+
+    /// The media host's tokens and blobs (`media_conn` answers, uploads, downloads).
+    pub fn media(&mut self) -> &mut MediaStore {
+        &mut self.media
     }
 
     /// Server wall-clock time at `now` (Unix seconds, before any per-connection skew).
@@ -507,6 +517,11 @@ impl FakeServer {
     pub fn refuse_next_connects(&mut self, n: usize) {
         self.connect_faults
             .extend(std::iter::repeat_n(ConnectOutcome::Refuse, n));
+    }
+
+    /// Forgets the connect faults not yet used (refused and hanging connects).
+    pub fn clear_connect_faults(&mut self) {
+        self.connect_faults.clear();
     }
 
     /// Leaves the next `n` connects hanging.

@@ -203,6 +203,10 @@ impl FakeServer {
                 let answer = match node.attr_str("xmlns").unwrap_or_default() {
                     "encrypt" => self.on_encrypt_iq(device, node),
                     "usync" => self.on_usync(device, node),
+                    "w:m" if node.child("media_conn").is_some() => {
+                        let unix = self.unix_at(self.now);
+                        self.media.media_conn_answer(node, unix)
+                    }
                     "w:g2" => self.on_group_iq(device, node),
                     "passive" if node.child("active").is_some() => {
                         let iq_id = node.attr_str("id").unwrap_or_default();

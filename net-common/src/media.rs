@@ -1,0 +1,490 @@
+//! Media transfers over the adapters' own dialers (`media.md` §2): the sans-IO exchanges of
+//! [`tether_core::media`] carried over whatever TCP + proxy + TLS stream the adapter dials
+//! (futures-io), so uploads and downloads behave the same on tokio and smol and go through
+//! the same proxies and trust settings as the WebSocket.
+//!
+//! ```text
+//! upload_file: size ≤ limit (metadata, before reading) ─▶ pass 1: encrypt, keep only the
+//!   digests ─▶ Uploading (hosts of media_conn) ─▶ per host: dial, head, pass 2: encrypt
+//!   again straight into the socket (same digests, else the file changed) ─▶ answer ─▶ Upload
+//!   a failed host ─▶ the next; none left ─▶ the most telling error
+//! download: Download (hosts + direct path, then the url) ─▶ per candidate: dial, head,
+//!   read ─▶ decrypt into `<path>.part` as it streams ─▶ every check at the end ─▶ rename;
+//!   a failed candidate truncates the part file and tries the next; nothing unverified is
+//!   ever left at `path`
+//! ```
+//!
+//! Memory stays bounded by [`CHUNK`] plus the cipher's block: neither the file nor the blob
+//! is ever held whole. Every read and write on a socket is bounded by [`IO_TIMEOUT`].
+
+use std::future::Future;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tether_core::connection::Event;
+use tether_core::driver::DialError;
+use tether_core::endpoint::Endpoint;
+use tether_core::media::http::Request;
+use tether_core::media::{
+    Digests, Download, MediaConn, MediaConnError, MediaEncryptor, MediaError, MediaKey, MediaKeys,
+    MediaKind, MediaRef, Upload, Uploading,
+};
+
+/// Bytes read from a file or a socket at a time.
+pub const CHUNK: usize = 64 * 1024;
+
+/// How long one read or write on a media connection may take.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How an adapter reaches a media host: TCP (through the proxy its settings select) and TLS
+/// verified against its trust settings, and a timer.
+pub trait MediaDial: Sync {
+    /// The connected stream.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send;
+
+    /// Dials `target` (always `https://`: TCP, proxy, TLS).
+    fn dial(
+        &self,
+        target: &Endpoint,
+    ) -> impl Future<Output = Result<Self::Stream, DialError>> + Send;
+
+    /// Resolves after `duration`.
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+}
+
+/// `fut`, or `None` once [`IO_TIMEOUT`] passed.
+async fn timed<D: MediaDial, F: Future>(dial: &D, fut: F) -> Option<F::Output> {
+    let fut = std::pin::pin!(fut);
+    let sleep = std::pin::pin!(dial.sleep(IO_TIMEOUT));
+    match futures_util::future::select(fut, sleep).await {
+        futures_util::future::Either::Left((out, _)) => Some(out),
+        futures_util::future::Either::Right(_) => None,
+    }
+}
+
+fn timeout(host: &str) -> MediaError {
+    MediaError::Timeout {
+        host: host.to_owned(),
+        secs: IO_TIMEOUT.as_secs(),
+    }
+}
+
+fn broken(host: &str, e: &std::io::Error) -> MediaError {
+    MediaError::Unreachable {
+        host: host.to_owned(),
+        detail: e.to_string(),
+    }
+}
+
+fn local(what: String) -> impl Fn(std::io::Error) -> MediaError {
+    move |e| MediaError::Io {
+        what: what.clone(),
+        detail: e.to_string(),
+    }
+}
+
+/// Opens `request`'s host and writes its head.
+async fn open<D: MediaDial>(
+    dial: &D,
+    request: &Request,
+    host: &str,
+) -> Result<D::Stream, MediaError> {
+    let mut stream = timed(dial, dial.dial(&request.target))
+        .await
+        .ok_or_else(|| timeout(host))?
+        .map_err(|e| MediaError::Unreachable {
+            host: host.to_owned(),
+            detail: e.to_string(),
+        })?;
+    timed(dial, stream.write_all(&request.head()))
+        .await
+        .ok_or_else(|| timeout(host))?
+        .map_err(|e| broken(host, &e))?;
+    Ok(stream)
+}
+
+/// Encrypts `path` with `keys` chunk by chunk, handing each piece of ciphertext to `sink`;
+/// the digests at the end.
+fn encrypt_file(
+    path: &Path,
+    keys: &MediaKeys,
+    mut sink: impl FnMut(&[u8]) -> Result<(), MediaError>,
+) -> Result<Digests, MediaError> {
+    let reading = local(format!("reading {}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(&reading)?;
+    let mut encryptor = MediaEncryptor::new(keys);
+    let (mut buf, mut out) = (vec![0u8; CHUNK], Vec::with_capacity(CHUNK + 32));
+    loop {
+        let n = file.read(&mut buf).map_err(&reading)?;
+        if n == 0 {
+            break;
+        }
+        encryptor.update(buf.get(..n).unwrap_or_default(), &mut out);
+        sink(&out)?;
+        out.clear();
+    }
+    let digests = encryptor.finish(&mut out);
+    sink(&out)?;
+    Ok(digests)
+}
+
+/// The size of the file at `path`, refused over `limit` before anything is read.
+pub fn checked_size(path: &Path, kind: MediaKind, limit: u64) -> Result<u64, MediaError> {
+    let size = std::fs::metadata(path)
+        .map_err(local(format!("reading {}", path.display())))?
+        .len();
+    if size > limit {
+        return Err(MediaError::TooLarge { kind, size, limit });
+    }
+    Ok(size)
+}
+
+/// Encrypts and uploads the file at `path` as `kind` with a fresh `media_key` to the hosts
+/// of `conn` (`unix`: now, Unix seconds): the finished [`Upload`] a media message is built
+/// from.
+pub async fn upload_file<D: MediaDial>(
+    dial: &D,
+    conn: &MediaConn,
+    kind: MediaKind,
+    path: &Path,
+    media_key: MediaKey,
+    limit: u64,
+    unix: u64,
+) -> Result<Upload, MediaError> {
+    checked_size(path, kind, limit)?;
+    let keys = media_key.expand(kind);
+    // Pass 1: the digests (the upload URL carries the encrypted file's hash).
+    let digests = encrypt_file(path, &keys, |_| Ok(()))?;
+    let mut uploading = Uploading::new(kind, media_key, digests, conn, limit)?;
+    while let Some(mut attempt) = uploading.next_attempt() {
+        let host = attempt.host().to_owned();
+        let sent = send_blob(dial, attempt.request(), &host, path, &keys, &digests).await;
+        let answer = match sent {
+            Ok(stream) => read_answer(dial, stream, &host, &mut attempt).await,
+            Err(e) => Err(e),
+        };
+        match answer.and_then(|()| attempt.eof()) {
+            Ok(answer) => return Ok(uploading.complete(answer, unix)),
+            Err(e) => {
+                tracing::info!(host, error = %e, "media upload attempt failed");
+                if !uploading.failed(e) {
+                    break;
+                }
+            }
+        }
+    }
+    Err(uploading.finish())
+}
+
+/// Pass 2: the head, then the file encrypted again straight into the socket.
+async fn send_blob<D: MediaDial>(
+    dial: &D,
+    request: &Request,
+    host: &str,
+    path: &Path,
+    keys: &MediaKeys,
+    expected: &Digests,
+) -> Result<D::Stream, MediaError> {
+    let mut stream = open(dial, request, host).await?;
+    let reading = local(format!("reading {}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(&reading)?;
+    let mut encryptor = MediaEncryptor::new(keys);
+    let (mut buf, mut out) = (vec![0u8; CHUNK], Vec::with_capacity(CHUNK + 32));
+    let mut done = false;
+    while !done {
+        let n = file.read(&mut buf).map_err(&reading)?;
+        if n == 0 {
+            let digests =
+                std::mem::replace(&mut encryptor, MediaEncryptor::new(keys)).finish(&mut out);
+            if &digests != expected {
+                return Err(MediaError::Io {
+                    what: format!("uploading {}", path.display()),
+                    detail: "the file changed while it was being uploaded; send it again".into(),
+                });
+            }
+            done = true;
+        } else {
+            encryptor.update(buf.get(..n).unwrap_or_default(), &mut out);
+        }
+        timed(dial, stream.write_all(&out))
+            .await
+            .ok_or_else(|| timeout(host))?
+            .map_err(|e| broken(host, &e))?;
+        out.clear();
+    }
+    timed(dial, stream.flush())
+        .await
+        .ok_or_else(|| timeout(host))?
+        .map_err(|e| broken(host, &e))?;
+    Ok(stream)
+}
+
+/// Reads the upload answer into `attempt` until it is complete or the server closes.
+async fn read_answer<D: MediaDial>(
+    dial: &D,
+    mut stream: D::Stream,
+    host: &str,
+    attempt: &mut tether_core::media::UploadAttempt,
+) -> Result<(), MediaError> {
+    let mut buf = vec![0u8; 8 * 1024];
+    loop {
+        let n = timed(dial, stream.read(&mut buf))
+            .await
+            .ok_or_else(|| timeout(host))?
+            .map_err(|e| broken(host, &e))?;
+        if n == 0 || attempt.feed(buf.get(..n).unwrap_or_default())? {
+            return Ok(());
+        }
+    }
+}
+
+/// Where verified plaintext goes while a download streams: reset when a candidate fails.
+trait Sink {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), MediaError>;
+    fn reset(&mut self) -> Result<(), MediaError>;
+}
+
+impl Sink for Vec<u8> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), MediaError> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+    fn reset(&mut self) -> Result<(), MediaError> {
+        self.clear();
+        Ok(())
+    }
+}
+
+/// The `.part` file a download streams into before it is verified and renamed.
+struct PartFile {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl Sink for PartFile {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), MediaError> {
+        self.file
+            .write_all(bytes)
+            .map_err(local(format!("writing {}", self.path.display())))
+    }
+    fn reset(&mut self) -> Result<(), MediaError> {
+        let writing = local(format!("writing {}", self.path.display()));
+        self.file.set_len(0).map_err(&writing)?;
+        self.file.rewind().map_err(&writing)
+    }
+}
+
+/// Downloads `media` from `hosts` (the `media_conn` hosts, primary first) or its own URL,
+/// verifying every check; returns the file. Sizes over `limit` are refused before reading.
+pub async fn download_bytes<D: MediaDial>(
+    dial: &D,
+    media: &MediaRef,
+    hosts: &[String],
+    limit: u64,
+) -> Result<Vec<u8>, MediaError> {
+    let mut out = Vec::new();
+    download_into(dial, media, hosts, limit, &mut out).await?;
+    Ok(out)
+}
+
+/// Downloads `media` (see [`download_bytes`]) to `path`: streamed into `<path>.part`
+/// (mode 0600), renamed to `path` only once every check passed. Returns the file's length.
+pub async fn download_to_path<D: MediaDial>(
+    dial: &D,
+    media: &MediaRef,
+    hosts: &[String],
+    limit: u64,
+    path: &Path,
+) -> Result<u64, MediaError> {
+    let mut part = path.as_os_str().to_owned();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(&part)
+        .map_err(local(format!("creating {}", part.display())))?;
+    let mut sink = PartFile {
+        file,
+        path: part.clone(),
+    };
+    let result = download_into(dial, media, hosts, limit, &mut sink).await;
+    let result = result.and_then(|length| {
+        let writing = local(format!("writing {}", path.display()));
+        sink.file.sync_all().map_err(&writing)?;
+        std::fs::rename(&part, path).map_err(&writing)?;
+        Ok(length)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&part);
+    }
+    result
+}
+
+async fn download_into<D: MediaDial>(
+    dial: &D,
+    media: &MediaRef,
+    hosts: &[String],
+    limit: u64,
+    sink: &mut impl Sink,
+) -> Result<u64, MediaError> {
+    let mut download = Download::new(media, hosts, limit)?;
+    let mut out = Vec::with_capacity(CHUNK + 32);
+    while let Some(mut attempt) = download.next_attempt() {
+        let host = attempt.host().to_owned();
+        let got = fetch(dial, &mut attempt, &host, sink, &mut out).await;
+        let got = got.and_then(|()| {
+            let length = attempt.eof(&mut out)?;
+            sink.write(&out)?;
+            Ok(length)
+        });
+        out.clear();
+        match got {
+            Ok(length) => return Ok(length),
+            Err(e) => {
+                tracing::info!(host, error = %e, "media download attempt failed");
+                sink.reset()?;
+                if !download.failed(e) {
+                    break;
+                }
+            }
+        }
+    }
+    Err(download.finish())
+}
+
+/// One candidate: the request, then the answer decrypted into `sink` as it streams.
+async fn fetch<D: MediaDial>(
+    dial: &D,
+    attempt: &mut tether_core::media::Attempt,
+    host: &str,
+    sink: &mut impl Sink,
+    out: &mut Vec<u8>,
+) -> Result<(), MediaError> {
+    let mut stream = open(dial, attempt.request(), host).await?;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = timed(dial, stream.read(&mut buf))
+            .await
+            .ok_or_else(|| timeout(host))?
+            .map_err(|e| broken(host, &e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        let done = attempt.feed(buf.get(..n).unwrap_or_default(), out)?;
+        sink.write(out)?;
+        out.clear();
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// Waiting for `Event::MediaConn` on any executor: every waiter resolves with the next
+/// answer (or failure) the driver task sees after it started waiting.
+#[derive(Debug, Default)]
+pub struct MediaConnTracker {
+    inner: Mutex<Tracked>,
+}
+
+#[derive(Debug, Default)]
+struct Tracked {
+    generation: u64,
+    last: Option<Result<MediaConn, MediaConnError>>,
+    wakers: Vec<Waker>,
+    closed: bool,
+}
+
+impl MediaConnTracker {
+    /// A tracker nobody waits on.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tracked> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A future for the next answer: create it before sending `Command::MediaConn`.
+    pub fn wait(self: &Arc<Self>) -> MediaConnWait {
+        MediaConnWait {
+            tracker: Arc::clone(self),
+            after: self.lock().generation,
+        }
+    }
+
+    /// The driver task saw `event`.
+    pub fn observe(&self, event: &Event) {
+        let answer = match event {
+            Event::MediaConn(conn) => Ok((**conn).clone()),
+            Event::MediaConnFailed { reason } => Err(reason.clone()),
+            _ => return,
+        };
+        let mut tracked = self.lock();
+        tracked.generation += 1;
+        tracked.last = Some(answer);
+        for waker in tracked.wakers.drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// A guard that [`close`](Self::close)s the tracker when dropped (held by the driver
+    /// task, so waiters resolve even when it is dropped or aborted).
+    pub fn close_on_drop(self: &Arc<Self>) -> MediaConnCloser {
+        MediaConnCloser(Arc::clone(self))
+    }
+
+    /// The driver ended: every waiter resolves with [`MediaConnError::NotConnected`].
+    pub fn close(&self) {
+        let mut tracked = self.lock();
+        tracked.closed = true;
+        for waker in tracked.wakers.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+/// Closes its [`MediaConnTracker`] when dropped.
+#[derive(Debug)]
+pub struct MediaConnCloser(Arc<MediaConnTracker>);
+
+impl Drop for MediaConnCloser {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// The next `media_conn` answer ([`MediaConnTracker::wait`]).
+#[derive(Debug)]
+#[must_use = "await it for the answer"]
+pub struct MediaConnWait {
+    tracker: Arc<MediaConnTracker>,
+    after: u64,
+}
+
+impl Future for MediaConnWait {
+    type Output = Result<MediaConn, MediaConnError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut tracked = self.tracker.lock();
+        if tracked.generation > self.after
+            && let Some(answer) = &tracked.last
+        {
+            return Poll::Ready(answer.clone());
+        }
+        if tracked.closed {
+            return Poll::Ready(Err(MediaConnError::NotConnected));
+        }
+        if !tracked.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            tracked.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}

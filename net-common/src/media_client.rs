@@ -1,0 +1,273 @@
+//! The media half of the adapters' `Client`, written once
+//! ([`media_methods!`](crate::media_methods)): `media_conn`, `upload`,
+//! `send_image`/`send_video`/`send_voice_note`/`send_document`/`send_media`, and
+//! `download`/`download_bytes`.
+//!
+//! ```text
+//! send_media: media_conn (cached while fresh, else asked) ─▶ upload (a host refusing the
+//!   token: media_conn refreshed, upload once more) ─▶ the media message ─▶ Client::send
+//!   (durable in the outbox before the stanza; a restart resends it without uploading)
+//! download: media_conn hosts (none when offline: the message's url) ─▶ verified file
+//! ```
+
+use std::path::Path;
+
+use tether_core::driver::MessagingError;
+use tether_core::media::{MediaError, MediaKey, MediaKind, MediaOptions};
+use thiserror::Error;
+
+/// Why sending media failed: the upload (nothing was sent) or the message (uploaded, not
+/// sent).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SendMediaError {
+    /// Reading, encrypting or uploading the file failed: no message was queued.
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    /// The file was uploaded but the message could not be queued.
+    #[error(transparent)]
+    Messaging(#[from] MessagingError),
+}
+
+/// A fresh media key from the OS.
+pub fn fresh_media_key() -> Result<MediaKey, MediaError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| MediaError::Io {
+        what: "drawing a media key".into(),
+        detail: e.to_string(),
+    })?;
+    Ok(MediaKey::from_bytes(bytes))
+}
+
+/// The wall clock, Unix seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The mimetype of a file of `kind` named `path`, by its extension.
+pub fn guess_mimetype(path: &Path, kind: MediaKind) -> String {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let known = match ext.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "mp4" => "video/mp4",
+        "3gp" => "video/3gpp",
+        "mov" => "video/quicktime",
+        "ogg" | "opus" => "audio/ogg; codecs=opus",
+        "mp3" => "audio/mpeg",
+        "m4a" | "aac" => "audio/mp4",
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        "zip" => "application/zip",
+        "json" => "application/json",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        _ => return tether_core::media::message::default_mimetype(kind).to_owned(),
+    };
+    known.to_owned()
+}
+
+/// The options of `send_image`/`send_video`/`send_voice_note`/`send_document`.
+pub fn options_for(kind: MediaKind, path: &Path, caption: Option<&str>) -> MediaOptions {
+    let mut options = MediaOptions::default();
+    options.caption = caption.map(str::to_owned);
+    options.mimetype = Some(guess_mimetype(path, kind));
+    if kind == MediaKind::Document {
+        options.file_name = path.file_name().and_then(|n| n.to_str()).map(str::to_owned);
+    }
+    options
+}
+
+/// `media_conn`, uploads, media sends and downloads for an adapter's `Client` (which has
+/// `shared`, `media_conns: Arc<MediaConnTracker>`, `net: Arc<impl MediaDial>`, `media_limit`,
+/// `command` and `send`).
+#[macro_export]
+macro_rules! media_methods {
+    () => {
+        /// The media upload token and hosts: the cached answer while it is good (unless
+        /// `refresh`), else asked from the server (needs a logged-in connection).
+        pub async fn media_conn(
+            &self,
+            refresh: bool,
+        ) -> Result<$crate::__core::media::MediaConn, $crate::__core::media::MediaError> {
+            if !refresh {
+                let driver = $crate::__core::driver::lock(&self.shared);
+                if let Some(conn) = driver.connection().media_conn(std::time::Instant::now()) {
+                    return Ok(conn.clone());
+                }
+            }
+            let wait = self.media_conns.wait();
+            self.command($crate::__core::connection::Command::MediaConn { refresh })
+                .map_err(|e| $crate::__core::media::MediaError::Client(e.to_string()))?;
+            Ok(wait.await?)
+        }
+
+        /// Encrypts and uploads the file at `path` as `kind` (streamed: never held whole).
+        /// A host refusing the token gets one more try with a fresh `media_conn`.
+        pub async fn upload(
+            &self,
+            kind: $crate::__core::media::MediaKind,
+            path: impl AsRef<std::path::Path>,
+        ) -> Result<$crate::__core::media::Upload, $crate::__core::media::MediaError> {
+            let path = path.as_ref();
+            $crate::media::checked_size(path, kind, self.media_limit)?;
+            let key = $crate::media_client::fresh_media_key()?;
+            let conn = self.media_conn(false).await?;
+            let unix = $crate::media_client::unix_now();
+            let net = &*self.net;
+            let first = $crate::media::upload_file(
+                net,
+                &conn,
+                kind,
+                path,
+                key.clone(),
+                self.media_limit,
+                unix,
+            )
+            .await;
+            match first {
+                Err($crate::__core::media::MediaError::Status {
+                    status: 401 | 403, ..
+                }) => {
+                    let conn = self.media_conn(true).await?;
+                    $crate::media::upload_file(net, &conn, kind, path, key, self.media_limit, unix)
+                        .await
+                }
+                other => other,
+            }
+        }
+
+        /// Uploads the file at `path` as `kind` and sends it to `to` presented as `options`
+        /// say. The upload comes first; the message is then durable in the outbox before it
+        /// goes out (a restart resends it without uploading again). Await the
+        /// `PendingSend` for the server's answer.
+        pub async fn send_media(
+            &self,
+            to: impl $crate::__core::messaging::recipient::IntoRecipient,
+            kind: $crate::__core::media::MediaKind,
+            path: impl AsRef<std::path::Path>,
+            options: &$crate::__core::media::MediaOptions,
+        ) -> Result<$crate::sends::PendingSend, $crate::media_client::SendMediaError> {
+            let to = to
+                .into_recipient()
+                .map_err($crate::__core::driver::MessagingError::from)?;
+            let upload = self.upload(kind, path).await?;
+            let message = $crate::__core::media::media_message(
+                &upload,
+                options,
+                $crate::media_client::unix_now(),
+            );
+            Ok(self.send(to, message)?)
+        }
+
+        /// Sends the image at `path` (JPEG, PNG, WebP) with an optional caption.
+        pub async fn send_image(
+            &self,
+            to: impl $crate::__core::messaging::recipient::IntoRecipient,
+            path: impl AsRef<std::path::Path>,
+            caption: Option<&str>,
+        ) -> Result<$crate::sends::PendingSend, $crate::media_client::SendMediaError> {
+            let path = path.as_ref();
+            let kind = $crate::__core::media::MediaKind::Image;
+            let options = $crate::media_client::options_for(kind, path, caption);
+            self.send_media(to, kind, path, &options).await
+        }
+
+        /// Sends the video at `path` (MP4) with an optional caption; `gif`: plays silently
+        /// in a loop.
+        pub async fn send_video(
+            &self,
+            to: impl $crate::__core::messaging::recipient::IntoRecipient,
+            path: impl AsRef<std::path::Path>,
+            caption: Option<&str>,
+            gif: bool,
+        ) -> Result<$crate::sends::PendingSend, $crate::media_client::SendMediaError> {
+            let path = path.as_ref();
+            let kind = $crate::__core::media::MediaKind::Video;
+            let mut options = $crate::media_client::options_for(kind, path, caption);
+            options.gif = gif;
+            self.send_media(to, kind, path, &options).await
+        }
+
+        /// Sends the Ogg/Opus file at `path` as a voice note (push to talk) lasting
+        /// `seconds`.
+        pub async fn send_voice_note(
+            &self,
+            to: impl $crate::__core::messaging::recipient::IntoRecipient,
+            path: impl AsRef<std::path::Path>,
+            seconds: Option<u32>,
+        ) -> Result<$crate::sends::PendingSend, $crate::media_client::SendMediaError> {
+            let path = path.as_ref();
+            let kind = $crate::__core::media::MediaKind::Audio;
+            let mut options = $crate::media_client::options_for(kind, path, None);
+            options.voice_note = true;
+            options.seconds = seconds;
+            self.send_media(to, kind, path, &options).await
+        }
+
+        /// Sends the file at `path` as a document (its file name shown), with an optional
+        /// caption.
+        pub async fn send_document(
+            &self,
+            to: impl $crate::__core::messaging::recipient::IntoRecipient,
+            path: impl AsRef<std::path::Path>,
+            caption: Option<&str>,
+        ) -> Result<$crate::sends::PendingSend, $crate::media_client::SendMediaError> {
+            let path = path.as_ref();
+            let kind = $crate::__core::media::MediaKind::Document;
+            let options = $crate::media_client::options_for(kind, path, caption);
+            self.send_media(to, kind, path, &options).await
+        }
+
+        /// Downloads the media of `message` to `path`: streamed into `<path>.part` and
+        /// renamed once every check passed (a corrupted or truncated blob is refused with
+        /// `MediaError::Integrity` and never
+        /// appears at `path`). Returns the file's length.
+        pub async fn download(
+            &self,
+            message: &$crate::__core::proto::message::Message,
+            path: impl AsRef<std::path::Path>,
+        ) -> Result<u64, $crate::__core::media::MediaError> {
+            let media = $crate::__core::media::MediaRef::of(message)
+                .ok_or($crate::__core::media::MediaError::NotMedia)?;
+            let hosts = self.media_hosts().await;
+            $crate::media::download_to_path(
+                &*self.net,
+                &media,
+                &hosts,
+                self.media_limit,
+                path.as_ref(),
+            )
+            .await
+        }
+
+        /// Downloads the media of `message` into memory (bounded by the media limit),
+        /// verified (see [`download`](Self::download)).
+        pub async fn download_bytes(
+            &self,
+            message: &$crate::__core::proto::message::Message,
+        ) -> Result<Vec<u8>, $crate::__core::media::MediaError> {
+            let media = $crate::__core::media::MediaRef::of(message)
+                .ok_or($crate::__core::media::MediaError::NotMedia)?;
+            let hosts = self.media_hosts().await;
+            $crate::media::download_bytes(&*self.net, &media, &hosts, self.media_limit).await
+        }
+
+        /// The media hosts to download from: `media_conn`'s, or none while offline (the
+        /// message's own url is used then).
+        async fn media_hosts(&self) -> Vec<String> {
+            self.media_conn(false)
+                .await
+                .map(|conn| conn.host_names())
+                .unwrap_or_default()
+        }
+    };
+}

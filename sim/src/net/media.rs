@@ -1,0 +1,178 @@
+//! The loopback media host: HTTPS with the server's [`TestCa`](super::TestCa) on its own port,
+//! named by every `media_conn` answer (`127.0.0.1:PORT`), carrying uploads and downloads to the
+//! fake server's [`MediaStore`](crate::server::MediaStore) (token checks, signed paths,
+//! expiry, 401/403/404/410). One request per connection, like the real hosts with
+//! `Connection: close`.
+//!
+//! ```text
+//! accept ─▶ TLS ─▶ head (≤ 16 KiB, httparse) ─┬─ POST: Content-Length ≤ MAX_BLOB, body read
+//!                                              │        exactly ─▶ MediaStore::upload ─▶ JSON
+//!                                              ├─ GET ─▶ MediaStore::download ─▶ the blob
+//!                                              └─ else 405
+//! ```
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::hub::Inner;
+use crate::server::MAX_BLOB;
+
+/// The largest request head read.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Headers parsed at most.
+const MAX_HEADERS: usize = 32;
+
+/// Serves media until `stop` turns `true`.
+pub(super) async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    inner: Arc<Inner>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let (acceptor, inner) = (acceptor.clone(), Arc::clone(&inner));
+                tokio::spawn(async move {
+                    match acceptor.accept(stream).await {
+                        Ok(tls) => answer(tls, &inner).await,
+                        Err(error) => tracing::info!(%error, "sim media: TLS handshake failed"),
+                    }
+                });
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// A parsed request head and the body bytes read past it.
+struct Head {
+    method: String,
+    target: String,
+    content_length: Option<u64>,
+    rest: Vec<u8>,
+}
+
+/// Reads the head: `None` when the peer closed, sent more than [`MAX_HEAD`] or no HTTP.
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Head> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(chunk.get(..n)?);
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&buf).ok()? {
+            httparse::Status::Complete(len) => {
+                let content_length = request
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| std::str::from_utf8(h.value).ok())
+                    .and_then(|v| v.trim().parse().ok());
+                return Some(Head {
+                    method: request.method?.to_owned(),
+                    target: request.path?.to_owned(),
+                    content_length,
+                    rest: buf.get(len..)?.to_vec(),
+                });
+            }
+            httparse::Status::Partial if buf.len() > MAX_HEAD => return None,
+            httparse::Status::Partial => {}
+        }
+    }
+}
+
+/// Answers one request.
+async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, inner: &Inner) {
+    let Some(head) = read_head(&mut stream).await else {
+        return;
+    };
+    let reply = match head.method.as_str() {
+        "POST" => match head.content_length {
+            None => Err(411),
+            Some(length) if length > MAX_BLOB => Err(413),
+            Some(length) => match read_body(&mut stream, head.rest, length).await {
+                None => return,
+                Some(body) => inner
+                    .with_hub(|hub, now| {
+                        let unix = hub.server.unix_at(now);
+                        hub.server.media().upload(&head.target, body, unix)
+                    })
+                    .map(|json| (Bytes::from(json), "application/json"))
+                    .map_err(|refused| refused.0),
+            },
+        },
+        "GET" => inner
+            .with_hub(|hub, now| {
+                let unix = hub.server.unix_at(now);
+                hub.server.media().download(&head.target, unix)
+            })
+            .map(|blob| (blob, "application/octet-stream"))
+            .map_err(|refused| refused.0),
+        _ => Err(405),
+    };
+    let (status, body, kind) = match reply {
+        Ok((body, kind)) => (200, body, kind),
+        Err(status) => (status, Bytes::new(), "text/plain"),
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        reason(status),
+        body.len()
+    );
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let _ = stream.write_all(&body).await;
+    let _ = stream.shutdown().await;
+}
+
+/// The body: `length` bytes, `rest` of them already read. `None` if the peer stops short.
+async fn read_body<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    rest: Vec<u8>,
+    length: u64,
+) -> Option<Bytes> {
+    let length = usize::try_from(length).ok()?;
+    let mut body = rest;
+    if body.len() > length {
+        body.truncate(length);
+    }
+    body.reserve(length - body.len());
+    let mut chunk = vec![0u8; 64 * 1024];
+    while body.len() < length {
+        let want = (length - body.len()).min(chunk.len());
+        let n = stream.read(chunk.get_mut(..want)?).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(chunk.get(..n)?);
+    }
+    Some(Bytes::from(body))
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        410 => "Gone",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        _ => "Error",
+    }
+}

@@ -1,0 +1,404 @@
+//! Media end to end through the Rust API, on both runtimes with the same scenario: a client
+//! links against a TLS `SimServer` (its media host serves HTTPS with the test CA, trusted
+//! through `Options::trust`), uploads and sends a document and an image to a contact's
+//! simulated phone, which downloads byte-identical files from the media host; the phone sends
+//! a document back and the client downloads it, verified, to a path; a corrupted blob is
+//! refused with a typed integrity error and leaves no file; an expired one is a 410.
+//! Bounded waits only; nothing asserts a speed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tether_core::binary::Jid;
+use tether_core::connection::{Config, Event};
+use tether_core::driver::{Options, TlsTrust};
+use tether_core::media::{MediaError, MediaKind, MediaOptions, MediaRef};
+use tether_core::messaging::types::IncomingMessage;
+use tether_core::proxy::ProxySetting;
+use tether_sim::MemStore;
+use tether_sim::net::{SimServer, SimServerConfig, TestCa};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A scratch directory for this test run.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tether-api-media-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `len` bytes of a fixed pattern (not a multiple of the AES block).
+fn content(len: usize, salt: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt) ^ ((i >> 8) as u8))
+        .collect()
+}
+
+fn setup(dir: &std::path::Path) -> (SimServer, Config, Options) {
+    let ca = TestCa::generate().unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.ca_pem()).unwrap();
+    let server = SimServer::start(SimServerConfig {
+        tls: Some(ca),
+        ..SimServerConfig::default()
+    })
+    .unwrap();
+    let mut config = Config::for_server(server.ws_url(), server.root_public());
+    config.reconnect.base_delay = Duration::from_millis(100);
+    config.version_url = server.version_url();
+    let mut options = Options::default();
+    options.proxy = ProxySetting::Off;
+    options.seed = Some([9; 32]);
+    options.trust = TlsTrust::builtin_only().with_ca_file(ca_file);
+    (server, config, options)
+}
+
+/// Waits until phone `phone` received a media message with this caption or file name.
+fn phone_media(server: &SimServer, phone: usize, what: &str) -> MediaRef {
+    let end = Instant::now() + LIMIT;
+    loop {
+        let got = server.received(phone).unwrap();
+        let found = got
+            .iter()
+            .filter_map(|r| r.media.as_deref())
+            .find(|m| m.caption.as_deref() == Some(what) || m.file_name.as_deref() == Some(what));
+        if let Some(media) = found {
+            return media.clone();
+        }
+        assert!(
+            Instant::now() < end,
+            "phone {phone} never received {what}: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+macro_rules! scenario {
+    ($client:expr, $events:expr, $server:expr, $dir:expr) => {{
+        let client = $client;
+        let mut events = $events;
+        let server: &SimServer = $server;
+        let dir: &std::path::Path = $dir;
+        macro_rules! next {
+            ($e:expr) => {{
+                let e: Option<Event> =
+                    futures_lite::future::or(async { Some(events_next($e).await) }, async {
+                        async_io::Timer::after(LIMIT).await;
+                        None
+                    })
+                    .await;
+                e.expect("no event within the limit")
+            }};
+        }
+        macro_rules! media_message {
+            ($caption:expr) => {{
+                let m: Box<IncomingMessage> = loop {
+                    if let Event::Message(m) = next!(&mut events) {
+                        let media = MediaRef::of(&m.message);
+                        if media
+                            .as_ref()
+                            .is_some_and(|r| r.caption.as_deref() == Some($caption))
+                        {
+                            break m;
+                        }
+                    }
+                };
+                m
+            }};
+        }
+        assert!(server.media_host().is_some(), "the TLS sim serves media");
+        client.connect().unwrap();
+        let companion = loop {
+            match next!(&mut events) {
+                Event::QrCode { code, .. } => {
+                    server.scan_qr(&code).unwrap();
+                }
+                Event::Connected { jid } => break jid,
+                _ => {}
+            }
+        };
+        let end = Instant::now() + LIMIT;
+        while server
+            .with_server(|s| s.pre_key_count(&companion))
+            .unwrap_or(0)
+            == 0
+        {
+            assert!(
+                Instant::now() < end,
+                "the companion never uploaded its pre-keys"
+            );
+            async_io::Timer::after(Duration::from_millis(20)).await;
+        }
+        let phones = server.phones();
+        let own: Jid = format!("{}@s.whatsapp.net", phones[0].phone_number)
+            .parse()
+            .unwrap();
+        let contact = format!("+{}", phones[1].phone_number);
+
+        // Tether → phone: a document (several chunks) and an image, uploaded over HTTPS.
+        let document = content(200_003, 1);
+        let doc_path = dir.join("report.pdf");
+        std::fs::write(&doc_path, &document).unwrap();
+        client
+            .send_document(contact.as_str(), &doc_path, None)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let got = phone_media(server, 1, "report.pdf");
+        assert_eq!(got.kind, Some(MediaKind::Document));
+        assert_eq!(got.mimetype.as_deref(), Some("application/pdf"));
+        assert_eq!(got.file_length, Some(document.len() as u64));
+        assert_eq!(
+            server.fetch_media(&got).unwrap(),
+            document,
+            "the phone's download differs"
+        );
+        let image = content(4_321, 2);
+        let image_path = dir.join("photo.jpg");
+        std::fs::write(&image_path, &image).unwrap();
+        client
+            .send_image(contact.as_str(), &image_path, Some("a photo"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let got = phone_media(server, 1, "a photo");
+        assert_eq!(got.kind, Some(MediaKind::Image));
+        assert_eq!(server.fetch_media(&got).unwrap(), image);
+        assert_eq!(server.media_uploads(), 2, "one upload per file, over HTTPS");
+
+        // Phone → Tether: the media lands with the message; the download is verified.
+        let back = content(150_001, 3);
+        let mut options = MediaOptions::default();
+        options.caption = Some("from the phone".into());
+        options.file_name = Some("notes.txt".into());
+        server
+            .send_media(1, &own, MediaKind::Document, &back, &options)
+            .unwrap();
+        let m = media_message!("from the phone");
+        let target = dir.join("notes.txt");
+        let length = client.download(&m.message, &target).await.unwrap();
+        assert_eq!(length, back.len() as u64);
+        assert_eq!(std::fs::read(&target).unwrap(), back);
+        assert_eq!(client.download_bytes(&m.message).await.unwrap(), back);
+
+        // A corrupted blob is refused with a typed error and leaves no file behind.
+        options.caption = Some("corrupted".into());
+        server
+            .send_media(1, &own, MediaKind::Image, &content(5_000, 4), &options)
+            .unwrap();
+        let m = media_message!("corrupted");
+        let path = MediaRef::of(&m.message).unwrap().direct_path.unwrap();
+        assert!(server.corrupt_media(&path));
+        let refused = dir.join("corrupted.jpg");
+        match client.download(&m.message, &refused).await {
+            Err(MediaError::Integrity(_)) => {}
+            other => panic!("a corrupted blob must be refused as corrupted, got {other:?}"),
+        }
+        assert!(!refused.exists());
+        assert!(!dir.join("corrupted.jpg.part").exists());
+
+        // An expired blob: the host's 410, typed (the media-retry remedy's cue).
+        options.caption = Some("expired".into());
+        server
+            .send_media(1, &own, MediaKind::Image, &content(700, 5), &options)
+            .unwrap();
+        let m = media_message!("expired");
+        let path = MediaRef::of(&m.message).unwrap().direct_path.unwrap();
+        assert!(server.expire_media(&path));
+        match client.download_bytes(&m.message).await {
+            Err(e) if e.is_reference_rejected() => {}
+            other => panic!("an expired blob must be a 403/404/410, got {other:?}"),
+        }
+        client.shutdown().await.unwrap();
+    }};
+}
+
+async fn events_next_tokio(events: &mut tether_runtime_tokio::Events) -> Event {
+    events.next().await.expect("the driver ended")
+}
+
+async fn events_next_smol(events: &mut tether_runtime_smol::Events) -> Event {
+    events.next().await.expect("the driver ended")
+}
+
+#[test]
+fn media_round_trips_on_tokio() {
+    let dir = scratch("tokio");
+    let (server, config, options) = setup(&dir);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let scratch_dir = dir.clone();
+    rt.block_on(async {
+        let (client, events) = tether_runtime_tokio::start(config, MemStore::default(), options)
+            .await
+            .unwrap();
+        use events_next_tokio as events_next;
+        scenario!(client, events, &server, &scratch_dir);
+    });
+    server.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn media_round_trips_on_smol() {
+    let dir = scratch("smol");
+    let (server, config, options) = setup(&dir);
+    let scratch_dir = dir.clone();
+    smol::block_on(async {
+        let (client, events, driver) =
+            tether_runtime_smol::start(config, MemStore::default(), options)
+                .await
+                .unwrap();
+        smol::spawn(driver).detach();
+        use events_next_smol as events_next;
+        scenario!(client, events, &server, &scratch_dir);
+    });
+    server.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A `MemStore` two clients in a row can use (the second after the first "crashed").
+#[derive(Clone, Default)]
+struct SharedStore(std::sync::Arc<std::sync::Mutex<MemStore>>);
+
+impl SharedStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemStore> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl tether_core::creds::CredentialStore for SharedStore {
+    fn load(
+        &mut self,
+    ) -> Result<
+        Option<(
+            tether_core::creds::Credentials,
+            tether_core::creds::PersistSeq,
+        )>,
+        tether_core::creds::StoreError,
+    > {
+        self.lock().load()
+    }
+    fn apply(
+        &mut self,
+        seq: tether_core::creds::PersistSeq,
+        delta: &tether_core::creds::CredentialsDelta,
+    ) -> Result<(), tether_core::creds::StoreError> {
+        self.lock().apply(seq, delta)
+    }
+    fn quarantine(
+        &mut self,
+        seq: tether_core::creds::PersistSeq,
+        why: &str,
+    ) -> Result<(), tether_core::creds::StoreError> {
+        self.lock().quarantine(seq, why)
+    }
+    fn read(
+        &mut self,
+        reads: &[tether_core::records::RecordRead],
+    ) -> Result<Vec<tether_core::records::RecordData>, tether_core::creds::StoreError> {
+        self.lock().read(reads)
+    }
+}
+
+/// The next event within the limit.
+async fn next_event(events: &mut tether_runtime_tokio::Events) -> Event {
+    tokio::time::timeout(LIMIT, events.next())
+        .await
+        .expect("no event within the limit")
+        .expect("the driver ended")
+}
+
+/// Durability (upload, then the outbox row, then the stanza): the file is uploaded while the
+/// connection is down, the client "crashes" before the message could go out, and the next
+/// client on the same store sends it from the outbox without uploading again.
+#[test]
+fn a_crash_after_the_upload_resends_without_uploading_twice() {
+    let dir = scratch("crash");
+    let (server, config, options) = setup(&dir);
+    let store = SharedStore::default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, mut events) =
+            tether_runtime_tokio::start(config.clone(), store.clone(), options.clone())
+                .await
+                .unwrap();
+        client.connect().unwrap();
+        let companion = loop {
+            match next_event(&mut events).await {
+                Event::QrCode { code, .. } => {
+                    server.scan_qr(&code).unwrap();
+                }
+                Event::Connected { jid } => break jid,
+                _ => {}
+            }
+        };
+        let end = Instant::now() + LIMIT;
+        while server
+            .with_server(|s| s.pre_key_count(&companion))
+            .unwrap_or(0)
+            == 0
+        {
+            assert!(
+                Instant::now() < end,
+                "the companion never uploaded its pre-keys"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let contact = format!("+{}", server.phones()[1].phone_number);
+        // The token and hosts are cached; then the server goes away.
+        client.media_conn(false).await.unwrap();
+        server.with_server(|s| s.refuse_next_connects(10_000));
+        server.inject(tether_sim::Fault::AbruptClose);
+        while !matches!(next_event(&mut events).await, Event::Disconnected { .. }) {}
+        let document = content(70_000, 6);
+        let path = dir.join("offline.pdf");
+        std::fs::write(&path, &document).unwrap();
+        let pending = client
+            .send_document(contact.as_str(), &path, None)
+            .await
+            .unwrap();
+        let id = pending.id().clone();
+        assert_eq!(server.media_uploads(), 1);
+        drop(pending);
+        client.shutdown().await.unwrap();
+        drop(events);
+
+        // The next client on the same store: the outbox sends it; nothing is uploaded again.
+        server.with_server(|s| s.clear_connect_faults());
+        let (client, mut events) = tether_runtime_tokio::start(config, store.clone(), options)
+            .await
+            .unwrap();
+        client.connect().unwrap();
+        loop {
+            if let Event::Sent { id: sent, .. } = next_event(&mut events).await
+                && sent == id
+            {
+                break;
+            }
+        }
+        let got = phone_media(&server, 1, "offline.pdf");
+        assert_eq!(server.fetch_media(&got).unwrap(), document);
+        assert_eq!(
+            server.media_uploads(),
+            1,
+            "the resend must not upload again"
+        );
+        client.shutdown().await.unwrap();
+    });
+    server.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}
