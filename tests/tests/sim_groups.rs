@@ -5,8 +5,11 @@
 //!
 //! - phone → group reaches the companion's application once, chat = group, sender = the
 //!   participant, mentions included;
-//! - companion → group reaches every other member device once;
-//! - a member added gets the companion's sender key (SKDM) and reads the next message;
+//! - companion → group reaches every other member device once; the members' delivery
+//!   receipts name the member device, not the group;
+//! - a member added: the application gets `GroupChanged{Added}`, the new member gets the
+//!   companion's sender key (SKDM) and reads the next message, and the key is not rotated
+//!   (the members who hold it get no SKDM again);
 //! - a member removed: the companion's next sender key is new, and the removed member cannot
 //!   decrypt what is sent after the removal — and with the planted defect (the core keeps its
 //!   key on removal) it can, so the check is proven to catch it;
@@ -22,7 +25,8 @@ use tether_core::binary::{Jid, Server};
 use tether_core::connection::{Command, Event, State};
 use tether_core::creds::CredentialStore;
 use tether_core::creds::{CredentialChange, Credentials, CredentialsDelta, PersistSeq};
-use tether_core::messaging::types::IncomingMessage;
+use tether_core::messaging::groups::GroupChange;
+use tether_core::messaging::types::{IncomingMessage, ReceiptKind};
 use tether_core::proto::message::{ContextInfo, ExtendedTextMessage, Message};
 use tether_sim::device::{DeviceConfig, DeviceEvent, Received, SimDevice};
 use tether_sim::mesh::{Mesh, Who};
@@ -265,6 +269,30 @@ fn the_companion_reaches_every_member_device_and_a_member_added_later() {
         assert_eq!(r[0].chat, s.group);
     }
     assert!(received(&s.mesh, s.d.device, &id).is_empty());
+    // The members' delivery receipts name the member device that got it, not the group.
+    let delivered: Vec<Jid> = companion_events(&s.mesh, s.tether)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Receipt(r)
+                if r.kind == ReceiptKind::Delivered && r.ids.iter().any(|i| i.as_str() == id) =>
+            {
+                assert_eq!(r.chat, s.group);
+                assert_eq!(r.participant.as_ref(), Some(&r.from));
+                Some(r.from)
+            }
+            _ => None,
+        })
+        .collect();
+    for account in [&s.b, &s.c] {
+        assert!(
+            delivered
+                .iter()
+                .any(|d| d.user_str() == account.phone.lid_user()
+                    || d.user_str() == account.phone.phone_number()),
+            "{delivered:?}"
+        );
+    }
+    assert!(delivered.iter().all(|d| *d.server() != Server::Group));
     // D joins (A's phone adds it); the companion's next message hands D its sender key.
     let group = s.group.clone();
     let dave = lid(&s.d);
@@ -273,6 +301,23 @@ fn the_companion_reaches_every_member_device_and_a_member_added_later() {
         .change_group(&group, "add", &[dave]);
     run(&mut s.mesh, 5);
     assert_eq!(s.mesh.server.group_members(&group).unwrap().len(), 4);
+    let is_d =
+        |j: &Jid| j.user_str() == s.d.phone.lid_user() || j.user_str() == s.d.phone.phone_number();
+    let told: Vec<Vec<Jid>> = companion_events(&s.mesh, s.tether)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::GroupChanged {
+                group: g,
+                change: GroupChange::Added(jids),
+                ..
+            } if g == group => Some(jids),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        told.iter().any(|jids| jids.iter().any(is_d)),
+        "the application was told D joined: {told:?}"
+    );
     let id = companion_sends(&mut s, "welcome Dave");
     let r = received(&s.mesh, s.d.device, &id);
     assert_eq!(r.len(), 1, "{:#?}", device_events(&s.mesh, s.d.device));
@@ -281,8 +326,15 @@ fn the_companion_reaches_every_member_device_and_a_member_added_later() {
             r.id == id && r.kind != "skmsg" && r.recipient.user == s.d.phone.phone_number()
         });
     assert!(skdm_to_d, "D got the sender key pairwise");
-    // (Whether B gets the key again is not asserted: the core also rotates on an add it
-    // processes while the group's row is out of its cache.)
+    // An add does not rotate the key: B, who holds it, gets no pairwise part again.
+    let again_to_b =
+        s.mesh.server.routed().iter().any(|r| {
+            r.id == id && r.kind != "skmsg" && r.recipient.user == s.b.phone.phone_number()
+        });
+    assert!(
+        !again_to_b,
+        "the key was handed to B again: rotated on an add"
+    );
     assert_eq!(received(&s.mesh, s.b.device, &id).len(), 1);
     assert!(
         s.mesh.server.complaints().is_empty(),

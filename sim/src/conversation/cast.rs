@@ -126,6 +126,8 @@ impl Cast {
                     c.pre_key_initial_batch = PRE_KEY_BATCH;
                     c.pre_key_batch = PRE_KEY_BATCH;
                     c.max_frame_len = crate::world::MAX_FRAME_LEN;
+                    c.messaging.planted_keep_sender_key_on_removal =
+                        planted == Some(PlantedBug::CompanionKeepsSenderKeyOnRemoval);
                 },
                 store,
                 seed.wrapping_mul(7).wrapping_add(u64::from(account)),
@@ -189,6 +191,32 @@ impl Cast {
             Party::Device(index),
         );
         Some(index)
+    }
+
+    /// Someone (C's phone) fetches every one-time pre-key of the account's devices.
+    pub(crate) fn drain_pre_keys(&self, mesh: &mut Mesh, account: u8) {
+        let fetcher = mesh.devices[self.phone_device[2]].device.jid();
+        let user = self.user(account, false);
+        let devices = mesh.server.account_devices(&user).unwrap_or_default();
+        let now = mesh.now();
+        for device in devices {
+            let jid = Jid::device(user.user_str(), device, Server::WhatsApp);
+            for _ in 0..64 {
+                if mesh.server.pre_key_count(&jid).unwrap_or(0) == 0 {
+                    break;
+                }
+                let iq = tether_core::binary::Node::new("iq")
+                    .attr("id", "drain")
+                    .attr("xmlns", "encrypt")
+                    .attr("type", "get")
+                    .children(vec![tether_core::binary::Node::new("key").children(vec![
+                        tether_core::binary::Node::new("user").jid_attr("jid", jid.clone()),
+                    ])]);
+                if mesh.server.submit(&fetcher, &iq, now).is_err() {
+                    break;
+                }
+            }
+        }
     }
 
     /// Every device of every account (for the end check of the queues).

@@ -196,6 +196,13 @@ impl Ledger {
         Ok(())
     }
 
+    /// Whether `party` got message `id` (from anyone), or a typed undecryptable of it.
+    pub(crate) fn got_any(&self, party: Party, id: &str) -> bool {
+        self.got
+            .iter()
+            .any(|((p, _, i), g)| *p == party && i == id && g.first.is_some())
+    }
+
     /// The application of `companion` confirmed these messages; the write `seq` carries it
     /// (`None`: no write seen for it).
     pub(crate) fn confirming(

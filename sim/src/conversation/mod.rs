@@ -24,6 +24,7 @@
 //! command.
 
 mod cast;
+mod groups;
 mod ledger;
 mod secrets;
 
@@ -36,6 +37,7 @@ use tether_core::messaging::types::InboxPos;
 use tether_core::proto::message::Message;
 
 use cast::Cast;
+use groups::GroupWatch;
 use ledger::{Ledger, Party};
 
 use crate::device::DeviceEvent;
@@ -86,12 +88,23 @@ pub struct Stats {
     pub crashes: u64,
     /// Retry receipts sent (any device).
     pub retries: u64,
+    /// Group messages the server accepted (retry resends excluded).
+    pub group_messages: u64,
+    /// Group membership changes the server applied.
+    pub group_changes: u64,
 }
 
 /// The one-line command that replays `seed` of the messaging sweep verbosely.
 pub fn replay_command(seed: u64) -> String {
     format!(
         "TETHER_SIM_CONV_SEED={seed} cargo test -p tether-tests --release --test sim_conversation -- --nocapture"
+    )
+}
+
+/// The one-line command that replays `seed` of the group sweep verbosely.
+pub fn group_replay_command(seed: u64) -> String {
+    format!(
+        "TETHER_SIM_GROUP_SEED={seed} cargo test -p tether-tests --release --test sim_group_conversation -- --nocapture"
     )
 }
 
@@ -138,6 +151,7 @@ pub struct Conversation {
     stats: Stats,
     planted: Option<PlantedBug>,
     reinstalls: u64,
+    groups: GroupWatch,
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -147,6 +161,16 @@ impl Conversation {
     /// Runs `seed`: `ConversationPlan::from_seed(seed)`, every invariant checked.
     pub fn run(seed: u64) -> Outcome {
         Self::run_plan(seed, ConversationPlan::from_seed(seed), None)
+    }
+
+    /// Runs `ConversationPlan::with_groups(seed)` (a group, membership changes), with an
+    /// optional planted bug; a failure's replay command is the group sweep's.
+    pub fn run_groups(seed: u64, planted: Option<PlantedBug>) -> Outcome {
+        let mut outcome = Self::run_plan(seed, ConversationPlan::with_groups(seed), planted);
+        if let Some(failure) = &mut outcome.failure {
+            failure.replay = group_replay_command(seed);
+        }
+        outcome
     }
 
     /// Runs `plan` with everything else seeded by `seed`, with an optional planted server bug.
@@ -203,6 +227,7 @@ impl Conversation {
             stats: Stats::default(),
             planted,
             reinstalls: 0,
+            groups: GroupWatch::default(),
         };
         let result = catch_unwind(AssertUnwindSafe(|| world.drive()));
         let invariant = violated(result);
@@ -217,6 +242,15 @@ impl Conversation {
         stats.send_failed = world.ledger.send_failed;
         stats.delivered = world.ledger.delivered;
         stats.undecryptable = world.ledger.undecryptable;
+        stats.group_changes = world.groups.changes;
+        stats.group_messages = world
+            .mesh
+            .server
+            .accepted()
+            .iter()
+            .filter(|a| *a.to.server() == tether_core::binary::Server::Group)
+            .filter(|a| a.retry_count.is_none())
+            .count() as u64;
         Outcome {
             seed,
             trace_hash: world.hash,
@@ -246,6 +280,12 @@ impl Conversation {
                     "the companions did not log in within {LOGIN_LIMIT:?}"
                 ));
             }
+            self.absorb()?;
+        }
+        if self.plan.has_group() {
+            let lid = self.seed.is_multiple_of(2);
+            self.groups.create(&mut self.mesh, &self.cast, lid)?;
+            self.mesh.settle();
             self.absorb()?;
         }
         let start = self.mesh.elapsed();
@@ -309,7 +349,8 @@ impl Conversation {
         }
         let parties = self.cast.parties.clone();
         self.ledger
-            .finish(&self.mesh.server, &|addr| parties.get(addr).copied())
+            .finish(&self.mesh.server, &|addr| parties.get(addr).copied())?;
+        self.groups.finish(&self.mesh, &self.cast, &self.ledger)
     }
 
     fn all_connected(&self) -> bool {
@@ -480,7 +521,20 @@ impl Conversation {
 
     fn apply(&mut self, step: &Step) -> Result<(), String> {
         match step {
-            Step::Send { from, to, lid } => self.send(*from, *to, *lid),
+            Step::Send { from, to, lid } => {
+                let jid = self.cast.user(*to, *lid);
+                self.send(*from, jid)
+            }
+            Step::GroupSend { from } => match self.groups.group().cloned() {
+                Some(group) => self.send(*from, group),
+                None => Ok(()),
+            },
+            Step::GroupChange { add, account } => {
+                self.groups
+                    .change(&mut self.mesh, &self.cast, &self.ledger, *add, *account)?;
+                self.mesh.settle();
+                Ok(())
+            }
             Step::Fault(fault) => {
                 tracing::warn!(?fault, "injecting a planned messaging fault");
                 self.fault(fault);
@@ -489,10 +543,10 @@ impl Conversation {
         }
     }
 
-    fn send(&mut self, from: Sender, to: u8, lid: bool) -> Result<(), String> {
+    fn send(&mut self, from: Sender, jid: tether_core::binary::Jid) -> Result<(), String> {
         self.texts += 1;
         let text = format!("message {} of seed {}", self.texts, self.seed);
-        let jid = self.cast.user(to, lid);
+        let to_group = *jid.server() == tether_core::binary::Server::Group;
         match from {
             Sender::Companion(account) => {
                 let index = self.cast.companion[usize::from(account)];
@@ -503,6 +557,9 @@ impl Conversation {
                     .map_err(|e| format!("send refused: {e}"))?;
                 self.ledger
                     .send_started(Party::Companion(index), epoch, id.as_str(), &text);
+                if to_group {
+                    self.groups.send_started(index, id.as_str());
+                }
             }
             Sender::Phone(account) => {
                 let index = self.cast.phone_device[usize::from(account)];
@@ -560,7 +617,9 @@ impl Conversation {
                 let jid = self.companion_jid(*companion);
                 self.mesh.server.lose_next_acks(&jid, u32::from(*n));
             }
-            MessagingFault::DrainPreKeys { account } => self.drain_pre_keys(*account),
+            MessagingFault::DrainPreKeys { account } => {
+                self.cast.drain_pre_keys(&mut self.mesh, *account)
+            }
             MessagingFault::RotateSignedPreKey { account } => {
                 let device = self.cast.phone_device[usize::from(*account)];
                 self.mesh.devices[device].device.rotate_signed_pre_key();
@@ -605,36 +664,6 @@ impl Conversation {
             addr.device,
             tether_core::binary::Server::WhatsApp,
         )
-    }
-
-    /// Someone (C's phone) fetches every one-time pre-key of the account's devices.
-    fn drain_pre_keys(&mut self, account: u8) {
-        let fetcher = self.mesh.devices[self.cast.phone_device[2]].device.jid();
-        let user = self.cast.user(account, false);
-        let devices = self.mesh.server.account_devices(&user).unwrap_or_default();
-        let now = self.mesh.now();
-        for device in devices {
-            let jid = tether_core::binary::Jid::device(
-                user.user_str(),
-                device,
-                tether_core::binary::Server::WhatsApp,
-            );
-            for _ in 0..64 {
-                if self.mesh.server.pre_key_count(&jid).unwrap_or(0) == 0 {
-                    break;
-                }
-                let iq = tether_core::binary::Node::new("iq")
-                    .attr("id", "drain")
-                    .attr("xmlns", "encrypt")
-                    .attr("type", "get")
-                    .children(vec![tether_core::binary::Node::new("key").children(vec![
-                        tether_core::binary::Node::new("user").jid_attr("jid", jid.clone()),
-                    ])]);
-                if self.mesh.server.submit(&fetcher, &iq, now).is_err() {
-                    break;
-                }
-            }
-        }
     }
 
     fn push_line(&mut self, line: String) {
@@ -760,6 +789,7 @@ impl Conversation {
                 if let Some(i) = crate::mesh::Companion::index_of(*conn)
                     && i < self.mesh.companions.len()
                 {
+                    self.groups.companion_sent(i, node);
                     let own = self.cast.companion_addr[i].clone();
                     self.ledger.companion_sent(
                         i,

@@ -31,6 +31,10 @@ pub const SCRIPT_WINDOW: Duration = Duration::from_secs(180);
 pub const MAX_SENDS: u64 = 12;
 /// The most faults one seeded plan holds.
 pub const MAX_MESSAGING_FAULTS: u64 = 5;
+/// The most sends to the group one plan of [`ConversationPlan::with_groups`] holds.
+pub const MAX_GROUP_SENDS: u64 = 10;
+/// The most membership changes one plan of [`ConversationPlan::with_groups`] holds.
+pub const MAX_GROUP_CHANGES: u64 = 4;
 
 /// Who sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +61,21 @@ pub enum Step {
     },
     /// Something goes wrong.
     Fault(MessagingFault),
+    /// `from` sends a text to the group (plans of
+    /// [`with_groups`](ConversationPlan::with_groups): A, B and C are in it at the start, A
+    /// is its admin).
+    GroupSend {
+        /// The sender (a member or not, by then).
+        from: Sender,
+    },
+    /// A's account adds account `account` (B or C) to the group, or removes it (a no-op when
+    /// it already is in, or out).
+    GroupChange {
+        /// Add (else remove).
+        add: bool,
+        /// B (1) or C (2).
+        account: u8,
+    },
 }
 
 /// A fault of the messaging world.
@@ -246,6 +265,14 @@ fn send_of(p: u64) -> Step {
     }
 }
 
+/// Removals are drawn more often than adds: a removal is what the invariants watch.
+fn group_change_of(p: u64) -> Step {
+    Step::GroupChange {
+        add: p.is_multiple_of(3),
+        account: 1 + ((p >> 4) % 2) as u8,
+    }
+}
+
 fn confirm_of(p: u64) -> ConfirmPolicy {
     if p.is_multiple_of(5) {
         ConfirmPolicy::AtTheEnd
@@ -287,6 +314,40 @@ impl ConversationPlan {
         ];
         let confirm = [confirm_of(rng.next_u64()), confirm_of(rng.next_u64())];
         Self::new(nets, confirm, steps)
+    }
+
+    /// The plan of `seed` with a group: the sends and faults of a seeded plan (of another
+    /// seed stream) plus sends to the group from anyone and membership changes of B and C,
+    /// spread over the same window, so that they happen with messages in flight.
+    pub fn with_groups(seed: u64) -> Self {
+        let mut plan = Self::from_seed(seed ^ 0x4752_4f55_5053);
+        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x4752_4f55_5053_0000);
+        let window = u64::try_from(SCRIPT_WINDOW.as_millis()).unwrap_or(u64::MAX);
+        let sends = 3 + below(&mut rng, MAX_GROUP_SENDS - 2);
+        let changes = 1 + below(&mut rng, MAX_GROUP_CHANGES);
+        let mut steps = std::mem::take(&mut plan.steps);
+        for _ in 0..sends {
+            let at = Duration::from_millis(below(&mut rng, window));
+            steps.push((
+                at,
+                Step::GroupSend {
+                    from: sender_of(rng.next_u64()),
+                },
+            ));
+        }
+        for _ in 0..changes {
+            let at = Duration::from_millis(below(&mut rng, window));
+            let p = rng.next_u64();
+            steps.push((at, group_change_of(p)));
+        }
+        Self::new(plan.nets, plan.confirm, steps)
+    }
+
+    /// Whether the plan has group steps (the world then makes the group first).
+    pub fn has_group(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|(_, s)| matches!(s, Step::GroupSend { .. } | Step::GroupChange { .. }))
     }
 
     /// A plan from parts; the steps are sorted by offset (stable for equal offsets).
@@ -370,6 +431,27 @@ mod tests {
             }
         }
         assert_eq!(kinds.len(), 13, "every fault kind is drawn: {kinds:?}");
+        assert!(!ConversationPlan::from_seed(9).has_group());
+        let (mut removes, mut adds) = (0, 0);
+        for seed in 0..300 {
+            let plan = ConversationPlan::with_groups(seed);
+            assert!(plan.has_group());
+            assert!(plan.steps.windows(2).all(|w| w[0].0 <= w[1].0));
+            for (_, step) in &plan.steps {
+                if let Step::GroupChange { add, account } = step {
+                    assert!(matches!(account, 1 | 2));
+                    if *add {
+                        adds += 1;
+                    } else {
+                        removes += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            removes > adds && adds > 50,
+            "{removes} removes, {adds} adds"
+        );
         assert_eq!(
             ConversationPlan::from_seed(9),
             ConversationPlan::from_seed(9)

@@ -172,8 +172,8 @@ pub struct Device {
 }
 
 /// A defect planted on purpose: the simulator's invariants must catch each one. Most are the
-/// server's; the messaging world (`Conversation`) also plants the last four in the phones, the
-/// companions' stores and their logs.
+/// server's; the messaging world (`Conversation`) also plants the last five in the phones, the
+/// companions' stores, their logs and their sender keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PlantedBug {
@@ -197,6 +197,9 @@ pub enum PlantedBug {
     /// The companions' received texts reach a log line (as a core that logs a message's
     /// content would).
     PlaintextLogged,
+    /// The companions keep their sender key of a group when a member leaves or is removed
+    /// (the core's planted defect `MessagingConfig::planted_keep_sender_key_on_removal`).
+    CompanionKeepsSenderKeyOnRemoval,
 }
 
 /// A protocol violation the server noticed (a client sent something no real client should).

@@ -73,6 +73,7 @@ const LIMIT: Duration = Duration::from_secs(300);
 const BAILEYS_ENV: [(&str, &str); 1] = [("FIDELITY_APP_STATE_KEY_ID", "AAAAAAAA")];
 
 mod backlog;
+mod group;
 mod send;
 mod sessions;
 
@@ -105,6 +106,9 @@ fn main() {
     }
     if run("sessions") {
         sessions::run();
+    }
+    if run("group") {
+        group::run();
     }
 }
 
@@ -365,4 +369,128 @@ fn ms(d: Duration) -> f64 {
 /// The bare (phone) JID of the server's `i`-th phone.
 fn phone_user(server: &SimServer, i: usize) -> Jid {
     Jid::user(&server.phones()[i].phone_number, Server::WhatsApp)
+}
+
+/// A transparent TCP relay that timestamps every read, from the client (`reads`) and from
+/// the server (`replies`).
+struct Relay {
+    addr: SocketAddr,
+    reads: Arc<Mutex<Vec<(Instant, usize)>>>,
+    replies: Arc<Mutex<Vec<(Instant, usize)>>>,
+}
+
+impl Relay {
+    fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+        let addr = listener.local_addr().expect("relay address");
+        let reads: Arc<Mutex<Vec<(Instant, usize)>>> = Arc::default();
+        let log = Arc::clone(&reads);
+        let replies: Arc<Mutex<Vec<(Instant, usize)>>> = Arc::default();
+        let replied = Arc::clone(&replies);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(target) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (Ok(mut c_read), Ok(mut s_write)) = (client.try_clone(), server.try_clone())
+                else {
+                    continue;
+                };
+                let (mut s_read, mut c_write) = (server, client);
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || {
+                    let mut buf = vec![0; 64 * 1024];
+                    while let Ok(n) = c_read.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        log.lock().unwrap().push((Instant::now(), n));
+                        if s_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = s_write.shutdown(std::net::Shutdown::Both);
+                });
+                let replied = Arc::clone(&replied);
+                std::thread::spawn(move || {
+                    let mut buf = vec![0; 64 * 1024];
+                    while let Ok(n) = s_read.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        replied.lock().unwrap().push((Instant::now(), n));
+                        if c_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = c_write.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Self {
+            addr,
+            reads,
+            replies,
+        }
+    }
+
+    fn mark(&self) -> usize {
+        self.reads.lock().unwrap().len()
+    }
+
+    /// When either side last sent anything.
+    fn last_activity(&self) -> Option<Instant> {
+        let a = self.reads.lock().unwrap().last().map(|r| r.0);
+        let b = self.replies.lock().unwrap().last().map(|r| r.0);
+        a.max(b)
+    }
+
+    /// When the first read of at least `min` bytes after `mark` arrived.
+    fn first_after(&self, mark: usize, min: usize) -> Option<Instant> {
+        self.reads.lock().unwrap()[mark..]
+            .iter()
+            .find(|(_, n)| *n >= min)
+            .map(|(t, _)| *t)
+    }
+}
+
+/// Prints what the store and the socket did after `t` (one send's timeline).
+fn timeline(t: Instant, stats: &StoreStats, relay: &Relay) {
+    let mut lines: Vec<(Duration, String)> = stats
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(at, ..)| *at >= t)
+        .map(|(at, what, took, n)| {
+            (
+                at.duration_since(t),
+                format!("store {what}: {n}, {:.3} ms", ms(*took)),
+            )
+        })
+        .collect();
+    lines.extend(
+        relay
+            .reads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(at, _)| *at >= t)
+            .map(|(at, n)| (at.duration_since(t), format!("{n} bytes to the server"))),
+    );
+    lines.extend(
+        relay
+            .replies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(at, _)| *at >= t)
+            .map(|(at, n)| (at.duration_since(t), format!("{n} bytes from the server"))),
+    );
+    lines.sort();
+    for (at, line) in lines {
+        println!("  +{:8.3} ms  {line}", ms(at));
+    }
 }
