@@ -24,7 +24,9 @@ use tether_core::proto::message::Message;
 
 use crate::metrics::Metrics;
 use crate::output::Printer;
-use crate::rt::{self, Client, Events, Options, PendingSend};
+use crate::rt::{
+    self, Client, Events, GroupQueryError, Options, PendingGroupInfo, PendingGroupList, PendingSend,
+};
 use crate::snapshot::{LiveStatus, unix_now};
 use crate::store::{self, SharedStore, Sidecar};
 use crate::{Failure, paths};
@@ -406,6 +408,14 @@ impl Backend for RunBackend {
         path: &std::path::Path,
     ) -> Result<tether_core::media::Upload, tether_core::media::MediaError> {
         self.here.block_on(self.client.upload(kind, path))
+    }
+
+    fn group_info(&self, group: Jid) -> Result<PendingGroupInfo, GroupQueryError> {
+        self.client.group_info(group)
+    }
+
+    fn joined_groups(&self) -> Result<PendingGroupList, GroupQueryError> {
+        self.client.joined_groups()
     }
 
     fn backup(&self, path: &std::path::Path) -> Result<Value, String> {
