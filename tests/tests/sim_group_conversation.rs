@@ -10,6 +10,9 @@
 //! `TETHER_SIM_THREADS` (default: the available parallelism, at most 2).
 //! `TETHER_SIM_GROUP_SEED=n` replays one seed verbosely.
 //!
+//! Until the core fixes named in its `#[ignore]` reason land, the full
+//! sweep is ignored and CI runs its LID-addressed half (the even seeds, ~8 s on 2 threads).
+//!
 //! The planted defect (the companions keep their sender key when a member is removed) must
 //! show up as a failure of the second invariant within the first seeds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -94,7 +97,7 @@ fn add(total: &mut Stats, s: &Stats) {
 }
 
 #[test]
-#[ignore = "needs core fix: sim-needs.md items 4-6 (PN-group rotation, a lost metadata query, a resend after a crash)"]
+#[ignore = "needs core fixes: the sender key rotation of PN-addressed groups (seeds 3, 33, 37, …), a group metadata query lost with its connection (seed 69), a retry resend after a crash (seed 27)"]
 fn group_sweep_holds_every_invariant() {
     if let Ok(seed) = std::env::var("TETHER_SIM_GROUP_SEED") {
         let seed: u64 = seed.parse().expect("TETHER_SIM_GROUP_SEED is a number");
@@ -112,21 +115,34 @@ fn group_sweep_holds_every_invariant() {
         }
         return;
     }
-    let seeds = seeds();
+    sweep(&seeds().collect::<Vec<_>>());
+}
+
+/// Until the core fixes of `group_sweep_holds_every_invariant` land: the LID-addressed groups
+/// (even seeds) of the default range, which hold every invariant today.
+#[test]
+fn group_sweep_of_lid_addressed_groups_holds_every_invariant() {
+    let seeds: Vec<u64> = (0..DEFAULT_SEEDS).filter(|s| s.is_multiple_of(2)).collect();
+    sweep(&seeds);
+}
+
+/// Runs `seeds` on the sweep's threads; every invariant must hold.
+fn sweep(seeds: &[u64]) {
     let threads = threads();
     let started = Instant::now();
-    let next = AtomicU64::new(seeds.start);
+    let next = AtomicU64::new(0);
     let tally = Mutex::new(Tally::default());
+    let total = seeds.len() as u64;
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
                 let mut local = Tally::default();
                 loop {
                     let from = next.fetch_add(BATCH, Ordering::Relaxed);
-                    if from >= seeds.end {
+                    if from >= total {
                         break;
                     }
-                    for seed in from..(from + BATCH).min(seeds.end) {
+                    for &seed in &seeds[from as usize..(from + BATCH).min(total) as usize] {
                         match check(seed) {
                             Ok(outcome) => add(&mut local.stats, &outcome.stats),
                             Err(report) => {
@@ -145,7 +161,7 @@ fn group_sweep_holds_every_invariant() {
     });
     let mut tally = tally.into_inner().unwrap();
     tally.failures.sort_unstable();
-    let count = seeds.end.saturating_sub(seeds.start);
+    let count = total;
     println!(
         "group sweep: {count} seeds on {threads} threads in {:.1?}: {:?}",
         started.elapsed(),
