@@ -113,8 +113,10 @@ impl Client {
     tether_net_common::media_methods!();
 
     /// Sends any message content to `to` (a phone number, a user JID, a LID or a [`Jid`]):
-    /// the message is durable before this returns, and goes out now or once connected.
-    /// Await the [`PendingSend`] for the server's answer.
+    /// returns at once with the id. The message is written to the outbox in the core's next
+    /// store transaction (milliseconds later) and goes out now or once connected; a message
+    /// in the outbox survives a crash and is sent after the restart. Await the
+    /// [`PendingSend`] for the server's answer.
     ///
     /// [`Jid`]: tether_core::binary::Jid
     pub fn send(

@@ -189,6 +189,12 @@ impl Ctx<'_> {
         self.shared.cache.unpin_all();
     }
 
+    /// Whether something is waiting for the store (a load) and nothing for the server (an
+    /// iq): a job that waits only for loads will go on within this burst of inputs.
+    pub(crate) fn waits_only_for_loads(&self) -> bool {
+        self.shared.loader.busy() && self.shared.iqs.is_empty()
+    }
+
     /// How many loads were answered so far (a waiting job re-checks when this moved).
     pub(crate) fn loads_answered(&self) -> u64 {
         self.shared.loader.answered()

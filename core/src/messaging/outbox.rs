@@ -91,6 +91,11 @@ pub(crate) struct Job {
     lid_asked: bool,
     /// Devices whose bundle was asked for (and failed, if absent from the sessions).
     pub(crate) bundles_asked: BTreeSet<Address>,
+    /// Its row and pending marker are in a commit already. A new message is written with
+    /// its encryption (one transaction before the stanza) unless it has to wait for the
+    /// server or the connection first; a crash before that write loses a message the
+    /// application has only an id for, never one it was told is queued or sent.
+    written: bool,
 }
 
 /// On the wire (or about to be), waiting for the ack.
@@ -195,7 +200,8 @@ impl Outbox {
         self.resume = Resume::Rows(ids);
     }
 
-    /// Accepts a message: the id now, the row in this step's commit.
+    /// Accepts a message: the id now; the row with its encryption, or as soon as the message
+    /// has to wait for more than the store (see [`Job::written`]).
     pub(crate) fn send(&mut self, ctx: &mut Ctx<'_>, to: Jid, message: &Message) -> MessageId {
         let own = ctx
             .creds
@@ -205,33 +211,39 @@ impl Outbox {
             .unwrap_or_default();
         let random: [u8; 16] = ctx.random();
         let id = MessageId::generate(ctx.unix, &own, &random);
-        let bytes = Bytes::from(message.encode_to_vec());
-        let kind = message_type(message).to_owned();
-        let row = OutboxRow {
-            to: Some(to.to_string()),
-            message: Some(bytes.clone()),
-            state: Some(OutboxState::Queued as i32),
-            created_at: Some(ctx.unix),
-            kind: Some(kind.clone()),
-            ..OutboxRow::default()
-        };
-        ctx.put(Table::Outbox, row_key(&id.0), rows::encode(&row));
-        ctx.put(Table::Outbox, pending_key(&id.0), Bytes::new());
-        ctx.put(
-            Table::Outbox,
-            super::retention::outbox_time_key(ctx.unix, &id.0),
-            Bytes::new(),
-        );
         self.queue.push_back(Job {
             id: id.0.clone(),
             to,
-            message: bytes,
-            kind,
+            message: Bytes::from(message.encode_to_vec()),
+            kind: message_type(message).to_owned(),
             created_at: ctx.unix,
             lid_asked: false,
             bundles_asked: BTreeSet::new(),
+            written: false,
         });
         id
+    }
+
+    /// Writes a job's pending marker and retention key into this step's commit, and its
+    /// queued row unless `row_written` (the encryption or the failure wrote it).
+    fn write_accepted(ctx: &mut Ctx<'_>, job: &mut Job, row_written: bool) {
+        if job.written {
+            return;
+        }
+        job.written = true;
+        if !row_written {
+            let row = OutboxRow {
+                state: Some(OutboxState::Queued as i32),
+                ..job.row()
+            };
+            ctx.put(Table::Outbox, row_key(&job.id), rows::encode(&row));
+        }
+        ctx.put(Table::Outbox, pending_key(&job.id), Bytes::new());
+        ctx.put(
+            Table::Outbox,
+            super::retention::outbox_time_key(job.created_at, &job.id),
+            Bytes::new(),
+        );
     }
 
     /// Drives the queue head, the retry answers and the restart resume.
@@ -263,12 +275,22 @@ impl Outbox {
             match step {
                 Step::Wait => break,
                 Step::Done(result) => {
-                    let job = self.queue.pop_front();
-                    if let (Some(job), Err(error)) = (job, result) {
+                    let Some(mut job) = self.queue.pop_front() else {
+                        break;
+                    };
+                    // The row itself was written by the encryption, or is by the failure.
+                    Self::write_accepted(ctx, &mut job, true);
+                    if let Err(error) = result {
                         let row = job.row();
                         outcome::failed(ctx, &job.id, row, 0, error);
                     }
                 }
+            }
+        }
+        // Waiting for the server (usync, bundles) or the connection: what waits is written.
+        if !self.queue.is_empty() && !ctx.waits_only_for_loads() {
+            for job in &mut self.queue {
+                Self::write_accepted(ctx, job, false);
             }
         }
     }
@@ -304,6 +326,7 @@ impl Outbox {
                         created_at: row.created_at.unwrap_or(ctx.unix),
                         lid_asked: false,
                         bundles_asked: BTreeSet::new(),
+                        written: true,
                     });
                 }
                 Ok(OutboxState::Encrypted) => {

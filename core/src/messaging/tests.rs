@@ -46,6 +46,8 @@ struct Harness {
     in_flight: Vec<(CommitId, Commit)>,
     connected: bool,
     unix: u64,
+    /// Commits applied so far.
+    commits: usize,
 }
 
 fn paired_credentials(seed: u64) -> Credentials {
@@ -95,6 +97,7 @@ impl Harness {
             in_flight: Vec::new(),
             connected: true,
             unix: 1_800_000_000,
+            commits: 0,
         };
         h.with(|m, env| m.start(env));
         h.pump();
@@ -127,6 +130,7 @@ impl Harness {
                 self.collect();
             }
             for (_, commit) in commits {
+                self.commits += 1;
                 records::write_map(&mut self.store, &commit.records);
                 let mut c = Some(self.durable_creds.clone());
                 let delta = crate::creds::CredentialsDelta {
@@ -789,4 +793,80 @@ fn a_group_receipt_names_the_member_device_as_its_sender() {
     assert_eq!(receipt.chat, group);
     assert_eq!(receipt.from, member);
     assert_eq!(receipt.participant, Some(member));
+}
+
+/// A harness whose store knows the device lists of B (`700000007@lid`, device 1) and of this
+/// account (this device only), with a session with B made by B's first message.
+fn with_session_to_b(seed: u64) -> Harness {
+    let mut store = Store::new();
+    for (user, device) in [("700000007@lid", 1), ("900000001@lid", 2)] {
+        let row = super::rows::DeviceListRow {
+            devices: vec![super::rows::DeviceRow {
+                id: Some(device),
+                ..Default::default()
+            }],
+            hash: None,
+            fetched_at: Some(1_800_000_000),
+        };
+        store.insert(
+            (Table::Devices, Bytes::from(user)),
+            Bytes::from(row.encode_to_vec()),
+        );
+    }
+    let creds = paired_credentials(seed);
+    let mut peer = Peer::new(&creds, Some(1));
+    let mut h = Harness::new(creds, store);
+    h.deliver(peer.message("m1", "hello"));
+    assert_eq!(h.messages().len(), 1);
+    h
+}
+
+fn message_stanzas(sent: &[Node]) -> usize {
+    sent.iter().filter(|n| n.tag == "message").count()
+}
+
+#[test]
+fn a_message_on_established_sessions_is_one_transaction_before_its_stanza() {
+    let mut h = with_session_to_b(8);
+    h.sent.clear();
+    let before = h.commits;
+    let to = Jid::user("700000007", Server::Lid);
+    h.with(|m, env| m.send(env, to, &Message::text("back")))
+        .unwrap();
+    h.collect();
+    assert!(
+        h.in_flight.is_empty(),
+        "nothing is written before the records the encryption needs are read"
+    );
+    h.pump();
+    assert_eq!(message_stanzas(&h.sent), 1, "the message went out");
+    assert_eq!(
+        h.commits - before,
+        1,
+        "the accepted message and its advanced chains are one transaction"
+    );
+}
+
+#[test]
+fn a_message_that_waits_for_the_server_is_durable_while_it_waits() {
+    let mut h = with_session_to_b(9);
+    h.sent.clear();
+    // Nobody knows this user's devices: the send waits for the usync answer.
+    let to = Jid::user("700000008", Server::Lid);
+    let id = h
+        .with(|m, env| m.send(env, to, &Message::text("later")))
+        .unwrap();
+    h.pump();
+    assert!(
+        h.sent.iter().any(|n| n.attr_str("xmlns") == Some("usync")),
+        "the device list is asked for"
+    );
+    assert_eq!(message_stanzas(&h.sent), 0);
+    for key in [format!("m/{}", id.0), format!("p/{}", id.0)] {
+        assert!(
+            h.store
+                .contains_key(&(Table::Outbox, Bytes::from(key.clone()))),
+            "{key} is durable while the message waits for the server"
+        );
+    }
 }
