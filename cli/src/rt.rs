@@ -7,12 +7,14 @@ use std::time::Duration;
 
 #[cfg(feature = "runtime-tokio")]
 pub(crate) use tether_runtime_tokio::{
-    Client, Events, Options, PendingSend, ProxySetting, StartError,
+    Client, Events, GroupQueryError, Options, PendingGroupInfo, PendingGroupList, PendingSend,
+    ProxySetting, StartError,
 };
 
 #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
 pub(crate) use tether_runtime_smol::{
-    Client, Events, Options, PendingSend, ProxySetting, StartError,
+    Client, Events, GroupQueryError, Options, PendingGroupInfo, PendingGroupList, PendingSend,
+    ProxySetting, StartError,
 };
 
 use tether_core::connection::Config;

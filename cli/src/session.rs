@@ -24,7 +24,9 @@ use tether_core::proto::message::Message;
 
 use crate::metrics::Metrics;
 use crate::output::Printer;
-use crate::rt::{self, Client, Events, Options, PendingSend};
+use crate::rt::{
+    self, Client, Events, GroupQueryError, Options, PendingGroupInfo, PendingGroupList, PendingSend,
+};
 use crate::snapshot::{LiveStatus, unix_now};
 use crate::store::{self, SharedStore, Sidecar};
 use crate::{Failure, paths};
@@ -378,6 +380,14 @@ impl Backend for RunBackend {
 
     fn command(&self, command: Command) -> Result<(), ClientError> {
         self.client.command(command)
+    }
+
+    fn group_info(&self, group: Jid) -> Result<PendingGroupInfo, GroupQueryError> {
+        self.client.group_info(group)
+    }
+
+    fn joined_groups(&self) -> Result<PendingGroupList, GroupQueryError> {
+        self.client.joined_groups()
     }
 
     fn backup(&self, path: &std::path::Path) -> Result<Value, String> {

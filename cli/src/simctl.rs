@@ -182,9 +182,14 @@ fn route(
             }
             Err(e) => (400, json!({"error": e})),
         },
-        _ => (
-            404,
-            json!({"error": format!("no route {method} {path}; see `tether sim --help`")}),
-        ),
+        // Groups (`GET /groups`, `POST /groups…`) and whatever else the simulator's own
+        // control interface serves.
+        _ => match server.control(method, target, body) {
+            (404, _) => (
+                404,
+                json!({"error": format!("no route {method} {path}; see `tether sim --help`")}),
+            ),
+            answer => answer,
+        },
     }
 }

@@ -56,6 +56,13 @@ pub enum Request {
         /// Inbox positions.
         positions: Vec<u64>,
     },
+    /// A group's metadata, from the server.
+    GroupInfo {
+        /// The group JID (`…@g.us`).
+        group: String,
+    },
+    /// The groups this account is in, from the server.
+    Groups,
 }
 
 /// `subscribe`.
@@ -140,7 +147,7 @@ pub struct BadRequest {
 
 /// The commands, for error messages.
 const COMMANDS: &str = "status, subscribe, unsubscribe, send, react, read, typing, presence, \
-    confirm, backup, stop";
+    confirm, group_info, groups, backup, stop";
 
 impl Request {
     /// Reads one request line: its `req` (`null` when absent) and the request.
@@ -173,6 +180,16 @@ impl Request {
             "status" => none(&rest).map(|()| Self::Status)?,
             "stop" => none(&rest).map(|()| Self::Stop)?,
             "unsubscribe" => none(&rest).map(|()| Self::Unsubscribe)?,
+            "groups" => none(&rest).map(|()| Self::Groups)?,
+            "group_info" => {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct GroupInfo {
+                    group: String,
+                }
+                let g: GroupInfo = serde_json::from_value(rest).map_err(fields)?;
+                Self::GroupInfo { group: g.group }
+            }
             "backup" => {
                 #[derive(Deserialize)]
                 #[serde(deny_unknown_fields)]
@@ -279,6 +296,8 @@ impl Request {
             }
             Self::Presence { available } => json!({"cmd": "presence", "available": available}),
             Self::Confirm { positions } => json!({"cmd": "confirm", "positions": positions}),
+            Self::GroupInfo { group } => json!({"cmd": "group_info", "group": group}),
+            Self::Groups => json!({"cmd": "groups"}),
         };
         if let Some(map) = v.as_object_mut() {
             map.retain(|_, value| !value.is_null());
@@ -303,6 +322,8 @@ impl Request {
             Self::Typing { .. } => "typing",
             Self::Presence { .. } => "presence",
             Self::Confirm { .. } => "confirm",
+            Self::GroupInfo { .. } => "group_info",
+            Self::Groups => "groups",
         }
     }
 }
