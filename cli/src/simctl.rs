@@ -148,7 +148,17 @@ fn route(
                 );
             };
             let to = query_param(query, "to").map(|t| t.replace("%40", "@").replace("%2B", "+"));
-            match crate::simphones::send(server, phone, to.as_deref(), body) {
+            let sent = match query_param(query, "document") {
+                Some(name) => crate::simphones::send_document(
+                    server,
+                    phone,
+                    to.as_deref(),
+                    name,
+                    body.as_bytes(),
+                ),
+                None => crate::simphones::send(server, phone, to.as_deref(), body),
+            };
+            match sent {
                 Ok((id, to)) => {
                     outln!("phone {phone}: sent {id} to {to}");
                     (200, json!({"id": id, "to": to.to_string()}))
@@ -182,9 +192,14 @@ fn route(
             }
             Err(e) => (400, json!({"error": e})),
         },
-        _ => (
-            404,
-            json!({"error": format!("no route {method} {path}; see `tether sim --help`")}),
-        ),
+        // Groups (`GET /groups`, `POST /groups…`) and whatever else the simulator's own
+        // control interface serves.
+        _ => match server.control(method, target, body) {
+            (404, _) => (
+                404,
+                json!({"error": format!("no route {method} {path}; see `tether sim --help`")}),
+            ),
+            answer => answer,
+        },
     }
 }

@@ -21,13 +21,18 @@
 //! | `sent` | `id`, `to`, `timestamp_ms` |
 //! | `send_failed` | `id`, `to`, `error` (`nack`, `timeout`, `no_devices`, `invalid_recipient`, `invalid`, `stopped`, `device_unreachable`: after the server ack, one device could not decrypt even after resending), `code` (a nack's), `device` (a `device_unreachable`'s), `reason` |
 //! | `identity_changed` | `user` |
+//! | `group_info`, `groups` | `group` / `groups`: [`group_json`] objects (answers to group queries) |
+//! | `group_query_failed` | `group` (`g.us` for the list), `reason` |
+//! | `group_changed` | `group`, `actor`, `change` (`added`, `removed`, `promoted`, `demoted`, `subject`), `members`, `subject` |
 //!
 //! Message text is the application's to see: it is in these objects, never in logs.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tether_core::binary::Jid;
 use tether_core::connection::Event;
+use tether_core::messaging::groups::{GroupChange, GroupInfo};
 use tether_core::messaging::types::{IncomingMessage, SendError};
 use tether_core::reason::{DisconnectReason, ReasonCode};
 
@@ -126,8 +131,63 @@ pub fn event_json(event: &Event, now: Instant) -> Vec<Value> {
         Event::IdentityChanged { user } => {
             one(json!({"event": "identity_changed", "user": user.to_string()}))
         }
+        Event::GroupInfo(info) => one(json!({"event": "group_info", "group": group_json(info)})),
+        Event::Groups(list) => one(json!({
+            "event": "groups",
+            "groups": list.iter().map(group_json).collect::<Vec<_>>(),
+        })),
+        Event::GroupQueryFailed { group, reason } => one(json!({
+            "event": "group_query_failed",
+            "group": group.to_string(),
+            "reason": reason,
+        })),
+        Event::GroupChanged {
+            group,
+            actor,
+            change,
+        } => one(group_changed_json(group, actor.as_ref(), change)),
         other => one(json!({"event": "other", "debug": format!("{other:?}")})),
     }
+}
+
+/// A group's metadata: `jid`, `subject`, `addressing` (`lid` or `pn`), `creator`, and
+/// `participants` (`jid`, `lid`, `phone_number`, `admin`, `super_admin`).
+pub fn group_json(info: &GroupInfo) -> Value {
+    json!({
+        "jid": info.jid.to_string(),
+        "subject": info.subject,
+        "addressing": info.addressing_mode,
+        "creator": info.creator.as_ref().map(ToString::to_string),
+        "participants": info.participants.iter().map(|p| json!({
+            "jid": p.jid.to_string(),
+            "lid": p.lid.as_ref().map(ToString::to_string),
+            "phone_number": p.phone_number.as_ref().map(ToString::to_string),
+            "admin": p.is_admin,
+            "super_admin": p.is_super_admin,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The `group_changed` object: `group`, `actor`, `change` (`added`, `removed`, `promoted`,
+/// `demoted` with `members`, or `subject` with `subject`).
+fn group_changed_json(group: &Jid, actor: Option<&Jid>, change: &GroupChange) -> Value {
+    let members = |list: &[Jid]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let (kind, members, subject) = match change {
+        GroupChange::Added(l) => ("added", Some(members(l)), None),
+        GroupChange::Removed(l) => ("removed", Some(members(l)), None),
+        GroupChange::Promoted(l) => ("promoted", Some(members(l)), None),
+        GroupChange::Demoted(l) => ("demoted", Some(members(l)), None),
+        GroupChange::Subject(s) => ("subject", None, Some(s.clone())),
+        _ => ("other", None, None),
+    };
+    json!({
+        "event": "group_changed",
+        "group": group.to_string(),
+        "actor": actor.map(ToString::to_string),
+        "change": kind,
+        "members": members,
+        "subject": subject,
+    })
 }
 
 /// The `disconnected` object.

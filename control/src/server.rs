@@ -8,6 +8,8 @@
 //!  reader: line (≤ max_line bytes, complete within line_deadline; a client that has not
 //!          subscribed is closed after idle without a request) ─▶ dispatch ─▶ answer ─┐
 //!          send/react with wait: a helper thread waits for the server's ack ─▶ answer ─┤
+//!          send_media: the upload first, on the reader (this client's next request waits
+//!          for it), then as send ─────────────────────────────────────────────────────┤
 //!  hub:    events of subscribers ─────────────────────────────────────────────────────┤
 //!  writer: one queue per client ◀──────────────────────────────────────────────────────┘
 //!          ─▶ the socket, each write within write_deadline (else the client is closed)
@@ -34,9 +36,10 @@ use tether_core::messaging::ids::MessageId;
 use tether_core::messaging::recipient::parse_recipient;
 use tether_core::messaging::types::InboxPos;
 use tether_core::proto::message::Message;
+use tether_net_common::groups::{GroupQueryError, PendingGroupInfo, PendingGroupList, group_jid};
 use tether_net_common::sends::PendingSend;
 
-use crate::events::send_error_kind;
+use crate::events::{group_json, send_error_kind};
 use crate::hub::{Hub, QUEUE};
 use crate::protocol::{BadRequest, MAX_LINE, Request};
 use crate::socket;
@@ -92,6 +95,17 @@ pub trait Backend: Send + Sync + 'static {
     /// Any other command for the connection (`Confirm`, `ReplayInbox`, `MarkRead`,
     /// `ChatState`, `Presence`).
     fn command(&self, command: Command) -> Result<(), ClientError>;
+    /// Encrypts and uploads the file at `path` as `kind` (blocking this thread until the
+    /// media host answered); the message that carries it is sent with [`Backend::send`].
+    fn upload(
+        &self,
+        kind: tether_core::media::MediaKind,
+        path: &Path,
+    ) -> Result<tether_core::media::Upload, tether_core::media::MediaError>;
+    /// Asks the server for a group's metadata; the pending query resolves on its answer.
+    fn group_info(&self, group: Jid) -> Result<PendingGroupInfo, GroupQueryError>;
+    /// Asks the server for the groups this account is in.
+    fn joined_groups(&self) -> Result<PendingGroupList, GroupQueryError>;
     /// Writes a consistent copy of the store to `path` (verified) and describes it.
     fn backup(&self, path: &Path) -> Result<Value, String>;
     /// Begins a graceful shutdown.
@@ -418,6 +432,24 @@ impl From<MessagingError> for Refusal {
     }
 }
 
+impl From<GroupQueryError> for Refusal {
+    fn from(e: GroupQueryError) -> Self {
+        match e {
+            GroupQueryError::NotAGroup(_) | GroupQueryError::Recipient(_) => {
+                Self::new("invalid_recipient", e.to_string())
+            }
+            GroupQueryError::Client(c) => c.into(),
+            GroupQueryError::Refused { ref group, .. } => Self {
+                code: "group_refused",
+                error: e.to_string(),
+                extra: json!({"group": group.to_string()}),
+            },
+            GroupQueryError::Unanswered => Self::new("unanswered", e.to_string()),
+            other => Self::new("failed", other.to_string()),
+        }
+    }
+}
+
 /// The answer line for a request.
 fn answer_line(req: &Value, result: Result<Value, Refusal>) -> String {
     let mut v = match result {
@@ -513,6 +545,10 @@ fn dispatch(req: &Value, request: Request, client: &mut Client, shared: &Arc<Sha
             Ok((to, message)) => return start_send(req, to, message, s.wait, client, shared),
             Err(e) => Err(Refusal::new("invalid_recipient", e.to_string())),
         },
+        Request::SendMedia(m) => match media_of(&m, backend.as_ref()) {
+            Ok((to, message)) => return start_send(req, to, message, m.wait, client, shared),
+            Err(r) => Err(r),
+        },
         Request::React(r) => match reaction_of(&r) {
             Ok((to, message)) => return start_send(req, to, message, r.wait, client, shared),
             Err(r) => Err(r),
@@ -537,6 +573,28 @@ fn dispatch(req: &Value, request: Request, client: &mut Client, shared: &Arc<Sha
             })
             .map(|()| json!({}))
             .map_err(Refusal::from),
+        Request::GroupInfo { group } => {
+            match group_jid(group.as_str()).and_then(|g| backend.group_info(g)) {
+                Ok(pending) => {
+                    return answer_later(req, client, shared, async move {
+                        pending
+                            .await
+                            .map(|info| json!({"group": group_json(&info)}))
+                    });
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Request::Groups => match backend.joined_groups() {
+            Ok(pending) => {
+                return answer_later(req, client, shared, async move {
+                    pending.await.map(
+                        |list| json!({"groups": list.iter().map(group_json).collect::<Vec<_>>()}),
+                    )
+                });
+            }
+            Err(e) => Err(e.into()),
+        },
     };
     answer(client, req, result);
     true
@@ -568,6 +626,39 @@ pub fn compose_send(
         text = text.mention(parse_recipient(m)?);
     }
     Ok((to, text.build()))
+}
+
+/// The recipient and content of a `send_media`: the file uploaded, then its media message.
+fn media_of(
+    m: &crate::protocol::SendMedia,
+    backend: &dyn Backend,
+) -> Result<(Jid, Message), Refusal> {
+    let to =
+        parse_recipient(&m.to).map_err(|e| Refusal::new("invalid_recipient", e.to_string()))?;
+    let (kind, voice_note) = m.media_kind().ok_or_else(|| {
+        Refusal::new(
+            "bad_request",
+            format!(
+                "send_media: kind {:?} is not one of {}",
+                m.kind,
+                crate::protocol::MEDIA_KINDS
+            ),
+        )
+    })?;
+    let mut options =
+        tether_net_common::media_client::options_for(kind, &m.path, m.caption.as_deref());
+    options.voice_note = voice_note;
+    let upload = backend.upload(kind, &m.path).map_err(|e| {
+        Refusal::new(
+            "media_failed",
+            format!("cannot send {}: {e}; nothing was sent", m.path.display()),
+        )
+    })?;
+    let unix = tether_net_common::media_client::unix_now();
+    Ok((
+        to,
+        tether_core::media::media_message(&upload, &options, unix),
+    ))
 }
 
 /// The chat and content of a `react`.
@@ -611,6 +702,57 @@ fn read_command(r: &crate::protocol::Read) -> Result<Command, Refusal> {
         participant,
         ids: r.ids.iter().map(|i| MessageId(i.clone())).collect(),
     })
+}
+
+/// Answers a query when the server answered it: a helper thread waits, so the client's other
+/// requests are served meanwhile. Queries count against the client's `max_in_flight` like
+/// sends.
+fn answer_later(
+    req: &Value,
+    client: &Client,
+    shared: &Shared,
+    answer: impl Future<Output = Result<Value, GroupQueryError>> + Send + 'static,
+) -> bool {
+    let max = shared.limits.max_in_flight;
+    if client.in_flight.load(Ordering::SeqCst) >= max {
+        self::answer(
+            client,
+            req,
+            Err(Refusal::new(
+                "busy",
+                format!(
+                    "{max} requests of this client are waiting for the server already; wait \
+                     for their answers"
+                ),
+            )),
+        );
+        return true;
+    }
+    let (tx, line_req, in_flight) = (
+        client.tx.clone(),
+        req.clone(),
+        Arc::clone(&client.in_flight),
+    );
+    in_flight.fetch_add(1, Ordering::SeqCst);
+    let waited = std::thread::Builder::new()
+        .name("tether-control-query".into())
+        .spawn(move || {
+            let result = futures_lite::future::block_on(answer).map_err(Refusal::from);
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            let _ = tx.send(answer_line(&line_req, result));
+        });
+    if let Err(e) = waited {
+        client.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self::answer(
+            client,
+            req,
+            Err(Refusal::new(
+                "busy",
+                format!("cannot wait for the answer: {e}"),
+            )),
+        );
+    }
+    true
 }
 
 /// Sends, then answers at once (`wait: false`) or when the server answered.

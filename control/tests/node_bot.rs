@@ -20,6 +20,7 @@ use tether_core::driver::{ClientError, MessagingError};
 use tether_core::messaging::ids::MessageId;
 use tether_core::messaging::types::{InboxPos, IncomingMessage};
 use tether_core::proto::message::Message;
+use tether_net_common::groups::{GroupQueryError, PendingGroupInfo, PendingGroupList};
 use tether_net_common::sends::{PendingSend, SendTracker};
 
 /// A connection that records what it is asked; sends are answered by the test.
@@ -35,6 +36,14 @@ impl Backend for Fake {
         json!({"live": {"state": "connected"}})
     }
 
+    fn upload(
+        &self,
+        kind: tether_core::media::MediaKind,
+        _path: &Path,
+    ) -> Result<tether_core::media::Upload, tether_core::media::MediaError> {
+        Err(tether_core::media::MediaError::NotUploadable(kind))
+    }
+
     fn send(&self, to: Jid, message: Message) -> Result<PendingSend, MessagingError> {
         let mut sends = self.sends.lock().unwrap();
         sends.push((to, message));
@@ -46,6 +55,18 @@ impl Backend for Fake {
     fn command(&self, command: Command) -> Result<(), ClientError> {
         self.commands.lock().unwrap().push(command);
         Ok(())
+    }
+
+    fn group_info(&self, group: Jid) -> Result<PendingGroupInfo, GroupQueryError> {
+        let pending = self.tracker.groups().watch_info(&group);
+        self.command(Command::QueryGroup { group })?;
+        Ok(pending)
+    }
+
+    fn joined_groups(&self) -> Result<PendingGroupList, GroupQueryError> {
+        let pending = self.tracker.groups().watch_list();
+        self.command(Command::ListGroups)?;
+        Ok(pending)
     }
 
     fn backup(&self, _: &Path) -> Result<Value, String> {

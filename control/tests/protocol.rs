@@ -18,10 +18,13 @@ use tether_control::{Backend, ControlClient, ControlServer, Request};
 use tether_core::binary::Jid;
 use tether_core::connection::{Command, Event};
 use tether_core::driver::{ClientError, MessagingError};
+use tether_core::media::{Digests, MediaError, MediaKey, MediaKind, MediaRef, Upload};
 use tether_core::messaging::chatstate::ChatState;
+use tether_core::messaging::groups::{GroupInfo, GroupParticipant};
 use tether_core::messaging::ids::MessageId;
 use tether_core::messaging::types::{InboxPos, IncomingMessage, SendError};
 use tether_core::proto::message::Message;
+use tether_net_common::groups::{GroupQueryError, PendingGroupInfo, PendingGroupList};
 use tether_net_common::sends::{PendingSend, SendTracker};
 
 #[derive(Default)]
@@ -30,6 +33,7 @@ struct Recorded {
     sends: Vec<(Jid, Message)>,
     stops: u32,
     backups: Vec<PathBuf>,
+    uploads: Vec<(MediaKind, PathBuf)>,
 }
 
 struct Fake {
@@ -75,6 +79,41 @@ impl Backend for Fake {
         }
         self.recorded.lock().unwrap().commands.push(command);
         Ok(())
+    }
+
+    fn upload(&self, kind: MediaKind, path: &Path) -> Result<Upload, MediaError> {
+        let length = std::fs::metadata(path)
+            .map_err(|e| MediaError::Client(format!("cannot read {}: {e}", path.display())))?
+            .len();
+        self.recorded
+            .lock()
+            .unwrap()
+            .uploads
+            .push((kind, path.to_owned()));
+        Ok(Upload {
+            kind,
+            media_key: MediaKey::from_bytes([7; 32]),
+            digests: Digests {
+                file_sha256: [1; 32],
+                file_enc_sha256: [2; 32],
+                file_length: length,
+            },
+            url: None,
+            direct_path: "/v/t62.7119-24/fake".into(),
+            uploaded_at: 1_800_000_000,
+        })
+    }
+
+    fn group_info(&self, group: Jid) -> Result<PendingGroupInfo, GroupQueryError> {
+        let pending = self.tracker.groups().watch_info(&group);
+        self.command(Command::QueryGroup { group })?;
+        Ok(pending)
+    }
+
+    fn joined_groups(&self) -> Result<PendingGroupList, GroupQueryError> {
+        let pending = self.tracker.groups().watch_list();
+        self.command(Command::ListGroups)?;
+        Ok(pending)
     }
 
     fn backup(&self, path: &Path) -> Result<Value, String> {
@@ -295,6 +334,58 @@ fn send_answers_on_the_server_ack_or_with_the_typed_failure() {
         (&v["code"], &v["id"]),
         (&json!("unanswered"), &json!("ID4"))
     );
+}
+
+#[test]
+fn send_media_uploads_then_sends_the_media_message() {
+    let path = socket("media");
+    let fake = Fake::new();
+    let _server = ControlServer::serve(&path, fake.clone()).unwrap();
+    let file = path.with_file_name("report.pdf");
+    std::fs::write(&file, b"%PDF-1.4 twelve").unwrap();
+    let mut c = client(&path);
+    let line = json!({
+        "cmd": "send_media", "to": "15551234567", "kind": "document", "path": file,
+        "caption": "the report", "wait": false,
+    });
+    let v = raw(&mut c, &line.to_string());
+    assert_eq!((&v["ok"], &v["id"]), (&json!(true), &json!("ID1")), "{v}");
+    {
+        let r = fake.recorded.lock().unwrap();
+        assert_eq!(r.uploads, vec![(MediaKind::Document, file)]);
+        let media = MediaRef::of(&r.sends[0].1).expect("a media message");
+        assert_eq!(media.kind, Some(MediaKind::Document));
+        assert_eq!(media.file_name.as_deref(), Some("report.pdf"));
+        assert_eq!(media.caption.as_deref(), Some("the report"));
+        assert_eq!(media.mimetype.as_deref(), Some("application/pdf"));
+        assert_eq!(media.file_length, Some(15));
+        assert_eq!(media.direct_path.as_deref(), Some("/v/t62.7119-24/fake"));
+    }
+    // A voice note is push to talk.
+    let ogg = path.with_file_name("note.ogg");
+    std::fs::write(&ogg, b"OggS").unwrap();
+    let line = json!({"cmd": "send_media", "to": "15551234567", "kind": "voice", "path": ogg, "wait": false});
+    let v = raw(&mut c, &line.to_string());
+    assert_eq!(v["ok"], true, "{v}");
+    {
+        let r = fake.recorded.lock().unwrap();
+        let media = MediaRef::of(&r.sends[1].1).expect("a media message");
+        assert_eq!(media.kind, Some(MediaKind::Audio));
+        assert!(media.voice_note);
+    }
+    // A file that cannot be uploaded is refused and nothing is sent.
+    let line = json!({
+        "cmd": "send_media", "to": "15551234567", "kind": "image",
+        "path": path.with_file_name("missing.jpg"),
+    });
+    let v = raw(&mut c, &line.to_string());
+    assert_eq!(
+        (&v["ok"], &v["code"]),
+        (&json!(false), &json!("media_failed")),
+        "{v}"
+    );
+    assert!(v["error"].as_str().unwrap().contains("missing.jpg"), "{v}");
+    assert_eq!(fake.recorded.lock().unwrap().sends.len(), 2);
 }
 
 #[test]
@@ -584,4 +675,109 @@ fn only_the_same_user_is_served_and_only_its_sockets_are_asked() {
         Err(tether_control::AskError::Untrusted(e)) => assert!(e.contains("not a socket"), "{e}"),
         other => panic!("followed a link: {other:?}"),
     }
+}
+
+#[test]
+fn group_queries_answer_when_the_server_did_and_group_events_stream() {
+    let path = socket("groups");
+    let fake = Fake::new();
+    let server = ControlServer::serve(&path, fake.clone()).unwrap();
+    let mut c = client(&path);
+    let group: Jid = "120363000000000001@g.us".parse().unwrap();
+    let info = GroupInfo {
+        jid: group.clone(),
+        subject: "Team".into(),
+        addressing_mode: "lid".into(),
+        creator: Some("15550001111@s.whatsapp.net".parse().unwrap()),
+        participants: vec![GroupParticipant {
+            jid: "100000000000001@lid".parse().unwrap(),
+            lid: Some("100000000000001@lid".parse().unwrap()),
+            phone_number: Some("15550001111@s.whatsapp.net".parse().unwrap()),
+            is_admin: true,
+            is_super_admin: true,
+        }],
+    };
+
+    // group_info: the query reaches the connection; the answer comes when the server's does.
+    let (tag, request) =
+        Request::parse(r#"{"cmd":"group_info","group":"120363000000000001@g.us","req":"g1"}"#)
+            .unwrap();
+    c.send(&request, &tag).unwrap();
+    while fake.tracker.groups().watched() == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(matches!(
+        fake.commands().last(),
+        Some(Command::QueryGroup { group: g }) if *g == group
+    ));
+    fake.tracker
+        .observe(&Event::GroupInfo(Box::new(info.clone())));
+    let v = c.next_line().unwrap().unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["req"], "g1");
+    assert_eq!(v["group"]["jid"], "120363000000000001@g.us");
+    assert_eq!(v["group"]["subject"], "Team");
+    assert_eq!(v["group"]["addressing"], "lid");
+    assert_eq!(
+        v["group"]["participants"][0]["phone_number"],
+        "15550001111@s.whatsapp.net"
+    );
+    assert_eq!(v["group"]["participants"][0]["super_admin"], true);
+
+    // A refusal carries the group; a non-group JID is refused at once.
+    let (tag, request) =
+        Request::parse(r#"{"cmd":"group_info","group":"120363000000000002@g.us"}"#).unwrap();
+    c.send(&request, &tag).unwrap();
+    while fake.tracker.groups().watched() == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    fake.tracker.observe(&Event::GroupQueryFailed {
+        group: "120363000000000002@g.us".parse().unwrap(),
+        reason: "this account is not a member of the group".into(),
+    });
+    let v = c.next_line().unwrap().unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["code"], "group_refused");
+    assert_eq!(v["group"], "120363000000000002@g.us");
+    let v = raw(&mut c, r#"{"cmd":"group_info","group":"+15551234567"}"#);
+    assert_eq!(v["code"], "invalid_recipient", "{v}");
+
+    // groups: the list of joined groups.
+    let (tag, request) = Request::parse(r#"{"cmd":"groups","req":2}"#).unwrap();
+    c.send(&request, &tag).unwrap();
+    while fake.tracker.groups().watched() == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(matches!(fake.commands().last(), Some(Command::ListGroups)));
+    fake.tracker.observe(&Event::Groups(vec![info]));
+    let v = c.next_line().unwrap().unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["req"], 2);
+    assert_eq!(v["groups"][0]["subject"], "Team");
+
+    // A query the connection drops is answered as unanswered, not left hanging.
+    let (tag, request) = Request::parse(r#"{"cmd":"groups"}"#).unwrap();
+    c.send(&request, &tag).unwrap();
+    while fake.tracker.groups().watched() == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    fake.tracker.close();
+    let v = c.next_line().unwrap().unwrap();
+    assert_eq!(v["code"], "unanswered", "{v}");
+
+    // Subscribers see membership changes.
+    let v = raw(&mut c, r#"{"cmd":"subscribe","events":["group_changed"]}"#);
+    assert_eq!(v["ok"], true);
+    server.publish(&Event::GroupChanged {
+        group,
+        actor: Some("15550001111@s.whatsapp.net".parse().unwrap()),
+        change: tether_core::messaging::groups::GroupChange::Removed(vec![
+            "15550002222@s.whatsapp.net".parse().unwrap(),
+        ]),
+    });
+    let e = event(&mut c, "group_changed");
+    assert_eq!(e["group"], "120363000000000001@g.us");
+    assert_eq!(e["change"], "removed");
+    assert_eq!(e["members"][0], "15550002222@s.whatsapp.net");
+    assert_eq!(e["actor"], "15550001111@s.whatsapp.net");
 }

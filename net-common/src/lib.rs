@@ -6,12 +6,14 @@
 //! tungstenite settings and upgrade request, the mapping of received WebSocket messages to
 //! driver [`Input`]s, the start-up values read from the OS (seed, wall clock), and the
 //! messaging half of the adapters' `Client` ([`sends`]: waiting for a message's server answer
-//! on any executor; [`messaging_methods!`]: `send_text`, `reply`, `react`, `mark_read`,
-//! `typing`, `set_presence`, `confirm`, written once for both adapters). It depends on no
+//! on any executor; [`groups`]: the same for group queries; [`messaging_methods!`]:
+//! `send_text`, `reply`, `react`, `mark_read`, `typing`, `set_presence`, `group_info`,
+//! `joined_groups`, `confirm`, written once for both adapters). It depends on no
 //! async runtime: the adapters bring their own sockets, TLS streams and timers.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod groups;
 pub mod media;
 pub mod media_client;
 pub mod sends;

@@ -26,6 +26,8 @@ use tether_core::messaging::ids::MessageId;
 use tether_core::messaging::types::SendError;
 use tether_core::proto::message::Message;
 
+use crate::groups::GroupWaiters;
+
 /// Where one watched send stands.
 #[derive(Debug)]
 enum Slot {
@@ -35,10 +37,12 @@ enum Slot {
     Done(Result<u64, SendError>),
 }
 
-/// The sends being waited for, shared by a client's handles and its driver task.
+/// The sends being waited for, shared by a client's handles and its driver task; it carries
+/// the group queries being waited for too ([`GroupWaiters`]), which see the same events.
 #[derive(Debug, Default)]
 pub struct SendTracker {
     inner: Mutex<Tracked>,
+    groups: Arc<GroupWaiters>,
 }
 
 #[derive(Debug, Default)]
@@ -70,8 +74,15 @@ impl SendTracker {
         }
     }
 
-    /// The driver task saw `event`: answers the waiter of a `Sent` or `SendFailed`.
+    /// The group queries waited for on this client.
+    pub fn groups(&self) -> &Arc<GroupWaiters> {
+        &self.groups
+    }
+
+    /// The driver task saw `event`: answers the waiter of a `Sent` or `SendFailed` (and those
+    /// of group queries it answers).
     pub fn observe(&self, event: &Event) {
+        self.groups.observe(event);
         let (id, answer) = match event {
             Event::Sent { id, t, .. } => (id, Ok(*t)),
             Event::SendFailed { id, reason } => (id, Err(reason.clone())),
@@ -89,6 +100,7 @@ impl SendTracker {
     /// The driver ended: every waiter resolves ([`MessagingError::Unanswered`] unless its
     /// answer came), and later watches resolve at once.
     pub fn close(&self) {
+        self.groups.close();
         let mut tracked = self.lock();
         tracked.closed = true;
         for slot in tracked.slots.values_mut() {
@@ -214,8 +226,9 @@ pub fn unix_ms() -> i64 {
 
 /// The messaging methods both adapters' `Client` share, written once. Expand it inside
 /// `impl Client { … }` of a type that has `fn command(&self, Command) -> Result<(),
-/// ClientError>` and `fn send(&self, to: impl IntoRecipient, message: impl Into<Message>) ->
-/// Result<PendingSend, MessagingError>`.
+/// ClientError>`, `fn send(&self, to: impl IntoRecipient, message: impl Into<Message>) ->
+/// Result<PendingSend, MessagingError>` and a field `sends: Arc<SendTracker>` that its driver
+/// task feeds every event.
 #[macro_export]
 macro_rules! messaging_methods {
     () => {
@@ -305,6 +318,35 @@ macro_rules! messaging_methods {
             available: bool,
         ) -> Result<(), $crate::__core::driver::ClientError> {
             self.command($crate::__core::connection::Command::Presence { available })
+        }
+
+        /// Asks the server for a group's metadata (subject, addressing mode, creator,
+        /// members with their roles); awaiting the [`PendingGroupInfo`] gives it, or why not
+        /// (the group does not exist, this account is not a member, the connection dropped).
+        /// Needs a live connection. The answer also refreshes the cached row that group sends
+        /// use.
+        ///
+        /// [`PendingGroupInfo`]: tether_net_common::groups::PendingGroupInfo
+        pub fn group_info(
+            &self,
+            group: impl $crate::__core::messaging::recipient::IntoRecipient,
+        ) -> Result<$crate::groups::PendingGroupInfo, $crate::groups::GroupQueryError> {
+            let group = $crate::groups::group_jid(group)?;
+            let pending = self.sends.groups().watch_info(&group);
+            self.command($crate::__core::connection::Command::QueryGroup { group })?;
+            Ok(pending)
+        }
+
+        /// Asks the server for the groups this account is in, each with its metadata;
+        /// awaiting the [`PendingGroupList`] gives them. Needs a live connection.
+        ///
+        /// [`PendingGroupList`]: tether_net_common::groups::PendingGroupList
+        pub fn joined_groups(
+            &self,
+        ) -> Result<$crate::groups::PendingGroupList, $crate::groups::GroupQueryError> {
+            let pending = self.sends.groups().watch_list();
+            self.command($crate::__core::connection::Command::ListGroups)?;
+            Ok(pending)
         }
 
         /// Confirms that the application has handled these inbox entries

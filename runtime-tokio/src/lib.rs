@@ -39,6 +39,7 @@ use tether_core::driver::{
 };
 pub use tether_core::proxy::ProxySetting;
 pub use tether_core::reason::DisconnectReason;
+pub use tether_net_common::groups::{GroupQueryError, PendingGroupInfo, PendingGroupList};
 use tether_net_common::media::MediaConnTracker;
 pub use tether_net_common::media_client::SendMediaError;
 pub use tether_net_common::sends::PendingSend;

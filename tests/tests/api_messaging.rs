@@ -2,7 +2,10 @@
 //! against `SimServer`, a contact's simulated phone (real Signal keys) writes to the account,
 //! and the application receives it as a typed `Event::Message`, replies (quoting it), reacts,
 //! marks it read, shows typing, sets its presence and confirms it; `send` resolves on the
-//! server's acknowledgement, and with a typed error for a number that is not on WhatsApp.
+//! server's acknowledgement, and with a typed error for a number that is not on WhatsApp. Then
+//! groups: the group's metadata and the list of joined groups (typed refusals for a group the
+//! account is not in and for a JID that is no group), a member's message with the group as
+//! chat, and a message to the group that the member's phone gets.
 //! Bounded waits only; nothing asserts a speed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,6 +18,7 @@ use tether_core::messaging::chatstate::ChatState;
 use tether_core::messaging::recipient::RecipientError;
 use tether_core::messaging::types::{IncomingMessage, SendError};
 use tether_core::proxy::ProxySetting;
+use tether_runtime_tokio::GroupQueryError;
 use tether_sim::MemStore;
 use tether_sim::net::{SimServer, SimServerConfig};
 
@@ -138,6 +142,52 @@ macro_rules! scenario {
             }) => {}
             other => panic!("expected NoDevices, got {other:?}"),
         }
+        // Groups: phone 1 makes one with the account; the application queries it, lists its
+        // groups, gets a member's message with the group as chat, and writes to the group.
+        let group = server
+            .create_group(1, "Team", std::slice::from_ref(&own), tether_sim::Namespace::Lid)
+            .unwrap();
+        let info = client.group_info(&group).unwrap().await.unwrap();
+        assert_eq!(info.jid, group);
+        assert_eq!(info.subject, "Team");
+        assert_eq!(info.participants.len(), 2, "{info:?}");
+        assert_eq!(
+            info.participants.iter().filter(|p| p.is_super_admin).count(),
+            1,
+            "{info:?}"
+        );
+        let joined = client.joined_groups().unwrap().await.unwrap();
+        assert!(joined.iter().any(|g| g.jid == group), "{joined:?}");
+        let nowhere: Jid = "120363999999999999@g.us".parse().unwrap();
+        assert!(matches!(
+            client.group_info(&nowhere).unwrap().await,
+            Err(GroupQueryError::Refused { group, .. }) if group == nowhere
+        ));
+        assert!(matches!(
+            client.group_info("+15551234567"),
+            Err(GroupQueryError::NotAGroup(_))
+        ));
+        server.send_text(1, &group, "hello group").unwrap();
+        let in_group: Box<IncomingMessage> = loop {
+            if let Event::Message(m) = next!(&mut events) {
+                if m.text() == Some("hello group") {
+                    break m;
+                }
+            }
+        };
+        assert_eq!(in_group.chat, group);
+        let users = [
+            Some(in_group.sender.user_str().to_owned()),
+            in_group.sender_alt.as_ref().map(|j| j.user_str().to_owned()),
+        ];
+        assert!(
+            users.contains(&Some(phones[1].phone_number.clone()))
+                || users.contains(&Some(phones[1].lid_user.clone())),
+            "the sender is phone 1: {in_group:?}"
+        );
+        client.confirm(&[in_group.inbox]).unwrap();
+        client.send_text(&group, "hi group").unwrap().await.unwrap();
+        phone_got(server, 1, "the group message", |t| t == "hi group");
         client.shutdown().await.unwrap();
     }};
 }

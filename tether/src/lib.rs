@@ -55,6 +55,15 @@
 //! [`MessagingError`]. `client.reply`, `client.react`, `client.mark_read`, `client.typing`
 //! and `client.set_presence` cover the rest; [`Text`] builds replies with quotes and
 //! mentions.
+//!
+//! ## Groups
+//!
+//! Sending to a group is sending to its JID (`…@g.us`): `client.send_text(group, text)`. A
+//! group message arrives like any other, with [`IncomingMessage::chat`] the group and
+//! [`IncomingMessage::sender`] the member who wrote it. `client.group_info(group)?.await`
+//! gives a group's [`GroupInfo`] (subject, members and their roles),
+//! `client.joined_groups()?.await` every group the account is in; membership changes arrive
+//! as [`Event::GroupChanged`].
 #![forbid(unsafe_code)]
 
 #[cfg(not(any(feature = "runtime-tokio", feature = "runtime-smol")))]
@@ -91,6 +100,7 @@ pub use tether_core::creds::{CredentialStore, StoreError};
 pub use tether_core::driver::{ClientError, MessagingError, Options, Sent, StartError};
 pub use tether_core::messaging::chatstate::ChatState;
 pub use tether_core::messaging::compose::{Quoted, ReactionTarget, Text, reaction};
+pub use tether_core::messaging::groups::{GroupChange, GroupInfo, GroupParticipant};
 pub use tether_core::messaging::ids::MessageId;
 pub use tether_core::messaging::recipient::{IntoRecipient, RecipientError, parse_recipient};
 pub use tether_core::messaging::types::{

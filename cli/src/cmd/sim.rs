@@ -47,7 +47,10 @@ Scenario file: one `AFTER_MS FAULT` per line (ms since start; # starts a comment
 
 HTTP control (loopback): GET /status, POST /scan (body: QR string), POST /pair-code,
 POST /fault[?next=1], POST /refuse?n=N, POST /hang?n=N; GET /phones, POST /send?phone=N[&to=JID]
-(body: the text; `to` defaults to the account of phone 0), GET /received?phone=N.
+(body: the text; `to` defaults to the account of phone 0; a group JID sends to the group),
+GET /received?phone=N; groups: GET /groups, POST /groups?phone=N&subject=S (body: members,
+phone indexes or JIDs, comma-separated), POST /groups/add|remove|promote|demote?phone=N&group=G
+(body: members), POST /groups/leave?phone=N&group=G.
 
 Why --auto-scan-ms is a delay and not a timer: a WhatsApp QR carries the client's ADV secret,
 which never reaches the server; the simulated phone can only link a QR it is handed (POST /scan,
@@ -71,6 +74,10 @@ pub(crate) struct SimArgs {
     /// Seed of the server's keys and refs
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// How many contact phones (1…N) besides the account's phone 0, to write from and to put
+    /// in groups
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) contacts: u16,
     /// Serve wss:// (and https:// for sw.js) with a certificate from a CA made now; its PEM is
     /// written to --ca-out for clients to trust (`tether run --ca-file`)
     #[arg(long)]
@@ -135,6 +142,7 @@ pub(crate) fn run(args: SimArgs) -> Result<(), Failure> {
     let mut config = SimServerConfig {
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
         control: false,
+        contacts: usize::from(args.contacts),
         ..SimServerConfig::default()
     };
     config.server.seed = args.seed;

@@ -202,7 +202,7 @@ pub enum Event {
     Groups(Vec<GroupInfo>),
     /// A group query failed (not found, not a member, refused).
     GroupQueryFailed {
-        /// The group.
+        /// The group; the `g.us` server JID (no user) when the list of groups failed.
         group: Jid,
         /// Why.
         reason: String,

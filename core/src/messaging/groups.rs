@@ -248,6 +248,14 @@ impl Groups {
     pub(crate) fn on_list(&mut self, ctx: &mut Ctx<'_>, node: &Node, ok: bool) {
         if !ok {
             warn!(answer = %node, "listing the groups failed");
+            let code = node
+                .child("error")
+                .and_then(|e| e.attr_str("code"))
+                .unwrap_or("?");
+            ctx.event(Event::GroupQueryFailed {
+                group: Jid::server_jid(Server::Group),
+                reason: format!("the server refused the list of groups ({code})"),
+            });
             return;
         }
         let mut infos = Vec::new();
