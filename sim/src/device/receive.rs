@@ -206,9 +206,17 @@ impl SimDevice {
         if count > MAX_RETRIES {
             self.retries.remove(&key);
             self.given_up.insert(key);
+            // In a group the sender is the participant, not the group the stanza came from.
+            let sender = match node.get_attr("participant") {
+                Some(tether_core::binary::Value::Jid(j)) => j.clone(),
+                Some(tether_core::binary::Value::String(s)) => {
+                    s.parse().unwrap_or_else(|_| from.clone())
+                }
+                None => from.clone(),
+            };
             self.events.push_back(DeviceEvent::Undecryptable {
                 id: id.to_owned(),
-                from: from.clone(),
+                from: sender,
                 retries: MAX_RETRIES,
                 reason: reason.to_owned(),
             });
