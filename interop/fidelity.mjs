@@ -24,6 +24,10 @@
 // The process also exits when stdin ends and after the timeout (default 120 s). A close that
 // is not a 515 does not reconnect: the driving test decides what happens next.
 //
+// FIDELITY_KEEP_ALIVE_MS=<ms>: Baileys' keep-alive interval (default 1000, so a lost server is
+// noticed quickly; Baileys closes with 408 when nothing came for the interval + 5 s, which a
+// long CPU-bound send can cause: the group benchmark uses Baileys' own default, 30000).
+//
 // FIDELITY_APP_STATE_KEY_ID=<base64>: set creds.myAppStateKeyId before the first login when
 // the auth state has none, so Baileys 6.17.16 does not hold every event back waiting for the
 // phone's app-state key (interop-notes.md item 10; the simulated phones share none).
@@ -78,7 +82,7 @@ const start = () => {
     logger,
     printQRInTerminal: false,
     browser: ['Tether fidelity', 'Chrome', '1.0'],
-    keepAliveIntervalMs: 1000,
+    keepAliveIntervalMs: Number(process.env.FIDELITY_KEEP_ALIVE_MS || 1000),
     connectTimeoutMs: 20000,
     defaultQueryTimeoutMs: 20000,
     markOnlineOnConnect: false,

@@ -26,6 +26,7 @@ mod failure;
 mod holder;
 mod httpc;
 mod logging;
+mod media;
 mod metrics;
 mod node_cmd;
 mod output;

@@ -71,3 +71,39 @@ pub(crate) async fn sleep(d: Duration) {
         smol::Timer::after(d).await;
     }
 }
+
+/// Where a plain thread (the control socket's) runs a future of this session's connection.
+#[cfg(feature = "runtime-tokio")]
+#[derive(Clone, Debug)]
+pub(crate) struct Here(tokio::runtime::Handle);
+
+/// Where a plain thread (the control socket's) runs a future of this session's connection.
+#[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+#[derive(Clone, Debug)]
+pub(crate) struct Here;
+
+impl Here {
+    /// The runtime this is called on (call it inside the runtime).
+    pub(crate) fn current() -> Self {
+        #[cfg(feature = "runtime-tokio")]
+        {
+            Self(tokio::runtime::Handle::current())
+        }
+        #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+        {
+            Self
+        }
+    }
+
+    /// Runs `future` to completion from a thread outside the runtime.
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        #[cfg(feature = "runtime-tokio")]
+        {
+            self.0.block_on(future)
+        }
+        #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+        {
+            smol::block_on(future)
+        }
+    }
+}

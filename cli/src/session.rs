@@ -74,6 +74,8 @@ pub(crate) struct Session {
     stop_rx: async_channel::Receiver<String>,
     control: Option<ControlServer>,
     messages: Option<MessageOutput>,
+    /// Where received media is saved (verified) before its message is printed.
+    download_dir: Option<std::path::PathBuf>,
     /// Print nothing (a command that prints its own one result).
     silent: bool,
     tick: Duration,
@@ -136,6 +138,7 @@ impl Session {
         // Without the socket (e.g. a store path too long for a Unix socket name), `status` reads
         // the store and `stop` signals the pid: worth a warning, not a refusal to run.
         let backend = Arc::new(RunBackend {
+            here: rt::Here::current(),
             client: client.clone(),
             shared: shared.clone(),
             live: Arc::clone(&live),
@@ -156,6 +159,7 @@ impl Session {
             stop_rx,
             control,
             messages: None,
+            download_dir: None,
             silent: false,
             tick: watchdog.map_or(tick, |w| tick.min(w / 2)),
             watchdog,
@@ -173,6 +177,13 @@ impl Session {
             confirm,
             printed: PositionFilter::from_now(),
         });
+    }
+
+    /// Saves the media of every received message into `dir` (verified, as `<id>.<ext>`)
+    /// before the message is printed; its `media` object names the `path` (or the
+    /// `download_error`).
+    pub(crate) fn save_media_to(&mut self, dir: std::path::PathBuf) {
+        self.download_dir = Some(dir);
     }
 
     /// Prints no events at all.
@@ -210,10 +221,18 @@ impl Session {
             // Record first: whoever reacts to the printed line may ask for the status at once.
             self.record(e);
             let now = Instant::now();
-            let values = match &self.control {
+            let mut values = match &self.control {
                 Some(c) => c.hub().json(e, now),
                 None => tether_control::events::event_json(e, now),
             };
+            if let (Some(dir), Event::Message(m)) = (&self.download_dir, e)
+                && !tether_control::events::replayed(e)
+                && let Some(value) = values.first_mut()
+                && value["media"].is_object()
+            {
+                let saved = crate::media::save(&self.client, m, dir).await;
+                value["media"][saved.0] = Value::String(saved.1);
+            }
             if let Some(c) = &self.control {
                 c.publish(e);
             }
@@ -358,6 +377,7 @@ pub(crate) fn status_json(shared: &SharedStore, live: &LiveStatus) -> Value {
 
 /// What the control socket does with this session's connection.
 struct RunBackend {
+    here: rt::Here,
     client: Client,
     shared: SharedStore,
     live: Arc<Mutex<LiveStatus>>,
@@ -380,6 +400,14 @@ impl Backend for RunBackend {
 
     fn command(&self, command: Command) -> Result<(), ClientError> {
         self.client.command(command)
+    }
+
+    fn upload(
+        &self,
+        kind: tether_core::media::MediaKind,
+        path: &std::path::Path,
+    ) -> Result<tether_core::media::Upload, tether_core::media::MediaError> {
+        self.here.block_on(self.client.upload(kind, path))
     }
 
     fn group_info(&self, group: Jid) -> Result<PendingGroupInfo, GroupQueryError> {

@@ -148,7 +148,17 @@ fn route(
                 );
             };
             let to = query_param(query, "to").map(|t| t.replace("%40", "@").replace("%2B", "+"));
-            match crate::simphones::send(server, phone, to.as_deref(), body) {
+            let sent = match query_param(query, "document") {
+                Some(name) => crate::simphones::send_document(
+                    server,
+                    phone,
+                    to.as_deref(),
+                    name,
+                    body.as_bytes(),
+                ),
+                None => crate::simphones::send(server, phone, to.as_deref(), body),
+            };
+            match sent {
                 Ok((id, to)) => {
                     outln!("phone {phone}: sent {id} to {to}");
                     (200, json!({"id": id, "to": to.to_string()}))

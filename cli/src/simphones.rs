@@ -44,6 +44,45 @@ pub(crate) fn send(
     Ok((id, to))
 }
 
+/// Phone `phone` sends `content` as a document named `name` to `to` (default: phone 0's
+/// account), stored on the sim's media host. Returns the message id.
+pub(crate) fn send_document(
+    server: &SimServer,
+    phone: usize,
+    to: Option<&str>,
+    name: &str,
+    content: &[u8],
+) -> Result<(String, Jid), String> {
+    use tether_core::media::{MediaKind, MediaOptions};
+    let to = match to {
+        Some(t) => parse_recipient(t).map_err(|e| e.to_string())?,
+        None => account(server).ok_or("the simulator has no phone 0")?,
+    };
+    let mut options = MediaOptions::default();
+    options.file_name = Some(name.to_owned());
+    let id = server
+        .send_media(phone, &to, MediaKind::Document, content, &options)
+        .map_err(|e| e.to_string())?;
+    Ok((id, to))
+}
+
+/// The `media` of a received message as JSON: what it is and, fetched from the media host
+/// and verified as a phone would, the SHA-256 of its content (or why it could not be).
+fn media_json(server: &SimServer, media: &tether_core::media::MediaRef) -> Value {
+    use sha2::Digest as _;
+    let fetched = server.fetch_media(media);
+    json!({
+        "type": media.kind.map(|k| k.name()),
+        "mimetype": media.mimetype,
+        "file_name": media.file_name,
+        "caption": media.caption,
+        "size": media.file_length,
+        "voice_note": media.voice_note,
+        "sha256": fetched.as_ref().ok().map(|b| hex::encode(sha2::Sha256::digest(b))),
+        "fetch_error": fetched.err().map(|e| e.to_string()),
+    })
+}
+
 /// What phone `phone` received, as JSON (`id`, `chat`, `sender`, `from_me`, `text`, `t_ms`,
 /// `offline`).
 pub(crate) fn received_json(server: &SimServer, phone: usize) -> Result<Value, String> {
@@ -57,6 +96,7 @@ pub(crate) fn received_json(server: &SimServer, phone: usize) -> Result<Value, S
                     "sender": r.sender.to_string(),
                     "from_me": r.from_me,
                     "text": r.text,
+                    "media": r.media.as_deref().map(|m| media_json(server, m)),
                     "t_ms": r.t.saturating_mul(1000),
                     "offline": r.offline,
                 })

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use tether_core::media::MediaKind;
 use tether_core::messaging::chatstate::ChatState;
 
 /// The longest request line accepted (bytes, newline included). Longer lines are refused and
@@ -35,6 +36,8 @@ pub enum Request {
     Unsubscribe,
     /// Send a text message.
     Send(SendText),
+    /// Upload a file and send it as an image, video, voice note or document.
+    SendMedia(SendMedia),
     /// React to a message.
     React(React),
     /// Mark messages read.
@@ -98,6 +101,41 @@ pub struct SendText {
     pub wait: bool,
 }
 
+/// `send_media`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendMedia {
+    /// The recipient, as for `send`.
+    pub to: String,
+    /// `image`, `video`, `voice` (an Ogg/Opus voice note) or `document`.
+    pub kind: String,
+    /// The file, as the running instance sees it (an absolute path is safest).
+    pub path: PathBuf,
+    /// The caption (not for `voice`).
+    #[serde(default)]
+    pub caption: Option<String>,
+    /// As for `send`.
+    #[serde(default = "yes")]
+    pub wait: bool,
+}
+
+/// The `kind` words of `send_media`.
+pub const MEDIA_KINDS: &str = "image, video, voice, document";
+
+impl SendMedia {
+    /// What `kind` uploads as, and whether it is a voice note; `None` for a word that is not
+    /// one of [`MEDIA_KINDS`].
+    pub fn media_kind(&self) -> Option<(MediaKind, bool)> {
+        match self.kind.as_str() {
+            "image" => Some((MediaKind::Image, false)),
+            "video" => Some((MediaKind::Video, false)),
+            "voice" => Some((MediaKind::Audio, true)),
+            "document" => Some((MediaKind::Document, false)),
+            _ => None,
+        }
+    }
+}
+
 /// `react`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,8 +184,8 @@ pub struct BadRequest {
 }
 
 /// The commands, for error messages.
-const COMMANDS: &str = "status, subscribe, unsubscribe, send, react, read, typing, presence, \
-    confirm, group_info, groups, backup, stop";
+const COMMANDS: &str = "status, subscribe, unsubscribe, send, send_media, react, read, typing, \
+    presence, confirm, group_info, groups, backup, stop";
 
 impl Request {
     /// Reads one request line: its `req` (`null` when absent) and the request.
@@ -201,6 +239,21 @@ impl Request {
             }
             "subscribe" => Self::Subscribe(serde_json::from_value(rest).map_err(fields)?),
             "send" => Self::Send(serde_json::from_value(rest).map_err(fields)?),
+            "send_media" => {
+                let m: SendMedia = serde_json::from_value(rest).map_err(fields)?;
+                if m.media_kind().is_none() {
+                    return Err(bad(format!(
+                        "send_media: kind {:?} is not one of {MEDIA_KINDS}",
+                        shorten(&m.kind)
+                    )));
+                }
+                if m.kind == "voice" && m.caption.is_some() {
+                    return Err(bad(
+                        "send_media: a voice note has no caption; drop \"caption\"".into(),
+                    ));
+                }
+                Self::SendMedia(m)
+            }
             "react" => Self::React(serde_json::from_value(rest).map_err(fields)?),
             "read" => Self::Read(serde_json::from_value(rest).map_err(fields)?),
             "typing" => {
@@ -284,6 +337,10 @@ impl Request {
                 "cmd": "send", "to": s.to, "text": s.text, "reply_to": s.reply_to,
                 "mentions": s.mentions, "wait": s.wait,
             }),
+            Self::SendMedia(m) => json!({
+                "cmd": "send_media", "to": m.to, "kind": m.kind, "path": m.path,
+                "caption": m.caption, "wait": m.wait,
+            }),
             Self::React(r) => json!({
                 "cmd": "react", "chat": r.chat, "id": r.id, "emoji": r.emoji,
                 "from_me": r.from_me, "sender": r.sender, "wait": r.wait,
@@ -317,6 +374,7 @@ impl Request {
             Self::Subscribe(_) => "subscribe",
             Self::Unsubscribe => "unsubscribe",
             Self::Send(_) => "send",
+            Self::SendMedia(_) => "send_media",
             Self::React(_) => "react",
             Self::Read(_) => "read",
             Self::Typing { .. } => "typing",
@@ -352,6 +410,8 @@ mod tests {
             r#"{"cmd":"unsubscribe"}"#,
             r#"{"cmd":"send","to":"+15551234567","text":"hi","reply_to":"3EB0AA","mentions":["15550001111"],"req":"a"}"#,
             r#"{"cmd":"send","to":"15551234567","text":"hi","wait":false}"#,
+            r#"{"cmd":"send_media","to":"15551234567","kind":"document","path":"/tmp/r.pdf","caption":"the report"}"#,
+            r#"{"cmd":"send_media","to":"15551234567","kind":"voice","path":"/tmp/n.ogg","wait":false}"#,
             r#"{"cmd":"react","chat":"15551234567@s.whatsapp.net","id":"X","emoji":"👍"}"#,
             r#"{"cmd":"read","chat":"15551234567@s.whatsapp.net","ids":["X","Y"]}"#,
             r#"{"cmd":"typing","chat":"15551234567","state":"recording"}"#,
@@ -401,6 +461,15 @@ mod tests {
                 "dancing",
             ),
             (r#"{"cmd":"confirm","positions":[-1]}"#, "confirm"),
+            (
+                r#"{"cmd":"send_media","to":"1","kind":"gif","path":"/a"}"#,
+                "kind \"gif\" is not one of image, video",
+            ),
+            (
+                r#"{"cmd":"send_media","to":"1","kind":"voice","path":"/a","caption":"x"}"#,
+                "no caption",
+            ),
+            (r#"{"cmd":"send_media","to":"1","kind":"image"}"#, "path"),
         ];
         for (line, needle) in cases {
             let e = Request::parse(line).unwrap_err();

@@ -8,6 +8,8 @@
 //!  reader: line (≤ max_line bytes, complete within line_deadline; a client that has not
 //!          subscribed is closed after idle without a request) ─▶ dispatch ─▶ answer ─┐
 //!          send/react with wait: a helper thread waits for the server's ack ─▶ answer ─┤
+//!          send_media: the upload first, on the reader (this client's next request waits
+//!          for it), then as send ─────────────────────────────────────────────────────┤
 //!  hub:    events of subscribers ─────────────────────────────────────────────────────┤
 //!  writer: one queue per client ◀──────────────────────────────────────────────────────┘
 //!          ─▶ the socket, each write within write_deadline (else the client is closed)
@@ -93,6 +95,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Any other command for the connection (`Confirm`, `ReplayInbox`, `MarkRead`,
     /// `ChatState`, `Presence`).
     fn command(&self, command: Command) -> Result<(), ClientError>;
+    /// Encrypts and uploads the file at `path` as `kind` (blocking this thread until the
+    /// media host answered); the message that carries it is sent with [`Backend::send`].
+    fn upload(
+        &self,
+        kind: tether_core::media::MediaKind,
+        path: &Path,
+    ) -> Result<tether_core::media::Upload, tether_core::media::MediaError>;
     /// Asks the server for a group's metadata; the pending query resolves on its answer.
     fn group_info(&self, group: Jid) -> Result<PendingGroupInfo, GroupQueryError>;
     /// Asks the server for the groups this account is in.
@@ -536,6 +545,10 @@ fn dispatch(req: &Value, request: Request, client: &mut Client, shared: &Arc<Sha
             Ok((to, message)) => return start_send(req, to, message, s.wait, client, shared),
             Err(e) => Err(Refusal::new("invalid_recipient", e.to_string())),
         },
+        Request::SendMedia(m) => match media_of(&m, backend.as_ref()) {
+            Ok((to, message)) => return start_send(req, to, message, m.wait, client, shared),
+            Err(r) => Err(r),
+        },
         Request::React(r) => match reaction_of(&r) {
             Ok((to, message)) => return start_send(req, to, message, r.wait, client, shared),
             Err(r) => Err(r),
@@ -613,6 +626,39 @@ pub fn compose_send(
         text = text.mention(parse_recipient(m)?);
     }
     Ok((to, text.build()))
+}
+
+/// The recipient and content of a `send_media`: the file uploaded, then its media message.
+fn media_of(
+    m: &crate::protocol::SendMedia,
+    backend: &dyn Backend,
+) -> Result<(Jid, Message), Refusal> {
+    let to =
+        parse_recipient(&m.to).map_err(|e| Refusal::new("invalid_recipient", e.to_string()))?;
+    let (kind, voice_note) = m.media_kind().ok_or_else(|| {
+        Refusal::new(
+            "bad_request",
+            format!(
+                "send_media: kind {:?} is not one of {}",
+                m.kind,
+                crate::protocol::MEDIA_KINDS
+            ),
+        )
+    })?;
+    let mut options =
+        tether_net_common::media_client::options_for(kind, &m.path, m.caption.as_deref());
+    options.voice_note = voice_note;
+    let upload = backend.upload(kind, &m.path).map_err(|e| {
+        Refusal::new(
+            "media_failed",
+            format!("cannot send {}: {e}; nothing was sent", m.path.display()),
+        )
+    })?;
+    let unix = tether_net_common::media_client::unix_now();
+    Ok((
+        to,
+        tether_core::media::media_message(&upload, &options, unix),
+    ))
 }
 
 /// The chat and content of a `react`.

@@ -36,6 +36,14 @@ impl Backend for Fake {
         json!({"live": {"state": "connected"}})
     }
 
+    fn upload(
+        &self,
+        kind: tether_core::media::MediaKind,
+        _path: &Path,
+    ) -> Result<tether_core::media::Upload, tether_core::media::MediaError> {
+        Err(tether_core::media::MediaError::NotUploadable(kind))
+    }
+
     fn send(&self, to: Jid, message: Message) -> Result<PendingSend, MessagingError> {
         let mut sends = self.sends.lock().unwrap();
         sends.push((to, message));

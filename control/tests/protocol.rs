@@ -18,6 +18,7 @@ use tether_control::{Backend, ControlClient, ControlServer, Request};
 use tether_core::binary::Jid;
 use tether_core::connection::{Command, Event};
 use tether_core::driver::{ClientError, MessagingError};
+use tether_core::media::{Digests, MediaError, MediaKey, MediaKind, MediaRef, Upload};
 use tether_core::messaging::chatstate::ChatState;
 use tether_core::messaging::groups::{GroupInfo, GroupParticipant};
 use tether_core::messaging::ids::MessageId;
@@ -32,6 +33,7 @@ struct Recorded {
     sends: Vec<(Jid, Message)>,
     stops: u32,
     backups: Vec<PathBuf>,
+    uploads: Vec<(MediaKind, PathBuf)>,
 }
 
 struct Fake {
@@ -77,6 +79,29 @@ impl Backend for Fake {
         }
         self.recorded.lock().unwrap().commands.push(command);
         Ok(())
+    }
+
+    fn upload(&self, kind: MediaKind, path: &Path) -> Result<Upload, MediaError> {
+        let length = std::fs::metadata(path)
+            .map_err(|e| MediaError::Client(format!("cannot read {}: {e}", path.display())))?
+            .len();
+        self.recorded
+            .lock()
+            .unwrap()
+            .uploads
+            .push((kind, path.to_owned()));
+        Ok(Upload {
+            kind,
+            media_key: MediaKey::from_bytes([7; 32]),
+            digests: Digests {
+                file_sha256: [1; 32],
+                file_enc_sha256: [2; 32],
+                file_length: length,
+            },
+            url: None,
+            direct_path: "/v/t62.7119-24/fake".into(),
+            uploaded_at: 1_800_000_000,
+        })
     }
 
     fn group_info(&self, group: Jid) -> Result<PendingGroupInfo, GroupQueryError> {
@@ -309,6 +334,58 @@ fn send_answers_on_the_server_ack_or_with_the_typed_failure() {
         (&v["code"], &v["id"]),
         (&json!("unanswered"), &json!("ID4"))
     );
+}
+
+#[test]
+fn send_media_uploads_then_sends_the_media_message() {
+    let path = socket("media");
+    let fake = Fake::new();
+    let _server = ControlServer::serve(&path, fake.clone()).unwrap();
+    let file = path.with_file_name("report.pdf");
+    std::fs::write(&file, b"%PDF-1.4 twelve").unwrap();
+    let mut c = client(&path);
+    let line = json!({
+        "cmd": "send_media", "to": "15551234567", "kind": "document", "path": file,
+        "caption": "the report", "wait": false,
+    });
+    let v = raw(&mut c, &line.to_string());
+    assert_eq!((&v["ok"], &v["id"]), (&json!(true), &json!("ID1")), "{v}");
+    {
+        let r = fake.recorded.lock().unwrap();
+        assert_eq!(r.uploads, vec![(MediaKind::Document, file)]);
+        let media = MediaRef::of(&r.sends[0].1).expect("a media message");
+        assert_eq!(media.kind, Some(MediaKind::Document));
+        assert_eq!(media.file_name.as_deref(), Some("report.pdf"));
+        assert_eq!(media.caption.as_deref(), Some("the report"));
+        assert_eq!(media.mimetype.as_deref(), Some("application/pdf"));
+        assert_eq!(media.file_length, Some(15));
+        assert_eq!(media.direct_path.as_deref(), Some("/v/t62.7119-24/fake"));
+    }
+    // A voice note is push to talk.
+    let ogg = path.with_file_name("note.ogg");
+    std::fs::write(&ogg, b"OggS").unwrap();
+    let line = json!({"cmd": "send_media", "to": "15551234567", "kind": "voice", "path": ogg, "wait": false});
+    let v = raw(&mut c, &line.to_string());
+    assert_eq!(v["ok"], true, "{v}");
+    {
+        let r = fake.recorded.lock().unwrap();
+        let media = MediaRef::of(&r.sends[1].1).expect("a media message");
+        assert_eq!(media.kind, Some(MediaKind::Audio));
+        assert!(media.voice_note);
+    }
+    // A file that cannot be uploaded is refused and nothing is sent.
+    let line = json!({
+        "cmd": "send_media", "to": "15551234567", "kind": "image",
+        "path": path.with_file_name("missing.jpg"),
+    });
+    let v = raw(&mut c, &line.to_string());
+    assert_eq!(
+        (&v["ok"], &v["code"]),
+        (&json!(false), &json!("media_failed")),
+        "{v}"
+    );
+    assert!(v["error"].as_str().unwrap().contains("missing.jpg"), "{v}");
+    assert_eq!(fake.recorded.lock().unwrap().sends.len(), 2);
 }
 
 #[test]

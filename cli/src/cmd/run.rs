@@ -141,6 +141,10 @@ pub(crate) struct RunArgs {
     /// `metrics`, else off]
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics: Option<String>,
+    /// Save the media of every received message into DIR (verified, as `<id>.<ext>`) before
+    /// printing it; the message's `media` object names the `path`
+    #[arg(long, value_name = "DIR")]
+    pub(crate) download_dir: Option<PathBuf>,
 }
 
 /// Which command is running.
@@ -327,6 +331,15 @@ async fn drive(
     let mut session =
         Session::start(config, shared, options, printer, Duration::from_secs(1)).await?;
     session.print_messages(args.confirm);
+    if let Some(dir) = &args.download_dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::runtime(format!(
+                "cannot use --download-dir {}: {e}; give a directory this user can write",
+                dir.display()
+            ))
+        })?;
+        session.save_media_to(dir.clone());
+    }
     printer.custom(
         "starting",
         serde_json::json!({"endpoint": endpoint, "store": session.shared.path().display().to_string()}),

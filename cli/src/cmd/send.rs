@@ -17,10 +17,13 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::{Value, json};
-use tether_control::protocol::{Read, SendText};
+use std::path::PathBuf;
+
+use tether_control::protocol::{Read, SendMedia, SendText};
 use tether_control::{AskError, ControlClient, Request};
 use tether_core::connection::{Command, Event};
 use tether_core::driver::MessagingError;
+use tether_core::media::MediaKind;
 use tether_core::messaging::ids::MessageId;
 use tether_core::messaging::recipient::{RecipientError, parse_recipient};
 
@@ -53,12 +56,41 @@ pub(crate) struct SendArgs {
     /// Mention this user (repeatable; write @NUMBER in the text too, as the apps show it)
     #[arg(long, value_name = "USER")]
     mention: Vec<String>,
+    /// Send this image (JPEG, PNG or WebP) instead of a text; TEXT, if given, is its caption
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["video", "voice", "document"])]
+    image: Option<PathBuf>,
+    /// Send this video (MP4); TEXT, if given, is its caption
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["voice", "document"])]
+    video: Option<PathBuf>,
+    /// Send this Ogg/Opus file as a voice note
+    #[arg(long, value_name = "FILE.ogg", conflicts_with = "document")]
+    voice: Option<PathBuf>,
+    /// Send this file as a document (its file name shown); TEXT, if given, is its caption
+    #[arg(long, value_name = "FILE")]
+    document: Option<PathBuf>,
+    /// The caption of an image, video or document (instead of TEXT)
+    #[arg(long, value_name = "TEXT", conflicts_with = "text")]
+    caption: Option<String>,
     /// Print one JSON object: {id, to, timestamp_ms, via}
     #[arg(long)]
     json: bool,
     /// How long to wait for the server's acknowledgement (seconds)
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     timeout: u64,
+}
+
+impl SendArgs {
+    /// The media file to send and its kind (`image`, `video`, `voice`, `document`), if any.
+    fn media(&self) -> Option<(&'static str, &std::path::Path)> {
+        [
+            ("image", &self.image),
+            ("video", &self.video),
+            ("voice", &self.voice),
+            ("document", &self.document),
+        ]
+        .into_iter()
+        .find_map(|(kind, file)| file.as_deref().map(|f| (kind, f)))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +121,9 @@ Examples:
   tether send +15551234567 'on my way'
   echo 'build failed' | tether send 15551234567@s.whatsapp.net
   tether send +15551234567 'yes!' --reply-to 3EB0C0FFEE1234567890AB --json
+  tether send +15551234567 --image photo.jpg --caption 'the view'
+  tether send +15551234567 --document report.pdf
+  tether send +15551234567 --voice note.ogg
 
 With `tether run` running on the store, the message goes through its control socket; otherwise
 `send` connects with the store itself (nothing else may hold it). It exits 0 once the server has
@@ -101,6 +136,9 @@ fn recipient(text: &str, what: &str) -> Result<tether_core::binary::Jid, Failure
 }
 
 pub(crate) fn send(args: SendArgs) -> Result<(), Failure> {
+    if let Some((kind, file)) = args.media() {
+        return send_media(&args, kind, file);
+    }
     let text = match &args.text {
         Some(t) => t.clone(),
         None => {
@@ -167,6 +205,80 @@ pub(crate) fn send(args: SendArgs) -> Result<(), Failure> {
         )],
     );
     Ok(())
+}
+
+/// `tether send TO --image F | --video F | --voice F | --document F [--caption T]`: uploaded
+/// (by the running instance when one serves the store, else by this command), then sent.
+fn send_media(args: &SendArgs, kind: &'static str, file: &std::path::Path) -> Result<(), Failure> {
+    let to = recipient(&args.to, "TO")?;
+    let caption = args.caption.clone().or_else(|| args.text.clone());
+    if kind == "voice" && caption.is_some() {
+        return Err(Failure::input("a voice note has no caption: drop the text"));
+    }
+    if args.reply_to.is_some() || !args.mention.is_empty() {
+        return Err(Failure::input(
+            "--reply-to and --mention go with text messages, not with media",
+        ));
+    }
+    let path = std::path::absolute(file)
+        .map_err(|e| Failure::input(format!("cannot use {}: {e}", file.display())))?;
+    if !path.is_file() {
+        return Err(Failure::input(format!(
+            "{} is not a readable file; give the path of the {kind} to send",
+            file.display()
+        )));
+    }
+    let settings = config::load(&args.store)?;
+    let store_path = settings.store(&args.store);
+    let request = Request::SendMedia(SendMedia {
+        to: to.to_string(),
+        kind: kind.to_owned(),
+        path: path.clone(),
+        caption: caption.clone(),
+        wait: true,
+    });
+    let timeout = Duration::from_secs(args.timeout);
+    let answer = match through_socket(&store_path, &request, timeout)? {
+        Some(answer) => answer,
+        None => {
+            let kind = media_kind(kind);
+            connect_and(&args.store, &args.conn, timeout, move |_| {
+                Ok(Action::Media {
+                    to,
+                    kind,
+                    path,
+                    caption,
+                })
+            })?
+        }
+    };
+    let id = answer["id"].as_str().unwrap_or("?").to_owned();
+    let to_text = args.to.clone();
+    result(
+        args.json,
+        json!({
+            "id": id,
+            "to": to_text,
+            "timestamp_ms": answer["timestamp_ms"],
+            "via": answer["via"],
+        }),
+        &[format!(
+            "Sent {id} ({kind} {}) to {} (acknowledged by the server).",
+            file.display(),
+            who(&to_text)
+        )],
+    );
+    Ok(())
+}
+
+/// The media kind of `send_media`'s `kind` word.
+fn media_kind(kind: &str) -> MediaKind {
+    match kind {
+        "image" => MediaKind::Image,
+        "video" => MediaKind::Video,
+        "voice" => MediaKind::Audio,
+        _ => MediaKind::Document,
+    }
 }
 
 pub(crate) fn read(args: ReadArgs) -> Result<(), Failure> {
@@ -245,6 +357,17 @@ enum Action {
     Await(rt::PendingSend),
     /// Done: this is the answer.
     Done(Value),
+    /// Upload this file, send it, then wait for the server's answer.
+    Media {
+        /// The recipient.
+        to: tether_core::binary::Jid,
+        /// What it is.
+        kind: MediaKind,
+        /// The file.
+        path: PathBuf,
+        /// Its caption.
+        caption: Option<String>,
+    },
 }
 
 /// Opens the store, connects, runs `act` once logged in, and returns its answer.
@@ -354,6 +477,31 @@ async fn drive(
                         match act(session)? {
                             Action::Await(p) => pending = Some(p),
                             Action::Done(v) => return Ok(v),
+                            Action::Media {
+                                to,
+                                kind,
+                                path,
+                                caption,
+                            } => {
+                                let options = tether_net_common::media_client::options_for(
+                                    kind,
+                                    &path,
+                                    caption.as_deref(),
+                                );
+                                let mut options = options;
+                                options.voice_note = kind == MediaKind::Audio;
+                                let sent = session
+                                    .client
+                                    .send_media(to, kind, &path, &options)
+                                    .await
+                                    .map_err(|e| {
+                                        Failure::runtime(format!(
+                                            "cannot send {}: {e}",
+                                            path.display()
+                                        ))
+                                    })?;
+                                pending = Some(sent);
+                            }
                         }
                     }
                 }

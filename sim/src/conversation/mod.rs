@@ -104,7 +104,7 @@ pub fn replay_command(seed: u64) -> String {
 /// The one-line command that replays `seed` of the group sweep verbosely.
 pub fn group_replay_command(seed: u64) -> String {
     format!(
-        "TETHER_SIM_GROUP_SEED={seed} cargo test -p tether-tests --release --test sim_group_conversation -- --nocapture"
+        "TETHER_SIM_GROUP_SEED={seed} cargo test -p tether-tests --release --test sim_group_conversation group_sweep_holds_every_invariant -- --include-ignored --nocapture"
     )
 }
 
