@@ -10,9 +10,6 @@
 //! `TETHER_SIM_THREADS` (default: the available parallelism, at most 2).
 //! `TETHER_SIM_GROUP_SEED=n` replays one seed verbosely.
 //!
-//! Until the core fixes named in its `#[ignore]` reason land, the full
-//! sweep is ignored and CI runs its LID-addressed half (the even seeds, ~8 s on 2 threads).
-//!
 //! The planted defect (the companions keep their sender key when a member is removed) must
 //! show up as a failure of the second invariant within the first seeds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -97,7 +94,6 @@ fn add(total: &mut Stats, s: &Stats) {
 }
 
 #[test]
-#[ignore = "needs core fixes: the sender key rotation of PN-addressed groups (seeds 3, 33, 37, …), a group metadata query lost with its connection (seed 69), a retry resend after a crash (seed 27)"]
 fn group_sweep_holds_every_invariant() {
     if let Ok(seed) = std::env::var("TETHER_SIM_GROUP_SEED") {
         let seed: u64 = seed.parse().expect("TETHER_SIM_GROUP_SEED is a number");
@@ -116,14 +112,6 @@ fn group_sweep_holds_every_invariant() {
         return;
     }
     sweep(&seeds().collect::<Vec<_>>());
-}
-
-/// Until the core fixes of `group_sweep_holds_every_invariant` land: the LID-addressed groups
-/// (even seeds) of the default range, which hold every invariant today.
-#[test]
-fn group_sweep_of_lid_addressed_groups_holds_every_invariant() {
-    let seeds: Vec<u64> = (0..DEFAULT_SEEDS).filter(|s| s.is_multiple_of(2)).collect();
-    sweep(&seeds);
 }
 
 /// Runs `seeds` on the sweep's threads; every invariant must hold.

@@ -19,7 +19,7 @@ use prost::Message as _;
 use tether_signal::SenderKeyRecord;
 use tracing::{debug, warn};
 
-use super::address::{Address, UserId};
+use super::address::{Address, Namespace, UserId};
 use super::bundle;
 use super::ctx::Ctx;
 use super::devices::{Devices, Lists};
@@ -76,6 +76,34 @@ pub(crate) fn prepare(
             }
         }
     }
+    // Sessions live under one canonical address per device (the LID when known), whatever
+    // namespace the group addresses its members in: a phone-number-addressed group must not
+    // start a second session with a device we already talk to under its LID.
+    let pn_users: Vec<UserId> = targets
+        .iter()
+        .map(|a| a.user.clone())
+        .filter(|u| u.ns == Namespace::Pn)
+        .collect();
+    if !ctx.want(pn_users.iter().map(Devices::map_key)) {
+        return Step::Wait;
+    }
+    let session_of = |ctx: &mut Ctx<'_>, addr: &Address| -> Address {
+        if addr.user.ns != Namespace::Pn {
+            return addr.clone();
+        }
+        if let Some(Some(lid)) = Devices::lid_of(ctx, &addr.user) {
+            return addr.with_user(&lid);
+        }
+        // Our own devices: our LID is in the credentials.
+        match ctx.creds.device.as_ref() {
+            Some(d) if d.jid.user_str() == addr.user.user => d
+                .lid
+                .as_ref()
+                .and_then(|l| UserId::of(&l.to_non_ad()))
+                .map_or_else(|| addr.clone(), |lid| addr.with_user(&lid)),
+            _ => addr.clone(),
+        }
+    };
     // Our sender key and who holds it.
     let sk_key = groups::sender_key_key(&group, &own);
     let holders_key = groups::group_key(&group);
@@ -108,7 +136,12 @@ pub(crate) fn prepare(
         .cloned()
         .collect();
     // Sessions for the devices that need the key pairwise.
-    if !bundle::ensure_sessions(ctx, &lacking, &mut job.bundles_asked, bundles) {
+    let lacking: Vec<(Address, Address)> = lacking
+        .into_iter()
+        .map(|a| (session_of(ctx, &a), a))
+        .collect();
+    let canonical: Vec<Address> = lacking.iter().map(|(s, _)| s.clone()).collect();
+    if !bundle::ensure_sessions(ctx, &canonical, &mut job.bundles_asked, bundles) {
         return Step::Wait;
     }
     let message = Message::decode(job.message.as_ref()).unwrap_or_default();
@@ -127,10 +160,10 @@ pub(crate) fn prepare(
     let mut participants = Vec::new();
     let mut any_pkmsg = false;
     let mut now_holding: BTreeSet<String> = holders;
-    for addr in &lacking {
+    for (session, addr) in &lacking {
         let [pad] = ctx.random::<1>();
         let Some((kind, ciphertext)) =
-            sessions::encrypt(ctx, addr, &padding::pad(skdm.clone(), pad))
+            sessions::encrypt(ctx, session, &padding::pad(skdm.clone(), pad))
         else {
             continue; // no bundle: it gets the key after a retry receipt
         };

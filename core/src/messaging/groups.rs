@@ -311,9 +311,12 @@ impl Groups {
         self.notifications.is_empty()
     }
 
-    /// The transport is gone: unacknowledged notifications come again on the next login.
+    /// The transport is gone: unacknowledged notifications come again on the next login,
+    /// metadata queries in flight are lost (the next send asks again), refusals are forgotten.
     pub(crate) fn on_disconnected(&mut self) {
         self.notifications.clear();
+        self.querying.clear();
+        self.refused.clear();
     }
 
     /// One notification with its rows cached: the row follows it, a member leaving drops our
@@ -398,11 +401,14 @@ impl Groups {
 
     /// Drops our sender key for `group` (and who holds it): the next send makes a new one.
     pub(crate) fn rotate(&mut self, ctx: &mut Ctx<'_>, group: &Jid, why: &str) {
-        let Some(own) = own_address(ctx, group, None) else {
-            return;
-        };
         info!(%group, why, "rotating our sender key for the group");
-        ctx.delete(Table::SenderKeys, sender_key_key(group, &own));
+        // Our key is kept under the address the group's addressing mode gives us (LID or
+        // phone number); the mode may have changed or be unknown here: both go.
+        for mode in [None, Some("pn")] {
+            if let Some(own) = own_address(ctx, group, mode) {
+                ctx.delete(Table::SenderKeys, sender_key_key(group, &own));
+            }
+        }
         ctx.delete(Table::SenderKeyHolders, group_key(group));
     }
 }

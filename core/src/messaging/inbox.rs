@@ -114,6 +114,8 @@ pub(crate) struct Inbox {
     /// The queue length and the loads answered at the last look at the batch: nothing to do
     /// until one of them moves.
     looked: (usize, u64),
+    /// At the last look, a stanza of the batch still waited for a record.
+    waiting: bool,
     replay: Replay,
     /// The next position to assign (known once the counters are loaded).
     next: u64,
@@ -139,6 +141,7 @@ impl Inbox {
             config,
             queue: VecDeque::new(),
             looked: (0, u64::MAX),
+            waiting: false,
             replay: Replay::Idle,
             next: 0,
             watermark: 0,
@@ -334,8 +337,18 @@ impl Inbox {
             if look == self.looked {
                 return;
             }
+            // No load answered since the last look: only the stanzas that arrived since can
+            // have changed (the others still wait for what they asked for).
+            let from = if look.1 == self.looked.1 {
+                self.looked.0.min(n)
+            } else {
+                0
+            };
+            let earlier_waiting = from > 0 && self.waiting;
+            let rest_ready = self.gather(ctx, from, n);
+            self.waiting = earlier_waiting || !rest_ready;
             self.looked = look;
-            if !self.gather(ctx, n) {
+            if self.waiting {
                 return;
             }
             // 3. Process in arrival order; one commit for all of it.
@@ -357,11 +370,11 @@ impl Inbox {
         }
     }
 
-    /// Steps 1 and 2 for the first `n` queued stanzas: asks for what is missing; `true` when
-    /// every record the batch needs is cached.
-    fn gather(&mut self, ctx: &mut Ctx<'_>, n: usize) -> bool {
+    /// Steps 1 and 2 for the queued stanzas `from..n`: asks for what is missing; `true` when
+    /// every record they need is cached.
+    fn gather(&mut self, ctx: &mut Ctx<'_>, from: usize, n: usize) -> bool {
         let mut all = true;
-        for i in 0..n {
+        for i in from..n {
             let Some(q) = self.queue.get(i) else { break };
             if q.ready {
                 continue;
