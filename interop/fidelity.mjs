@@ -12,7 +12,7 @@
 //   {"event":"creds.update","me":"jid or null"}
 //   {"event":"open","me":"jid"}
 //   {"event":"close","statusCode":N,"message":"..."}
-//   {"event":"message","id":"...","chat":"jid","fromMe":bool,"text":"...",
+//   {"event":"message","id":"...","chat":"jid","participant":"jid or null","fromMe":bool,"text":"...",
 //    "quoted":"id or null","reaction":{"id":"...","text":"..."} or null,
 //    "stub":N or null,"stubParameters":[...] or null,"fields":["..."]}         (messages.upsert)
 //   {"event":"sent","id":"..."}                          (after "send", "reply" or "react")
@@ -101,6 +101,7 @@ const start = () => {
         event: 'message',
         id: m.key.id,
         chat: m.key.remoteJid,
+        participant: m.key.participant || null,
         fromMe: !!m.key.fromMe,
         text,
         quoted,

@@ -78,6 +78,7 @@ fn media_json(server: &SimServer, media: &tether_core::media::MediaRef) -> Value
         "caption": media.caption,
         "size": media.file_length,
         "voice_note": media.voice_note,
+        "seconds": media.seconds,
         "sha256": fetched.as_ref().ok().map(|b| hex::encode(sha2::Sha256::digest(b))),
         "fetch_error": fetched.err().map(|e| e.to_string()),
     })

@@ -3,7 +3,8 @@
 //! --json --download-dir D` prints the message with its `media` object naming the verified
 //! file it saved; `tether send --document` (through the running instance's control socket)
 //! uploads a file and the phone's verified download has the same SHA-256; with no instance
-//! running, `tether send --voice` connects itself and the phone gets a voice note.
+//! running, `tether send --voice` connects itself and the phone gets a voice note whose length
+//! was read from the Ogg pages.
 //! Deadlines in the helpers only guard against hangs; nothing asserts on timing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -30,6 +31,30 @@ fn post_body(sim: &Sim, path: &str, body: &str) -> Value {
     s.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap()
+}
+
+/// An Ogg page with `granule` carrying `packet` (under 255 bytes).
+fn ogg_page(granule: u64, packet: &[u8]) -> Vec<u8> {
+    let mut p = b"OggS\0\0".to_vec();
+    p.extend_from_slice(&granule.to_le_bytes());
+    p.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    p.push(u8::try_from(packet.len()).unwrap());
+    p.extend_from_slice(packet);
+    p
+}
+
+/// An Ogg/Opus file (pre-skip 312) whose last granule is `granule`.
+fn ogg_opus(granule: u64) -> Vec<u8> {
+    let mut head = b"OpusHead\x01\x01".to_vec();
+    head.extend_from_slice(&312u16.to_le_bytes());
+    head.extend_from_slice(&48_000u32.to_le_bytes());
+    head.extend_from_slice(&[0, 0, 0]);
+    let mut file = ogg_page(0, &head);
+    file.extend(ogg_page(0, b"OpusTags\0\0\0\0\0\0\0\0"));
+    for i in 1..=20u64 {
+        file.extend(ogg_page(granule * i / 20, &[u8::try_from(i).unwrap(); 200]));
+    }
+    file
 }
 
 #[test]
@@ -132,11 +157,7 @@ fn run_saves_received_media_and_send_uploads_a_document_the_phone_verifies() {
     assert_eq!(run.exit_code(), 0);
 
     // With no instance running, `tether send --voice` connects itself, uploads and sends.
-    let note: Vec<u8> = b"OggS"
-        .iter()
-        .copied()
-        .chain((0..4_000u32).map(|i| i as u8))
-        .collect();
+    let note = ogg_opus(3 * 48_000 + 312);
     let file = t.0.join("note.ogg");
     std::fs::write(&file, &note).unwrap();
     let (code, out, err) = output(
@@ -174,6 +195,7 @@ fn run_saves_received_media_and_send_uploads_a_document_the_phone_verifies() {
             assert_eq!(r["media"]["type"], "audio", "{r}");
             assert_eq!(r["media"]["voice_note"], true, "{r}");
             assert_eq!(r["media"]["mimetype"], "audio/ogg; codecs=opus", "{r}");
+            assert_eq!(r["media"]["seconds"], 3, "read from the Ogg pages: {r}");
             assert_eq!(r["media"]["sha256"], want.as_str(), "{r}");
             break;
         }

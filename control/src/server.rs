@@ -645,9 +645,11 @@ fn media_of(
             ),
         )
     })?;
-    let mut options =
-        tether_net_common::media_client::options_for(kind, &m.path, m.caption.as_deref());
-    options.voice_note = voice_note;
+    let options = if voice_note {
+        tether_net_common::media_client::voice_note_options(&m.path)
+    } else {
+        tether_net_common::media_client::options_for(kind, &m.path, m.caption.as_deref())
+    };
     let upload = backend.upload(kind, &m.path).map_err(|e| {
         Refusal::new(
             "media_failed",

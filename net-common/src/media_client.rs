@@ -86,6 +86,33 @@ pub fn options_for(kind: MediaKind, path: &Path, caption: Option<&str>) -> Media
     options
 }
 
+/// The options of a voice note: push to talk, its duration read from the Ogg/Opus file at
+/// `path` (none when it cannot be read there: the apps then show no length).
+pub fn voice_note_options(path: &Path) -> MediaOptions {
+    let mut options = options_for(MediaKind::Audio, path, None);
+    options.voice_note = true;
+    options.seconds = ogg_seconds(path);
+    options
+}
+
+/// The duration of the Ogg/Opus file at `path`, from its first and last bytes only.
+fn ogg_seconds(path: &Path) -> Option<u32> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    use tether_core::media::ogg::{HEAD_BYTES, TAIL_BYTES, opus_seconds};
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    (&mut file)
+        .take(HEAD_BYTES as u64)
+        .read_to_end(&mut head)
+        .ok()?;
+    let length = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(length.saturating_sub(TAIL_BYTES as u64)))
+        .ok()?;
+    let mut tail = Vec::with_capacity(TAIL_BYTES);
+    file.take(TAIL_BYTES as u64).read_to_end(&mut tail).ok()?;
+    opus_seconds(&head, &tail)
+}
+
 /// `media_conn`, uploads, media sends and downloads for an adapter's `Client` (which has
 /// `shared`, `media_conns: Arc<MediaConnTracker>`, `net: Arc<impl MediaDial>`, `media_limit`,
 /// `command` and `send`).
@@ -198,7 +225,7 @@ macro_rules! media_methods {
         }
 
         /// Sends the Ogg/Opus file at `path` as a voice note (push to talk) lasting
-        /// `seconds`.
+        /// `seconds` (when `None`, read from the file's Ogg pages).
         pub async fn send_voice_note(
             &self,
             to: impl $crate::__core::messaging::recipient::IntoRecipient,
@@ -207,9 +234,8 @@ macro_rules! media_methods {
         ) -> Result<$crate::sends::PendingSend, $crate::media_client::SendMediaError> {
             let path = path.as_ref();
             let kind = $crate::__core::media::MediaKind::Audio;
-            let mut options = $crate::media_client::options_for(kind, path, None);
-            options.voice_note = true;
-            options.seconds = seconds;
+            let mut options = $crate::media_client::voice_note_options(path);
+            options.seconds = seconds.or(options.seconds);
             self.send_media(to, kind, path, &options).await
         }
 

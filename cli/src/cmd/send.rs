@@ -483,13 +483,15 @@ async fn drive(
                                 path,
                                 caption,
                             } => {
-                                let options = tether_net_common::media_client::options_for(
-                                    kind,
-                                    &path,
-                                    caption.as_deref(),
-                                );
-                                let mut options = options;
-                                options.voice_note = kind == MediaKind::Audio;
+                                let options = if kind == MediaKind::Audio {
+                                    tether_net_common::media_client::voice_note_options(&path)
+                                } else {
+                                    tether_net_common::media_client::options_for(
+                                        kind,
+                                        &path,
+                                        caption.as_deref(),
+                                    )
+                                };
                                 let sent = session
                                     .client
                                     .send_media(to, kind, &path, &options)

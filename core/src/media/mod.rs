@@ -18,6 +18,7 @@
 //! - [`upload`]: one upload as a sans-IO exchange, its answer and the durable [`Upload`]
 //!   record.
 //! - [`message`]: media messages, [`MediaRef`], the stanza's `mediatype`.
+//! - [`ogg`]: a voice note's duration from its Ogg/Opus pages.
 //! - [`retry`]: the media-retry receipt and notification, both sides.
 //! - [`error`]: [`MediaError`] and friends.
 
@@ -29,6 +30,7 @@ pub mod http;
 pub mod keys;
 pub mod kind;
 pub mod message;
+pub mod ogg;
 pub mod retry;
 pub mod upload;
 pub mod urls;
