@@ -410,13 +410,14 @@ impl Parts<'_> {
 
 /// `<receipt>`: acked at once; a retry goes to the outbox, the rest become events.
 fn on_receipt(p: &mut Parts<'_>, ctx: &mut Ctx<'_>, node: &Node) {
-    if let Some(ack) = stanza::receipt_ack(node) {
-        ctx.send(ack);
-    }
     let kind = node.attr_str("type");
     if kind == Some("retry") {
+        // Acknowledged by the outbox after its answer.
         p.outbox.on_retry_receipt(ctx, node);
         return;
+    }
+    if let Some(ack) = stanza::receipt_ack(node) {
+        ctx.send(ack);
     }
     let jid = |v: Option<&Value>| match v? {
         Value::Jid(j) => Some(j.clone()),

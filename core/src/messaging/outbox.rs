@@ -496,8 +496,12 @@ impl Outbox {
     }
 
     /// `<receipt type="retry">` for a message this account sent.
+    /// A `<receipt type="retry">`; acknowledged once it is answered (or refused).
     pub(crate) fn on_retry_receipt(&mut self, ctx: &mut Ctx<'_>, node: &Node) {
-        let Some(job) = RetryJob::from_receipt(node) else {
+        let Some(mut job) = RetryJob::from_receipt(node) else {
+            if let Some(ack) = stanza::receipt_ack(node) {
+                ctx.send(ack);
+            }
             return;
         };
         let slot = (job.id.clone(), job.requester.to_string());
@@ -512,6 +516,9 @@ impl Outbox {
                     &job,
                     "it still cannot decrypt the message after every resend",
                 );
+            }
+            if let Some(ack) = job.ack.take() {
+                ctx.defer(Deferred::Send(ack));
             }
             return;
         }
@@ -528,7 +535,10 @@ impl Outbox {
             match retry_answer::answer(ctx, devices, &mut self.bundles, job) {
                 Step::Wait => break,
                 Step::Done(_) => {
-                    self.retries.pop_front();
+                    // After the resend, in the same commit's effects.
+                    if let Some(ack) = self.retries.pop_front().and_then(|mut j| j.ack.take()) {
+                        ctx.defer(Deferred::Send(ack));
+                    }
                 }
             }
         }

@@ -52,6 +52,10 @@ pub(super) struct RetryJob {
     pub(super) bundle_asked: bool,
     /// The row, once loaded.
     row_loaded: bool,
+    /// The receipt's ack: it leaves after the answer (the resend), on the same stream, so a
+    /// connection lost with the resend in flight loses the ack too and the server delivers
+    /// the receipt again.
+    pub(super) ack: Option<Node>,
 }
 
 impl RetryJob {
@@ -83,6 +87,7 @@ impl RetryJob {
             registration,
             bundle_asked: false,
             row_loaded: false,
+            ack: stanza::receipt_ack(node),
         })
     }
 }

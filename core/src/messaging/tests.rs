@@ -870,3 +870,41 @@ fn a_message_that_waits_for_the_server_is_durable_while_it_waits() {
         );
     }
 }
+
+#[test]
+fn a_retry_receipt_is_acked_after_its_resend_on_the_same_stream() {
+    let mut h = with_session_to_b(10);
+    let to = Jid::user("700000007", Server::Lid);
+    let id = h
+        .with(|m, env| m.send(env, to, &Message::text("again please")))
+        .unwrap();
+    h.pump();
+    assert_eq!(message_stanzas(&h.sent), 1);
+    h.sent.clear();
+    h.deliver(
+        Node::new("receipt")
+            .attr("id", id.0.clone())
+            .jid_attr("from", Jid::device("700000007", 1, Server::Lid))
+            .attr("type", "retry")
+            .children(vec![
+                Node::new("retry")
+                    .attr("count", "1")
+                    .attr("id", id.0)
+                    .attr("v", "1"),
+                Node::new("registration").bytes(Bytes::from_static(&[0, 0, 16, 146])),
+            ]),
+    );
+    let resend = h.sent.iter().position(|n| n.tag == "message");
+    let ack = h
+        .sent
+        .iter()
+        .position(|n| n.tag == "ack" && n.attr_str("class") == Some("receipt"));
+    let (Some(resend), Some(ack)) = (resend, ack) else {
+        panic!("a resend and the receipt's ack: {:?}", h.sent);
+    };
+    assert!(
+        resend < ack,
+        "the ack follows the resend: a connection lost with the resend in flight loses the ack \
+         too, and the server delivers the receipt again"
+    );
+}
