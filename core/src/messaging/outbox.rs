@@ -91,10 +91,8 @@ pub(crate) struct Job {
     lid_asked: bool,
     /// Devices whose bundle was asked for (and failed, if absent from the sessions).
     pub(crate) bundles_asked: BTreeSet<Address>,
-    /// Its row and pending marker are in a commit already. A new message is written with
-    /// its encryption (one transaction before the stanza) unless it has to wait for the
-    /// server or the connection first; a crash before that write loses a message the
-    /// application has only an id for, never one it was told is queued or sent.
+    /// Its row and pending marker are in a commit already (always, since `send` writes
+    /// them; kept so the encryption and failure paths never write them twice).
     written: bool,
 }
 
@@ -200,8 +198,7 @@ impl Outbox {
         self.resume = Resume::Rows(ids);
     }
 
-    /// Accepts a message: the id now; the row with its encryption, or as soon as the message
-    /// has to wait for more than the store (see [`Job::written`]).
+    /// Accepts a message: the id now, the row in this step's commit.
     pub(crate) fn send(&mut self, ctx: &mut Ctx<'_>, to: Jid, message: &Message) -> MessageId {
         let own = ctx
             .creds
@@ -211,7 +208,7 @@ impl Outbox {
             .unwrap_or_default();
         let random: [u8; 16] = ctx.random();
         let id = MessageId::generate(ctx.unix, &own, &random);
-        self.queue.push_back(Job {
+        let mut job = Job {
             id: id.0.clone(),
             to,
             message: Bytes::from(message.encode_to_vec()),
@@ -220,7 +217,12 @@ impl Outbox {
             lid_asked: false,
             bundles_asked: BTreeSet::new(),
             written: false,
-        });
+        };
+        // Written in this step's commit: a clean shutdown right after `send` keeps it (the
+        // encryption is a second transaction; folding the two is only safe once a stop
+        // flushes what waits for loads).
+        Self::write_accepted(ctx, &mut job, false);
+        self.queue.push_back(job);
         id
     }
 
