@@ -21,6 +21,7 @@
 //!        └─ failure: retry receipt (count 1…5, <keys> from count 2); after 5: Undecryptable
 //!  <receipt type=retry> for a message it sent ─▶ new session from the <keys> (or a fresh
 //!        bundle), re-encrypt the kept plaintext, resend to that device (device_fanout=false)
+//!  <receipt type=server-error> from an own device ─▶ MediaRetryRequested (its phone answers)
 //!  <notification> ─▶ ack; encrypt/count: upload more keys; encrypt/identity: forget that
 //!        user's sessions
 //! ```
@@ -169,6 +170,16 @@ pub enum DeviceEvent {
         group: Jid,
         /// The change's element name.
         change: String,
+    },
+    /// An own device asks for a re-upload (`<receipt type="server-error">`, `media.md` §4.4):
+    /// the phone that keeps the media answers it.
+    MediaRetryRequested {
+        /// The message id.
+        id: String,
+        /// The asking device.
+        from: Jid,
+        /// The receipt as delivered (its `<encrypt>` and `<rmr>`).
+        receipt: Box<Node>,
     },
 }
 
