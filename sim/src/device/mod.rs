@@ -397,6 +397,15 @@ impl SimDevice {
         self.outbox.pop_front()
     }
 
+    /// The media of message `id` that this device sent (kept for retry receipts), when it
+    /// carries one.
+    pub fn sent_media(&self, id: &str) -> Option<tether_core::media::MediaRef> {
+        use prost::Message as _;
+        let kept = self.kept.get(id)?;
+        let message = tether_core::proto::message::Message::decode(kept.message.as_slice()).ok()?;
+        tether_core::media::MediaRef::of(&message)
+    }
+
     /// The next thing that happened.
     pub fn poll_event(&mut self) -> Option<DeviceEvent> {
         self.events.pop_front()

@@ -108,29 +108,23 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, inner: &Inner)
     let Some(head) = read_head(&mut stream).await else {
         return;
     };
+    let upload = |body: Bytes| {
+        inner
+            .with_hub(|hub, now| {
+                let unix = hub.server.unix_at(now);
+                hub.server.media().upload(&head.target, body, unix)
+            })
+            .map(|json| (Bytes::from(json), "application/json"))
+            .map_err(|refused| refused.0)
+    };
     let reply = match head.method.as_str() {
-        "POST" if head.chunked => match read_chunked(&mut stream, head.rest).await {
-            Err(status) => Err(status),
-            Ok(body) => inner
-                .with_hub(|hub, now| {
-                    let unix = hub.server.unix_at(now);
-                    hub.server.media().upload(&head.target, body, unix)
-                })
-                .map(|json| (Bytes::from(json), "application/json"))
-                .map_err(|refused| refused.0),
-        },
+        "POST" if head.chunked => read_chunked(&mut stream, head.rest).await.and_then(upload),
         "POST" => match head.content_length {
             None => Err(411),
             Some(length) if length > MAX_BLOB => Err(413),
             Some(length) => match read_body(&mut stream, head.rest, length).await {
                 None => return,
-                Some(body) => inner
-                    .with_hub(|hub, now| {
-                        let unix = hub.server.unix_at(now);
-                        hub.server.media().upload(&head.target, body, unix)
-                    })
-                    .map(|json| (Bytes::from(json), "application/json"))
-                    .map_err(|refused| refused.0),
+                Some(body) => upload(body),
             },
         },
         "GET" => inner

@@ -139,10 +139,11 @@ impl SimPhone {
         let Some(target) = read_target(receipt) else {
             return;
         };
-        let media = self.log.iter().rev().find_map(|event| match event {
+        let received = self.log.iter().rev().find_map(|event| match event {
             DeviceEvent::Received(r) if r.id == target.id => r.media.clone(),
             _ => None,
         });
+        let media = received.or_else(|| self.device.sent_media(&target.id).map(Box::new));
         let Some(media) = media else {
             tracing::info!(id = %target.id, "sim phone: a media retry for a message it does not have");
             return;
