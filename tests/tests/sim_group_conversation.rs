@@ -191,3 +191,29 @@ fn a_companion_keeping_its_sender_key_on_removal_is_caught() {
     });
     assert!(caught.is_some(), "the planted defect went unnoticed");
 }
+
+/// Seeds beyond the default range that once failed, each with what it caught.
+const REGRESSIONS: &[(u64, &str)] = &[
+    (
+        548,
+        "the server refused a retry resend to a device removed after the original reached it",
+    ),
+    (
+        843,
+        "a resend refused because its sender had left the group was never reported to the \
+         application (now a typed SendFailed{DeviceUnreachable} for that device)",
+    ),
+];
+
+#[test]
+fn once_failing_group_seeds_hold_every_invariant() {
+    let failed: Vec<String> = REGRESSIONS
+        .iter()
+        .filter_map(|&(seed, what)| {
+            check(seed)
+                .err()
+                .map(|report| format!("seed {seed} ({what}):\n{report}"))
+        })
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}

@@ -127,6 +127,10 @@ pub(crate) struct Outbox {
     retries: VecDeque<RetryJob>,
     /// Answers given per (id, device).
     answered: BTreeMap<(String, String), u32>,
+    /// Resends on the wire, not acked: id → the devices they answer, in sending order (the
+    /// server acks them in that order on the stream). A refused resend leaves its device
+    /// without the message: the application hears of it.
+    resends: BTreeMap<String, VecDeque<Jid>>,
     /// Bundles asked for, not answered.
     bundles: BTreeSet<Address>,
     /// Pending markers to load after a restart.
@@ -166,6 +170,7 @@ impl Outbox {
             staged: BTreeMap::new(),
             retries: VecDeque::new(),
             answered: BTreeMap::new(),
+            resends: BTreeMap::new(),
             bundles: BTreeSet::new(),
             resume: Resume::Idle,
             reported: Reported::default(),
@@ -421,6 +426,8 @@ impl Outbox {
         for r in &mut self.retries {
             r.bundle_asked = false;
         }
+        // Their retry receipts were not acked either: the server delivers them again.
+        self.resends.clear();
     }
 
     /// `<ack class="message">`.
@@ -429,7 +436,7 @@ impl Outbox {
             return false;
         };
         let Some(flight) = self.in_flight.remove(&id) else {
-            return false;
+            return self.on_resend_ack(ctx, &id, node);
         };
         let t = node.attr_str("t").and_then(|t| t.parse().ok());
         if let Some(code) = node.attr_str("error").and_then(|e| e.parse::<u16>().ok()) {
@@ -446,6 +453,31 @@ impl Outbox {
             }
         }
         outcome::acked(ctx, &id, flight.row, flight.to, t, flight.attempts);
+        true
+    }
+
+    /// The ack of a resend answering a retry receipt: nothing to do when accepted; when
+    /// refused, the device that asked will not get the message.
+    fn on_resend_ack(&mut self, ctx: &mut Ctx<'_>, id: &str, node: &Node) -> bool {
+        let Some(devices) = self.resends.get_mut(id) else {
+            return false;
+        };
+        let device = devices.pop_front();
+        if devices.is_empty() {
+            self.resends.remove(id);
+        }
+        if let (Some(device), Some(code)) = (device, node.attr_str("error")) {
+            warn!(%id, %device, code, "the server refused a resend");
+            retry_answer::unreachable(
+                ctx,
+                id,
+                &device,
+                &format!(
+                    "it could not decrypt the message and the server refused the message sent \
+                     again for it (error {code}; in a group: the sender is no longer a member)"
+                ),
+            );
+        }
         true
     }
 
@@ -515,7 +547,8 @@ impl Outbox {
                 self.answered.insert(slot, answered + 1);
                 retry_answer::unreachable(
                     ctx,
-                    &job,
+                    &job.id,
+                    &job.requester,
                     "it still cannot decrypt the message after every resend",
                 );
             }
@@ -537,8 +570,20 @@ impl Outbox {
             match retry_answer::answer(ctx, devices, &mut self.bundles, job) {
                 Step::Wait => break,
                 Step::Done(_) => {
+                    let Some(mut job) = self.retries.pop_front() else {
+                        break;
+                    };
+                    if job.resent {
+                        if self.resends.len() >= 4096 {
+                            self.resends.clear();
+                        }
+                        self.resends
+                            .entry(job.id.clone())
+                            .or_default()
+                            .push_back(job.requester.clone());
+                    }
                     // After the resend, in the same commit's effects.
-                    if let Some(ack) = self.retries.pop_front().and_then(|mut j| j.ack.take()) {
+                    if let Some(ack) = job.ack.take() {
                         ctx.defer(Deferred::Send(ack));
                     }
                 }

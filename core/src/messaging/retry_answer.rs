@@ -52,6 +52,8 @@ pub(super) struct RetryJob {
     pub(super) bundle_asked: bool,
     /// The row, once loaded.
     row_loaded: bool,
+    /// The resend went out (its ack tells whether the server took it).
+    pub(super) resent: bool,
     /// The receipt's ack: it leaves after the answer (the resend), on the same stream, so a
     /// connection lost with the resend in flight loses the ack too and the server delivers
     /// the receipt again.
@@ -87,17 +89,18 @@ impl RetryJob {
             registration,
             bundle_asked: false,
             row_loaded: false,
+            resent: false,
             ack: stanza::receipt_ack(node),
         })
     }
 }
 
-/// Tells the application that `job`'s device did not get the message, and why.
-pub(super) fn unreachable(ctx: &mut Ctx<'_>, job: &RetryJob, reason: &str) {
+/// Tells the application that `device` did not get message `id`, and why.
+pub(super) fn unreachable(ctx: &mut Ctx<'_>, id: &str, device: &Jid, reason: &str) {
     ctx.defer(Deferred::Event(Event::SendFailed {
-        id: MessageId(job.id.clone()),
+        id: MessageId(id.to_owned()),
         reason: SendError::DeviceUnreachable {
-            device: job.requester.to_string(),
+            device: device.to_string(),
             reason: reason.to_owned(),
         },
     }));
@@ -128,7 +131,8 @@ pub(super) fn answer(
         warn!(id = %job.id, from = %job.requester, "retry receipt for a message this device no longer has");
         unreachable(
             ctx,
-            job,
+            &job.id,
+            &job.requester,
             "it could not decrypt the message, and the message is no longer kept to send again",
         );
         return Step::Done(Ok(()));
@@ -163,7 +167,8 @@ pub(super) fn answer(
         warn!(id = %job.id, from = %job.requester, "retry receipt for a message whose stored text is missing or damaged");
         unreachable(
             ctx,
-            job,
+            &job.id,
+            &job.requester,
             "it could not decrypt the message, and the stored message is damaged",
         );
         return Step::Done(Ok(()));
@@ -226,5 +231,6 @@ pub(super) fn answer(
     }
     info!(id = %job.id, to = %job.requester, count = job.count, "answering a retry receipt");
     ctx.defer(Deferred::Send(node.children(children)));
+    job.resent = true;
     Step::Done(Ok(()))
 }

@@ -16,7 +16,7 @@ use tether_signal::{
 
 use super::engine::{Env, Messaging, MessagingConfig, PreKeyPolicyParts, Routed};
 use super::store::{Commit, CommitId};
-use super::types::InboxPos;
+use super::types::{InboxPos, SendError};
 use crate::binary::{Jid, Node, Server};
 use crate::connection::{Command, Event};
 use crate::creds::{CredentialChange, Credentials, DeviceIdentity};
@@ -885,4 +885,59 @@ fn a_retry_receipt_is_acked_after_its_resend_on_the_same_stream() {
         "the ack follows the resend: a connection lost with the resend in flight loses the ack \
          too, and the server delivers the receipt again"
     );
+}
+
+#[test]
+fn a_refused_resend_tells_the_application_which_device_misses_the_message() {
+    let mut h = with_session_to_b(11);
+    let to = Jid::user("700000007", Server::Lid);
+    let id = h
+        .with(|m, env| m.send(env, to.clone(), &Message::text("again please")))
+        .unwrap();
+    h.pump();
+    let ack = |error: Option<&str>| {
+        let node = Node::new("ack")
+            .attr("class", "message")
+            .attr("id", id.0.clone())
+            .jid_attr("from", to.clone())
+            .attr("t", "1800000001");
+        match error {
+            Some(code) => node.attr("error", code.to_owned()),
+            None => node,
+        }
+    };
+    h.deliver(ack(None));
+    let retry = |count: &str| {
+        Node::new("receipt")
+            .attr("id", id.0.clone())
+            .jid_attr("from", Jid::device("700000007", 1, Server::Lid))
+            .attr("type", "retry")
+            .children(vec![
+                Node::new("retry")
+                    .attr("count", count.to_owned())
+                    .attr("id", id.0.clone())
+                    .attr("v", "1"),
+                Node::new("registration").bytes(Bytes::from_static(&[0, 0, 16, 146])),
+            ])
+    };
+    let unreachable = |h: &Harness| {
+        h.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::SendFailed {
+                    id: failed,
+                    reason: SendError::DeviceUnreachable { device, .. },
+                } if *failed == id => Some(device.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // An accepted resend: nothing more to say.
+    h.deliver(retry("1"));
+    h.deliver(ack(None));
+    assert_eq!(unreachable(&h), Vec::<String>::new());
+    // A refused one (a group the sender has left, a device the server no longer knows).
+    h.deliver(retry("1"));
+    h.deliver(ack(Some("403")));
+    assert_eq!(unreachable(&h), vec!["700000007:1@lid".to_owned()]);
 }

@@ -14,7 +14,8 @@
 //!        [<device-identity/> with a pkmsg]
 //!     a <to> naming a device that is no member's (removed, unlinked): not delivered
 //!  <message id to=group participant=<requester device>><enc count=n/> (a retry resend)
-//!     ─▶ that device alone, if it is still a member's; dedup per (device, count)
+//!     ─▶ that device alone, if the original was queued for it (whatever the membership
+//!        now) or both are members; dedup per (device, count)
 //!  <receipt id to=group participant=<sender device> [type]>
 //!     ─▶ <receipt from=group participant=<reader device> id t [type]> to the sender device
 //!        (read/played: to every device of the sender's account but the reader)
@@ -166,7 +167,6 @@ impl FakeServer {
         group: &Jid,
         node: &Node,
     ) -> Result<(), Nack> {
-        let (mode, members) = self.group_for_sender(sender, group)?;
         let requester = jid_attr(node, "participant")
             .and_then(|j| self.accounts.resolve(&j))
             .map(|(addr, _)| addr)
@@ -174,10 +174,22 @@ impl FakeServer {
         if requester == *sender {
             return Err(nack(479, "a retry resend to the sending device itself"));
         }
-        // A member removed since: it gets nothing more of the group.
-        if !members.contains(&requester) {
-            return Err(refuse(403));
-        }
+        // A resend of a message the server delivered to the requester goes to it whatever
+        // happened to the membership since (it carries nothing the requester was not sent);
+        // anything else only between members.
+        let mode = if self.delivered_before(sender, id, &requester) {
+            self.groups
+                .groups
+                .get(group.user_str())
+                .ok_or_else(|| refuse(404))?
+                .mode
+        } else {
+            let (mode, members) = self.group_for_sender(sender, group)?;
+            if !members.contains(&requester) {
+                return Err(refuse(403));
+            }
+            mode
+        };
         let enc = single_enc(node)?.clone();
         let count = enc.attr_str("count").unwrap_or_default().to_owned();
         let key = (
@@ -215,6 +227,16 @@ impl FakeServer {
         );
         self.route_group_copy(sender, &requester, id, delivered);
         Ok(())
+    }
+
+    /// Whether `sender`'s message `id` (its fan-out, not a resend) was queued for `requester`.
+    fn delivered_before(&self, sender: &DeviceAddr, id: &str, requester: &DeviceAddr) -> bool {
+        self.accepted().iter().any(|a| {
+            a.retry_count.is_none()
+                && a.sender == *sender
+                && a.id == id
+                && a.recipients.contains(requester)
+        })
     }
 
     /// The stanza a member device gets.
@@ -546,6 +568,54 @@ mod tests {
         assert_eq!(f.take("100001@lid").len(), 1);
         let out = f.submit("100002:3@lid", &group_message("G3", &group, &[]));
         assert_eq!(ack_of(&out, "G3").unwrap().attr_str("error"), Some("403"));
+        assert!(
+            f.server.complaints().is_empty(),
+            "{:?}",
+            f.server.complaints()
+        );
+    }
+
+    /// Group sweep seed 548: a member device away while it was removed asks, once back, for a
+    /// retry of a message sent to it before the removal; the resend must reach it (the
+    /// original did), while a resend of a message sent after the removal is refused.
+    #[test]
+    fn a_resend_of_a_message_sent_before_a_removal_still_reaches_the_removed_device() {
+        let mut f = Fixture::new();
+        for device in ["100002@lid", "100001@lid", A2] {
+            f.connect(device);
+        }
+        let group = f
+            .server
+            .create_group(&jid(A2), "Team", &[jid("100002@lid")], Namespace::Lid)
+            .unwrap();
+        let out = f.submit(A2, &group_message("G1", &group, &[("100002@lid", "pkmsg")]));
+        assert!(ack_of(&out, "G1").unwrap().attr_str("error").is_none());
+        f.server
+            .remove_group_members(&group, &jid(A2), &[jid("100002@lid")])
+            .unwrap();
+        let out = f.submit(A2, &group_message("G2", &group, &[]));
+        assert!(ack_of(&out, "G2").unwrap().attr_str("error").is_none());
+        for device in ["100002@lid", "100001@lid"] {
+            f.take(device);
+        }
+        let resend = |id: &str| {
+            Node::new("message")
+                .attr("id", id.to_owned())
+                .jid_attr("to", group.clone())
+                .jid_attr("participant", jid("100002@lid"))
+                .attr("type", "text")
+                .children(vec![enc("msg", "resend").attr("count", "1")])
+        };
+        let out = f.submit(A2, &resend("G1"));
+        assert!(ack_of(&out, "G1").unwrap().attr_str("error").is_none());
+        let b0 = f.take("100002@lid");
+        assert_eq!(
+            encs(&b0[0]),
+            vec![("msg".to_owned(), Bytes::from("resend"))]
+        );
+        let out = f.submit(A2, &resend("G2"));
+        assert_eq!(ack_of(&out, "G2").unwrap().attr_str("error"), Some("403"));
+        assert!(f.take("100002@lid").is_empty());
         assert!(
             f.server.complaints().is_empty(),
             "{:?}",
