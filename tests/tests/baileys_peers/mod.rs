@@ -74,6 +74,8 @@ pub(crate) struct Tether {
     events: mpsc::Receiver<Event>,
     /// Every message the application got, by id, with how often it came.
     pub(crate) got: BTreeMap<String, (usize, Box<IncomingMessage>)>,
+    /// The ids of messages the application was told it cannot decrypt.
+    pub(crate) undecryptable: Vec<String>,
 }
 
 impl Tether {
@@ -118,6 +120,7 @@ impl Tether {
             client,
             events,
             got: BTreeMap::new(),
+            undecryptable: Vec::new(),
         }
     }
 
@@ -136,6 +139,10 @@ impl Tether {
                     .or_insert_with(|| (0, m.clone()));
                 entry.0 += 1;
                 Event::Message(m)
+            }
+            Ok(Event::Undecryptable(u)) => {
+                self.undecryptable.push(u.id.0.clone());
+                Event::Undecryptable(u)
             }
             Ok(event) => event,
             Err(_) => panic!("no Tether event within {LIMIT:?} waiting for {waiting_for}"),
