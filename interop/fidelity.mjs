@@ -55,7 +55,8 @@ const timeoutMs = Number(timeoutArg || 120) * 1000;
 
 const makeWASocket = baileys.default ?? baileys.makeWASocket;
 const { useMultiFileAuthState, DisconnectReason } = baileys;
-const logger = pino({ level: process.env.FIDELITY_LOG || 'silent' });
+// FIDELITY_LOG=<level>: Baileys' own log, on stderr (stdout carries the events).
+const logger = pino({ level: process.env.FIDELITY_LOG || 'silent' }, pino.destination(2));
 
 const emit = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 
@@ -72,6 +73,21 @@ let saving = Promise.resolve();
 let socket;
 // What this application sent, for Baileys' getMessage (retry receipts).
 const sentMessages = new Map();
+// getMessage calls waiting for a message whose sendMessage has not resolved yet: a retry
+// receipt can arrive while Baileys still writes the send's session state to disk.
+const awaitedMessages = new Map();
+const remember = (id, message) => {
+  sentMessages.set(id, message);
+  for (const resolve of awaitedMessages.get(id) ?? []) resolve(message);
+  awaitedMessages.delete(id);
+};
+const sentMessage = (id) => {
+  if (sentMessages.has(id)) return Promise.resolve(sentMessages.get(id));
+  return new Promise((resolve) => {
+    awaitedMessages.set(id, [...(awaitedMessages.get(id) ?? []), resolve]);
+    setTimeout(() => resolve(undefined), 10000).unref();
+  });
+};
 // Messages by id (received and sent), what "reply" quotes and "react" points at.
 const known = new Map();
 
@@ -87,7 +103,7 @@ const start = () => {
     defaultQueryTimeoutMs: 20000,
     markOnlineOnConnect: false,
     syncFullHistory: false,
-    getMessage: async (key) => sentMessages.get(key.id),
+    getMessage: (key) => sentMessage(key.id),
   });
   socket.ev.on('messages.upsert', ({ messages }) => {
     for (const m of messages) {
@@ -145,7 +161,7 @@ const send = (jid, content, options = {}) => {
   socket
     .sendMessage(jid, content, options)
     .then((sent) => {
-      sentMessages.set(sent.key.id, sent.message);
+      remember(sent.key.id, sent.message);
       known.set(sent.key.id, sent);
       emit({ event: 'sent', id: sent.key.id });
     })

@@ -7,6 +7,9 @@
 //!   `msg` too. Tether's application gets the exact texts.
 //! - Tether replies quoting Baileys' message and reacts to one; Baileys' `messages.upsert`
 //!   shows the text, the quote and the reaction. Baileys does the same the other way.
+//! - Retries each way: Baileys cannot decrypt Tether's first reply (it holds its session under
+//!   the phone number, Tether wrote to the LID) and asks for it again; the server garbles one
+//!   of Baileys' messages to Tether, and Tether asks Baileys for it again. Both are recovered.
 //! - Offline backlogs: what Tether sends while Baileys is stopped reaches Baileys once after it
 //!   comes back; what Baileys sends while Tether is shut down reaches Tether once after it
 //!   restarts on the same store.
@@ -60,6 +63,8 @@ struct Tether {
     events: mpsc::Receiver<Event>,
     /// Every text message the application got, by id, with how often it came.
     got: BTreeMap<String, (usize, Box<IncomingMessage>)>,
+    /// The ids of messages the application was told it cannot decrypt.
+    undecryptable: Vec<String>,
 }
 
 impl Tether {
@@ -94,6 +99,7 @@ impl Tether {
             client,
             events,
             got: BTreeMap::new(),
+            undecryptable: Vec::new(),
         }
     }
 
@@ -112,6 +118,10 @@ impl Tether {
                     .or_insert_with(|| (0, m.clone()));
                 entry.0 += 1;
                 Event::Message(m)
+            }
+            Ok(Event::Undecryptable(u)) => {
+                self.undecryptable.push(u.id.0.clone());
+                Event::Undecryptable(u)
             }
             Ok(event) => event,
             Err(_) => panic!("no Tether event within {LIMIT:?} waiting for {waiting_for}"),
@@ -230,12 +240,7 @@ fn participants_enc(message: &Node, to: &Jid, lid_user: &str) -> Option<String> 
         .child_nodes()
         .iter()
         .find(|entry| {
-            let jid = match entry.get_attr("jid") {
-                Some(Value::Jid(j)) => Some(j.clone()),
-                Some(Value::String(s)) => s.parse::<Jid>().ok(),
-                None => None,
-            };
-            jid.is_some_and(|j| {
+            jid_attr(entry, "jid").is_some_and(|j| {
                 (j.user_str() == to.user_str() || j.user_str() == lid_user)
                     && j.device_id() == to.device_id()
             })
@@ -243,6 +248,14 @@ fn participants_enc(message: &Node, to: &Jid, lid_user: &str) -> Option<String> 
         .and_then(|entry| entry.child("enc"))
         .and_then(|enc| enc.attr_str("type"))
         .map(str::to_owned)
+}
+
+/// Attribute `key` of `node` as a JID (written as one, or as a string).
+fn jid_attr(node: &Node, key: &str) -> Option<Jid> {
+    match node.get_attr(key)? {
+        Value::Jid(j) => Some(j.clone()),
+        Value::String(s) => s.parse().ok(),
+    }
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -382,6 +395,75 @@ fn tether_and_baileys_converse_through_the_sim_server() {
         msg.reaction().map(|(id, emoji)| (id.0, emoji)),
         Some((reply.clone(), "🎉".to_owned())),
         "{msg:?}"
+    );
+
+    // A retry from Tether to Baileys: the server corrupts the ciphertext of Baileys' next
+    // message to Tether's device once (its MAC fails), Tether asks for it again with a retry
+    // receipt, Baileys resends it to that one device on a new session, and Tether's
+    // application gets it once.
+    assert!(server.with_server(|s| s.garble_next_messages(&tether_jid, 1)));
+    let text = "garbled once on the way, recovered by a retry";
+    let id = baileys.send(&format!("send {tether_account} {text}"));
+    let recovered = tether.message(&id);
+    assert_eq!(recovered.text(), Some(text), "{recovered:?}");
+    assert!(
+        !tether.undecryptable.contains(&id),
+        "{:?}",
+        tether.undecryptable
+    );
+    let (retry, resend) = server.with_server(|s| {
+        let received = s.received();
+        let retry = received
+            .iter()
+            .map(|(_, n)| n)
+            .find(|n| {
+                n.tag == "receipt"
+                    && n.attr_str("type") == Some("retry")
+                    && n.attr_str("id") == Some(id.as_str())
+            })
+            .cloned();
+        let resend = received
+            .iter()
+            .map(|(_, n)| n)
+            .find(|n| {
+                n.tag == "message"
+                    && n.attr_str("id") == Some(id.as_str())
+                    && n.attr_str("device_fanout") == Some("false")
+            })
+            .cloned();
+        (retry, resend)
+    });
+    // The retry receipt went from Tether to Baileys' account, asking for the first retry.
+    let retry = retry.unwrap_or_else(|| panic!("no retry receipt from Tether for {id}"));
+    let to =
+        jid_attr(&retry, "to").unwrap_or_else(|| panic!("a retry receipt without to: {retry:?}"));
+    assert!(
+        to.user_str() == baileys_account.user_str() || to.user_str() == phones[0].lid_user,
+        "{retry:?}"
+    );
+    assert_eq!(
+        retry.child("retry").and_then(|r| r.attr_str("count")),
+        Some("1"),
+        "{retry:?}"
+    );
+    // Baileys' resend: to Tether's device alone, a `pkmsg` (Baileys forces a new session for a
+    // retry). Baileys 6.17.16 wraps its `<enc>` in `<participants>` and sets no `count` on it
+    // (it passes the receipt's count to `relayMessage`, which does not write it): should a
+    // later Baileys write one, it must be the receipt's.
+    let resend = resend.unwrap_or_else(|| panic!("no resend of {id} from Baileys"));
+    let resent_to =
+        jid_attr(&resend, "to").unwrap_or_else(|| panic!("a resend without to: {resend:?}"));
+    assert_eq!(resent_to.device_id(), tether_jid.device_id(), "{resend:?}");
+    let enc = resend
+        .child("participants")
+        .and_then(|p| p.child("to"))
+        .or(Some(&resend))
+        .and_then(|parent| parent.child("enc"))
+        .unwrap_or_else(|| panic!("a resend without <enc>: {resend:?}"));
+    assert_eq!(enc.attr_str("type"), Some("pkmsg"), "{resend:?}");
+    assert!(
+        matches!(enc.attr_str("count"), None | Some("1")),
+        "{resend:?}"
     );
 
     // Tether's backlog to Baileys: sent (and acked) while Baileys is stopped, delivered once
