@@ -431,9 +431,10 @@ async fn message_with_caption(
 /// account, the file expires on the media host, and `download_message` asks the account's
 /// phone for a re-upload (an encrypted `server-error` receipt), gets the new path in the
 /// `mediaretry` notification and downloads the identical file from there; the same for media
-/// the account's phone sent itself (Tether has its copy). With the phone not
-/// answering, the same download ends in a typed `MediaError::Expired { retry: Timeout }` after
-/// `Options::media_retry_timeout`: it never hangs.
+/// the account's phone sent itself (Tether has its copy). A file gone from the host ends in a
+/// typed NOT_FOUND; with the phone not answering, the download ends in a typed
+/// `MediaError::Expired { retry: Timeout }` after `Options::media_retry_timeout`: it never
+/// hangs.
 #[test]
 fn an_expired_file_is_reuploaded_by_the_phone_and_no_answer_is_a_typed_timeout() {
     let dir = scratch("retry");
@@ -518,6 +519,23 @@ fn an_expired_file_is_reuploaded_by_the_phone_and_no_answer_is_a_typed_timeout()
         client.download_message(&m, &copy).await.unwrap();
         assert_eq!(std::fs::read(&copy).unwrap(), own_file);
         assert_eq!(server.media_retries_answered(0), Some(2));
+
+        // A file the phone cannot upload again (gone from the host): NOT_FOUND, typed.
+        sent.caption = Some("purged".into());
+        server
+            .send_media(1, &own, MediaKind::Document, &content(5_000, 4), &sent)
+            .unwrap();
+        let m = message_with_caption(&mut events, "purged").await;
+        let path = MediaRef::of(&m.message).unwrap().direct_path.unwrap();
+        assert!(server.purge_media(&path));
+        match client.download_message(&m, dir.join("purged.pdf")).await {
+            Err(MediaError::Expired {
+                status: 404,
+                retry: RetryError::NotFound,
+            }) => {}
+            other => panic!("a purged file must end in NOT_FOUND, got {other:?}"),
+        }
+        assert_eq!(server.media_retries_answered(0), Some(3));
 
         // A phone that does not answer: a typed timeout, no file.
         server.answer_media_retries(false);
