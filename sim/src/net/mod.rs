@@ -375,6 +375,22 @@ impl SimServer {
         self.inner.with_hub(|hub, _| hub.server.media().uploads())
     }
 
+    /// Whether the phones answer their devices' media-retry (re-upload) requests: `true` by
+    /// default; `false` acts like a phone that is offline (the asking device never hears).
+    pub fn answer_media_retries(&self, answer: bool) {
+        self.inner.with_hub(|hub, _| {
+            for phone in &mut hub.phones {
+                phone.answers_media_retry = answer;
+            }
+        });
+    }
+
+    /// Media-retry requests phone `phone` answered so far (`None`: no such phone).
+    pub fn media_retries_answered(&self, phone: usize) -> Option<u64> {
+        self.inner
+            .with_hub(|hub, _| hub.phones.get(phone).map(|p| p.media_retries))
+    }
+
     /// Phone `phone`'s account creates a group (its super admin) with `members` (user JIDs of
     /// registered accounts, either namespace), addressed in `addressing` (`Lid` or `Pn`);
     /// every member device, linked companions included, gets the `w:gp2` notification.
