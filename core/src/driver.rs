@@ -262,9 +262,12 @@ impl Driver {
     /// Begins a graceful shutdown: `LocalShutdown` if the connection is live, then the driver
     /// task executes the outbox, waits for the store worker and ends.
     pub fn shutdown(&mut self, now: Instant) {
-        if !matches!(self.conn.state(), State::Idle | State::Stopped(_)) {
+        if matches!(self.conn.state(), State::Idle | State::Stopped(_)) {
+            // Nothing live to stop; messages accepted while stopped are still written.
+            self.conn.write_accepted_messages(now);
+        } else {
             // Only fails when nothing is live, which the match above rules out; either way
-            // the driver stops below.
+            // the driver stops below. It writes the accepted messages first.
             let _ = self.conn.handle_command(Command::Shutdown, now);
         }
         self.closing = true;
