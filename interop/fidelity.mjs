@@ -17,7 +17,7 @@
 //    "stub":N or null,"stubParameters":[...] or null,"fields":["..."]}         (messages.upsert)
 //    "media":{"type":"image|video|audio|document|sticker","url":"...","directPath":"...",
 //             "mimetype":"...","fileLength":N,"fileName":"...","caption":"...","ptt":bool,
-//             "seconds":N} or null,
+//             "seconds":N,"gifPlayback":bool,"isAnimated":bool} or null,
 //   {"event":"sent","id":"..."}                          (after "send", "reply", "react", "media")
 //   {"event":"send-failed","message":"..."}
 //   {"event":"downloaded","id":"...","path":"...","length":N,"sha256":"hex"}    (after "download")
@@ -28,9 +28,10 @@
 // Commands on stdin, one per line: "quit" (exit now); "send <jid> <text>" (sendMessage with
 // that text); "reply <jid> <id> <text>" (that text quoting message <id>, one this process
 // received); "react <jid> <id> <emoji>" (a reaction to message <id>, received or sent here);
-// "media <jid> image|document|voice <file> [<caption, file name or seconds>]" (sendMessage with
-// the file's bytes as an image with that caption, a document with that file name, or a voice
-// note (ptt, Ogg/Opus) that long); "download <id> <file>" (downloadMediaMessage of received
+// "media <jid> image|video|gif|document|voice|sticker <file> [<caption, file name, seconds or
+// 'animated'>]" (sendMessage with the file's bytes as an image or an MP4 video with that
+// caption (a gif: gifPlayback), a document with that file name, a voice note (ptt, Ogg/Opus)
+// that long, or a WebP sticker, animated when the word says so); "download <id> <file>" (downloadMediaMessage of received
 // message <id>, the bytes written to <file>; only from a loopback URL, so a test never reaches
 // WhatsApp, and without Baileys' re-upload request, which rebuilds the URL on WhatsApp's host);
 // "reupload <id>" (Baileys' updateMediaMessage: the media-retry request to its own phone and
@@ -203,6 +204,8 @@ const mediaOf = (message) => {
         caption: media.caption || null,
         ptt: !!media.ptt,
         seconds: media.seconds || null,
+        gifPlayback: !!media.gifPlayback,
+        isAnimated: !!media.isAnimated,
       };
     }
   }
@@ -218,6 +221,9 @@ const isLoopback = (url) => {
   }
 };
 
+// A placeholder JPEG preview (start and end of image markers) for videos.
+const THUMBNAIL = Buffer.from([0xff, 0xd8, 0xff, 0xd9]);
+
 const sendMedia = (jid, kind, file, extra) => {
   let bytes;
   try {
@@ -228,6 +234,17 @@ const sendMedia = (jid, kind, file, extra) => {
   }
   if (kind === 'image') {
     send(jid, { image: bytes, mimetype: 'image/jpeg', caption: extra || undefined });
+  } else if (kind === 'video' || kind === 'gif') {
+    // A thumbnail given, so Baileys does not run ffmpeg over the (synthetic) file.
+    send(jid, {
+      video: bytes,
+      mimetype: 'video/mp4',
+      caption: extra || undefined,
+      gifPlayback: kind === 'gif',
+      jpegThumbnail: THUMBNAIL,
+    });
+  } else if (kind === 'sticker') {
+    send(jid, { sticker: bytes, isAnimated: extra === 'animated' });
   } else if (kind === 'document') {
     send(jid, { document: bytes, mimetype: 'application/pdf', fileName: extra || 'file' });
   } else if (kind === 'voice') {

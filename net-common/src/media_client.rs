@@ -1,6 +1,6 @@
 //! The media half of the adapters' `Client`, written once
 //! ([`media_methods!`](crate::media_methods)): `media_conn`, `upload`,
-//! `send_image`/`send_video`/`send_voice_note`/`send_document`/`send_media`, and
+//! `send_image`/`send_video`/`send_voice_note`/`send_document`/`send_sticker`/`send_media`, and
 //! `download`/`download_bytes`.
 //!
 //! ```text
@@ -75,7 +75,7 @@ pub fn guess_mimetype(path: &Path, kind: MediaKind) -> String {
     known.to_owned()
 }
 
-/// The options of `send_image`/`send_video`/`send_voice_note`/`send_document`.
+/// The options of `send_image`/`send_video`/`send_document`/`send_sticker`.
 pub fn options_for(kind: MediaKind, path: &Path, caption: Option<&str>) -> MediaOptions {
     let mut options = MediaOptions::default();
     options.caption = caption.map(str::to_owned);
@@ -92,6 +92,23 @@ pub fn voice_note_options(path: &Path) -> MediaOptions {
     let mut options = options_for(MediaKind::Audio, path, None);
     options.voice_note = true;
     options.seconds = ogg_seconds(path);
+    options
+}
+
+/// The options of a sticker: always `image/webp` (the only sticker format the apps show),
+/// animated when the file at `path` is an animated WebP (read from its first bytes; a file
+/// that cannot be read there is a still sticker, and the upload then reports the read error).
+pub fn sticker_options(path: &Path) -> MediaOptions {
+    use std::io::Read as _;
+    use tether_core::media::webp::{HEAD_BYTES, webp_animated};
+    let mut options = MediaOptions::default();
+    options.mimetype =
+        Some(tether_core::media::message::default_mimetype(MediaKind::Sticker).to_owned());
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.take(HEAD_BYTES as u64).read_to_end(&mut head);
+    }
+    options.animated = webp_animated(&head);
     options
 }
 
@@ -237,6 +254,19 @@ macro_rules! media_methods {
             let kind = $crate::__core::media::MediaKind::Audio;
             let mut options = $crate::media_client::voice_note_options(path);
             options.seconds = seconds.or(options.seconds);
+            self.send_media(to, kind, path, &options).await
+        }
+
+        /// Sends the WebP image at `path` as a sticker (animated when the file is an animated
+        /// WebP).
+        pub async fn send_sticker(
+            &self,
+            to: impl $crate::__core::messaging::recipient::IntoRecipient,
+            path: impl AsRef<std::path::Path>,
+        ) -> Result<$crate::sends::PendingSend, $crate::media_client::SendMediaError> {
+            let path = path.as_ref();
+            let kind = $crate::__core::media::MediaKind::Sticker;
+            let options = $crate::media_client::sticker_options(path);
             self.send_media(to, kind, path, &options).await
         }
 
