@@ -16,7 +16,10 @@
 pub mod groups;
 pub mod media;
 pub mod media_client;
+pub mod media_source;
 pub mod sends;
+#[cfg(feature = "thumbnails")]
+pub mod thumbnail;
 pub mod trust;
 
 /// The core, for the paths of [`messaging_methods!`] (not an API of its own).
