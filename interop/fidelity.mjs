@@ -15,12 +15,22 @@
 //   {"event":"message","id":"...","chat":"jid","participant":"jid or null","fromMe":bool,"text":"...",
 //    "quoted":"id or null","reaction":{"id":"...","text":"..."} or null,
 //    "stub":N or null,"stubParameters":[...] or null,"fields":["..."]}         (messages.upsert)
-//   {"event":"sent","id":"..."}                          (after "send", "reply" or "react")
+//    "media":{"type":"image|video|audio|document|sticker","url":"...","directPath":"...",
+//             "mimetype":"...","fileLength":N,"fileName":"...","caption":"...","ptt":bool,
+//             "seconds":N} or null,
+//   {"event":"sent","id":"..."}                          (after "send", "reply", "react", "media")
 //   {"event":"send-failed","message":"..."}
+//   {"event":"downloaded","id":"...","path":"...","length":N,"sha256":"hex"}    (after "download")
+//   {"event":"download-failed","id":"...","message":"...","status":N or null}
 //   {"event":"exit","reason":"..."}
 // Commands on stdin, one per line: "quit" (exit now); "send <jid> <text>" (sendMessage with
 // that text); "reply <jid> <id> <text>" (that text quoting message <id>, one this process
-// received); "react <jid> <id> <emoji>" (a reaction to message <id>, received or sent here).
+// received); "react <jid> <id> <emoji>" (a reaction to message <id>, received or sent here);
+// "media <jid> image|document|voice <file> [<caption, file name or seconds>]" (sendMessage with
+// the file's bytes as an image with that caption, a document with that file name, or a voice
+// note (ptt, Ogg/Opus) that long); "download <id> <file>" (downloadMediaMessage of received
+// message <id>, the bytes written to <file>; only from a loopback URL, so a test never reaches
+// WhatsApp, and without Baileys' re-upload request, which rebuilds the URL on WhatsApp's host).
 // The process also exits when stdin ends and after the timeout (default 120 s). A close that
 // is not a 515 does not reconnect: the driving test decides what happens next.
 //
@@ -32,6 +42,8 @@
 // the auth state has none, so Baileys 6.17.16 does not hold every event back waiting for the
 // phone's app-state key (interop-notes.md item 10; the simulated phones share none).
 
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 
@@ -54,7 +66,7 @@ if (!url || !authDir) {
 const timeoutMs = Number(timeoutArg || 120) * 1000;
 
 const makeWASocket = baileys.default ?? baileys.makeWASocket;
-const { useMultiFileAuthState, DisconnectReason } = baileys;
+const { useMultiFileAuthState, DisconnectReason, downloadMediaMessage } = baileys;
 // FIDELITY_LOG=<level>: Baileys' own log, on stderr (stdout carries the events).
 const logger = pino({ level: process.env.FIDELITY_LOG || 'silent' }, pino.destination(2));
 
@@ -113,6 +125,7 @@ const start = () => {
       const quoted = m.message?.extendedTextMessage?.contextInfo?.stanzaId || null;
       const r = m.message?.reactionMessage;
       const reaction = r ? { id: r.key?.id || null, text: r.text || '' } : null;
+      const media = mediaOf(m.message);
       emit({
         event: 'message',
         id: m.key.id,
@@ -122,6 +135,7 @@ const start = () => {
         text,
         quoted,
         reaction,
+        media,
         // Why there is no content (a message Baileys could not decrypt is a stub), and which
         // fields there are: for failure messages.
         stub: m.messageStubType ?? null,
@@ -168,6 +182,84 @@ const send = (jid, content, options = {}) => {
     .catch((error) => emit({ event: 'send-failed', message: error.message }));
 };
 
+// The media sub-message of `message` (documents with a caption come wrapped), or null.
+const mediaOf = (message) => {
+  const content = message?.documentWithCaptionMessage?.message ?? message;
+  for (const type of ['image', 'video', 'audio', 'document', 'sticker']) {
+    const media = content?.[`${type}Message`];
+    if (media) {
+      return {
+        type,
+        url: media.url || null,
+        directPath: media.directPath || null,
+        mimetype: media.mimetype || null,
+        fileLength: media.fileLength == null ? null : Number(media.fileLength),
+        fileName: media.fileName || null,
+        caption: media.caption || null,
+        ptt: !!media.ptt,
+        seconds: media.seconds || null,
+      };
+    }
+  }
+  return null;
+};
+
+// A loopback URL (the simulator's media host): the only kind "download" fetches.
+const isLoopback = (url) => {
+  try {
+    return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+};
+
+const sendMedia = (jid, kind, file, extra) => {
+  let bytes;
+  try {
+    bytes = readFileSync(file);
+  } catch (error) {
+    emit({ event: 'send-failed', message: `cannot read ${file}: ${error.message}` });
+    return;
+  }
+  if (kind === 'image') {
+    send(jid, { image: bytes, mimetype: 'image/jpeg', caption: extra || undefined });
+  } else if (kind === 'document') {
+    send(jid, { document: bytes, mimetype: 'application/pdf', fileName: extra || 'file' });
+  } else if (kind === 'voice') {
+    send(jid, {
+      audio: bytes,
+      ptt: true,
+      mimetype: 'audio/ogg; codecs=opus',
+      seconds: Number(extra || 1),
+    });
+  } else {
+    emit({ event: 'send-failed', message: `unknown media kind ${kind}` });
+  }
+};
+
+const download = (id, file) => {
+  const message = known.get(id);
+  const media = message && mediaOf(message.message);
+  if (!media) {
+    emit({ event: 'download-failed', id, message: `no media message ${id}`, status: null });
+  } else if (!isLoopback(media.url)) {
+    emit({ event: 'download-failed', id, message: `not a loopback URL: ${media.url}`, status: null });
+  } else {
+    downloadMediaMessage(message, 'buffer', {})
+      .then((bytes) => {
+        writeFileSync(file, bytes);
+        const sha256 = createHash('sha256').update(bytes).digest('hex');
+        emit({ event: 'downloaded', id, path: file, length: bytes.length, sha256 });
+      })
+      .catch((error) => emit({
+        event: 'download-failed',
+        id,
+        message: error.message,
+        status: error.response?.status ?? null,
+      }));
+  }
+};
+
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {
   const trimmed = line.trim();
@@ -192,6 +284,12 @@ lines.on('line', (line) => {
     } else {
       send(jid, { react: { text: emoji ?? '', key: target.key } });
     }
+  } else if (trimmed.startsWith('media ')) {
+    const [, jid, kind, file, ...words] = trimmed.split(' ');
+    sendMedia(jid, kind, file, words.join(' '));
+  } else if (trimmed.startsWith('download ')) {
+    const [, id, file] = trimmed.split(' ');
+    download(id, file);
   }
 });
 lines.on('close', () => saving.then(() => exit('stdin closed')));

@@ -16,6 +16,7 @@
 pub mod groups;
 pub mod media;
 pub mod media_client;
+pub mod media_retry;
 pub mod media_source;
 pub mod sends;
 #[cfg(feature = "thumbnails")]

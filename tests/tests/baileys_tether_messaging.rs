@@ -21,205 +21,23 @@
 //! delivered twice. Needs `npm ci` in `interop/`; run with `--ignored` (CI does).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod baileys_peers;
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use baileys_peers::{LIMIT, Peer, Tether, complaints, eventually, scratch};
 use serde_json::Value as Json;
 use tether_core::binary::{Jid, Node, Server, Value};
-use tether_core::connection::{Config, Event};
-use tether_core::driver::Options;
+use tether_core::connection::Event;
 use tether_core::messaging::compose::ReactionTarget;
 use tether_core::messaging::types::IncomingMessage;
-use tether_core::proxy::ProxySetting;
-use tether_runtime_tokio::{Client, PendingSend};
 use tether_sim::net::{SimServer, SimServerConfig};
 use tether_sim::{MemberChange, Namespace};
-use tether_store_redb::RedbStore;
-use tether_tests::interop::fidelity::{BaileysApp, link_baileys_session_with, no_close};
+use tether_tests::interop::fidelity::{BaileysApp, link_baileys_session_with};
 
-const LIMIT: Duration = Duration::from_secs(60);
 /// Baileys 6.17.16 waits for the phone's app-state key unless it has one (see `fidelity.mjs`).
 const BAILEYS_ENV: [(&str, &str); 1] = [("FIDELITY_APP_STATE_KEY_ID", "AAAAAAAA")];
-
-/// Polls `f` every 50 ms until it gives `Some` or `LIMIT` passes.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        if let Some(value) = f() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A Tether application: the tokio adapter on a redb store, its events forwarded to a channel
-/// the (synchronous) test reads.
-struct Tether {
-    rt: tokio::runtime::Runtime,
-    client: Client,
-    events: mpsc::Receiver<Event>,
-    /// Every text message the application got, by id, with how often it came.
-    got: BTreeMap<String, (usize, Box<IncomingMessage>)>,
-    /// The ids of messages the application was told it cannot decrypt.
-    undecryptable: Vec<String>,
-}
-
-impl Tether {
-    fn start(server: &SimServer, store: &Path) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut config = Config::for_server(server.ws_url(), server.root_public());
-        config.reconnect.base_delay = Duration::from_millis(100);
-        let mut options = Options::default();
-        options.proxy = ProxySetting::Off;
-        let store = RedbStore::open(store).expect("open the redb store");
-        let (tx, events) = mpsc::channel();
-        let client = rt.block_on(async {
-            let (client, mut events) = tether_runtime_tokio::start(config, store, options)
-                .await
-                .expect("start Tether");
-            tokio::spawn(async move {
-                while let Some(event) = events.next().await {
-                    if tx.send(event).is_err() {
-                        break;
-                    }
-                }
-            });
-            client
-        });
-        client.connect().expect("connect");
-        Self {
-            rt,
-            client,
-            events,
-            got: BTreeMap::new(),
-            undecryptable: Vec::new(),
-        }
-    }
-
-    /// The next event; fails the test after `LIMIT` or when the driver stopped.
-    fn next(&mut self, waiting_for: &str) -> Event {
-        match self.events.recv_timeout(LIMIT) {
-            Ok(Event::Stopped { reason }) => {
-                panic!("Tether stopped ({reason}) before {waiting_for}")
-            }
-            Ok(Event::Message(m)) => {
-                // Counted and confirmed as an application would once it handled it.
-                self.client.confirm(&[m.inbox]).expect("confirm");
-                let entry = self
-                    .got
-                    .entry(m.id.0.clone())
-                    .or_insert_with(|| (0, m.clone()));
-                entry.0 += 1;
-                Event::Message(m)
-            }
-            Ok(Event::Undecryptable(u)) => {
-                self.undecryptable.push(u.id.0.clone());
-                Event::Undecryptable(u)
-            }
-            Ok(event) => event,
-            Err(_) => panic!("no Tether event within {LIMIT:?} waiting for {waiting_for}"),
-        }
-    }
-
-    /// Waits for the message with id `id` (earlier ones are counted on the way).
-    fn message(&mut self, id: &str) -> Box<IncomingMessage> {
-        loop {
-            if let Some((_, m)) = self.got.get(id) {
-                return m.clone();
-            }
-            self.next(&format!("message {id}"));
-        }
-    }
-
-    /// Links through phone `phone`'s QR scan (a fresh store), or logs in (a linked one).
-    fn wait_connected(&mut self, server: &SimServer, phone: usize) -> Jid {
-        loop {
-            match self.next("the connection") {
-                Event::QrCode { code, .. } => {
-                    server
-                        .scan_qr_as(phone, &code)
-                        .expect("phone scans Tether's QR");
-                }
-                Event::Connected { jid } => return jid,
-                _ => {}
-            }
-        }
-    }
-
-    /// Waits for the server's acknowledgement of a send; returns its id.
-    fn acked(&self, pending: PendingSend) -> String {
-        let id = pending.id().0.clone();
-        let sent = self
-            .rt
-            .block_on(pending)
-            .unwrap_or_else(|e| panic!("Tether's send {id} failed: {e}"));
-        assert_eq!(sent.id.0, id);
-        id
-    }
-
-    fn shutdown(self) {
-        let Self { rt, client, .. } = self;
-        rt.block_on(client.shutdown()).expect("shutdown");
-    }
-}
-
-/// Baileys' side of the conversation: its events, with received messages counted by id.
-struct Peer {
-    app: BaileysApp,
-    /// Messages from others (`fromMe: false`), by id, with how often each came.
-    got: BTreeMap<String, (usize, Json)>,
-    /// Messages Baileys could not decrypt (stubs), in order.
-    undecryptable: Vec<Json>,
-}
-
-impl Peer {
-    fn next(&mut self) -> Json {
-        let event = self.app.next_event(LIMIT).unwrap_or_else(|e| panic!("{e}"));
-        no_close(&event).unwrap_or_else(|e| panic!("{e}"));
-        if event["event"] == "send-failed" {
-            panic!("Baileys could not send: {event}");
-        }
-        if event["event"] == "message" && event["fromMe"] == false {
-            let id = event["id"].as_str().expect("message id").to_owned();
-            if event["stub"].is_null() {
-                self.got.entry(id).or_insert_with(|| (0, event.clone())).0 += 1;
-            } else {
-                // Baileys could not decrypt it (yet): it sends a retry receipt, and the
-                // message comes again with content once the sender answered it.
-                self.undecryptable.push(event.clone());
-            }
-        }
-        event
-    }
-
-    /// Waits for the message with id `id` from the other side.
-    fn message(&mut self, id: &str) -> Json {
-        loop {
-            if let Some((_, m)) = self.got.get(id) {
-                return m.clone();
-            }
-            self.next();
-        }
-    }
-
-    /// Runs a sending command and returns the id Baileys gave the message.
-    fn send(&mut self, command: &str) -> String {
-        self.app.command(command).expect("command");
-        loop {
-            let event = self.next();
-            if event["event"] == "sent" {
-                return event["id"].as_str().expect("sent id").to_owned();
-            }
-        }
-    }
-}
 
 /// The `type` of the `<enc>` that the server got from a client for device `to` (by phone number
 /// or by `lid_user`) in message `id`'s first transmission.
@@ -256,13 +74,6 @@ fn jid_attr(node: &Node, key: &str) -> Option<Jid> {
         Value::Jid(j) => Some(j.clone()),
         Value::String(s) => s.parse().ok(),
     }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tether-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
@@ -559,26 +370,9 @@ fn tether_and_baileys_converse_through_the_sim_server() {
             "Baileys got {id} again after its restart"
         );
     }
-    // Baileys' peer message to its own phone after its restart (`category="peer"`, a single
-    // `<enc>` without `<participants>`) is not something `SimServer` models yet; anything else
-    // the server complains about fails the test.
-    let complaints: Vec<String> = server.with_server(|s| {
-        let peer: Vec<&str> = s
-            .received()
-            .iter()
-            .filter(|(_, n)| n.tag == "message" && n.attr_str("category") == Some("peer"))
-            .filter_map(|(_, n)| n.attr_str("id"))
-            .collect();
-        s.complaints()
-            .iter()
-            .filter(|c| {
-                !peer
-                    .iter()
-                    .any(|id| c.what == format!("message {id}: no <participants>"))
-            })
-            .map(|c| format!("{c:?}"))
-            .collect()
-    });
+    // Anything the server complains about (but Baileys' peer messages to its own phone, see
+    // `complaints`) fails the test.
+    let complaints = complaints(&server);
     assert!(
         complaints.is_empty(),
         "the server complains: {complaints:?}"
