@@ -4,9 +4,10 @@
 //! simulated phone, which downloads byte-identical files from the media host; the phone sends
 //! a document back and the client downloads it, verified, to a path; a corrupted blob is
 //! refused with a typed integrity error and leaves no file; an expired one is a 410, and
-//! `download_message` gets it again through the media-retry flow (or a typed timeout). Images
-//! and documents also go from bytes and from the runtime's own async readers (a PNG with its
-//! generated thumbnail size; a reader over the media limit refused).
+//! `download_message` gets it again through the media-retry flow (on both runtimes; the
+//! failures, NOT_FOUND and a typed timeout, on tokio). Images and documents also go from bytes
+//! and from the runtime's own async readers (a PNG with its generated thumbnail size; a reader
+//! over the media limit refused).
 //! Bounded waits only; nothing asserts a speed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -250,10 +251,12 @@ macro_rules! scenario {
         assert!(!refused.exists());
         assert!(!dir.join("corrupted.jpg.part").exists());
 
-        // An expired blob: the host's 410, typed (the media-retry remedy's cue).
+        // An expired blob: the host's 410, typed (the media-retry remedy's cue), and
+        // `download_message` has the phone upload it again.
         options.caption = Some("expired".into());
+        let expired = content(700, 5);
         server
-            .send_media(1, &own, MediaKind::Image, &content(700, 5), &options)
+            .send_media(1, &own, MediaKind::Image, &expired, &options)
             .unwrap();
         let m = media_message!("expired");
         let path = MediaRef::of(&m.message).unwrap().direct_path.unwrap();
@@ -262,6 +265,10 @@ macro_rules! scenario {
             Err(e) if e.is_reference_rejected() => {}
             other => panic!("an expired blob must be a 403/404/410, got {other:?}"),
         }
+        let again = dir.join("expired.jpg");
+        client.download_message(&m, &again).await.unwrap();
+        assert_eq!(std::fs::read(&again).unwrap(), expired);
+        assert_eq!(server.media_retries_answered(0), Some(1));
         client.shutdown().await.unwrap();
     }};
 }
