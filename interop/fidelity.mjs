@@ -22,6 +22,8 @@
 //   {"event":"send-failed","message":"..."}
 //   {"event":"downloaded","id":"...","path":"...","length":N,"sha256":"hex"}    (after "download")
 //   {"event":"download-failed","id":"...","message":"...","status":N or null}
+//   {"event":"reuploaded","id":"...","directPath":"...","url":"..."}                (after "reupload")
+//   {"event":"reupload-failed","id":"...","message":"..."}
 //   {"event":"exit","reason":"..."}
 // Commands on stdin, one per line: "quit" (exit now); "send <jid> <text>" (sendMessage with
 // that text); "reply <jid> <id> <text>" (that text quoting message <id>, one this process
@@ -30,7 +32,10 @@
 // the file's bytes as an image with that caption, a document with that file name, or a voice
 // note (ptt, Ogg/Opus) that long); "download <id> <file>" (downloadMediaMessage of received
 // message <id>, the bytes written to <file>; only from a loopback URL, so a test never reaches
-// WhatsApp, and without Baileys' re-upload request, which rebuilds the URL on WhatsApp's host).
+// WhatsApp, and without Baileys' re-upload request, which rebuilds the URL on WhatsApp's host);
+// "reupload <id>" (Baileys' updateMediaMessage: the media-retry request to its own phone and
+// the new direct path from the phone's answer; Baileys 6.17.16 then points the URL at
+// mmg.whatsapp.net, and the harness points it at the media host the message named instead).
 // The process also exits when stdin ends and after the timeout (default 120 s). A close that
 // is not a 515 does not reconnect: the driving test decides what happens next.
 //
@@ -260,6 +265,28 @@ const download = (id, file) => {
   }
 };
 
+const reupload = (id) => {
+  const message = known.get(id);
+  const media = message && mediaOf(message.message);
+  if (!media || !isLoopback(media.url)) {
+    emit({ event: 'reupload-failed', id, message: `no loopback media message ${id}` });
+    return;
+  }
+  const origin = new URL(media.url).origin;
+  socket
+    .updateMediaMessage(message)
+    .then((updated) => {
+      const content = updated.message?.documentWithCaptionMessage?.message ?? updated.message;
+      const type = ['image', 'video', 'audio', 'document', 'sticker']
+        .find((t) => content?.[`${t}Message`]);
+      const sub = content[`${type}Message`];
+      sub.url = `${origin}${sub.directPath}`;
+      known.set(id, updated);
+      emit({ event: 'reuploaded', id, directPath: sub.directPath, url: sub.url });
+    })
+    .catch((error) => emit({ event: 'reupload-failed', id, message: error.message }));
+};
+
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {
   const trimmed = line.trim();
@@ -290,6 +317,9 @@ lines.on('line', (line) => {
   } else if (trimmed.startsWith('download ')) {
     const [, id, file] = trimmed.split(' ');
     download(id, file);
+  } else if (trimmed.startsWith('reupload ')) {
+    const [, id] = trimmed.split(' ');
+    reupload(id);
   }
 });
 lines.on('close', () => saving.then(() => exit('stdin closed')));

@@ -54,14 +54,14 @@ const { useMultiFileAuthState, prepareWAMessageMedia, downloadMediaMessage } = b
 const logger = pino({ level: process.env.FIDELITY_LOG || 'silent' }, pino.destination(2));
 const { state } = await useMultiFileAuthState(authDir);
 
-// Baileys posts the encrypted stream without a length, so Node sends it chunked. Unless
-// MEDIA_BENCH_CHUNKED=1, the upload carries its length instead (the same bytes, computed here
-// as Baileys' encryption makes them: AES-256-CBC with PKCS#7 padding, then the 10-byte MAC),
-// for media hosts that take Content-Length bodies only.
+// Baileys posts the encrypted stream without a length, so Node sends it chunked, as it does
+// for an application. With MEDIA_BENCH_CONTENT_LENGTH=1 the upload carries its length instead
+// (the same bytes, computed here as Baileys' encryption makes them: AES-256-CBC with PKCS#7
+// padding, then the 10-byte MAC), for media hosts that take Content-Length bodies only.
 const encryptedLength = (Math.floor(statSync(file).size / 16) + 1) * 16 + 10;
-const uploadOptions = process.env.MEDIA_BENCH_CHUNKED === '1'
-  ? {}
-  : { headers: { 'Content-Length': String(encryptedLength) } };
+const uploadOptions = process.env.MEDIA_BENCH_CONTENT_LENGTH === '1'
+  ? { headers: { 'Content-Length': String(encryptedLength) } }
+  : {};
 
 const sock = makeWASocket({
   options: uploadOptions,

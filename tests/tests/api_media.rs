@@ -4,7 +4,10 @@
 //! simulated phone, which downloads byte-identical files from the media host; the phone sends
 //! a document back and the client downloads it, verified, to a path; a corrupted blob is
 //! refused with a typed integrity error and leaves no file; an expired one is a 410, and
-//! `download_message` gets it again through the media-retry flow (or a typed timeout).
+//! `download_message` gets it again through the media-retry flow (on both runtimes; the
+//! failures, NOT_FOUND and a typed timeout, on tokio). Images and documents also go from bytes
+//! and from the runtime's own async readers (a PNG with its generated thumbnail size; a reader
+//! over the media limit refused).
 //! Bounded waits only; nothing asserts a speed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -37,6 +40,16 @@ fn content(len: usize, salt: u8) -> Vec<u8> {
         .collect()
 }
 
+/// A `width`×`height` PNG.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([x as u8, y as u8, (x ^ y) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
 fn setup(dir: &std::path::Path) -> (SimServer, Config, Options) {
     let ca = TestCa::generate().unwrap();
     let ca_file = dir.join("ca.pem");
@@ -52,6 +65,7 @@ fn setup(dir: &std::path::Path) -> (SimServer, Config, Options) {
     let mut options = Options::default();
     options.proxy = ProxySetting::Off;
     options.seed = Some([9; 32]);
+    options.media_limit = 1024 * 1024;
     options.trust = TlsTrust::builtin_only().with_ca_file(ca_file);
     (server, config, options)
 }
@@ -77,7 +91,7 @@ fn phone_media(server: &SimServer, phone: usize, what: &str) -> MediaRef {
 }
 
 macro_rules! scenario {
-    ($client:expr, $events:expr, $server:expr, $dir:expr) => {{
+    ($client:expr, $events:expr, $server:expr, $dir:expr, $reader:expr) => {{
         let client = $client;
         let mut events = $events;
         let server: &SimServer = $server;
@@ -171,6 +185,41 @@ macro_rules! scenario {
         assert_eq!(server.fetch_media(&got).unwrap(), image);
         assert_eq!(server.media_uploads(), 2, "one upload per file, over HTTPS");
 
+        // From bytes: a PNG, sent with its JPEG thumbnail and size (the `thumbnails` feature),
+        // its mimetype read from its first bytes.
+        let png = png(320, 240);
+        client
+            .send_image(contact.as_str(), png.clone(), Some("a png from bytes"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let got = phone_media(server, 1, "a png from bytes");
+        assert_eq!(got.mimetype.as_deref(), Some("image/png"));
+        assert_eq!((got.width, got.height), (Some(320), Some(240)));
+        assert_eq!(server.fetch_media(&got).unwrap(), png);
+        // From a reader (the runtime's own AsyncRead), named: streamed to a spool file, then
+        // uploaded like a path; the document shows the name.
+        let streamed = content(300_007, 7);
+        let source = ($reader)(streamed.clone()).named("streamed.txt");
+        client
+            .send_document(contact.as_str(), source, Some("from a reader"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let got = phone_media(server, 1, "streamed.txt");
+        assert_eq!(got.mimetype.as_deref(), Some("text/plain"));
+        assert_eq!(got.file_length, Some(streamed.len() as u64));
+        assert_eq!(server.fetch_media(&got).unwrap(), streamed);
+        // Over the media limit (1 MiB here), a reader is refused as it is read.
+        let big = ($reader)(vec![0u8; 2 * 1024 * 1024]);
+        match client.send_document(contact.as_str(), big, None).await {
+            Err(tether_runtime_tokio::SendMediaError::Media(MediaError::TooLarge { .. })) => {}
+            other => panic!("a reader over the media limit must be refused, got {other:?}"),
+        }
+        assert_eq!(server.media_uploads(), 4, "nothing uploaded for the refused reader");
+
         // Phone → Tether: the media lands with the message; the download is verified.
         let back = content(150_001, 3);
         let mut options = MediaOptions::default();
@@ -202,10 +251,12 @@ macro_rules! scenario {
         assert!(!refused.exists());
         assert!(!dir.join("corrupted.jpg.part").exists());
 
-        // An expired blob: the host's 410, typed (the media-retry remedy's cue).
+        // An expired blob: the host's 410, typed (the media-retry remedy's cue), and
+        // `download_message` has the phone upload it again.
         options.caption = Some("expired".into());
+        let expired = content(700, 5);
         server
-            .send_media(1, &own, MediaKind::Image, &content(700, 5), &options)
+            .send_media(1, &own, MediaKind::Image, &expired, &options)
             .unwrap();
         let m = media_message!("expired");
         let path = MediaRef::of(&m.message).unwrap().direct_path.unwrap();
@@ -214,6 +265,10 @@ macro_rules! scenario {
             Err(e) if e.is_reference_rejected() => {}
             other => panic!("an expired blob must be a 403/404/410, got {other:?}"),
         }
+        let again = dir.join("expired.jpg");
+        client.download_message(&m, &again).await.unwrap();
+        assert_eq!(std::fs::read(&again).unwrap(), expired);
+        assert_eq!(server.media_retries_answered(0), Some(1));
         client.shutdown().await.unwrap();
     }};
 }
@@ -241,7 +296,9 @@ fn media_round_trips_on_tokio() {
             .await
             .unwrap();
         use events_next_tokio as events_next;
-        scenario!(client, events, &server, &scratch_dir);
+        scenario!(client, events, &server, &scratch_dir, |data: Vec<u8>| {
+            tether_runtime_tokio::media_reader(std::io::Cursor::new(data))
+        });
     });
     server.shutdown();
     let _ = std::fs::remove_dir_all(dir);
@@ -259,7 +316,9 @@ fn media_round_trips_on_smol() {
                 .unwrap();
         smol::spawn(driver).detach();
         use events_next_smol as events_next;
-        scenario!(client, events, &server, &scratch_dir);
+        scenario!(client, events, &server, &scratch_dir, |data: Vec<u8>| {
+            tether_runtime_smol::media_reader(futures_lite::io::Cursor::new(data))
+        });
     });
     server.shutdown();
     let _ = std::fs::remove_dir_all(dir);
@@ -431,9 +490,10 @@ async fn message_with_caption(
 /// account, the file expires on the media host, and `download_message` asks the account's
 /// phone for a re-upload (an encrypted `server-error` receipt), gets the new path in the
 /// `mediaretry` notification and downloads the identical file from there; the same for media
-/// the account's phone sent itself (Tether has its copy). With the phone not
-/// answering, the same download ends in a typed `MediaError::Expired { retry: Timeout }` after
-/// `Options::media_retry_timeout`: it never hangs.
+/// the account's phone sent itself (Tether has its copy). A file gone from the host ends in a
+/// typed NOT_FOUND; with the phone not answering, the download ends in a typed
+/// `MediaError::Expired { retry: Timeout }` after `Options::media_retry_timeout`: it never
+/// hangs.
 #[test]
 fn an_expired_file_is_reuploaded_by_the_phone_and_no_answer_is_a_typed_timeout() {
     let dir = scratch("retry");
@@ -518,6 +578,23 @@ fn an_expired_file_is_reuploaded_by_the_phone_and_no_answer_is_a_typed_timeout()
         client.download_message(&m, &copy).await.unwrap();
         assert_eq!(std::fs::read(&copy).unwrap(), own_file);
         assert_eq!(server.media_retries_answered(0), Some(2));
+
+        // A file the phone cannot upload again (gone from the host): NOT_FOUND, typed.
+        sent.caption = Some("purged".into());
+        server
+            .send_media(1, &own, MediaKind::Document, &content(5_000, 4), &sent)
+            .unwrap();
+        let m = message_with_caption(&mut events, "purged").await;
+        let path = MediaRef::of(&m.message).unwrap().direct_path.unwrap();
+        assert!(server.purge_media(&path));
+        match client.download_message(&m, dir.join("purged.pdf")).await {
+            Err(MediaError::Expired {
+                status: 404,
+                retry: RetryError::NotFound,
+            }) => {}
+            other => panic!("a purged file must end in NOT_FOUND, got {other:?}"),
+        }
+        assert_eq!(server.media_retries_answered(0), Some(3));
 
         // A phone that does not answer: a typed timeout, no file.
         server.answer_media_retries(false);

@@ -8,6 +8,8 @@
 //!   to the files Baileys read, each checked against its SHA-256.
 //! - Tether sends the same three kinds; Baileys' `downloadMediaMessage` returns identical
 //!   bytes (only ever from the loopback URL the message names).
+//! - Baileys' media retry: one of those files expires, Baileys' re-upload request reaches its
+//!   own (simulated) phone, and the phone's `mediaretry` answer gives Baileys the new path.
 //!
 //! Every message is counted on the receiving side (none lost, none twice) and every file is
 //! uploaded exactly once. Needs `npm ci` in `interop/`; run with `--ignored` (CI does).
@@ -68,22 +70,27 @@ fn samples(salt: u8) -> [Sample; 3] {
     ]
 }
 
-/// Asks Baileys to download message `id` into `to`; the `downloaded` event.
-fn baileys_download(baileys: &mut Peer, id: &str, to: &Path) -> Json {
-    baileys
-        .app
-        .command(&format!("download {id} {}", to.display()))
-        .expect("command");
+/// Runs `command` for message `id` and returns its outcome: the first event about `id`
+/// named `done` or `failed`.
+fn baileys_outcome(baileys: &mut Peer, command: &str, id: &str, done: &str, failed: &str) -> Json {
+    baileys.app.command(command).expect("command");
     loop {
         let event = baileys.next();
-        if event["id"] == id {
-            match event["event"].as_str() {
-                Some("downloaded") => return event,
-                Some("download-failed") => panic!("Baileys could not download {id}: {event}"),
-                _ => {}
-            }
+        if event["id"] == id && (event["event"] == done || event["event"] == failed) {
+            return event;
         }
     }
+}
+
+/// Asks Baileys to download message `id` into `to`; the `downloaded` event.
+fn baileys_download(baileys: &mut Peer, id: &str, to: &Path) -> Json {
+    let command = format!("download {id} {}", to.display());
+    let event = baileys_outcome(baileys, &command, id, "downloaded", "download-failed");
+    assert_eq!(
+        event["event"], "downloaded",
+        "Baileys could not download {id}: {event}"
+    );
+    event
 }
 
 #[test]
@@ -183,6 +190,7 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
     assert_eq!(server.media_uploads(), 3, "Baileys uploaded each file once");
 
     // Tether → Baileys: the same three kinds; `downloadMediaMessage` gives the same bytes.
+    let mut last_sent = None;
     for sample in samples(50) {
         let path = dir.join("from-tether").join(sample.file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -227,12 +235,39 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
             sample.kind
         );
         assert_eq!(std::fs::read(&out).unwrap(), sample.bytes);
+        last_sent = Some((id, sample.bytes));
     }
     assert_eq!(
         server.media_uploads(),
         6,
         "each file was uploaded exactly once (a retried send reuses its upload)"
     );
+
+    // Baileys' media retry: the last file expires; Baileys' download gets the host's 410, its
+    // re-upload request (`updateMediaMessage`) reaches its own phone (phone 0, which got
+    // Tether's message too), whose `mediaretry` answer Baileys decrypts to the new direct
+    // path; the download from there is the file again.
+    let (id, sample) = last_sent.expect("Tether sent media");
+    let old_path = baileys.got[&id].1["media"]["directPath"]
+        .as_str()
+        .expect("a direct path")
+        .to_owned();
+    assert!(server.expire_media(&old_path));
+    let out = dir.join("expired-by-baileys");
+    let command = format!("download {id} {}", out.display());
+    let refused = baileys_outcome(&mut baileys, &command, &id, "downloaded", "download-failed");
+    assert_eq!(refused["status"], 410, "{refused}");
+    let command = format!("reupload {id}");
+    let reuploaded = baileys_outcome(&mut baileys, &command, &id, "reuploaded", "reupload-failed");
+    assert_eq!(reuploaded["event"], "reuploaded", "{reuploaded}");
+    assert_ne!(reuploaded["directPath"], old_path.as_str(), "{reuploaded}");
+    assert_eq!(
+        server.media_retries_answered(0),
+        Some(1),
+        "phone 0 answered"
+    );
+    let done = baileys_download(&mut baileys, &id, &out);
+    assert_eq!(done["sha256"], sha256(&sample), "{done}");
 
     // Exactly once on both sides.
     let twice: Vec<_> = tether

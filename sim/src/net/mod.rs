@@ -363,6 +363,13 @@ impl SimServer {
             .with_hub(|hub, _| hub.server.media().expire(direct_path))
     }
 
+    /// Deletes the blob at `direct_path` from the media host (downloads answer 404; a phone
+    /// asked for a re-upload answers NOT_FOUND); `false` if there is none.
+    pub fn purge_media(&self, direct_path: &str) -> bool {
+        self.inner
+            .with_hub(|hub, _| hub.server.media().purge(direct_path))
+    }
+
     /// Flips a byte of the blob at `direct_path` (its MAC no longer matches); `false` if
     /// there is none.
     pub fn corrupt_media(&self, direct_path: &str) -> bool {
