@@ -253,7 +253,7 @@ macro_rules! scenario {
             Err(tether_runtime_tokio::SendMediaError::Media(MediaError::TooLarge { .. })) => {}
             other => panic!("a reader over the media limit must be refused, got {other:?}"),
         }
-        assert_eq!(server.media_uploads(), 4, "nothing uploaded for the refused reader");
+        assert_eq!(server.media_uploads(), 5, "nothing uploaded for the refused reader");
 
         // Phone → Tether: the media lands with the message; the download is verified.
         let back = content(150_001, 3);
