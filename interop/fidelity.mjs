@@ -15,12 +15,27 @@
 //   {"event":"message","id":"...","chat":"jid","participant":"jid or null","fromMe":bool,"text":"...",
 //    "quoted":"id or null","reaction":{"id":"...","text":"..."} or null,
 //    "stub":N or null,"stubParameters":[...] or null,"fields":["..."]}         (messages.upsert)
-//   {"event":"sent","id":"..."}                          (after "send", "reply" or "react")
+//    "media":{"type":"image|video|audio|document|sticker","url":"...","directPath":"...",
+//             "mimetype":"...","fileLength":N,"fileName":"...","caption":"...","ptt":bool,
+//             "seconds":N} or null,
+//   {"event":"sent","id":"..."}                          (after "send", "reply", "react", "media")
 //   {"event":"send-failed","message":"..."}
+//   {"event":"downloaded","id":"...","path":"...","length":N,"sha256":"hex"}    (after "download")
+//   {"event":"download-failed","id":"...","message":"...","status":N or null}
+//   {"event":"reuploaded","id":"...","directPath":"...","url":"..."}                (after "reupload")
+//   {"event":"reupload-failed","id":"...","message":"..."}
 //   {"event":"exit","reason":"..."}
 // Commands on stdin, one per line: "quit" (exit now); "send <jid> <text>" (sendMessage with
 // that text); "reply <jid> <id> <text>" (that text quoting message <id>, one this process
-// received); "react <jid> <id> <emoji>" (a reaction to message <id>, received or sent here).
+// received); "react <jid> <id> <emoji>" (a reaction to message <id>, received or sent here);
+// "media <jid> image|document|voice <file> [<caption, file name or seconds>]" (sendMessage with
+// the file's bytes as an image with that caption, a document with that file name, or a voice
+// note (ptt, Ogg/Opus) that long); "download <id> <file>" (downloadMediaMessage of received
+// message <id>, the bytes written to <file>; only from a loopback URL, so a test never reaches
+// WhatsApp, and without Baileys' re-upload request, which rebuilds the URL on WhatsApp's host);
+// "reupload <id>" (Baileys' updateMediaMessage: the media-retry request to its own phone and
+// the new direct path from the phone's answer; Baileys 6.17.16 then points the URL at
+// mmg.whatsapp.net, and the harness points it at the media host the message named instead).
 // The process also exits when stdin ends and after the timeout (default 120 s). A close that
 // is not a 515 does not reconnect: the driving test decides what happens next.
 //
@@ -32,6 +47,8 @@
 // the auth state has none, so Baileys 6.17.16 does not hold every event back waiting for the
 // phone's app-state key (interop-notes.md item 10; the simulated phones share none).
 
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 
@@ -54,8 +71,9 @@ if (!url || !authDir) {
 const timeoutMs = Number(timeoutArg || 120) * 1000;
 
 const makeWASocket = baileys.default ?? baileys.makeWASocket;
-const { useMultiFileAuthState, DisconnectReason } = baileys;
-const logger = pino({ level: process.env.FIDELITY_LOG || 'silent' });
+const { useMultiFileAuthState, DisconnectReason, downloadMediaMessage } = baileys;
+// FIDELITY_LOG=<level>: Baileys' own log, on stderr (stdout carries the events).
+const logger = pino({ level: process.env.FIDELITY_LOG || 'silent' }, pino.destination(2));
 
 const emit = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 
@@ -72,6 +90,21 @@ let saving = Promise.resolve();
 let socket;
 // What this application sent, for Baileys' getMessage (retry receipts).
 const sentMessages = new Map();
+// getMessage calls waiting for a message whose sendMessage has not resolved yet: a retry
+// receipt can arrive while Baileys still writes the send's session state to disk.
+const awaitedMessages = new Map();
+const remember = (id, message) => {
+  sentMessages.set(id, message);
+  for (const resolve of awaitedMessages.get(id) ?? []) resolve(message);
+  awaitedMessages.delete(id);
+};
+const sentMessage = (id) => {
+  if (sentMessages.has(id)) return Promise.resolve(sentMessages.get(id));
+  return new Promise((resolve) => {
+    awaitedMessages.set(id, [...(awaitedMessages.get(id) ?? []), resolve]);
+    setTimeout(() => resolve(undefined), 10000).unref();
+  });
+};
 // Messages by id (received and sent), what "reply" quotes and "react" points at.
 const known = new Map();
 
@@ -87,7 +120,7 @@ const start = () => {
     defaultQueryTimeoutMs: 20000,
     markOnlineOnConnect: false,
     syncFullHistory: false,
-    getMessage: async (key) => sentMessages.get(key.id),
+    getMessage: (key) => sentMessage(key.id),
   });
   socket.ev.on('messages.upsert', ({ messages }) => {
     for (const m of messages) {
@@ -97,6 +130,7 @@ const start = () => {
       const quoted = m.message?.extendedTextMessage?.contextInfo?.stanzaId || null;
       const r = m.message?.reactionMessage;
       const reaction = r ? { id: r.key?.id || null, text: r.text || '' } : null;
+      const media = mediaOf(m.message);
       emit({
         event: 'message',
         id: m.key.id,
@@ -106,6 +140,7 @@ const start = () => {
         text,
         quoted,
         reaction,
+        media,
         // Why there is no content (a message Baileys could not decrypt is a stub), and which
         // fields there are: for failure messages.
         stub: m.messageStubType ?? null,
@@ -145,11 +180,111 @@ const send = (jid, content, options = {}) => {
   socket
     .sendMessage(jid, content, options)
     .then((sent) => {
-      sentMessages.set(sent.key.id, sent.message);
+      remember(sent.key.id, sent.message);
       known.set(sent.key.id, sent);
       emit({ event: 'sent', id: sent.key.id });
     })
     .catch((error) => emit({ event: 'send-failed', message: error.message }));
+};
+
+// The media sub-message of `message` (documents with a caption come wrapped), or null.
+const mediaOf = (message) => {
+  const content = message?.documentWithCaptionMessage?.message ?? message;
+  for (const type of ['image', 'video', 'audio', 'document', 'sticker']) {
+    const media = content?.[`${type}Message`];
+    if (media) {
+      return {
+        type,
+        url: media.url || null,
+        directPath: media.directPath || null,
+        mimetype: media.mimetype || null,
+        fileLength: media.fileLength == null ? null : Number(media.fileLength),
+        fileName: media.fileName || null,
+        caption: media.caption || null,
+        ptt: !!media.ptt,
+        seconds: media.seconds || null,
+      };
+    }
+  }
+  return null;
+};
+
+// A loopback URL (the simulator's media host): the only kind "download" fetches.
+const isLoopback = (url) => {
+  try {
+    return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+};
+
+const sendMedia = (jid, kind, file, extra) => {
+  let bytes;
+  try {
+    bytes = readFileSync(file);
+  } catch (error) {
+    emit({ event: 'send-failed', message: `cannot read ${file}: ${error.message}` });
+    return;
+  }
+  if (kind === 'image') {
+    send(jid, { image: bytes, mimetype: 'image/jpeg', caption: extra || undefined });
+  } else if (kind === 'document') {
+    send(jid, { document: bytes, mimetype: 'application/pdf', fileName: extra || 'file' });
+  } else if (kind === 'voice') {
+    send(jid, {
+      audio: bytes,
+      ptt: true,
+      mimetype: 'audio/ogg; codecs=opus',
+      seconds: Number(extra || 1),
+    });
+  } else {
+    emit({ event: 'send-failed', message: `unknown media kind ${kind}` });
+  }
+};
+
+const download = (id, file) => {
+  const message = known.get(id);
+  const media = message && mediaOf(message.message);
+  if (!media) {
+    emit({ event: 'download-failed', id, message: `no media message ${id}`, status: null });
+  } else if (!isLoopback(media.url)) {
+    emit({ event: 'download-failed', id, message: `not a loopback URL: ${media.url}`, status: null });
+  } else {
+    downloadMediaMessage(message, 'buffer', {})
+      .then((bytes) => {
+        writeFileSync(file, bytes);
+        const sha256 = createHash('sha256').update(bytes).digest('hex');
+        emit({ event: 'downloaded', id, path: file, length: bytes.length, sha256 });
+      })
+      .catch((error) => emit({
+        event: 'download-failed',
+        id,
+        message: error.message,
+        status: error.response?.status ?? null,
+      }));
+  }
+};
+
+const reupload = (id) => {
+  const message = known.get(id);
+  const media = message && mediaOf(message.message);
+  if (!media || !isLoopback(media.url)) {
+    emit({ event: 'reupload-failed', id, message: `no loopback media message ${id}` });
+    return;
+  }
+  const origin = new URL(media.url).origin;
+  socket
+    .updateMediaMessage(message)
+    .then((updated) => {
+      const content = updated.message?.documentWithCaptionMessage?.message ?? updated.message;
+      const type = ['image', 'video', 'audio', 'document', 'sticker']
+        .find((t) => content?.[`${t}Message`]);
+      const sub = content[`${type}Message`];
+      sub.url = `${origin}${sub.directPath}`;
+      known.set(id, updated);
+      emit({ event: 'reuploaded', id, directPath: sub.directPath, url: sub.url });
+    })
+    .catch((error) => emit({ event: 'reupload-failed', id, message: error.message }));
 };
 
 const lines = createInterface({ input: process.stdin });
@@ -176,6 +311,15 @@ lines.on('line', (line) => {
     } else {
       send(jid, { react: { text: emoji ?? '', key: target.key } });
     }
+  } else if (trimmed.startsWith('media ')) {
+    const [, jid, kind, file, ...words] = trimmed.split(' ');
+    sendMedia(jid, kind, file, words.join(' '));
+  } else if (trimmed.startsWith('download ')) {
+    const [, id, file] = trimmed.split(' ');
+    download(id, file);
+  } else if (trimmed.startsWith('reupload ')) {
+    const [, id] = trimmed.split(' ');
+    reupload(id);
   }
 });
 lines.on('close', () => saving.then(() => exit('stdin closed')));

@@ -1,7 +1,8 @@
 //! `run --download-dir DIR`: the media of each received message is downloaded, verified and
 //! saved as `DIR/<message id>.<ext>` before the message is printed, so the printed `media`
 //! object can name its `path` (or the `download_error`: the message is still printed, and a
-//! corrupted file never appears in `DIR`).
+//! corrupted file never appears in `DIR`). A file that expired on the server is asked from the
+//! phone again first (the media-retry flow).
 
 use std::path::Path;
 
@@ -20,7 +21,7 @@ pub(crate) async fn save(
         return ("download_error", "the message carries no media".into());
     };
     let path = dir.join(file_name(m.id.as_str(), &media));
-    match client.download(&m.message, &path).await {
+    match client.download_message(m, &path).await {
         Ok(_) => ("path", path.display().to_string()),
         Err(e) => {
             tracing::warn!(target: "tether::run", id = m.id.as_str(), "media not saved: {e}");

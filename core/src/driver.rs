@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -55,10 +55,16 @@ pub struct Options {
     /// The largest media file sent or downloaded (bytes), checked before anything is read
     /// (default [`DEFAULT_MEDIA_LIMIT`]: WhatsApp's document limit).
     pub media_limit: u64,
+    /// How long a download whose file expired waits for the phone's re-upload (the
+    /// media-retry flow) before it fails (default [`DEFAULT_MEDIA_RETRY_TIMEOUT`]).
+    pub media_retry_timeout: Duration,
 }
 
 /// The default [`Options::media_limit`]: 2 GiB, WhatsApp's limit for documents.
 pub const DEFAULT_MEDIA_LIMIT: u64 = 2 << 30;
+
+/// The default [`Options::media_retry_timeout`]: 30 s (whatsapp-rust's too).
+pub const DEFAULT_MEDIA_RETRY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Which certificate authorities the adapters' TLS connections trust: always the built-in
 /// webpki roots, plus the CA certificates of these PEM files. There is deliberately no way to
@@ -109,6 +115,7 @@ impl Default for Options {
             ws_read_buffer: 4096,
             trust: TlsTrust::default(),
             media_limit: DEFAULT_MEDIA_LIMIT,
+            media_retry_timeout: DEFAULT_MEDIA_RETRY_TIMEOUT,
         }
     }
 }
@@ -255,9 +262,12 @@ impl Driver {
     /// Begins a graceful shutdown: `LocalShutdown` if the connection is live, then the driver
     /// task executes the outbox, waits for the store worker and ends.
     pub fn shutdown(&mut self, now: Instant) {
-        if !matches!(self.conn.state(), State::Idle | State::Stopped(_)) {
+        if matches!(self.conn.state(), State::Idle | State::Stopped(_)) {
+            // Nothing live to stop; messages accepted while stopped are still written.
+            self.conn.write_accepted_messages(now);
+        } else {
             // Only fails when nothing is live, which the match above rules out; either way
-            // the driver stops below.
+            // the driver stops below. It writes the accepted messages first.
             let _ = self.conn.handle_command(Command::Shutdown, now);
         }
         self.closing = true;

@@ -16,6 +16,7 @@
 pub mod groups;
 pub mod media;
 pub mod media_client;
+pub mod media_retry;
 pub mod sends;
 pub mod trust;
 

@@ -388,10 +388,12 @@ async fn fetch<D: MediaDial>(
 }
 
 /// Waiting for `Event::MediaConn` on any executor: every waiter resolves with the next
-/// answer (or failure) the driver task sees after it started waiting.
+/// answer (or failure) the driver task sees after it started waiting. It also carries the
+/// `mediaretry` notifications to the downloads waiting for them ([`retries`](Self::retries)).
 #[derive(Debug, Default)]
 pub struct MediaConnTracker {
     inner: Mutex<Tracked>,
+    retries: Arc<crate::media_retry::MediaRetryTracker>,
 }
 
 #[derive(Debug, Default)]
@@ -420,8 +422,14 @@ impl MediaConnTracker {
         }
     }
 
+    /// The `mediaretry` notifications the driver task saw.
+    pub fn retries(&self) -> &Arc<crate::media_retry::MediaRetryTracker> {
+        &self.retries
+    }
+
     /// The driver task saw `event`.
     pub fn observe(&self, event: &Event) {
+        self.retries.observe(event);
         let answer = match event {
             Event::MediaConn(conn) => Ok((**conn).clone()),
             Event::MediaConnFailed { reason } => Err(reason.clone()),
@@ -441,8 +449,10 @@ impl MediaConnTracker {
         MediaConnCloser(Arc::clone(self))
     }
 
-    /// The driver ended: every waiter resolves with [`MediaConnError::NotConnected`].
+    /// The driver ended: every waiter resolves with [`MediaConnError::NotConnected`] (and
+    /// every media-retry waiter with its `NotConnected`).
     pub fn close(&self) {
+        self.retries.close();
         let mut tracked = self.lock();
         tracked.closed = true;
         for waker in tracked.wakers.drain(..) {

@@ -115,6 +115,7 @@ fn ogg_seconds(path: &Path) -> Option<u32> {
 
 /// `media_conn`, uploads, media sends and downloads for an adapter's `Client` (which has
 /// `shared`, `media_conns: Arc<MediaConnTracker>`, `net: Arc<impl MediaDial>`, `media_limit`,
+/// `media_retry_timeout`,
 /// `command` and `send`).
 #[macro_export]
 macro_rules! media_methods {
@@ -273,6 +274,59 @@ macro_rules! media_methods {
                 path.as_ref(),
             )
             .await
+        }
+
+        /// Downloads the media of a received message to `path` as
+        /// [`download`](Self::download) does; when the server no longer has the file
+        /// (403/404/410, expired) it asks this account's phone to upload it again (the
+        /// media-retry flow: an encrypted `server-error` receipt, answered by a `mediaretry`
+        /// notification with a new path) and downloads from there. A phone that cannot
+        /// re-upload, or does not answer within `Options::media_retry_timeout`, ends in `MediaError::Expired` with the
+        /// reason.
+        pub async fn download_message(
+            &self,
+            message: &$crate::__core::messaging::types::IncomingMessage,
+            path: impl AsRef<std::path::Path>,
+        ) -> Result<u64, $crate::__core::media::MediaError> {
+            use $crate::__core::media::MediaError;
+            let path = path.as_ref();
+            let status = match self.download(&message.message, path).await {
+                Err(MediaError::Status {
+                    status: status @ (403 | 404 | 410),
+                    ..
+                }) => status,
+                other => return other,
+            };
+            let own = {
+                let driver = $crate::__core::driver::lock(&self.shared);
+                driver
+                    .connection()
+                    .credentials()
+                    .and_then(|c| c.device.as_ref())
+                    .map(|d| d.jid.clone())
+            };
+            let Some(own) = own else {
+                return Err(MediaError::Expired {
+                    status,
+                    retry: $crate::__core::media::RetryError::NotConnected,
+                });
+            };
+            let media = $crate::media_retry::reuploaded(
+                &*self.net,
+                self.media_conns.retries(),
+                &own,
+                message,
+                status,
+                self.media_retry_timeout,
+                |node| {
+                    self.command($crate::__core::connection::Command::SendNode(node))
+                        .map_err(|e| e.to_string())
+                },
+            )
+            .await?;
+            let hosts = self.media_hosts().await;
+            $crate::media::download_to_path(&*self.net, &media, &hosts, self.media_limit, path)
+                .await
         }
 
         /// Downloads the media of `message` into memory (bounded by the media limit),

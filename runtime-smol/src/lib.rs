@@ -102,6 +102,7 @@ pub async fn start<S: CredentialStore + Send + 'static>(
         net,
         media_conns,
         media_limit: options.media_limit,
+        media_retry_timeout: options.media_retry_timeout,
     };
     let events = Events {
         rx: Box::pin(events_rx),
@@ -130,6 +131,7 @@ pub struct Client {
     net: Arc<net::Net>,
     media_conns: Arc<MediaConnTracker>,
     media_limit: u64,
+    media_retry_timeout: std::time::Duration,
 }
 
 impl Client {

@@ -82,6 +82,7 @@ pub async fn start<S: CredentialStore + Send + 'static>(
         net,
         media_conns,
         media_limit: options.media_limit,
+        media_retry_timeout: options.media_retry_timeout,
     };
     Ok((client, Events { rx: events_rx }))
 }
@@ -107,6 +108,7 @@ pub struct Client {
     net: Arc<net::Net>,
     media_conns: Arc<MediaConnTracker>,
     media_limit: u64,
+    media_retry_timeout: std::time::Duration,
 }
 
 impl Client {

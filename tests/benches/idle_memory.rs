@@ -26,14 +26,11 @@ use std::process::{Command as Process, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use loopback::runtimes::{Smol, Tokio};
 use loopback::{Harness, SharedStore, connected, wait_for};
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
-use tether_core::binary::{Jid, Server};
+use tether_core::binary::Jid;
 use tether_core::connection::{Command, Config};
-use tether_core::creds::{Credentials, DeviceIdentity, PersistSeq};
+use tether_core::creds::{Credentials, PersistSeq};
 use tether_core::driver::Options;
 use tether_core::proxy::ProxySetting;
 use tether_sim::net::{SimServer, SimServerConfig};
@@ -103,23 +100,7 @@ fn orchestrate() {
 
 /// The `i`-th linked identity, the same in both processes.
 fn identity(i: u32) -> (Credentials, Jid) {
-    let mut seed = [7; 32];
-    seed[..4].copy_from_slice(&i.to_le_bytes());
-    let mut creds = Credentials::generate(&mut ChaCha20Rng::from_seed(seed));
-    let jid = Jid::device(
-        &(15_550_000_000_u64 + u64::from(i)).to_string(),
-        1,
-        Server::WhatsApp,
-    );
-    creds.device = Some(DeviceIdentity {
-        jid: jid.clone(),
-        lid: None,
-        account: Bytes::new(),
-        platform: None,
-        business_name: None,
-    });
-    creds.confirmed = true;
-    (creds, jid)
+    tether_tests::identities::linked_identity(7, 15_550_000_000, i)
 }
 
 fn serve(n: u32) {

@@ -3,7 +3,9 @@
 //! through `Options::trust`), uploads and sends a document and an image to a contact's
 //! simulated phone, which downloads byte-identical files from the media host; the phone sends
 //! a document back and the client downloads it, verified, to a path; a corrupted blob is
-//! refused with a typed integrity error and leaves no file; an expired one is a 410.
+//! refused with a typed integrity error and leaves no file; an expired one is a 410, and
+//! `download_message` gets it again through the media-retry flow (on both runtimes; the
+//! failures, NOT_FOUND and a typed timeout, on tokio).
 //! Bounded waits only; nothing asserts a speed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 use tether_core::binary::Jid;
 use tether_core::connection::{Config, Event};
 use tether_core::driver::{Options, TlsTrust};
-use tether_core::media::{MediaError, MediaKind, MediaOptions, MediaRef};
+use tether_core::media::{MediaError, MediaKind, MediaOptions, MediaRef, RetryError};
 use tether_core::messaging::types::IncomingMessage;
 use tether_core::proxy::ProxySetting;
 use tether_sim::MemStore;
@@ -201,10 +203,12 @@ macro_rules! scenario {
         assert!(!refused.exists());
         assert!(!dir.join("corrupted.jpg.part").exists());
 
-        // An expired blob: the host's 410, typed (the media-retry remedy's cue).
+        // An expired blob: the host's 410, typed (the media-retry remedy's cue), and
+        // `download_message` has the phone upload it again.
         options.caption = Some("expired".into());
+        let expired = content(700, 5);
         server
-            .send_media(1, &own, MediaKind::Image, &content(700, 5), &options)
+            .send_media(1, &own, MediaKind::Image, &expired, &options)
             .unwrap();
         let m = media_message!("expired");
         let path = MediaRef::of(&m.message).unwrap().direct_path.unwrap();
@@ -213,6 +217,10 @@ macro_rules! scenario {
             Err(e) if e.is_reference_rejected() => {}
             other => panic!("an expired blob must be a 403/404/410, got {other:?}"),
         }
+        let again = dir.join("expired.jpg");
+        client.download_message(&m, &again).await.unwrap();
+        assert_eq!(std::fs::read(&again).unwrap(), expired);
+        assert_eq!(server.media_retries_answered(0), Some(1));
         client.shutdown().await.unwrap();
     }};
 }
@@ -318,6 +326,36 @@ async fn next_event(events: &mut tether_runtime_tokio::Events) -> Event {
         .expect("the driver ended")
 }
 
+/// Connects `client`, links it through phone 0's QR scan and waits for its pre-keys.
+async fn linked(
+    client: &tether_runtime_tokio::Client,
+    events: &mut tether_runtime_tokio::Events,
+    server: &SimServer,
+) {
+    client.connect().unwrap();
+    let companion = loop {
+        match next_event(events).await {
+            Event::QrCode { code, .. } => {
+                server.scan_qr(&code).unwrap();
+            }
+            Event::Connected { jid } => break jid,
+            _ => {}
+        }
+    };
+    let end = Instant::now() + LIMIT;
+    while server
+        .with_server(|s| s.pre_key_count(&companion))
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            Instant::now() < end,
+            "the companion never uploaded its pre-keys"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Durability (upload, then the outbox row, then the stanza): the file is uploaded while the
 /// connection is down, the client "crashes" before the message could go out, and the next
 /// client on the same store sends it from the outbox without uploading again.
@@ -336,28 +374,7 @@ fn a_crash_after_the_upload_resends_without_uploading_twice() {
             tether_runtime_tokio::start(config.clone(), store.clone(), options.clone())
                 .await
                 .unwrap();
-        client.connect().unwrap();
-        let companion = loop {
-            match next_event(&mut events).await {
-                Event::QrCode { code, .. } => {
-                    server.scan_qr(&code).unwrap();
-                }
-                Event::Connected { jid } => break jid,
-                _ => {}
-            }
-        };
-        let end = Instant::now() + LIMIT;
-        while server
-            .with_server(|s| s.pre_key_count(&companion))
-            .unwrap_or(0)
-            == 0
-        {
-            assert!(
-                Instant::now() < end,
-                "the companion never uploaded its pre-keys"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        linked(&client, &mut events, &server).await;
         let contact = format!("+{}", server.phones()[1].phone_number);
         // The token and hosts are cached; then the server goes away.
         client.media_conn(false).await.unwrap();
@@ -397,6 +414,154 @@ fn a_crash_after_the_upload_resends_without_uploading_twice() {
             1,
             "the resend must not upload again"
         );
+        client.shutdown().await.unwrap();
+    });
+    server.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Waits for the message carrying media with this caption.
+async fn message_with_caption(
+    events: &mut tether_runtime_tokio::Events,
+    caption: &str,
+) -> Box<IncomingMessage> {
+    loop {
+        if let Event::Message(m) = next_event(events).await
+            && MediaRef::of(&m.message).is_some_and(|r| r.caption.as_deref() == Some(caption))
+        {
+            return m;
+        }
+    }
+}
+
+/// The media-retry ("re-upload") flow (`media.md` §4.4): a contact's phone sends media to the
+/// account, the file expires on the media host, and `download_message` asks the account's
+/// phone for a re-upload (an encrypted `server-error` receipt), gets the new path in the
+/// `mediaretry` notification and downloads the identical file from there; the same for media
+/// the account's phone sent itself (Tether has its copy). A file gone from the host ends in a
+/// typed NOT_FOUND; with the phone not answering, the download ends in a typed
+/// `MediaError::Expired { retry: Timeout }` after `Options::media_retry_timeout`: it never
+/// hangs.
+#[test]
+fn an_expired_file_is_reuploaded_by_the_phone_and_no_answer_is_a_typed_timeout() {
+    let dir = scratch("retry");
+    let (server, config, mut options) = setup(&dir);
+    options.media_retry_timeout = Duration::from_secs(2);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, mut events) =
+            tether_runtime_tokio::start(config, MemStore::default(), options)
+                .await
+                .unwrap();
+        client.connect().unwrap();
+        let companion = loop {
+            match next_event(&mut events).await {
+                Event::QrCode { code, .. } => {
+                    server.scan_qr(&code).unwrap();
+                }
+                Event::Connected { jid } => break jid,
+                _ => {}
+            }
+        };
+        let end = Instant::now() + LIMIT;
+        while server
+            .with_server(|s| s.pre_key_count(&companion))
+            .unwrap_or(0)
+            == 0
+        {
+            assert!(Instant::now() < end, "no pre-keys uploaded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let own: Jid = format!("{}@s.whatsapp.net", server.phones()[0].phone_number)
+            .parse()
+            .unwrap();
+
+        // The contact's document expires; the account's phone re-uploads it on request.
+        let file = content(70_001, 1);
+        let mut sent = MediaOptions::default();
+        sent.caption = Some("expires".into());
+        sent.file_name = Some("old.pdf".into());
+        server
+            .send_media(1, &own, MediaKind::Document, &file, &sent)
+            .unwrap();
+        let m = message_with_caption(&mut events, "expires").await;
+        let old_path = MediaRef::of(&m.message).unwrap().direct_path.unwrap();
+        assert!(server.expire_media(&old_path));
+        let target = dir.join("old.pdf");
+        match client.download(&m.message, &target).await {
+            Err(MediaError::Status { status: 410, .. }) => {}
+            other => panic!("the expired file must be a 410 first, got {other:?}"),
+        }
+        let length = client
+            .download_message(&m, &target)
+            .await
+            .unwrap_or_else(|e| panic!("the re-upload did not help: {e}"));
+        assert_eq!(length, file.len() as u64);
+        assert_eq!(std::fs::read(&target).unwrap(), file);
+        assert_eq!(
+            server.media_retries_answered(0),
+            Some(1),
+            "phone 0 answered once"
+        );
+        assert_eq!(server.media_retries_answered(1), Some(0));
+
+        // Media the own phone sent (Tether has the copy, `from_me`): the phone answers too.
+        let contact: Jid = format!("{}@s.whatsapp.net", server.phones()[1].phone_number)
+            .parse()
+            .unwrap();
+        let own_file = content(9_999, 3);
+        sent.caption = Some("sent by the phone".into());
+        server
+            .send_media(0, &contact, MediaKind::Image, &own_file, &sent)
+            .unwrap();
+        let m = message_with_caption(&mut events, "sent by the phone").await;
+        assert!(m.from_me, "{m:?}");
+        let path = MediaRef::of(&m.message).unwrap().direct_path.unwrap();
+        assert!(server.expire_media(&path));
+        let copy = dir.join("copy.jpg");
+        client.download_message(&m, &copy).await.unwrap();
+        assert_eq!(std::fs::read(&copy).unwrap(), own_file);
+        assert_eq!(server.media_retries_answered(0), Some(2));
+
+        // A file the phone cannot upload again (gone from the host): NOT_FOUND, typed.
+        sent.caption = Some("purged".into());
+        server
+            .send_media(1, &own, MediaKind::Document, &content(5_000, 4), &sent)
+            .unwrap();
+        let m = message_with_caption(&mut events, "purged").await;
+        let path = MediaRef::of(&m.message).unwrap().direct_path.unwrap();
+        assert!(server.purge_media(&path));
+        match client.download_message(&m, dir.join("purged.pdf")).await {
+            Err(MediaError::Expired {
+                status: 404,
+                retry: RetryError::NotFound,
+            }) => {}
+            other => panic!("a purged file must end in NOT_FOUND, got {other:?}"),
+        }
+        assert_eq!(server.media_retries_answered(0), Some(3));
+
+        // A phone that does not answer: a typed timeout, no file.
+        server.answer_media_retries(false);
+        sent.caption = Some("no answer".into());
+        server
+            .send_media(1, &own, MediaKind::Image, &content(3_000, 2), &sent)
+            .unwrap();
+        let m = message_with_caption(&mut events, "no answer").await;
+        let path = MediaRef::of(&m.message).unwrap().direct_path.unwrap();
+        assert!(server.expire_media(&path));
+        let nothing = dir.join("nothing.jpg");
+        match client.download_message(&m, &nothing).await {
+            Err(MediaError::Expired {
+                status: 410,
+                retry: RetryError::Timeout(2),
+            }) => {}
+            other => panic!("no answer must end in a typed timeout, got {other:?}"),
+        }
+        assert!(!nothing.exists());
         client.shutdown().await.unwrap();
     });
     server.shutdown();

@@ -7,6 +7,9 @@
 //!   `msg` too. Tether's application gets the exact texts.
 //! - Tether replies quoting Baileys' message and reacts to one; Baileys' `messages.upsert`
 //!   shows the text, the quote and the reaction. Baileys does the same the other way.
+//! - Retries each way: Baileys cannot decrypt Tether's first reply (it holds its session under
+//!   the phone number, Tether wrote to the LID) and asks for it again; the server garbles one
+//!   of Baileys' messages to Tether, and Tether asks Baileys for it again. Both are recovered.
 //! - Offline backlogs: what Tether sends while Baileys is stopped reaches Baileys once after it
 //!   comes back; what Baileys sends while Tether is shut down reaches Tether once after it
 //!   restarts on the same store.
@@ -18,198 +21,23 @@
 //! delivered twice. Needs `npm ci` in `interop/`; run with `--ignored` (CI does).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod baileys_peers;
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use baileys_peers::{LIMIT, Peer, Tether, complaints, eventually, scratch};
 use serde_json::Value as Json;
 use tether_core::binary::{Jid, Node, Server, Value};
-use tether_core::connection::{Config, Event};
-use tether_core::driver::Options;
+use tether_core::connection::Event;
 use tether_core::messaging::compose::ReactionTarget;
 use tether_core::messaging::types::IncomingMessage;
-use tether_core::proxy::ProxySetting;
-use tether_runtime_tokio::{Client, PendingSend};
 use tether_sim::net::{SimServer, SimServerConfig};
 use tether_sim::{MemberChange, Namespace};
-use tether_store_redb::RedbStore;
-use tether_tests::interop::fidelity::{BaileysApp, link_baileys_session_with, no_close};
+use tether_tests::interop::fidelity::{BaileysApp, link_baileys_session_with};
 
-const LIMIT: Duration = Duration::from_secs(60);
 /// Baileys 6.17.16 waits for the phone's app-state key unless it has one (see `fidelity.mjs`).
 const BAILEYS_ENV: [(&str, &str); 1] = [("FIDELITY_APP_STATE_KEY_ID", "AAAAAAAA")];
-
-/// Polls `f` every 50 ms until it gives `Some` or `LIMIT` passes.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        if let Some(value) = f() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A Tether application: the tokio adapter on a redb store, its events forwarded to a channel
-/// the (synchronous) test reads.
-struct Tether {
-    rt: tokio::runtime::Runtime,
-    client: Client,
-    events: mpsc::Receiver<Event>,
-    /// Every text message the application got, by id, with how often it came.
-    got: BTreeMap<String, (usize, Box<IncomingMessage>)>,
-}
-
-impl Tether {
-    fn start(server: &SimServer, store: &Path) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut config = Config::for_server(server.ws_url(), server.root_public());
-        config.reconnect.base_delay = Duration::from_millis(100);
-        let mut options = Options::default();
-        options.proxy = ProxySetting::Off;
-        let store = RedbStore::open(store).expect("open the redb store");
-        let (tx, events) = mpsc::channel();
-        let client = rt.block_on(async {
-            let (client, mut events) = tether_runtime_tokio::start(config, store, options)
-                .await
-                .expect("start Tether");
-            tokio::spawn(async move {
-                while let Some(event) = events.next().await {
-                    if tx.send(event).is_err() {
-                        break;
-                    }
-                }
-            });
-            client
-        });
-        client.connect().expect("connect");
-        Self {
-            rt,
-            client,
-            events,
-            got: BTreeMap::new(),
-        }
-    }
-
-    /// The next event; fails the test after `LIMIT` or when the driver stopped.
-    fn next(&mut self, waiting_for: &str) -> Event {
-        match self.events.recv_timeout(LIMIT) {
-            Ok(Event::Stopped { reason }) => {
-                panic!("Tether stopped ({reason}) before {waiting_for}")
-            }
-            Ok(Event::Message(m)) => {
-                // Counted and confirmed as an application would once it handled it.
-                self.client.confirm(&[m.inbox]).expect("confirm");
-                let entry = self
-                    .got
-                    .entry(m.id.0.clone())
-                    .or_insert_with(|| (0, m.clone()));
-                entry.0 += 1;
-                Event::Message(m)
-            }
-            Ok(event) => event,
-            Err(_) => panic!("no Tether event within {LIMIT:?} waiting for {waiting_for}"),
-        }
-    }
-
-    /// Waits for the message with id `id` (earlier ones are counted on the way).
-    fn message(&mut self, id: &str) -> Box<IncomingMessage> {
-        loop {
-            if let Some((_, m)) = self.got.get(id) {
-                return m.clone();
-            }
-            self.next(&format!("message {id}"));
-        }
-    }
-
-    /// Links through phone `phone`'s QR scan (a fresh store), or logs in (a linked one).
-    fn wait_connected(&mut self, server: &SimServer, phone: usize) -> Jid {
-        loop {
-            match self.next("the connection") {
-                Event::QrCode { code, .. } => {
-                    server
-                        .scan_qr_as(phone, &code)
-                        .expect("phone scans Tether's QR");
-                }
-                Event::Connected { jid } => return jid,
-                _ => {}
-            }
-        }
-    }
-
-    /// Waits for the server's acknowledgement of a send; returns its id.
-    fn acked(&self, pending: PendingSend) -> String {
-        let id = pending.id().0.clone();
-        let sent = self
-            .rt
-            .block_on(pending)
-            .unwrap_or_else(|e| panic!("Tether's send {id} failed: {e}"));
-        assert_eq!(sent.id.0, id);
-        id
-    }
-
-    fn shutdown(self) {
-        let Self { rt, client, .. } = self;
-        rt.block_on(client.shutdown()).expect("shutdown");
-    }
-}
-
-/// Baileys' side of the conversation: its events, with received messages counted by id.
-struct Peer {
-    app: BaileysApp,
-    /// Messages from others (`fromMe: false`), by id, with how often each came.
-    got: BTreeMap<String, (usize, Json)>,
-    /// Messages Baileys could not decrypt (stubs), in order.
-    undecryptable: Vec<Json>,
-}
-
-impl Peer {
-    fn next(&mut self) -> Json {
-        let event = self.app.next_event(LIMIT).unwrap_or_else(|e| panic!("{e}"));
-        no_close(&event).unwrap_or_else(|e| panic!("{e}"));
-        if event["event"] == "send-failed" {
-            panic!("Baileys could not send: {event}");
-        }
-        if event["event"] == "message" && event["fromMe"] == false {
-            let id = event["id"].as_str().expect("message id").to_owned();
-            if event["stub"].is_null() {
-                self.got.entry(id).or_insert_with(|| (0, event.clone())).0 += 1;
-            } else {
-                // Baileys could not decrypt it (yet): it sends a retry receipt, and the
-                // message comes again with content once the sender answered it.
-                self.undecryptable.push(event.clone());
-            }
-        }
-        event
-    }
-
-    /// Waits for the message with id `id` from the other side.
-    fn message(&mut self, id: &str) -> Json {
-        loop {
-            if let Some((_, m)) = self.got.get(id) {
-                return m.clone();
-            }
-            self.next();
-        }
-    }
-
-    /// Runs a sending command and returns the id Baileys gave the message.
-    fn send(&mut self, command: &str) -> String {
-        self.app.command(command).expect("command");
-        loop {
-            let event = self.next();
-            if event["event"] == "sent" {
-                return event["id"].as_str().expect("sent id").to_owned();
-            }
-        }
-    }
-}
 
 /// The `type` of the `<enc>` that the server got from a client for device `to` (by phone number
 /// or by `lid_user`) in message `id`'s first transmission.
@@ -230,12 +58,7 @@ fn participants_enc(message: &Node, to: &Jid, lid_user: &str) -> Option<String> 
         .child_nodes()
         .iter()
         .find(|entry| {
-            let jid = match entry.get_attr("jid") {
-                Some(Value::Jid(j)) => Some(j.clone()),
-                Some(Value::String(s)) => s.parse::<Jid>().ok(),
-                None => None,
-            };
-            jid.is_some_and(|j| {
+            jid_attr(entry, "jid").is_some_and(|j| {
                 (j.user_str() == to.user_str() || j.user_str() == lid_user)
                     && j.device_id() == to.device_id()
             })
@@ -245,11 +68,12 @@ fn participants_enc(message: &Node, to: &Jid, lid_user: &str) -> Option<String> 
         .map(str::to_owned)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tether-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// Attribute `key` of `node` as a JID (written as one, or as a string).
+fn jid_attr(node: &Node, key: &str) -> Option<Jid> {
+    match node.get_attr(key)? {
+        Value::Jid(j) => Some(j.clone()),
+        Value::String(s) => s.parse().ok(),
+    }
 }
 
 #[test]
@@ -384,6 +208,75 @@ fn tether_and_baileys_converse_through_the_sim_server() {
         "{msg:?}"
     );
 
+    // A retry from Tether to Baileys: the server corrupts the ciphertext of Baileys' next
+    // message to Tether's device once (its MAC fails), Tether asks for it again with a retry
+    // receipt, Baileys resends it to that one device on a new session, and Tether's
+    // application gets it once.
+    assert!(server.with_server(|s| s.garble_next_messages(&tether_jid, 1)));
+    let text = "garbled once on the way, recovered by a retry";
+    let id = baileys.send(&format!("send {tether_account} {text}"));
+    let recovered = tether.message(&id);
+    assert_eq!(recovered.text(), Some(text), "{recovered:?}");
+    assert!(
+        !tether.undecryptable.contains(&id),
+        "{:?}",
+        tether.undecryptable
+    );
+    let (retry, resend) = server.with_server(|s| {
+        let received = s.received();
+        let retry = received
+            .iter()
+            .map(|(_, n)| n)
+            .find(|n| {
+                n.tag == "receipt"
+                    && n.attr_str("type") == Some("retry")
+                    && n.attr_str("id") == Some(id.as_str())
+            })
+            .cloned();
+        let resend = received
+            .iter()
+            .map(|(_, n)| n)
+            .find(|n| {
+                n.tag == "message"
+                    && n.attr_str("id") == Some(id.as_str())
+                    && n.attr_str("device_fanout") == Some("false")
+            })
+            .cloned();
+        (retry, resend)
+    });
+    // The retry receipt went from Tether to Baileys' account, asking for the first retry.
+    let retry = retry.unwrap_or_else(|| panic!("no retry receipt from Tether for {id}"));
+    let to =
+        jid_attr(&retry, "to").unwrap_or_else(|| panic!("a retry receipt without to: {retry:?}"));
+    assert!(
+        to.user_str() == baileys_account.user_str() || to.user_str() == phones[0].lid_user,
+        "{retry:?}"
+    );
+    assert_eq!(
+        retry.child("retry").and_then(|r| r.attr_str("count")),
+        Some("1"),
+        "{retry:?}"
+    );
+    // Baileys' resend: to Tether's device alone, a `pkmsg` (Baileys forces a new session for a
+    // retry). Baileys 6.17.16 wraps its `<enc>` in `<participants>` and sets no `count` on it
+    // (it passes the receipt's count to `relayMessage`, which does not write it): should a
+    // later Baileys write one, it must be the receipt's.
+    let resend = resend.unwrap_or_else(|| panic!("no resend of {id} from Baileys"));
+    let resent_to =
+        jid_attr(&resend, "to").unwrap_or_else(|| panic!("a resend without to: {resend:?}"));
+    assert_eq!(resent_to.device_id(), tether_jid.device_id(), "{resend:?}");
+    let enc = resend
+        .child("participants")
+        .and_then(|p| p.child("to"))
+        .or(Some(&resend))
+        .and_then(|parent| parent.child("enc"))
+        .unwrap_or_else(|| panic!("a resend without <enc>: {resend:?}"));
+    assert_eq!(enc.attr_str("type"), Some("pkmsg"), "{resend:?}");
+    assert!(
+        matches!(enc.attr_str("count"), None | Some("1")),
+        "{resend:?}"
+    );
+
     // Tether's backlog to Baileys: sent (and acked) while Baileys is stopped, delivered once
     // when it comes back; a last message after the restart marks the end of the backlog.
     baileys.app.quit().expect("Baileys quits");
@@ -477,26 +370,9 @@ fn tether_and_baileys_converse_through_the_sim_server() {
             "Baileys got {id} again after its restart"
         );
     }
-    // Baileys' peer message to its own phone after its restart (`category="peer"`, a single
-    // `<enc>` without `<participants>`) is not something `SimServer` models yet; anything else
-    // the server complains about fails the test.
-    let complaints: Vec<String> = server.with_server(|s| {
-        let peer: Vec<&str> = s
-            .received()
-            .iter()
-            .filter(|(_, n)| n.tag == "message" && n.attr_str("category") == Some("peer"))
-            .filter_map(|(_, n)| n.attr_str("id"))
-            .collect();
-        s.complaints()
-            .iter()
-            .filter(|c| {
-                !peer
-                    .iter()
-                    .any(|id| c.what == format!("message {id}: no <participants>"))
-            })
-            .map(|c| format!("{c:?}"))
-            .collect()
-    });
+    // Anything the server complains about (but Baileys' peer messages to its own phone, see
+    // `complaints`) fails the test.
+    let complaints = complaints(&server);
     assert!(
         complaints.is_empty(),
         "the server complains: {complaints:?}"

@@ -53,6 +53,18 @@ impl Connection {
         self.with_messaging(now, f);
     }
 
+    /// Writes the messages accepted by [`Command::Send`] that are not in a store transaction
+    /// yet (a message is written with its encryption, so one waiting for records is not):
+    /// a restart on the same store then sends them. [`Command::Shutdown`] does this; call it
+    /// before dropping a `Connection` that is not live (idle or stopped), and execute the
+    /// store action it produces.
+    ///
+    /// [`Command::Send`]: crate::connection::Command::Send
+    /// [`Command::Shutdown`]: crate::connection::Command::Shutdown
+    pub fn write_accepted_messages(&mut self, now: Instant) {
+        self.with_messaging(now, |m, env| m.on_shutdown(env));
+    }
+
     /// Starts messaging once the device is linked (inbox replay, outbox resume).
     pub(super) fn start_messaging(&mut self, now: Instant) {
         self.with_messaging(now, |m, env| m.start(env));

@@ -473,6 +473,7 @@ impl Connection {
                 if matches!(self.state, State::Stopped(_)) {
                     return Err(self.invalid("shutdown"));
                 }
+                self.write_accepted_messages(now);
                 self.stop(DisconnectReason::LocalShutdown);
                 Ok(())
             }

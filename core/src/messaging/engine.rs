@@ -161,6 +161,11 @@ impl Messaging {
         });
     }
 
+    /// The application shuts down: what is accepted and not written yet is written.
+    pub(crate) fn on_shutdown(&mut self, env: Env<'_>) {
+        self.step(env, |p, ctx| p.outbox.on_shutdown(ctx));
+    }
+
     /// Logged in.
     pub(crate) fn on_connected(&mut self, env: Env<'_>) {
         self.step(env, |p, ctx| {

@@ -91,8 +91,11 @@ pub(crate) struct Job {
     lid_asked: bool,
     /// Devices whose bundle was asked for (and failed, if absent from the sessions).
     pub(crate) bundles_asked: BTreeSet<Address>,
-    /// Its row and pending marker are in a commit already (always, since `send` writes
-    /// them; kept so the encryption and failure paths never write them twice).
+    /// Its row and pending marker are in a commit already. A new message is written with
+    /// its encryption (one transaction before the stanza) unless it has to wait for more than
+    /// the store (the server, the connection) or the application shuts down first, then at
+    /// once; a crash before that write loses a message the application has only an id for,
+    /// never one it was told is sent.
     written: bool,
 }
 
@@ -203,7 +206,8 @@ impl Outbox {
         self.resume = Resume::Rows(ids);
     }
 
-    /// Accepts a message: the id now, the row in this step's commit.
+    /// Accepts a message: the id now; the row with its encryption, or as soon as the message
+    /// has to wait for more than the store (see [`Job::written`]).
     pub(crate) fn send(&mut self, ctx: &mut Ctx<'_>, to: Jid, message: &Message) -> MessageId {
         let own = ctx
             .creds
@@ -213,7 +217,7 @@ impl Outbox {
             .unwrap_or_default();
         let random: [u8; 16] = ctx.random();
         let id = MessageId::generate(ctx.unix, &own, &random);
-        let mut job = Job {
+        self.queue.push_back(Job {
             id: id.0.clone(),
             to,
             message: Bytes::from(message.encode_to_vec()),
@@ -222,13 +226,16 @@ impl Outbox {
             lid_asked: false,
             bundles_asked: BTreeSet::new(),
             written: false,
-        };
-        // Written in this step's commit: a clean shutdown right after `send` keeps it (the
-        // encryption is a second transaction; folding the two is only safe once a stop
-        // flushes what waits for loads).
-        Self::write_accepted(ctx, &mut job, false);
-        self.queue.push_back(job);
+        });
         id
+    }
+
+    /// The application shuts down: every accepted message not written yet is written now, so
+    /// the restart sends it.
+    pub(crate) fn on_shutdown(&mut self, ctx: &mut Ctx<'_>) {
+        for job in &mut self.queue {
+            Self::write_accepted(ctx, job, false);
+        }
     }
 
     /// Writes a job's pending marker and retention key into this step's commit, and its

@@ -826,6 +826,50 @@ fn message_stanzas(sent: &[Node]) -> usize {
 }
 
 #[test]
+fn a_message_on_established_sessions_is_one_transaction_before_its_stanza() {
+    let mut h = with_session_to_b(8);
+    h.sent.clear();
+    let before = h.commits;
+    let to = Jid::user("700000007", Server::Lid);
+    h.with(|m, env| m.send(env, to, &Message::text("back")))
+        .unwrap();
+    h.collect();
+    assert!(
+        h.in_flight.is_empty(),
+        "nothing is written before the records the encryption needs are read"
+    );
+    h.pump();
+    assert_eq!(message_stanzas(&h.sent), 1, "the message went out");
+    assert_eq!(
+        h.commits - before,
+        1,
+        "the accepted message and its advanced chains are one transaction"
+    );
+}
+
+#[test]
+fn a_message_waiting_for_records_at_shutdown_is_written_before_the_stop() {
+    let mut h = with_session_to_b(12);
+    let to = Jid::user("700000007", Server::Lid);
+    let id = h
+        .with(|m, env| m.send(env, to, &Message::text("bye")))
+        .unwrap();
+    h.collect();
+    assert!(h.in_flight.is_empty(), "waiting for the session's records");
+    h.with(|m, env| m.on_shutdown(env));
+    h.collect();
+    assert_eq!(h.in_flight.len(), 1, "the shutdown writes what waits");
+    h.pump();
+    for key in [format!("m/{}", id.0), format!("p/{}", id.0)] {
+        assert!(
+            h.store
+                .contains_key(&(Table::Outbox, Bytes::from(key.clone()))),
+            "{key} is durable after the shutdown"
+        );
+    }
+}
+
+#[test]
 fn a_message_that_waits_for_the_server_is_durable_while_it_waits() {
     let mut h = with_session_to_b(9);
     h.sent.clear();

@@ -21,6 +21,7 @@
 //!        └─ failure: retry receipt (count 1…5, <keys> from count 2); after 5: Undecryptable
 //!  <receipt type=retry> for a message it sent ─▶ new session from the <keys> (or a fresh
 //!        bundle), re-encrypt the kept plaintext, resend to that device (device_fanout=false)
+//!  <receipt type=server-error> from an own device ─▶ MediaRetryRequested (its phone answers)
 //!  <notification> ─▶ ack; encrypt/count: upload more keys; encrypt/identity: forget that
 //!        user's sessions
 //! ```
@@ -169,6 +170,16 @@ pub enum DeviceEvent {
         group: Jid,
         /// The change's element name.
         change: String,
+    },
+    /// An own device asks for a re-upload (`<receipt type="server-error">`, `media.md` §4.4):
+    /// the phone that keeps the media answers it.
+    MediaRetryRequested {
+        /// The message id.
+        id: String,
+        /// The asking device.
+        from: Jid,
+        /// The receipt as delivered (its `<encrypt>` and `<rmr>`).
+        receipt: Box<Node>,
     },
 }
 
@@ -384,6 +395,15 @@ impl SimDevice {
     /// The next stanza to submit to the server as this device.
     pub fn poll_stanza(&mut self) -> Option<Node> {
         self.outbox.pop_front()
+    }
+
+    /// The media of message `id` that this device sent (kept for retry receipts), when it
+    /// carries one.
+    pub fn sent_media(&self, id: &str) -> Option<tether_core::media::MediaRef> {
+        use prost::Message as _;
+        let kept = self.kept.get(id)?;
+        let message = tether_core::proto::message::Message::decode(kept.message.as_slice()).ok()?;
+        tether_core::media::MediaRef::of(&message)
     }
 
     /// The next thing that happened.

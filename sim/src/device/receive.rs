@@ -283,6 +283,14 @@ impl SimDevice {
             self.on_retry_receipt(node);
             return;
         }
+        if kind.as_deref() == Some("server-error") {
+            self.events.push_back(DeviceEvent::MediaRetryRequested {
+                id: id.to_owned(),
+                from,
+                receipt: Box::new(node.clone()),
+            });
+            return;
+        }
         let from = participant.unwrap_or(from);
         self.events.push_back(DeviceEvent::Receipt {
             id: id.to_owned(),

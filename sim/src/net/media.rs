@@ -6,7 +6,9 @@
 //!
 //! ```text
 //! accept ─▶ TLS ─▶ head (≤ 16 KiB, httparse) ─┬─ POST: Content-Length ≤ MAX_BLOB, body read
-//!                                              │        exactly ─▶ MediaStore::upload ─▶ JSON
+//!                                              │        exactly, or chunked (Node's streamed
+//!                                              │        uploads: Baileys) ≤ MAX_BLOB in all
+//!                                              │        ─▶ MediaStore::upload ─▶ JSON
 //!                                              ├─ GET ─▶ MediaStore::download ─▶ the blob
 //!                                              └─ else 405
 //! ```
@@ -57,6 +59,8 @@ struct Head {
     method: String,
     target: String,
     content_length: Option<u64>,
+    /// `Transfer-Encoding: chunked` (a body of unknown length, in chunks).
+    chunked: bool,
     rest: Vec<u8>,
 }
 
@@ -80,10 +84,16 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Head> {
                     .find(|h| h.name.eq_ignore_ascii_case("content-length"))
                     .and_then(|h| std::str::from_utf8(h.value).ok())
                     .and_then(|v| v.trim().parse().ok());
+                let chunked = request.headers.iter().any(|h| {
+                    h.name.eq_ignore_ascii_case("transfer-encoding")
+                        && std::str::from_utf8(h.value)
+                            .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
+                });
                 return Some(Head {
                     method: request.method?.to_owned(),
                     target: request.path?.to_owned(),
                     content_length,
+                    chunked,
                     rest: buf.get(len..)?.to_vec(),
                 });
             }
@@ -98,19 +108,23 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, inner: &Inner)
     let Some(head) = read_head(&mut stream).await else {
         return;
     };
+    let upload = |body: Bytes| {
+        inner
+            .with_hub(|hub, now| {
+                let unix = hub.server.unix_at(now);
+                hub.server.media().upload(&head.target, body, unix)
+            })
+            .map(|json| (Bytes::from(json), "application/json"))
+            .map_err(|refused| refused.0)
+    };
     let reply = match head.method.as_str() {
+        "POST" if head.chunked => read_chunked(&mut stream, head.rest).await.and_then(upload),
         "POST" => match head.content_length {
             None => Err(411),
             Some(length) if length > MAX_BLOB => Err(413),
             Some(length) => match read_body(&mut stream, head.rest, length).await {
                 None => return,
-                Some(body) => inner
-                    .with_hub(|hub, now| {
-                        let unix = hub.server.unix_at(now);
-                        hub.server.media().upload(&head.target, body, unix)
-                    })
-                    .map(|json| (Bytes::from(json), "application/json"))
-                    .map_err(|refused| refused.0),
+                Some(body) => upload(body),
             },
         },
         "GET" => inner
@@ -162,6 +176,64 @@ async fn read_body<S: AsyncRead + Unpin>(
     Some(Bytes::from(body))
 }
 
+/// A chunked body (RFC 9112 §7.1), `rest` of it already read: at most [`MAX_BLOB`] bytes of
+/// data (413 past that), 400 for a malformed chunk line or framing or a peer that stops short.
+/// Trailer fields are read and ignored.
+async fn read_chunked<S: AsyncRead + Unpin>(stream: &mut S, rest: Vec<u8>) -> Result<Bytes, u16> {
+    let mut input = rest;
+    let mut body = Vec::new();
+    let mut scratch = vec![0u8; 64 * 1024];
+    loop {
+        let (consumed, size) = loop {
+            match httparse::parse_chunk_size(&input) {
+                Ok(httparse::Status::Complete(found)) => break found,
+                Ok(httparse::Status::Partial) if input.len() <= MAX_HEAD => {
+                    read_more(stream, &mut input, &mut scratch).await?;
+                }
+                Ok(httparse::Status::Partial) | Err(_) => return Err(400),
+            }
+        };
+        input.drain(..consumed);
+        if size == 0 {
+            // The last chunk: optional trailer fields, then an empty line.
+            while !(input.starts_with(b"\r\n") || input.windows(4).any(|w| w == b"\r\n\r\n")) {
+                if input.len() > MAX_HEAD {
+                    return Err(400);
+                }
+                read_more(stream, &mut input, &mut scratch).await?;
+            }
+            return Ok(Bytes::from(body));
+        }
+        if (body.len() as u64).saturating_add(size) > MAX_BLOB {
+            return Err(413);
+        }
+        let size = usize::try_from(size).map_err(|_| 413u16)?;
+        while input.len() < size + 2 {
+            read_more(stream, &mut input, &mut scratch).await?;
+        }
+        if input.get(size..size + 2) != Some(b"\r\n".as_slice()) {
+            return Err(400);
+        }
+        body.extend_from_slice(input.get(..size).ok_or(400u16)?);
+        input.drain(..size + 2);
+    }
+}
+
+/// Appends what the peer sends next to `input`; 400 when it closed or failed.
+async fn read_more<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    input: &mut Vec<u8>,
+    scratch: &mut [u8],
+) -> Result<(), u16> {
+    match stream.read(scratch).await {
+        Ok(n) if n > 0 => {
+            input.extend_from_slice(scratch.get(..n).ok_or(400u16)?);
+            Ok(())
+        }
+        _ => Err(400),
+    }
+}
+
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
@@ -174,5 +246,39 @@ fn reason(status: u16) -> &'static str {
         411 => "Length Required",
         413 => "Payload Too Large",
         _ => "Error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn chunked(rest: &[u8], stream: &[u8]) -> Result<Bytes, u16> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut stream = stream;
+        runtime.block_on(read_chunked(&mut stream, rest.to_vec()))
+    }
+
+    #[test]
+    fn chunked_bodies_are_joined_split_anywhere_and_bad_framing_is_refused() {
+        let wire = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nx-trailer: 1\r\n\r\n";
+        for split in 0..wire.len() {
+            let (rest, stream) = wire.split_at(split);
+            assert_eq!(
+                chunked(rest, stream).unwrap(),
+                &b"hello, world"[..],
+                "split at {split}"
+            );
+        }
+        assert_eq!(chunked(b"0\r\n\r\n", b"").unwrap(), &b""[..]);
+        // Stops short, a bad size line, data longer than its size, more than MAX_BLOB.
+        assert_eq!(chunked(b"5\r\nhel", b""), Err(400));
+        assert_eq!(chunked(b"zz\r\n", b""), Err(400));
+        assert_eq!(chunked(b"2\r\nhello\r\n0\r\n\r\n", b""), Err(400));
+        let huge = format!("{:x}\r\n", MAX_BLOB + 1);
+        assert_eq!(chunked(huge.as_bytes(), b""), Err(413));
     }
 }

@@ -363,6 +363,13 @@ impl SimServer {
             .with_hub(|hub, _| hub.server.media().expire(direct_path))
     }
 
+    /// Deletes the blob at `direct_path` from the media host (downloads answer 404; a phone
+    /// asked for a re-upload answers NOT_FOUND); `false` if there is none.
+    pub fn purge_media(&self, direct_path: &str) -> bool {
+        self.inner
+            .with_hub(|hub, _| hub.server.media().purge(direct_path))
+    }
+
     /// Flips a byte of the blob at `direct_path` (its MAC no longer matches); `false` if
     /// there is none.
     pub fn corrupt_media(&self, direct_path: &str) -> bool {
@@ -373,6 +380,22 @@ impl SimServer {
     /// Uploads the media host accepted over HTTPS so far.
     pub fn media_uploads(&self) -> u64 {
         self.inner.with_hub(|hub, _| hub.server.media().uploads())
+    }
+
+    /// Whether the phones answer their devices' media-retry (re-upload) requests: `true` by
+    /// default; `false` acts like a phone that is offline (the asking device never hears).
+    pub fn answer_media_retries(&self, answer: bool) {
+        self.inner.with_hub(|hub, _| {
+            for phone in &mut hub.phones {
+                phone.answers_media_retry = answer;
+            }
+        });
+    }
+
+    /// Media-retry requests phone `phone` answered so far (`None`: no such phone).
+    pub fn media_retries_answered(&self, phone: usize) -> Option<u64> {
+        self.inner
+            .with_hub(|hub, _| hub.phones.get(phone).map(|p| p.media_retries))
     }
 
     /// Phone `phone`'s account creates a group (its super admin) with `members` (user JIDs of

@@ -39,6 +39,10 @@ pub(super) struct SimPhone {
     pub(super) phone: FakePhone,
     pub(super) device: SimDevice,
     pub(super) log: VecDeque<DeviceEvent>,
+    /// Whether it answers media-retry requests (a phone that is offline does not).
+    pub(super) answers_media_retry: bool,
+    /// Media-retry requests answered so far.
+    pub(super) media_retries: u64,
 }
 
 /// What the control interface shows of a phone.
@@ -80,6 +84,8 @@ impl SimPhone {
             phone,
             device,
             log: VecDeque::new(),
+            answers_media_retry: true,
+            media_retries: 0,
         }
     }
 
@@ -95,13 +101,78 @@ impl SimPhone {
     /// One exchange with the server; `true` if anything moved.
     fn exchange(&mut self, server: &mut FakeServer, now: Instant) -> bool {
         let moved = self.device.exchange(server, now);
+        let mut requests = Vec::new();
         while let Some(event) = self.device.poll_event() {
+            if let DeviceEvent::MediaRetryRequested { from, receipt, .. } = &event {
+                requests.push((from.clone(), receipt.clone()));
+            }
             if self.log.len() >= LOG_LIMIT {
                 self.log.pop_front();
             }
             self.log.push_back(event);
         }
+        for (from, receipt) in requests {
+            if self.answers_media_retry {
+                self.answer_media_retry(server, &from, &receipt, now);
+            }
+        }
         moved
+    }
+
+    /// Answers an own device's re-upload request (`media.md` §4.4) for media this phone
+    /// received or sent: the blob, kept by the media host past its expiry, is stored under a
+    /// new direct path (key and hashes unchanged) and a `mediaretry` notification names it;
+    /// NOT_FOUND when the host no longer has it, DECRYPTION_ERROR when the request does not
+    /// open with the message's media key. A request for a message it never saw is ignored
+    /// (the asking device times out, as with a phone that is offline).
+    fn answer_media_retry(
+        &mut self,
+        server: &mut FakeServer,
+        from: &Jid,
+        receipt: &tether_core::binary::Node,
+        now: Instant,
+    ) {
+        use tether_core::media::retry::{
+            RetryAnswer, open_retry_receipt, read_target, retry_notification,
+        };
+        use tether_core::proto::media::MediaRetryResult;
+        let Some(target) = read_target(receipt) else {
+            return;
+        };
+        let received = self.log.iter().rev().find_map(|event| match event {
+            DeviceEvent::Received(r) if r.id == target.id => r.media.clone(),
+            _ => None,
+        });
+        let media = received.or_else(|| self.device.sent_media(&target.id).map(Box::new));
+        let Some(media) = media else {
+            tracing::info!(id = %target.id, "sim phone: a media retry for a message it does not have");
+            return;
+        };
+        let (Ok(key), Ok(kind)) = (media.media_key(), media.kind()) else {
+            return;
+        };
+        let unix = server.unix_at(now);
+        let answer = if open_retry_receipt(receipt, key).is_err() {
+            RetryAnswer::Result(MediaRetryResult::DecryptionError)
+        } else {
+            let blob = media
+                .direct_path
+                .as_deref()
+                .and_then(|path| server.media().blob(path));
+            match blob {
+                Some(blob) => {
+                    let mms = kind.mms_type().unwrap_or("document");
+                    RetryAnswer::Success(server.media().store(mms, blob, unix))
+                }
+                None => RetryAnswer::Result(MediaRetryResult::NotFound),
+            }
+        };
+        self.media_retries += 1;
+        let iv = retry_iv(&self.phone, &target.id, self.media_retries);
+        let node = retry_notification(&target, key, &answer, unix, iv);
+        if !server.deliver_media_retry(from, node) {
+            tracing::info!(%from, "sim phone: the device that asked for a re-upload is gone");
+        }
     }
 
     /// The messages its application got, oldest first.
@@ -118,6 +189,20 @@ impl SimPhone {
     pub(super) fn send_text(&mut self, to: &Jid, text: &str, unix: u64) -> String {
         self.device.send_text(to, text, unix)
     }
+}
+
+/// A notification's AES-GCM IV: unique per phone, message and answer (deterministic).
+fn retry_iv(phone: &FakePhone, id: &str, count: u64) -> [u8; 12] {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"tether-sim media retry iv")
+        .chain_update(phone.phone_number().as_bytes())
+        .chain_update(id.as_bytes())
+        .chain_update(count.to_be_bytes())
+        .finalize();
+    let mut iv = [0u8; 12];
+    iv.copy_from_slice(&digest[..12]);
+    iv
 }
 
 fn push_name(index: usize) -> String {

@@ -190,7 +190,9 @@ impl FakeServer {
             }
             mode
         };
-        let Some(resend) = self.accept_resend(sender, endpoint, id, group, &requester, node)?
+        let enc = single_enc(node)?;
+        let Some(resend) =
+            self.accept_resend(sender, endpoint, id, group, &requester, node, enc)?
         else {
             return Ok(());
         };

@@ -175,6 +175,13 @@ impl MediaStore {
         self.blobs.get_mut(path).map(|b| b.expires_at = 0).is_some()
     }
 
+    /// Deletes the blob at `direct_path` (downloads answer 404, and a phone asked to upload
+    /// it again answers NOT_FOUND). `false` if unknown.
+    pub fn purge(&mut self, direct_path: &str) -> bool {
+        let path = direct_path.split('?').next().unwrap_or_default();
+        self.blobs.remove(path).is_some()
+    }
+
     /// Flips one byte of the blob at `direct_path` (its MAC no longer matches). `false` if
     /// unknown or empty.
     pub fn corrupt(&mut self, direct_path: &str) -> bool {

@@ -49,6 +49,18 @@ impl FakeServer {
             .attr("t", self.unix_at(self.now).to_string())
     }
 
+    /// Delivers a `mediaretry` notification (`media.md` §4.4) that a phone built to the own
+    /// device `to` that asked for the re-upload, `from` the account's user as the real server
+    /// does. `false` when `to` is no known device.
+    pub fn deliver_media_retry(&mut self, to: &Jid, node: Node) -> bool {
+        let Some((addr, _)) = self.accounts.resolve(to) else {
+            return false;
+        };
+        let node = node.jid_attr("from", Jid::user(&addr.user, Server::WhatsApp));
+        self.notify(&addr, node);
+        true
+    }
+
     /// The devices that hear about `user`'s account: its own (but `except`) and every device
     /// of its contacts (with or without the account's own).
     fn audience(&self, user: &str, own: bool, except: Option<&DeviceAddr>) -> Vec<DeviceAddr> {

@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use tether_core::binary::Node;
+use tether_core::binary::{Content, Node};
 
 use super::FakeServer;
 use super::accounts::{DeviceAddr, Endpoint};
@@ -72,6 +72,45 @@ pub(crate) struct DeliveryFaults {
     pub(crate) duplicate: u32,
     /// Acknowledgements still to lose.
     pub(crate) ignore_acks: u32,
+    /// Messages whose ciphertext is still to garble.
+    pub(crate) garble: u32,
+}
+
+/// Flips the last MAC byte of `message`'s `<enc>`; `false` when it has none.
+fn garble_enc(message: &mut Node) -> bool {
+    let Content::Nodes(children) = &mut message.content else {
+        return false;
+    };
+    let Some(enc) = children.iter_mut().find(|c| c.tag == "enc") else {
+        return false;
+    };
+    let Content::Bytes(bytes) = &enc.content else {
+        return false;
+    };
+    let mut garbled = bytes.to_vec();
+    // A `pkmsg` wraps the `msg` whose MAC it ends with; its own last byte may be a key id.
+    let mac_end = if enc.attr_str("type") == Some("pkmsg") {
+        tether_signal::message::PreKeySignalMessage::parse(&garbled)
+            .ok()
+            .and_then(|m| {
+                let inner = m.message().as_bytes();
+                garbled
+                    .windows(inner.len())
+                    .position(|w| w == inner)
+                    .map(|at| at + inner.len())
+            })
+    } else {
+        Some(garbled.len())
+    };
+    let Some(last) = mac_end
+        .and_then(|end| end.checked_sub(1))
+        .and_then(|at| garbled.get_mut(at))
+    else {
+        return false;
+    };
+    *last ^= 0x01;
+    enc.content = Content::Bytes(garbled.into());
+    true
 }
 
 /// What an acknowledgement names.
@@ -128,7 +167,14 @@ impl DeviceQueue {
 impl FakeServer {
     /// Queues `entry` for `to` and sends it at once when `to` is online and active. Returns
     /// `false` (and drops it) when there is no such device.
-    pub(super) fn enqueue(&mut self, to: &DeviceAddr, entry: Queued) -> bool {
+    pub(super) fn enqueue(&mut self, to: &DeviceAddr, mut entry: Queued) -> bool {
+        if entry.class == StanzaClass::Message
+            && let Some(faults) = self.delivery_faults.get_mut(to)
+            && faults.garble > 0
+            && garble_enc(&mut entry.node)
+        {
+            faults.garble -= 1;
+        }
         let node = entry.node.clone();
         let Some(state) = self.accounts.device_mut(to) else {
             return false;
@@ -198,6 +244,18 @@ impl FakeServer {
             return false;
         };
         self.delivery_faults.entry(addr).or_default().ignore_acks += n;
+        true
+    }
+
+    /// Delivery fault: the next `n` messages queued for `device` carry a corrupted
+    /// ciphertext (the last byte of the Signal message's MAC flipped, inside a `pkmsg`'s
+    /// embedded message: a failed MAC check), as stored, so a redelivery is corrupted too. The recipient cannot decrypt it
+    /// and asks the sender for a retry. `false`: no such device.
+    pub fn garble_next_messages(&mut self, device: &tether_core::binary::Jid, n: u32) -> bool {
+        let Some((addr, _)) = self.accounts.resolve(device) else {
+            return false;
+        };
+        self.delivery_faults.entry(addr).or_default().garble += n;
         true
     }
 

@@ -11,7 +11,8 @@
 //!                  devices differ from the server's lists), then per <to>:
 //!                  <message from=sender (namespace of `to`) id t type notify [sender_pn|
 //!                   sender_lid] [recipient …own-device copies]><enc/>[<device-identity/>]
-//!  <message id to=device device_fanout="false"><enc count=n/> (a retry resend)
+//!  <message id to=device device_fanout="false"><enc count=n/> (a retry resend; Baileys
+//!   wraps the <enc> in <participants><to jid=device>, without count)
 //!     ─▶ the same, to that one device; dedup per (device, count)
 //! ```
 //!
@@ -317,7 +318,8 @@ impl FakeServer {
         if target == *sender {
             return Err(nack(479, "a retry resend to the sending device itself"));
         }
-        let Some(resend) = self.accept_resend(sender, endpoint, id, to, &target, node)? else {
+        let enc = self.retry_enc(node, &target)?;
+        let Some(resend) = self.accept_resend(sender, endpoint, id, to, &target, node, enc)? else {
             return Ok(());
         };
         let chat = jid_attr(node, "recipient").unwrap_or_else(|| to.to_non_ad());
@@ -338,8 +340,9 @@ impl FakeServer {
 
     /// The checks and the acceptance every retry resend (`to` a device, or `to` a group with
     /// the device as `participant`) shares: one valid `<enc>`, dedup per (target, count), a
-    /// pkmsg from a companion with its `<device-identity>`. `None`: a repeat, answered with
-    /// its first ack.
+    /// pkmsg from a companion with its `<device-identity>`; `enc` is the resend's `<enc>`, as
+    /// the caller found it. `None`: a repeat, answered with its first ack.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn accept_resend(
         &mut self,
         sender: &DeviceAddr,
@@ -348,8 +351,8 @@ impl FakeServer {
         to: &Jid,
         target: &DeviceAddr,
         node: &Node,
+        enc: &Node,
     ) -> Result<Option<Resend>, Nack> {
-        let enc = single_enc(node)?;
         let count = enc.attr_str("count").unwrap_or_default().to_owned();
         let key = (
             sender.clone(),
@@ -378,6 +381,40 @@ impl FakeServer {
                 .then(|| node.child("device-identity").cloned())
                 .flatten(),
         }))
+    }
+
+    /// The `<enc>` of a retry resend to `target`: a child of the `<message>` (whatsmeow,
+    /// Tether), or of the one `<to>` of its `<participants>`, which must name `target`
+    /// (Baileys 6.17.16).
+    fn retry_enc<'n>(&self, node: &'n Node, target: &DeviceAddr) -> Result<&'n Node, Nack> {
+        let Some(participants) = node.child("participants") else {
+            return single_enc(node);
+        };
+        if node.child("enc").is_some() {
+            return Err(nack(
+                479,
+                "a retry resend with both <enc> and <participants>",
+            ));
+        }
+        let tos: Vec<&Node> = participants
+            .child_nodes()
+            .iter()
+            .filter(|c| c.tag == "to")
+            .collect();
+        let [to] = tos.as_slice() else {
+            return Err(nack(
+                479,
+                format!("a retry resend addressing {} devices, not one", tos.len()),
+            ));
+        };
+        let named = jid_attr(to, "jid").and_then(|jid| self.accounts.resolve(&jid));
+        if named.as_ref().map(|(addr, _)| addr) != Some(target) {
+            return Err(nack(
+                479,
+                "a retry resend whose <to> is not the device it is for",
+            ));
+        }
+        single_enc(to)
     }
 
     /// Accepts the stanza `key` names: assigns `t`, remembers the ack for repeats, sends it,
@@ -833,6 +870,73 @@ mod tests {
         assert!(f.take("100002:4@lid").is_empty());
         assert_eq!(f.server.accepted().len(), 2);
         assert_eq!(f.server.accepted()[1].retry_count, Some(2));
+    }
+
+    #[test]
+    fn a_resend_wrapped_in_participants_as_baileys_sends_it_reaches_its_device() {
+        let mut f = Fixture::new();
+        f.connect("100002:3@lid");
+        f.connect("100002:4@lid");
+        let resend = |id: &str, to: &str| {
+            Node::new("message")
+                .attr("id", id.to_owned())
+                .jid_attr("to", jid("100002:3@lid"))
+                .attr("type", "text")
+                .attr("device_fanout", "false")
+                .children(vec![
+                    Node::new("participants").children(vec![
+                        Node::new("to").jid_attr("jid", jid(to)).children(vec![
+                            Node::new("enc")
+                                .attr("v", "2")
+                                .attr("type", "pkmsg")
+                                .bytes(vec![9; 40]),
+                        ]),
+                    ]),
+                    Node::new("device-identity").bytes(vec![1]),
+                ])
+        };
+        let out = f.submit(A2, &resend("R2", "100002:3@lid"));
+        assert!(ack_of(&out, "R2").unwrap().attr_str("error").is_none());
+        let got = f.take("100002:3@lid");
+        assert_eq!(summary(&got), vec!["message:R2"]);
+        assert_eq!(
+            enc_bytes(got[0].child("enc").unwrap()),
+            Bytes::from(vec![9; 40])
+        );
+        assert!(f.take("100002:4@lid").is_empty());
+        assert!(f.server.complaints().is_empty());
+        // Its <to> must be the device the stanza is for.
+        let out = f.submit(A2, &resend("R3", "100002:4@lid"));
+        assert_eq!(ack_of(&out, "R3").unwrap().attr_str("error"), Some("479"));
+        assert_eq!(f.server.complaints().len(), 1);
+        assert!(f.take("100002:4@lid").is_empty());
+    }
+
+    #[test]
+    fn a_garbled_message_reaches_its_device_with_the_last_byte_flipped_once() {
+        let mut f = Fixture::new();
+        f.connect("100002:3@lid");
+        assert!(f.server.garble_next_messages(&jid("100002:3@lid"), 1));
+        let targets = [("100002:3@lid", "msg")];
+        for id in ["G1", "G2"] {
+            f.submit(A2, &message(id, B_USER, &targets));
+        }
+        let got = f.take("100002:3@lid");
+        assert_eq!(summary(&got), vec!["message:G1", "message:G2"]);
+        let sent = b"ct-G1-100002:3@lid";
+        let mut garbled = sent.to_vec();
+        *garbled.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            enc_bytes(got[0].child("enc").unwrap()),
+            Bytes::from(garbled)
+        );
+        assert_eq!(
+            enc_bytes(got[1].child("enc").unwrap()),
+            Bytes::from_static(b"ct-G2-100002:3@lid")
+        );
+        // The server logs what the sender sent, not what it garbled.
+        assert_eq!(f.server.routed()[0].ciphertext, Bytes::from_static(sent));
+        assert!(!f.server.garble_next_messages(&jid("999:1@lid"), 1));
     }
 
     #[test]

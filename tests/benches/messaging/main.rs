@@ -48,8 +48,7 @@ use rand_core::SeedableRng;
 use tether_core::binary::{Jid, Server};
 use tether_core::connection::{Config, Event};
 use tether_core::creds::{
-    CredentialChange, CredentialStore, Credentials, CredentialsDelta, DeviceIdentity, PersistSeq,
-    StoreError,
+    CredentialChange, CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError,
 };
 use tether_core::driver::Options;
 use tether_core::messaging::address::Address;

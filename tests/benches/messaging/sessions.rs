@@ -5,23 +5,7 @@ use super::*;
 
 /// The `i`-th linked identity.
 fn identity(i: u32) -> (Credentials, Jid) {
-    let mut seed = [11; 32];
-    seed[..4].copy_from_slice(&i.to_le_bytes());
-    let mut creds = Credentials::generate(&mut ChaCha20Rng::from_seed(seed));
-    let jid = Jid::device(
-        &(15_551_000_000_u64 + u64::from(i)).to_string(),
-        1,
-        Server::WhatsApp,
-    );
-    creds.device = Some(DeviceIdentity {
-        jid: jid.clone(),
-        lid: None,
-        account: Bytes::new(),
-        platform: None,
-        business_name: None,
-    });
-    creds.confirmed = true;
-    (creds, jid)
+    tether_tests::identities::linked_identity(11, 15_551_000_000, i)
 }
 
 /// A store at `path` with linked credentials and `sessions` Signal sessions (real records from

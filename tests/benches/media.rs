@@ -1,0 +1,554 @@
+//! Media throughput and memory (issue 18's performance targets), Tether beside npm Baileys
+//! 6.17.16 doing the same work against the same `tether_sim::net::SimServer` with TLS (its
+//! loopback media host serves HTTPS with a test CA, as `tether sim --tls` does):
+//!
+//! - **throughput**: a document of 16 MiB of random bytes, one warm-up round and then
+//!   `TETHER_BENCH_ROUNDS` timed rounds of
+//!   - *upload*: encrypt + upload (Tether: `Client::upload`, two streaming passes over the
+//!     file, HTTPS POST; Baileys: `prepareWAMessageMedia` with `sock.waUploadToServer`),
+//!   - *download to a file*: download + decrypt (Tether: `Client::download` to a path, every
+//!     check — encrypted hash, MAC, plaintext hash — and an fsync before the rename; Baileys:
+//!     `downloadMediaMessage(…, 'stream')` piped into a file, no check, no fsync),
+//!   - *download to memory*: the same into a buffer (`Client::download_bytes`; Baileys:
+//!     `'buffer'`).
+//!
+//!   Every downloaded file's SHA-256 is checked against the original's, outside the timing.
+//!   Tether is the tokio adapter on a current-thread runtime (one thread for the client); the
+//!   simulator's threads are not counted in its CPU time.
+//! - **rss**: the peak resident memory (`VmHWM`, reset through `/proc/self/clear_refs` before
+//!   each transfer) of a fresh process that connects, uploads a 100,000,000-byte document and
+//!   downloads it to a file, beside its resident memory connected and idle.
+//!
+//! ```text
+//! (cd interop && npm ci --ignore-scripts)          # Baileys, once (skipped when absent)
+//! cargo bench -p tether-tests --bench media                   # throughput and rss
+//! cargo bench -p tether-tests --bench media -- throughput     # or rss
+//! TETHER_BENCH_MEDIA_MIB=16 TETHER_BENCH_ROUNDS=5 TETHER_BENCH_RSS_BYTES=100000000 \
+//! TETHER_BENCH_DIR=<a directory on the disk to measure> TETHER_BENCH_BAILEYS=0 ...
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+use tether_core::connection::{Config, Event};
+use tether_core::creds::{CredentialChange, CredentialsDelta, PersistSeq};
+use tether_core::driver::{Options, TlsTrust};
+use tether_core::media::{MediaKind, MediaOptions, media_message};
+use tether_core::proto::message::Message;
+use tether_core::proxy::ProxySetting;
+use tether_sim::Device;
+use tether_sim::net::{SimServer, SimServerConfig, TestCa};
+use tether_store_redb::RedbStore;
+use tether_tests::identities::linked_identity;
+use tether_tests::interop::fidelity::link_baileys_session_with;
+use tether_tests::interop::harness::Baileys;
+
+/// Bound on any one wait (never a speed assertion: only a hung run fails).
+const LIMIT: Duration = Duration::from_secs(600);
+
+const MIB: f64 = 1_048_576.0;
+
+fn main() {
+    if std::env::var("TETHER_BENCH_ROLE").as_deref() == Ok("media-client") {
+        rss_client();
+        return;
+    }
+    let picked: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let run = |name: &str| picked.is_empty() || picked.iter().any(|p| p == name);
+    println!(
+        "machine: {} cores, load average {}",
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let dir = bench_dir().join(format!("tether-bench-media-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("make the bench directory");
+    println!("files under {}", dir.display());
+    let ca = TestCa::generate().expect("a test CA");
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.ca_pem()).expect("write the CA");
+    let server = SimServer::start(SimServerConfig {
+        tls: Some(ca),
+        // Baileys needs the first frame held back a little (the messaging benches do the same).
+        first_frame_delay: Duration::from_millis(100),
+        ..SimServerConfig::default()
+    })
+    .expect("start the sim server");
+    let sim = Sim {
+        server: &server,
+        dir: &dir,
+        ca_file: &ca_file,
+    };
+    if run("throughput") {
+        throughput(&sim);
+    }
+    if run("rss") {
+        rss(&sim);
+    }
+    server.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The simulator and where this run keeps its files.
+struct Sim<'a> {
+    server: &'a SimServer,
+    dir: &'a Path,
+    ca_file: &'a Path,
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn bench_dir() -> PathBuf {
+    std::env::var_os("TETHER_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
+}
+
+/// Writes `len` seeded random bytes to `path` in 1 MiB pieces; returns their SHA-256.
+fn random_file(path: &Path, len: u64, seed: u64) -> [u8; 32] {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    let mut hash = Sha256::new();
+    let mut buf = vec![0; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        rng.fill_bytes(&mut buf[..n]);
+        hash.update(&buf[..n]);
+        file.write_all(&buf[..n]).expect("write");
+        left -= n as u64;
+    }
+    file.flush().expect("flush");
+    hash.finalize().into()
+}
+
+fn sha256_file(path: &Path) -> [u8; 32] {
+    let mut file = std::fs::File::open(path).expect("open");
+    let mut hash = Sha256::new();
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).expect("read");
+        if n == 0 {
+            return hash.finalize().into();
+        }
+        hash.update(&buf[..n]);
+    }
+}
+
+/// A Tether account the server knows, its credentials in a redb store at `path`.
+fn linked_store(server: &SimServer, path: &Path, i: u32) {
+    let (creds, jid) = linked_identity(13, 15_552_000_000, i);
+    server.with_server(|s| {
+        s.register_device(creds.noise_key.public_bytes(), Device { jid, lid: None });
+    });
+    RedbStore::open(path)
+        .expect("open the store")
+        .apply_delta(
+            PersistSeq(1),
+            &CredentialsDelta::one(CredentialChange::Created(Box::new(creds))),
+        )
+        .expect("write the credentials");
+}
+
+fn client_config(
+    url: String,
+    root: [u8; 32],
+    version_url: String,
+    ca_file: &Path,
+) -> (Config, Options) {
+    let mut config = Config::for_server(url, root);
+    config.reconnect.base_delay = Duration::from_millis(100);
+    config.version_url = version_url;
+    let mut options = Options::default();
+    options.proxy = ProxySetting::Off;
+    options.seed = Some([13; 32]);
+    options.trust = TlsTrust::builtin_only().with_ca_file(ca_file);
+    (config, options)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    // One thread drives the client (its transfers included); file calls of the adapter go to
+    // tokio's blocking pool.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Opens the store at `path` and connects; returns once `Connected`.
+async fn connected(
+    path: &Path,
+    config: Config,
+    options: Options,
+) -> (tether_runtime_tokio::Client, tether_runtime_tokio::Events) {
+    let store = RedbStore::open(path).expect("open the store");
+    let (client, mut events) = tether_runtime_tokio::start(config, store, options)
+        .await
+        .expect("start");
+    client.connect().expect("connect");
+    loop {
+        let event = tokio::time::timeout(LIMIT, events.next())
+            .await
+            .expect("no event within the limit")
+            .expect("the driver ended");
+        if let Event::Connected { .. } = event {
+            return (client, events);
+        }
+    }
+}
+
+/// The document message a finished upload makes (what a recipient would download from).
+fn document(upload: &tether_core::media::Upload) -> Message {
+    let mut options = MediaOptions::default();
+    options.file_name = Some("bench.bin".into());
+    options.mimetype = Some("application/octet-stream".into());
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    media_message(upload, &options, unix)
+}
+
+/// One client's timings: per round, upload / download to a file / to memory, wall and CPU.
+#[derive(Default)]
+struct Rounds {
+    upload: Vec<(Duration, Duration)>,
+    to_file: Vec<(Duration, Duration)>,
+    to_memory: Vec<(Duration, Duration)>,
+    /// The process's peak resident memory (Baileys' Node.js process).
+    peak_rss_kib: Option<u64>,
+}
+
+/// Median wall time and its throughput (MiB/s of plaintext), and the median CPU time.
+fn line(what: &str, samples: &[(Duration, Duration)], bytes: u64) -> (f64, String) {
+    let mut wall: Vec<Duration> = samples.iter().map(|s| s.0).collect();
+    let mut cpu: Vec<Duration> = samples.iter().map(|s| s.1).collect();
+    wall.sort();
+    cpu.sort();
+    let median = wall[wall.len() / 2];
+    let rate = bytes as f64 / MIB / median.as_secs_f64();
+    (
+        rate,
+        format!(
+            "  {what:<20} median {:8.1} ms = {rate:7.1} MiB/s (best {:.1} ms, worst {:.1} ms); CPU median {:.1} ms",
+            ms(median),
+            ms(wall[0]),
+            ms(wall[wall.len() - 1]),
+            ms(cpu[cpu.len() / 2]),
+        ),
+    )
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// CPU time of this process's threads, the simulator's excluded.
+fn client_cpu() -> Duration {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten() {
+        let Ok(task) = task else { continue };
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim().starts_with("tether-sim") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Duration::from_nanos(total)
+}
+
+/// Tether and then Baileys on the same 16 MiB document; prints both and the ratios.
+fn throughput(sim: &Sim<'_>) {
+    let bytes = env_u64("TETHER_BENCH_MEDIA_MIB", 16) << 20;
+    let rounds = env_u64("TETHER_BENCH_ROUNDS", 5).max(1) as usize;
+    println!(
+        "\n== media throughput: a {:.0} MiB document, 1 warm-up + {rounds} rounds each, over loopback HTTPS ==",
+        bytes as f64 / MIB
+    );
+    let file = sim.dir.join("document.bin");
+    let sha = random_file(&file, bytes, 16);
+    let tether = tether_rounds(sim, &file, sha, rounds);
+    println!("tether (tokio adapter, current-thread runtime, release):");
+    let t = [
+        line("encrypt + upload", &tether.upload, bytes),
+        line("download → file", &tether.to_file, bytes),
+        line("download → memory", &tether.to_memory, bytes),
+    ];
+    for (_, text) in &t {
+        println!("{text}");
+    }
+    let wanted = std::env::var("TETHER_BENCH_BAILEYS").map_or(true, |v| v != "0");
+    if !wanted {
+        return;
+    }
+    match baileys_rounds(sim, &file, sha, rounds) {
+        Ok(baileys) => {
+            println!("baileys (npm 6.17.16, Node.js):");
+            let b = [
+                line("encrypt + upload", &baileys.upload, bytes),
+                line("download → file", &baileys.to_file, bytes),
+                line("download → memory", &baileys.to_memory, bytes),
+            ];
+            for (_, text) in &b {
+                println!("{text}");
+            }
+            if let Some(kib) = baileys.peak_rss_kib {
+                println!("  the Node.js process's peak RSS: {kib} KiB");
+            }
+            println!(
+                "tether ÷ baileys throughput: upload {:.2}×, download → file {:.2}×, download → memory {:.2}× (target ≥ 5×)",
+                t[0].0 / b[0].0,
+                t[1].0 / b[1].0,
+                t[2].0 / b[2].0
+            );
+        }
+        Err(why) => println!("baileys: not measured ({why})"),
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
+fn tether_rounds(sim: &Sim<'_>, file: &Path, sha: [u8; 32], rounds: usize) -> Rounds {
+    let store = sim.dir.join("tether-throughput.redb");
+    linked_store(sim.server, &store, 0);
+    let (config, options) = client_config(
+        sim.server.ws_url(),
+        sim.server.root_public(),
+        sim.server.version_url(),
+        sim.ca_file,
+    );
+    let out = sim.dir.join("tether.bin");
+    let mut result = Rounds::default();
+    runtime().block_on(async {
+        let (client, _events) = connected(&store, config, options).await;
+        for round in 0..=rounds {
+            let (t0, c0) = (Instant::now(), client_cpu());
+            let upload = client
+                .upload(MediaKind::Document, file)
+                .await
+                .expect("upload");
+            let (t1, c1) = (Instant::now(), client_cpu());
+            let message = document(&upload);
+            let length = client.download(&message, &out).await.expect("download");
+            let (t2, c2) = (Instant::now(), client_cpu());
+            assert_eq!(sha256_file(&out), sha, "the downloaded file differs");
+            let _ = std::fs::remove_file(&out);
+            let (t3, c3) = (Instant::now(), client_cpu());
+            let bytes = client.download_bytes(&message).await.expect("download");
+            let (t4, c4) = (Instant::now(), client_cpu());
+            assert_eq!(<[u8; 32]>::from(Sha256::digest(&bytes)), sha);
+            assert_eq!(length, bytes.len() as u64);
+            drop(bytes);
+            if round > 0 {
+                result.upload.push((t1 - t0, c1 - c0));
+                result.to_file.push((t2 - t1, c2 - c1));
+                result.to_memory.push((t4 - t3, c4 - c3));
+            }
+        }
+        client.shutdown().await.expect("shutdown");
+    });
+    result
+}
+
+fn baileys_rounds(
+    sim: &Sim<'_>,
+    file: &Path,
+    sha: [u8; 32],
+    rounds: usize,
+) -> Result<Rounds, String> {
+    let harness = Baileys::locate()?;
+    let auth = sim.dir.join("baileys-auth");
+    std::fs::create_dir_all(&auth).map_err(|e| e.to_string())?;
+    let ca = sim.ca_file.to_str().ok_or("the CA path is not UTF-8")?;
+    let env = [
+        ("FIDELITY_APP_STATE_KEY_ID", "AAAAAAAA"),
+        ("NODE_EXTRA_CA_CERTS", ca),
+    ];
+    let (app, _) = link_baileys_session_with(sim.server, &auth, LIMIT, &env)?;
+    app.quit()?;
+    let mut child = Process::new(harness.node())
+        .env("NODE_EXTRA_CA_CERTS", ca)
+        .arg(harness.root().join("interop/media-bench.mjs"))
+        .arg(sim.server.ws_url())
+        .arg(&auth)
+        .arg(file)
+        .arg(rounds.to_string())
+        .arg(sim.dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start node: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let hex_sha = hex::encode(sha);
+    let mut result = Rounds::default();
+    let millis = |v: &Json| Duration::from_secs_f64(v.as_f64().unwrap_or(f64::NAN) / 1000.0);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let v: Json = serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))?;
+        if let Some(error) = v["error"].as_str() {
+            let _ = child.kill();
+            return Err(format!("Baileys failed: {error}"));
+        }
+        if v["done"] == true {
+            result.peak_rss_kib = v["max_rss_kib"].as_u64();
+            break;
+        }
+        if v["sha256_file"] != hex_sha.as_str() || v["sha256_buffer"] != hex_sha.as_str() {
+            let _ = child.kill();
+            return Err(format!("Baileys downloaded something else: {line}"));
+        }
+        if v["round"].as_u64().unwrap_or(0) > 0 {
+            let cpu = &v["cpu_ms"];
+            result
+                .upload
+                .push((millis(&v["upload_ms"]), millis(&cpu["upload"])));
+            result.to_file.push((
+                millis(&v["download_file_ms"]),
+                millis(&cpu["download_file"]),
+            ));
+            result.to_memory.push((
+                millis(&v["download_buffer_ms"]),
+                millis(&cpu["download_buffer"]),
+            ));
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if !status.success() || result.upload.len() != rounds {
+        return Err(format!(
+            "node exited with {status} after {} rounds",
+            result.upload.len()
+        ));
+    }
+    Ok(result)
+}
+
+/// Peak memory of a fresh client process moving a large document (upload, then download).
+fn rss(sim: &Sim<'_>) {
+    let bytes = env_u64("TETHER_BENCH_RSS_BYTES", 100_000_000);
+    println!(
+        "\n== peak resident memory of a fresh Tether process moving a {bytes}-byte document (target < 16 MB) =="
+    );
+    let file = sim.dir.join("large.bin");
+    let sha = random_file(&file, bytes, 100);
+    let store = sim.dir.join("tether-rss.redb");
+    linked_store(sim.server, &store, 1);
+    let out = sim.dir.join("large-downloaded.bin");
+    let exe = std::env::current_exe().expect("own path");
+    let run = Process::new(exe)
+        .env("TETHER_BENCH_ROLE", "media-client")
+        .env("TETHER_BENCH_STORE", &store)
+        .env("TETHER_BENCH_URL", sim.server.ws_url())
+        .env("TETHER_BENCH_ROOT", hex::encode(sim.server.root_public()))
+        .env("TETHER_BENCH_VERSION_URL", sim.server.version_url())
+        .env("TETHER_BENCH_CA", sim.ca_file)
+        .env("TETHER_BENCH_FILE", &file)
+        .env("TETHER_BENCH_OUT", &out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run the client process");
+    let report = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "the client process failed: {report}");
+    assert_eq!(sha256_file(&out), sha, "the downloaded file differs");
+    print!("{report}");
+    println!("the downloaded file's SHA-256 matches the original");
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(&out);
+}
+
+/// Memory figures of this process from `/proc/self/status`, in KiB.
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
+}
+
+/// Resets `VmHWM` to the current resident size.
+fn reset_peak() {
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset the peak RSS");
+}
+
+/// RSS now, split: `total (anonymous + file-backed)`.
+fn rss_now() -> String {
+    format!(
+        "{} KiB (anonymous {} + file-backed {})",
+        status_kib("VmRSS:"),
+        status_kib("RssAnon:"),
+        status_kib("RssFile:")
+    )
+}
+
+/// The client process of `rss`: connects, uploads the file, downloads it; prints its memory.
+fn rss_client() {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}"));
+    let mut root = [0; 32];
+    hex::decode_to_slice(var("TETHER_BENCH_ROOT"), &mut root).expect("root hex");
+    let version_url = var("TETHER_BENCH_VERSION_URL");
+    let ca = PathBuf::from(var("TETHER_BENCH_CA"));
+    let (config, options) = client_config(var("TETHER_BENCH_URL"), root, version_url, &ca);
+    let (file, out) = (
+        PathBuf::from(var("TETHER_BENCH_FILE")),
+        PathBuf::from(var("TETHER_BENCH_OUT")),
+    );
+    let at_start = rss_now();
+    runtime().block_on(async {
+        let (client, _events) =
+            connected(Path::new(&var("TETHER_BENCH_STORE")), config, options).await;
+        // Let the login's follow-ups (pre-key upload, presence) settle.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let login_peak = status_kib("VmHWM:");
+        let idle = rss_now();
+        reset_peak();
+        let t = Instant::now();
+        let upload = client
+            .upload(MediaKind::Document, &file)
+            .await
+            .expect("upload");
+        let up = (t.elapsed(), status_kib("VmHWM:"), rss_now());
+        let message = document(&upload);
+        reset_peak();
+        let t = Instant::now();
+        client.download(&message, &out).await.expect("download");
+        let down = (t.elapsed(), status_kib("VmHWM:"), rss_now());
+        println!("VmRSS at start: {at_start}");
+        println!("connected and idle 1 s: {idle}; peak through the login {login_peak} KiB");
+        println!(
+            "upload ({:.2} s): peak {} KiB; after it {}",
+            up.0.as_secs_f64(),
+            up.1,
+            up.2
+        );
+        println!(
+            "download to a file ({:.2} s): peak {} KiB; after it {}",
+            down.0.as_secs_f64(),
+            down.1,
+            down.2
+        );
+        client.shutdown().await.expect("shutdown");
+    });
+    std::io::stdout().flush().expect("flush");
+}
