@@ -645,11 +645,13 @@ fn media_of(
             ),
         )
     })?;
-    let options = if voice_note {
+    let mut options = if voice_note {
         tether_net_common::media_client::voice_note_options(&m.path)
     } else {
         tether_net_common::media_client::options_for(kind, &m.path, m.caption.as_deref())
     };
+    // With the `thumbnails` feature: an image's JPEG thumbnail and size.
+    tether_net_common::media_source::fill_options_for_path(kind, &m.path, &mut options);
     let upload = backend.upload(kind, &m.path).map_err(|e| {
         Refusal::new(
             "media_failed",

@@ -17,7 +17,10 @@ pub mod groups;
 pub mod media;
 pub mod media_client;
 pub mod media_retry;
+pub mod media_source;
 pub mod sends;
+#[cfg(feature = "thumbnails")]
+pub mod thumbnail;
 pub mod trust;
 
 /// The core, for the paths of [`messaging_methods!`] (not an API of its own).

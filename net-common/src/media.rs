@@ -108,15 +108,47 @@ async fn open<D: MediaDial>(
     Ok(stream)
 }
 
-/// Encrypts `path` with `keys` chunk by chunk, handing each piece of ciphertext to `sink`;
+/// The plaintext an upload reads twice (once for the digests, once into the socket): a
+/// file, or bytes in memory.
+#[derive(Clone, Copy, Debug)]
+pub enum Plain<'a> {
+    /// The file at this path, read in [`CHUNK`]s.
+    File(&'a Path),
+    /// These bytes.
+    Bytes(&'a [u8]),
+}
+
+impl Plain<'_> {
+    /// What to call it in an error.
+    fn describe(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Bytes(bytes) => format!("the {} bytes given", bytes.len()),
+        }
+    }
+
+    /// A reader from its start.
+    fn open(&self) -> Result<Box<dyn Read + Send + '_>, MediaError> {
+        match self {
+            Self::File(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(local(format!("reading {}", path.display())))?;
+                Ok(Box::new(file))
+            }
+            Self::Bytes(bytes) => Ok(Box::new(*bytes)),
+        }
+    }
+}
+
+/// Encrypts `plain` with `keys` chunk by chunk, handing each piece of ciphertext to `sink`;
 /// the digests at the end.
 fn encrypt_file(
-    path: &Path,
+    plain: &Plain<'_>,
     keys: &MediaKeys,
     mut sink: impl FnMut(&[u8]) -> Result<(), MediaError>,
 ) -> Result<Digests, MediaError> {
-    let reading = local(format!("reading {}", path.display()));
-    let mut file = std::fs::File::open(path).map_err(&reading)?;
+    let reading = local(format!("reading {}", plain.describe()));
+    let mut file = plain.open()?;
     let mut encryptor = MediaEncryptor::new(keys);
     let (mut buf, mut out) = (vec![0u8; CHUNK], Vec::with_capacity(CHUNK + 32));
     loop {
@@ -157,13 +189,26 @@ pub async fn upload_file<D: MediaDial>(
     unix: u64,
 ) -> Result<Upload, MediaError> {
     checked_size(path, kind, limit)?;
+    upload_plain(dial, conn, kind, Plain::File(path), media_key, limit, unix).await
+}
+
+/// [`upload_file`] for any [`Plain`] source (its size already checked against `limit`).
+pub async fn upload_plain<D: MediaDial>(
+    dial: &D,
+    conn: &MediaConn,
+    kind: MediaKind,
+    plain: Plain<'_>,
+    media_key: MediaKey,
+    limit: u64,
+    unix: u64,
+) -> Result<Upload, MediaError> {
     let keys = media_key.expand(kind);
     // Pass 1: the digests (the upload URL carries the encrypted file's hash).
-    let digests = encrypt_file(path, &keys, |_| Ok(()))?;
+    let digests = encrypt_file(&plain, &keys, |_| Ok(()))?;
     let mut uploading = Uploading::new(kind, media_key, digests, conn, limit)?;
     while let Some(mut attempt) = uploading.next_attempt() {
         let host = attempt.host().to_owned();
-        let sent = send_blob(dial, attempt.request(), &host, path, &keys, &digests).await;
+        let sent = send_blob(dial, attempt.request(), &host, &plain, &keys, &digests).await;
         let answer = match sent {
             Ok(stream) => read_answer(dial, stream, &host, &mut attempt).await,
             Err(e) => Err(e),
@@ -186,13 +231,13 @@ async fn send_blob<D: MediaDial>(
     dial: &D,
     request: &Request,
     host: &str,
-    path: &Path,
+    plain: &Plain<'_>,
     keys: &MediaKeys,
     expected: &Digests,
 ) -> Result<D::Stream, MediaError> {
     let mut stream = open(dial, request, host).await?;
-    let reading = local(format!("reading {}", path.display()));
-    let mut file = std::fs::File::open(path).map_err(&reading)?;
+    let reading = local(format!("reading {}", plain.describe()));
+    let mut file = plain.open()?;
     let mut encryptor = MediaEncryptor::new(keys);
     let (mut buf, mut out) = (vec![0u8; CHUNK], Vec::with_capacity(CHUNK + 32));
     let mut done = false;
@@ -203,7 +248,7 @@ async fn send_blob<D: MediaDial>(
                 std::mem::replace(&mut encryptor, MediaEncryptor::new(keys)).finish(&mut out);
             if &digests != expected {
                 return Err(MediaError::Io {
-                    what: format!("uploading {}", path.display()),
+                    what: format!("uploading {}", plain.describe()),
                     detail: "the file changed while it was being uploaded; send it again".into(),
                 });
             }

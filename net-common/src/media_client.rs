@@ -4,7 +4,8 @@
 //! `download`/`download_bytes`.
 //!
 //! ```text
-//! send_media: media_conn (cached while fresh, else asked) ─▶ upload (a host refusing the
+//! send_media: the source prepared (size checked; a reader spooled) and the options filled
+//!   (mimetype, file name, seconds, thumbnail) ─▶ media_conn (cached while fresh, else asked) ─▶ upload (a host refusing the
 //!   token: media_conn refreshed, upload once more) ─▶ the media message ─▶ Client::send
 //!   (durable in the outbox before the stanza; a restart resends it without uploading)
 //! download: media_conn hosts (none when offline: the message's url) ─▶ verified file
@@ -48,12 +49,19 @@ pub fn unix_now() -> u64 {
 
 /// The mimetype of a file of `kind` named `path`, by its extension.
 pub fn guess_mimetype(path: &Path, kind: MediaKind) -> String {
+    mimetype_by_extension(path)
+        .unwrap_or_else(|| tether_core::media::message::default_mimetype(kind))
+        .to_owned()
+}
+
+/// The mimetype the extension of `path` names, if it is a common one.
+pub fn mimetype_by_extension(path: &Path) -> Option<&'static str> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    let known = match ext.as_str() {
+    Some(match ext.as_str() {
         "jpg" | "jpeg" => "image/jpeg",
         "png" => "image/png",
         "gif" => "image/gif",
@@ -70,9 +78,8 @@ pub fn guess_mimetype(path: &Path, kind: MediaKind) -> String {
         "json" => "application/json",
         "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        _ => return tether_core::media::message::default_mimetype(kind).to_owned(),
-    };
-    known.to_owned()
+        _ => return None,
+    })
 }
 
 /// The options of `send_image`/`send_video`/`send_voice_note`/`send_document`.
@@ -91,26 +98,8 @@ pub fn options_for(kind: MediaKind, path: &Path, caption: Option<&str>) -> Media
 pub fn voice_note_options(path: &Path) -> MediaOptions {
     let mut options = options_for(MediaKind::Audio, path, None);
     options.voice_note = true;
-    options.seconds = ogg_seconds(path);
+    crate::media_source::fill_options_for_path(MediaKind::Audio, path, &mut options);
     options
-}
-
-/// The duration of the Ogg/Opus file at `path`, from its first and last bytes only.
-fn ogg_seconds(path: &Path) -> Option<u32> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
-    use tether_core::media::ogg::{HEAD_BYTES, TAIL_BYTES, opus_seconds};
-    let mut file = std::fs::File::open(path).ok()?;
-    let mut head = Vec::with_capacity(HEAD_BYTES);
-    (&mut file)
-        .take(HEAD_BYTES as u64)
-        .read_to_end(&mut head)
-        .ok()?;
-    let length = file.metadata().ok()?.len();
-    file.seek(SeekFrom::Start(length.saturating_sub(TAIL_BYTES as u64)))
-        .ok()?;
-    let mut tail = Vec::with_capacity(TAIL_BYTES);
-    file.take(TAIL_BYTES as u64).read_to_end(&mut tail).ok()?;
-    opus_seconds(&head, &tail)
 }
 
 /// `media_conn`, uploads, media sends and downloads for an adapter's `Client` (which has
@@ -138,120 +127,134 @@ macro_rules! media_methods {
             Ok(wait.await?)
         }
 
-        /// Encrypts and uploads the file at `path` as `kind` (streamed: never held whole).
-        /// A host refusing the token gets one more try with a fresh `media_conn`.
+        /// Encrypts and uploads `source` (a path, bytes or a reader: see
+        /// `MediaSource`) as `kind`, streamed: never
+        /// held whole. A host refusing the token gets one more try with a fresh `media_conn`.
         pub async fn upload(
             &self,
             kind: $crate::__core::media::MediaKind,
-            path: impl AsRef<std::path::Path>,
+            source: impl Into<$crate::media_source::MediaSource>,
         ) -> Result<$crate::__core::media::Upload, $crate::__core::media::MediaError> {
-            let path = path.as_ref();
-            $crate::media::checked_size(path, kind, self.media_limit)?;
+            let prepared = source.into().prepare(kind, self.media_limit).await?;
+            self.upload_prepared(kind, &prepared).await
+        }
+
+        async fn upload_prepared(
+            &self,
+            kind: $crate::__core::media::MediaKind,
+            prepared: &$crate::media_source::Prepared,
+        ) -> Result<$crate::__core::media::Upload, $crate::__core::media::MediaError> {
             let key = $crate::media_client::fresh_media_key()?;
             let conn = self.media_conn(false).await?;
             let unix = $crate::media_client::unix_now();
             let net = &*self.net;
-            let first = $crate::media::upload_file(
-                net,
-                &conn,
-                kind,
-                path,
-                key.clone(),
-                self.media_limit,
-                unix,
-            )
-            .await;
+            let plain = prepared.plain();
+            let limit = self.media_limit;
+            let first =
+                $crate::media::upload_plain(net, &conn, kind, plain, key.clone(), limit, unix)
+                    .await;
             match first {
                 Err($crate::__core::media::MediaError::Status {
                     status: 401 | 403, ..
                 }) => {
                     let conn = self.media_conn(true).await?;
-                    $crate::media::upload_file(net, &conn, kind, path, key, self.media_limit, unix)
-                        .await
+                    $crate::media::upload_plain(net, &conn, kind, plain, key, limit, unix).await
                 }
                 other => other,
             }
         }
 
-        /// Uploads the file at `path` as `kind` and sends it to `to` presented as `options`
-        /// say. The upload comes first; the message is then durable in the outbox before it
+        /// Uploads `source` (a path, bytes or a reader: see
+        /// `MediaSource`) as `kind` and sends it to `to`
+        /// presented as `options` say; what they leave unset is filled in from the source
+        /// where it tells: the mimetype (by name, else by the first bytes), a document's
+        /// file name, a voice note's duration and, with the `thumbnails` feature, an
+        /// image's size and JPEG thumbnail (give `options.thumbnail` yourself for a video).
+        /// The upload comes first; the message is then durable in the outbox before it
         /// goes out (a restart resends it without uploading again). Await the
         /// `PendingSend` for the server's answer.
         pub async fn send_media(
             &self,
             to: impl $crate::__core::messaging::recipient::IntoRecipient,
             kind: $crate::__core::media::MediaKind,
-            path: impl AsRef<std::path::Path>,
+            source: impl Into<$crate::media_source::MediaSource>,
             options: &$crate::__core::media::MediaOptions,
         ) -> Result<$crate::sends::PendingSend, $crate::media_client::SendMediaError> {
             let to = to
                 .into_recipient()
                 .map_err($crate::__core::driver::MessagingError::from)?;
-            let upload = self.upload(kind, path).await?;
+            let prepared = source.into().prepare(kind, self.media_limit).await?;
+            let mut options = options.clone();
+            prepared.fill_options(kind, &mut options);
+            let upload = self.upload_prepared(kind, &prepared).await?;
+            drop(prepared);
             let message = $crate::__core::media::media_message(
                 &upload,
-                options,
+                &options,
                 $crate::media_client::unix_now(),
             );
             Ok(self.send(to, message)?)
         }
 
-        /// Sends the image at `path` (JPEG, PNG, WebP) with an optional caption.
+        /// Sends an image (JPEG, PNG, WebP; a path, bytes or a reader) with an optional
+        /// caption; with the `thumbnails` feature its JPEG thumbnail and size go along.
         pub async fn send_image(
             &self,
             to: impl $crate::__core::messaging::recipient::IntoRecipient,
-            path: impl AsRef<std::path::Path>,
+            source: impl Into<$crate::media_source::MediaSource>,
             caption: Option<&str>,
         ) -> Result<$crate::sends::PendingSend, $crate::media_client::SendMediaError> {
-            let path = path.as_ref();
+            let mut options = $crate::__core::media::MediaOptions::default();
+            options.caption = caption.map(str::to_owned);
             let kind = $crate::__core::media::MediaKind::Image;
-            let options = $crate::media_client::options_for(kind, path, caption);
-            self.send_media(to, kind, path, &options).await
+            self.send_media(to, kind, source, &options).await
         }
 
-        /// Sends the video at `path` (MP4) with an optional caption; `gif`: plays silently
-        /// in a loop.
+        /// Sends a video (MP4; a path, bytes or a reader) with an optional caption; `gif`:
+        /// plays silently in a loop. A thumbnail is the caller's to give
+        /// (`options.thumbnail` of `send_media`).
         pub async fn send_video(
             &self,
             to: impl $crate::__core::messaging::recipient::IntoRecipient,
-            path: impl AsRef<std::path::Path>,
+            source: impl Into<$crate::media_source::MediaSource>,
             caption: Option<&str>,
             gif: bool,
         ) -> Result<$crate::sends::PendingSend, $crate::media_client::SendMediaError> {
-            let path = path.as_ref();
-            let kind = $crate::__core::media::MediaKind::Video;
-            let mut options = $crate::media_client::options_for(kind, path, caption);
+            let mut options = $crate::__core::media::MediaOptions::default();
+            options.caption = caption.map(str::to_owned);
             options.gif = gif;
-            self.send_media(to, kind, path, &options).await
+            let kind = $crate::__core::media::MediaKind::Video;
+            self.send_media(to, kind, source, &options).await
         }
 
-        /// Sends the Ogg/Opus file at `path` as a voice note (push to talk) lasting
-        /// `seconds` (when `None`, read from the file's Ogg pages).
+        /// Sends an Ogg/Opus file (a path, bytes or a reader) as a voice note (push to
+        /// talk) lasting `seconds` (when `None`, read from its Ogg pages).
         pub async fn send_voice_note(
             &self,
             to: impl $crate::__core::messaging::recipient::IntoRecipient,
-            path: impl AsRef<std::path::Path>,
+            source: impl Into<$crate::media_source::MediaSource>,
             seconds: Option<u32>,
         ) -> Result<$crate::sends::PendingSend, $crate::media_client::SendMediaError> {
-            let path = path.as_ref();
+            let mut options = $crate::__core::media::MediaOptions::default();
+            options.voice_note = true;
+            options.seconds = seconds;
             let kind = $crate::__core::media::MediaKind::Audio;
-            let mut options = $crate::media_client::voice_note_options(path);
-            options.seconds = seconds.or(options.seconds);
-            self.send_media(to, kind, path, &options).await
+            self.send_media(to, kind, source, &options).await
         }
 
-        /// Sends the file at `path` as a document (its file name shown), with an optional
-        /// caption.
+        /// Sends a document (a path, bytes or a reader; its name shown: a path's file name
+        /// or `MediaSource::named`), with an
+        /// optional caption.
         pub async fn send_document(
             &self,
             to: impl $crate::__core::messaging::recipient::IntoRecipient,
-            path: impl AsRef<std::path::Path>,
+            source: impl Into<$crate::media_source::MediaSource>,
             caption: Option<&str>,
         ) -> Result<$crate::sends::PendingSend, $crate::media_client::SendMediaError> {
-            let path = path.as_ref();
+            let mut options = $crate::__core::media::MediaOptions::default();
+            options.caption = caption.map(str::to_owned);
             let kind = $crate::__core::media::MediaKind::Document;
-            let options = $crate::media_client::options_for(kind, path, caption);
-            self.send_media(to, kind, path, &options).await
+            self.send_media(to, kind, source, &options).await
         }
 
         /// Downloads the media of `message` to `path`: streamed into `<path>.part` and

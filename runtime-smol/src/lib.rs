@@ -55,7 +55,15 @@ pub use tether_core::reason::DisconnectReason;
 pub use tether_net_common::groups::{GroupQueryError, PendingGroupInfo, PendingGroupList};
 use tether_net_common::media::MediaConnTracker;
 pub use tether_net_common::media_client::SendMediaError;
+pub use tether_net_common::media_source::MediaSource;
 pub use tether_net_common::sends::PendingSend;
+
+/// A media source reading `reader` to its end (streamed to a spool file, never held whole):
+/// smol's files, sockets and pipes are futures-io readers already
+/// ([`MediaSource::reader`]); the same call exists on tokio for `tokio::io::AsyncRead`.
+pub fn media_reader(reader: impl futures_util::io::AsyncRead + Send + 'static) -> MediaSource {
+    MediaSource::reader(reader)
+}
 use tether_net_common::sends::{SendTracker, send_watched};
 
 /// The driver future: spawn it on the executor that should run the connection.

@@ -42,7 +42,11 @@ pub use tether_core::reason::DisconnectReason;
 pub use tether_net_common::groups::{GroupQueryError, PendingGroupInfo, PendingGroupList};
 use tether_net_common::media::MediaConnTracker;
 pub use tether_net_common::media_client::SendMediaError;
+pub use tether_net_common::media_source::MediaSource;
 pub use tether_net_common::sends::PendingSend;
+
+mod reader;
+pub use reader::media_reader;
 use tether_net_common::sends::{SendTracker, send_watched};
 
 /// Starts driving a connection: loads credentials from `store` on the blocking pool, builds

@@ -5,7 +5,9 @@
 //! a document back and the client downloads it, verified, to a path; a corrupted blob is
 //! refused with a typed integrity error and leaves no file; an expired one is a 410, and
 //! `download_message` gets it again through the media-retry flow (on both runtimes; the
-//! failures, NOT_FOUND and a typed timeout, on tokio).
+//! failures, NOT_FOUND and a typed timeout, on tokio). Images and documents also go from bytes
+//! and from the runtime's own async readers (a PNG with its generated thumbnail size; a reader
+//! over the media limit refused).
 //! Bounded waits only; nothing asserts a speed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -38,6 +40,16 @@ fn content(len: usize, salt: u8) -> Vec<u8> {
         .collect()
 }
 
+/// A `width`×`height` PNG.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([x as u8, y as u8, (x ^ y) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
 fn setup(dir: &std::path::Path) -> (SimServer, Config, Options) {
     let ca = TestCa::generate().unwrap();
     let ca_file = dir.join("ca.pem");
@@ -53,6 +65,7 @@ fn setup(dir: &std::path::Path) -> (SimServer, Config, Options) {
     let mut options = Options::default();
     options.proxy = ProxySetting::Off;
     options.seed = Some([9; 32]);
+    options.media_limit = 1024 * 1024;
     options.trust = TlsTrust::builtin_only().with_ca_file(ca_file);
     (server, config, options)
 }
@@ -78,7 +91,7 @@ fn phone_media(server: &SimServer, phone: usize, what: &str) -> MediaRef {
 }
 
 macro_rules! scenario {
-    ($client:expr, $events:expr, $server:expr, $dir:expr) => {{
+    ($client:expr, $events:expr, $server:expr, $dir:expr, $reader:expr) => {{
         let client = $client;
         let mut events = $events;
         let server: &SimServer = $server;
@@ -172,6 +185,41 @@ macro_rules! scenario {
         assert_eq!(server.fetch_media(&got).unwrap(), image);
         assert_eq!(server.media_uploads(), 2, "one upload per file, over HTTPS");
 
+        // From bytes: a PNG, sent with its JPEG thumbnail and size (the `thumbnails` feature),
+        // its mimetype read from its first bytes.
+        let png = png(320, 240);
+        client
+            .send_image(contact.as_str(), png.clone(), Some("a png from bytes"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let got = phone_media(server, 1, "a png from bytes");
+        assert_eq!(got.mimetype.as_deref(), Some("image/png"));
+        assert_eq!((got.width, got.height), (Some(320), Some(240)));
+        assert_eq!(server.fetch_media(&got).unwrap(), png);
+        // From a reader (the runtime's own AsyncRead), named: streamed to a spool file, then
+        // uploaded like a path; the document shows the name.
+        let streamed = content(300_007, 7);
+        let source = ($reader)(streamed.clone()).named("streamed.txt");
+        client
+            .send_document(contact.as_str(), source, Some("from a reader"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let got = phone_media(server, 1, "streamed.txt");
+        assert_eq!(got.mimetype.as_deref(), Some("text/plain"));
+        assert_eq!(got.file_length, Some(streamed.len() as u64));
+        assert_eq!(server.fetch_media(&got).unwrap(), streamed);
+        // Over the media limit (1 MiB here), a reader is refused as it is read.
+        let big = ($reader)(vec![0u8; 2 * 1024 * 1024]);
+        match client.send_document(contact.as_str(), big, None).await {
+            Err(tether_runtime_tokio::SendMediaError::Media(MediaError::TooLarge { .. })) => {}
+            other => panic!("a reader over the media limit must be refused, got {other:?}"),
+        }
+        assert_eq!(server.media_uploads(), 4, "nothing uploaded for the refused reader");
+
         // Phone → Tether: the media lands with the message; the download is verified.
         let back = content(150_001, 3);
         let mut options = MediaOptions::default();
@@ -248,7 +296,9 @@ fn media_round_trips_on_tokio() {
             .await
             .unwrap();
         use events_next_tokio as events_next;
-        scenario!(client, events, &server, &scratch_dir);
+        scenario!(client, events, &server, &scratch_dir, |data: Vec<u8>| {
+            tether_runtime_tokio::media_reader(std::io::Cursor::new(data))
+        });
     });
     server.shutdown();
     let _ = std::fs::remove_dir_all(dir);
@@ -266,7 +316,9 @@ fn media_round_trips_on_smol() {
                 .unwrap();
         smol::spawn(driver).detach();
         use events_next_smol as events_next;
-        scenario!(client, events, &server, &scratch_dir);
+        scenario!(client, events, &server, &scratch_dir, |data: Vec<u8>| {
+            tether_runtime_smol::media_reader(futures_lite::io::Cursor::new(data))
+        });
     });
     server.shutdown();
     let _ = std::fs::remove_dir_all(dir);

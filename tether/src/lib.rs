@@ -9,6 +9,7 @@
 //! | `runtime-tokio` (default) | `tether::runtime` = `tether::tokio` = `tether_runtime_tokio` | tokio |
 //! | `runtime-smol` | `tether::smol` = `tether_runtime_smol` (and `tether::runtime` without tokio) | smol, async-std's executor, any futures-io executor |
 //! | `store-redb` (default) | [`RedbStore`] | — |
+//! | `thumbnails` (default) | JPEG thumbnails of sent images (the `image` crate) | — |
 //!
 //! With both runtimes enabled, `runtime` is tokio and the smol adapter stays reachable as
 //! `tether::smol`. With neither, the build fails and names the flag to add.
@@ -90,6 +91,9 @@ pub use tether_runtime_tokio as tokio;
 #[cfg(feature = "runtime-smol")]
 pub use tether_runtime_smol as smol;
 
+/// Where a sent media file comes from: a path, bytes or a reader (`runtime::media_reader`).
+pub use runtime::{MediaSource, SendMediaError, media_reader};
+
 /// The credential store on redb: atomic, single owner, crash-safe.
 #[cfg(feature = "store-redb")]
 pub use tether_store_redb::{RedbStore, RedbStoreError};
@@ -98,6 +102,7 @@ pub use tether_core::binary::Jid;
 pub use tether_core::connection::{Command, CommandError, Config, Event, State};
 pub use tether_core::creds::{CredentialStore, StoreError};
 pub use tether_core::driver::{ClientError, MessagingError, Options, Sent, StartError};
+pub use tether_core::media::{MediaError, MediaKind, MediaOptions};
 pub use tether_core::messaging::chatstate::ChatState;
 pub use tether_core::messaging::compose::{Quoted, ReactionTarget, Text, reaction};
 pub use tether_core::messaging::groups::{GroupChange, GroupInfo, GroupParticipant};
@@ -109,6 +114,12 @@ pub use tether_core::messaging::types::{
 pub use tether_core::proto::message::Message;
 pub use tether_core::proxy::ProxySetting;
 pub use tether_core::reason::DisconnectReason;
+
+/// The README's Rust code compiled as doctests, so its echo bot keeps building against this
+/// API (`cargo test -p tether --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 /// Why [`config_from_env`] refused the environment.
 #[derive(Debug, thiserror::Error)]
