@@ -15,17 +15,32 @@ use crate::records::Table;
 impl Inbox {
     /// Steps 1 and 2 for the queued stanzas `from..n`: asks for what is missing; `true` when
     /// every record they need is cached.
+    ///
+    /// A stanza looked at before is looked at again only up to the first one still waiting:
+    /// loads are answered in the order they were asked, and the batch waits for that one
+    /// anyway (without this, every answered load re-checked every waiting stanza of the
+    /// batch: quadratic in the batch). A stanza never looked at is always looked at, so its
+    /// records are asked for as it arrives.
     pub(super) fn gather(&mut self, ctx: &mut Ctx<'_>, from: usize, n: usize) -> bool {
         let mut all = true;
+        let mut blocked = false;
         for i in from..n {
             let Some(q) = self.queue.get(i) else { break };
             if q.ready {
                 continue;
             }
-            let keys = match (&q.env, &q.keys) {
-                (Err(_), _) => continue,
-                (Ok(_), Some(keys)) => keys.clone(),
-                (Ok(env), None) => {
+            let Ok(env) = &q.env else { continue };
+            let keys = match &q.keys {
+                Some(_) if blocked => {
+                    all = false;
+                    continue;
+                }
+                Some(_) => self
+                    .queue
+                    .get_mut(i)
+                    .and_then(|q| q.keys.take())
+                    .unwrap_or_default(),
+                None => {
                     // 1. The sender's LID mapping, where the stanza does not carry the LID.
                     let map = UserId::of(&env.sender().to_non_ad())
                         .filter(|u| u.ns == Namespace::Pn && env.alt_lid.is_none())
@@ -34,21 +49,22 @@ impl Inbox {
                         && !ctx.want_pinned(&[map])
                     {
                         all = false;
+                        blocked = true;
                         continue;
                     }
-                    let keys = self.needs(ctx, env);
-                    if let Some(q) = self.queue.get_mut(i) {
-                        q.keys = Some(keys.clone());
-                    }
-                    keys
+                    self.needs(ctx, env)
                 }
             };
             // 2. Everything the decryption needs.
             let ready = ctx.want_pinned(&keys);
             if let Some(q) = self.queue.get_mut(i) {
+                q.keys = Some(keys);
                 q.ready = ready;
             }
-            all &= ready;
+            if !ready {
+                all = false;
+                blocked = true;
+            }
         }
         all
     }
