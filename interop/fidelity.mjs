@@ -34,6 +34,9 @@
 // that long, or a WebP sticker, animated when the word says so); "download <id> <file>" (downloadMediaMessage of received
 // message <id>, the bytes written to <file>; only from a loopback URL, so a test never reaches
 // WhatsApp, and without Baileys' re-upload request, which rebuilds the URL on WhatsApp's host);
+// "location <jid> <latitude> <longitude> <name>" (a location message with that name);
+// "contact <jid> <phone digits> <display name>" (a contact card: a vCard with FN and a TEL
+// carrying waid=<phone digits>);
 // "reupload <id>" (Baileys' updateMediaMessage: the media-retry request to its own phone and
 // the new direct path from the phone's answer; Baileys 6.17.16 then points the URL at
 // mmg.whatsapp.net, and the harness points it at the media host the message named instead).
@@ -331,6 +334,20 @@ lines.on('line', (line) => {
   } else if (trimmed.startsWith('media ')) {
     const [, jid, kind, file, ...words] = trimmed.split(' ');
     sendMedia(jid, kind, file, words.join(' '));
+  } else if (trimmed.startsWith('location ')) {
+    const [, jid, latitude, longitude, ...words] = trimmed.split(' ');
+    send(jid, {
+      location: {
+        degreesLatitude: Number(latitude),
+        degreesLongitude: Number(longitude),
+        name: words.join(' '),
+      },
+    });
+  } else if (trimmed.startsWith('contact ')) {
+    const [, jid, phone, ...words] = trimmed.split(' ');
+    const displayName = words.join(' ');
+    const vcard = `BEGIN:VCARD\nVERSION:3.0\nFN:${displayName}\nTEL;type=CELL;waid=${phone}:+${phone}\nEND:VCARD`;
+    send(jid, { contacts: { displayName, contacts: [{ displayName, vcard }] } });
   } else if (trimmed.startsWith('download ')) {
     const [, id, file] = trimmed.split(' ');
     download(id, file);

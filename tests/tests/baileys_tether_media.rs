@@ -11,6 +11,7 @@
 //! - Tether sends the same six (its sticker animated, which `send_sticker` reads from the
 //!   WebP header); Baileys sees the same kinds and flags, and its `downloadMediaMessage`
 //!   returns identical bytes (only ever from the loopback URL the message names).
+//! - Baileys sends a location and a contact card: Tether sees their typed fields.
 //! - Baileys' media retry: one of those files expires, Baileys' re-upload request reaches its
 //!   own (simulated) phone, and the phone's `mediaretry` answer gives Baileys the new path.
 //!
@@ -262,6 +263,30 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
     }
     assert_eq!(server.media_uploads(), 6, "Baileys uploaded each file once");
 
+    // A location and a contact card (no media): their typed fields arrive as Baileys set them.
+    let id = baileys.send(&format!(
+        "location {tether_account} 52.520008 13.404954 Brandenburg Gate"
+    ));
+    let m = tether.message(&id);
+    let location = m.message.location_message.as_deref().expect("a location");
+    assert_eq!(location.degrees_latitude, Some(52.520008), "{location:?}");
+    assert_eq!(location.degrees_longitude, Some(13.404954), "{location:?}");
+    assert_eq!(location.name.as_deref(), Some("Brandenburg Gate"));
+    assert!(MediaRef::of(&m.message).is_none());
+    let id = baileys.send(&format!(
+        "contact {tether_account} 4915112345678 Ada Lovelace"
+    ));
+    let m = tether.message(&id);
+    let contact = m.message.contact_message.as_deref().expect("a contact");
+    assert_eq!(contact.display_name.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(
+        contact.vcard.as_deref(),
+        Some(
+            "BEGIN:VCARD\nVERSION:3.0\nFN:Ada Lovelace\n\
+             TEL;type=CELL;waid=4915112345678:+4915112345678\nEND:VCARD"
+        )
+    );
+
     // Tether → Baileys: the same six; `downloadMediaMessage` gives the same bytes.
     let mut voice_note = None;
     for sample in samples(50, "Tether") {
@@ -363,7 +388,7 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     assert_eq!(
         (tether.got.len(), baileys.got.len()),
-        (6, 6),
+        (8, 6),
         "Tether got {:?}, Baileys got {:?}",
         tether.got.keys().collect::<Vec<_>>(),
         baileys.got.keys().collect::<Vec<_>>()
