@@ -17,7 +17,7 @@
 //    "stub":N or null,"stubParameters":[...] or null,"fields":["..."]}         (messages.upsert)
 //    "media":{"type":"image|video|audio|document|sticker","url":"...","directPath":"...",
 //             "mimetype":"...","fileLength":N,"fileName":"...","caption":"...","ptt":bool,
-//             "seconds":N} or null,
+//             "seconds":N,"gifPlayback":bool,"isAnimated":bool} or null,
 //   {"event":"sent","id":"..."}                          (after "send", "reply", "react", "media")
 //   {"event":"send-failed","message":"..."}
 //   {"event":"downloaded","id":"...","path":"...","length":N,"sha256":"hex"}    (after "download")
@@ -28,11 +28,15 @@
 // Commands on stdin, one per line: "quit" (exit now); "send <jid> <text>" (sendMessage with
 // that text); "reply <jid> <id> <text>" (that text quoting message <id>, one this process
 // received); "react <jid> <id> <emoji>" (a reaction to message <id>, received or sent here);
-// "media <jid> image|document|voice <file> [<caption, file name or seconds>]" (sendMessage with
-// the file's bytes as an image with that caption, a document with that file name, or a voice
-// note (ptt, Ogg/Opus) that long); "download <id> <file>" (downloadMediaMessage of received
+// "media <jid> image|video|gif|document|voice|sticker <file> [<caption, file name, seconds or
+// 'animated'>]" (sendMessage with the file's bytes as an image or an MP4 video with that
+// caption (a gif: gifPlayback), a document with that file name, a voice note (ptt, Ogg/Opus)
+// that long, or a WebP sticker, animated when the word says so); "download <id> <file>" (downloadMediaMessage of received
 // message <id>, the bytes written to <file>; only from a loopback URL, so a test never reaches
 // WhatsApp, and without Baileys' re-upload request, which rebuilds the URL on WhatsApp's host);
+// "location <jid> <latitude> <longitude> <name>" (a location message with that name);
+// "contact <jid> <phone digits> <display name>" (a contact card: a vCard with FN and a TEL
+// carrying waid=<phone digits>);
 // "reupload <id>" (Baileys' updateMediaMessage: the media-retry request to its own phone and
 // the new direct path from the phone's answer; Baileys 6.17.16 then points the URL at
 // mmg.whatsapp.net, and the harness points it at the media host the message named instead).
@@ -203,6 +207,8 @@ const mediaOf = (message) => {
         caption: media.caption || null,
         ptt: !!media.ptt,
         seconds: media.seconds || null,
+        gifPlayback: !!media.gifPlayback,
+        isAnimated: !!media.isAnimated,
       };
     }
   }
@@ -218,6 +224,9 @@ const isLoopback = (url) => {
   }
 };
 
+// A placeholder JPEG preview (start and end of image markers) for videos.
+const THUMBNAIL = Buffer.from([0xff, 0xd8, 0xff, 0xd9]);
+
 const sendMedia = (jid, kind, file, extra) => {
   let bytes;
   try {
@@ -228,6 +237,17 @@ const sendMedia = (jid, kind, file, extra) => {
   }
   if (kind === 'image') {
     send(jid, { image: bytes, mimetype: 'image/jpeg', caption: extra || undefined });
+  } else if (kind === 'video' || kind === 'gif') {
+    // A thumbnail given, so Baileys does not run ffmpeg over the (synthetic) file.
+    send(jid, {
+      video: bytes,
+      mimetype: 'video/mp4',
+      caption: extra || undefined,
+      gifPlayback: kind === 'gif',
+      jpegThumbnail: THUMBNAIL,
+    });
+  } else if (kind === 'sticker') {
+    send(jid, { sticker: bytes, isAnimated: extra === 'animated' });
   } else if (kind === 'document') {
     send(jid, { document: bytes, mimetype: 'application/pdf', fileName: extra || 'file' });
   } else if (kind === 'voice') {
@@ -314,6 +334,20 @@ lines.on('line', (line) => {
   } else if (trimmed.startsWith('media ')) {
     const [, jid, kind, file, ...words] = trimmed.split(' ');
     sendMedia(jid, kind, file, words.join(' '));
+  } else if (trimmed.startsWith('location ')) {
+    const [, jid, latitude, longitude, ...words] = trimmed.split(' ');
+    send(jid, {
+      location: {
+        degreesLatitude: Number(latitude),
+        degreesLongitude: Number(longitude),
+        name: words.join(' '),
+      },
+    });
+  } else if (trimmed.startsWith('contact ')) {
+    const [, jid, phone, ...words] = trimmed.split(' ');
+    const displayName = words.join(' ');
+    const vcard = `BEGIN:VCARD\nVERSION:3.0\nFN:${displayName}\nTEL;type=CELL;waid=${phone}:+${phone}\nEND:VCARD`;
+    send(jid, { contacts: { displayName, contacts: [{ displayName, vcard }] } });
   } else if (trimmed.startsWith('download ')) {
     const [, id, file] = trimmed.split(' ');
     download(id, file);

@@ -114,6 +114,15 @@ pub struct SendMedia {
     /// The caption (not for `voice`).
     #[serde(default)]
     pub caption: Option<String>,
+    /// The file name a `document` shows (default: the path's).
+    #[serde(default)]
+    pub file_name: Option<String>,
+    /// The mimetype (default: by the file's extension, else its first bytes).
+    #[serde(default)]
+    pub mimetype: Option<String>,
+    /// A `video` that plays silently in a loop, as a GIF.
+    #[serde(default)]
+    pub gif: bool,
     /// As for `send`.
     #[serde(default = "yes")]
     pub wait: bool,
@@ -252,6 +261,17 @@ impl Request {
                         "send_media: a voice note has no caption; drop \"caption\"".into(),
                     ));
                 }
+                if m.gif && m.kind != "video" {
+                    return Err(bad(
+                        "send_media: only a video plays as a GIF; drop \"gif\" or send a video"
+                            .into(),
+                    ));
+                }
+                if m.file_name.is_some() && m.kind != "document" {
+                    return Err(bad(
+                        "send_media: only a document shows a file name; drop \"file_name\"".into(),
+                    ));
+                }
                 Self::SendMedia(m)
             }
             "react" => Self::React(serde_json::from_value(rest).map_err(fields)?),
@@ -339,7 +359,8 @@ impl Request {
             }),
             Self::SendMedia(m) => json!({
                 "cmd": "send_media", "to": m.to, "kind": m.kind, "path": m.path,
-                "caption": m.caption, "wait": m.wait,
+                "caption": m.caption, "file_name": m.file_name, "mimetype": m.mimetype,
+                "gif": m.gif, "wait": m.wait,
             }),
             Self::React(r) => json!({
                 "cmd": "react", "chat": r.chat, "id": r.id, "emoji": r.emoji,
@@ -470,6 +491,14 @@ mod tests {
                 "no caption",
             ),
             (r#"{"cmd":"send_media","to":"1","kind":"image"}"#, "path"),
+            (
+                r#"{"cmd":"send_media","to":"1","kind":"image","path":"/a","gif":true}"#,
+                "only a video plays as a GIF",
+            ),
+            (
+                r#"{"cmd":"send_media","to":"1","kind":"video","path":"/a","file_name":"a"}"#,
+                "only a document shows a file name",
+            ),
         ];
         for (line, needle) in cases {
             let e = Request::parse(line).unwrap_err();

@@ -650,6 +650,13 @@ fn media_of(
     } else {
         tether_net_common::media_client::options_for(kind, &m.path, m.caption.as_deref())
     };
+    if m.file_name.is_some() {
+        options.file_name.clone_from(&m.file_name);
+    }
+    if m.mimetype.is_some() {
+        options.mimetype.clone_from(&m.mimetype);
+    }
+    options.gif = m.gif;
     // With the `thumbnails` feature: an image's JPEG thumbnail and size.
     tether_net_common::media_source::fill_options_for_path(kind, &m.path, &mut options);
     let upload = backend.upload(kind, &m.path).map_err(|e| {

@@ -352,7 +352,7 @@ fn send_media_uploads_then_sends_the_media_message() {
     assert_eq!((&v["ok"], &v["id"]), (&json!(true), &json!("ID1")), "{v}");
     {
         let r = fake.recorded.lock().unwrap();
-        assert_eq!(r.uploads, vec![(MediaKind::Document, file)]);
+        assert_eq!(r.uploads, vec![(MediaKind::Document, file.clone())]);
         let media = MediaRef::of(&r.sends[0].1).expect("a media message");
         assert_eq!(media.kind, Some(MediaKind::Document));
         assert_eq!(media.file_name.as_deref(), Some("report.pdf"));
@@ -360,6 +360,30 @@ fn send_media_uploads_then_sends_the_media_message() {
         assert_eq!(media.mimetype.as_deref(), Some("application/pdf"));
         assert_eq!(media.file_length, Some(15));
         assert_eq!(media.direct_path.as_deref(), Some("/v/t62.7119-24/fake"));
+    }
+    // The file name and mimetype given, and a video that plays as a GIF.
+    let line = json!({
+        "cmd": "send_media", "to": "15551234567", "kind": "document", "path": file,
+        "file_name": "Q3 report.pdf", "mimetype": "application/x-report", "wait": false,
+    });
+    assert_eq!(raw(&mut c, &line.to_string())["ok"], true);
+    let clip = path.with_file_name("clip.mp4");
+    std::fs::write(&clip, b"\0\0\0\x20ftypisom").unwrap();
+    let line = json!({
+        "cmd": "send_media", "to": "15551234567", "kind": "video", "path": clip, "gif": true,
+        "wait": false,
+    });
+    assert_eq!(raw(&mut c, &line.to_string())["ok"], true);
+    {
+        let mut r = fake.recorded.lock().unwrap();
+        let named = MediaRef::of(&r.sends[1].1).expect("a media message");
+        assert_eq!(named.file_name.as_deref(), Some("Q3 report.pdf"));
+        assert_eq!(named.mimetype.as_deref(), Some("application/x-report"));
+        let gif = MediaRef::of(&r.sends[2].1).expect("a media message");
+        assert_eq!(gif.kind, Some(MediaKind::Video));
+        assert!(gif.gif);
+        r.sends.truncate(1);
+        r.uploads.truncate(1);
     }
     // A voice note is push to talk.
     let ogg = path.with_file_name("note.ogg");

@@ -1,6 +1,6 @@
 //! The media half of the adapters' `Client`, written once
 //! ([`media_methods!`](crate::media_methods)): `media_conn`, `upload`,
-//! `send_image`/`send_video`/`send_voice_note`/`send_document`/`send_media`, and
+//! `send_image`/`send_video`/`send_voice_note`/`send_document`/`send_sticker`/`send_media`, and
 //! `download`/`download_bytes`.
 //!
 //! ```text
@@ -239,6 +239,20 @@ macro_rules! media_methods {
             options.voice_note = true;
             options.seconds = seconds;
             let kind = $crate::__core::media::MediaKind::Audio;
+            self.send_media(to, kind, source, &options).await
+        }
+
+        /// Sends a WebP image (a path, bytes or a reader) as a sticker: always `image/webp`,
+        /// animated when the WebP header says the file is.
+        pub async fn send_sticker(
+            &self,
+            to: impl $crate::__core::messaging::recipient::IntoRecipient,
+            source: impl Into<$crate::media_source::MediaSource>,
+        ) -> Result<$crate::sends::PendingSend, $crate::media_client::SendMediaError> {
+            let kind = $crate::__core::media::MediaKind::Sticker;
+            let mut options = $crate::__core::media::MediaOptions::default();
+            let webp = $crate::__core::media::message::default_mimetype(kind);
+            options.mimetype = Some(webp.to_owned());
             self.send_media(to, kind, source, &options).await
         }
 

@@ -1,6 +1,7 @@
 //! Where the file of a media message comes from ([`MediaSource`]: a path, bytes or an async
 //! reader), and what is learnt from it before the upload: its mimetype (from its name, else
-//! its first bytes), a voice note's duration (its Ogg pages) and, with the `thumbnails`
+//! its first bytes), a voice note's duration (its Ogg pages), whether a sticker is animated
+//! (its WebP header) and, with the `thumbnails`
 //! feature, an image's size and JPEG thumbnail (the `thumbnail` module).
 //!
 //! ```text
@@ -10,7 +11,8 @@
 //!   reader ─▶ copied in CHUNKs into a 0600 spool file in the temp directory, refused as soon
 //!             as it passes the limit                              ─▶ Prepared::File (spool,
 //!             removed when the Prepared is dropped)
-//! Prepared ─▶ fill_options: mimetype, file name, seconds, thumbnail, width/height where unset
+//! Prepared ─▶ fill_options: mimetype, file name, seconds, animated, thumbnail, width/height
+//!            where unset
 //!          ─▶ plain() ─▶ media::upload_plain (read twice: digests, then the socket)
 //! ```
 //!
@@ -297,8 +299,15 @@ impl Prepared {
         opus_seconds(&head, &tail)
     }
 
+    /// Whether the file is an animated WebP, from its first bytes.
+    pub fn webp_animated(&self) -> bool {
+        use tether_core::media::webp::{HEAD_BYTES, webp_animated};
+        self.peek(HEAD_BYTES, false)
+            .is_some_and(|head| webp_animated(&head))
+    }
+
     /// Fills in what `options` leave unset and the source tells: the mimetype, a document's
-    /// file name, a voice note's duration, and (with the `thumbnails` feature) an image's
+    /// file name, a voice note's duration, whether a sticker is animated, and (with the `thumbnails` feature) an image's
     /// width, height and JPEG thumbnail. A thumbnail that cannot be made (not an image this
     /// build decodes, or too large to decode) is left out with a warning: the message goes
     /// without one.
@@ -311,6 +320,9 @@ impl Prepared {
         }
         if kind == MediaKind::Audio && options.voice_note && options.seconds.is_none() {
             options.seconds = self.ogg_seconds();
+        }
+        if kind == MediaKind::Sticker && !options.animated {
+            options.animated = self.webp_animated();
         }
         #[cfg(feature = "thumbnails")]
         if kind == MediaKind::Image && options.thumbnail.is_none() {
@@ -446,6 +458,25 @@ mod tests {
             matches!(refused, Err(MediaError::TooLarge { size: 300_000, .. })),
             "{refused:?}"
         );
+    }
+
+    #[test]
+    fn a_sticker_is_animated_when_its_webp_header_says_so() {
+        let webp = |flags: u8| {
+            let mut file = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0".to_vec();
+            file.extend_from_slice(&[flags, 0, 0, 0, 7, 7]);
+            file
+        };
+        for (flags, animated) in [(0x12, true), (0x10, false)] {
+            let prepared = futures_executor_block_on(
+                MediaSource::bytes(webp(flags)).prepare(MediaKind::Sticker, 1 << 20),
+            )
+            .unwrap();
+            let mut options = MediaOptions::default();
+            prepared.fill_options(MediaKind::Sticker, &mut options);
+            assert_eq!(options.animated, animated, "flags {flags:#x}");
+            assert_eq!(options.mimetype.as_deref(), Some("image/webp"));
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Media end to end through the Rust API, on both runtimes with the same scenario: a client
 //! links against a TLS `SimServer` (its media host serves HTTPS with the test CA, trusted
-//! through `Options::trust`), uploads and sends a document and an image to a contact's
-//! simulated phone, which downloads byte-identical files from the media host; the phone sends
+//! through `Options::trust`), uploads and sends a document, an image and an animated sticker
+//! to a contact's simulated phone, which downloads byte-identical files from the media host; the phone sends
 //! a document back and the client downloads it, verified, to a path; a corrupted blob is
 //! refused with a typed integrity error and leaves no file; an expired one is a 410, and
 //! `download_message` gets it again through the media-retry flow (on both runtimes; the
@@ -85,6 +85,26 @@ fn phone_media(server: &SimServer, phone: usize, what: &str) -> MediaRef {
         assert!(
             Instant::now() < end,
             "phone {phone} never received {what}: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until phone `phone` received a sticker.
+fn phone_sticker(server: &SimServer, phone: usize) -> MediaRef {
+    let end = Instant::now() + LIMIT;
+    loop {
+        let got = server.received(phone).unwrap();
+        let found = got
+            .iter()
+            .filter_map(|r| r.media.as_deref())
+            .find(|m| m.kind == Some(MediaKind::Sticker));
+        if let Some(media) = found {
+            return media.clone();
+        }
+        assert!(
+            Instant::now() < end,
+            "phone {phone} never received a sticker: {got:?}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -183,7 +203,22 @@ macro_rules! scenario {
         let got = phone_media(server, 1, "a photo");
         assert_eq!(got.kind, Some(MediaKind::Image));
         assert_eq!(server.fetch_media(&got).unwrap(), image);
-        assert_eq!(server.media_uploads(), 2, "one upload per file, over HTTPS");
+        // A sticker: an animated WebP, so `send_sticker` marks it animated.
+        let mut sticker = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\x12".to_vec();
+        sticker.extend(content(3_001, 6));
+        let sticker_path = dir.join("wave.webp");
+        std::fs::write(&sticker_path, &sticker).unwrap();
+        client
+            .send_sticker(contact.as_str(), &sticker_path)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let got = phone_sticker(server, 1);
+        assert_eq!(got.mimetype.as_deref(), Some("image/webp"));
+        assert!(got.animated, "{got:?}");
+        assert_eq!(server.fetch_media(&got).unwrap(), sticker);
+        assert_eq!(server.media_uploads(), 3, "one upload per file, over HTTPS");
 
         // From bytes: a PNG, sent with its JPEG thumbnail and size (the `thumbnails` feature),
         // its mimetype read from its first bytes.
@@ -218,7 +253,7 @@ macro_rules! scenario {
             Err(tether_runtime_tokio::SendMediaError::Media(MediaError::TooLarge { .. })) => {}
             other => panic!("a reader over the media limit must be refused, got {other:?}"),
         }
-        assert_eq!(server.media_uploads(), 4, "nothing uploaded for the refused reader");
+        assert_eq!(server.media_uploads(), 5, "nothing uploaded for the refused reader");
 
         // Phone → Tether: the media lands with the message; the download is verified.
         let back = content(150_001, 3);

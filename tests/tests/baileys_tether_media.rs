@@ -3,11 +3,15 @@
 //! Node through `NODE_EXTRA_CA_CERTS`). Baileys is a companion of phone 0's account, Tether
 //! (the tokio adapter on a redb store) of phone 1's.
 //!
-//! - Baileys sends an image, a document and a voice note (uploading each to the hosts the
-//!   sim's `media_conn` names, streamed in chunks); Tether's `download` returns bytes identical
-//!   to the files Baileys read, each checked against its SHA-256.
-//! - Tether sends the same three kinds; Baileys' `downloadMediaMessage` returns identical
-//!   bytes (only ever from the loopback URL the message names).
+//! - Baileys sends an image, a document, a voice note, a video, a GIF (a video with
+//!   `gifPlayback`) and a WebP sticker (uploading each to the hosts the sim's `media_conn`
+//!   names, streamed in chunks); Tether sees each kind with its mimetype and flags, and its
+//!   `download` returns bytes identical to the files Baileys read, each checked against its
+//!   SHA-256.
+//! - Tether sends the same six (its sticker animated, which `send_sticker` reads from the
+//!   WebP header); Baileys sees the same kinds and flags, and its `downloadMediaMessage`
+//!   returns identical bytes (only ever from the loopback URL the message names).
+//! - Baileys sends a location and a contact card: Tether sees their typed fields.
 //! - Baileys' media retry: one of those files expires, Baileys' re-upload request reaches its
 //!   own (simulated) phone, and the phone's `mediaretry` answer gives Baileys the new path.
 //!
@@ -45,28 +49,97 @@ struct Sample {
     media: MediaKind,
     file: &'static str,
     bytes: Vec<u8>,
+    /// The `media` command's last word (caption, file name, seconds or `animated`).
+    extra: &'static str,
+    /// A video that plays as a GIF.
+    gif: bool,
+    /// An animated sticker.
+    animated: bool,
+    mimetype: &'static str,
 }
 
-fn samples(salt: u8) -> [Sample; 3] {
+/// The start of an extended WebP file whose flags say `animated` (or not), then content.
+fn webp(len: usize, salt: u8, animated: bool) -> Vec<u8> {
+    let mut file = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0".to_vec();
+    file.push(if animated { 0x12 } else { 0x10 });
+    file.extend(content(len, salt));
+    file
+}
+
+fn samples(salt: u8, from: &'static str) -> [Sample; 6] {
+    let sample = |kind, media, file, bytes, extra, mimetype| Sample {
+        kind,
+        media,
+        file,
+        bytes,
+        extra,
+        gif: kind == "gif",
+        animated: extra == "animated",
+        mimetype,
+    };
+    let (image, video, gif, animated) = match from {
+        "Baileys" => (
+            "a photo from Baileys",
+            "a video from Baileys",
+            "a loop from Baileys",
+            "still",
+        ),
+        _ => (
+            "a photo from Tether",
+            "a video from Tether",
+            "a loop from Tether",
+            "animated",
+        ),
+    };
     [
-        Sample {
-            kind: "image",
-            media: MediaKind::Image,
-            file: "photo.jpg",
-            bytes: content(40_001, salt),
-        },
-        Sample {
-            kind: "document",
-            media: MediaKind::Document,
-            file: "report.pdf",
-            bytes: content(300_007, salt.wrapping_add(1)),
-        },
-        Sample {
-            kind: "voice",
-            media: MediaKind::Audio,
-            file: "note.ogg",
-            bytes: content(12_345, salt.wrapping_add(2)),
-        },
+        sample(
+            "image",
+            MediaKind::Image,
+            "photo.jpg",
+            content(40_001, salt),
+            image,
+            "image/jpeg",
+        ),
+        sample(
+            "document",
+            MediaKind::Document,
+            "report.pdf",
+            content(300_007, salt.wrapping_add(1)),
+            "report.pdf",
+            "application/pdf",
+        ),
+        sample(
+            "voice",
+            MediaKind::Audio,
+            "note.ogg",
+            content(12_345, salt.wrapping_add(2)),
+            "7",
+            "audio/ogg; codecs=opus",
+        ),
+        sample(
+            "video",
+            MediaKind::Video,
+            "clip.mp4",
+            content(150_011, salt.wrapping_add(3)),
+            video,
+            "video/mp4",
+        ),
+        sample(
+            "gif",
+            MediaKind::Video,
+            "loop.mp4",
+            content(20_003, salt.wrapping_add(4)),
+            gif,
+            "video/mp4",
+        ),
+        sample(
+            "sticker",
+            MediaKind::Sticker,
+            "sticker.webp",
+            webp(9_001, salt.wrapping_add(5), animated == "animated"),
+            animated,
+            "image/webp",
+        ),
     ]
 }
 
@@ -135,38 +208,39 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
 
     // Baileys → Tether: each kind arrives with its metadata, and Tether's verified download
     // is the file Baileys read.
-    for sample in samples(1) {
+    for sample in samples(1, "Baileys") {
         let path = dir.join("from-baileys").join(sample.file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &sample.bytes).unwrap();
-        let extra = match sample.media {
-            MediaKind::Image => "a photo from Baileys",
-            MediaKind::Document => sample.file,
-            _ => "7",
-        };
         let id = baileys.send(&format!(
-            "media {tether_account} {} {} {extra}",
+            "media {tether_account} {} {} {}",
             sample.kind,
-            path.display()
+            path.display(),
+            sample.extra
         ));
         let m = tether.message(&id);
         let media = MediaRef::of(&m.message).unwrap_or_else(|| panic!("no media in {m:?}"));
         assert_eq!(media.kind, Some(sample.media), "{media:?}");
         assert_eq!(media.file_length, Some(sample.bytes.len() as u64));
+        assert_eq!(
+            media.mimetype.as_deref(),
+            Some(sample.mimetype),
+            "{media:?}"
+        );
+        assert_eq!(media.gif, sample.gif, "{media:?}");
+        assert_eq!(media.animated, sample.animated, "{media:?}");
         match sample.media {
-            MediaKind::Image => {
-                assert_eq!(media.caption.as_deref(), Some(extra));
-                assert_eq!(media.mimetype.as_deref(), Some("image/jpeg"));
+            MediaKind::Image | MediaKind::Video => {
+                assert_eq!(media.caption.as_deref(), Some(sample.extra));
             }
             MediaKind::Document => {
                 assert_eq!(media.file_name.as_deref(), Some(sample.file));
-                assert_eq!(media.mimetype.as_deref(), Some("application/pdf"));
             }
-            _ => {
+            MediaKind::Audio => {
                 assert!(media.voice_note, "{media:?}");
                 assert_eq!(media.seconds, Some(7));
-                assert_eq!(media.mimetype.as_deref(), Some("audio/ogg; codecs=opus"));
             }
+            _ => assert_eq!(media.caption, None, "{media:?}"),
         }
         let got = tether
             .rt
@@ -187,25 +261,50 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
         assert_eq!(length, sample.bytes.len() as u64);
         assert_eq!(std::fs::read(&saved).unwrap(), sample.bytes);
     }
-    assert_eq!(server.media_uploads(), 3, "Baileys uploaded each file once");
+    assert_eq!(server.media_uploads(), 6, "Baileys uploaded each file once");
 
-    // Tether → Baileys: the same three kinds; `downloadMediaMessage` gives the same bytes.
-    let mut last_sent = None;
-    for sample in samples(50) {
+    // A location and a contact card (no media): their typed fields arrive as Baileys set them.
+    let id = baileys.send(&format!(
+        "location {tether_account} 52.520008 13.404954 Brandenburg Gate"
+    ));
+    let m = tether.message(&id);
+    let location = m.message.location_message.as_deref().expect("a location");
+    assert_eq!(location.degrees_latitude, Some(52.520008), "{location:?}");
+    assert_eq!(location.degrees_longitude, Some(13.404954), "{location:?}");
+    assert_eq!(location.name.as_deref(), Some("Brandenburg Gate"));
+    assert!(MediaRef::of(&m.message).is_none());
+    let id = baileys.send(&format!(
+        "contact {tether_account} 4915112345678 Ada Lovelace"
+    ));
+    let m = tether.message(&id);
+    let contact = m.message.contact_message.as_deref().expect("a contact");
+    assert_eq!(contact.display_name.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(
+        contact.vcard.as_deref(),
+        Some(
+            "BEGIN:VCARD\nVERSION:3.0\nFN:Ada Lovelace\n\
+             TEL;type=CELL;waid=4915112345678:+4915112345678\nEND:VCARD"
+        )
+    );
+
+    // Tether → Baileys: the same six; `downloadMediaMessage` gives the same bytes.
+    let mut voice_note = None;
+    for sample in samples(50, "Tether") {
         let path = dir.join("from-tether").join(sample.file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &sample.bytes).unwrap();
         let to = baileys_account.clone();
+        let client = &tether.client;
         let pending = tether.rt.block_on(async {
             match sample.media {
-                MediaKind::Image => {
-                    tether
-                        .client
-                        .send_image(to, &path, Some("a photo from Tether"))
-                        .await
+                MediaKind::Image => client.send_image(to, &path, Some(sample.extra)).await,
+                MediaKind::Video => {
+                    let caption = Some(sample.extra);
+                    client.send_video(to, &path, caption, sample.gif).await
                 }
-                MediaKind::Document => tether.client.send_document(to, &path, None).await,
-                _ => tether.client.send_voice_note(to, &path, Some(5)).await,
+                MediaKind::Document => client.send_document(to, &path, None).await,
+                MediaKind::Sticker => client.send_sticker(to, &path).await,
+                _ => client.send_voice_note(to, &path, Some(5)).await,
             }
         });
         let id = tether.acked(pending.unwrap_or_else(|e| panic!("send {}: {e}", sample.kind)));
@@ -213,18 +312,26 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
         let media = &seen["media"];
         let expected_type = match sample.media {
             MediaKind::Image => "image",
+            MediaKind::Video => "video",
             MediaKind::Document => "document",
+            MediaKind::Sticker => "sticker",
             _ => "audio",
         };
         assert_eq!(media["type"], expected_type, "{seen}");
         assert_eq!(media["fileLength"], sample.bytes.len() as u64, "{seen}");
+        assert_eq!(media["mimetype"], sample.mimetype, "{seen}");
+        assert_eq!(media["gifPlayback"], sample.gif, "{seen}");
+        assert_eq!(media["isAnimated"], sample.animated, "{seen}");
         match sample.media {
-            MediaKind::Image => assert_eq!(media["caption"], "a photo from Tether", "{seen}"),
+            MediaKind::Image | MediaKind::Video => {
+                assert_eq!(media["caption"], sample.extra, "{seen}");
+            }
             MediaKind::Document => assert_eq!(media["fileName"], sample.file, "{seen}"),
-            _ => {
+            MediaKind::Audio => {
                 assert_eq!(media["ptt"], true, "{seen}");
                 assert_eq!(media["seconds"], 5, "{seen}");
             }
+            _ => assert_eq!(media["caption"], Json::Null, "{seen}"),
         }
         let out = dir.join(format!("saved-by-baileys-{}", sample.file));
         let done = baileys_download(&mut baileys, &id, &out);
@@ -235,19 +342,21 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
             sample.kind
         );
         assert_eq!(std::fs::read(&out).unwrap(), sample.bytes);
-        last_sent = Some((id, sample.bytes));
+        if sample.media == MediaKind::Audio {
+            voice_note = Some((id, sample.bytes));
+        }
     }
     assert_eq!(
         server.media_uploads(),
-        6,
+        12,
         "each file was uploaded exactly once (a retried send reuses its upload)"
     );
 
-    // Baileys' media retry: the last file expires; Baileys' download gets the host's 410, its
+    // Baileys' media retry: the voice note expires; Baileys' download gets the host's 410, its
     // re-upload request (`updateMediaMessage`) reaches its own phone (phone 0, which got
     // Tether's message too), whose `mediaretry` answer Baileys decrypts to the new direct
     // path; the download from there is the file again.
-    let (id, sample) = last_sent.expect("Tether sent media");
+    let (id, sample) = voice_note.expect("Tether sent a voice note");
     let old_path = baileys.got[&id].1["media"]["directPath"]
         .as_str()
         .expect("a direct path")
@@ -279,7 +388,7 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     assert_eq!(
         (tether.got.len(), baileys.got.len()),
-        (3, 3),
+        (8, 6),
         "Tether got {:?}, Baileys got {:?}",
         tether.got.keys().collect::<Vec<_>>(),
         baileys.got.keys().collect::<Vec<_>>()

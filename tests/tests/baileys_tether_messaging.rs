@@ -429,8 +429,14 @@ fn tether_and_baileys_in_a_group_with_a_member_added_and_removed() {
                 .filter(|n| *n > 0)
         });
     }
-    // Phone-number addressing: with a LID-addressed group (`Namespace::Lid`) Baileys 6.17.16's
-    // first send to it is refused by `SimServer` with `not-acceptable` (not yet looked into).
+    // Phone-number addressing. Baileys 6.17.16 predates LID-addressed groups (nothing in it
+    // reads `addressing_mode`): its `relayMessage` encodes every participant device under
+    // `s.whatsapp.net` whatever the group's participants are, so in a LID-addressed group it
+    // asks for the keys of `<lid number>:<device>@s.whatsapp.net`, which names no phone
+    // number: the server answers that user with `<error code="406" text="not-acceptable"/>`
+    // and Baileys gives up on the send. Baileys versions without LID support failed to send to
+    // LID-addressed groups on the real service as well (WhiskeySockets/Baileys issues 1387 and
+    // 1478, "No sessions"); the simulator does not accept what names no account.
     let group = server
         .create_group(
             0,

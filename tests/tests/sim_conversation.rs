@@ -13,67 +13,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ops::Range;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use tether_sim::PlantedBug;
-use tether_sim::conversation::{Conversation, Outcome, Stats};
+use tether_sim::conversation::{Conversation, replay_command};
 use tether_sim::fault_plan::messaging::ConversationPlan;
+use tether_tests::sweep::Sweep;
 
 /// Seeds swept by default; see docs/PERFORMANCE.md for the measured time.
 const DEFAULT_SEEDS: u64 = 10_000;
-/// Every this many seeds, a seed runs twice (same trace hash).
-const DETERMINISM_EVERY: u64 = 10;
-/// Seeds a worker takes at a time.
-const BATCH: u64 = 32;
 
-fn threads() -> usize {
-    if let Ok(text) = std::env::var("TETHER_SIM_THREADS") {
-        return text
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| {
-                panic!("TETHER_SIM_THREADS must be a positive number, got {text:?}")
-            });
-    }
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
-}
-
-fn seeds() -> Range<u64> {
-    let Ok(text) = std::env::var("TETHER_SIM_CONV_SEEDS") else {
-        return 0..DEFAULT_SEEDS;
-    };
-    text.split_once("..")
-        .and_then(|(a, b)| Some(a.trim().parse().ok()?..b.trim().parse().ok()?))
-        .unwrap_or_else(|| panic!("TETHER_SIM_CONV_SEEDS must look like a..b, got {text:?}"))
-}
-
-fn check(seed: u64) -> Result<Outcome, String> {
-    let first = Conversation::run(seed);
-    if let Some(failure) = &first.failure {
-        return Err(failure.to_string());
-    }
-    if seed.is_multiple_of(DETERMINISM_EVERY) {
-        let second = Conversation::run(seed);
-        if second.trace_hash != first.trace_hash {
-            let at = first
-                .trace
-                .iter()
-                .zip(&second.trace)
-                .position(|(a, b)| a != b)
-                .unwrap_or_else(|| first.trace.len().min(second.trace.len()));
-            return Err(format!(
-                "seed {seed}: invariant violated: same seed, same trace hash; the traces \
-                 diverge at line {at}\nreplay: {}",
-                tether_sim::conversation::replay_command(seed)
-            ));
-        }
-    }
-    Ok(first)
-}
+/// The messaging sweep.
+const SWEEP: Sweep = Sweep {
+    name: "messaging sweep",
+    seeds_var: "TETHER_SIM_CONV_SEEDS",
+    replay_var: "TETHER_SIM_CONV_SEED",
+    default_seeds: 0..DEFAULT_SEEDS,
+    batch: 32,
+    run: Conversation::run,
+    replay_command,
+};
 
 /// Seeds that once failed, each for a core bug since fixed; they run in every `cargo test`,
 /// whatever range the sweep covers.
@@ -118,92 +76,22 @@ const REGRESSIONS: &[(u64, &str)] = &[
 
 #[test]
 fn seeds_that_once_failed_hold_every_invariant() {
-    let failed: Vec<String> = REGRESSIONS
-        .iter()
-        .filter_map(|(seed, bug)| check(*seed).err().map(|r| format!("{r}\n(once: {bug})")))
-        .collect();
-    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
-}
-
-#[derive(Default)]
-struct Tally {
-    stats: Stats,
-    failures: Vec<u64>,
-}
-
-fn add(total: &mut Stats, s: &Stats) {
-    total.sent += s.sent;
-    total.send_failed += s.send_failed;
-    total.delivered += s.delivered;
-    total.undecryptable += s.undecryptable;
-    total.crashes += s.crashes;
-    total.retries += s.retries;
+    SWEEP.assert_regressions_hold(REGRESSIONS);
 }
 
 #[test]
 fn messaging_sweep_holds_every_invariant() {
-    if let Ok(seed) = std::env::var("TETHER_SIM_CONV_SEED") {
-        let seed: u64 = seed.parse().expect("TETHER_SIM_CONV_SEED is a number");
-        let outcome = Conversation::run(seed);
-        println!("seed {seed}: plan {:#?}", outcome.plan);
-        for line in &outcome.trace {
-            println!("{line}");
-        }
-        println!(
-            "trace hash {:016x}, {:?}",
-            outcome.trace_hash, outcome.stats
-        );
-        if let Some(failure) = outcome.failure {
-            panic!("{failure}");
-        }
+    if SWEEP.replay() {
         return;
     }
-    let seeds = seeds();
-    let threads = threads();
-    let started = Instant::now();
-    let next = AtomicU64::new(seeds.start);
-    let tally = Mutex::new(Tally::default());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                let mut local = Tally::default();
-                loop {
-                    let from = next.fetch_add(BATCH, Ordering::Relaxed);
-                    if from >= seeds.end {
-                        break;
-                    }
-                    for seed in from..(from + BATCH).min(seeds.end) {
-                        match check(seed) {
-                            Ok(outcome) => add(&mut local.stats, &outcome.stats),
-                            Err(report) => {
-                                eprintln!("{report}\n");
-                                local.failures.push(seed);
-                            }
-                        }
-                    }
-                }
-                let mut tally = tally.lock().unwrap();
-                let stats = local.stats;
-                add(&mut tally.stats, &stats);
-                tally.failures.extend(local.failures);
-            });
-        }
-    });
-    let mut tally = tally.into_inner().unwrap();
-    tally.failures.sort_unstable();
-    let count = seeds.end.saturating_sub(seeds.start);
-    println!(
-        "messaging sweep: {count} seeds on {threads} threads in {:.1?}: {:?}",
-        started.elapsed(),
-        tally.stats
-    );
+    let tally = SWEEP.run_all(SWEEP.seeds());
     assert!(
         tally.failures.is_empty(),
         "failing seeds: {:?}",
         tally.failures
     );
-    if count >= 100 {
-        let s = tally.stats;
+    if tally.seeds >= 100 {
+        let (s, count) = (tally.stats, tally.seeds);
         assert!(s.sent > count, "too few messages sent: {s:?}");
         assert!(s.delivered > count, "too few deliveries: {s:?}");
         assert!(

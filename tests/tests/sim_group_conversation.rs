@@ -14,154 +14,37 @@
 //! show up as a failure of the second invariant within the first seeds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::ops::Range;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
-
 use tether_sim::PlantedBug;
-use tether_sim::conversation::{Conversation, Outcome, Stats, group_replay_command};
+use tether_sim::conversation::{Conversation, group_replay_command};
+use tether_tests::sweep::Sweep;
 
 /// Seeds swept by default.
 const DEFAULT_SEEDS: u64 = 200;
-/// Every this many seeds, a seed runs twice (same trace hash).
-const DETERMINISM_EVERY: u64 = 10;
-/// Seeds a worker takes at a time.
-const BATCH: u64 = 16;
 
-fn threads() -> usize {
-    if let Ok(text) = std::env::var("TETHER_SIM_THREADS") {
-        return text
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| {
-                panic!("TETHER_SIM_THREADS must be a positive number, got {text:?}")
-            });
-    }
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
-}
-
-fn seeds() -> Range<u64> {
-    let Ok(text) = std::env::var("TETHER_SIM_GROUP_SEEDS") else {
-        return 0..DEFAULT_SEEDS;
-    };
-    text.split_once("..")
-        .and_then(|(a, b)| Some(a.trim().parse().ok()?..b.trim().parse().ok()?))
-        .unwrap_or_else(|| panic!("TETHER_SIM_GROUP_SEEDS must look like a..b, got {text:?}"))
-}
-
-fn check(seed: u64) -> Result<Outcome, String> {
-    let first = Conversation::run_groups(seed, None);
-    if let Some(failure) = &first.failure {
-        return Err(failure.to_string());
-    }
-    if seed.is_multiple_of(DETERMINISM_EVERY) {
-        let second = Conversation::run_groups(seed, None);
-        if second.trace_hash != first.trace_hash {
-            let at = first
-                .trace
-                .iter()
-                .zip(&second.trace)
-                .position(|(a, b)| a != b)
-                .unwrap_or_else(|| first.trace.len().min(second.trace.len()));
-            return Err(format!(
-                "seed {seed}: invariant violated: same seed, same trace hash; the traces \
-                 diverge at line {at}\nreplay: {}",
-                group_replay_command(seed)
-            ));
-        }
-    }
-    Ok(first)
-}
-
-#[derive(Default)]
-struct Tally {
-    stats: Stats,
-    failures: Vec<u64>,
-}
-
-fn add(total: &mut Stats, s: &Stats) {
-    total.sent += s.sent;
-    total.send_failed += s.send_failed;
-    total.delivered += s.delivered;
-    total.undecryptable += s.undecryptable;
-    total.crashes += s.crashes;
-    total.retries += s.retries;
-    total.group_messages += s.group_messages;
-    total.group_changes += s.group_changes;
-}
+/// The group sweep.
+const SWEEP: Sweep = Sweep {
+    name: "group sweep",
+    seeds_var: "TETHER_SIM_GROUP_SEEDS",
+    replay_var: "TETHER_SIM_GROUP_SEED",
+    default_seeds: 0..DEFAULT_SEEDS,
+    batch: 16,
+    run: |seed| Conversation::run_groups(seed, None),
+    replay_command: group_replay_command,
+};
 
 #[test]
 fn group_sweep_holds_every_invariant() {
-    if let Ok(seed) = std::env::var("TETHER_SIM_GROUP_SEED") {
-        let seed: u64 = seed.parse().expect("TETHER_SIM_GROUP_SEED is a number");
-        let outcome = Conversation::run_groups(seed, None);
-        println!("seed {seed}: plan {:#?}", outcome.plan);
-        for line in &outcome.trace {
-            println!("{line}");
-        }
-        println!(
-            "trace hash {:016x}, {:?}",
-            outcome.trace_hash, outcome.stats
-        );
-        if let Some(failure) = outcome.failure {
-            panic!("{failure}");
-        }
+    if SWEEP.replay() {
         return;
     }
-    sweep(&seeds().collect::<Vec<_>>());
-}
-
-/// Runs `seeds` on the sweep's threads; every invariant must hold.
-fn sweep(seeds: &[u64]) {
-    let threads = threads();
-    let started = Instant::now();
-    let next = AtomicU64::new(0);
-    let tally = Mutex::new(Tally::default());
-    let total = seeds.len() as u64;
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                let mut local = Tally::default();
-                loop {
-                    let from = next.fetch_add(BATCH, Ordering::Relaxed);
-                    if from >= total {
-                        break;
-                    }
-                    for &seed in &seeds[from as usize..(from + BATCH).min(total) as usize] {
-                        match check(seed) {
-                            Ok(outcome) => add(&mut local.stats, &outcome.stats),
-                            Err(report) => {
-                                eprintln!("{report}\n");
-                                local.failures.push(seed);
-                            }
-                        }
-                    }
-                }
-                let mut tally = tally.lock().unwrap();
-                let stats = local.stats;
-                add(&mut tally.stats, &stats);
-                tally.failures.extend(local.failures);
-            });
-        }
-    });
-    let mut tally = tally.into_inner().unwrap();
-    tally.failures.sort_unstable();
-    let count = total;
-    println!(
-        "group sweep: {count} seeds on {threads} threads in {:.1?}: {:?}",
-        started.elapsed(),
-        tally.stats
-    );
+    let tally = SWEEP.run_all(SWEEP.seeds());
     assert!(
         tally.failures.is_empty(),
         "failing seeds: {:?}",
         tally.failures
     );
-    if count >= 100 {
-        let s = tally.stats;
+    if tally.seeds >= 100 {
+        let (s, count) = (tally.stats, tally.seeds);
         assert!(
             s.group_messages > 2 * count,
             "too few group messages: {s:?}"
@@ -207,13 +90,5 @@ const REGRESSIONS: &[(u64, &str)] = &[
 
 #[test]
 fn once_failing_group_seeds_hold_every_invariant() {
-    let failed: Vec<String> = REGRESSIONS
-        .iter()
-        .filter_map(|&(seed, what)| {
-            check(seed)
-                .err()
-                .map(|report| format!("seed {seed} ({what}):\n{report}"))
-        })
-        .collect();
-    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+    SWEEP.assert_regressions_hold(REGRESSIONS);
 }

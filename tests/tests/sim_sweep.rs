@@ -12,25 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use tether_sim::{Outcome, World};
+use tether_tests::sweep::{divergence, seed_range, threads};
 
 /// Seeds swept by default (each run twice); see README.md for the measured time.
 const DEFAULT_SEEDS: u64 = 10_000;
 /// Seeds a worker takes at a time.
 const BATCH: u64 = 64;
-
-fn threads_from_env() -> usize {
-    if let Ok(text) = std::env::var("TETHER_SIM_THREADS") {
-        return text
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| {
-                panic!("TETHER_SIM_THREADS must be a positive number, got {text:?}")
-            });
-    }
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
-}
 
 #[derive(Default)]
 struct Tally {
@@ -77,16 +64,6 @@ fn sweep(seeds: Range<u64>, threads: usize) -> Tally {
     tally
 }
 
-fn seeds_from_env() -> Range<u64> {
-    let Ok(text) = std::env::var("TETHER_SIM_SEEDS") else {
-        return 0..DEFAULT_SEEDS;
-    };
-    let parsed = text
-        .split_once("..")
-        .and_then(|(a, b)| Some(a.trim().parse().ok()?..b.trim().parse().ok()?));
-    parsed.unwrap_or_else(|| panic!("TETHER_SIM_SEEDS must look like a..b, got {text:?}"))
-}
-
 fn check_twice(seed: u64) -> Result<Outcome, String> {
     let first = World::run(seed);
     if let Some(failure) = &first.failure {
@@ -94,12 +71,7 @@ fn check_twice(seed: u64) -> Result<Outcome, String> {
     }
     let second = World::run(seed);
     if second.trace_hash != first.trace_hash {
-        let diverged = first
-            .trace
-            .iter()
-            .zip(&second.trace)
-            .position(|(a, b)| a != b)
-            .unwrap_or_else(|| first.trace.len().min(second.trace.len()));
+        let diverged = divergence(&first.trace, &second.trace);
         return Err(format!(
             "seed {seed}: invariant violated: same seed, same trace hash ({:016x} vs {:016x}); \
              the traces diverge at line {diverged}\nreplay: {}",
@@ -129,8 +101,8 @@ fn seeded_sweep_holds_every_invariant() {
         }
         return;
     }
-    let seeds = seeds_from_env();
-    let threads = threads_from_env();
+    let seeds = seed_range("TETHER_SIM_SEEDS", 0..DEFAULT_SEEDS);
+    let threads = threads();
     let started = Instant::now();
     let Tally {
         stopped,

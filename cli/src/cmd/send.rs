@@ -235,6 +235,9 @@ fn send_media(args: &SendArgs, kind: &'static str, file: &std::path::Path) -> Re
         kind: kind.to_owned(),
         path: path.clone(),
         caption: caption.clone(),
+        file_name: None,
+        mimetype: None,
+        gif: false,
         wait: true,
     });
     let timeout = Duration::from_secs(args.timeout);

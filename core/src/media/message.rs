@@ -48,6 +48,8 @@ pub struct MediaOptions {
     pub file_name: Option<String>,
     /// A video that loops silently, as a GIF.
     pub gif: bool,
+    /// A sticker that moves (an animated WebP).
+    pub animated: bool,
     /// An audio message that is a voice note (push to talk).
     pub voice_note: bool,
     /// Duration in seconds (audio, video).
@@ -130,6 +132,7 @@ pub fn media_message(upload: &Upload, options: &MediaOptions, unix: u64) -> Mess
                 direct_path,
                 file_length: Some(d.file_length),
                 media_key_timestamp: timestamp,
+                is_animated: options.animated.then_some(true),
                 ..StickerMessage::default()
             }));
         }
@@ -469,6 +472,17 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(doc.file_name.as_deref(), Some("file"));
+        let animated = MediaOptions {
+            animated: true,
+            ..MediaOptions::default()
+        };
+        let sticker = media_message(&upload(MediaKind::Sticker), &animated, 0);
+        let sticker = Message::decode(sticker.encode_to_vec().as_slice()).unwrap();
+        let sticker = MediaRef::of(&sticker).unwrap();
+        assert!(sticker.animated);
+        assert_eq!(sticker.mimetype.as_deref(), Some("image/webp"));
+        let still = media_message(&upload(MediaKind::Sticker), &MediaOptions::default(), 0);
+        assert!(!MediaRef::of(&still).unwrap().animated);
     }
 
     #[test]

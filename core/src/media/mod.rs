@@ -19,6 +19,7 @@
 //!   record.
 //! - [`message`]: media messages, [`MediaRef`], the stanza's `mediatype`.
 //! - [`ogg`]: a voice note's duration from its Ogg/Opus pages.
+//! - [`webp`]: whether a sticker's WebP file is animated.
 //! - [`retry`]: the media-retry receipt and notification, both sides.
 //! - [`error`]: [`MediaError`] and friends.
 
@@ -34,6 +35,7 @@ pub mod ogg;
 pub mod retry;
 pub mod upload;
 pub mod urls;
+pub mod webp;
 
 pub use cipher::{Digests, Expected, IntegrityError, MediaDecryptor, MediaEncryptor};
 pub use conn::{MediaConn, MediaHost};

@@ -22,35 +22,38 @@
 //! (an `error!` fails the run). The trace lines are hashed (FNV-1a): the same seed must give
 //! the same hash. A failure carries the seed, the invariant, the trace tail and the replay
 //! command.
+//!
+//! Here: the run from login to the final checks. `agenda.rs`: virtual time and what is due
+//! (confirmations, phones back, restarts, links); `steps.rs`: the plan's sends, membership
+//! changes and faults; `observe.rs`: the trace lines and the checks they feed; `cast.rs`:
+//! who takes part; `ledger.rs` and `groups.rs`: the invariants; `secrets.rs`: the log watch.
 
+mod agenda;
 mod cast;
 mod groups;
 mod ledger;
+mod observe;
 mod secrets;
+mod steps;
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use tether_core::connection::{Command, Event, State};
+use tether_core::connection::{Command, State};
 use tether_core::messaging::types::InboxPos;
-use tether_core::proto::message::Message;
 
+use agenda::Agenda;
 use cast::Cast;
 use groups::GroupWatch;
-use ledger::{Ledger, Party};
+use ledger::Ledger;
 
-use crate::device::DeviceEvent;
-use crate::fault_plan::messaging::{ConfirmPolicy, ConversationPlan, MessagingFault, Sender, Step};
-use crate::mesh::{Mesh, MeshRecord, Who};
+use crate::fault_plan::messaging::ConversationPlan;
+use crate::mesh::Mesh;
 use crate::server::{DeviceAddr, PlantedBug};
-use crate::trace::Traced;
-use crate::world::apply::{FaultTarget, apply_to};
-use crate::world::{Failure, QUIET, TAIL, scrub_instants, violated};
-use secrets::{SecretWatch, TEXT_MARK};
+use crate::world::{Failure, QUIET, TAIL, violated};
+use secrets::SecretWatch;
 
-/// Steps at one virtual instant beyond which a run counts as livelocked.
-const STILL_STEPS: u64 = 50_000;
 /// How long the companions may take to log in at the start.
 const LOGIN_LIMIT: Duration = Duration::from_secs(120);
 /// Flushes (everyone reconnects) at the end before a non-empty queue is a failure.
@@ -94,6 +97,20 @@ pub struct Stats {
     pub group_changes: u64,
 }
 
+impl Stats {
+    /// Adds `other`'s counts to these (a sweep's total).
+    pub fn add(&mut self, other: &Self) {
+        self.sent += other.sent;
+        self.send_failed += other.send_failed;
+        self.delivered += other.delivered;
+        self.undecryptable += other.undecryptable;
+        self.crashes += other.crashes;
+        self.retries += other.retries;
+        self.group_messages += other.group_messages;
+        self.group_changes += other.group_changes;
+    }
+}
+
 /// The one-line command that replays `seed` of the messaging sweep verbosely.
 pub fn replay_command(seed: u64) -> String {
     format!(
@@ -106,25 +123,6 @@ pub fn group_replay_command(seed: u64) -> String {
     format!(
         "TETHER_SIM_GROUP_SEED={seed} cargo test -p tether-tests --release --test sim_group_conversation group_sweep_holds_every_invariant -- --include-ignored --nocapture"
     )
-}
-
-/// What to do at an instant.
-#[derive(Debug)]
-enum Agenda {
-    /// The application of a companion confirms a message (if its process is still the one
-    /// that emitted it).
-    Confirm {
-        companion: usize,
-        epoch: u64,
-        pos: InboxPos,
-        key: (DeviceAddr, String),
-    },
-    /// A phone comes back online.
-    PhoneBack(usize),
-    /// A crashed companion's new process connects.
-    Connect(usize),
-    /// A headless companion links to the account.
-    Link(u8),
 }
 
 /// The messaging world (see the module docs).
@@ -153,9 +151,6 @@ pub struct Conversation {
     reinstalls: u64,
     groups: GroupWatch,
 }
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 impl Conversation {
     /// Runs `seed`: `ConversationPlan::from_seed(seed)`, every invariant checked.
@@ -215,7 +210,7 @@ impl Conversation {
             cast,
             ledger: Ledger::default(),
             lines: Vec::new(),
-            hash: FNV_OFFSET,
+            hash: observe::FNV_OFFSET,
             agenda: BTreeMap::new(),
             agenda_n: 0,
             unconfirmed: vec![Vec::new(); companions],
@@ -396,514 +391,4 @@ impl Conversation {
         self.mesh.settle();
         self.absorb()
     }
-
-    /// The applications confirm everything their current processes emitted.
-    fn confirm_everything(&mut self) -> Result<(), String> {
-        for companion in 0..self.unconfirmed.len() {
-            let all = std::mem::take(&mut self.unconfirmed[companion]);
-            if all.is_empty() {
-                continue;
-            }
-            let (positions, keys): (Vec<InboxPos>, Vec<_>) = all.into_iter().unzip();
-            self.confirm(companion, positions, keys)?;
-        }
-        Ok(())
-    }
-
-    fn confirm(
-        &mut self,
-        companion: usize,
-        positions: Vec<InboxPos>,
-        keys: Vec<(DeviceAddr, String)>,
-    ) -> Result<(), String> {
-        self.absorb()?;
-        self.confirm_waiting[companion] = Some(keys);
-        self.mesh
-            .command(companion, Command::Confirm { positions })
-            .map_err(|e| format!("confirm refused: {e}"))?;
-        self.absorb()?;
-        if let Some(keys) = self.confirm_waiting[companion].take() {
-            let epoch = self.mesh.companions[companion].epoch();
-            self.ledger.confirming(companion, epoch, keys, None);
-        }
-        Ok(())
-    }
-
-    /// Steps until `deadline`, doing what the agenda says on the way.
-    fn advance(&mut self, deadline: Instant) -> Result<(), String> {
-        loop {
-            let next = self
-                .agenda
-                .keys()
-                .next()
-                .map_or(deadline, |(at, _)| (*at).min(deadline));
-            while self.mesh.step(next) {
-                self.progressed()?;
-                self.absorb()?;
-            }
-            self.absorb()?;
-            self.mesh.run_until_instant(next);
-            let now = self.mesh.now();
-            let due: Vec<Agenda> = {
-                let later = self.agenda.split_off(&(now, u64::MAX));
-                std::mem::replace(&mut self.agenda, later)
-                    .into_values()
-                    .collect()
-            };
-            for item in due {
-                self.on_agenda(item)?;
-            }
-            if next >= deadline
-                && self
-                    .agenda
-                    .keys()
-                    .next()
-                    .is_none_or(|(at, _)| *at > deadline)
-            {
-                return Ok(());
-            }
-        }
-    }
-
-    fn schedule(&mut self, at: Instant, item: Agenda) {
-        self.agenda_n += 1;
-        self.agenda.insert((at, self.agenda_n), item);
-    }
-
-    fn on_agenda(&mut self, item: Agenda) -> Result<(), String> {
-        match item {
-            Agenda::Confirm {
-                companion,
-                epoch,
-                pos,
-                key,
-            } => {
-                if self.mesh.companions[companion].epoch() != epoch {
-                    return Ok(());
-                }
-                self.unconfirmed[companion].retain(|(p, _)| *p != pos);
-                self.confirm(companion, vec![pos], vec![key])
-            }
-            Agenda::PhoneBack(device) => {
-                self.mesh.set_online(device, true);
-                self.absorb()
-            }
-            Agenda::Connect(companion) => {
-                self.mesh
-                    .command(companion, Command::Connect)
-                    .map_err(|e| format!("connect after a restart refused: {e}"))?;
-                self.absorb()
-            }
-            Agenda::Link(account) => {
-                self.cast.link_headless(&mut self.mesh, account);
-                self.absorb()
-            }
-        }
-    }
-
-    fn progressed(&mut self) -> Result<(), String> {
-        let now = self.mesh.now();
-        if self.last_instant == Some(now) {
-            self.still += 1;
-            if self.still > STILL_STEPS {
-                return Err(format!(
-                    "virtual time moves on: {STILL_STEPS} steps at {:?} (a livelock; due: {})",
-                    self.mesh.elapsed(),
-                    self.mesh.due_now()
-                ));
-            }
-        } else {
-            self.last_instant = Some(now);
-            self.still = 0;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, step: &Step) -> Result<(), String> {
-        match step {
-            Step::Send { from, to, lid } => {
-                let jid = self.cast.user(*to, *lid);
-                self.send(*from, jid)
-            }
-            Step::GroupSend { from } => match self.groups.group().cloned() {
-                Some(group) => self.send(*from, group),
-                None => Ok(()),
-            },
-            Step::GroupChange { add, account } => {
-                self.groups
-                    .change(&mut self.mesh, &self.cast, &self.ledger, *add, *account)?;
-                self.mesh.settle();
-                Ok(())
-            }
-            Step::Fault(fault) => {
-                tracing::warn!(?fault, "injecting a planned messaging fault");
-                self.fault(fault);
-                Ok(())
-            }
-        }
-    }
-
-    fn send(&mut self, from: Sender, jid: tether_core::binary::Jid) -> Result<(), String> {
-        self.texts += 1;
-        let text = format!("message {} of seed {}", self.texts, self.seed);
-        let to_group = *jid.server() == tether_core::binary::Server::Group;
-        match from {
-            Sender::Companion(account) => {
-                let index = self.cast.companion[usize::from(account)];
-                let epoch = self.mesh.companions[index].epoch();
-                let id = self
-                    .mesh
-                    .send_message(index, jid, Message::text(text.clone()))
-                    .map_err(|e| format!("send refused: {e}"))?;
-                self.ledger
-                    .send_started(Party::Companion(index), epoch, id.as_str(), &text);
-                if to_group {
-                    self.groups.send_started(index, id.as_str());
-                }
-            }
-            Sender::Phone(account) => {
-                let index = self.cast.phone_device[usize::from(account)];
-                let unix = self.mesh.server.unix_at(self.mesh.now());
-                let id = self.mesh.devices[index].device.send_text(&jid, &text, unix);
-                self.ledger
-                    .send_started(Party::Device(index), 0, &id, &text);
-                self.mesh.settle();
-            }
-        }
-        Ok(())
-    }
-
-    fn fault(&mut self, fault: &MessagingFault) {
-        let now = self.mesh.now();
-        match fault {
-            MessagingFault::Connection { companion, fault } => {
-                let index = self.cast.companion[usize::from(*companion)];
-                let companion = &mut self.mesh.companions[index];
-                let current = companion.server_conn();
-                apply_to(
-                    FaultTarget {
-                        server: &mut self.mesh.server,
-                        net: &mut companion.net,
-                        store: &mut companion.store,
-                        current,
-                        now,
-                    },
-                    fault,
-                );
-            }
-            MessagingFault::Crash { companion } => {
-                let index = self.cast.companion[usize::from(*companion)];
-                self.mesh.crash_restart(index);
-            }
-            MessagingFault::CrashAt { companion, point } => {
-                let index = self.cast.companion[usize::from(*companion)];
-                self.mesh.crash_at(index, *point);
-            }
-            MessagingFault::PhoneAway { account, secs } => {
-                let device = self.cast.phone_device[usize::from(*account)];
-                self.mesh.set_online(device, false);
-                self.schedule(
-                    now + Duration::from_secs(u64::from(*secs)),
-                    Agenda::PhoneBack(device),
-                );
-            }
-            MessagingFault::DuplicateDeliveries { companion, n } => {
-                let jid = self.companion_jid(*companion);
-                self.mesh
-                    .server
-                    .duplicate_next_deliveries(&jid, u32::from(*n));
-            }
-            MessagingFault::LoseAcks { companion, n } => {
-                let jid = self.companion_jid(*companion);
-                self.mesh.server.lose_next_acks(&jid, u32::from(*n));
-            }
-            MessagingFault::DrainPreKeys { account } => {
-                self.cast.drain_pre_keys(&mut self.mesh, *account)
-            }
-            MessagingFault::RotateSignedPreKey { account } => {
-                let device = self.cast.phone_device[usize::from(*account)];
-                self.mesh.devices[device].device.rotate_signed_pre_key();
-            }
-            MessagingFault::Reinstall => {
-                let device = self.cast.phone_device[2];
-                // Each reinstall makes a new identity (a repeat of one would reissue its
-                // pre-key ids under the same identity).
-                self.reinstalls += 1;
-                let mut private = [0u8; 32];
-                private[..8].copy_from_slice(&self.seed.to_le_bytes());
-                private[8] = 0x77;
-                private[9..17].copy_from_slice(&self.reinstalls.to_le_bytes());
-                let identity = tether_signal::IdentityKeyPair::from_private_bytes(private);
-                self.mesh.devices[device].device.reinstall(identity);
-            }
-            MessagingFault::LinkDevice { account } => self.link_on_usync.push(*account),
-            MessagingFault::ForgetSessions { account } => {
-                let device = self.cast.phone_device[usize::from(*account)];
-                self.mesh.devices[device].device.forget_sessions();
-            }
-            MessagingFault::CorruptSends { account, n } => {
-                let device = self.cast.phone_device[usize::from(*account)];
-                self.mesh.devices[device]
-                    .device
-                    .corrupt_next_encs(u32::from(*n));
-            }
-            MessagingFault::FailDecrypts { account, n } => {
-                let device = self.cast.phone_device[usize::from(*account)];
-                self.mesh.devices[device]
-                    .device
-                    .fail_next_decrypts(u32::from(*n));
-            }
-        }
-        self.mesh.settle();
-    }
-
-    fn companion_jid(&self, companion: u8) -> tether_core::binary::Jid {
-        let addr = &self.cast.companion_addr[usize::from(companion)];
-        tether_core::binary::Jid::device(
-            &addr.user,
-            addr.device,
-            tether_core::binary::Server::WhatsApp,
-        )
-    }
-
-    fn push_line(&mut self, line: String) {
-        for byte in line.bytes().chain(std::iter::once(b'\n')) {
-            self.hash ^= u64::from(byte);
-            self.hash = self.hash.wrapping_mul(FNV_PRIME);
-        }
-        self.lines.push(line);
-    }
-
-    /// Takes the new trace records: a hashed line each, and the ledger's checks.
-    fn absorb(&mut self) -> Result<(), String> {
-        let new = self.mesh.take_trace();
-        for record in new {
-            let text = line(&record);
-            if matches!(record.who, Who::Companion(_)) && text.contains(TEXT_MARK) {
-                return Err(format!(
-                    "no message text in Debug output: a companion's record carried one: {text}"
-                ));
-            }
-            self.push_line(text);
-            self.on_record(&record)?;
-        }
-        self.ledger.check_wire(&self.mesh.server)?;
-        self.ledger.check_handouts(&self.mesh.server)?;
-        if let Some(complaint) = self.mesh.server.complaints().first() {
-            return Err(format!(
-                "no protocol violation: the server complained: {} ({:?})",
-                complaint.what, complaint.device
-            ));
-        }
-        Ok(())
-    }
-
-    fn sender_addr(&self, jid: &tether_core::binary::Jid) -> Result<DeviceAddr, String> {
-        self.mesh
-            .server
-            .device_of(jid)
-            .ok_or_else(|| format!("a message from {jid}, which names no device"))
-    }
-
-    fn on_record(&mut self, record: &MeshRecord) -> Result<(), String> {
-        let now = self.mesh.now();
-        match (&record.who, &record.what) {
-            (Who::Companion(i), Traced::Event(event)) => {
-                let i = *i;
-                let epoch = self.mesh.companions[i].epoch();
-                match event {
-                    Event::Message(m) => {
-                        if self.planted == Some(PlantedBug::PlaintextLogged) {
-                            tracing::debug!(
-                                target: "tether_core::messaging::inbox",
-                                id = %m.id.as_str(),
-                                text = ?m.text(),
-                                "message received"
-                            );
-                        }
-                        let sender = self.sender_addr(&m.sender)?;
-                        self.ledger.delivered(
-                            Party::Companion(i),
-                            epoch,
-                            sender.clone(),
-                            m.id.as_str(),
-                            m.text(),
-                            false,
-                        )?;
-                        self.emitted(i, epoch, m.inbox, (sender, m.id.as_str().to_owned()), now);
-                    }
-                    Event::Undecryptable(u) => {
-                        let sender = self.sender_addr(&u.sender)?;
-                        self.ledger.delivered(
-                            Party::Companion(i),
-                            epoch,
-                            sender.clone(),
-                            u.id.as_str(),
-                            None,
-                            true,
-                        )?;
-                        self.emitted(i, epoch, u.inbox, (sender, u.id.as_str().to_owned()), now);
-                    }
-                    Event::Sent { id, .. } => self.ledger.send_finished(id.as_str(), true),
-                    Event::SendFailed { id, reason } => {
-                        if let tether_core::messaging::types::SendError::DeviceUnreachable {
-                            device,
-                            ..
-                        } = reason
-                            && let Some(addr) = device
-                                .parse()
-                                .ok()
-                                .and_then(|jid| self.mesh.server.device_of(&jid))
-                        {
-                            self.ledger.unreachable(addr, id.as_str());
-                        }
-                        self.ledger.send_finished(id.as_str(), false);
-                    }
-                    _ => {}
-                }
-            }
-            (Who::Companion(i), Traced::Crashed { .. }) => {
-                let i = *i;
-                self.stats.crashes += 1;
-                self.ledger.crashed(i, &self.mesh.companions[i].store);
-                self.ledger.forget_confirming(i);
-                self.unconfirmed[i].clear();
-                self.confirm_waiting[i] = None;
-                self.schedule(now, Agenda::Connect(i));
-            }
-            (Who::Companion(i), Traced::Durable(seq)) => self.ledger.durable(*i, seq.0),
-            (
-                Who::Companion(i),
-                Traced::Action(tether_core::connection::Action::PersistCredentials { seq, .. }),
-            ) => {
-                if let Some(keys) = self.confirm_waiting[*i].take() {
-                    let epoch = self.mesh.companions[*i].epoch();
-                    self.ledger.confirming(*i, epoch, keys, Some(seq.0));
-                }
-            }
-            (Who::Device(j), Traced::Device(event)) => self.on_device_event(*j, event)?,
-            (Who::Server, Traced::ServerReceived(conn, node)) => {
-                if node.tag == "receipt" && node.attr_str("type") == Some("retry") {
-                    self.stats.retries += 1;
-                }
-                if let Some(i) = crate::mesh::Companion::index_of(*conn)
-                    && i < self.mesh.companions.len()
-                {
-                    self.groups.companion_sent(i, node);
-                    let own = self.cast.companion_addr[i].clone();
-                    self.ledger.companion_sent(
-                        i,
-                        &own,
-                        node,
-                        &self.mesh.companions[i].store,
-                        &self.mesh.server,
-                    )?;
-                }
-                if node.attr_str("xmlns") == Some("usync") && !self.link_on_usync.is_empty() {
-                    self.link_if_named(node, now);
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn on_device_event(&mut self, j: usize, event: &DeviceEvent) -> Result<(), String> {
-        match event {
-            DeviceEvent::Received(r) => {
-                let sender = self.sender_addr(&r.sender)?;
-                self.ledger.delivered(
-                    Party::Device(j),
-                    0,
-                    sender,
-                    &r.id,
-                    r.text.as_deref(),
-                    false,
-                )?;
-            }
-            DeviceEvent::Undecryptable { id, from, .. } => {
-                let sender = self.sender_addr(from)?;
-                self.ledger
-                    .delivered(Party::Device(j), 0, sender, id, None, true)?;
-            }
-            DeviceEvent::RetryRequested { id, .. } => {
-                self.stats.retries += 1;
-                let own = self.mesh.devices[j].device.jid();
-                if let Some(addr) = self.mesh.server.device_of(&own) {
-                    self.ledger.retried(addr, id);
-                }
-            }
-            DeviceEvent::Sent { id, .. } => self.ledger.send_finished(id, true),
-            DeviceEvent::SendFailed { id, .. } => self.ledger.send_finished(id, false),
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// A companion's message came out: confirm it as the application's policy says.
-    fn emitted(
-        &mut self,
-        companion: usize,
-        epoch: u64,
-        pos: InboxPos,
-        key: (DeviceAddr, String),
-        now: Instant,
-    ) {
-        let account = self
-            .cast
-            .companion
-            .iter()
-            .position(|c| *c == companion)
-            .unwrap_or(0);
-        match self.plan.confirm[account] {
-            ConfirmPolicy::After(delay) => self.schedule(
-                now + delay,
-                Agenda::Confirm {
-                    companion,
-                    epoch,
-                    pos,
-                    key: key.clone(),
-                },
-            ),
-            ConfirmPolicy::AtTheEnd => {}
-        }
-        self.unconfirmed[companion].push((pos, key));
-    }
-
-    /// An armed device link fires when a usync names its account.
-    fn link_if_named(&mut self, iq: &tether_core::binary::Node, now: Instant) {
-        let users: Vec<String> = iq
-            .child("usync")
-            .and_then(|u| u.child("list"))
-            .map(|l| {
-                l.child_nodes()
-                    .iter()
-                    .filter_map(|u| crate::server::jid_attr_of(u, "jid"))
-                    .filter_map(|j| self.mesh.server.phone_number_of(&j))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let armed = std::mem::take(&mut self.link_on_usync);
-        for account in armed {
-            let pn = self.cast.phones[usize::from(account)]
-                .phone_number()
-                .to_owned();
-            if users.contains(&pn) {
-                self.schedule(now, Agenda::Link(account));
-            } else {
-                self.link_on_usync.push(account);
-            }
-        }
-    }
-}
-
-/// A trace line without absolute instants.
-fn line(record: &MeshRecord) -> String {
-    let ms = record.at.as_millis();
-    let what = match &record.what {
-        Traced::Transmit { transport, len } => format!("tx {transport} {len}"),
-        Traced::ServerReceived(id, node) => format!("server<-{id}: {node}"),
-        other => scrub_instants(&format!("{other:?}")),
-    };
-    format!("{ms:>9}ms {:?} {what}", record.who)
 }

@@ -28,7 +28,7 @@ use tether_core::binary::{Jid, Node};
 use super::FakeServer;
 use super::accounts::{DeviceAddr, Endpoint, Namespace, jid_attr, namespace_of};
 use super::queues::{AckKey, Queued, StanzaClass};
-use super::routing::{Nack, Routed, enc_bytes, is_pkmsg, nack, single_enc};
+use super::routing::{Nack, delivered_head, delivered_tail, enc_bytes, is_pkmsg, nack, single_enc};
 
 /// A refusal that is no protocol violation (a race with a membership change).
 fn refuse(code: u16) -> Nack {
@@ -153,7 +153,7 @@ impl FakeServer {
             encs.push(skmsg.clone());
             let identity = identity.as_ref().filter(|_| own.is_some_and(is_pkmsg));
             let delivered = self.group_delivered(sender, mode, node, group, id, t, encs, identity);
-            self.route_group_copy(sender, target, id, delivered);
+            self.route_copy(sender, target, id, delivered);
         }
         Ok(())
     }
@@ -190,42 +190,23 @@ impl FakeServer {
             }
             mode
         };
-        let enc = single_enc(node)?.clone();
-        let count = enc.attr_str("count").unwrap_or_default().to_owned();
-        let key = (
-            sender.clone(),
-            id.to_owned(),
-            Some((requester.clone(), count.clone())),
-        );
-        if self.repeat(&key, sender, endpoint) {
+        let enc = single_enc(node)?;
+        let Some(resend) =
+            self.accept_resend(sender, endpoint, id, group, &requester, node, enc)?
+        else {
             return Ok(());
-        }
-        if is_pkmsg(&enc) && sender.device != 0 && node.child("device-identity").is_none() {
-            return Err(nack(479, "a pkmsg resend without <device-identity>"));
-        }
-        let t = self.accept(
-            key,
-            endpoint,
-            group,
-            None,
-            vec![requester.clone()],
-            count.parse().ok(),
-        );
-        let shown_t = node.attr_str("t").and_then(|t| t.parse().ok()).unwrap_or(t);
-        let identity = is_pkmsg(&enc)
-            .then(|| node.child("device-identity").cloned())
-            .flatten();
+        };
         let delivered = self.group_delivered(
             sender,
             mode,
             node,
             group,
             id,
-            shown_t,
-            vec![enc],
-            identity.as_ref(),
+            resend.shown_t,
+            vec![resend.enc],
+            resend.identity.as_ref(),
         );
-        self.route_group_copy(sender, &requester, id, delivered);
+        self.route_copy(sender, &requester, id, delivered);
         Ok(())
     }
 
@@ -255,52 +236,17 @@ impl FakeServer {
         let Some(account) = self.accounts.get(&sender.user) else {
             return Node::new("message");
         };
-        let mut node = Node::new("message")
+        let head = Node::new("message")
             .jid_attr("from", group.clone())
-            .jid_attr("participant", account.device_jid(sender.device, mode))
-            .attr("id", id.to_owned())
-            .attr("t", t.to_string())
-            .attr(
-                "type",
-                original.attr_str("type").unwrap_or("text").to_owned(),
-            )
-            .attr("notify", account.push_name.clone())
+            .jid_attr("participant", account.device_jid(sender.device, mode));
+        let mut node = delivered_head(head, account, original, id, t)
             .attr("addressing_mode", if mode.is_lid() { "lid" } else { "pn" });
         node = if mode.is_lid() {
             node.jid_attr("participant_pn", account.user_jid(Namespace::Pn))
         } else {
             node.jid_attr("participant_lid", account.user_jid(Namespace::Lid))
         };
-        for key in ["edit", "category"] {
-            if let Some(value) = original.attr_str(key) {
-                node = node.attr(key, value.to_owned());
-            }
-        }
-        let mut children = encs;
-        children.extend(identity.cloned());
-        node.children(children)
-    }
-
-    /// Logs every `<enc>` of `node` as routed to `target` and queues it there.
-    fn route_group_copy(&mut self, sender: &DeviceAddr, target: &DeviceAddr, id: &str, node: Node) {
-        for enc in node.child_nodes().iter().filter(|c| c.tag == "enc") {
-            self.routed.push(Routed {
-                sender: sender.clone(),
-                recipient: target.clone(),
-                id: id.to_owned(),
-                kind: enc.attr_str("type").unwrap_or_default().to_owned(),
-                ciphertext: enc_bytes(enc),
-            });
-        }
-        let entry = Queued {
-            class: StanzaClass::Message,
-            id: id.to_owned(),
-            from: Some(sender.clone()),
-            receipt_type: None,
-            node,
-            queued_at: self.now,
-        };
-        self.enqueue(target, entry);
+        delivered_tail(node, original, encs, identity)
     }
 
     /// A `<receipt to=group participant=…>` from `reader` (its ack was sent): the message it

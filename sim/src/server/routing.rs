@@ -27,7 +27,7 @@ use bytes::Bytes;
 use tether_core::binary::{Content, Jid, Node};
 
 use super::FakeServer;
-use super::accounts::{DeviceAddr, Endpoint, Namespace, jid_attr};
+use super::accounts::{Account, DeviceAddr, Endpoint, Namespace, jid_attr};
 use super::queues::{EXPIRY, Queued, StanzaClass};
 
 /// A message the server accepted and acked without error.
@@ -295,7 +295,7 @@ impl FakeServer {
             let identity = identity.as_ref().filter(|_| is_pkmsg(enc));
             let delivered =
                 self.delivered_message(sender, fanout.ns, node, id, t, to, target, enc, identity);
-            self.route_one(sender, target, id, enc, delivered);
+            self.route_copy(sender, target, id, delivered);
         }
         Ok(())
     }
@@ -319,6 +319,40 @@ impl FakeServer {
             return Err(nack(479, "a retry resend to the sending device itself"));
         }
         let enc = self.retry_enc(node, &target)?;
+        let Some(resend) = self.accept_resend(sender, endpoint, id, to, &target, node, enc)? else {
+            return Ok(());
+        };
+        let chat = jid_attr(node, "recipient").unwrap_or_else(|| to.to_non_ad());
+        let delivered = self.delivered_message(
+            sender,
+            ns,
+            node,
+            id,
+            resend.shown_t,
+            &chat,
+            &target,
+            &resend.enc,
+            resend.identity.as_ref(),
+        );
+        self.route_copy(sender, &target, id, delivered);
+        Ok(())
+    }
+
+    /// The checks and the acceptance every retry resend (`to` a device, or `to` a group with
+    /// the device as `participant`) shares: one valid `<enc>`, dedup per (target, count), a
+    /// pkmsg from a companion with its `<device-identity>`; `enc` is the resend's `<enc>`, as
+    /// the caller found it. `None`: a repeat, answered with its first ack.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn accept_resend(
+        &mut self,
+        sender: &DeviceAddr,
+        endpoint: Endpoint,
+        id: &str,
+        to: &Jid,
+        target: &DeviceAddr,
+        node: &Node,
+        enc: &Node,
+    ) -> Result<Option<Resend>, Nack> {
         let count = enc.attr_str("count").unwrap_or_default().to_owned();
         let key = (
             sender.clone(),
@@ -326,7 +360,7 @@ impl FakeServer {
             Some((target.clone(), count.clone())),
         );
         if self.repeat(&key, sender, endpoint) {
-            return Ok(());
+            return Ok(None);
         }
         if is_pkmsg(enc) && sender.device != 0 && node.child("device-identity").is_none() {
             return Err(nack(479, "a pkmsg resend without <device-identity>"));
@@ -339,26 +373,14 @@ impl FakeServer {
             vec![target.clone()],
             count.parse().ok(),
         );
-        // The resend keeps the message's original time when it names it.
-        let shown_t = node.attr_str("t").and_then(|t| t.parse().ok()).unwrap_or(t);
-        let chat = jid_attr(node, "recipient").unwrap_or_else(|| to.to_non_ad());
-        let identity = is_pkmsg(enc)
-            .then(|| node.child("device-identity").cloned())
-            .flatten();
-        let delivered = self.delivered_message(
-            sender,
-            ns,
-            node,
-            id,
-            shown_t,
-            &chat,
-            &target,
-            enc,
-            identity.as_ref(),
-        );
-        let enc = enc.clone();
-        self.route_one(sender, &target, id, &enc, delivered);
-        Ok(())
+        Ok(Some(Resend {
+            // The resend keeps the message's original time when it names it.
+            shown_t: node.attr_str("t").and_then(|t| t.parse().ok()).unwrap_or(t),
+            enc: enc.clone(),
+            identity: is_pkmsg(enc)
+                .then(|| node.child("device-identity").cloned())
+                .flatten(),
+        }))
     }
 
     /// The `<enc>` of a retry resend to `target`: a child of the `<message>` (whatsmeow,
@@ -430,29 +452,30 @@ impl FakeServer {
         t
     }
 
-    fn route_one(
+    /// Logs every `<enc>` of `node` as routed from `sender` to `target` and queues it there.
+    pub(super) fn route_copy(
         &mut self,
         sender: &DeviceAddr,
         target: &DeviceAddr,
         id: &str,
-        enc: &Node,
         node: Node,
     ) {
-        self.routed.push(Routed {
-            sender: sender.clone(),
-            recipient: target.clone(),
-            id: id.to_owned(),
-            kind: enc.attr_str("type").unwrap_or_default().to_owned(),
-            ciphertext: enc_bytes(enc),
-        });
-        let queued_at = self.now;
+        for enc in node.child_nodes().iter().filter(|c| c.tag == "enc") {
+            self.routed.push(Routed {
+                sender: sender.clone(),
+                recipient: target.clone(),
+                id: id.to_owned(),
+                kind: enc.attr_str("type").unwrap_or_default().to_owned(),
+                ciphertext: enc_bytes(enc),
+            });
+        }
         let entry = Queued {
             class: StanzaClass::Message,
             id: id.to_owned(),
             from: Some(sender.clone()),
             receipt_type: None,
             node,
-            queued_at,
+            queued_at: self.now,
         };
         self.enqueue(target, entry);
     }
@@ -473,15 +496,8 @@ impl FakeServer {
         let Some(account) = self.accounts.get(&sender.user) else {
             return Node::new("message");
         };
-        let mut node = Node::new("message")
-            .jid_attr("from", account.device_jid(sender.device, ns))
-            .attr("id", id.to_owned())
-            .attr("t", t.to_string())
-            .attr(
-                "type",
-                original.attr_str("type").unwrap_or("text").to_owned(),
-            )
-            .attr("notify", account.push_name.clone());
+        let from = Node::new("message").jid_attr("from", account.device_jid(sender.device, ns));
+        let mut node = delivered_head(from, account, original, id, t);
         node = if ns.is_lid() {
             node.jid_attr("sender_pn", account.user_jid(Namespace::Pn))
         } else {
@@ -498,16 +514,7 @@ impl FakeServer {
                 node = node.jid_attr(key, alternate);
             }
         }
-        for key in ["edit", "category"] {
-            if let Some(value) = original.attr_str(key) {
-                node = node.attr(key, value.to_owned());
-            }
-        }
-        let mut children = vec![enc.clone()];
-        if let Some(identity) = identity {
-            children.push(identity.clone());
-        }
-        node.children(children)
+        delivered_tail(node, original, vec![enc.clone()], identity)
     }
 
     /// The `phash` for the ack: the participant hash of both accounts' devices (the sender's
@@ -575,6 +582,52 @@ impl FakeServer {
     pub fn routed_since(&self, seen: usize) -> (&[Routed], usize) {
         (self.routed.since(seen), self.routed.total())
     }
+}
+
+/// A retry resend the server accepted (see [`FakeServer::accept_resend`]).
+pub(super) struct Resend {
+    /// The time the copy shows: the original's when the resend names it.
+    pub(super) shown_t: u64,
+    /// Its `<enc>`.
+    pub(super) enc: Node,
+    /// The sender's `<device-identity>`, with a pkmsg.
+    pub(super) identity: Option<Node>,
+}
+
+/// What every delivered copy of a message carries after the attributes `head` set (`from`,
+/// and in a group `participant`): `id`, `t`, `type`, `notify` (`messaging.md` §9.3).
+pub(super) fn delivered_head(
+    head: Node,
+    sender: &Account,
+    original: &Node,
+    id: &str,
+    t: u64,
+) -> Node {
+    head.attr("id", id.to_owned())
+        .attr("t", t.to_string())
+        .attr(
+            "type",
+            original.attr_str("type").unwrap_or("text").to_owned(),
+        )
+        .attr("notify", sender.push_name.clone())
+}
+
+/// A delivered copy's last part: the attributes forwarded from the sender's stanza (`edit`,
+/// `category`), then its `<enc>`s and the device identity that travels with a pkmsg.
+pub(super) fn delivered_tail(
+    mut node: Node,
+    original: &Node,
+    encs: Vec<Node>,
+    identity: Option<&Node>,
+) -> Node {
+    for key in ["edit", "category"] {
+        if let Some(value) = original.attr_str(key) {
+            node = node.attr(key, value.to_owned());
+        }
+    }
+    let mut children = encs;
+    children.extend(identity.cloned());
+    node.children(children)
 }
 
 /// `<ack class="message" id from=to t [phash]/>`.
