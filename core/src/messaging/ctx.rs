@@ -209,6 +209,11 @@ impl Ctx<'_> {
         self.shared.loader.range(read, purpose)
     }
 
+    /// Whether this step's commit writes anything yet.
+    pub(crate) fn writes_pending(&self) -> bool {
+        !self.shared.commit.records.is_empty() || !self.shared.commit.changes.is_empty()
+    }
+
     /// Writes a record (cache and commit).
     pub(crate) fn put(&mut self, table: Table, key: Bytes, value: Bytes) {
         self.shared.progress += 1;

@@ -145,6 +145,7 @@ impl Messaging {
         };
         f(&mut parts, &mut ctx);
         parts.poll(&mut ctx);
+        parts.outbox.flush_reported(&mut ctx);
         self.shared.seal();
     }
 

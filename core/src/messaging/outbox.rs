@@ -236,6 +236,13 @@ impl Outbox {
         for job in &mut self.queue {
             Self::write_accepted(ctx, job, false);
         }
+        self.reported.flush(ctx, true);
+    }
+
+    /// At the end of a step: the markers of reported outcomes ride on its commit if it writes
+    /// anything (see [`Reported::flush`]).
+    pub(crate) fn flush_reported(&mut self, ctx: &mut Ctx<'_>) {
+        self.reported.flush(ctx, false);
     }
 
     /// Writes a job's pending marker and retention key into this step's commit, and its
@@ -262,7 +269,6 @@ impl Outbox {
 
     /// Drives the queue head, the retry answers and the restart resume.
     pub(crate) fn poll(&mut self, ctx: &mut Ctx<'_>, devices: &mut Devices, groups: &mut Groups) {
-        self.reported.flush(ctx);
         self.poll_resume(ctx);
         self.poll_retries(ctx, devices);
         // One message at a time: the head is encrypted before the next starts.

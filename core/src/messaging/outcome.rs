@@ -8,7 +8,8 @@
 //!  Event::Sent | Event::SendFailed queued ─▶ the driver takes it (poll_event)
 //!        │                                          │
 //!        │ crash before it is taken                 ▼
-//!        ▼                                  marker deleted with the next commit
+//!        ▼                                  marker deleted with the next commit that
+//!                                           writes anything else (or at shutdown)
 //!  restart: the marker and an Acked/Failed row
 //!        ─▶ the same event again (same id, same t or reason)
 //! ```
@@ -40,8 +41,15 @@ impl Reported {
         self.ids.push(id.to_owned());
     }
 
-    /// Deletes the markers of reported outcomes in the current commit.
-    pub(crate) fn flush(&mut self, ctx: &mut Ctx<'_>) {
+    /// Deletes the markers of reported outcomes in the current commit when it writes
+    /// something else anyway, holds many of them, or `force` (shutdown): a deletion never
+    /// costs a transaction of its own (it cost the next send a second fsync before its
+    /// stanza). A marker deleted late only means the event may be emitted once more after a
+    /// crash, which the at-least-once contract allows.
+    pub(crate) fn flush(&mut self, ctx: &mut Ctx<'_>, force: bool) {
+        if self.ids.is_empty() || !(force || ctx.writes_pending() || self.ids.len() >= 256) {
+            return;
+        }
         for id in self.ids.drain(..) {
             ctx.delete(Table::Outbox, pending_key(&id));
         }

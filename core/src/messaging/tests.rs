@@ -848,6 +848,41 @@ fn a_message_on_established_sessions_is_one_transaction_before_its_stanza() {
 }
 
 #[test]
+fn a_reported_outcome_costs_the_next_message_no_transaction_of_its_own() {
+    let mut h = with_session_to_b(13);
+    let to = Jid::user("700000007", Server::Lid);
+    let first = h
+        .with(|m, env| m.send(env, to.clone(), &Message::text("one")))
+        .unwrap();
+    h.pump();
+    h.deliver(
+        Node::new("ack")
+            .attr("class", "message")
+            .attr("id", first.0.clone())
+            .jid_attr("from", to.clone())
+            .attr("t", "1800000001"),
+    );
+    // The driver hands `Sent` to the application.
+    h.m.reported(first.as_str());
+    h.sent.clear();
+    let before = h.commits;
+    h.with(|m, env| m.send(env, to, &Message::text("two")))
+        .unwrap();
+    h.pump();
+    assert_eq!(message_stanzas(&h.sent), 1, "the message went out");
+    assert_eq!(
+        h.commits - before,
+        1,
+        "the marker's deletion rides on the message's transaction"
+    );
+    assert!(
+        !h.store
+            .contains_key(&(Table::Outbox, Bytes::from(format!("p/{}", first.0)))),
+        "the first message's marker is gone"
+    );
+}
+
+#[test]
 fn a_message_waiting_for_records_at_shutdown_is_written_before_the_stop() {
     let mut h = with_session_to_b(12);
     let to = Jid::user("700000007", Server::Lid);
