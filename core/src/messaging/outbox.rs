@@ -240,9 +240,11 @@ impl Outbox {
     }
 
     /// At the end of a step: the markers of reported outcomes ride on its commit if it writes
-    /// anything (see [`Reported::flush`]).
+    /// anything, and go alone only when no message is waiting to be sent (see
+    /// [`Reported::flush`]): an idle account does not keep them, a send does not wait for them.
     pub(crate) fn flush_reported(&mut self, ctx: &mut Ctx<'_>) {
-        self.reported.flush(ctx, false);
+        let idle = self.queue.is_empty();
+        self.reported.flush(ctx, idle);
     }
 
     /// Writes a job's pending marker and retention key into this step's commit, and its

@@ -9,7 +9,8 @@
 //!        │                                          │
 //!        │ crash before it is taken                 ▼
 //!        ▼                                  marker deleted with the next commit that
-//!                                           writes anything else (or at shutdown)
+//!                                           writes anything else, or alone when no
+//!                                           send waits (or at shutdown)
 //!  restart: the marker and an Acked/Failed row
 //!        ─▶ the same event again (same id, same t or reason)
 //! ```
@@ -42,10 +43,10 @@ impl Reported {
     }
 
     /// Deletes the markers of reported outcomes in the current commit when it writes
-    /// something else anyway, holds many of them, or `force` (shutdown): a deletion never
-    /// costs a transaction of its own (it cost the next send a second fsync before its
-    /// stanza). A marker deleted late only means the event may be emitted once more after a
-    /// crash, which the at-least-once contract allows.
+    /// something else anyway, holds many of them, or `force` (nothing waits to be sent, or a
+    /// shutdown): a deletion never costs a waiting send a transaction of its own before its
+    /// stanza (it cost the next send a second fsync). A marker deleted late only means the
+    /// event may be emitted once more after a crash, which the at-least-once contract allows.
     pub(crate) fn flush(&mut self, ctx: &mut Ctx<'_>, force: bool) {
         if self.ids.is_empty() || !(force || ctx.writes_pending() || self.ids.len() >= 256) {
             return;
