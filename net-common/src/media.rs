@@ -6,7 +6,7 @@
 //! ```text
 //! upload_file: size ≤ limit (metadata, before reading)
 //!   size ≤ memory budget: one pass: encrypt into memory (the blob, the digests)
-//!     ─▶ Uploading (hosts of media_conn) ─▶ per host: dial, head, the blob in one write
+//!     ─▶ Uploading (hosts of media_conn) ─▶ per host: dial, head, the blob
 //!   larger: pass 1: encrypt, keep only the digests and the MAC ─▶ Uploading ─▶ per host:
 //!     dial, head, pass 2: the CBC chain again straight into the socket, hashing only the
 //!     ciphertext (its hash ≠ pass 1's: the file changed) ─▶ answer ─▶ Upload
@@ -301,7 +301,8 @@ pub async fn upload_plain<D: MediaDial>(
     Err(uploading.finish())
 }
 
-/// The head, then the whole blob in one write (the TLS layer cuts it into records).
+/// The head, then the blob held in memory, in [`CHUNK`]s: each within [`IO_TIMEOUT`], as
+/// on the streamed path, so a slow link is not held to one timeout for the whole file.
 async fn send_whole<D: MediaDial>(
     dial: &D,
     request: &Request,
@@ -309,10 +310,12 @@ async fn send_whole<D: MediaDial>(
     blob: &[u8],
 ) -> Result<D::Stream, MediaError> {
     let mut stream = open(dial, request, host).await?;
-    timed(dial, stream.write_all(blob))
-        .await
-        .ok_or_else(|| timeout(host))?
-        .map_err(|e| broken(host, &e))?;
+    for piece in blob.chunks(CHUNK) {
+        timed(dial, stream.write_all(piece))
+            .await
+            .ok_or_else(|| timeout(host))?
+            .map_err(|e| broken(host, &e))?;
+    }
     timed(dial, stream.flush())
         .await
         .ok_or_else(|| timeout(host))?

@@ -17,6 +17,9 @@
 //!   the same host with no media work (a blob encrypted beforehand written in one call, the
 //!   downloaded body read and dropped) — the floor any client has on this host and machine.
 //!
+//!   Tether's rounds and Baileys' alternate (a Tether round, then a Baileys round, …), so
+//!   that both run under the same machine load.
+//!
 //!   Every downloaded file's SHA-256 is checked against the original's, outside the timing.
 //!   Tether is the tokio adapter on a current-thread runtime (one thread for the client); the
 //!   simulator's threads are not counted in its CPU time.
@@ -397,7 +400,13 @@ fn throughput(sim: &Sim<'_>) {
     );
     let file = sim.dir.join("document.bin");
     let sha = random_file(&file, bytes, 16);
-    let tether = tether_rounds(sim, &file, sha, rounds);
+    let mut baileys = if baileys_wanted() {
+        BaileysRun::start(sim, &file, sha, rounds)
+    } else {
+        Err("TETHER_BENCH_BAILEYS=0".into())
+    };
+    // Tether's and Baileys' rounds alternate: each pair runs under the same machine load.
+    let tether = tether_rounds(sim, &file, sha, rounds, &mut baileys);
     println!("tether (tokio adapter, current-thread runtime, release):");
     let t = [
         line("encrypt + upload", &tether.upload, bytes),
@@ -431,7 +440,7 @@ fn throughput(sim: &Sim<'_>) {
     if !baileys_wanted() {
         return;
     }
-    match baileys_rounds(sim, &file, sha, rounds) {
+    match baileys.and_then(|run| run.finish(rounds)) {
         Ok(baileys) => {
             println!("baileys (npm 6.17.16, Node.js):");
             let b = [
@@ -462,7 +471,15 @@ fn throughput(sim: &Sim<'_>) {
     let _ = std::fs::remove_file(&file);
 }
 
-fn tether_rounds(sim: &Sim<'_>, file: &Path, sha: [u8; 32], rounds: usize) -> Rounds {
+/// Tether's rounds; after each, one of Baileys' (while `baileys` is running: a failure ends
+/// it, and the error is kept for the report).
+fn tether_rounds(
+    sim: &Sim<'_>,
+    file: &Path,
+    sha: [u8; 32],
+    rounds: usize,
+    baileys: &mut Result<BaileysRun, String>,
+) -> Rounds {
     let store = sim.dir.join("tether-throughput.redb");
     linked_store(sim.server, &store, 0);
     let (config, options) = client_config(
@@ -505,61 +522,95 @@ fn tether_rounds(sim: &Sim<'_>, file: &Path, sha: [u8; 32], rounds: usize) -> Ro
                     .host
                     .push([h1 - h0, h2 - h1, h4 - h3, floored.host.0, floored.host.1]);
             }
+            if let Ok(run) = baileys
+                && let Err(e) = run.round()
+            {
+                *baileys = Err(e);
+            }
         }
         client.shutdown().await.expect("shutdown");
     });
     result
 }
 
-fn baileys_rounds(
-    sim: &Sim<'_>,
-    file: &Path,
-    sha: [u8; 32],
-    rounds: usize,
-) -> Result<Rounds, String> {
-    let harness = Baileys::locate()?;
-    let auth = sim.dir.join("baileys-auth");
-    std::fs::create_dir_all(&auth).map_err(|e| e.to_string())?;
-    let ca = sim.ca_file.to_str().ok_or("the CA path is not UTF-8")?;
-    let env = [
-        ("FIDELITY_APP_STATE_KEY_ID", "AAAAAAAA"),
-        ("NODE_EXTRA_CA_CERTS", ca),
-    ];
-    let (app, _) = link_baileys_session_with(sim.server, &auth, LIMIT, &env)?;
-    app.quit()?;
-    let mut child = Process::new(harness.node())
-        .env("NODE_EXTRA_CA_CERTS", ca)
-        .arg(harness.root().join("interop/media-bench.mjs"))
-        .arg(sim.server.ws_url())
-        .arg(&auth)
-        .arg(file)
-        .arg(rounds.to_string())
-        .arg(sim.dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start node: {e}"))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let hex_sha = hex::encode(sha);
-    let mut result = Rounds::default();
-    let millis = |v: &Json| Duration::from_secs_f64(v.as_f64().unwrap_or(f64::NAN) / 1000.0);
-    for line in BufReader::new(stdout).lines() {
-        let line = line.map_err(|e| e.to_string())?;
+/// Baileys' side of the throughput rounds: `interop/media-bench.mjs` in a Node.js process,
+/// stepped one round at a time (`MEDIA_BENCH_STEP=1`: it waits for a line on its stdin
+/// before each round) so that its rounds alternate with Tether's under the same load.
+struct BaileysRun {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    hex_sha: String,
+    rounds: Rounds,
+}
+
+impl BaileysRun {
+    /// Links a Baileys session to the server and starts the script (it connects, then waits).
+    fn start(sim: &Sim<'_>, file: &Path, sha: [u8; 32], rounds: usize) -> Result<Self, String> {
+        let harness = Baileys::locate()?;
+        let auth = sim.dir.join("baileys-auth");
+        std::fs::create_dir_all(&auth).map_err(|e| e.to_string())?;
+        let ca = sim.ca_file.to_str().ok_or("the CA path is not UTF-8")?;
+        let env = [
+            ("FIDELITY_APP_STATE_KEY_ID", "AAAAAAAA"),
+            ("NODE_EXTRA_CA_CERTS", ca),
+        ];
+        let (app, _) = link_baileys_session_with(sim.server, &auth, LIMIT, &env)?;
+        app.quit()?;
+        let mut child = Process::new(harness.node())
+            .env("NODE_EXTRA_CA_CERTS", ca)
+            .env("MEDIA_BENCH_STEP", "1")
+            .arg(harness.root().join("interop/media-bench.mjs"))
+            .arg(sim.server.ws_url())
+            .arg(&auth)
+            .arg(file)
+            .arg(rounds.to_string())
+            .arg(sim.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start node: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        Ok(Self {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+            hex_sha: hex::encode(sha),
+            rounds: Rounds::default(),
+        })
+    }
+
+    /// The next JSON line; an error line ends the run.
+    fn next(&mut self) -> Result<Json, String> {
+        let line = self
+            .lines
+            .next()
+            .ok_or("node ended early")?
+            .map_err(|e| e.to_string())?;
         let v: Json = serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))?;
         if let Some(error) = v["error"].as_str() {
-            let _ = child.kill();
+            let _ = self.child.kill();
             return Err(format!("Baileys failed: {error}"));
         }
-        if v["done"] == true {
-            result.peak_rss_kib = v["max_rss_kib"].as_u64();
-            break;
+        Ok(v)
+    }
+
+    /// One round (the first is the warm-up, not kept); a wrong download ends the run.
+    fn round(&mut self) -> Result<(), String> {
+        writeln!(self.stdin, "go").map_err(|e| format!("node's stdin: {e}"))?;
+        self.stdin.flush().map_err(|e| e.to_string())?;
+        let v = self.next()?;
+        if v["sha256_file"] != self.hex_sha.as_str() || v["sha256_buffer"] != self.hex_sha.as_str()
+        {
+            let _ = self.child.kill();
+            return Err(format!("Baileys downloaded something else: {v}"));
         }
-        if v["sha256_file"] != hex_sha.as_str() || v["sha256_buffer"] != hex_sha.as_str() {
-            let _ = child.kill();
-            return Err(format!("Baileys downloaded something else: {line}"));
-        }
+        let millis = |v: &Json| Duration::from_secs_f64(v.as_f64().unwrap_or(f64::NAN) / 1000.0);
         if v["round"].as_u64().unwrap_or(0) > 0 {
             let cpu = &v["cpu_ms"];
+            let result = &mut self.rounds;
             result
                 .upload
                 .push((millis(&v["upload_ms"]), millis(&cpu["upload"])));
@@ -572,15 +623,25 @@ fn baileys_rounds(
                 millis(&cpu["download_buffer"]),
             ));
         }
+        Ok(())
     }
-    let status = child.wait().map_err(|e| e.to_string())?;
-    if !status.success() || result.upload.len() != rounds {
-        return Err(format!(
-            "node exited with {status} after {} rounds",
-            result.upload.len()
-        ));
+
+    /// After the last round: the peak RSS line and the exit.
+    fn finish(mut self, rounds: usize) -> Result<Rounds, String> {
+        let v = self.next()?;
+        if v["done"] != true {
+            return Err(format!("expected the end, got {v}"));
+        }
+        self.rounds.peak_rss_kib = v["max_rss_kib"].as_u64();
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        if !status.success() || self.rounds.upload.len() != rounds {
+            return Err(format!(
+                "node exited with {status} after {} rounds",
+                self.rounds.upload.len()
+            ));
+        }
+        Ok(self.rounds)
     }
-    Ok(result)
 }
 
 /// Peak memory of a fresh client process moving a large document (upload, then download).
