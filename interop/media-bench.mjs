@@ -16,25 +16,20 @@
 //   download_buffer downloadMediaMessage(message, 'buffer')
 // Prints one JSON line per round: {"round":N,"upload_ms":…,"download_file_ms":…,
 // "download_buffer_ms":…,"cpu_ms":{…},"sha256_file":"hex","sha256_buffer":"hex","length":N},
-// then {"done":true,"max_rss_kib":N} (the process's peak resident memory).
+// then {"done":true,"max_rss_kib":N} (the process's peak resident memory). With
+// MEDIA_BENCH_STEP=1 each round starts when a line arrives on stdin (the bench alternates
+// them with Tether's).
 // Errors: {"error":"…"} and exit code 1.
 
-import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 
-const require = createRequire(import.meta.url);
-let baileys;
-let pino;
-try {
-  baileys = require('@whiskeysockets/baileys');
-  pino = require('pino');
-} catch (error) {
-  process.stderr.write(`cannot load Baileys (run \`npm ci\` in interop/): ${error.message}\n`);
-  process.exit(2);
-}
+import { emit, loadBaileys, openSocket, stderrLogger } from './baileys-app.mjs';
+
+const { baileys, pino } = loadBaileys();
 
 const [url, authDir, file, roundsArg, outDir] = process.argv.slice(2);
 if (!url || !authDir || !file || !outDir) {
@@ -42,16 +37,14 @@ if (!url || !authDir || !file || !outDir) {
   process.exit(2);
 }
 const rounds = Number(roundsArg || 5);
-const emit = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 const fail = (message) => {
   emit({ error: message });
   process.exit(1);
 };
 setTimeout(() => fail('timed out after 600 s'), 600_000).unref();
 
-const makeWASocket = baileys.default ?? baileys.makeWASocket;
 const { useMultiFileAuthState, prepareWAMessageMedia, downloadMediaMessage } = baileys;
-const logger = pino({ level: process.env.FIDELITY_LOG || 'silent' }, pino.destination(2));
+const logger = stderrLogger(pino);
 const { state } = await useMultiFileAuthState(authDir);
 
 // Baileys posts the encrypted stream without a length, so Node sends it chunked, as it does
@@ -63,18 +56,14 @@ const uploadOptions = process.env.MEDIA_BENCH_CONTENT_LENGTH === '1'
   ? { headers: { 'Content-Length': String(encryptedLength) } }
   : {};
 
-const sock = makeWASocket({
-  options: uploadOptions,
-  waWebSocketUrl: url,
-  auth: state,
+const sock = openSocket(baileys, {
+  url,
+  state,
   logger,
-  printQRInTerminal: false,
+  options: uploadOptions,
   browser: ['Tether media bench', 'Chrome', '1.0'],
   keepAliveIntervalMs: 30000,
-  connectTimeoutMs: 20000,
   defaultQueryTimeoutMs: 60000,
-  markOnlineOnConnect: false,
-  syncFullHistory: false,
 });
 await new Promise((resolve, reject) => {
   sock.ev.on('connection.update', ({ connection, lastDisconnect }) => {
@@ -94,9 +83,16 @@ const sha256File = async (path) => {
   return hash.digest('hex');
 };
 
+// MEDIA_BENCH_STEP=1: wait for a line on stdin before each round, so that the caller can
+// alternate these rounds with its own under the same machine load.
+const steps = process.env.MEDIA_BENCH_STEP === '1'
+  ? createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+  : null;
+
 try {
   const out = join(outDir, 'baileys.bin');
   for (let round = 0; round <= rounds; round++) {
+    if (steps && (await steps.next()).done) fail('stdin closed before the last round');
     const cpu0 = cpu();
     const t0 = now();
     const message = await prepareWAMessageMedia(
