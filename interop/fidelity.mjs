@@ -53,19 +53,11 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 
-const require = createRequire(import.meta.url);
-let baileys;
-let pino;
-try {
-  baileys = require('@whiskeysockets/baileys');
-  pino = require('pino');
-} catch (error) {
-  process.stderr.write(`cannot load Baileys (run \`npm ci\` in interop/): ${error.message}\n`);
-  process.exit(2);
-}
+import { emit, loadBaileys, openSocket, stderrLogger } from './baileys-app.mjs';
+
+const { baileys, pino } = loadBaileys();
 
 const [url, authDir, timeoutArg] = process.argv.slice(2);
 if (!url || !authDir) {
@@ -74,12 +66,9 @@ if (!url || !authDir) {
 }
 const timeoutMs = Number(timeoutArg || 120) * 1000;
 
-const makeWASocket = baileys.default ?? baileys.makeWASocket;
 const { useMultiFileAuthState, DisconnectReason, downloadMediaMessage } = baileys;
 // FIDELITY_LOG=<level>: Baileys' own log, on stderr (stdout carries the events).
-const logger = pino({ level: process.env.FIDELITY_LOG || 'silent' }, pino.destination(2));
-
-const emit = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
+const logger = stderrLogger(pino);
 
 const exit = (reason, code = 0) => {
   emit({ event: 'exit', reason });
@@ -113,17 +102,13 @@ const sentMessage = (id) => {
 const known = new Map();
 
 const start = () => {
-  socket = makeWASocket({
-    waWebSocketUrl: url,
-    auth: state,
+  socket = openSocket(baileys, {
+    url,
+    state,
     logger,
-    printQRInTerminal: false,
     browser: ['Tether fidelity', 'Chrome', '1.0'],
     keepAliveIntervalMs: Number(process.env.FIDELITY_KEEP_ALIVE_MS || 1000),
-    connectTimeoutMs: 20000,
     defaultQueryTimeoutMs: 20000,
-    markOnlineOnConnect: false,
-    syncFullHistory: false,
     getMessage: (key) => sentMessage(key.id),
   });
   socket.ev.on('messages.upsert', ({ messages }) => {

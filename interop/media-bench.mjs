@@ -19,22 +19,14 @@
 // then {"done":true,"max_rss_kib":N} (the process's peak resident memory).
 // Errors: {"error":"…"} and exit code 1.
 
-import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
-const require = createRequire(import.meta.url);
-let baileys;
-let pino;
-try {
-  baileys = require('@whiskeysockets/baileys');
-  pino = require('pino');
-} catch (error) {
-  process.stderr.write(`cannot load Baileys (run \`npm ci\` in interop/): ${error.message}\n`);
-  process.exit(2);
-}
+import { emit, loadBaileys, openSocket, stderrLogger } from './baileys-app.mjs';
+
+const { baileys, pino } = loadBaileys();
 
 const [url, authDir, file, roundsArg, outDir] = process.argv.slice(2);
 if (!url || !authDir || !file || !outDir) {
@@ -42,16 +34,14 @@ if (!url || !authDir || !file || !outDir) {
   process.exit(2);
 }
 const rounds = Number(roundsArg || 5);
-const emit = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 const fail = (message) => {
   emit({ error: message });
   process.exit(1);
 };
 setTimeout(() => fail('timed out after 600 s'), 600_000).unref();
 
-const makeWASocket = baileys.default ?? baileys.makeWASocket;
 const { useMultiFileAuthState, prepareWAMessageMedia, downloadMediaMessage } = baileys;
-const logger = pino({ level: process.env.FIDELITY_LOG || 'silent' }, pino.destination(2));
+const logger = stderrLogger(pino);
 const { state } = await useMultiFileAuthState(authDir);
 
 // Baileys posts the encrypted stream without a length, so Node sends it chunked, as it does
@@ -63,18 +53,14 @@ const uploadOptions = process.env.MEDIA_BENCH_CONTENT_LENGTH === '1'
   ? { headers: { 'Content-Length': String(encryptedLength) } }
   : {};
 
-const sock = makeWASocket({
-  options: uploadOptions,
-  waWebSocketUrl: url,
-  auth: state,
+const sock = openSocket(baileys, {
+  url,
+  state,
   logger,
-  printQRInTerminal: false,
+  options: uploadOptions,
   browser: ['Tether media bench', 'Chrome', '1.0'],
   keepAliveIntervalMs: 30000,
-  connectTimeoutMs: 20000,
   defaultQueryTimeoutMs: 60000,
-  markOnlineOnConnect: false,
-  syncFullHistory: false,
 });
 await new Promise((resolve, reject) => {
   sock.ev.on('connection.update', ({ connection, lastDisconnect }) => {

@@ -46,6 +46,7 @@ use tether_core::proxy::ProxySetting;
 use tether_sim::Device;
 use tether_sim::net::{SimServer, SimServerConfig, TestCa};
 use tether_store_redb::RedbStore;
+use tether_tests::bench::{Picked, baileys_wanted, bench_dir, env_or, machine};
 use tether_tests::identities::linked_identity;
 use tether_tests::interop::fidelity::link_baileys_session_with;
 use tether_tests::interop::harness::Baileys;
@@ -60,21 +61,8 @@ fn main() {
         rss_client();
         return;
     }
-    let picked: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let run = |name: &str| picked.is_empty() || picked.iter().any(|p| p == name);
-    println!(
-        "machine: {} cores, load average {}",
-        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    let picked = Picked::from_args();
+    println!("{}", machine());
     let dir = bench_dir().join(format!("tether-bench-media-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("make the bench directory");
@@ -94,10 +82,10 @@ fn main() {
         dir: &dir,
         ca_file: &ca_file,
     };
-    if run("throughput") {
+    if picked.runs("throughput") {
         throughput(&sim);
     }
-    if run("rss") {
+    if picked.runs("rss") {
         rss(&sim);
     }
     server.shutdown();
@@ -109,17 +97,6 @@ struct Sim<'a> {
     server: &'a SimServer,
     dir: &'a Path,
     ca_file: &'a Path,
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn bench_dir() -> PathBuf {
-    std::env::var_os("TETHER_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
 }
 
 /// Writes `len` seeded random bytes to `path` in 1 MiB pieces; returns their SHA-256.
@@ -281,8 +258,8 @@ fn client_cpu() -> Duration {
 
 /// Tether and then Baileys on the same 16 MiB document; prints both and the ratios.
 fn throughput(sim: &Sim<'_>) {
-    let bytes = env_u64("TETHER_BENCH_MEDIA_MIB", 16) << 20;
-    let rounds = env_u64("TETHER_BENCH_ROUNDS", 5).max(1) as usize;
+    let bytes = env_or::<u64>("TETHER_BENCH_MEDIA_MIB", 16) << 20;
+    let rounds = env_or::<u64>("TETHER_BENCH_ROUNDS", 5).max(1) as usize;
     println!(
         "\n== media throughput: a {:.0} MiB document, 1 warm-up + {rounds} rounds each, over loopback HTTPS ==",
         bytes as f64 / MIB
@@ -299,8 +276,7 @@ fn throughput(sim: &Sim<'_>) {
     for (_, text) in &t {
         println!("{text}");
     }
-    let wanted = std::env::var("TETHER_BENCH_BAILEYS").map_or(true, |v| v != "0");
-    if !wanted {
+    if !baileys_wanted() {
         return;
     }
     match baileys_rounds(sim, &file, sha, rounds) {
@@ -445,7 +421,7 @@ fn baileys_rounds(
 
 /// Peak memory of a fresh client process moving a large document (upload, then download).
 fn rss(sim: &Sim<'_>) {
-    let bytes = env_u64("TETHER_BENCH_RSS_BYTES", 100_000_000);
+    let bytes = env_or::<u64>("TETHER_BENCH_RSS_BYTES", 100_000_000);
     println!(
         "\n== peak resident memory of a fresh Tether process moving a {bytes}-byte document (target < 16 MB) =="
     );

@@ -4,11 +4,14 @@
 //! `tests/benches/*.rs`; this library holds the helpers they share: the bridge to the Baileys
 //! harnesses in `interop/` ([`interop`]), the credential-store contract ([`store_contract`])
 //! that every store must pass, linked identities that log in without a QR code
-//! ([`identities`]), and the seeded sweeps' harness ([`sweep`]).
+//! ([`identities`]), the seeded sweeps' harness ([`sweep`]), linking a runtime adapter's
+//! client through a QR scan ([`qr_link`]) and what the benchmarks share ([`bench`]).
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod identities;
 pub mod interop;
+pub mod qr_link;
 pub mod store_contract;
 pub mod sweep;
 pub mod ws_client;

@@ -27,6 +27,7 @@ use tether_core::proto::message::Message;
 use tether_core::proxy::ProxySetting;
 use tether_sim::MemStore;
 use tether_sim::net::{SimServer, SimServerConfig, TestCa};
+use tether_tests::qr_link::link_by_qr;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -166,27 +167,7 @@ macro_rules! scenario {
         }
         assert!(server.media_host().is_some(), "the TLS sim serves media");
         client.connect().unwrap();
-        let companion = loop {
-            match next!(&mut events) {
-                Event::QrCode { code, .. } => {
-                    server.scan_qr(&code).unwrap();
-                }
-                Event::Connected { jid } => break jid,
-                _ => {}
-            }
-        };
-        let end = Instant::now() + LIMIT;
-        while server
-            .with_server(|s| s.pre_key_count(&companion))
-            .unwrap_or(0)
-            == 0
-        {
-            assert!(
-                Instant::now() < end,
-                "the companion never uploaded its pre-keys"
-            );
-            async_io::Timer::after(Duration::from_millis(20)).await;
-        }
+        link_by_qr(server, &mut events, LIMIT).await;
         let phones = server.phones();
         let own: Jid = format!("{}@s.whatsapp.net", phones[0].phone_number)
             .parse()
@@ -473,27 +454,7 @@ async fn linked(
     server: &SimServer,
 ) {
     client.connect().unwrap();
-    let companion = loop {
-        match next_event(events).await {
-            Event::QrCode { code, .. } => {
-                server.scan_qr(&code).unwrap();
-            }
-            Event::Connected { jid } => break jid,
-            _ => {}
-        }
-    };
-    let end = Instant::now() + LIMIT;
-    while server
-        .with_server(|s| s.pre_key_count(&companion))
-        .unwrap_or(0)
-        == 0
-    {
-        assert!(
-            Instant::now() < end,
-            "the companion never uploaded its pre-keys"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    link_by_qr(server, events, LIMIT).await;
 }
 
 /// Durability (upload, then the outbox row, then the stanza): the file is uploaded while the
@@ -597,25 +558,7 @@ fn an_expired_file_is_reuploaded_by_the_phone_and_no_answer_is_a_typed_timeout()
             tether_runtime_tokio::start(config, MemStore::default(), options)
                 .await
                 .unwrap();
-        client.connect().unwrap();
-        let companion = loop {
-            match next_event(&mut events).await {
-                Event::QrCode { code, .. } => {
-                    server.scan_qr(&code).unwrap();
-                }
-                Event::Connected { jid } => break jid,
-                _ => {}
-            }
-        };
-        let end = Instant::now() + LIMIT;
-        while server
-            .with_server(|s| s.pre_key_count(&companion))
-            .unwrap_or(0)
-            == 0
-        {
-            assert!(Instant::now() < end, "no pre-keys uploaded");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        linked(&client, &mut events, &server).await;
         let own: Jid = format!("{}@s.whatsapp.net", server.phones()[0].phone_number)
             .parse()
             .unwrap();

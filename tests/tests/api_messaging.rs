@@ -21,6 +21,7 @@ use tether_core::proxy::ProxySetting;
 use tether_runtime_tokio::GroupQueryError;
 use tether_sim::MemStore;
 use tether_sim::net::{SimServer, SimServerConfig};
+use tether_tests::qr_link::link_by_qr;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -79,28 +80,8 @@ macro_rules! scenario {
             ))
         ));
         client.connect().unwrap();
-        let companion = loop {
-            match next!(&mut events) {
-                Event::QrCode { code, .. } => {
-                    server.scan_qr(&code).unwrap();
-                }
-                Event::Connected { jid } => break jid,
-                _ => {}
-            }
-        };
         // The contact's phone can only encrypt for the companion once its pre-keys are up.
-        let end = Instant::now() + LIMIT;
-        while server
-            .with_server(|s| s.pre_key_count(&companion))
-            .unwrap_or(0)
-            == 0
-        {
-            assert!(
-                Instant::now() < end,
-                "the companion never uploaded its pre-keys"
-            );
-            async_io::Timer::after(Duration::from_millis(20)).await;
-        }
+        link_by_qr(server, &mut events, LIMIT).await;
         let phones = server.phones();
         let own: Jid = format!("{}@s.whatsapp.net", phones[0].phone_number)
             .parse()

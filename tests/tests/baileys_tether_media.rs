@@ -24,7 +24,9 @@ mod baileys_peers;
 
 use std::path::Path;
 
-use baileys_peers::{LIMIT, Peer, Tether, complaints, eventually, scratch};
+use baileys_peers::{
+    LIMIT, Peer, Tether, assert_no_complaints, finish, scratch, wait_for_pre_keys,
+};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use tether_core::binary::{Jid, Server};
@@ -199,13 +201,7 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
     let mut baileys = Peer::new(app);
     let mut tether = Tether::start_trusting(&server, &store, Some(&ca_file));
     let tether_jid = tether.wait_connected(&server, 1);
-    for companion in [&baileys_jid, &tether_jid] {
-        eventually(&format!("{companion}'s pre-keys"), || {
-            server
-                .with_server(|s| s.pre_key_count(companion))
-                .filter(|n| *n > 0)
-        });
-    }
+    wait_for_pre_keys(&server, &[&baileys_jid, &tether_jid]);
 
     // Baileys → Tether: each kind arrives with its metadata, and Tether's verified download
     // is the file Baileys read.
@@ -417,13 +413,6 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
         tether.got.keys().collect::<Vec<_>>(),
         baileys.got.keys().collect::<Vec<_>>()
     );
-    let complaints = complaints(&server);
-    assert!(
-        complaints.is_empty(),
-        "the server complains: {complaints:?}"
-    );
-    tether.shutdown();
-    baileys.app.quit().expect("quit");
-    server.shutdown();
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_no_complaints(&server);
+    finish(tether, baileys, server, &dir);
 }

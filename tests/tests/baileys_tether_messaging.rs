@@ -26,7 +26,9 @@ mod baileys_peers;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use baileys_peers::{LIMIT, Peer, Tether, complaints, eventually, scratch};
+use baileys_peers::{
+    LIMIT, Peer, Tether, assert_no_complaints, eventually, finish, scratch, wait_for_pre_keys,
+};
 use serde_json::Value as Json;
 use tether_core::binary::{Jid, Node, Server, Value};
 use tether_core::connection::Event;
@@ -94,21 +96,11 @@ fn tether_and_baileys_converse_through_the_sim_server() {
 
     let (app, baileys_jid) = link_baileys_session_with(&server, &auth, LIMIT, &BAILEYS_ENV)
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut baileys = Peer {
-        app,
-        got: BTreeMap::new(),
-        undecryptable: Vec::new(),
-    };
+    let mut baileys = Peer::new(app);
     let mut tether = Tether::start(&server, &store);
     let tether_jid = tether.wait_connected(&server, 1);
     assert_eq!(tether_jid.user_str(), tether_account.user_str());
-    for companion in [&baileys_jid, &tether_jid] {
-        eventually(&format!("{companion}'s pre-keys"), || {
-            server
-                .with_server(|s| s.pre_key_count(companion))
-                .filter(|n| *n > 0)
-        });
-    }
+    wait_for_pre_keys(&server, &[&baileys_jid, &tether_jid]);
 
     // Baileys → Tether on a new session: a `pkmsg`; Tether's application gets the exact text.
     let text = "hello Tether, from Baileys";
@@ -372,15 +364,8 @@ fn tether_and_baileys_converse_through_the_sim_server() {
     }
     // Anything the server complains about (but Baileys' peer messages to its own phone, see
     // `complaints`) fails the test.
-    let complaints = complaints(&server);
-    assert!(
-        complaints.is_empty(),
-        "the server complains: {complaints:?}"
-    );
-    tether.shutdown();
-    baileys.app.quit().expect("quit");
-    server.shutdown();
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_no_complaints(&server);
+    finish(tether, baileys, server, &dir);
 }
 
 fn count(got: &BTreeMap<String, (usize, Box<IncomingMessage>)>) -> Vec<(String, usize)> {
@@ -415,20 +400,10 @@ fn tether_and_baileys_in_a_group_with_a_member_added_and_removed() {
 
     let (app, baileys_jid) = link_baileys_session_with(&server, &auth, LIMIT, &BAILEYS_ENV)
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut baileys = Peer {
-        app,
-        got: BTreeMap::new(),
-        undecryptable: Vec::new(),
-    };
+    let mut baileys = Peer::new(app);
     let mut tether = Tether::start(&server, &store);
     let tether_jid = tether.wait_connected(&server, 1);
-    for companion in [&baileys_jid, &tether_jid] {
-        eventually(&format!("{companion}'s pre-keys"), || {
-            server
-                .with_server(|s| s.pre_key_count(companion))
-                .filter(|n| *n > 0)
-        });
-    }
+    wait_for_pre_keys(&server, &[&baileys_jid, &tether_jid]);
     // Phone-number addressing. Baileys 6.17.16 predates LID-addressed groups (nothing in it
     // reads `addressing_mode`): its `relayMessage` encodes every participant device under
     // `s.whatsapp.net` whatever the group's participants are, so in a LID-addressed group it
@@ -541,8 +516,5 @@ fn tether_and_baileys_in_a_group_with_a_member_added_and_removed() {
         .filter(|(_, n)| *n > 1)
         .collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
-    tether.shutdown();
-    baileys.app.quit().expect("quit");
-    server.shutdown();
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(tether, baileys, server, &dir);
 }

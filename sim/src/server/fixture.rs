@@ -15,6 +15,21 @@ pub(crate) const A_LID: &str = "100001";
 pub(crate) const B_PN: &str = "15550002";
 pub(crate) const B_LID: &str = "100002";
 
+/// A's companion 2, the sender in most routing tests.
+pub(crate) const A2: &str = "100001:2@lid";
+/// B's user JID in the LID namespace.
+pub(crate) const B_USER: &str = "100002@lid";
+
+/// Every device a message from A2 to B addresses: B's three and A's phone (pkmsg to B0).
+pub(crate) fn all_of_b_and_a0() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("100002@lid", "pkmsg"),
+        ("100002:3@lid", "msg"),
+        ("100002:4@lid", "msg"),
+        ("100001@lid", "msg"),
+    ]
+}
+
 pub(crate) fn jid(text: &str) -> Jid {
     text.parse().unwrap()
 }

@@ -28,15 +28,9 @@ use tether_core::binary::{Jid, Node};
 use super::FakeServer;
 use super::accounts::{DeviceAddr, Endpoint, Namespace, jid_attr, namespace_of};
 use super::queues::{AckKey, Queued, StanzaClass};
-use super::routing::{Nack, delivered_head, delivered_tail, enc_bytes, is_pkmsg, nack, single_enc};
-
-/// A refusal that is no protocol violation (a race with a membership change).
-fn refuse(code: u16) -> Nack {
-    Nack {
-        code,
-        complaint: None,
-    }
-}
+use super::routing::{
+    Nack, delivered_head, delivered_tail, enc_bytes, is_pkmsg, nack, refuse, single_enc,
+};
 
 /// The `skmsg` of a group stanza (exactly one, `v="2"`, with ciphertext).
 fn the_skmsg(node: &Node) -> Result<&Node, Nack> {
@@ -343,9 +337,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::server::fixture::{Fixture, ack_of, jid};
-
-    const A2: &str = "100001:2@lid";
+    use crate::server::fixture::{A2, Fixture, ack_of, jid};
 
     fn enc(kind: &str, body: &str) -> Node {
         Node::new("enc")

@@ -27,7 +27,7 @@
 //!  accounts.rs  accounts (PN user, LID user, push name), devices 0…n; JIDs in either namespace
 //!  keys.rs      pre-key upload / count / digest / rotate; bundle fetch pops the lowest key
 //!  usync.rs     device lists (phash, key indexes, key-index list), <lid val>, contacts
-//!  routing.rs   <message> validation, dedup, t, ack [phash], one stanza per addressed device
+//!  routing/     <message> validation, dedup, t, ack [phash], one stanza per addressed device
 //!  receipts.rs  receipt routing and acks; acks and receipts dequeue what they name
 //!  queues.rs    per-device FIFO queues, kept until acknowledged, 14 days at most
 //!  backlog.rs   login: offline_preview … offline; local devices without a wire

@@ -196,9 +196,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::server::fixture::{Fixture, jid, message, summary};
-
-    const A2: &str = "100001:2@lid";
+    use crate::server::fixture::{A2, Fixture, jid, message, summary};
 
     fn sent(f: &mut Fixture) {
         let targets = [

@@ -11,8 +11,8 @@ struct Backlog {
 
 impl Backlog {
     fn from_env() -> Self {
-        let senders = env_usize("TETHER_BENCH_SENDERS", 100).max(1);
-        let n = env_usize("TETHER_BENCH_BACKLOG", 10_000);
+        let senders = env_or::<usize>("TETHER_BENCH_SENDERS", 100).max(1);
+        let n = env_or::<usize>("TETHER_BENCH_BACKLOG", 10_000);
         let per = n.div_ceil(senders);
         Self {
             n: per * senders,
@@ -61,8 +61,8 @@ pub(super) fn run() {
     let config = Config::default();
     println!(
         "inbox max_batch {}, record cache capacity {} (TETHER_BENCH_MAX_BATCH / TETHER_BENCH_CACHE)",
-        env_usize("TETHER_BENCH_MAX_BATCH", config.messaging.inbox.max_batch),
-        env_usize("TETHER_BENCH_CACHE", config.messaging.cache_capacity)
+        env_or::<usize>("TETHER_BENCH_MAX_BATCH", config.messaging.inbox.max_batch),
+        env_or::<usize>("TETHER_BENCH_CACHE", config.messaging.cache_capacity)
     );
     println!(
         "\n== backlog drain: {} messages from {} senders ({} of them never heard back: {} pkmsg), durable inbox on disk ==",

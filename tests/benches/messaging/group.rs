@@ -26,10 +26,10 @@ struct Shape {
 impl Shape {
     fn from_env() -> Self {
         Self {
-            members: env_usize("TETHER_BENCH_GROUP_MEMBERS", 256).max(1),
-            devices: u8::try_from(env_usize("TETHER_BENCH_GROUP_DEVICES", 3).clamp(1, 20))
+            members: env_or::<usize>("TETHER_BENCH_GROUP_MEMBERS", 256).max(1),
+            devices: u8::try_from(env_or::<usize>("TETHER_BENCH_GROUP_DEVICES", 3).clamp(1, 20))
                 .unwrap_or(3),
-            samples: env_usize("TETHER_BENCH_GROUP_SAMPLES", 50).max(1),
+            samples: env_or::<usize>("TETHER_BENCH_GROUP_SAMPLES", 50).max(1),
         }
     }
 }

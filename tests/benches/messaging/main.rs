@@ -63,6 +63,7 @@ use tether_sim::Device;
 use tether_sim::device::{DeviceConfig, DeviceEvent, SimDevice};
 use tether_sim::net::{SimServer, SimServerConfig};
 use tether_store_redb::RedbStore;
+use tether_tests::bench::{Picked, baileys_wanted, bench_dir, env_or, machine};
 use tether_tests::interop::fidelity::{BaileysApp, link_baileys_session_with, no_close};
 
 /// Bound on any one wait (never a speed assertion: only a hung run fails).
@@ -81,49 +82,21 @@ fn main() {
         sessions::idle_client();
         return;
     }
-    let picked: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let run = |name: &str| picked.is_empty() || picked.iter().any(|p| p == name);
-    println!(
-        "machine: {} cores, load average {}",
-        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    let picked = Picked::from_args();
+    println!("{}", machine());
     println!("stores under {}", bench_dir().display());
-    if run("backlog") {
+    if picked.runs("backlog") {
         backlog::run();
     }
-    if run("send") {
+    if picked.runs("send") {
         send::run();
     }
-    if run("sessions") {
+    if picked.runs("sessions") {
         sessions::run();
     }
-    if run("group") {
+    if picked.runs("group") {
         group::run();
     }
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn baileys_wanted() -> bool {
-    std::env::var("TETHER_BENCH_BAILEYS").map_or(true, |v| v != "0")
-}
-
-fn bench_dir() -> PathBuf {
-    std::env::var_os("TETHER_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
 }
 
 /// A fresh directory for one run's stores.

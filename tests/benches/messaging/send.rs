@@ -83,7 +83,7 @@ fn fsync_cost(dir: &Path, n: usize) -> Vec<Duration> {
 
 /// Runs the send benchmark (fsync probe, Tether through the relay and directly, Baileys).
 pub(super) fn run() {
-    let samples = env_usize("TETHER_BENCH_SAMPLES", 300);
+    let samples = env_or::<usize>("TETHER_BENCH_SAMPLES", 300);
     let warm = 20;
     println!(
         "\n== send a text to a contact with 4 devices (+ own phone's copy), established sessions, durable on disk: {samples} sends =="

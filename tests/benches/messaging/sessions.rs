@@ -75,7 +75,7 @@ fn stored_sessions(path: &Path, creds: Credentials, sessions: usize) {
 
 /// Runs the idle-memory benchmark: four client processes, alternating none / many sessions.
 pub(super) fn run() {
-    let n = env_usize("TETHER_BENCH_SESSIONS", 10_000);
+    let n = env_or::<usize>("TETHER_BENCH_SESSIONS", 10_000);
     println!(
         "\n== idle memory of one connected account: {n} stored Signal sessions vs none (each in a fresh process) =="
     );

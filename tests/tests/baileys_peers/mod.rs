@@ -66,6 +66,35 @@ pub(crate) fn complaints(server: &SimServer) -> Vec<String> {
     })
 }
 
+/// Fails the test when the server complains (see [`complaints`]).
+pub(crate) fn assert_no_complaints(server: &SimServer) {
+    let complaints = complaints(server);
+    assert!(
+        complaints.is_empty(),
+        "the server complains: {complaints:?}"
+    );
+}
+
+/// Waits until the server holds the pre-keys of each of `companions` (a peer can only
+/// encrypt for a companion once they are up).
+pub(crate) fn wait_for_pre_keys(server: &SimServer, companions: &[&Jid]) {
+    for companion in companions {
+        eventually(&format!("{companion}'s pre-keys"), || {
+            server
+                .with_server(|s| s.pre_key_count(companion))
+                .filter(|n| *n > 0)
+        });
+    }
+}
+
+/// Ends a test: Tether shut down, Baileys told to quit, the server stopped, `dir` removed.
+pub(crate) fn finish(tether: Tether, baileys: Peer, server: SimServer, dir: &Path) {
+    tether.shutdown();
+    baileys.app.quit().expect("quit");
+    server.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// A Tether application: the tokio adapter on a redb store, its events forwarded to a channel
 /// the (synchronous) test reads.
 pub(crate) struct Tether {
