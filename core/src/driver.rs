@@ -55,6 +55,12 @@ pub struct Options {
     /// The largest media file sent or downloaded (bytes), checked before anything is read
     /// (default [`DEFAULT_MEDIA_LIMIT`]: WhatsApp's document limit).
     pub media_limit: u64,
+    /// The largest media file an upload encrypts once into memory (bytes; default
+    /// [`DEFAULT_MEDIA_MEMORY_BUDGET`]): its blob is held whole while it is sent, so the file
+    /// is read, encrypted and hashed once. A larger file is read twice instead (once for the
+    /// hashes the upload URL needs, once into the socket) with memory bounded by 64 KiB; `0`
+    /// streams every file.
+    pub media_memory_budget: u64,
     /// How long a download whose file expired waits for the phone's re-upload (the
     /// media-retry flow) before it fails (default [`DEFAULT_MEDIA_RETRY_TIMEOUT`]).
     pub media_retry_timeout: Duration,
@@ -62,6 +68,10 @@ pub struct Options {
 
 /// The default [`Options::media_limit`]: 2 GiB, WhatsApp's limit for documents.
 pub const DEFAULT_MEDIA_LIMIT: u64 = 2 << 30;
+
+/// The default [`Options::media_memory_budget`]: 16 MiB (WhatsApp's own limit for images and
+/// videos is 16 MB; documents go up to 2 GiB and stream).
+pub const DEFAULT_MEDIA_MEMORY_BUDGET: u64 = 16 << 20;
 
 /// The default [`Options::media_retry_timeout`]: 30 s (whatsapp-rust's too).
 pub const DEFAULT_MEDIA_RETRY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -115,6 +125,7 @@ impl Default for Options {
             ws_read_buffer: 4096,
             trust: TlsTrust::default(),
             media_limit: DEFAULT_MEDIA_LIMIT,
+            media_memory_budget: DEFAULT_MEDIA_MEMORY_BUDGET,
             media_retry_timeout: DEFAULT_MEDIA_RETRY_TIMEOUT,
         }
     }

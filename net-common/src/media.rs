@@ -4,9 +4,12 @@
 //! the same proxies and trust settings as the WebSocket.
 //!
 //! ```text
-//! upload_file: size ≤ limit (metadata, before reading) ─▶ pass 1: encrypt, keep only the
-//!   digests ─▶ Uploading (hosts of media_conn) ─▶ per host: dial, head, pass 2: encrypt
-//!   again straight into the socket (same digests, else the file changed) ─▶ answer ─▶ Upload
+//! upload_file: size ≤ limit (metadata, before reading)
+//!   size ≤ memory budget: one pass: encrypt into memory (the blob, the digests)
+//!     ─▶ Uploading (hosts of media_conn) ─▶ per host: dial, head, the blob in one write
+//!   larger: pass 1: encrypt, keep only the digests and the MAC ─▶ Uploading ─▶ per host:
+//!     dial, head, pass 2: the CBC chain again straight into the socket, hashing only the
+//!     ciphertext (its hash ≠ pass 1's: the file changed) ─▶ answer ─▶ Upload
 //!   a failed host ─▶ the next; none left ─▶ the most telling error
 //! download: Download (hosts + direct path, then the url) ─▶ per candidate: dial, head,
 //!   read ─▶ decrypt into `<path>.part` as it streams ─▶ every check at the end ─▶ rename;
@@ -14,8 +17,10 @@
 //!   ever left at `path`
 //! ```
 //!
-//! Memory stays bounded by [`CHUNK`] plus the cipher's block: neither the file nor the blob
-//! is ever held whole. Every read and write on a socket is bounded by [`IO_TIMEOUT`].
+//! Memory stays bounded by [`CHUNK`] plus the cipher's block, except for an upload of a file
+//! within the caller's memory budget (`Options::media_memory_budget`), whose blob is held
+//! whole so that it is encrypted and hashed once; a larger file and a download never are.
+//! Every read and write on a socket is bounded by [`IO_TIMEOUT`].
 
 use std::future::Future;
 use std::io::{Read, Seek, Write};
@@ -29,6 +34,7 @@ use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tether_core::connection::Event;
 use tether_core::driver::DialError;
 use tether_core::endpoint::Endpoint;
+use tether_core::media::cipher::MAC_LEN;
 use tether_core::media::http::Request;
 use tether_core::media::{
     Digests, Download, MediaConn, MediaConnError, MediaEncryptor, MediaError, MediaKey, MediaKeys,
@@ -108,8 +114,8 @@ async fn open<D: MediaDial>(
     Ok(stream)
 }
 
-/// The plaintext an upload reads twice (once for the digests, once into the socket): a
-/// file, or bytes in memory.
+/// The plaintext of an upload (read once into memory within the memory budget, else twice:
+/// once for the digests, once into the socket): a file, or bytes in memory.
 #[derive(Clone, Copy, Debug)]
 pub enum Plain<'a> {
     /// The file at this path, read in [`CHUNK`]s.
@@ -140,29 +146,76 @@ impl Plain<'_> {
     }
 }
 
-/// Encrypts `plain` with `keys` chunk by chunk, handing each piece of ciphertext to `sink`;
-/// the digests at the end.
-fn encrypt_file(
+/// The upload body of one upload, encrypted before the first host is tried.
+enum Blob {
+    /// The whole blob, the file read and encrypted once (within the memory budget).
+    Whole(Vec<u8>),
+    /// The file is encrypted again into each host's socket; this is the first pass's MAC.
+    Streamed([u8; MAC_LEN]),
+}
+
+/// Pass 1 over `plain`: a [`Blob::Whole`] when its `size` fits `budget`, else only the
+/// digests and the MAC ([`Blob::Streamed`], memory bounded by [`CHUNK`]).
+fn encrypt_plain(
     plain: &Plain<'_>,
     keys: &MediaKeys,
-    mut sink: impl FnMut(&[u8]) -> Result<(), MediaError>,
-) -> Result<Digests, MediaError> {
+    size: u64,
+    budget: u64,
+) -> Result<(Blob, Digests), MediaError> {
     let reading = local(format!("reading {}", plain.describe()));
-    let mut file = plain.open()?;
     let mut encryptor = MediaEncryptor::new(keys);
-    let (mut buf, mut out) = (vec![0u8; CHUNK], Vec::with_capacity(CHUNK + 32));
+    let whole = size <= budget;
+    if whole && let Plain::Bytes(bytes) = plain {
+        let mut blob = Vec::with_capacity(bytes.len() + 32);
+        encryptor.update(bytes, &mut blob);
+        let digests = encryptor.finish(&mut blob);
+        return Ok((Blob::Whole(blob), digests));
+    }
+    let mut file = plain.open()?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut out = if whole {
+        // `size` ≤ the budget: the whole blob, allocated once.
+        Vec::with_capacity(usize::try_from(cipher_len(size)).unwrap_or(0))
+    } else {
+        Vec::with_capacity(CHUNK + 32)
+    };
+    let mut read = 0u64;
     loop {
         let n = file.read(&mut buf).map_err(&reading)?;
         if n == 0 {
             break;
         }
+        read += n as u64;
+        if whole && read > size {
+            // Grown past what was measured (and so, maybe, past the budget).
+            return Err(changed(plain));
+        }
         encryptor.update(buf.get(..n).unwrap_or_default(), &mut out);
-        sink(&out)?;
-        out.clear();
+        if !whole {
+            out.clear();
+        }
     }
     let digests = encryptor.finish(&mut out);
-    sink(&out)?;
-    Ok(digests)
+    if whole {
+        return Ok((Blob::Whole(out), digests));
+    }
+    let mut mac = [0; MAC_LEN];
+    if let Some(tail) = out.get(out.len().saturating_sub(MAC_LEN)..) {
+        mac.copy_from_slice(tail);
+    }
+    Ok((Blob::Streamed(mac), digests))
+}
+
+/// The upload body's length for a file of `size` bytes.
+fn cipher_len(size: u64) -> u64 {
+    tether_core::media::cipher::enc_length(size)
+}
+
+fn changed(plain: &Plain<'_>) -> MediaError {
+    MediaError::Io {
+        what: format!("uploading {}", plain.describe()),
+        detail: "the file changed while it was being uploaded; send it again".into(),
+    }
 }
 
 /// The size of the file at `path`, refused over `limit` before anything is read.
@@ -176,6 +229,17 @@ pub fn checked_size(path: &Path, kind: MediaKind, limit: u64) -> Result<u64, Med
     Ok(size)
 }
 
+/// Which limits an upload works within: the largest file sent (`limit`, bytes), and the
+/// largest file encrypted once into memory (`budget`, bytes; larger files stream in two
+/// passes, memory bounded by [`CHUNK`]).
+#[derive(Clone, Copy, Debug)]
+pub struct UploadLimits {
+    /// `Options::media_limit`.
+    pub limit: u64,
+    /// `Options::media_memory_budget`.
+    pub budget: u64,
+}
+
 /// Encrypts and uploads the file at `path` as `kind` with a fresh `media_key` to the hosts
 /// of `conn` (`unix`: now, Unix seconds): the finished [`Upload`] a media message is built
 /// from.
@@ -185,30 +249,41 @@ pub async fn upload_file<D: MediaDial>(
     kind: MediaKind,
     path: &Path,
     media_key: MediaKey,
-    limit: u64,
+    limits: UploadLimits,
     unix: u64,
 ) -> Result<Upload, MediaError> {
-    checked_size(path, kind, limit)?;
-    upload_plain(dial, conn, kind, Plain::File(path), media_key, limit, unix).await
+    checked_size(path, kind, limits.limit)?;
+    upload_plain(dial, conn, kind, Plain::File(path), media_key, limits, unix).await
 }
 
-/// [`upload_file`] for any [`Plain`] source (its size already checked against `limit`).
+/// [`upload_file`] for any [`Plain`] source (its size already checked against the limit).
 pub async fn upload_plain<D: MediaDial>(
     dial: &D,
     conn: &MediaConn,
     kind: MediaKind,
     plain: Plain<'_>,
     media_key: MediaKey,
-    limit: u64,
+    limits: UploadLimits,
     unix: u64,
 ) -> Result<Upload, MediaError> {
     let keys = media_key.expand(kind);
-    // Pass 1: the digests (the upload URL carries the encrypted file's hash).
-    let digests = encrypt_file(&plain, &keys, |_| Ok(()))?;
-    let mut uploading = Uploading::new(kind, media_key, digests, conn, limit)?;
+    let size = match plain {
+        Plain::File(path) => checked_size(path, kind, limits.limit)?,
+        Plain::Bytes(bytes) => bytes.len() as u64,
+    };
+    // Pass 1: the digests (the upload URL carries the encrypted file's hash), and within the
+    // budget the blob itself.
+    let (blob, digests) = encrypt_plain(&plain, &keys, size, limits.budget)?;
+    let mut uploading = Uploading::new(kind, media_key, digests, conn, limits.limit)?;
     while let Some(mut attempt) = uploading.next_attempt() {
         let host = attempt.host().to_owned();
-        let sent = send_blob(dial, attempt.request(), &host, &plain, &keys, &digests).await;
+        let request = attempt.request();
+        let sent = match &blob {
+            Blob::Whole(bytes) => send_whole(dial, request, &host, bytes).await,
+            Blob::Streamed(mac) => {
+                send_again(dial, request, &host, &plain, &keys, &digests, *mac).await
+            }
+        };
         let answer = match sent {
             Ok(stream) => read_answer(dial, stream, &host, &mut attempt).await,
             Err(e) => Err(e),
@@ -226,35 +301,51 @@ pub async fn upload_plain<D: MediaDial>(
     Err(uploading.finish())
 }
 
-/// Pass 2: the head, then the file encrypted again straight into the socket.
-async fn send_blob<D: MediaDial>(
+/// The head, then the whole blob in one write (the TLS layer cuts it into records).
+async fn send_whole<D: MediaDial>(
+    dial: &D,
+    request: &Request,
+    host: &str,
+    blob: &[u8],
+) -> Result<D::Stream, MediaError> {
+    let mut stream = open(dial, request, host).await?;
+    timed(dial, stream.write_all(blob))
+        .await
+        .ok_or_else(|| timeout(host))?
+        .map_err(|e| broken(host, &e))?;
+    timed(dial, stream.flush())
+        .await
+        .ok_or_else(|| timeout(host))?
+        .map_err(|e| broken(host, &e))?;
+    Ok(stream)
+}
+
+/// Pass 2: the head, then the file encrypted again straight into the socket (the CBC chain
+/// and the upload hash only, [`MediaEncryptor::again`]); a file whose upload hash differs
+/// from pass 1's changed in between, and the upload fails.
+async fn send_again<D: MediaDial>(
     dial: &D,
     request: &Request,
     host: &str,
     plain: &Plain<'_>,
     keys: &MediaKeys,
     expected: &Digests,
+    mac: [u8; MAC_LEN],
 ) -> Result<D::Stream, MediaError> {
     let mut stream = open(dial, request, host).await?;
     let reading = local(format!("reading {}", plain.describe()));
     let mut file = plain.open()?;
-    let mut encryptor = MediaEncryptor::new(keys);
+    let mut encryptor = Some(MediaEncryptor::again(keys, expected, mac));
     let (mut buf, mut out) = (vec![0u8; CHUNK], Vec::with_capacity(CHUNK + 32));
-    let mut done = false;
-    while !done {
+    while let Some(mut running) = encryptor.take() {
         let n = file.read(&mut buf).map_err(&reading)?;
         if n == 0 {
-            let digests =
-                std::mem::replace(&mut encryptor, MediaEncryptor::new(keys)).finish(&mut out);
-            if &digests != expected {
-                return Err(MediaError::Io {
-                    what: format!("uploading {}", plain.describe()),
-                    detail: "the file changed while it was being uploaded; send it again".into(),
-                });
+            if &running.finish(&mut out) != expected {
+                return Err(changed(plain));
             }
-            done = true;
         } else {
-            encryptor.update(buf.get(..n).unwrap_or_default(), &mut out);
+            running.update(buf.get(..n).unwrap_or_default(), &mut out);
+            encryptor = Some(running);
         }
         timed(dial, stream.write_all(&out))
             .await

@@ -109,7 +109,7 @@ pub fn voice_note_options(path: &Path) -> MediaOptions {
 
 /// `media_conn`, uploads, media sends and downloads for an adapter's `Client` (which has
 /// `shared`, `media_conns: Arc<MediaConnTracker>`, `net: Arc<impl MediaDial>`, `media_limit`,
-/// `media_retry_timeout`,
+/// `media_memory_budget`, `media_retry_timeout`,
 /// `command` and `send`).
 #[macro_export]
 macro_rules! media_methods {
@@ -133,8 +133,9 @@ macro_rules! media_methods {
         }
 
         /// Encrypts and uploads `source` (a path, bytes or a reader: see
-        /// `MediaSource`) as `kind`, streamed: never
-        /// held whole. A host refusing the token gets one more try with a fresh `media_conn`.
+        /// `MediaSource`) as `kind`: a file within `Options::media_memory_budget` is
+        /// encrypted once into memory, a larger one streamed (never held whole). A host
+        /// refusing the token gets one more try with a fresh `media_conn`.
         pub async fn upload(
             &self,
             kind: $crate::__core::media::MediaKind,
@@ -154,16 +155,19 @@ macro_rules! media_methods {
             let unix = $crate::media_client::unix_now();
             let net = &*self.net;
             let plain = prepared.plain();
-            let limit = self.media_limit;
+            let limits = $crate::media::UploadLimits {
+                limit: self.media_limit,
+                budget: self.media_memory_budget,
+            };
             let first =
-                $crate::media::upload_plain(net, &conn, kind, plain, key.clone(), limit, unix)
+                $crate::media::upload_plain(net, &conn, kind, plain, key.clone(), limits, unix)
                     .await;
             match first {
                 Err($crate::__core::media::MediaError::Status {
                     status: 401 | 403, ..
                 }) => {
                     let conn = self.media_conn(true).await?;
-                    $crate::media::upload_plain(net, &conn, kind, plain, key, limit, unix).await
+                    $crate::media::upload_plain(net, &conn, kind, plain, key, limits, unix).await
                 }
                 other => other,
             }

@@ -13,7 +13,8 @@
 //!             removed when the Prepared is dropped)
 //! Prepared ─▶ fill_options: mimetype, file name, seconds, animated, thumbnail, width/height
 //!            where unset
-//!          ─▶ plain() ─▶ media::upload_plain (read twice: digests, then the socket)
+//!          ─▶ plain() ─▶ media::upload_plain (read once within the memory budget, else
+//!             twice: digests, then the socket)
 //! ```
 //!
 //! A reader is never held whole: it is streamed to the spool file and the upload reads that

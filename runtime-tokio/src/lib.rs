@@ -86,6 +86,7 @@ pub async fn start<S: CredentialStore + Send + 'static>(
         net,
         media_conns,
         media_limit: options.media_limit,
+        media_memory_budget: options.media_memory_budget,
         media_retry_timeout: options.media_retry_timeout,
     };
     Ok((client, Events { rx: events_rx }))
@@ -112,6 +113,7 @@ pub struct Client {
     net: Arc<net::Net>,
     media_conns: Arc<MediaConnTracker>,
     media_limit: u64,
+    media_memory_budget: u64,
     media_retry_timeout: std::time::Duration,
 }
 
