@@ -16,12 +16,15 @@
 //   download_buffer downloadMediaMessage(message, 'buffer')
 // Prints one JSON line per round: {"round":N,"upload_ms":…,"download_file_ms":…,
 // "download_buffer_ms":…,"cpu_ms":{…},"sha256_file":"hex","sha256_buffer":"hex","length":N},
-// then {"done":true,"max_rss_kib":N} (the process's peak resident memory).
+// then {"done":true,"max_rss_kib":N} (the process's peak resident memory). With
+// MEDIA_BENCH_STEP=1 each round starts when a line arrives on stdin (the bench alternates
+// them with Tether's).
 // Errors: {"error":"…"} and exit code 1.
 
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 
 import { emit, loadBaileys, openSocket, stderrLogger } from './baileys-app.mjs';
@@ -80,9 +83,16 @@ const sha256File = async (path) => {
   return hash.digest('hex');
 };
 
+// MEDIA_BENCH_STEP=1: wait for a line on stdin before each round, so that the caller can
+// alternate these rounds with its own under the same machine load.
+const steps = process.env.MEDIA_BENCH_STEP === '1'
+  ? createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+  : null;
+
 try {
   const out = join(outDir, 'baileys.bin');
   for (let round = 0; round <= rounds; round++) {
+    if (steps && (await steps.next()).done) fail('stdin closed before the last round');
     const cpu0 = cpu();
     const t0 = now();
     const message = await prepareWAMessageMedia(

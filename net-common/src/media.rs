@@ -6,7 +6,7 @@
 //! ```text
 //! upload_file: size ≤ limit (metadata, before reading)
 //!   size ≤ memory budget: one pass: encrypt into memory (the blob, the digests)
-//!     ─▶ Uploading (hosts of media_conn) ─▶ per host: dial, head, the blob in one write
+//!     ─▶ Uploading (hosts of media_conn) ─▶ per host: dial, head, the blob
 //!   larger: pass 1: encrypt, keep only the digests and the MAC ─▶ Uploading ─▶ per host:
 //!     dial, head, pass 2: the CBC chain again straight into the socket, hashing only the
 //!     ciphertext (its hash ≠ pass 1's: the file changed) ─▶ answer ─▶ Upload
@@ -301,7 +301,8 @@ pub async fn upload_plain<D: MediaDial>(
     Err(uploading.finish())
 }
 
-/// The head, then the whole blob in one write (the TLS layer cuts it into records).
+/// The head, then the blob held in memory, in [`CHUNK`]s: each within [`IO_TIMEOUT`], as
+/// on the streamed path, so a slow link is not held to one timeout for the whole file.
 async fn send_whole<D: MediaDial>(
     dial: &D,
     request: &Request,
@@ -309,10 +310,12 @@ async fn send_whole<D: MediaDial>(
     blob: &[u8],
 ) -> Result<D::Stream, MediaError> {
     let mut stream = open(dial, request, host).await?;
-    timed(dial, stream.write_all(blob))
-        .await
-        .ok_or_else(|| timeout(host))?
-        .map_err(|e| broken(host, &e))?;
+    for piece in blob.chunks(CHUNK) {
+        timed(dial, stream.write_all(piece))
+            .await
+            .ok_or_else(|| timeout(host))?
+            .map_err(|e| broken(host, &e))?;
+    }
     timed(dial, stream.flush())
         .await
         .ok_or_else(|| timeout(host))?
@@ -632,5 +635,188 @@ impl Future for MediaConnWait {
             tracked.wakers.push(cx.waker().clone());
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::io::Cursor;
+    use std::time::Instant;
+
+    use tether_core::media::{MediaHost, cipher};
+
+    use super::*;
+
+    /// What a fake host's connections were sent, one entry per dial.
+    type Sent = Arc<Mutex<Vec<Vec<u8>>>>;
+
+    /// A media host in memory: records what each connection writes and answers `200` with a
+    /// path; `on_dial` runs at each dial (for an upload: between its two passes).
+    struct FakeHost<F> {
+        sent: Sent,
+        on_dial: F,
+    }
+
+    struct FakeStream {
+        sent: Sent,
+        index: usize,
+        answer: Cursor<Vec<u8>>,
+    }
+
+    impl AsyncRead for FakeStream {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(self.answer.read(buf))
+        }
+    }
+
+    impl AsyncWrite for FakeStream {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.sent.lock().unwrap()[self.index].extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl<F: Fn() + Sync> MediaDial for FakeHost<F> {
+        type Stream = FakeStream;
+
+        fn dial(&self, _: &Endpoint) -> impl Future<Output = Result<FakeStream, DialError>> + Send {
+            (self.on_dial)();
+            let mut sent = self.sent.lock().unwrap();
+            sent.push(Vec::new());
+            let body = br#"{"url":"https://host.test/m/1","direct_path":"/m/1"}"#;
+            let mut answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            answer.extend_from_slice(body);
+            let stream = FakeStream {
+                sent: Arc::clone(&self.sent),
+                index: sent.len() - 1,
+                answer: Cursor::new(answer),
+            };
+            async move { Ok(stream) }
+        }
+
+        fn sleep(&self, _: Duration) -> impl Future<Output = ()> + Send {
+            futures_util::future::pending()
+        }
+    }
+
+    fn conn() -> MediaConn {
+        let host = MediaHost {
+            hostname: "host.test".into(),
+            fallback: false,
+            max_content_length: None,
+        };
+        MediaConn::new("token", Duration::from_secs(60), vec![host], Instant::now())
+    }
+
+    /// Runs `fut` on this thread (nothing here waits on I/O).
+    fn block_on<F: Future>(fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+    }
+
+    /// The body of the request a connection was sent (after the head).
+    fn body(sent: &[u8]) -> &[u8] {
+        let at = sent.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        &sent[at + 4..]
+    }
+
+    fn upload(
+        host: &FakeHost<impl Fn() + Sync>,
+        path: &Path,
+        key: &MediaKey,
+        budget: u64,
+    ) -> Result<Upload, MediaError> {
+        let limits = UploadLimits {
+            limit: 1 << 20,
+            budget,
+        };
+        block_on(upload_file(
+            host,
+            &conn(),
+            MediaKind::Document,
+            path,
+            key.clone(),
+            limits,
+            0,
+        ))
+    }
+
+    #[test]
+    fn both_upload_paths_send_the_blob_and_digests_of_one_encryption() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file.bin");
+        let plain: Vec<u8> = (0..200_003u32).map(|i| (i * 31 + 7) as u8).collect();
+        std::fs::write(&path, &plain).unwrap();
+        let key = MediaKey::from_bytes([8; 32]);
+        let (blob, digests) = cipher::encrypt(&key.expand(MediaKind::Document), &plain);
+        // Within the budget (one pass into memory), and streamed (two passes).
+        for budget in [u64::MAX, 200_003, 200_002, 0] {
+            let host = FakeHost {
+                sent: Sent::default(),
+                on_dial: || {},
+            };
+            let done = upload(&host, &path, &key, budget).unwrap();
+            assert_eq!(done.digests, digests, "budget {budget}");
+            assert_eq!(done.direct_path, "/m/1");
+            let sent = host.sent.lock().unwrap();
+            assert_eq!(sent.len(), 1, "one connection, budget {budget}");
+            assert_eq!(body(&sent[0]), blob, "budget {budget}");
+        }
+    }
+
+    #[test]
+    fn a_file_changed_between_the_passes_fails_the_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file.bin");
+        let plain = vec![5u8; 150_000];
+        let key = MediaKey::from_bytes([9; 32]);
+        let (blob, _) = cipher::encrypt(&key.expand(MediaKind::Document), &plain);
+        let change = || {
+            let mut changed = plain.clone();
+            changed[100_000] ^= 1;
+            std::fs::write(&path, changed).unwrap();
+        };
+        // Streamed: the second pass reads the changed file, and the upload fails.
+        std::fs::write(&path, &plain).unwrap();
+        let host = FakeHost {
+            sent: Sent::default(),
+            on_dial: change,
+        };
+        match upload(&host, &path, &key, 0) {
+            Err(MediaError::Io { detail, .. }) => assert!(detail.contains("changed"), "{detail}"),
+            other => panic!("a changed file must fail the upload, got {other:?}"),
+        }
+        // Within the budget the file was read once, before the dial: what was read is sent.
+        std::fs::write(&path, &plain).unwrap();
+        let host = FakeHost {
+            sent: Sent::default(),
+            on_dial: change,
+        };
+        upload(&host, &path, &key, u64::MAX).unwrap();
+        assert_eq!(body(&host.sent.lock().unwrap()[0]), blob);
     }
 }

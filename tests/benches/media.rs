@@ -4,13 +4,21 @@
 //!
 //! - **throughput**: a document of 16 MiB of random bytes, one warm-up round and then
 //!   `TETHER_BENCH_ROUNDS` timed rounds of
-//!   - *upload*: encrypt + upload (Tether: `Client::upload`, two streaming passes over the
-//!     file, HTTPS POST; Baileys: `prepareWAMessageMedia` with `sock.waUploadToServer`),
+//!   - *upload*: encrypt + upload (Tether: `Client::upload`, one pass into memory — the file
+//!     is within the default `Options::media_memory_budget` — then the HTTPS POST; Baileys:
+//!     `prepareWAMessageMedia` with `sock.waUploadToServer`),
 //!   - *download to a file*: download + decrypt (Tether: `Client::download` to a path, every
 //!     check — encrypted hash, MAC, plaintext hash — and an fsync before the rename; Baileys:
 //!     `downloadMediaMessage(…, 'stream')` piped into a file, no check, no fsync),
 //!   - *download to memory*: the same into a buffer (`Client::download_bytes`; Baileys:
 //!     `'buffer'`).
+//!
+//!   In the same rounds, the transport alone (`Floor`): the same HTTPS POST and GET against
+//!   the same host with no media work (a blob encrypted beforehand written in one call, the
+//!   downloaded body read and dropped) — the floor any client has on this host and machine.
+//!
+//!   Tether's rounds and Baileys' alternate (a Tether round, then a Baileys round, …), so
+//!   that both run under the same machine load.
 //!
 //!   Every downloaded file's SHA-256 is checked against the original's, outside the timing.
 //!   Tether is the tokio adapter on a current-thread runtime (one thread for the client); the
@@ -23,6 +31,7 @@
 //! (cd interop && npm ci --ignore-scripts)          # Baileys, once (skipped when absent)
 //! cargo bench -p tether-tests --bench media                   # throughput and rss
 //! cargo bench -p tether-tests --bench media -- throughput     # or rss
+//! TETHER_BENCH_MEMORY_BUDGET=0        # Options::media_memory_budget: 0 streams every upload
 //! TETHER_BENCH_MEDIA_MIB=16 TETHER_BENCH_ROUNDS=5 TETHER_BENCH_RSS_BYTES=100000000 \
 //! TETHER_BENCH_DIR=<a directory on the disk to measure> TETHER_BENCH_BAILEYS=0 ...
 //! ```
@@ -40,7 +49,12 @@ use sha2::{Digest, Sha256};
 use tether_core::connection::{Config, Event};
 use tether_core::creds::{CredentialChange, CredentialsDelta, PersistSeq};
 use tether_core::driver::{Options, TlsTrust};
-use tether_core::media::{MediaKind, MediaOptions, media_message};
+use tether_core::media::cipher;
+use tether_core::media::upload::parse_answer;
+use tether_core::media::urls::upload_request;
+use tether_core::media::{
+    Digests, Download, MediaKey, MediaKind, MediaOptions, MediaRef, Upload, media_message,
+};
 use tether_core::proto::message::Message;
 use tether_core::proxy::ProxySetting;
 use tether_sim::Device;
@@ -50,6 +64,8 @@ use tether_tests::bench::{Picked, baileys_wanted, bench_dir, env_or, machine};
 use tether_tests::identities::linked_identity;
 use tether_tests::interop::fidelity::link_baileys_session_with;
 use tether_tests::interop::harness::Baileys;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::rustls::pki_types::ServerName;
 
 /// Bound on any one wait (never a speed assertion: only a hung run fails).
 const LIMIT: Duration = Duration::from_secs(600);
@@ -158,6 +174,8 @@ fn client_config(
     options.proxy = ProxySetting::Off;
     options.seed = Some([13; 32]);
     options.trust = TlsTrust::builtin_only().with_ca_file(ca_file);
+    options.media_memory_budget =
+        env_or::<u64>("TETHER_BENCH_MEMORY_BUDGET", options.media_memory_budget);
     (config, options)
 }
 
@@ -193,7 +211,7 @@ async fn connected(
 }
 
 /// The document message a finished upload makes (what a recipient would download from).
-fn document(upload: &tether_core::media::Upload) -> Message {
+fn document(upload: &Upload) -> Message {
     let mut options = MediaOptions::default();
     options.file_name = Some("bench.bin".into());
     options.mimetype = Some("application/octet-stream".into());
@@ -211,6 +229,113 @@ struct Rounds {
     to_memory: Vec<(Duration, Duration)>,
     /// The process's peak resident memory (Baileys' Node.js process).
     peak_rss_kib: Option<u64>,
+    /// The transport alone ([`Floor`]): the blob POSTed, and fetched.
+    floor_post: Vec<(Duration, Duration)>,
+    floor_get: Vec<(Duration, Duration)>,
+    /// Per round, the simulator's CPU time during: the upload, the download to a file, to
+    /// memory, the transport-only POST and GET (Tether's rounds).
+    host: Vec<[Duration; 5]>,
+}
+
+/// One [`Floor`] round: wall and CPU time of the POST and the GET, and the simulator's CPU
+/// time during each.
+struct FloorRound {
+    post: (Duration, Duration),
+    get: (Duration, Duration),
+    host: (Duration, Duration),
+}
+
+/// The transport alone, for the floor any client's throughput has on this media host and
+/// machine: the same HTTPS requests as an upload and a download (TCP with `TCP_NODELAY`, TLS
+/// with the test CA, the head), with no media work — the blob encrypted once beforehand is
+/// written in one call, the downloaded body is read in 64 KiB pieces and dropped.
+struct Floor {
+    blob: Vec<u8>,
+    key: MediaKey,
+    digests: Digests,
+    tls: tokio_rustls::TlsConnector,
+}
+
+impl Floor {
+    fn new(file: &Path, ca_file: &Path) -> Self {
+        let key = MediaKey::from_bytes([5; 32]);
+        let plain = std::fs::read(file).expect("read the file");
+        let (blob, digests) = cipher::encrypt(&key.expand(MediaKind::Document), &plain);
+        let trust = TlsTrust::builtin_only().with_ca_file(ca_file);
+        let config = tether_net_common::trust::client_config(&trust).expect("the TLS config");
+        Self {
+            blob,
+            key,
+            digests,
+            tls: tokio_rustls::TlsConnector::from(config),
+        }
+    }
+
+    /// TCP and TLS to `request`'s host, and its head written.
+    async fn open(
+        &self,
+        request: &tether_core::media::http::Request,
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let target = &request.target;
+        let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .expect("connect to the media host");
+        tcp.set_nodelay(true).expect("TCP_NODELAY");
+        let name = ServerName::try_from(target.host.clone()).expect("a server name");
+        let mut tls = self.tls.connect(name, tcp).await.expect("TLS");
+        tls.write_all(&request.head()).await.expect("the head");
+        tls
+    }
+
+    /// One POST of the blob and one GET of it: wall and CPU time of each.
+    async fn round(&self, client: &tether_runtime_tokio::Client) -> FloorRound {
+        let conn = client.media_conn(false).await.expect("media_conn");
+        let host = conn.hosts[0].hostname.clone();
+        let request = upload_request(&host, MediaKind::Document, conn.auth(), &self.digests)
+            .expect("the upload request");
+        let (t0, c0, h0) = (Instant::now(), client_cpu(), host_cpu());
+        let mut tls = self.open(&request).await;
+        tls.write_all(&self.blob).await.expect("the blob");
+        tls.flush().await.expect("flush");
+        let mut answer = Vec::new();
+        tls.read_to_end(&mut answer).await.expect("the answer");
+        let (t1, c1, h1) = (Instant::now(), client_cpu(), host_cpu());
+        let body = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|at| &answer[at + 4..])
+            .expect("an HTTP answer");
+        let answer = parse_answer(&host, 200, body).expect("the upload answer");
+        let upload = Upload {
+            kind: MediaKind::Document,
+            media_key: self.key.clone(),
+            digests: self.digests,
+            url: answer.url,
+            direct_path: answer.direct_path,
+            uploaded_at: 0,
+        };
+        let media = MediaRef::of(&document(&upload)).expect("a media message");
+        let mut download = Download::new(&media, &[host], u64::MAX).expect("the download request");
+        let attempt = download.next_attempt().expect("a host");
+        let (t2, c2, h2) = (Instant::now(), client_cpu(), host_cpu());
+        let mut tls = self.open(attempt.request()).await;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0;
+        loop {
+            let n = tls.read(&mut buf).await.expect("the blob");
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        let (t3, c3, h3) = (Instant::now(), client_cpu(), host_cpu());
+        assert!(got > self.blob.len(), "the GET returned {got} bytes");
+        FloorRound {
+            post: (t1 - t0, c1 - c0),
+            get: (t3 - t2, c3 - c2),
+            host: (h1 - h0, h3 - h2),
+        }
+    }
 }
 
 /// Median wall time and its throughput (MiB/s of plaintext), and the median CPU time.
@@ -239,11 +364,20 @@ fn ms(d: Duration) -> f64 {
 
 /// CPU time of this process's threads, the simulator's excluded.
 fn client_cpu() -> Duration {
+    threads_cpu(false)
+}
+
+/// CPU time of the simulator's threads (its media host among them).
+fn host_cpu() -> Duration {
+    threads_cpu(true)
+}
+
+fn threads_cpu(simulator: bool) -> Duration {
     let mut total = 0;
     for task in std::fs::read_dir("/proc/self/task").into_iter().flatten() {
         let Ok(task) = task else { continue };
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim().starts_with("tether-sim") {
+        if comm.trim().starts_with("tether-sim") != simulator {
             continue;
         }
         let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
@@ -266,7 +400,13 @@ fn throughput(sim: &Sim<'_>) {
     );
     let file = sim.dir.join("document.bin");
     let sha = random_file(&file, bytes, 16);
-    let tether = tether_rounds(sim, &file, sha, rounds);
+    let mut baileys = if baileys_wanted() {
+        BaileysRun::start(sim, &file, sha, rounds)
+    } else {
+        Err("TETHER_BENCH_BAILEYS=0".into())
+    };
+    // Tether's and Baileys' rounds alternate: each pair runs under the same machine load.
+    let tether = tether_rounds(sim, &file, sha, rounds, &mut baileys);
     println!("tether (tokio adapter, current-thread runtime, release):");
     let t = [
         line("encrypt + upload", &tether.upload, bytes),
@@ -276,10 +416,31 @@ fn throughput(sim: &Sim<'_>) {
     for (_, text) in &t {
         println!("{text}");
     }
+    println!("transport only (the same HTTPS requests, no media work: the floor on this host):");
+    let floor = [
+        line("POST the blob", &tether.floor_post, bytes),
+        line("GET the blob", &tether.floor_get, bytes),
+    ];
+    for (_, text) in &floor {
+        println!("{text}");
+    }
+    let host_median = |i: usize| {
+        let mut v: Vec<Duration> = tether.host.iter().map(|h| h[i]).collect();
+        v.sort();
+        ms(v[v.len() / 2])
+    };
+    println!(
+        "the simulator's CPU (its media host) meanwhile, medians: upload {:.1} ms, download → file {:.1} ms, → memory {:.1} ms; POST {:.1} ms, GET {:.1} ms",
+        host_median(0),
+        host_median(1),
+        host_median(2),
+        host_median(3),
+        host_median(4)
+    );
     if !baileys_wanted() {
         return;
     }
-    match baileys_rounds(sim, &file, sha, rounds) {
+    match baileys.and_then(|run| run.finish(rounds)) {
         Ok(baileys) => {
             println!("baileys (npm 6.17.16, Node.js):");
             let b = [
@@ -299,13 +460,26 @@ fn throughput(sim: &Sim<'_>) {
                 t[1].0 / b[1].0,
                 t[2].0 / b[2].0
             );
+            println!(
+                "transport alone ÷ baileys: POST {:.2}×, GET {:.2}× (download → memory)",
+                floor[0].0 / b[0].0,
+                floor[1].0 / b[2].0
+            );
         }
         Err(why) => println!("baileys: not measured ({why})"),
     }
     let _ = std::fs::remove_file(&file);
 }
 
-fn tether_rounds(sim: &Sim<'_>, file: &Path, sha: [u8; 32], rounds: usize) -> Rounds {
+/// Tether's rounds; after each, one of Baileys' (while `baileys` is running: a failure ends
+/// it, and the error is kept for the report).
+fn tether_rounds(
+    sim: &Sim<'_>,
+    file: &Path,
+    sha: [u8; 32],
+    rounds: usize,
+    baileys: &mut Result<BaileysRun, String>,
+) -> Rounds {
     let store = sim.dir.join("tether-throughput.redb");
     linked_store(sim.server, &store, 0);
     let (config, options) = client_config(
@@ -316,30 +490,42 @@ fn tether_rounds(sim: &Sim<'_>, file: &Path, sha: [u8; 32], rounds: usize) -> Ro
     );
     let out = sim.dir.join("tether.bin");
     let mut result = Rounds::default();
+    let floor = Floor::new(file, sim.ca_file);
     runtime().block_on(async {
         let (client, _events) = connected(&store, config, options).await;
         for round in 0..=rounds {
-            let (t0, c0) = (Instant::now(), client_cpu());
+            let (t0, c0, h0) = (Instant::now(), client_cpu(), host_cpu());
             let upload = client
                 .upload(MediaKind::Document, file)
                 .await
                 .expect("upload");
-            let (t1, c1) = (Instant::now(), client_cpu());
+            let (t1, c1, h1) = (Instant::now(), client_cpu(), host_cpu());
             let message = document(&upload);
             let length = client.download(&message, &out).await.expect("download");
-            let (t2, c2) = (Instant::now(), client_cpu());
+            let (t2, c2, h2) = (Instant::now(), client_cpu(), host_cpu());
             assert_eq!(sha256_file(&out), sha, "the downloaded file differs");
             let _ = std::fs::remove_file(&out);
-            let (t3, c3) = (Instant::now(), client_cpu());
+            let (t3, c3, h3) = (Instant::now(), client_cpu(), host_cpu());
             let bytes = client.download_bytes(&message).await.expect("download");
-            let (t4, c4) = (Instant::now(), client_cpu());
+            let (t4, c4, h4) = (Instant::now(), client_cpu(), host_cpu());
             assert_eq!(<[u8; 32]>::from(Sha256::digest(&bytes)), sha);
             assert_eq!(length, bytes.len() as u64);
             drop(bytes);
+            let floored = floor.round(&client).await;
             if round > 0 {
                 result.upload.push((t1 - t0, c1 - c0));
                 result.to_file.push((t2 - t1, c2 - c1));
                 result.to_memory.push((t4 - t3, c4 - c3));
+                result.floor_post.push(floored.post);
+                result.floor_get.push(floored.get);
+                result
+                    .host
+                    .push([h1 - h0, h2 - h1, h4 - h3, floored.host.0, floored.host.1]);
+            }
+            if let Ok(run) = baileys
+                && let Err(e) = run.round()
+            {
+                *baileys = Err(e);
             }
         }
         client.shutdown().await.expect("shutdown");
@@ -347,55 +533,84 @@ fn tether_rounds(sim: &Sim<'_>, file: &Path, sha: [u8; 32], rounds: usize) -> Ro
     result
 }
 
-fn baileys_rounds(
-    sim: &Sim<'_>,
-    file: &Path,
-    sha: [u8; 32],
-    rounds: usize,
-) -> Result<Rounds, String> {
-    let harness = Baileys::locate()?;
-    let auth = sim.dir.join("baileys-auth");
-    std::fs::create_dir_all(&auth).map_err(|e| e.to_string())?;
-    let ca = sim.ca_file.to_str().ok_or("the CA path is not UTF-8")?;
-    let env = [
-        ("FIDELITY_APP_STATE_KEY_ID", "AAAAAAAA"),
-        ("NODE_EXTRA_CA_CERTS", ca),
-    ];
-    let (app, _) = link_baileys_session_with(sim.server, &auth, LIMIT, &env)?;
-    app.quit()?;
-    let mut child = Process::new(harness.node())
-        .env("NODE_EXTRA_CA_CERTS", ca)
-        .arg(harness.root().join("interop/media-bench.mjs"))
-        .arg(sim.server.ws_url())
-        .arg(&auth)
-        .arg(file)
-        .arg(rounds.to_string())
-        .arg(sim.dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start node: {e}"))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let hex_sha = hex::encode(sha);
-    let mut result = Rounds::default();
-    let millis = |v: &Json| Duration::from_secs_f64(v.as_f64().unwrap_or(f64::NAN) / 1000.0);
-    for line in BufReader::new(stdout).lines() {
-        let line = line.map_err(|e| e.to_string())?;
+/// Baileys' side of the throughput rounds: `interop/media-bench.mjs` in a Node.js process,
+/// stepped one round at a time (`MEDIA_BENCH_STEP=1`: it waits for a line on its stdin
+/// before each round) so that its rounds alternate with Tether's under the same load.
+struct BaileysRun {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    hex_sha: String,
+    rounds: Rounds,
+}
+
+impl BaileysRun {
+    /// Links a Baileys session to the server and starts the script (it connects, then waits).
+    fn start(sim: &Sim<'_>, file: &Path, sha: [u8; 32], rounds: usize) -> Result<Self, String> {
+        let harness = Baileys::locate()?;
+        let auth = sim.dir.join("baileys-auth");
+        std::fs::create_dir_all(&auth).map_err(|e| e.to_string())?;
+        let ca = sim.ca_file.to_str().ok_or("the CA path is not UTF-8")?;
+        let env = [
+            ("FIDELITY_APP_STATE_KEY_ID", "AAAAAAAA"),
+            ("NODE_EXTRA_CA_CERTS", ca),
+        ];
+        let (app, _) = link_baileys_session_with(sim.server, &auth, LIMIT, &env)?;
+        app.quit()?;
+        let mut child = Process::new(harness.node())
+            .env("NODE_EXTRA_CA_CERTS", ca)
+            .env("MEDIA_BENCH_STEP", "1")
+            .arg(harness.root().join("interop/media-bench.mjs"))
+            .arg(sim.server.ws_url())
+            .arg(&auth)
+            .arg(file)
+            .arg(rounds.to_string())
+            .arg(sim.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start node: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        Ok(Self {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+            hex_sha: hex::encode(sha),
+            rounds: Rounds::default(),
+        })
+    }
+
+    /// The next JSON line; an error line ends the run.
+    fn next(&mut self) -> Result<Json, String> {
+        let line = self
+            .lines
+            .next()
+            .ok_or("node ended early")?
+            .map_err(|e| e.to_string())?;
         let v: Json = serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))?;
         if let Some(error) = v["error"].as_str() {
-            let _ = child.kill();
+            let _ = self.child.kill();
             return Err(format!("Baileys failed: {error}"));
         }
-        if v["done"] == true {
-            result.peak_rss_kib = v["max_rss_kib"].as_u64();
-            break;
+        Ok(v)
+    }
+
+    /// One round (the first is the warm-up, not kept); a wrong download ends the run.
+    fn round(&mut self) -> Result<(), String> {
+        writeln!(self.stdin, "go").map_err(|e| format!("node's stdin: {e}"))?;
+        self.stdin.flush().map_err(|e| e.to_string())?;
+        let v = self.next()?;
+        if v["sha256_file"] != self.hex_sha.as_str() || v["sha256_buffer"] != self.hex_sha.as_str()
+        {
+            let _ = self.child.kill();
+            return Err(format!("Baileys downloaded something else: {v}"));
         }
-        if v["sha256_file"] != hex_sha.as_str() || v["sha256_buffer"] != hex_sha.as_str() {
-            let _ = child.kill();
-            return Err(format!("Baileys downloaded something else: {line}"));
-        }
+        let millis = |v: &Json| Duration::from_secs_f64(v.as_f64().unwrap_or(f64::NAN) / 1000.0);
         if v["round"].as_u64().unwrap_or(0) > 0 {
             let cpu = &v["cpu_ms"];
+            let result = &mut self.rounds;
             result
                 .upload
                 .push((millis(&v["upload_ms"]), millis(&cpu["upload"])));
@@ -408,15 +623,25 @@ fn baileys_rounds(
                 millis(&cpu["download_buffer"]),
             ));
         }
+        Ok(())
     }
-    let status = child.wait().map_err(|e| e.to_string())?;
-    if !status.success() || result.upload.len() != rounds {
-        return Err(format!(
-            "node exited with {status} after {} rounds",
-            result.upload.len()
-        ));
+
+    /// After the last round: the peak RSS line and the exit.
+    fn finish(mut self, rounds: usize) -> Result<Rounds, String> {
+        let v = self.next()?;
+        if v["done"] != true {
+            return Err(format!("expected the end, got {v}"));
+        }
+        self.rounds.peak_rss_kib = v["max_rss_kib"].as_u64();
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        if !status.success() || self.rounds.upload.len() != rounds {
+            return Err(format!(
+                "node exited with {status} after {} rounds",
+                self.rounds.upload.len()
+            ));
+        }
+        Ok(self.rounds)
     }
-    Ok(result)
 }
 
 /// Peak memory of a fresh client process moving a large document (upload, then download).

@@ -45,6 +45,9 @@ pub(super) async fn serve(
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                // An answer's last bytes go out at once rather than after the client's
+                // delayed acknowledgement of the head (Nagle), as the WebSocket does.
+                let _ = stream.set_nodelay(true);
                 let (acceptor, inner) = (acceptor.clone(), Arc::clone(&inner));
                 tokio::spawn(async move {
                     match acceptor.accept(stream).await {
