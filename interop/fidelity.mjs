@@ -120,6 +120,17 @@ const start = () => {
       const r = m.message?.reactionMessage;
       const reaction = r ? { id: r.key?.id || null, text: r.text || '' } : null;
       const media = mediaOf(m.message);
+      const pin = m.message?.locationMessage;
+      const location = pin
+        ? {
+            degreesLatitude: pin.degreesLatitude ?? null,
+            degreesLongitude: pin.degreesLongitude ?? null,
+            name: pin.name || null,
+            address: pin.address || null,
+          }
+        : null;
+      const card = m.message?.contactMessage;
+      const contact = card ? { displayName: card.displayName || null, vcard: card.vcard || null } : null;
       emit({
         event: 'message',
         id: m.key.id,
@@ -130,6 +141,8 @@ const start = () => {
         quoted,
         reaction,
         media,
+        location,
+        contact,
         // Why there is no content (a message Baileys could not decrypt is a stub), and which
         // fields there are: for failure messages.
         stub: m.messageStubType ?? null,

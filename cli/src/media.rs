@@ -1,8 +1,9 @@
 //! `run --download-dir DIR`: the media of each received message is downloaded, verified and
-//! saved as `DIR/<message id>.<ext>` before the message is printed, so the printed `media`
-//! object can name its `path` (or the `download_error`: the message is still printed, and a
-//! corrupted file never appears in `DIR`). A file that expired on the server is asked from the
-//! phone again first (the media-retry flow).
+//! saved as `DIR/<message id>.<ext>` (by a task beside `run`'s event loop, see
+//! `crate::session`) before the message is printed, so the printed `media` object can name its
+//! `path` (or the `download_error`: the message is still printed, and a corrupted file never
+//! appears in `DIR`). A file that expired on the server is asked from the phone again first
+//! (the media-retry flow).
 
 use std::path::Path;
 

@@ -131,7 +131,15 @@ impl Printer {
                     "ahead of"
                 }
             )),
-            Event::Message(m) => self.emit_line(&message_line(m)),
+            Event::Message(m) => {
+                let media = values.first().map(|v| &v["media"]);
+                let saved = match media.map(|m| (&m["path"], &m["download_error"])) {
+                    Some((Value::String(path), _)) => format!("\n   saved to {path}"),
+                    Some((_, Value::String(error))) => format!("\n   not saved: {error}"),
+                    _ => String::new(),
+                };
+                self.emit_line(&format!("{}{saved}", message_line(m)))
+            }
             Event::Undecryptable(u) => self.emit_line(&undecryptable_line(u)),
             Event::Sent { id, .. } => {
                 let to = values.first().and_then(|v| v["to"].as_str());

@@ -62,6 +62,14 @@ pub(crate) fn block_on<F: Future>(future: F) -> std::io::Result<F::Output> {
     Ok(smol::block_on(future))
 }
 
+/// Runs `future` beside the caller on the runtime, detached (it ends with the runtime).
+pub(crate) fn spawn(future: impl Future<Output = ()> + Send + 'static) {
+    #[cfg(feature = "runtime-tokio")]
+    drop(tokio::spawn(future));
+    #[cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
+    smol::spawn(future).detach();
+}
+
 /// Sleeps on the runtime's timer.
 pub(crate) async fn sleep(d: Duration) {
     #[cfg(feature = "runtime-tokio")]

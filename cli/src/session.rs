@@ -6,8 +6,15 @@
 //! ```text
 //!  events ─┐
 //!  stop  ──┼─► Session::next() ─► Step::{Event, Tick, Stop} ─► the command's loop
-//!  tick  ──┘        │ bookkeeping: print, LiveStatus, status record, sd_notify
+//!  tick  ──┤        │ bookkeeping: print, LiveStatus, status record, sd_notify
+//!          │        └─ a media message with --download-dir: a download task (at most
+//!          │           MAX_DOWNLOADS run at once) instead of printing it now
+//!  downloads done ──► print the message with its `path` / `download_error`, then confirm
 //! ```
+//!
+//! A message is confirmed (`--confirm auto`) only once its line is written and flushed, so a
+//! media message whose download is still running at shutdown stays unconfirmed and is
+//! delivered again by the next run.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,6 +62,30 @@ pub(crate) enum ConfirmMode {
     Manual,
 }
 
+/// Media downloads of `--download-dir` running at once; more wait for a slot.
+const MAX_DOWNLOADS: usize = 4;
+
+/// A media message whose download finished: its event and printed values (with the `path`
+/// or the `download_error`).
+type Downloaded = (Event, Vec<Value>);
+
+/// `--download-dir`: where received media is saved, by tasks beside the event loop.
+#[derive(Debug)]
+struct Downloads {
+    dir: std::path::PathBuf,
+    done_tx: async_channel::Sender<Downloaded>,
+    done_rx: async_channel::Receiver<Downloaded>,
+    /// A counting semaphore: a download holds one of its [`MAX_DOWNLOADS`] places while it
+    /// runs.
+    slots: (async_channel::Sender<()>, async_channel::Receiver<()>),
+}
+
+/// What woke [`Session::next`].
+enum Woke {
+    Step(Step),
+    Downloaded(Downloaded),
+}
+
 /// How received messages are printed and confirmed.
 #[derive(Debug)]
 struct MessageOutput {
@@ -75,7 +106,7 @@ pub(crate) struct Session {
     control: Option<ControlServer>,
     messages: Option<MessageOutput>,
     /// Where received media is saved (verified) before its message is printed.
-    download_dir: Option<std::path::PathBuf>,
+    downloads: Option<Downloads>,
     /// Print nothing (a command that prints its own one result).
     silent: bool,
     tick: Duration,
@@ -159,7 +190,7 @@ impl Session {
             stop_rx,
             control,
             messages: None,
-            download_dir: None,
+            downloads: None,
             silent: false,
             tick: watchdog.map_or(tick, |w| tick.min(w / 2)),
             watchdog,
@@ -179,11 +210,18 @@ impl Session {
         });
     }
 
-    /// Saves the media of every received message into `dir` (verified, as `<id>.<ext>`)
-    /// before the message is printed; its `media` object names the `path` (or the
-    /// `download_error`).
+    /// Saves the media of every received message into `dir` (verified, as `<id>.<ext>`) by a
+    /// task beside the event loop; the message is printed when its download ended, its
+    /// `media` object naming the `path` (or the `download_error`), and other events go on
+    /// printing meanwhile.
     pub(crate) fn save_media_to(&mut self, dir: std::path::PathBuf) {
-        self.download_dir = Some(dir);
+        let (done_tx, done_rx) = async_channel::unbounded();
+        self.downloads = Some(Downloads {
+            dir,
+            done_tx,
+            done_rx,
+            slots: async_channel::bounded(MAX_DOWNLOADS),
+        });
     }
 
     /// Prints no events at all.
@@ -191,75 +229,130 @@ impl Session {
         self.silent = true;
     }
 
-    /// Waits for the next event, tick or stop request.
+    /// Waits for the next event, tick or stop request (printing finished downloads
+    /// meanwhile).
     pub(crate) async fn next(&mut self) -> Step {
+        loop {
+            match self.wake().await {
+                Woke::Downloaded((event, values)) => {
+                    self.emit(&event, &values);
+                    self.maybe_watchdog();
+                }
+                Woke::Step(step) => {
+                    if let Step::Event(e) = &step {
+                        self.handle(e);
+                    }
+                    self.maybe_watchdog();
+                    return step;
+                }
+            }
+        }
+    }
+
+    async fn wake(&mut self) -> Woke {
         let events = &mut self.events;
         let stop_rx = &self.stop_rx;
+        let downloaded = self.downloads.as_ref().map(|d| &d.done_rx);
         let tick = self.tick;
-        let step = future::or(
+        future::or(
             future::or(
                 async {
                     match events.next().await {
-                        Some(e) => Step::Event(e),
-                        None => Step::Ended,
+                        Some(e) => Woke::Step(Step::Event(e)),
+                        None => Woke::Step(Step::Ended),
                     }
                 },
                 async {
                     match stop_rx.recv().await {
-                        Ok(who) => Step::Stop(who),
+                        Ok(who) => Woke::Step(Step::Stop(who)),
                         Err(_) => future::pending().await,
                     }
                 },
             ),
-            async {
-                rt::sleep(tick).await;
-                Step::Tick
-            },
+            future::or(
+                async {
+                    match downloaded {
+                        Some(rx) => match rx.recv().await {
+                            Ok(done) => Woke::Downloaded(done),
+                            Err(_) => future::pending().await,
+                        },
+                        None => future::pending().await,
+                    }
+                },
+                async {
+                    rt::sleep(tick).await;
+                    Woke::Step(Step::Tick)
+                },
+            ),
         )
-        .await;
-        if let Step::Event(e) = &step {
-            // Record first: whoever reacts to the printed line may ask for the status at once.
-            self.record(e);
-            let now = Instant::now();
-            let mut values = match &self.control {
-                Some(c) => c.hub().json(e, now),
-                None => tether_control::events::event_json(e, now),
-            };
-            if let (Some(dir), Event::Message(m)) = (&self.download_dir, e)
-                && !tether_control::events::replayed(e)
-                && let Some(value) = values.first_mut()
-                && value["media"].is_object()
-            {
-                let saved = crate::media::save(&self.client, m, dir).await;
-                value["media"][saved.0] = Value::String(saved.1);
-            }
-            if let Some(c) = &self.control {
-                c.publish(e);
-            }
-            self.print(e, &values);
-        }
-        self.maybe_watchdog();
-        step
+        .await
     }
 
-    /// Prints an event; a message only when messages are printed, once per position, and
-    /// confirmed after it is out when `run` confirms.
-    fn print(&mut self, event: &Event, values: &[Value]) {
-        if self.silent {
+    /// Records, publishes and prints an event; a media message with `--download-dir` is
+    /// printed by its download task's end instead.
+    fn handle(&mut self, e: &Event) {
+        // Record first: whoever reacts to the printed line may ask for the status at once.
+        self.record(e);
+        let now = Instant::now();
+        let values = match &self.control {
+            Some(c) => c.hub().json(e, now),
+            None => tether_control::events::event_json(e, now),
+        };
+        if let Some(c) = &self.control {
+            c.publish(e);
+        }
+        if !self.wanted(e) {
             return;
+        }
+        match (&self.downloads, e) {
+            (Some(downloads), Event::Message(m))
+                if values.first().is_some_and(|v| v["media"].is_object()) =>
+            {
+                let client = self.client.clone();
+                let message = m.clone();
+                let event = e.clone();
+                let dir = downloads.dir.clone();
+                let done = downloads.done_tx.clone();
+                let (take, give) = downloads.slots.clone();
+                let mut values = values;
+                rt::spawn(async move {
+                    let _ = take.send(()).await;
+                    let (field, value) = crate::media::save(&client, &message, &dir).await;
+                    let _ = give.try_recv();
+                    if let Some(v) = values.first_mut() {
+                        v["media"][field] = Value::String(value);
+                    }
+                    let _ = done.send((event, values)).await;
+                });
+            }
+            _ => self.emit(e, &values),
+        }
+    }
+
+    /// Whether `event` is printed: not at all when silent; a message only when messages are
+    /// printed, once per position, and never a subscriber's catch-up read.
+    fn wanted(&mut self, event: &Event) -> bool {
+        if self.silent {
+            return false;
         }
         let Some(position) = tether_control::events::position(event) else {
-            let _ = self.printer.event(event, values);
-            return;
+            return true;
         };
         let Some(out) = self.messages.as_mut() else {
+            return false;
+        };
+        !tether_control::events::replayed(event) && out.printed.take(position)
+    }
+
+    /// Prints a wanted event; a message is confirmed after it is out when `run` confirms.
+    fn emit(&mut self, event: &Event, values: &[Value]) {
+        let printed = self.printer.event(event, values);
+        let (Some(position), Some(out)) = (
+            tether_control::events::position(event),
+            self.messages.as_ref(),
+        ) else {
             return;
         };
-        // A catch-up read is a control subscriber's, not news for stdout.
-        if tether_control::events::replayed(event) || !out.printed.take(position) {
-            return;
-        }
-        let printed = self.printer.event(event, values);
         match (printed, out.confirm) {
             (Ok(()), ConfirmMode::Auto) => {
                 let confirm = Command::Confirm {

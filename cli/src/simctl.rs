@@ -3,7 +3,9 @@
 //! here so that the simulated phone can wait `--auto-scan-ms` before completing a scan, as a
 //! person would; and the phones' messages: `GET /phones`, `POST /send?phone=N[&to=JID]` (the
 //! body is the text; `to` defaults to phone 0's account, i.e. the linked companions), `GET
-//! /received?phone=N`. One request per connection, JSON answers, plain threads.
+//! /received?phone=N`; a slow media host on demand: `POST /media/hold?n=N` holds the next N
+//! downloads unanswered, `GET /media/held` counts those waiting, `POST /media/release` lets
+//! them go. One request per connection, JSON answers, plain threads.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -185,6 +187,18 @@ fn route(
             }
             Err(e) => (400, json!({"error": e})),
         },
+        ("POST", "/media/hold") => match query_n(query) {
+            Ok(n) => {
+                server.hold_media_downloads(n);
+                (200, json!({"ok": true}))
+            }
+            Err(e) => (400, json!({"error": e})),
+        },
+        ("GET", "/media/held") => (200, json!({"held": server.held_media_downloads()})),
+        ("POST", "/media/release") => {
+            server.release_media_downloads();
+            (200, json!({"ok": true}))
+        }
         ("POST", "/hang") => match query_n(query) {
             Ok(n) => {
                 server.hang_next_connects(n);

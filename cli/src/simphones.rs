@@ -78,19 +78,23 @@ fn media_json(server: &SimServer, media: &tether_core::media::MediaRef) -> Value
         "caption": media.caption,
         "size": media.file_length,
         "voice_note": media.voice_note,
+        "animated": media.animated,
         "seconds": media.seconds,
         "sha256": fetched.as_ref().ok().map(|b| hex::encode(sha2::Sha256::digest(b))),
         "fetch_error": fetched.err().map(|e| e.to_string()),
     })
 }
 
-/// What phone `phone` received, as JSON (`id`, `chat`, `sender`, `from_me`, `text`, `t_ms`,
-/// `offline`).
+/// What phone `phone` received, as JSON (`id`, `chat`, `sender`, `from_me`, `text`, `media`,
+/// `location`, `contact`, `t_ms`, `offline`).
 pub(crate) fn received_json(server: &SimServer, phone: usize) -> Result<Value, String> {
+    use prost::Message as _;
+    use tether_control::events::{contact_json, location_json};
     let got = server.received(phone).map_err(|e| e.to_string())?;
     Ok(Value::Array(
         got.iter()
             .map(|r| {
+                let content = tether_core::proto::message::Message::decode(r.content.as_ref()).ok();
                 json!({
                     "id": r.id,
                     "chat": r.chat.to_string(),
@@ -98,6 +102,8 @@ pub(crate) fn received_json(server: &SimServer, phone: usize) -> Result<Value, S
                     "from_me": r.from_me,
                     "text": r.text,
                     "media": r.media.as_deref().map(|m| media_json(server, m)),
+                    "location": content.as_ref().map(location_json),
+                    "contact": content.as_ref().map(contact_json),
                     "t_ms": r.t.saturating_mul(1000),
                     "offline": r.offline,
                 })

@@ -252,7 +252,37 @@ pub fn message_json(m: &IncomingMessage) -> Value {
         "mentions": m.mentions().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "reaction": m.reaction().map(|(id, emoji)| json!({"id": id.as_str(), "emoji": emoji})),
         "media": media_json(&m.message),
+        "location": location_json(&m.message),
+        "contact": contact_json(&m.message),
         "replayed": m.replayed,
+    })
+}
+
+/// The `location` object of a message that carries a location (else `null`): `latitude`,
+/// `longitude` (decimal degrees), `name`, `address`, `live`.
+pub fn location_json(message: &tether_core::proto::message::Message) -> Value {
+    let Some(place) = tether_core::media::cards::Location::of(message) else {
+        return Value::Null;
+    };
+    json!({
+        "latitude": place.latitude,
+        "longitude": place.longitude,
+        "name": place.name,
+        "address": place.address,
+        "live": place.live,
+    })
+}
+
+/// The `contact` object of a message that carries a contact card (else `null`):
+/// `display_name`, `vcard` (the first card's text) and `count` (cards in the message).
+pub fn contact_json(message: &tether_core::proto::message::Message) -> Value {
+    let Some(card) = tether_core::media::cards::ContactCard::of(message) else {
+        return Value::Null;
+    };
+    json!({
+        "display_name": card.display_name,
+        "vcard": card.vcard,
+        "count": card.count,
     })
 }
 
@@ -404,6 +434,27 @@ mod tests {
         assert_eq!(v["reaction"], json!({"id": "3EB0FEED", "emoji": "❤️"}));
         assert_eq!(v["text"], Value::Null);
         assert_eq!(v["media"], Value::Null);
+    }
+
+    #[test]
+    fn locations_and_contact_cards_carry_their_fields() {
+        use tether_core::media::cards::{contact_message, location_message};
+        let pin = location_message(48.8584, 2.2945, Some("Tour Eiffel"), None).unwrap();
+        let v = &event_json(&Event::Message(Box::new(incoming(pin))), Instant::now())[0];
+        assert_eq!(
+            v["location"],
+            json!({"latitude": 48.8584, "longitude": 2.2945, "name": "Tour Eiffel",
+                   "address": null, "live": false})
+        );
+        assert_eq!((&v["contact"], &v["media"]), (&Value::Null, &Value::Null));
+        let vcard = "BEGIN:VCARD\nFN:Ada\nEND:VCARD";
+        let card = contact_message(None, vcard).unwrap();
+        let v = &event_json(&Event::Message(Box::new(incoming(card))), Instant::now())[0];
+        assert_eq!(
+            v["contact"],
+            json!({"display_name": "Ada", "vcard": vcard, "count": 1})
+        );
+        assert_eq!(v["location"], Value::Null);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use tether_core::messaging::chatstate::ChatState;
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// One request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Request {
     /// The instance's status (`{"status": …}`).
@@ -36,8 +36,12 @@ pub enum Request {
     Unsubscribe,
     /// Send a text message.
     Send(SendText),
-    /// Upload a file and send it as an image, video, voice note or document.
+    /// Upload a file and send it as an image, video, voice note, document or sticker.
     SendMedia(SendMedia),
+    /// Send a location pin.
+    SendLocation(SendLocation),
+    /// Send a contact card (a vCard).
+    SendContact(SendContact),
     /// React to a message.
     React(React),
     /// Mark messages read.
@@ -107,11 +111,12 @@ pub struct SendText {
 pub struct SendMedia {
     /// The recipient, as for `send`.
     pub to: String,
-    /// `image`, `video`, `voice` (an Ogg/Opus voice note) or `document`.
+    /// `image`, `video`, `voice` (an Ogg/Opus voice note), `document` or `sticker` (a WebP
+    /// file).
     pub kind: String,
     /// The file, as the running instance sees it (an absolute path is safest).
     pub path: PathBuf,
-    /// The caption (not for `voice`).
+    /// The caption (not for `voice` or `sticker`).
     #[serde(default)]
     pub caption: Option<String>,
     /// The file name a `document` shows (default: the path's).
@@ -128,20 +133,63 @@ pub struct SendMedia {
     pub wait: bool,
 }
 
+/// `send_location`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendLocation {
+    /// The recipient, as for `send`.
+    pub to: String,
+    /// Decimal degrees, -90..90.
+    pub latitude: f64,
+    /// Decimal degrees, -180..180.
+    pub longitude: f64,
+    /// The place's name, shown under the map.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its address.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// As for `send`.
+    #[serde(default = "yes")]
+    pub wait: bool,
+}
+
+/// `send_contact`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendContact {
+    /// The recipient, as for `send`.
+    pub to: String,
+    /// The vCard text (`BEGIN:VCARD` … `END:VCARD`).
+    pub vcard: String,
+    /// The name shown (default: the vCard's `FN`).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// As for `send`.
+    #[serde(default = "yes")]
+    pub wait: bool,
+}
+
 /// The `kind` words of `send_media`.
-pub const MEDIA_KINDS: &str = "image, video, voice, document";
+pub const MEDIA_KINDS: &str = "image, video, voice, document, sticker";
+
+/// What the `kind` word of `send_media` (and of `tether send --KIND`) uploads as, and whether
+/// it is a voice note; `None` for a word that is not one of [`MEDIA_KINDS`].
+pub fn media_kind(word: &str) -> Option<(MediaKind, bool)> {
+    match word {
+        "image" => Some((MediaKind::Image, false)),
+        "video" => Some((MediaKind::Video, false)),
+        "voice" => Some((MediaKind::Audio, true)),
+        "document" => Some((MediaKind::Document, false)),
+        "sticker" => Some((MediaKind::Sticker, false)),
+        _ => None,
+    }
+}
 
 impl SendMedia {
-    /// What `kind` uploads as, and whether it is a voice note; `None` for a word that is not
-    /// one of [`MEDIA_KINDS`].
+    /// What `kind` uploads as, and whether it is a voice note (see [`media_kind`]).
     pub fn media_kind(&self) -> Option<(MediaKind, bool)> {
-        match self.kind.as_str() {
-            "image" => Some((MediaKind::Image, false)),
-            "video" => Some((MediaKind::Video, false)),
-            "voice" => Some((MediaKind::Audio, true)),
-            "document" => Some((MediaKind::Document, false)),
-            _ => None,
-        }
+        media_kind(&self.kind)
     }
 }
 
@@ -193,8 +241,8 @@ pub struct BadRequest {
 }
 
 /// The commands, for error messages.
-const COMMANDS: &str = "status, subscribe, unsubscribe, send, send_media, react, read, typing, \
-    presence, confirm, group_info, groups, backup, stop";
+const COMMANDS: &str = "status, subscribe, unsubscribe, send, send_media, send_location, \
+    send_contact, react, read, typing, presence, confirm, group_info, groups, backup, stop";
 
 impl Request {
     /// Reads one request line: its `req` (`null` when absent) and the request.
@@ -256,9 +304,19 @@ impl Request {
                         shorten(&m.kind)
                     )));
                 }
-                if m.kind == "voice" && m.caption.is_some() {
+                let captionless = match m.kind.as_str() {
+                    "voice" => Some("a voice note"),
+                    "sticker" => Some("a sticker"),
+                    _ => None,
+                };
+                if let (Some(what), Some(_)) = (captionless, &m.caption) {
+                    return Err(bad(format!(
+                        "send_media: {what} has no caption; drop \"caption\""
+                    )));
+                }
+                if m.kind == "sticker" && m.mimetype.is_some() {
                     return Err(bad(
-                        "send_media: a voice note has no caption; drop \"caption\"".into(),
+                        "send_media: a sticker is always image/webp; drop \"mimetype\"".into(),
                     ));
                 }
                 if m.gif && m.kind != "video" {
@@ -274,6 +332,8 @@ impl Request {
                 }
                 Self::SendMedia(m)
             }
+            "send_location" => Self::SendLocation(serde_json::from_value(rest).map_err(fields)?),
+            "send_contact" => Self::SendContact(serde_json::from_value(rest).map_err(fields)?),
             "react" => Self::React(serde_json::from_value(rest).map_err(fields)?),
             "read" => Self::Read(serde_json::from_value(rest).map_err(fields)?),
             "typing" => {
@@ -362,6 +422,14 @@ impl Request {
                 "caption": m.caption, "file_name": m.file_name, "mimetype": m.mimetype,
                 "gif": m.gif, "wait": m.wait,
             }),
+            Self::SendLocation(l) => json!({
+                "cmd": "send_location", "to": l.to, "latitude": l.latitude,
+                "longitude": l.longitude, "name": l.name, "address": l.address, "wait": l.wait,
+            }),
+            Self::SendContact(c) => json!({
+                "cmd": "send_contact", "to": c.to, "vcard": c.vcard,
+                "display_name": c.display_name, "wait": c.wait,
+            }),
             Self::React(r) => json!({
                 "cmd": "react", "chat": r.chat, "id": r.id, "emoji": r.emoji,
                 "from_me": r.from_me, "sender": r.sender, "wait": r.wait,
@@ -396,6 +464,8 @@ impl Request {
             Self::Unsubscribe => "unsubscribe",
             Self::Send(_) => "send",
             Self::SendMedia(_) => "send_media",
+            Self::SendLocation(_) => "send_location",
+            Self::SendContact(_) => "send_contact",
             Self::React(_) => "react",
             Self::Read(_) => "read",
             Self::Typing { .. } => "typing",
@@ -433,6 +503,9 @@ mod tests {
             r#"{"cmd":"send","to":"15551234567","text":"hi","wait":false}"#,
             r#"{"cmd":"send_media","to":"15551234567","kind":"document","path":"/tmp/r.pdf","caption":"the report"}"#,
             r#"{"cmd":"send_media","to":"15551234567","kind":"voice","path":"/tmp/n.ogg","wait":false}"#,
+            r#"{"cmd":"send_media","to":"15551234567","kind":"sticker","path":"/tmp/s.webp"}"#,
+            r#"{"cmd":"send_location","to":"15551234567","latitude":-33.856784,"longitude":151.215297,"name":"Opera House"}"#,
+            r#"{"cmd":"send_contact","to":"15551234567","vcard":"BEGIN:VCARD\nFN:Ada\nEND:VCARD","wait":false}"#,
             r#"{"cmd":"react","chat":"15551234567@s.whatsapp.net","id":"X","emoji":"👍"}"#,
             r#"{"cmd":"read","chat":"15551234567@s.whatsapp.net","ids":["X","Y"]}"#,
             r#"{"cmd":"typing","chat":"15551234567","state":"recording"}"#,
@@ -490,7 +563,24 @@ mod tests {
                 r#"{"cmd":"send_media","to":"1","kind":"voice","path":"/a","caption":"x"}"#,
                 "no caption",
             ),
+            (
+                r#"{"cmd":"send_media","to":"1","kind":"sticker","path":"/a","caption":"x"}"#,
+                "a sticker has no caption",
+            ),
+            (
+                r#"{"cmd":"send_media","to":"1","kind":"sticker","path":"/a","mimetype":"image/png"}"#,
+                "always image/webp",
+            ),
             (r#"{"cmd":"send_media","to":"1","kind":"image"}"#, "path"),
+            (
+                r#"{"cmd":"send_location","to":"1","latitude":1}"#,
+                "longitude",
+            ),
+            (
+                r#"{"cmd":"send_location","to":"1","latitude":"x","longitude":1}"#,
+                "expected f64",
+            ),
+            (r#"{"cmd":"send_contact","to":"1","card":"x"}"#, "card"),
             (
                 r#"{"cmd":"send_media","to":"1","kind":"image","path":"/a","gif":true}"#,
                 "only a video plays as a GIF",

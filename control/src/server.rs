@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 use tether_core::binary::Jid;
 use tether_core::connection::Command;
 use tether_core::driver::{ClientError, MessagingError};
+use tether_core::media::cards;
 use tether_core::messaging::compose::{Quoted, ReactionTarget, Text, reaction};
 use tether_core::messaging::ids::MessageId;
 use tether_core::messaging::recipient::parse_recipient;
@@ -549,6 +550,25 @@ fn dispatch(req: &Value, request: Request, client: &mut Client, shared: &Arc<Sha
             Ok((to, message)) => return start_send(req, to, message, m.wait, client, shared),
             Err(r) => Err(r),
         },
+        Request::SendLocation(l) => {
+            let built = cards::location_message(
+                l.latitude,
+                l.longitude,
+                l.name.as_deref(),
+                l.address.as_deref(),
+            );
+            match card_of(&l.to, built) {
+                Ok((to, message)) => return start_send(req, to, message, l.wait, client, shared),
+                Err(r) => Err(r),
+            }
+        }
+        Request::SendContact(c) => {
+            let built = cards::contact_message(c.display_name.as_deref(), &c.vcard);
+            match card_of(&c.to, built) {
+                Ok((to, message)) => return start_send(req, to, message, c.wait, client, shared),
+                Err(r) => Err(r),
+            }
+        }
         Request::React(r) => match reaction_of(&r) {
             Ok((to, message)) => return start_send(req, to, message, r.wait, client, shared),
             Err(r) => Err(r),
@@ -645,6 +665,12 @@ fn media_of(
             ),
         )
     })?;
+    if let Some(problem) = sticker_problem(kind, &m.path) {
+        return Err(Refusal::new(
+            "bad_request",
+            format!("send_media: {problem}"),
+        ));
+    }
     let mut options = if voice_note {
         tether_net_common::media_client::voice_note_options(&m.path)
     } else {
@@ -670,6 +696,30 @@ fn media_of(
         to,
         tether_core::media::media_message(&upload, &options, unix),
     ))
+}
+
+/// Why the file at `path` cannot go as a `kind` sticker: a readable file that is not WebP (the
+/// apps show nothing for one). `None` for other kinds, and for a file that cannot be read (its
+/// upload says why).
+pub fn sticker_problem(kind: tether_core::media::MediaKind, path: &Path) -> Option<String> {
+    (kind == tether_core::media::MediaKind::Sticker
+        && path.is_file()
+        && !tether_net_common::media_source::is_webp_file(path))
+    .then(|| {
+        format!(
+            "{} is not a WebP image; a sticker must be WebP (convert it first, e.g. `cwebp`), \
+             or send it as an image",
+            path.display()
+        )
+    })
+}
+
+/// The recipient and content of a `send_location` or `send_contact`: a card that cannot be
+/// sent as given is a `bad_request`.
+fn card_of(to: &str, built: Result<Message, cards::CardError>) -> Result<(Jid, Message), Refusal> {
+    let to = parse_recipient(to).map_err(|e| Refusal::new("invalid_recipient", e.to_string()))?;
+    let message = built.map_err(|e| Refusal::new("bad_request", e.to_string()))?;
+    Ok((to, message))
 }
 
 /// The chat and content of a `react`.

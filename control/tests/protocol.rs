@@ -410,6 +410,99 @@ fn send_media_uploads_then_sends_the_media_message() {
     );
     assert!(v["error"].as_str().unwrap().contains("missing.jpg"), "{v}");
     assert_eq!(fake.recorded.lock().unwrap().sends.len(), 2);
+    // A sticker: a WebP file, always image/webp, animated as its VP8X header says.
+    let webp = path.with_file_name("party.webp");
+    std::fs::write(&webp, b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\x12\0\0\0 frames").unwrap();
+    let line = json!({"cmd": "send_media", "to": "15551234567", "kind": "sticker", "path": webp, "wait": false});
+    let v = raw(&mut c, &line.to_string());
+    assert_eq!(v["ok"], true, "{v}");
+    {
+        let r = fake.recorded.lock().unwrap();
+        assert_eq!(r.uploads.last(), Some(&(MediaKind::Sticker, webp)));
+        let media = MediaRef::of(&r.sends[2].1).expect("a media message");
+        assert_eq!(media.kind, Some(MediaKind::Sticker));
+        assert_eq!(media.mimetype.as_deref(), Some("image/webp"));
+        assert!(media.animated, "{media:?}");
+        assert!(r.sends[2].1.sticker_message.is_some());
+    }
+    // A file that is not WebP is refused as a sticker before anything is uploaded.
+    let png = path.with_file_name("photo.webp");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n not a webp").unwrap();
+    let line = json!({"cmd": "send_media", "to": "15551234567", "kind": "sticker", "path": png});
+    let v = raw(&mut c, &line.to_string());
+    assert_eq!(
+        (&v["ok"], &v["code"]),
+        (&json!(false), &json!("bad_request")),
+        "{v}"
+    );
+    assert!(
+        v["error"].as_str().unwrap().contains("not a WebP image"),
+        "{v}"
+    );
+    let r = fake.recorded.lock().unwrap();
+    assert_eq!((r.uploads.len(), r.sends.len()), (3, 3));
+}
+
+#[test]
+fn locations_and_contact_cards_are_sent_with_their_fields_or_refused() {
+    let path = socket("cards");
+    let fake = Fake::new();
+    let _server = ControlServer::serve(&path, fake.clone()).unwrap();
+    let mut c = client(&path);
+    let line = json!({
+        "cmd": "send_location", "to": "+1 555 123 4567", "latitude": -33.856784,
+        "longitude": 151.215297, "name": "Opera House", "address": "Bennelong Point",
+        "wait": false,
+    });
+    let v = raw(&mut c, &line.to_string());
+    assert_eq!((&v["ok"], &v["id"]), (&json!(true), &json!("ID1")), "{v}");
+    let vcard = "BEGIN:VCARD\nVERSION:3.0\nFN:Ada Lovelace\nTEL;waid=4915112345678:+4915112345678\nEND:VCARD";
+    let line = json!({"cmd": "send_contact", "to": "15551234567", "vcard": vcard, "wait": false});
+    assert_eq!(raw(&mut c, &line.to_string())["ok"], true);
+    {
+        let r = fake.recorded.lock().unwrap();
+        let to: Jid = "15551234567@s.whatsapp.net".parse().unwrap();
+        assert_eq!(r.sends[0].0, to);
+        let pin = r.sends[0]
+            .1
+            .location_message
+            .as_deref()
+            .expect("a location");
+        assert_eq!(pin.degrees_latitude, Some(-33.856784));
+        assert_eq!(pin.degrees_longitude, Some(151.215297));
+        assert_eq!(pin.name.as_deref(), Some("Opera House"));
+        assert_eq!(pin.address.as_deref(), Some("Bennelong Point"));
+        let card = r.sends[1].1.contact_message.as_deref().expect("a contact");
+        assert_eq!(card.display_name.as_deref(), Some("Ada Lovelace"), "the FN");
+        assert_eq!(card.vcard.as_deref(), Some(vcard));
+    }
+    // What cannot be sent is refused by name, and nothing is queued.
+    let refused = [
+        (
+            json!({"cmd": "send_location", "to": "15551234567", "latitude": 91.0, "longitude": 0.0}),
+            "not a place",
+        ),
+        (
+            json!({"cmd": "send_contact", "to": "15551234567", "vcard": "Ada, +4915112345678"}),
+            "not a vCard",
+        ),
+        (
+            json!({"cmd": "send_contact", "to": "15551234567", "vcard": "BEGIN:VCARD\nTEL:+1\nEND:VCARD"}),
+            "no name",
+        ),
+    ];
+    for (line, needle) in refused {
+        let v = raw(&mut c, &line.to_string());
+        assert_eq!(
+            (&v["ok"], &v["code"]),
+            (&json!(false), &json!("bad_request")),
+            "{v}"
+        );
+        assert!(v["error"].as_str().unwrap().contains(needle), "{v}");
+    }
+    let line = json!({"cmd": "send_location", "to": "bob", "latitude": 1.0, "longitude": 2.0});
+    assert_eq!(raw(&mut c, &line.to_string())["code"], "invalid_recipient");
+    assert_eq!(fake.recorded.lock().unwrap().sends.len(), 2);
 }
 
 #[test]

@@ -82,11 +82,16 @@ pub fn mimetype_by_extension(path: &Path) -> Option<&'static str> {
     })
 }
 
-/// The options of `send_image`/`send_video`/`send_voice_note`/`send_document`.
+/// The options of `send_image`/`send_video`/`send_voice_note`/`send_document`/`send_sticker`
+/// (a sticker is always `image/webp`).
 pub fn options_for(kind: MediaKind, path: &Path, caption: Option<&str>) -> MediaOptions {
     let mut options = MediaOptions::default();
     options.caption = caption.map(str::to_owned);
-    options.mimetype = Some(guess_mimetype(path, kind));
+    options.mimetype = Some(if kind == MediaKind::Sticker {
+        tether_core::media::message::default_mimetype(kind).to_owned()
+    } else {
+        guess_mimetype(path, kind)
+    });
     if kind == MediaKind::Document {
         options.file_name = path.file_name().and_then(|n| n.to_str()).map(str::to_owned);
     }

@@ -368,6 +368,16 @@ pub fn fill_options_for_path(kind: MediaKind, path: &Path, options: &mut MediaOp
     prepared.fill_options(kind, options);
 }
 
+/// Whether the file at `path` is a WebP image, by its first bytes (what a sticker must be:
+/// the apps show nothing for another format sent as a sticker).
+pub fn is_webp_file(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut head = [0u8; 12];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| sniff_mimetype(&head) == Some("image/webp"))
+}
+
 /// The mimetype the first bytes of a file announce (JPEG, PNG, GIF, WebP, Ogg, MP4, PDF).
 pub fn sniff_mimetype(head: &[u8]) -> Option<&'static str> {
     let starts = |magic: &[u8]| head.starts_with(magic);

@@ -243,6 +243,35 @@ macro_rules! messaging_methods {
             self.send(to, $crate::__core::proto::message::Message::text(text))
         }
 
+        /// Sends a location pin to `to`: `latitude`, `longitude` in decimal degrees, with the
+        /// place's `name` and `address` shown under the map when given. Coordinates off the
+        /// globe are refused (`SendCardError::Card`) and nothing is queued.
+        pub fn send_location(
+            &self,
+            to: impl $crate::__core::messaging::recipient::IntoRecipient,
+            latitude: f64,
+            longitude: f64,
+            name: Option<&str>,
+            address: Option<&str>,
+        ) -> Result<$crate::sends::PendingSend, $crate::__core::media::cards::SendCardError> {
+            let message =
+                $crate::__core::media::cards::location_message(latitude, longitude, name, address)?;
+            Ok(self.send(to, message)?)
+        }
+
+        /// Sends a contact card to `to`: `vcard` (vCard text, e.g. a `.vcf` file's content)
+        /// shown as `display_name`, or when that is `None` as the vCard's `FN`. Text that is
+        /// not a vCard is refused (`SendCardError::Card`) and nothing is queued.
+        pub fn send_contact(
+            &self,
+            to: impl $crate::__core::messaging::recipient::IntoRecipient,
+            display_name: Option<&str>,
+            vcard: &str,
+        ) -> Result<$crate::sends::PendingSend, $crate::__core::media::cards::SendCardError> {
+            let message = $crate::__core::media::cards::contact_message(display_name, vcard)?;
+            Ok(self.send(to, message)?)
+        }
+
         /// Replies to a received message in its chat, quoting it.
         pub fn reply(
             &self,

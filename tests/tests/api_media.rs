@@ -1,7 +1,9 @@
 //! Media end to end through the Rust API, on both runtimes with the same scenario: a client
 //! links against a TLS `SimServer` (its media host serves HTTPS with the test CA, trusted
 //! through `Options::trust`), uploads and sends a document, an image and an animated sticker
-//! to a contact's simulated phone, which downloads byte-identical files from the media host; the phone sends
+//! to a contact's simulated phone, which downloads byte-identical files from the media host,
+//! and sends a location and a contact card the phone gets field for field (off-globe
+//! coordinates and a non-vCard refused, nothing queued); the phone sends
 //! a document back and the client downloads it, verified, to a path; a corrupted blob is
 //! refused with a typed integrity error and leaves no file; an expired one is a 410, and
 //! `download_message` gets it again through the media-retry flow (on both runtimes; the
@@ -14,11 +16,14 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use prost::Message as _;
 use tether_core::binary::Jid;
 use tether_core::connection::{Config, Event};
 use tether_core::driver::{Options, TlsTrust};
+use tether_core::media::cards::{CardError, SendCardError};
 use tether_core::media::{MediaError, MediaKind, MediaOptions, MediaRef, RetryError};
 use tether_core::messaging::types::IncomingMessage;
+use tether_core::proto::message::Message;
 use tether_core::proxy::ProxySetting;
 use tether_sim::MemStore;
 use tether_sim::net::{SimServer, SimServerConfig, TestCa};
@@ -114,6 +119,22 @@ fn phone_sticker(server: &SimServer, phone: usize) -> MediaRef {
     }
 }
 
+/// Waits until phone `phone` received message `id`; returns its whole content.
+fn phone_message(server: &SimServer, phone: usize, id: &str) -> Message {
+    let end = Instant::now() + LIMIT;
+    loop {
+        let got = server.received(phone).unwrap();
+        if let Some(r) = got.iter().find(|r| r.id == id) {
+            return Message::decode(r.content.as_ref()).unwrap();
+        }
+        assert!(
+            Instant::now() < end,
+            "phone {phone} never received {id}: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 macro_rules! scenario {
     ($client:expr, $events:expr, $server:expr, $dir:expr, $reader:expr) => {{
         let client = $client;
@@ -203,6 +224,38 @@ macro_rules! scenario {
         assert!(got.animated, "{got:?}");
         assert_eq!(server.fetch_media(&got).unwrap(), sticker);
         assert_eq!(server.media_uploads(), 3, "one upload per file, over HTTPS");
+
+        // A location and a contact card (no upload): the phone gets the exact fields.
+        let sent = client
+            .send_location(contact.as_str(), 52.520008, 13.404954, Some("Brandenburg Gate"), Some("Pariser Platz"))
+            .unwrap()
+            .await
+            .unwrap();
+        let got = phone_message(server, 1, sent.id.as_str());
+        let place = got.location_message.as_deref().expect("a location");
+        assert_eq!(place.degrees_latitude, Some(52.520008));
+        assert_eq!(place.degrees_longitude, Some(13.404954));
+        assert_eq!(place.name.as_deref(), Some("Brandenburg Gate"));
+        assert_eq!(place.address.as_deref(), Some("Pariser Platz"));
+        let vcard = "BEGIN:VCARD\nVERSION:3.0\nFN:Ada Lovelace\nTEL;type=CELL;waid=4915112345678:+4915112345678\nEND:VCARD";
+        let sent = client
+            .send_contact(contact.as_str(), None, vcard)
+            .unwrap()
+            .await
+            .unwrap();
+        let got = phone_message(server, 1, sent.id.as_str());
+        let card = got.contact_message.as_deref().expect("a contact card");
+        assert_eq!(card.display_name.as_deref(), Some("Ada Lovelace"), "the vCard's FN");
+        assert_eq!(card.vcard.as_deref(), Some(vcard));
+        match client.send_location(contact.as_str(), 0.0, 181.0, None, None) {
+            Err(SendCardError::Card(CardError::Coordinates { .. })) => {}
+            other => panic!("a longitude off the globe must be refused, got {other:?}"),
+        }
+        match client.send_contact(contact.as_str(), Some("Ada"), "TEL:+4915112345678") {
+            Err(SendCardError::Card(CardError::NotVcard)) => {}
+            other => panic!("a card that is not a vCard must be refused, got {other:?}"),
+        }
+        assert_eq!(server.media_uploads(), 3, "locations and cards upload nothing");
 
         // From bytes: a PNG, sent with its JPEG thumbnail and size (the `thumbnails` feature),
         // its mimetype read from its first bytes.

@@ -11,7 +11,8 @@
 //! - Tether sends the same six (its sticker animated, which `send_sticker` reads from the
 //!   WebP header); Baileys sees the same kinds and flags, and its `downloadMediaMessage`
 //!   returns identical bytes (only ever from the loopback URL the message names).
-//! - Baileys sends a location and a contact card: Tether sees their typed fields.
+//! - Baileys sends a location and a contact card: Tether sees their typed fields; Tether sends
+//!   both (`send_location`, `send_contact`) and Baileys sees the fields Tether set.
 //! - Baileys' media retry: one of those files expires, Baileys' re-upload request reaches its
 //!   own (simulated) phone, and the phone's `mediaretry` answer gives Baileys the new path.
 //!
@@ -348,6 +349,29 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
         "each file was uploaded exactly once (a retried send reuses its upload)"
     );
 
+    // Tether → Baileys: a location and a contact card arrive with the fields Tether set.
+    let place = tether.client.send_location(
+        baileys_account.clone(),
+        -33.856784,
+        151.215297,
+        Some("Opera House"),
+        Some("Bennelong Point"),
+    );
+    let id = tether.acked(place.expect("send_location"));
+    let seen = baileys.message(&id);
+    let location = &seen["location"];
+    assert_eq!(location["degreesLatitude"], -33.856784, "{seen}");
+    assert_eq!(location["degreesLongitude"], 151.215297, "{seen}");
+    assert_eq!(location["name"], "Opera House", "{seen}");
+    assert_eq!(location["address"], "Bennelong Point", "{seen}");
+    let vcard = "BEGIN:VCARD\nVERSION:3.0\nFN:Grace Hopper\n\
+                 TEL;type=CELL;waid=15551230000:+15551230000\nEND:VCARD";
+    let card = tether.client.send_contact(baileys_account, None, vcard);
+    let id = tether.acked(card.expect("send_contact"));
+    let seen = baileys.message(&id);
+    assert_eq!(seen["contact"]["displayName"], "Grace Hopper", "{seen}");
+    assert_eq!(seen["contact"]["vcard"], vcard, "{seen}");
+
     // Baileys' media retry: the voice note expires; Baileys' download gets the host's 410, its
     // re-upload request (`updateMediaMessage`) reaches its own phone (phone 0, which got
     // Tether's message too), whose `mediaretry` answer Baileys decrypts to the new direct
@@ -384,7 +408,7 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     assert_eq!(
         (tether.got.len(), baileys.got.len()),
-        (8, 6),
+        (8, 8),
         "Tether got {:?}, Baileys got {:?}",
         tether.got.keys().collect::<Vec<_>>(),
         baileys.got.keys().collect::<Vec<_>>()

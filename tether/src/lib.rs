@@ -57,6 +57,35 @@
 //! and `client.set_presence` cover the rest; [`Text`] builds replies with quotes and
 //! mentions.
 //!
+//! ## Locations and contact cards
+//!
+//! `client.send_location(to, latitude, longitude, name, address)` sends a pin (decimal
+//! degrees; the place's name and address shown under the map when given) and
+//! `client.send_contact(to, display_name, vcard)` a contact card (vCard text, shown as
+//! `display_name` or, when that is `None`, as the vCard's `FN`). Both check what they are
+//! given first ([`SendCardError::Card`]: nothing queued) and then send like `send_text`.
+//! Received ones are read with [`Location::of`] and [`ContactCard::of`]:
+//!
+//! ```no_run
+//! # async fn demo(client: tether::tokio::Client, msg: tether::IncomingMessage)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! use tether::{ContactCard, Location};
+//!
+//! client
+//!     .send_location(&msg.chat, 52.520008, 13.404954, Some("Brandenburg Gate"), None)?
+//!     .await?;
+//! let vcard = std::fs::read_to_string("ada.vcf")?;
+//! client.send_contact(&msg.chat, None, &vcard)?.await?;
+//! if let Some(place) = Location::of(&msg.message) {
+//!     println!("at {}, {} ({:?})", place.latitude, place.longitude, place.name);
+//! }
+//! if let Some(card) = ContactCard::of(&msg.message) {
+//!     println!("a card for {:?}", card.display_name);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## Groups
 //!
 //! Sending to a group is sending to its JID (`…@g.us`): `client.send_text(group, text)`. A
@@ -102,6 +131,7 @@ pub use tether_core::binary::Jid;
 pub use tether_core::connection::{Command, CommandError, Config, Event, State};
 pub use tether_core::creds::{CredentialStore, StoreError};
 pub use tether_core::driver::{ClientError, MessagingError, Options, Sent, StartError};
+pub use tether_core::media::cards::{CardError, ContactCard, Location, SendCardError};
 pub use tether_core::media::{MediaError, MediaKind, MediaOptions};
 pub use tether_core::messaging::chatstate::ChatState;
 pub use tether_core::messaging::compose::{Quoted, ReactionTarget, Text, reaction};

@@ -141,8 +141,9 @@ pub(crate) struct RunArgs {
     /// `metrics`, else off]
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics: Option<String>,
-    /// Save the media of every received message into DIR (verified, as `<id>.<ext>`) before
-    /// printing it; the message's `media` object names the `path`
+    /// Save the media of every received message into DIR (verified, as `<id>.<ext>`); a
+    /// media message is printed once its file is saved, its `media` object naming the `path`
+    /// (or the `download_error`), while other messages go on printing meanwhile
     #[arg(long, value_name = "DIR")]
     pub(crate) download_dir: Option<PathBuf>,
 }

@@ -19,11 +19,11 @@ use clap::Args;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-use tether_control::protocol::{Read, SendMedia, SendText};
+use tether_control::protocol::{Read, SendContact, SendLocation, SendMedia, SendText};
 use tether_control::{AskError, ControlClient, Request};
 use tether_core::connection::{Command, Event};
 use tether_core::driver::MessagingError;
-use tether_core::media::MediaKind;
+use tether_core::media::{MediaKind, cards};
 use tether_core::messaging::ids::MessageId;
 use tether_core::messaging::recipient::{RecipientError, parse_recipient};
 
@@ -57,17 +57,41 @@ pub(crate) struct SendArgs {
     #[arg(long, value_name = "USER")]
     mention: Vec<String>,
     /// Send this image (JPEG, PNG or WebP) instead of a text; TEXT, if given, is its caption
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["video", "voice", "document"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["video", "voice", "document", "sticker"])]
     image: Option<PathBuf>,
     /// Send this video (MP4); TEXT, if given, is its caption
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["voice", "document"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["voice", "document", "sticker"])]
     video: Option<PathBuf>,
     /// Send this Ogg/Opus file as a voice note
-    #[arg(long, value_name = "FILE.ogg", conflicts_with = "document")]
+    #[arg(long, value_name = "FILE.ogg", conflicts_with_all = ["document", "sticker"])]
     voice: Option<PathBuf>,
     /// Send this file as a document (its file name shown); TEXT, if given, is its caption
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "sticker")]
     document: Option<PathBuf>,
+    /// Send this WebP image as a sticker (animated when the file is)
+    #[arg(long, value_name = "FILE.webp")]
+    sticker: Option<PathBuf>,
+    /// Send a location pin at LAT,LON (decimal degrees, e.g. 52.520008,13.404954)
+    #[arg(
+        long,
+        value_name = "LAT,LON",
+        allow_hyphen_values = true,
+        conflicts_with_all = ["text", "image", "video", "voice", "document", "sticker", "contact"]
+    )]
+    location: Option<String>,
+    /// Send this vCard file as a contact card (shown by its FN, or --name)
+    #[arg(
+        long,
+        value_name = "FILE.vcf",
+        conflicts_with_all = ["text", "image", "video", "voice", "document", "sticker"]
+    )]
+    contact: Option<PathBuf>,
+    /// The place's name (--location) or the name a contact card shows (--contact)
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// The place's address (--location)
+    #[arg(long, value_name = "ADDRESS", requires = "location")]
+    address: Option<String>,
     /// The caption of an image, video or document (instead of TEXT)
     #[arg(long, value_name = "TEXT", conflicts_with = "text")]
     caption: Option<String>,
@@ -80,13 +104,15 @@ pub(crate) struct SendArgs {
 }
 
 impl SendArgs {
-    /// The media file to send and its kind (`image`, `video`, `voice`, `document`), if any.
+    /// The media file to send and its kind (`image`, `video`, `voice`, `document`,
+    /// `sticker`), if any.
     fn media(&self) -> Option<(&'static str, &std::path::Path)> {
         [
             ("image", &self.image),
             ("video", &self.video),
             ("voice", &self.voice),
             ("document", &self.document),
+            ("sticker", &self.sticker),
         ]
         .into_iter()
         .find_map(|(kind, file)| file.as_deref().map(|f| (kind, f)))
@@ -124,6 +150,9 @@ Examples:
   tether send +15551234567 --image photo.jpg --caption 'the view'
   tether send +15551234567 --document report.pdf
   tether send +15551234567 --voice note.ogg
+  tether send +15551234567 --sticker party.webp
+  tether send +15551234567 --location 52.520008,13.404954 --name 'Brandenburg Gate'
+  tether send +15551234567 --contact ada.vcf
 
 With `tether run` running on the store, the message goes through its control socket; otherwise
 `send` connects with the store itself (nothing else may hold it). It exits 0 once the server has
@@ -136,8 +165,52 @@ fn recipient(text: &str, what: &str) -> Result<tether_core::binary::Jid, Failure
 }
 
 pub(crate) fn send(args: SendArgs) -> Result<(), Failure> {
+    let card = args.location.is_some() || args.contact.is_some();
+    if args.name.is_some() && !card {
+        return Err(Failure::input(
+            "--name goes with --location (the place's name) or --contact (the name shown)",
+        ));
+    }
     if let Some((kind, file)) = args.media() {
         return send_media(&args, kind, file);
+    }
+    if card && (args.reply_to.is_some() || !args.mention.is_empty()) {
+        return Err(Failure::input(
+            "--reply-to and --mention go with text messages, not with a location or contact",
+        ));
+    }
+    let to = recipient(&args.to, "TO")?;
+    if let Some(place) = &args.location {
+        let (latitude, longitude) = coordinates(place)?;
+        let request = Request::SendLocation(SendLocation {
+            to: to.to_string(),
+            latitude,
+            longitude,
+            name: args.name.clone(),
+            address: args.address.clone(),
+            wait: true,
+        });
+        let message = cards::location_message(
+            latitude,
+            longitude,
+            args.name.as_deref(),
+            args.address.as_deref(),
+        )
+        .map_err(|e| Failure::input(format!("--location: {e}")))?;
+        return send_message(&args, &request, to, message, &format!("location {place}"));
+    }
+    if let Some(file) = &args.contact {
+        let vcard = read_vcard(file)?;
+        let message = cards::contact_message(args.name.as_deref(), &vcard)
+            .map_err(|e| Failure::input(format!("--contact {}: {e}", file.display())))?;
+        let request = Request::SendContact(SendContact {
+            to: to.to_string(),
+            vcard,
+            display_name: args.name.clone(),
+            wait: true,
+        });
+        let what = format!("contact card {}", file.display());
+        return send_message(&args, &request, to, message, &what);
     }
     let text = match &args.text {
         Some(t) => t.clone(),
@@ -160,12 +233,9 @@ pub(crate) fn send(args: SendArgs) -> Result<(), Failure> {
             "nothing to send: give the text as the second argument or on stdin",
         ));
     }
-    let to = recipient(&args.to, "TO")?;
     for m in &args.mention {
         recipient(m, "--mention")?;
     }
-    let settings = config::load(&args.store)?;
-    let path = settings.store(&args.store);
     let send_text = SendText {
         to: to.to_string(),
         text,
@@ -173,24 +243,40 @@ pub(crate) fn send(args: SendArgs) -> Result<(), Failure> {
         mentions: args.mention.clone(),
         wait: true,
     };
-    let request = Request::Send(send_text.clone());
+    let (to, message) = tether_control::server::compose_send(&send_text, None)
+        .map_err(|e| Failure::input(e.to_string()))?;
+    send_message(&args, &Request::Send(send_text), to, message, "")
+}
+
+/// Sends `message` to `to`: as `request` through the running instance's socket, or with an
+/// own connection; prints the result (`what` names a message that is not a text).
+fn send_message(
+    args: &SendArgs,
+    request: &Request,
+    to: tether_core::binary::Jid,
+    message: tether_core::proto::message::Message,
+    what: &str,
+) -> Result<(), Failure> {
+    let settings = config::load(&args.store)?;
+    let path = settings.store(&args.store);
     let timeout = Duration::from_secs(args.timeout);
-    let answer = match through_socket(&path, &request, timeout)? {
+    let to_text = to.to_string();
+    let answer = match through_socket(&path, request, timeout)? {
         Some(answer) => answer,
-        None => {
-            let (to, message) = tether_control::server::compose_send(&send_text, None)
-                .map_err(|e| Failure::input(e.to_string()))?;
-            connect_and(&args.store, &args.conn, timeout, move |session| {
-                let pending = session
-                    .client
-                    .send(to, message)
-                    .map_err(|e| Failure::runtime(format!("cannot send: {e}")))?;
-                Ok(Action::Await(pending))
-            })?
-        }
+        None => connect_and(&args.store, &args.conn, timeout, move |session| {
+            let pending = session
+                .client
+                .send(to, message)
+                .map_err(|e| Failure::runtime(format!("cannot send: {e}")))?;
+            Ok(Action::Await(pending))
+        })?,
     };
     let id = answer["id"].as_str().unwrap_or("?").to_owned();
-    let to_text = to.to_string();
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!(" ({what})")
+    };
     result(
         args.json,
         json!({
@@ -200,20 +286,60 @@ pub(crate) fn send(args: SendArgs) -> Result<(), Failure> {
             "via": answer["via"],
         }),
         &[format!(
-            "Sent {id} to {} (acknowledged by the server).",
+            "Sent {id}{what} to {} (acknowledged by the server).",
             who(&to_text)
         )],
     );
     Ok(())
 }
 
-/// `tether send TO --image F | --video F | --voice F | --document F [--caption T]`: uploaded
+/// `LAT,LON` in decimal degrees.
+fn coordinates(text: &str) -> Result<(f64, f64), Failure> {
+    let parsed = text.split_once(',').and_then(|(lat, lon)| {
+        Some((
+            lat.trim().parse::<f64>().ok()?,
+            lon.trim().parse::<f64>().ok()?,
+        ))
+    });
+    parsed.ok_or_else(|| {
+        Failure::input(format!(
+            "--location {text:?}: give LAT,LON in decimal degrees, e.g. 52.520008,13.404954"
+        ))
+    })
+}
+
+/// The vCard text of `file` (bounded: a card larger than the limit is refused unread).
+fn read_vcard(file: &std::path::Path) -> Result<String, Failure> {
+    let limit = cards::MAX_VCARD as u64;
+    let mut text = String::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(limit + 1).read_to_string(&mut text))
+        .map_err(|e| {
+            Failure::input(format!(
+                "cannot read the vCard {}: {e}; give a .vcf text file",
+                file.display()
+            ))
+        })?;
+    if text.len() as u64 > limit {
+        return Err(Failure::input(format!(
+            "the vCard {} is larger than {limit} bytes; drop its photo or notes",
+            file.display()
+        )));
+    }
+    Ok(text)
+}
+
+/// `tether send TO --image F | --video F | --voice F | --document F | --sticker F [--caption
+/// T]`: uploaded
 /// (by the running instance when one serves the store, else by this command), then sent.
 fn send_media(args: &SendArgs, kind: &'static str, file: &std::path::Path) -> Result<(), Failure> {
     let to = recipient(&args.to, "TO")?;
     let caption = args.caption.clone().or_else(|| args.text.clone());
-    if kind == "voice" && caption.is_some() {
-        return Err(Failure::input("a voice note has no caption: drop the text"));
+    if let ("voice" | "sticker", Some(_)) = (kind, &caption) {
+        return Err(Failure::input(format!(
+            "a {} has no caption: drop the text",
+            if kind == "voice" { "voice note" } else { kind }
+        )));
     }
     if args.reply_to.is_some() || !args.mention.is_empty() {
         return Err(Failure::input(
@@ -227,6 +353,9 @@ fn send_media(args: &SendArgs, kind: &'static str, file: &std::path::Path) -> Re
             "{} is not a readable file; give the path of the {kind} to send",
             file.display()
         )));
+    }
+    if let Some(problem) = tether_control::server::sticker_problem(media_kind(kind), &path) {
+        return Err(Failure::input(problem));
     }
     let settings = config::load(&args.store)?;
     let store_path = settings.store(&args.store);
@@ -274,14 +403,9 @@ fn send_media(args: &SendArgs, kind: &'static str, file: &std::path::Path) -> Re
     Ok(())
 }
 
-/// The media kind of `send_media`'s `kind` word.
+/// The media kind of `send_media`'s `kind` word (one of the flags' names).
 fn media_kind(kind: &str) -> MediaKind {
-    match kind {
-        "image" => MediaKind::Image,
-        "video" => MediaKind::Video,
-        "voice" => MediaKind::Audio,
-        _ => MediaKind::Document,
-    }
+    tether_control::protocol::media_kind(kind).map_or(MediaKind::Document, |(kind, _)| kind)
 }
 
 pub(crate) fn read(args: ReadArgs) -> Result<(), Failure> {

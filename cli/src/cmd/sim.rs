@@ -48,7 +48,8 @@ Scenario file: one `AFTER_MS FAULT` per line (ms since start; # starts a comment
 HTTP control (loopback): GET /status, POST /scan (body: QR string), POST /pair-code,
 POST /fault[?next=1], POST /refuse?n=N, POST /hang?n=N; GET /phones, POST /send?phone=N[&to=JID]
 (body: the text; `to` defaults to the account of phone 0; a group JID sends to the group),
-GET /received?phone=N; groups: GET /groups, POST /groups?phone=N&subject=S (body: members,
+GET /received?phone=N; a slow media host: POST /media/hold?n=N (the next N downloads wait),
+GET /media/held, POST /media/release; groups: GET /groups, POST /groups?phone=N&subject=S (body: members,
 phone indexes or JIDs, comma-separated), POST /groups/add|remove|promote|demote?phone=N&group=G
 (body: members), POST /groups/leave?phone=N&group=G.
 

@@ -194,22 +194,26 @@ pub fn sim_with(home: &Path, more: &[&str]) -> Sim {
 }
 
 pub fn run_json(home: &Path, sim: &Sim, store: &Path, cmd: &str) -> Proc {
+    run_json_with(home, sim, store, cmd, &[])
+}
+
+/// [`run_json`] with more arguments.
+pub fn run_json_with(home: &Path, sim: &Sim, store: &Path, cmd: &str, more: &[&str]) -> Proc {
     let store = store.to_str().unwrap();
-    Proc::spawn(
-        home,
-        &[
-            cmd,
-            "--json",
-            "--server",
-            &sim.ws,
-            "--trust-root",
-            &sim.root,
-            "--sim-phone",
-            &sim.control,
-            "--store",
-            store,
-        ],
-    )
+    let mut args = vec![
+        cmd,
+        "--json",
+        "--server",
+        &sim.ws,
+        "--trust-root",
+        &sim.root,
+        "--sim-phone",
+        &sim.control,
+        "--store",
+        store,
+    ];
+    args.extend_from_slice(more);
+    Proc::spawn(home, &args)
 }
 
 /// Proxy variables are blanked so that loopback tests never go through a proxy of the host.

@@ -18,11 +18,13 @@
 //! - [`upload`]: one upload as a sans-IO exchange, its answer and the durable [`Upload`]
 //!   record.
 //! - [`message`]: media messages, [`MediaRef`], the stanza's `mediatype`.
+//! - [`cards`]: locations and contact cards (no file), sent and read back.
 //! - [`ogg`]: a voice note's duration from its Ogg/Opus pages.
 //! - [`webp`]: whether a sticker's WebP file is animated.
 //! - [`retry`]: the media-retry receipt and notification, both sides.
 //! - [`error`]: [`MediaError`] and friends.
 
+pub mod cards;
 pub mod cipher;
 pub mod conn;
 pub mod download;

@@ -490,6 +490,7 @@ impl SimDevice {
                         from_me,
                         text: message.text_content().map(str::to_owned),
                         media: tether_core::media::MediaRef::of(&message).map(Box::new),
+                        content: message.encode_to_vec().into(),
                         t,
                         offline: node.attr_str("offline").is_some(),
                     }));

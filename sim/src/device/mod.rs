@@ -198,6 +198,9 @@ pub struct Received {
     pub text: Option<String>,
     /// The media (image, video, audio, document, sticker), when it carries one.
     pub media: Option<Box<tether_core::media::MediaRef>>,
+    /// The whole message (protobuf-encoded, unwrapped from a device-sent copy), for the fields
+    /// the others do not carry (a location's, a contact card's).
+    pub content: Bytes,
     /// The server time.
     pub t: u64,
     /// Whether it came from the offline backlog.

@@ -171,6 +171,7 @@ impl SimDevice {
             from_me,
             text: content.text_content().map(str::to_owned),
             media: tether_core::media::MediaRef::of(&content).map(Box::new),
+            content: content.encode_to_vec().into(),
             t,
             offline: node.attr_str("offline").is_some(),
         }));

@@ -94,6 +94,8 @@ pub(super) struct Inner {
     hub: Mutex<Hub>,
     /// Wakes the timer task: the server's next deadline may have changed.
     pub(super) timer: Notify,
+    /// The media host's held downloads (a slow host on demand).
+    pub(super) media_hold: super::media::MediaHold,
     root_public: [u8; 32],
 }
 
@@ -118,6 +120,7 @@ impl Inner {
                 accepted: 0,
             }),
             timer: Notify::new(),
+            media_hold: super::media::MediaHold::default(),
             root_public,
         }
     }

@@ -12,8 +12,12 @@
 //!                                              ├─ GET ─▶ MediaStore::download ─▶ the blob
 //!                                              └─ else 405
 //! ```
+//!
+//! A download can be held (a slow host, deterministically): [`MediaHold`] keeps the next `n`
+//! GETs waiting before they are answered until the test releases them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -54,6 +58,59 @@ pub(super) async fn serve(
             }
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Downloads held before they are answered: the next `armed` GETs wait until released.
+#[derive(Debug)]
+pub(super) struct MediaHold {
+    /// How many of the next downloads to hold.
+    armed: AtomicUsize,
+    /// How many are waiting now.
+    held: AtomicUsize,
+    /// Bumped to let every waiting download go.
+    release: watch::Sender<u64>,
+}
+
+impl Default for MediaHold {
+    fn default() -> Self {
+        Self {
+            armed: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
+            release: watch::channel(0).0,
+        }
+    }
+}
+
+impl MediaHold {
+    /// Holds the next `n` downloads.
+    pub(super) fn arm(&self, n: usize) {
+        self.armed.store(n, Ordering::SeqCst);
+    }
+
+    /// Downloads waiting now.
+    pub(super) fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    /// Lets every waiting download go and holds no more.
+    pub(super) fn release(&self) {
+        self.armed.store(0, Ordering::SeqCst);
+        self.release.send_modify(|generation| *generation += 1);
+    }
+
+    /// Waits here while this download is one of the held ones.
+    async fn wait_if_held(&self) {
+        let took = self
+            .armed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if took.is_err() {
+            return;
+        }
+        let mut released = self.release.subscribe();
+        self.held.fetch_add(1, Ordering::SeqCst);
+        let _ = released.changed().await;
+        self.held.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -130,13 +187,16 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, inner: &Inner)
                 Some(body) => upload(body),
             },
         },
-        "GET" => inner
-            .with_hub(|hub, now| {
-                let unix = hub.server.unix_at(now);
-                hub.server.media().download(&head.target, unix)
-            })
-            .map(|blob| (blob, "application/octet-stream"))
-            .map_err(|refused| refused.0),
+        "GET" => {
+            inner.media_hold.wait_if_held().await;
+            inner
+                .with_hub(|hub, now| {
+                    let unix = hub.server.unix_at(now);
+                    hub.server.media().download(&head.target, unix)
+                })
+                .map(|blob| (blob, "application/octet-stream"))
+                .map_err(|refused| refused.0)
+        }
         _ => Err(405),
     };
     let (status, body, kind) = match reply {

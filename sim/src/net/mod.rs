@@ -377,6 +377,23 @@ impl SimServer {
             .with_hub(|hub, _| hub.server.media().corrupt(direct_path))
     }
 
+    /// Holds the next `n` downloads from the media host before they are answered, until
+    /// [`release_media_downloads`](Self::release_media_downloads): a slow host, on demand.
+    pub fn hold_media_downloads(&self, n: usize) {
+        self.inner.media_hold.arm(n);
+    }
+
+    /// Downloads the media host holds now (see
+    /// [`hold_media_downloads`](Self::hold_media_downloads)).
+    pub fn held_media_downloads(&self) -> usize {
+        self.inner.media_hold.held()
+    }
+
+    /// Lets every held download be answered, and holds no more.
+    pub fn release_media_downloads(&self) {
+        self.inner.media_hold.release();
+    }
+
     /// Uploads the media host accepted over HTTPS so far.
     pub fn media_uploads(&self) -> u64 {
         self.inner.with_hub(|hub, _| hub.server.media().uploads())
