@@ -166,29 +166,13 @@ impl Inbox {
         } else {
             env.from.to_non_ad()
         };
-        let pos = self.next;
-        self.next += 1;
-        let row = InboxRow {
-            kind: Some(InboxKind::Message as i32),
-            id: Some(env.id.clone()),
-            chat: Some(chat.to_string()),
-            sender: Some(env.sender().to_string()),
-            sender_alt: alt_of(env).map(|j| j.to_string()),
-            from_me: Some(own),
-            timestamp: Some(env.t),
-            push_name: env.notify.clone(),
-            offline: Some(env.offline),
-            message: Some(raw.clone()),
-            reason: None,
-            retry_count: None,
-            participant: env.participant.as_ref().map(ToString::to_string),
-            message_type: Some(env.message_type.clone()),
-        };
-        ctx.put(Table::Inbox, rows::pos_key(pos), rows::encode(&row));
-        ctx.put(
-            Table::Meta,
-            Bytes::from_static(meta::INBOX_NEXT.as_bytes()),
-            rows::u64_value(self.next),
+        let pos = self.put_entry(
+            ctx,
+            InboxRow {
+                from_me: Some(own),
+                message: Some(raw.clone()),
+                ..envelope_row(InboxKind::Message, env, &chat)
+            },
         );
         self.mark_processed(ctx, env, key, Some(pos));
         self.retries.remove(&(from.to_string(), env.id.clone()));
@@ -254,6 +238,20 @@ impl Inbox {
         nack_deferred_plain(ctx, node);
     }
 
+    /// Writes `row` as the next inbox entry (and the moved watermark) into the commit;
+    /// returns its position.
+    fn put_entry(&mut self, ctx: &mut Ctx<'_>, row: InboxRow) -> u64 {
+        let pos = self.next;
+        self.next += 1;
+        ctx.put(Table::Inbox, rows::pos_key(pos), rows::encode(&row));
+        ctx.put(
+            Table::Meta,
+            Bytes::from_static(meta::INBOX_NEXT.as_bytes()),
+            rows::u64_value(self.next),
+        );
+        pos
+    }
+
     pub(super) fn store_undecryptable(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -263,8 +261,6 @@ impl Inbox {
         reason: &str,
         retry_count: u32,
     ) {
-        let pos = self.next;
-        self.next += 1;
         let chat = if env.is_group() {
             env.from.to_non_ad()
         } else {
@@ -272,27 +268,13 @@ impl Inbox {
                 .clone()
                 .unwrap_or_else(|| env.from.to_non_ad())
         };
-        let row = InboxRow {
-            kind: Some(InboxKind::Undecryptable as i32),
-            id: Some(env.id.clone()),
-            chat: Some(chat.to_string()),
-            sender: Some(env.sender().to_string()),
-            sender_alt: alt_of(env).map(|j| j.to_string()),
-            from_me: None,
-            timestamp: Some(env.t),
-            push_name: env.notify.clone(),
-            offline: Some(env.offline),
-            message: None,
-            reason: Some(reason.to_owned()),
-            retry_count: Some(retry_count),
-            participant: env.participant.as_ref().map(ToString::to_string),
-            message_type: Some(env.message_type.clone()),
-        };
-        ctx.put(Table::Inbox, rows::pos_key(pos), rows::encode(&row));
-        ctx.put(
-            Table::Meta,
-            Bytes::from_static(meta::INBOX_NEXT.as_bytes()),
-            rows::u64_value(self.next),
+        let pos = self.put_entry(
+            ctx,
+            InboxRow {
+                reason: Some(reason.to_owned()),
+                retry_count: Some(retry_count),
+                ..envelope_row(InboxKind::Undecryptable, env, &chat)
+            },
         );
         self.mark_processed(ctx, env, key, Some(pos));
         nack_deferred_plain(ctx, node);
@@ -405,6 +387,23 @@ pub(super) fn nack_deferred_plain(ctx: &mut Ctx<'_>, node: &Node) {
 }
 
 /// The sender's other address form, as the stanza names it.
+/// An inbox row of `kind` in `chat` with the fields every entry takes from its envelope.
+fn envelope_row(kind: InboxKind, env: &Envelope, chat: &Jid) -> InboxRow {
+    InboxRow {
+        kind: Some(kind as i32),
+        id: Some(env.id.clone()),
+        chat: Some(chat.to_string()),
+        sender: Some(env.sender().to_string()),
+        sender_alt: alt_of(env).map(|j| j.to_string()),
+        timestamp: Some(env.t),
+        push_name: env.notify.clone(),
+        offline: Some(env.offline),
+        participant: env.participant.as_ref().map(ToString::to_string),
+        message_type: Some(env.message_type.clone()),
+        ..InboxRow::default()
+    }
+}
+
 pub(super) fn alt_of(env: &Envelope) -> Option<Jid> {
     let sender = env.sender();
     let alt = if sender.server() == &crate::binary::Server::Lid {

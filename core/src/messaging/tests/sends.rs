@@ -1,6 +1,7 @@
 //! Sending on established sessions: transactions before the stanza, shutdown, retry answers.
 
 use super::*;
+use crate::messaging::ids::MessageId;
 
 /// A harness whose store knows the device lists of B (`700000007@lid`, device 1) and of this
 /// account (this device only), with a session with B made by B's first message.
@@ -26,6 +27,34 @@ fn with_session_to_b(seed: u64) -> Harness {
     h.deliver(peer.message("m1", "hello"));
     assert_eq!(h.messages().len(), 1);
     h
+}
+
+/// The server's `<ack class="message">` for `id` sent to `to` (`error`: a refusal's code).
+fn server_ack(id: &MessageId, to: &Jid, error: Option<&str>) -> Node {
+    let node = Node::new("ack")
+        .attr("class", "message")
+        .attr("id", id.0.clone())
+        .jid_attr("from", to.clone())
+        .attr("t", "1800000001");
+    match error {
+        Some(code) => node.attr("error", code.to_owned()),
+        None => node,
+    }
+}
+
+/// B's device 1 asks for message `id` again (retry receipt number `count`).
+fn retry_from_b(id: &MessageId, count: u32) -> Node {
+    Node::new("receipt")
+        .attr("id", id.0.clone())
+        .jid_attr("from", Jid::device("700000007", 1, Server::Lid))
+        .attr("type", "retry")
+        .children(vec![
+            Node::new("retry")
+                .attr("count", count.to_string())
+                .attr("id", id.0.clone())
+                .attr("v", "1"),
+            Node::new("registration").bytes(Bytes::from_static(&[0, 0, 16, 146])),
+        ])
 }
 
 fn message_stanzas(sent: &[Node]) -> usize {
@@ -62,13 +91,7 @@ fn a_reported_outcome_costs_the_next_message_no_transaction_of_its_own() {
         .with(|m, env| m.send(env, to.clone(), &Message::text("one")))
         .unwrap();
     h.pump();
-    h.deliver(
-        Node::new("ack")
-            .attr("class", "message")
-            .attr("id", first.0.clone())
-            .jid_attr("from", to.clone())
-            .attr("t", "1800000001"),
-    );
+    h.deliver(server_ack(&first, &to, None));
     // The driver hands `Sent` to the application.
     h.m.reported(first.as_str());
     h.sent.clear();
@@ -145,19 +168,7 @@ fn a_retry_receipt_is_acked_after_its_resend_on_the_same_stream() {
     h.pump();
     assert_eq!(message_stanzas(&h.sent), 1);
     h.sent.clear();
-    h.deliver(
-        Node::new("receipt")
-            .attr("id", id.0.clone())
-            .jid_attr("from", Jid::device("700000007", 1, Server::Lid))
-            .attr("type", "retry")
-            .children(vec![
-                Node::new("retry")
-                    .attr("count", "1")
-                    .attr("id", id.0)
-                    .attr("v", "1"),
-                Node::new("registration").bytes(Bytes::from_static(&[0, 0, 16, 146])),
-            ]),
-    );
+    h.deliver(retry_from_b(&id, 1));
     let resend = h.sent.iter().position(|n| n.tag == "message");
     let ack = h
         .sent
@@ -181,31 +192,9 @@ fn a_refused_resend_tells_the_application_which_device_misses_the_message() {
         .with(|m, env| m.send(env, to.clone(), &Message::text("again please")))
         .unwrap();
     h.pump();
-    let ack = |error: Option<&str>| {
-        let node = Node::new("ack")
-            .attr("class", "message")
-            .attr("id", id.0.clone())
-            .jid_attr("from", to.clone())
-            .attr("t", "1800000001");
-        match error {
-            Some(code) => node.attr("error", code.to_owned()),
-            None => node,
-        }
-    };
+    let ack = |error: Option<&str>| server_ack(&id, &to, error);
     h.deliver(ack(None));
-    let retry = |count: &str| {
-        Node::new("receipt")
-            .attr("id", id.0.clone())
-            .jid_attr("from", Jid::device("700000007", 1, Server::Lid))
-            .attr("type", "retry")
-            .children(vec![
-                Node::new("retry")
-                    .attr("count", count.to_owned())
-                    .attr("id", id.0.clone())
-                    .attr("v", "1"),
-                Node::new("registration").bytes(Bytes::from_static(&[0, 0, 16, 146])),
-            ])
-    };
+    let retry = |count: u32| retry_from_b(&id, count);
     let unreachable = |h: &Harness| {
         h.events
             .iter()
@@ -219,11 +208,11 @@ fn a_refused_resend_tells_the_application_which_device_misses_the_message() {
             .collect::<Vec<_>>()
     };
     // An accepted resend: nothing more to say.
-    h.deliver(retry("1"));
+    h.deliver(retry(1));
     h.deliver(ack(None));
     assert_eq!(unreachable(&h), Vec::<String>::new());
     // A refused one (a group the sender has left, a device the server no longer knows).
-    h.deliver(retry("1"));
+    h.deliver(retry(1));
     h.deliver(ack(Some("403")));
     assert_eq!(unreachable(&h), vec!["700000007:1@lid".to_owned()]);
 }
