@@ -455,7 +455,13 @@ fn proxy_text(proxy: &rt::ProxySetting) -> Option<String> {
 pub(crate) fn status_json(shared: &SharedStore, live: &LiveStatus) -> Value {
     let creds = shared.lock().load_credentials();
     let account = match &creds {
-        Ok(c) => store::account_json(c.as_ref().map(|(c, _)| c)),
+        Ok(c) => store::account_json(
+            c.as_ref().map(|(c, _)| c),
+            shared
+                .lock()
+                .count_records(tether_core::records::Table::PreKeys)
+                .ok(),
+        ),
         Err(e) => json!({"linked": false, "error": e.to_string()}),
     };
     json!({

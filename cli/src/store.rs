@@ -175,8 +175,9 @@ impl CredentialStore for SharedStore {
     }
 }
 
-/// What the credentials say about the account (addresses and counts, never key material).
-pub(crate) fn account_json(creds: Option<&Credentials>) -> Value {
+/// What the credentials say about the account (addresses and counts, never key material);
+/// `pre_keys`: how many one-time pre-keys the store holds.
+pub(crate) fn account_json(creds: Option<&Credentials>, pre_keys: Option<u64>) -> Value {
     let Some(c) = creds else {
         return json!({"linked": false});
     };
@@ -190,7 +191,7 @@ pub(crate) fn account_json(creds: Option<&Credentials>) -> Value {
             "business_name": d.business_name,
             "confirmed": c.confirmed,
             "push_name": c.push_name,
-            "pre_keys": c.pre_keys.len(),
+            "pre_keys": pre_keys,
             "app_state_sync_keys": c.app_state_sync_keys.len(),
             "version": c.version.map(|v| v.to_string()),
         }),

@@ -21,6 +21,7 @@ use tether_core::creds::{
     CredentialChange, CredentialStore, Credentials, CredentialsDelta, DeviceIdentity, PersistSeq,
 };
 use tether_core::crypto::KeyPair;
+use tether_core::records::RecordWrite;
 use tether_store_redb::{RedbStore, check};
 
 const PAGE: usize = 4096;
@@ -39,8 +40,10 @@ fn linked(path: &Path) {
     .unwrap();
     s.quarantine(PersistSeq(2), "test: an old identity")
         .unwrap();
-    let keys = (1..=30)
-        .map(|id| (id, KeyPair::from_private_bytes([id as u8; 32])))
+    let keys: Vec<RecordWrite> = (1..=30)
+        .map(|id| {
+            tether_core::records::pre_key_record(id, &KeyPair::from_private_bytes([id as u8; 32]))
+        })
         .collect();
     s.apply(
         PersistSeq(1),
@@ -48,11 +51,10 @@ fn linked(path: &Path) {
             changes: vec![
                 CredentialChange::Created(Box::new(Credentials::generate(&mut rng))),
                 CredentialChange::PreKeysGenerated {
-                    keys,
                     next_pre_key_id: 31,
                 },
             ],
-            records: Vec::new(),
+            records: keys,
         },
     )
     .unwrap();

@@ -127,8 +127,6 @@ pub struct Credentials {
     pub next_pre_key_id: u32,
     /// First pre-key id not yet uploaded; ids below it are on the server.
     pub first_unuploaded_pre_key_id: u32,
-    /// One-time pre-keys by id.
-    pub pre_keys: BTreeMap<u32, KeyPair>,
     /// App-state sync keys by key id.
     pub app_state_sync_keys: BTreeMap<Bytes, Bytes>,
     /// App-state collection versions by collection name.
@@ -158,10 +156,11 @@ pub enum CredentialChange {
     Version(AppVersion),
     /// Push name.
     PushName(String),
-    /// Freshly generated one-time pre-keys and the new `next_pre_key_id`.
+    /// One-time pre-keys were generated under every id below `next_pre_key_id` not used
+    /// before. The keys themselves are [`Table::PreKeys`](crate::records::Table::PreKeys)
+    /// records written in the same delta (see [`pre_key_record`](crate::records::pre_key_record)):
+    /// they are read on demand, never held with the credentials.
     PreKeysGenerated {
-        /// The new keys, by id.
-        keys: Vec<(u32, KeyPair)>,
         /// The id to use next.
         next_pre_key_id: u32,
     },
@@ -170,8 +169,6 @@ pub enum CredentialChange {
         /// The new first un-uploaded id.
         first_unuploaded_pre_key_id: u32,
     },
-    /// A one-time pre-key was consumed (by a peer's first message).
-    PreKeyRemoved(u32),
     /// The signed pre-key was rotated: this one is current now (the previous one is kept as
     /// a record, loadable by id).
     SignedPreKey(SignedPreKey),
@@ -198,6 +195,20 @@ pub struct CredentialsDelta {
 }
 
 impl CredentialsDelta {
+    /// A generated batch of one-time pre-keys: their [`Table::PreKeys`] records and the new
+    /// next id, as the core writes them.
+    ///
+    /// [`Table::PreKeys`]: crate::records::Table::PreKeys
+    pub fn pre_keys_generated(keys: &[(u32, KeyPair)], next_pre_key_id: u32) -> Self {
+        Self {
+            changes: vec![CredentialChange::PreKeysGenerated { next_pre_key_id }],
+            records: keys
+                .iter()
+                .map(|(id, key)| crate::records::pre_key_record(*id, key))
+                .collect(),
+        }
+    }
+
     /// A delta of one change.
     pub fn one(change: CredentialChange) -> Self {
         Self {
@@ -276,13 +287,7 @@ impl Credentials {
             CredentialChange::RoutingInfo(info) => self.routing_info = Some(info.clone()),
             CredentialChange::Version(version) => self.version = Some(*version),
             CredentialChange::PushName(name) => self.push_name = Some(name.clone()),
-            CredentialChange::PreKeysGenerated {
-                keys,
-                next_pre_key_id,
-            } => {
-                for (id, key) in keys {
-                    self.pre_keys.insert(*id, key.clone());
-                }
+            CredentialChange::PreKeysGenerated { next_pre_key_id } => {
                 self.next_pre_key_id = self.next_pre_key_id.max(*next_pre_key_id);
             }
             CredentialChange::PreKeysUploaded {
@@ -291,9 +296,6 @@ impl Credentials {
                 self.first_unuploaded_pre_key_id = self
                     .first_unuploaded_pre_key_id
                     .max(*first_unuploaded_pre_key_id);
-            }
-            CredentialChange::PreKeyRemoved(id) => {
-                self.pre_keys.remove(id);
             }
             CredentialChange::SignedPreKey(spk) => self.signed_pre_key = spk.clone(),
             CredentialChange::AppStateSyncKeys(keys) => {
@@ -340,7 +342,6 @@ impl Credentials {
             version: None,
             next_pre_key_id: 1,
             first_unuploaded_pre_key_id: 1,
-            pre_keys: BTreeMap::new(),
             app_state_sync_keys: BTreeMap::new(),
             app_state_versions: BTreeMap::new(),
         }
@@ -454,7 +455,6 @@ mod tests {
             version: None,
             next_pre_key_id: 1,
             first_unuploaded_pre_key_id: 1,
-            pre_keys: BTreeMap::new(),
             app_state_sync_keys: BTreeMap::new(),
             app_state_versions: BTreeMap::new(),
         }
@@ -542,27 +542,20 @@ mod tests {
     #[test]
     fn pre_key_watermarks_never_move_backwards() {
         let mut creds = Some(fresh(2));
-        let keys = (1..=3)
-            .map(|id| (id, KeyPair::from_private_bytes([id as u8; 32])))
-            .collect();
         let delta = CredentialsDelta::changes(vec![
-            CredentialChange::PreKeysGenerated {
-                keys,
-                next_pre_key_id: 4,
-            },
+            CredentialChange::PreKeysGenerated { next_pre_key_id: 4 },
             CredentialChange::PreKeysUploaded {
                 first_unuploaded_pre_key_id: 4,
             },
             CredentialChange::PreKeysUploaded {
                 first_unuploaded_pre_key_id: 2,
             },
-            CredentialChange::PreKeyRemoved(2),
+            CredentialChange::PreKeysGenerated { next_pre_key_id: 3 },
         ]);
         Credentials::apply(&mut creds, &delta).unwrap();
         let c = creds.unwrap();
         assert_eq!(c.next_pre_key_id, 4);
         assert_eq!(c.first_unuploaded_pre_key_id, 4);
-        assert_eq!(c.pre_keys.keys().copied().collect::<Vec<_>>(), vec![1, 3]);
     }
 
     #[test]

@@ -28,6 +28,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::crypto::KeyPair;
+
 /// A family of records. Each has a stable [`Table::name`] that stores use for their own
 /// tables, and a stable [`Table::id`] byte for stores that keep every family in one table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -286,6 +288,29 @@ pub fn prefix_end(prefix: &[u8]) -> Bytes {
         }
     }
     Bytes::new()
+}
+
+/// The [`Table::PreKeys`] key of one-time pre-key `id`: the id, 4 bytes big-endian (so a
+/// range of ids is a range of keys).
+pub fn pre_key_key(id: u32) -> Bytes {
+    Bytes::copy_from_slice(&id.to_be_bytes())
+}
+
+/// The write that stores one-time pre-key `id` (value: its 32 private bytes).
+pub fn pre_key_record(id: u32, key: &KeyPair) -> RecordWrite {
+    RecordWrite::Put {
+        table: Table::PreKeys,
+        key: pre_key_key(id),
+        value: Bytes::copy_from_slice(key.private_bytes().as_slice()),
+    }
+}
+
+/// A stored one-time pre-key from its [`Table::PreKeys`] row; `None` when the row is not one
+/// (a key that is not 4 bytes or a value that is not 32).
+pub fn pre_key_from_row(key: &[u8], value: &[u8]) -> Option<(u32, KeyPair)> {
+    let id = u32::from_be_bytes(key.try_into().ok()?);
+    let private: [u8; 32] = value.try_into().ok()?;
+    Some((id, KeyPair::from_private_bytes(private)))
 }
 
 /// The answer to one [`RecordRead`], at the same index.

@@ -63,6 +63,11 @@ impl MemStore {
         self.current.as_ref()
     }
 
+    /// How many durable records `table` holds (e.g. the one-time pre-keys left).
+    pub fn count_records(&self, table: Table) -> usize {
+        self.records.keys().filter(|(t, _)| *t == table).count()
+    }
+
     /// The durable keyed records (what a restart would read).
     pub fn records(&self) -> &Records {
         &self.records

@@ -40,17 +40,14 @@ fn pairing(i: u64) -> CredentialsDelta {
 
 fn pre_keys(i: u64) -> CredentialsDelta {
     let from = u32::try_from(i).unwrap() * 100 + 1;
-    let keys = (from..from + 100)
+    let keys: Vec<(u32, KeyPair)> = (from..from + 100)
         .map(|id| {
             let mut b = [0u8; 32];
             b[..4].copy_from_slice(&id.to_le_bytes());
             (id, KeyPair::from_private_bytes(b))
         })
         .collect();
-    CredentialsDelta::one(CredentialChange::PreKeysGenerated {
-        keys,
-        next_pre_key_id: from + 100,
-    })
+    CredentialsDelta::pre_keys_generated(&keys, from + 100)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

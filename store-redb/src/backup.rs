@@ -34,9 +34,9 @@ use crate::opening::{self, prepare_dir};
 use crate::owner::unix_now;
 use crate::place::{self, Found};
 use crate::schema::{
-    DEVICE, EXTRA, EXTRA_KEYS, META, PRE_KEYS, Q_EXTRA, Q_EXTRA_KEYS, Q_PRE_KEYS, Q_SENDER_KEYS,
-    Q_SIGNAL_IDENTITIES, Q_SIGNAL_SESSIONS, Q_SYNC_KEYS, Q_VERSIONS, QUARANTINE, SENDER_KEYS,
-    SIGNAL_IDENTITIES, SIGNAL_SESSIONS, STATUS, SYNC_KEYS, VERSIONS,
+    DEVICE, EXTRA, EXTRA_KEYS, META, Q_EXTRA, Q_EXTRA_KEYS, Q_SENDER_KEYS, Q_SIGNAL_IDENTITIES,
+    Q_SIGNAL_SESSIONS, Q_SYNC_KEYS, Q_VERSIONS, QUARANTINE, SENDER_KEYS, SIGNAL_IDENTITIES,
+    SIGNAL_SESSIONS, STATUS, SYNC_KEYS, VERSIONS,
 };
 use crate::store::RedbStore;
 use crate::verify;
@@ -256,7 +256,6 @@ fn sync_dir(path: &Path) -> R<()> {
 fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> R<()> {
     copy(from, to, META)?;
     copy(from, to, DEVICE)?;
-    copy(from, to, PRE_KEYS)?;
     copy(from, to, SYNC_KEYS)?;
     copy(from, to, VERSIONS)?;
     copy(from, to, SIGNAL_SESSIONS)?;
@@ -266,7 +265,6 @@ fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> R<()> {
     copy(from, to, EXTRA_KEYS)?;
     copy(from, to, STATUS)?;
     copy(from, to, QUARANTINE)?;
-    copy(from, to, Q_PRE_KEYS)?;
     copy(from, to, Q_SYNC_KEYS)?;
     copy(from, to, Q_VERSIONS)?;
     copy(from, to, Q_SIGNAL_SESSIONS)?;

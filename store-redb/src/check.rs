@@ -27,6 +27,9 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefiniti
 
 use tether_core::creds::Credentials;
 
+use bytes::Bytes;
+use tether_core::records::{RecordData, RecordRead};
+
 use crate::error::RedbStoreError;
 use crate::guard::contain;
 use crate::owner::Owner;
@@ -497,38 +500,70 @@ fn inspect_device(
     Some(creds)
 }
 
+/// One-time pre-keys: records of the `pre_keys` family (schema 4), or the `pre_keys` table of
+/// an older schema that the next open migrates. Each is 32 bytes, under an id below the next
+/// one to generate.
 fn inspect_pre_keys(
     txn: &redb::ReadTransaction,
     creds: Option<&Credentials>,
     report: &mut IntegrityReport,
 ) {
-    let Some(table) = table(txn, PRE_KEYS, report) else {
-        return;
-    };
-    let iter = match table.iter() {
-        Ok(i) => i,
-        Err(e) => {
-            report.bad("pre-keys", format!("cannot be listed: {e}"));
-            return;
-        }
-    };
-    let next = creds.map(|c| c.next_pre_key_id);
-    let (mut n, mut bad_len, mut above) = (0u64, Vec::new(), Vec::new());
-    for row in iter {
-        match row {
-            Ok((id, key)) => {
-                n += 1;
-                if key.value().len() != 32 {
-                    bad_len.push(id.value());
-                }
-                if next.is_some_and(|next| id.value() >= next) {
-                    above.push(id.value());
+    let mut found: Vec<(u32, usize)> = Vec::new();
+    if let Some(table) = table(txn, PRE_KEYS, report) {
+        match table.iter() {
+            Ok(rows) => {
+                for row in rows {
+                    match row {
+                        Ok((id, key)) => found.push((id.value(), key.value().len())),
+                        Err(e) => report.bad("pre-keys", format!("a row cannot be read: {e}")),
+                    }
                 }
             }
-            Err(e) => report.bad("pre-keys", format!("a row cannot be read: {e}")),
+            Err(e) => report.bad("pre-keys", format!("cannot be listed: {e}")),
         }
     }
-    report.counts.pre_keys = n;
+    let read = RecordRead::Range {
+        table: tether_core::records::Table::PreKeys,
+        start: Bytes::new(),
+        end: Bytes::new(),
+        limit: u32::MAX,
+    };
+    let stored = match table(txn, crate::records::RECORDS, report) {
+        None => Vec::new(), // a schema before the records
+        Some(_) => match crate::records::read(txn, &[read]) {
+            Ok(mut data) => match data.pop() {
+                Some(RecordData::Rows(rows)) => rows,
+                _ => Vec::new(),
+            },
+            Err(e) => {
+                report.bad("pre-keys", format!("cannot be listed: {e}"));
+                Vec::new()
+            }
+        },
+    };
+    for (key, value) in stored {
+        match <[u8; 4]>::try_from(key.as_ref()) {
+            Ok(id) => found.push((u32::from_be_bytes(id), value.len())),
+            Err(_) => report.bad(
+                "pre-keys",
+                format!(
+                    "a pre-key record has a {}-byte key, not a 4-byte id; restore a backup",
+                    key.len()
+                ),
+            ),
+        }
+    }
+    let next = creds.map(|c| c.next_pre_key_id);
+    let (mut bad_len, mut above) = (Vec::new(), Vec::new());
+    for (id, len) in &found {
+        if *len != 32 {
+            bad_len.push(*id);
+        }
+        if next.is_some_and(|next| *id >= next) {
+            above.push(*id);
+        }
+    }
+    report.counts.pre_keys = u64::try_from(found.len()).unwrap_or(u64::MAX);
     if !bad_len.is_empty() {
         report.bad(
             "pre-keys",

@@ -216,7 +216,6 @@ fn credentials_from(r: &DeviceRecord) -> Result<Credentials, RecordError> {
             .map(|v| AppVersion::new(v.primary, v.secondary, v.tertiary)),
         next_pre_key_id: r.next_pre_key_id,
         first_unuploaded_pre_key_id: r.first_unuploaded_pre_key_id,
-        pre_keys: BTreeMap::new(),
         app_state_sync_keys: BTreeMap::new(),
         app_state_versions: BTreeMap::new(),
     })

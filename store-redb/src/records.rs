@@ -115,6 +115,25 @@ fn collect(
     Ok(rows)
 }
 
+/// How many live records `table` holds.
+pub(crate) fn count(txn: &ReadTransaction, table: Table) -> R<u64> {
+    let records = txn
+        .open_table(RECORDS)
+        .map_err(db("open the record table"))?;
+    let mut n = 0u64;
+    let rows = records
+        .range((table.id(), &[][..])..)
+        .map_err(db("count records"))?;
+    for row in rows {
+        let (k, _) = row.map_err(db("count records"))?;
+        if k.value().0 != table.id() {
+            break;
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Removes every live record (a fresh identity starts without the old one's).
 pub(crate) fn clear(txn: &WriteTransaction) -> R<()> {
     txn.open_table(RECORDS)

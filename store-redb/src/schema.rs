@@ -4,17 +4,16 @@
 //! |---|---|---|
 //! | `meta` | name → u64 | `schema_version`, `last_seq` (absent: no sequence), `next_quarantine_id` |
 //! | `device` | `"current"` → bytes | the core record ([`crate::record::DeviceRecord`]) |
-//! | `pre_keys` | id → 32 private bytes | one-time pre-keys |
 //! | `app_state_sync_keys` | key id → key data | app-state sync keys |
 //! | `app_state_versions` | collection → state | app-state collection versions |
 //! | `signal_sessions`, `signal_identities`, `sender_keys` | address → bytes | Signal records (v1: declared; v2: filled by the Baileys import) |
 //! | `extra` | name → bytes | identity fields Tether has no column for (e.g. `baileys.creds.lastPropHash` → its JSON) |
-//! | `records` | (table id, key) → bytes | the messaging layer's keyed records (`tether_core::records`) |
+//! | `records` | (table id, key) → bytes | the messaging layer's keyed records (`tether_core::records`), one-time pre-keys included |
 //! | `quarantine_records` | (id, table id, key) → bytes | the keyed records of a quarantined identity |
 //! | `extra_keys` | (type, id) → bytes | key-store items of other types (e.g. Baileys `sender-key-memory`), verbatim |
 //! | `status` | `"current"` → bytes | the owner's [`crate::StoreStatus`] (not part of the identity) |
 //! | `quarantine` | id → record | why, when, seq, core record of a quarantined identity |
-//! | `quarantine_pre_keys`, `…_app_state_sync_keys`, `…_app_state_versions` | (id, key) → value | its families |
+//! | `quarantine_app_state_sync_keys`, `…_app_state_versions` | (id, key) → value | its families |
 //! | `quarantine_signal_sessions`, `…_signal_identities`, `…_sender_keys`, `…_extra` | (id, key) → value | its Signal records and extras |
 //! | `quarantine_extra_keys` | (id, type, id) → value | its other key-store items |
 //!
@@ -36,16 +35,18 @@
 //! | 1 | every table of the first slice |
 //! | 2 | `status`, `extra`, `extra_keys` and the quarantine tables of the Signal records and extras |
 //! | 3 | `records` and `quarantine_records`: the messaging layer's keyed records |
+//! | 4 | one-time pre-keys move from `pre_keys` / `quarantine_pre_keys` into `records` / `quarantine_records` (family `pre_keys`) and the two tables go: they are read on demand like every record, never loaded with the credentials |
 
 use redb::{ReadableDatabase, TableDefinition, TableError, WriteTransaction};
 
 use crate::error::RedbStoreError;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 pub(crate) const META: TableDefinition<'static, &str, u64> = TableDefinition::new("meta");
 pub(crate) const DEVICE: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("device");
+/// One-time pre-keys up to schema 3 (schema 4 keeps them in `records`).
 pub(crate) const PRE_KEYS: TableDefinition<'static, u32, &[u8]> = TableDefinition::new("pre_keys");
 pub(crate) const SYNC_KEYS: TableDefinition<'static, &[u8], &[u8]> =
     TableDefinition::new("app_state_sync_keys");
@@ -63,6 +64,7 @@ pub(crate) const EXTRA_KEYS: TableDefinition<'static, (&str, &str), &[u8]> =
 pub(crate) const STATUS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("status");
 pub(crate) const QUARANTINE: TableDefinition<'static, u64, &[u8]> =
     TableDefinition::new("quarantine");
+/// Quarantined one-time pre-keys up to schema 3 (schema 4 keeps them in `quarantine_records`).
 pub(crate) const Q_PRE_KEYS: TableDefinition<'static, (u64, u32), &[u8]> =
     TableDefinition::new("quarantine_pre_keys");
 pub(crate) const Q_SYNC_KEYS: TableDefinition<'static, (u64, &[u8]), &[u8]> =
@@ -126,7 +128,8 @@ type Migration = fn(&WriteTransaction) -> Result<(), RedbStoreError>;
 
 /// `MIGRATIONS[n]` migrates schema `n` to `n + 1` (schema 0 is "never initialised"). A new
 /// schema appends its step here and bumps [`SCHEMA_VERSION`].
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_v1, create_v2, create_v3];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] =
+    [create_v1, create_v2, create_v3, pre_keys_into_records_v4];
 
 /// Migrates from `from` to [`SCHEMA_VERSION`] inside `txn` (the caller commits).
 pub(crate) fn migrate(txn: &WriteTransaction, from: u64) -> Result<(), RedbStoreError> {
@@ -181,5 +184,52 @@ fn create_v3(txn: &WriteTransaction) -> Result<(), RedbStoreError> {
     let err = |e| RedbStoreError::db("create the schema 3 tables", e);
     txn.open_table(crate::records::RECORDS).map_err(err)?;
     txn.open_table(crate::records::Q_RECORDS).map_err(err)?;
+    Ok(())
+}
+
+const MOVE_PRE_KEYS: &str = "move the pre-keys into the records";
+
+/// Schema 4: one-time pre-keys become records of the `pre_keys` family (key: the id, 4 bytes
+/// big-endian), live and quarantined, and their own tables are deleted. Every row moves as
+/// it is (a damaged value stays damaged, for `check` to name).
+fn pre_keys_into_records_v4(txn: &WriteTransaction) -> Result<(), RedbStoreError> {
+    let family = tether_core::records::Table::PreKeys.id();
+    {
+        let mut old = txn
+            .open_table(PRE_KEYS)
+            .map_err(|e| RedbStoreError::db(MOVE_PRE_KEYS, e))?;
+        let mut records = txn
+            .open_table(crate::records::RECORDS)
+            .map_err(|e| RedbStoreError::db(MOVE_PRE_KEYS, e))?;
+        for row in old
+            .extract_if(|_, _| true)
+            .map_err(|e| RedbStoreError::db(MOVE_PRE_KEYS, e))?
+        {
+            let (id, key) = row.map_err(|e| RedbStoreError::db(MOVE_PRE_KEYS, e))?;
+            records
+                .insert((family, &id.value().to_be_bytes()[..]), key.value())
+                .map_err(|e| RedbStoreError::db(MOVE_PRE_KEYS, e))?;
+        }
+        let mut old = txn
+            .open_table(Q_PRE_KEYS)
+            .map_err(|e| RedbStoreError::db(MOVE_PRE_KEYS, e))?;
+        let mut aside = txn
+            .open_table(crate::records::Q_RECORDS)
+            .map_err(|e| RedbStoreError::db(MOVE_PRE_KEYS, e))?;
+        for row in old
+            .extract_if(|_, _| true)
+            .map_err(|e| RedbStoreError::db(MOVE_PRE_KEYS, e))?
+        {
+            let (k, key) = row.map_err(|e| RedbStoreError::db(MOVE_PRE_KEYS, e))?;
+            let (quarantine, id) = k.value();
+            aside
+                .insert((quarantine, family, &id.to_be_bytes()[..]), key.value())
+                .map_err(|e| RedbStoreError::db(MOVE_PRE_KEYS, e))?;
+        }
+    }
+    txn.delete_table(PRE_KEYS)
+        .map_err(|e| RedbStoreError::db(MOVE_PRE_KEYS, e))?;
+    txn.delete_table(Q_PRE_KEYS)
+        .map_err(|e| RedbStoreError::db(MOVE_PRE_KEYS, e))?;
     Ok(())
 }

@@ -25,7 +25,7 @@ use prost::Message;
 use redb::{Durability, ReadableTable, WriteTransaction};
 
 use tether_core::creds::{CredentialStore, Credentials, CredentialsDelta, PersistSeq, StoreError};
-use tether_core::records::{RecordData, RecordRead};
+use tether_core::records::{RecordData, RecordRead, Table};
 
 use crate::error::RedbStoreError;
 use crate::foreign::{self, Foreign};
@@ -35,8 +35,8 @@ use crate::owner::{self, Owner};
 use crate::record::{self, DeviceRecord, QuarantineRecord};
 use crate::records;
 use crate::schema::{
-    self, DEVICE, KEY_LAST_SEQ, KEY_NEXT_QUARANTINE, KEY_STATUS, META, PRE_KEYS, QUARANTINE,
-    SCHEMA_VERSION, STATUS, SYNC_KEYS, VERSIONS,
+    self, DEVICE, KEY_LAST_SEQ, KEY_NEXT_QUARANTINE, KEY_STATUS, META, QUARANTINE, SCHEMA_VERSION,
+    STATUS, SYNC_KEYS, VERSIONS,
 };
 use crate::status::{self, StoreStatus};
 use crate::tables::{self, Families};
@@ -175,9 +175,6 @@ impl RedbStore {
         let device = txn
             .open_table(DEVICE)
             .map_err(db("open the device table"))?;
-        let pre = txn
-            .open_table(PRE_KEYS)
-            .map_err(db("open the pre-key table"))?;
         let sync = txn
             .open_table(SYNC_KEYS)
             .map_err(db("open the sync-key table"))?;
@@ -186,7 +183,7 @@ impl RedbStore {
             .map_err(db("open the version table"))?;
         let seq = meta.get(KEY_LAST_SEQ).map_err(db("read the sequence"))?;
         let seq = PersistSeq(seq.map_or(0, |s| s.value()));
-        Ok(tables::read_live(&device, &pre, &sync, &versions, &Families::ALL)?.map(|c| (c, seq)))
+        Ok(tables::read_live(&device, &sync, &versions, &Families::ALL)?.map(|c| (c, seq)))
     }
 
     /// Applies `delta` as change `seq` in one durable transaction (see [`CredentialStore::apply`]).
@@ -213,6 +210,12 @@ impl RedbStore {
     pub fn read_records(&self, reads: &[RecordRead]) -> R<Vec<RecordData>> {
         let txn = self.db.begin_read().map_err(db("begin a read"))?;
         records::read(&txn, reads)
+    }
+
+    /// How many live records `table` holds (e.g. the one-time pre-keys left).
+    pub fn count_records(&self, table: Table) -> R<u64> {
+        let txn = self.db.begin_read().map_err(db("begin a read"))?;
+        records::count(&txn, table)
     }
 
     /// Moves the live identity aside under `why` and empties the store (see

@@ -2,16 +2,15 @@
 //!
 //! The live identity is spread over `device` (core record) and one table per keyed family;
 //! [`write_diff`] writes only the rows that differ between the old and the new set, so a
-//! routing-info change rewrites one record and a consumed pre-key removes one row. A
-//! quarantined identity is copied whole into the `quarantine*` tables under its id.
+//! routing-info change rewrites one record. A quarantined identity is copied whole into the
+//! `quarantine*` tables under its id. One-time pre-keys are not part of the set: they are
+//! records (`crate::records`), read on demand.
 //!
-//! Reading a pre-key costs one X25519 derivation (about 12 µs), so `apply` reads only what a
-//! delta can change ([`Families::touched_by`]): the families it touches, and of the pre-keys
-//! only the ids it names. Whatever is not read stays absent on both sides of the diff and is
-//! left alone. A change kind this build does not know
-//! counts as touching everything.
+//! `apply` reads only the families a delta can change ([`Families::touched_by`]). Whatever is
+//! not read stays absent on both sides of the diff and is left alone. A change kind this build
+//! does not know counts as touching everything.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use redb::{ReadableTable, WriteTransaction};
@@ -20,9 +19,7 @@ use tether_core::creds::{CredentialChange, Credentials, CredentialsDelta};
 
 use crate::error::RedbStoreError;
 use crate::record;
-use crate::schema::{
-    DEVICE, KEY_CURRENT, PRE_KEYS, Q_PRE_KEYS, Q_SYNC_KEYS, Q_VERSIONS, SYNC_KEYS, VERSIONS,
-};
+use crate::schema::{DEVICE, KEY_CURRENT, Q_SYNC_KEYS, Q_VERSIONS, SYNC_KEYS, VERSIONS};
 
 type R<T> = Result<T, RedbStoreError>;
 
@@ -30,22 +27,9 @@ fn db<E: Into<redb::Error>>(what: &'static str) -> impl Fn(E) -> RedbStoreError 
     move |e| RedbStoreError::db(what, e)
 }
 
-/// Which pre-keys to read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum PreKeys {
-    /// None: the delta leaves every pre-key alone.
-    None,
-    /// Only these ids: `Credentials::apply` inserts and removes pre-keys by the ids the
-    /// delta names and never looks at the others.
-    Ids(BTreeSet<u32>),
-    /// All of them.
-    All,
-}
-
 /// Which keyed families to read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Families {
-    pub(crate) pre_keys: PreKeys,
     pub(crate) sync_keys: bool,
     pub(crate) versions: bool,
 }
@@ -53,14 +37,12 @@ pub(crate) struct Families {
 impl Families {
     /// Every family.
     pub(crate) const ALL: Self = Self {
-        pre_keys: PreKeys::All,
         sync_keys: true,
         versions: true,
     };
 
     /// No family: only the core record.
     pub(crate) const NONE: Self = Self {
-        pre_keys: PreKeys::None,
         sync_keys: false,
         versions: false,
     };
@@ -68,7 +50,6 @@ impl Families {
     /// The families `delta` can change under `Credentials::apply`.
     pub(crate) fn touched_by(delta: &CredentialsDelta) -> Self {
         let mut f = Self {
-            pre_keys: PreKeys::None,
             sync_keys: false,
             versions: false,
         };
@@ -82,11 +63,8 @@ impl Families {
                 | CredentialChange::RoutingInfo(_)
                 | CredentialChange::Version(_)
                 | CredentialChange::PushName(_)
+                | CredentialChange::PreKeysGenerated { .. }
                 | CredentialChange::PreKeysUploaded { .. } => {}
-                CredentialChange::PreKeysGenerated { keys, .. } => {
-                    f.add_pre_keys(keys.iter().map(|(id, _)| *id));
-                }
-                CredentialChange::PreKeyRemoved(id) => f.add_pre_keys([*id]),
                 CredentialChange::AppStateSyncKeys(_) => f.sync_keys = true,
                 CredentialChange::AppStateVersion { .. } => f.versions = true,
                 // `Created` replaces every family; an unknown kind may touch any.
@@ -95,20 +73,11 @@ impl Families {
         }
         f
     }
-
-    fn add_pre_keys(&mut self, ids: impl IntoIterator<Item = u32>) {
-        match &mut self.pre_keys {
-            PreKeys::All => {}
-            PreKeys::Ids(set) => set.extend(ids),
-            PreKeys::None => self.pre_keys = PreKeys::Ids(ids.into_iter().collect()),
-        }
-    }
 }
 
 /// Reads the live identity from its tables (`None` when the store holds none).
 pub(crate) fn read_live(
     device: &impl ReadableTable<&'static str, &'static [u8]>,
-    pre_keys: &impl ReadableTable<u32, &'static [u8]>,
     sync_keys: &impl ReadableTable<&'static [u8], &'static [u8]>,
     versions: &impl ReadableTable<&'static str, &'static [u8]>,
     families: &Families,
@@ -120,18 +89,6 @@ pub(crate) fn read_live(
         return Ok(None);
     };
     let mut creds = record::decode_device(bytes.value())?;
-    match &families.pre_keys {
-        PreKeys::None => {}
-        PreKeys::Ids(ids) => {
-            for id in ids {
-                if let Some(key) = pre_keys.get(*id).map_err(db("read a pre-key"))? {
-                    let pair = record::key_pair("stored pre-key", key.value())?;
-                    creds.pre_keys.insert(*id, pair);
-                }
-            }
-        }
-        PreKeys::All => read_pre_keys(pre_keys, &mut creds)?,
-    }
     if families.sync_keys {
         read_sync_keys(sync_keys, &mut creds)?;
     }
@@ -139,18 +96,6 @@ pub(crate) fn read_live(
         read_versions(versions, &mut creds)?;
     }
     Ok(Some(creds))
-}
-
-fn read_pre_keys(
-    pre_keys: &impl ReadableTable<u32, &'static [u8]>,
-    creds: &mut Credentials,
-) -> R<()> {
-    for row in pre_keys.iter().map_err(db("read the pre-keys"))? {
-        let (id, key) = row.map_err(db("read a pre-key"))?;
-        let pair = record::key_pair("stored pre-key", key.value())?;
-        creds.pre_keys.insert(id.value(), pair);
-    }
-    Ok(())
 }
 
 fn read_sync_keys(
@@ -189,16 +134,13 @@ pub(crate) fn read_live_in(txn: &WriteTransaction, families: &Families) -> R<Opt
     let device = txn
         .open_table(DEVICE)
         .map_err(db("open the device table"))?;
-    let pre = txn
-        .open_table(PRE_KEYS)
-        .map_err(db("open the pre-key table"))?;
     let sync = txn
         .open_table(SYNC_KEYS)
         .map_err(db("open the sync-key table"))?;
     let versions = txn
         .open_table(VERSIONS)
         .map_err(db("open the version table"))?;
-    read_live(&device, &pre, &sync, &versions, families)
+    read_live(&device, &sync, &versions, families)
 }
 
 /// Writes the rows in which `new` differs from `old` (`None`: the live tables are empty).
@@ -220,22 +162,10 @@ pub(crate) fn write_diff(
             .insert(KEY_CURRENT, new_record.as_slice())
             .map_err(db("write the device record"))?;
     }
-    let (old_pre, old_sync, old_versions) = match old {
-        Some(o) => (&o.pre_keys, &o.app_state_sync_keys, &o.app_state_versions),
-        None => (&BTreeMap::new(), &BTreeMap::new(), &BTreeMap::new()),
+    let (old_sync, old_versions) = match old {
+        Some(o) => (&o.app_state_sync_keys, &o.app_state_versions),
+        None => (&BTreeMap::new(), &BTreeMap::new()),
     };
-    let mut pre = txn
-        .open_table(PRE_KEYS)
-        .map_err(db("open the pre-key table"))?;
-    for id in old_pre.keys().filter(|id| !new.pre_keys.contains_key(id)) {
-        pre.remove(*id).map_err(db("remove a pre-key"))?;
-    }
-    for (id, key) in &new.pre_keys {
-        if old_pre.get(id) != Some(key) {
-            pre.insert(*id, key.private_bytes().as_slice())
-                .map_err(db("write a pre-key"))?;
-        }
-    }
     let mut sync = txn
         .open_table(SYNC_KEYS)
         .map_err(db("open the sync-key table"))?;
@@ -279,10 +209,6 @@ pub(crate) fn clear_live(txn: &WriteTransaction) -> R<()> {
         .map_err(db(what))?
         .retain(|_, _| false)
         .map_err(db(what))?;
-    txn.open_table(PRE_KEYS)
-        .map_err(db(what))?
-        .retain(|_, _| false)
-        .map_err(db(what))?;
     txn.open_table(SYNC_KEYS)
         .map_err(db(what))?
         .retain(|_, _| false)
@@ -301,11 +227,6 @@ pub(crate) fn write_quarantined_families(
     creds: &Credentials,
 ) -> R<()> {
     let what = "write the quarantined keys";
-    let mut pre = txn.open_table(Q_PRE_KEYS).map_err(db(what))?;
-    for (key_id, key) in &creds.pre_keys {
-        pre.insert((id, *key_id), key.private_bytes().as_slice())
-            .map_err(db(what))?;
-    }
     let mut sync = txn.open_table(Q_SYNC_KEYS).map_err(db(what))?;
     for (key_id, key) in &creds.app_state_sync_keys {
         sync.insert((id, key_id.as_ref()), key.as_ref())
@@ -327,15 +248,6 @@ pub(crate) fn take_quarantined_families(
     creds: &mut Credentials,
 ) -> R<()> {
     let what = "read the quarantined keys";
-    let mut pre = txn.open_table(Q_PRE_KEYS).map_err(db(what))?;
-    for row in pre
-        .extract_from_if((id, 0)..=(id, u32::MAX), |_, _| true)
-        .map_err(db(what))?
-    {
-        let (key, value) = row.map_err(db(what))?;
-        let pair = record::key_pair("quarantined pre-key", value.value())?;
-        creds.pre_keys.insert(key.value().1, pair);
-    }
     let mut sync = txn.open_table(Q_SYNC_KEYS).map_err(db(what))?;
     let range = (id, &[][..])..(id.saturating_add(1), &[][..]);
     for row in sync.extract_from_if(range, |_, _| true).map_err(db(what))? {
@@ -362,7 +274,6 @@ pub(crate) fn take_quarantined_families(
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use tether_core::crypto::KeyPair;
 
     use super::*;
 
@@ -375,22 +286,21 @@ mod tests {
         let f = Families::touched_by(&delta(vec![
             CredentialChange::PushName("a".into()),
             CredentialChange::Confirmed,
+            CredentialChange::PreKeysGenerated {
+                next_pre_key_id: 41,
+            },
         ]));
-        assert_eq!(f.pre_keys, PreKeys::None);
-        assert!(!f.sync_keys && !f.versions);
+        assert_eq!(f, Families::NONE);
     }
 
     #[test]
-    fn pre_key_changes_read_only_the_ids_they_name() {
+    fn sync_key_changes_read_only_their_family() {
         let f = Families::touched_by(&delta(vec![
-            CredentialChange::PreKeyRemoved(7),
             CredentialChange::PreKeysGenerated {
-                keys: vec![(40, KeyPair::from_private_bytes([1; 32]))],
                 next_pre_key_id: 41,
             },
             CredentialChange::AppStateSyncKeys(vec![(Bytes::new(), Bytes::new())]),
         ]));
-        assert_eq!(f.pre_keys, PreKeys::Ids([7, 40].into_iter().collect()));
         assert!(f.sync_keys && !f.versions);
     }
 
@@ -399,7 +309,7 @@ mod tests {
         use rand_core::SeedableRng;
         let fresh = Credentials::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(3));
         let f = Families::touched_by(&delta(vec![
-            CredentialChange::PreKeyRemoved(7),
+            CredentialChange::Confirmed,
             CredentialChange::Created(Box::new(fresh)),
         ]));
         assert_eq!(f, Families::ALL);

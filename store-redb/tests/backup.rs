@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use redb::{Database, TableDefinition};
+use redb::{Database, ReadableDatabase, TableDefinition};
 use tether_core::creds::{CredentialChange, CredentialStore, CredentialsDelta, PersistSeq};
 use tether_store_redb::{
     LastDisconnect, RedbStore, RedbStoreError, SCHEMA_VERSION, StoreStatus, check, restore,
@@ -305,13 +305,16 @@ fn check_names_a_bad_signature_and_pre_keys_above_the_watermark() {
         };
         let mut creds = creds.clone();
         creds.signed_pre_key.signature[0] ^= 1;
-        let delta = CredentialsDelta::changes(vec![
-            CredentialChange::Created(creds),
-            CredentialChange::PreKeysGenerated {
-                keys: vec![(50, KeyPair::from_private_bytes([5; 32]))],
-                next_pre_key_id: 1,
-            },
-        ]);
+        let delta = CredentialsDelta {
+            changes: vec![
+                CredentialChange::Created(creds),
+                CredentialChange::PreKeysGenerated { next_pre_key_id: 1 },
+            ],
+            records: vec![tether_core::records::pre_key_record(
+                50,
+                &KeyPair::from_private_bytes([5; 32]),
+            )],
+        };
         store.apply(PersistSeq(1), &delta).unwrap();
     }
     let report = check(&path);
@@ -355,4 +358,65 @@ fn check_names_quarantined_keys_that_belong_to_no_quarantined_identity() {
         "{problems}"
     );
     assert_eq!(report.quarantined, 1);
+}
+
+#[test]
+fn a_schema_3_store_moves_its_pre_keys_into_the_records() {
+    let tmp = TempDir::new("migrate-pre-keys");
+    let path = tmp.path().join("tether.redb");
+    let kept = {
+        let store = RedbStore::open(&path).unwrap();
+        let next = |next_pre_key_id| {
+            CredentialsDelta::one(CredentialChange::PreKeysGenerated { next_pre_key_id })
+        };
+        store.apply_delta(PersistSeq(1), &created(4)).unwrap();
+        store.apply_delta(PersistSeq(2), &next(10)).unwrap();
+        let kept = store.quarantine_identity(PersistSeq(3), "old").unwrap();
+        store.apply_delta(PersistSeq(4), &created(5)).unwrap();
+        store.apply_delta(PersistSeq(5), &next(10)).unwrap();
+        kept.unwrap()
+    };
+    // What schema 3 wrote: pre-keys in their own tables, live and quarantined.
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        let live: TableDefinition<'_, u32, &[u8]> = TableDefinition::new("pre_keys");
+        let mut t = txn.open_table(live).unwrap();
+        t.insert(1, &[1u8; 32][..]).unwrap();
+        t.insert(2, &[2u8; 32][..]).unwrap();
+        drop(t);
+        let aside: TableDefinition<'_, (u64, u32), &[u8]> =
+            TableDefinition::new("quarantine_pre_keys");
+        txn.open_table(aside)
+            .unwrap()
+            .insert((kept, 7), &[7u8; 32][..])
+            .unwrap();
+        let meta: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+        txn.open_table(meta)
+            .unwrap()
+            .insert("schema_version", 3)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let report = check(&path);
+    assert!(report.is_healthy(), "{report}");
+    assert_eq!(report.counts.pre_keys, 2, "the check counts the old table");
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(common::pre_key_ids(&store), vec![1, 2]);
+    store.quarantine_identity(PersistSeq(6), "new").unwrap();
+    store.restore_quarantined(kept).unwrap();
+    assert_eq!(
+        common::pre_key_ids(&store),
+        vec![7],
+        "the quarantined identity's pre-key came back with it"
+    );
+    drop(store);
+    let report = check(&path);
+    assert!(report.is_healthy(), "{report}");
+    assert_eq!(report.schema_version, Some(SCHEMA_VERSION));
+    assert_eq!(report.counts.pre_keys, 1);
+    let db = Database::create(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let live: TableDefinition<'_, u32, &[u8]> = TableDefinition::new("pre_keys");
+    assert!(txn.open_table(live).is_err(), "the old table is gone");
 }

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use tether_core::creds::{CredentialChange, CredentialStore, CredentialsDelta, PersistSeq};
+use tether_core::creds::{CredentialStore, CredentialsDelta, PersistSeq};
 use tether_core::crypto::KeyPair;
 use tether_store_redb::{
     BaileysError, BaileysImport, ImportOptions, RedbStore, SkipReason, Skipped,
@@ -20,15 +20,14 @@ use common::{TempDir, created};
 fn exported(tmp: &TempDir) -> PathBuf {
     let mut store = RedbStore::open(tmp.path().join("source.redb")).unwrap();
     store.apply(PersistSeq(1), &created(8)).unwrap();
-    let keys = (1..=8)
+    let keys: Vec<(u32, KeyPair)> = (1..=8)
         .map(|id| (id, KeyPair::from_private_bytes([id as u8 + 1; 32])))
         .collect();
-    let generated = CredentialChange::PreKeysGenerated {
-        keys,
-        next_pre_key_id: 9,
-    };
     store
-        .apply(PersistSeq(2), &CredentialsDelta::one(generated))
+        .apply(
+            PersistSeq(2),
+            &CredentialsDelta::pre_keys_generated(&keys, 9),
+        )
         .unwrap();
     let dir = tmp.path().join("auth");
     let summary = store.export_baileys(&dir).unwrap();
@@ -350,9 +349,10 @@ fn a_salvaged_import_installs_what_it_read_and_never_replaces_a_live_identity() 
     assert_eq!(summary.pre_keys, 7);
     assert_eq!(summary.skipped.len(), 1);
     let mut store = RedbStore::open(&target).unwrap();
-    let (creds, _) = store.load().unwrap().unwrap();
-    assert_eq!(creds.pre_keys.len(), 7);
-    assert!(!creds.pre_keys.contains_key(&3));
+    assert!(store.load().unwrap().is_some());
+    let ids = common::pre_key_ids(&store);
+    assert_eq!(ids.len(), 7);
+    assert!(!ids.contains(&3));
     drop(store);
     // A second install into that store fails, and the store (which existed) stays as it was.
     let before = std::fs::read(&target).unwrap();
@@ -360,8 +360,8 @@ fn a_salvaged_import_installs_what_it_read_and_never_replaces_a_live_identity() 
     assert!(again.is_err());
     assert!(!again.unwrap_err().is_input());
     assert!(target.exists());
-    let mut store = RedbStore::open(&target).unwrap();
-    assert_eq!(store.load().unwrap().unwrap().0.pre_keys.len(), 7);
+    let store = RedbStore::open(&target).unwrap();
+    assert_eq!(common::pre_key_ids(&store).len(), 7);
     drop(store);
     assert!(!before.is_empty());
 }

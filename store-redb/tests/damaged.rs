@@ -32,8 +32,12 @@ fn linked(path: &Path) {
     s.apply(PersistSeq(1), &created(1)).unwrap();
     s.quarantine(PersistSeq(2), "test: an old identity")
         .unwrap();
-    let keys = (1..=40)
+    let keys: Vec<(u32, KeyPair)> = (1..=40)
         .map(|id| (id, KeyPair::from_private_bytes([id as u8; 32])))
+        .collect();
+    let mut records: Vec<RecordWrite> = keys
+        .iter()
+        .map(|(id, key)| tether_core::records::pre_key_record(*id, key))
         .collect();
     s.apply(
         PersistSeq(1),
@@ -41,15 +45,17 @@ fn linked(path: &Path) {
             changes: vec![
                 CredentialChange::Created(Box::new(common::credentials(2))),
                 CredentialChange::PreKeysGenerated {
-                    keys,
                     next_pre_key_id: 41,
                 },
             ],
-            records: vec![RecordWrite::Put {
-                table: Table::Sessions,
-                key: Bytes::from_static(b"15550001111.0"),
-                value: real_session(),
-            }],
+            records: {
+                records.push(RecordWrite::Put {
+                    table: Table::Sessions,
+                    key: Bytes::from_static(b"15550001111.0"),
+                    value: real_session(),
+                });
+                records
+            },
         },
     )
     .unwrap();
@@ -86,11 +92,22 @@ fn linked(path: &Path) {
 /// printed on failure beyond what the test wrote).
 fn contents(store: &mut RedbStore) -> Result<String, RedbStoreError> {
     let (creds, seq) = store.load_credentials()?.expect("an identity");
-    let pre: Vec<String> = creds
-        .pre_keys
-        .iter()
-        .map(|(id, k)| format!("{id}:{}", hex(&k.public_bytes())))
-        .collect();
+    let pre: Vec<String> = match store
+        .read_records(&[RecordRead::Range {
+            table: Table::PreKeys,
+            start: Bytes::new(),
+            end: Bytes::new(),
+            limit: u32::MAX,
+        }])?
+        .pop()
+    {
+        Some(tether_core::records::RecordData::Rows(rows)) => rows
+            .iter()
+            .filter_map(|(k, v)| tether_core::records::pre_key_from_row(k, v))
+            .map(|(id, k)| format!("{id}:{}", hex(&k.public_bytes())))
+            .collect(),
+        _ => Vec::new(),
+    };
     let quarantined: Vec<String> = store
         .list_quarantined()?
         .into_iter()

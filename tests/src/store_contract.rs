@@ -16,7 +16,7 @@ use tether_core::creds::{
 };
 use tether_core::crypto::KeyPair;
 use tether_core::payload::AppVersion;
-use tether_core::records::{RecordData, RecordRead, RecordWrite, Table};
+use tether_core::records::{self, RecordData, RecordRead, RecordWrite, Table};
 
 /// A store under test plus the operations outside the core trait.
 pub trait ContractStore {
@@ -43,6 +43,7 @@ pub fn run_all<H: ContractStore>(mut fresh: impl FnMut() -> H) {
     check_records_read_what_was_written(&mut fresh());
     check_records_follow_the_delta_rules(&mut fresh());
     check_records_move_with_the_identity(&mut fresh());
+    check_pre_keys_are_records_of_the_identity(&mut fresh());
 }
 
 /// Deterministic credentials: the core's own generator on a seeded stream.
@@ -68,19 +69,21 @@ pub fn life() -> Vec<CredentialsDelta> {
         platform: Some("android".into()),
         business_name: Some("Shop".into()),
     };
-    let pre_keys = |from: u32, to: u32| -> Vec<(u32, KeyPair)> {
+    let pre_keys = |from: u32, to: u32| -> Vec<RecordWrite> {
         (from..to)
-            .map(|id| (id, KeyPair::from_private_bytes([(id % 251) as u8 + 4; 32])))
+            .map(|id| records::pre_key_record(id, &life_pre_key(id)))
             .collect()
     };
     vec![
-        CredentialsDelta::changes(vec![
-            CredentialChange::Created(Box::new(credentials(9))),
-            CredentialChange::PreKeysGenerated {
-                keys: pre_keys(1, 31),
-                next_pre_key_id: 31,
-            },
-        ]),
+        CredentialsDelta {
+            changes: vec![
+                CredentialChange::Created(Box::new(credentials(9))),
+                CredentialChange::PreKeysGenerated {
+                    next_pre_key_id: 31,
+                },
+            ],
+            records: pre_keys(1, 31),
+        },
         CredentialsDelta::one(CredentialChange::PreKeysUploaded {
             first_unuploaded_pre_key_id: 31,
         }),
@@ -92,35 +95,70 @@ pub fn life() -> Vec<CredentialsDelta> {
             CredentialChange::Version(AppVersion::new(2, 3000, 1_023_456_789)),
             CredentialChange::PushName("Ada".into()),
         ]),
-        CredentialsDelta::changes(vec![
-            CredentialChange::PreKeyRemoved(7),
-            CredentialChange::PreKeyRemoved(8),
-            CredentialChange::AppStateSyncKeys(vec![
-                (Bytes::from_static(b"key-1"), Bytes::from_static(b"data-1")),
-                (Bytes::from_static(b"key-2"), Bytes::from_static(b"data-2")),
-            ]),
-            CredentialChange::AppStateVersion {
-                name: "regular_high".into(),
-                state: Bytes::from_static(b"v1"),
-            },
-        ]),
-        CredentialsDelta::changes(vec![
-            CredentialChange::AdvSecret(Secret32::new([0xad; 32])),
-            CredentialChange::AppStateSyncKeys(vec![(
-                Bytes::from_static(b"key-1"),
-                Bytes::from_static(b"data-1b"),
-            )]),
-            CredentialChange::AppStateVersion {
-                name: "regular_high".into(),
-                state: Bytes::from_static(b"v2"),
-            },
-            CredentialChange::PreKeysGenerated {
-                keys: pre_keys(31, 41),
-                next_pre_key_id: 41,
-            },
-            CredentialChange::RoutingInfo(Bytes::from_static(&[8, 3])),
-        ]),
+        CredentialsDelta {
+            changes: vec![
+                CredentialChange::AppStateSyncKeys(vec![
+                    (Bytes::from_static(b"key-1"), Bytes::from_static(b"data-1")),
+                    (Bytes::from_static(b"key-2"), Bytes::from_static(b"data-2")),
+                ]),
+                CredentialChange::AppStateVersion {
+                    name: "regular_high".into(),
+                    state: Bytes::from_static(b"v1"),
+                },
+            ],
+            // Two one-time pre-keys consumed by peers' first messages.
+            records: [7, 8]
+                .into_iter()
+                .map(|id| RecordWrite::delete(Table::PreKeys, records::pre_key_key(id)))
+                .collect(),
+        },
+        CredentialsDelta {
+            changes: vec![
+                CredentialChange::AdvSecret(Secret32::new([0xad; 32])),
+                CredentialChange::AppStateSyncKeys(vec![(
+                    Bytes::from_static(b"key-1"),
+                    Bytes::from_static(b"data-1b"),
+                )]),
+                CredentialChange::AppStateVersion {
+                    name: "regular_high".into(),
+                    state: Bytes::from_static(b"v2"),
+                },
+                CredentialChange::PreKeysGenerated {
+                    next_pre_key_id: 41,
+                },
+                CredentialChange::RoutingInfo(Bytes::from_static(&[8, 3])),
+            ],
+            records: pre_keys(31, 41),
+        },
     ]
+}
+
+/// One-time pre-key `id` of [`life`].
+fn life_pre_key(id: u32) -> KeyPair {
+    KeyPair::from_private_bytes([(id % 251) as u8 + 4; 32])
+}
+
+/// The one-time pre-keys the store holds, by id (records of [`Table::PreKeys`]).
+fn stored_pre_keys(h: &mut impl ContractStore) -> Vec<(u32, KeyPair)> {
+    let read = RecordRead::Range {
+        table: Table::PreKeys,
+        start: Bytes::new(),
+        end: Bytes::new(),
+        limit: u32::MAX,
+    };
+    match h.store().read(&[read]) {
+        Ok(mut data) => match data.pop() {
+            Some(RecordData::Rows(rows)) => rows
+                .iter()
+                .map(|(k, v)| match records::pre_key_from_row(k, v) {
+                    Some(key) => key,
+                    None => panic!("a stored pre-key does not decode"),
+                })
+                .collect(),
+            other => panic!("a range read answered {other:?}"),
+        },
+        Err(e) => panic!("reading the pre-keys failed: {e}"),
+    }
 }
 
 /// Panics unless `a` and `b` agree on every field and family.
@@ -162,7 +200,6 @@ pub fn assert_same_credentials(a: &Credentials, b: &Credentials, context: &str) 
         a.first_unuploaded_pre_key_id, b.first_unuploaded_pre_key_id,
         "{context}: first un-uploaded pre-key id"
     );
-    assert_eq!(a.pre_keys, b.pre_keys, "{context}: pre-keys");
     assert_eq!(
         a.app_state_sync_keys, b.app_state_sync_keys,
         "{context}: sync keys"
@@ -577,5 +614,51 @@ pub fn check_records_move_with_the_identity(h: &mut impl ContractStore) {
         value(h, Table::Sessions, b"a.1"),
         Some(Bytes::from("s")),
         "after reopen"
+    );
+}
+
+/// One-time pre-keys are records of the identity, not credentials: generated, consumed and
+/// read by id like every record, gone with a `Created`, moved by quarantine and restore.
+pub fn check_pre_keys_are_records_of_the_identity(h: &mut impl ContractStore) {
+    for (i, delta) in life().iter().enumerate() {
+        apply(h, i as u64 + 1, delta);
+    }
+    let expected: Vec<u32> = (1..41).filter(|id| ![7, 8].contains(id)).collect();
+    let held = stored_pre_keys(h);
+    assert_eq!(
+        held.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        expected,
+        "the pre-keys after the life"
+    );
+    assert!(
+        held.iter().all(|(id, key)| *key == life_pre_key(*id)),
+        "a stored pre-key differs from the one written"
+    );
+    h.reopen();
+    assert_eq!(stored_pre_keys(h).len(), expected.len(), "after reopen");
+    quarantine(h, 20, "pre-keys aside");
+    assert!(
+        stored_pre_keys(h).is_empty(),
+        "quarantine left pre-keys live"
+    );
+    apply(h, 1, &created(6));
+    assert!(
+        stored_pre_keys(h).is_empty(),
+        "a fresh identity has another's pre-keys"
+    );
+    quarantine(h, 2, "fresh aside");
+    if let Err(e) = h.restore(0) {
+        panic!("restore failed: {e}");
+    }
+    assert_eq!(
+        stored_pre_keys(h).len(),
+        expected.len(),
+        "the restored identity's pre-keys"
+    );
+    let next = life().len() as u64 + 30;
+    apply(h, next, &created(7));
+    assert!(
+        stored_pre_keys(h).is_empty(),
+        "Created kept the old identity's pre-keys"
     );
 }

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
+use bytes::Bytes;
 use prost::Message;
 use serde_json::Value as Json;
 use tether_core::connection::State;
@@ -16,6 +17,7 @@ use tether_core::creds::{
     CredentialChange, CredentialStore, Credentials, CredentialsDelta, PersistSeq,
 };
 use tether_core::proto::adv::AdvSignedDeviceIdentity;
+use tether_core::records::{RecordData, RecordRead, RecordWrite, Table};
 use tether_sim::{MemStore, Options, Stepper};
 use tether_store_redb::RedbStore;
 use tether_tests::interop::Baileys;
@@ -75,8 +77,15 @@ fn b(v: &Json) -> Vec<u8> {
         .unwrap()
 }
 
-fn linked_in_sim() -> (Credentials, PersistSeq, Vec<([u8; 32], tether_sim::Device)>) {
-    let mut sim = Stepper::new(Options::default(), |_| {});
+/// The server's devices by noise key.
+type Devices = Vec<([u8; 32], tether_sim::Device)>;
+
+/// A sim-linked identity: its credentials, sequence, the server's devices and the one-time
+/// pre-key records it generated.
+fn linked_in_sim() -> (Credentials, PersistSeq, Devices, Vec<RecordWrite>) {
+    let mut sim = Stepper::new(Options::default(), |c| c.pre_key_initial_batch = 12);
+    // The server holds none of its keys: the companion generates and uploads a batch.
+    sim.server.config_mut().pre_key_count = 0;
     sim.link();
     sim.run_for(Duration::from_secs(30));
     let devices = sim
@@ -87,12 +96,22 @@ fn linked_in_sim() -> (Credentials, PersistSeq, Vec<([u8; 32], tether_sim::Devic
         .collect();
     let (creds, seq) = sim.store.load().unwrap().unwrap();
     assert!(creds.is_paired() && creds.confirmed);
-    (creds, seq, devices)
+    let pre_keys = sim
+        .store
+        .records()
+        .iter()
+        .filter(|((t, _), _)| *t == Table::PreKeys)
+        .map(|((t, k), v)| RecordWrite::put(*t, k.clone(), v.clone()))
+        .collect();
+    (creds, seq, devices, pre_keys)
 }
 
-fn store_with(path: &Path, creds: &Credentials) -> RedbStore {
+fn store_with(path: &Path, creds: &Credentials, pre_keys: &[RecordWrite]) -> RedbStore {
     let mut store = RedbStore::open(path).unwrap();
-    let delta = CredentialsDelta::one(CredentialChange::Created(Box::new(creds.clone())));
+    let delta = CredentialsDelta {
+        changes: vec![CredentialChange::Created(Box::new(creds.clone()))],
+        records: pre_keys.to_vec(),
+    };
     store.apply(PersistSeq(1), &delta).unwrap();
     store
 }
@@ -100,9 +119,9 @@ fn store_with(path: &Path, creds: &Credentials) -> RedbStore {
 #[test]
 fn a_linked_identity_exported_and_imported_logs_in_as_the_same_device() {
     let tmp = Tmp::new("linked");
-    let (creds, _, devices) = linked_in_sim();
+    let (creds, _, devices, pre_keys) = linked_in_sim();
     let jid = creds.device.as_ref().unwrap().jid.clone();
-    let first = store_with(&tmp.join("first.redb"), &creds);
+    let first = store_with(&tmp.join("first.redb"), &creds, &pre_keys);
     let exported = first.export_baileys(&tmp.join("auth")).unwrap();
     assert_eq!(exported.jid.as_deref(), Some(jid.to_string().as_str()));
 
@@ -220,9 +239,25 @@ fn a_real_baileys_directory_imports_field_by_field() {
         c["firstUnuploadedPreKeyId"].as_u64().unwrap()
     );
     let pre_keys = out["keys"]["pre-key"].as_object().unwrap();
-    assert_eq!(got.pre_keys.len(), pre_keys.len());
+    let stored = match store
+        .read_records(&[RecordRead::Range {
+            table: Table::PreKeys,
+            start: Bytes::new(),
+            end: Bytes::new(),
+            limit: u32::MAX,
+        }])
+        .unwrap()
+        .pop()
+    {
+        Some(RecordData::Rows(rows)) => rows
+            .iter()
+            .filter_map(|(k, v)| tether_core::records::pre_key_from_row(k, v))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(stored.len(), pre_keys.len());
     for (id, value) in pre_keys {
-        pair(&got.pre_keys[&id.parse::<u32>().unwrap()], value);
+        pair(&stored[&id.parse::<u32>().unwrap()], value);
     }
     let (sync_id, _) = out["keys"]["app-state-sync-key"]
         .as_object()
@@ -278,8 +313,12 @@ fn an_export_reads_back_in_baileys_as_the_same_creds_and_keys() {
 #[ignore = "needs the Baileys npm package: (cd interop && npm ci --ignore-scripts)"]
 fn baileys_loads_a_sim_linked_identity_exported_by_tether() {
     let tmp = Tmp::new("to-baileys");
-    let (creds, _, _) = linked_in_sim();
-    let store = store_with(&tmp.join("s.redb"), &creds);
+    let (creds, _, _, pre_key_records) = linked_in_sim();
+    assert!(
+        !pre_key_records.is_empty(),
+        "the linked identity has pre-keys"
+    );
+    let store = store_with(&tmp.join("s.redb"), &creds, &pre_key_records);
     store.export_baileys(&tmp.join("auth")).unwrap();
     let read = auth(&["read", path_str(&tmp.join("auth"))]);
     let c = &read["creds"];
@@ -303,5 +342,5 @@ fn baileys_loads_a_sim_linked_identity_exported_by_tether() {
     assert_eq!(b(&c["signalIdentities"][0]["identifierKey"]), primary);
     assert_eq!(c["processedHistoryMessages"], serde_json::json!([]));
     let pre_keys = read["keys"]["pre-key"].as_object().map_or(0, |m| m.len());
-    assert_eq!(pre_keys, creds.pre_keys.len());
+    assert_eq!(pre_keys, pre_key_records.len());
 }

@@ -45,7 +45,8 @@ fn restarted_connection_logs_in_and_persists_new_changes() {
     // The pre-keys generated after the restart are really in the store.
     let stored = sim.store.current().unwrap();
     assert_eq!(
-        stored.pre_keys.len(),
+        sim.store
+            .count_records(tether_core::records::Table::PreKeys),
         8,
         "writes after the restart were dropped"
     );

@@ -8,6 +8,7 @@ use tether_core::binary::Content;
 use tether_core::connection::{Action, Command, Event, State};
 use tether_core::creds::CredentialChange;
 use tether_core::reason::{DisconnectReason, LogoutReason};
+use tether_core::records::{RecordWrite, Table};
 use tether_sim::{Fault, Options, ServerConfig, Stepper, Traced};
 
 fn skews(sim: &Stepper) -> Vec<i64> {
@@ -81,12 +82,23 @@ fn pre_keys_persisted_before_upload() {
         .actions()
         .find_map(|(_, a)| match a {
             Action::PersistCredentials { seq, delta } => {
-                delta.changes.iter().find_map(|c| match c {
-                    CredentialChange::PreKeysGenerated { keys, .. } => {
-                        Some((*seq, keys.iter().map(|(id, _)| *id).collect::<Vec<_>>()))
-                    }
-                    _ => None,
-                })
+                let ids: Vec<u32> = delta
+                    .records
+                    .iter()
+                    .filter_map(|w| match w {
+                        RecordWrite::Put {
+                            table: Table::PreKeys,
+                            key,
+                            value,
+                        } => tether_core::records::pre_key_from_row(key, value).map(|(id, _)| id),
+                        _ => None,
+                    })
+                    .collect();
+                delta
+                    .changes
+                    .iter()
+                    .any(|c| matches!(c, CredentialChange::PreKeysGenerated { .. }))
+                    .then_some((*seq, ids))
             }
             _ => None,
         })
@@ -127,7 +139,7 @@ fn pre_keys_persisted_before_upload() {
             panic!("malformed key {key}");
         };
         let id = u32::from_be_bytes([0, id[0], id[1], id[2]]);
-        assert_eq!(stored.pre_keys[&id].public_bytes()[..], value[..]);
+        assert_eq!(stored_pre_keys(&sim)[&id].public_bytes()[..], value[..]);
     }
     assert_eq!(sim.server.pre_key_uploads().len(), 1);
     // The server's acceptance is recorded too.
@@ -141,7 +153,7 @@ fn enough_pre_keys_on_the_server_means_no_upload() {
     sim.link();
     sim.run_for(Duration::from_secs(10));
     assert!(sim.server.pre_key_uploads().is_empty());
-    assert!(sim.store.current().unwrap().pre_keys.is_empty());
+    assert!(stored_pre_keys(&sim).is_empty());
 }
 
 #[test]
@@ -259,7 +271,7 @@ fn low_pre_key_notification_tops_up_with_new_ids() {
     );
     let stored = sim.store.current().unwrap();
     assert_eq!(stored.first_unuploaded_pre_key_id, 15);
-    assert_eq!(stored.pre_keys.len(), 14);
+    assert_eq!(stored_pre_keys(&sim).len(), 14);
 }
 
 #[test]
@@ -289,7 +301,7 @@ fn upload_lost_with_the_connection_is_resent_without_new_keys() {
     sim.run_for(Duration::from_secs(5));
     let stored = sim.store.current().unwrap();
     // Nothing was lost, nothing generated twice: the same six keys went up again.
-    assert_eq!(stored.pre_keys.len(), 6, "{:?}", uploaded_ids(&sim));
+    assert_eq!(stored_pre_keys(&sim).len(), 6, "{:?}", uploaded_ids(&sim));
     let uploads = uploaded_ids(&sim);
     assert_eq!(uploads.last().unwrap(), &(1..=6).collect::<Vec<u32>>());
     assert_eq!(stored.first_unuploaded_pre_key_id, 7);
@@ -306,4 +318,14 @@ fn slow_scan_is_not_clock_skew() {
     sim.link();
     assert!(sim.elapsed() > Duration::from_secs(80));
     assert!(skews(&sim).is_empty(), "spurious skew {:?}", skews(&sim));
+}
+
+/// The one-time pre-keys the simulated store holds durably, by id.
+fn stored_pre_keys(sim: &Stepper) -> std::collections::BTreeMap<u32, tether_core::crypto::KeyPair> {
+    sim.store
+        .records()
+        .iter()
+        .filter(|((t, _), _)| *t == Table::PreKeys)
+        .filter_map(|((_, k), v)| tether_core::records::pre_key_from_row(k, v))
+        .collect()
 }

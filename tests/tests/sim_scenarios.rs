@@ -12,6 +12,7 @@ use tether_core::connection::{
 use tether_core::creds::CredentialStore;
 use tether_core::crypto::KeyPair;
 use tether_core::reason::DisconnectReason;
+use tether_core::records::Table;
 use tether_sim::{
     ConnId, FaultPlan, MemStore, NetConfig, Options, Outcome, PlannedFault, Stepper, World,
 };
@@ -383,7 +384,7 @@ fn crash_with_a_write_in_flight_starts_from_the_durable_state() {
     sim.link();
     sim.run_for(secs(5));
     sim.server.config_mut().pre_key_count = 0;
-    let before = sim.store.current().unwrap().pre_keys.len();
+    let before = sim.store.count_records(Table::PreKeys);
     let conn = sim.server_conn().unwrap();
     sim.server
         .inject(conn, tether_sim::Fault::AbruptClose, sim.now());
@@ -397,7 +398,7 @@ fn crash_with_a_write_in_flight_starts_from_the_durable_state() {
     });
     assert!(persisting, "{}", sim.dump(30));
     sim.crash_restart();
-    assert_eq!(sim.store.current().unwrap().pre_keys.len(), before);
+    assert_eq!(sim.store.count_records(Table::PreKeys), before);
     sim.command(Command::Connect).unwrap();
     let up = sim.run_until(secs(600), |s| *s.conn.state() == State::Connected);
     assert!(up, "{}", sim.dump(30));

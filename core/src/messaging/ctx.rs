@@ -227,6 +227,14 @@ impl Ctx<'_> {
             .push(RecordWrite::Put { table, key, value });
     }
 
+    /// Applies one record write (cache and commit).
+    pub(crate) fn write(&mut self, write: RecordWrite) {
+        match write {
+            RecordWrite::Put { table, key, value } => self.put(table, key, value),
+            RecordWrite::Delete { table, key } => self.delete(table, key),
+        }
+    }
+
     /// Deletes a record (cache and commit).
     pub(crate) fn delete(&mut self, table: Table, key: Bytes) {
         self.shared.progress += 1;

@@ -240,6 +240,7 @@ impl Messaging {
                     RangeFor::OutboxPending => p.outbox.on_pending(rows),
                     RangeFor::UserRecords(token) => p.devices.on_user_records(ctx, token, rows),
                     RangeFor::Retention(part) => p.retention.on_rows(ctx, part, rows),
+                    RangeFor::PreKeyDigest => p.prekeys.on_digest_rows(ctx, rows),
                 }
             }
         });

@@ -21,6 +21,7 @@
 //! A key handed out in a retry receipt gets the next id and moves the upload watermark past it
 //! in the same commit, so it is never also offered to the server's pool (§1.7).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,12 +31,12 @@ use tracing::{debug, info, warn};
 use super::ctx::{Ctx, IqFor};
 use super::rows::{self, SignedPreKeyRow, meta};
 use super::stanza::{RetryKeys, key_node};
-use super::store::{Deferred, Durable};
+use super::store::{Deferred, Durable, RangeFor};
 use crate::binary::{Content, Node};
 use crate::creds::{CredentialChange, SignedPreKey};
 use crate::crypto::KeyPair;
 use crate::payload::{KEY_TYPE_DJB, MAX_SIGNED_PRE_KEY_ID};
-use crate::records::Table;
+use crate::records::{self, RecordRead, Table};
 
 /// Pre-key policy (whatsmeow's numbers by default).
 #[derive(Clone, Debug)]
@@ -59,6 +60,8 @@ pub(crate) struct PreKeys {
     busy: bool,
     /// A rotation check waits for its records to load.
     rotation_wanted: bool,
+    /// The server's digest, while the keys it lists are read.
+    digest: Option<ServerDigest>,
 }
 
 impl PreKeys {
@@ -67,6 +70,7 @@ impl PreKeys {
             policy,
             busy: false,
             rotation_wanted: false,
+            digest: None,
         }
     }
 
@@ -121,37 +125,30 @@ impl PreKeys {
             return;
         }
         self.busy = true;
-        let keys: Vec<(u32, KeyPair)> = (first..end)
-            .map(|id| (id, KeyPair::generate(&mut *ctx.rng)))
-            .collect();
-        debug!(count = keys.len(), "generating one-time pre-keys");
+        debug!(count = end - first, "generating one-time pre-keys");
+        let public = (first..end).map(|id| (id, put_pre_key(ctx, id))).collect();
         ctx.change(CredentialChange::PreKeysGenerated {
-            keys,
             next_pre_key_id: end,
         });
-        ctx.defer(Deferred::Notify(Durable::PreKeysGenerated { first, end }));
+        ctx.defer(Deferred::Notify(Durable::PreKeysGenerated { public, end }));
     }
 
     /// A commit of this machine is durable.
     pub(crate) fn on_durable(&mut self, ctx: &mut Ctx<'_>, durable: &Durable) {
         match durable {
-            Durable::PreKeysGenerated { first, end } => self.upload(ctx, *first, *end),
+            Durable::PreKeysGenerated { public, end } => self.upload(ctx, public, *end),
             Durable::SignedPreKeyStaged(id) => self.send_rotate(ctx, *id),
             Durable::OutboxReady(_) => {}
         }
     }
 
-    /// The upload iq for ids `first..end` (`messaging.md` §1.3).
-    fn upload(&mut self, ctx: &mut Ctx<'_>, first: u32, end: u32) {
-        let creds = &*ctx.creds;
-        let keys: Vec<Node> = (first..end)
-            .filter_map(|id| {
-                creds
-                    .pre_keys
-                    .get(&id)
-                    .map(|k| key_node("key", id, &k.public_bytes(), None))
-            })
+    /// The upload iq for the keys just generated, ids below `end` (`messaging.md` §1.3).
+    fn upload(&mut self, ctx: &mut Ctx<'_>, public: &[(u32, [u8; 32])], end: u32) {
+        let keys: Vec<Node> = public
+            .iter()
+            .map(|(id, key)| key_node("key", *id, key, None))
             .collect();
+        let creds = &*ctx.creds;
         let spk = &creds.signed_pre_key;
         let children = vec![
             Node::new("registration").bytes(creds.registration_id.to_be_bytes().to_vec()),
@@ -205,19 +202,65 @@ impl PreKeys {
     }
 
     /// The digest check (`messaging.md` §1.5): a missing bundle (404) or a hash that does not
-    /// match the keys this device holds makes it upload its current window again.
+    /// match the keys this device holds makes it upload a fresh batch. The one-time keys the
+    /// digest lists are read from the store first (one range read over their ids).
     fn on_digest(&mut self, ctx: &mut Ctx<'_>, node: &Node, ok: bool) {
         let code = node.child("error").and_then(|e| e.attr_str("code"));
-        let digest = node.child("digest");
-        let matches = ok && digest.is_some_and(|d| digest_matches(ctx, d));
-        if matches {
+        if !ok {
+            if code == Some("404") {
+                self.digest_mismatch(ctx);
+            } else {
+                warn!(answer = %node, "the pre-key digest query failed");
+            }
+            return;
+        }
+        let Some(digest) = node.child("digest") else {
+            return self.digest_mismatch(ctx);
+        };
+        let Some(digest) = ServerDigest::parse(digest) else {
+            return self.digest_mismatch(ctx);
+        };
+        let Some(hash) = &digest.hash else {
+            return; // a server without hashes: nothing to compare (whatsapp-rust skips too)
+        };
+        let (Some(first), Some(last)) = (digest.ids.iter().min(), digest.ids.iter().max()) else {
+            if *hash != digest_of(ctx.creds, &[], &BTreeMap::new()).unwrap_or_default() {
+                self.digest_mismatch(ctx);
+            }
+            return;
+        };
+        let read = RecordRead::Range {
+            table: Table::PreKeys,
+            start: records::pre_key_key(*first),
+            end: last
+                .checked_add(1)
+                .map(records::pre_key_key)
+                .unwrap_or_default(),
+            limit: last.saturating_sub(*first).saturating_add(1),
+        };
+        ctx.range(read, RangeFor::PreKeyDigest);
+        self.digest = Some(digest);
+    }
+
+    /// The stored one-time pre-keys over the range the server's digest lists.
+    pub(crate) fn on_digest_rows(&mut self, ctx: &mut Ctx<'_>, rows: Vec<(Bytes, Bytes)>) {
+        let Some(digest) = self.digest.take() else {
+            return;
+        };
+        let held: BTreeMap<u32, [u8; 32]> = rows
+            .iter()
+            .filter_map(|(k, v)| records::pre_key_from_row(k, v))
+            .map(|(id, pair)| (id, pair.public_bytes()))
+            .collect();
+        let ours = digest_of(ctx.creds, &digest.ids, &held);
+        if ours.is_some() && ours == digest.hash {
             debug!("the server's pre-key digest matches");
-            return;
+        } else {
+            self.digest_mismatch(ctx);
         }
-        if !ok && code != Some("404") {
-            warn!(answer = %node, "the pre-key digest query failed");
-            return;
-        }
+    }
+
+    fn digest_mismatch(&mut self, ctx: &mut Ctx<'_>) {
         warn!(
             "the server's pre-key bundle differs from this device's keys; uploading a fresh batch"
         );
@@ -396,15 +439,13 @@ impl PreKeys {
     /// receipt's keys; the caller defers the receipt to this commit.
     pub(crate) fn retry_keys(ctx: &mut Ctx<'_>) -> RetryKeys {
         let id = ctx.creds.next_pre_key_id.max(1);
-        let pair = KeyPair::generate(&mut *ctx.rng);
-        let public = pair.public_bytes();
+        let public = put_pre_key(ctx, id);
         let next = if id >= MAX_SIGNED_PRE_KEY_ID {
             1
         } else {
             id + 1
         };
         ctx.change(CredentialChange::PreKeysGenerated {
-            keys: vec![(id, pair)],
             next_pre_key_id: next,
         });
         // Never offered to the pool: the upload watermark moves past it.
@@ -426,6 +467,14 @@ impl PreKeys {
     }
 }
 
+/// Generates one-time pre-key `id`, writes its record (cache and commit) and returns its
+/// public key.
+fn put_pre_key(ctx: &mut Ctx<'_>, id: u32) -> [u8; 32] {
+    let pair = KeyPair::generate(&mut *ctx.rng);
+    ctx.write(records::pre_key_record(id, &pair));
+    pair.public_bytes()
+}
+
 /// A signed pre-key from its row.
 pub(crate) fn signed_pre_key_from_row(id: u32, row: &SignedPreKeyRow) -> Option<SignedPreKey> {
     let private: [u8; 32] = row.private.as_deref()?.try_into().ok()?;
@@ -437,34 +486,57 @@ pub(crate) fn signed_pre_key_from_row(id: u32, row: &SignedPreKeyRow) -> Option<
     })
 }
 
-/// Whether the server's `<digest>` matches this device's keys: SHA-1 over the identity, the
-/// signed pre-key and its signature, and every listed one-time pre-key's public key
-/// (`messaging.md` §1.5). A listed id this device no longer holds is a mismatch.
-fn digest_matches(ctx: &Ctx<'_>, digest: &Node) -> bool {
-    let bytes = |n: Option<&Node>| match n.map(|n| &n.content) {
-        Some(Content::Bytes(b)) => Some(b.clone()),
-        _ => None,
-    };
-    let Some(hash) = bytes(digest.child("hash")) else {
-        return true; // a server without hashes: nothing to compare (whatsapp-rust skips too)
-    };
-    let creds = &*ctx.creds;
+/// The server's `<digest>`: its hash (absent on servers without one) and the one-time pre-key
+/// ids it holds.
+#[derive(Debug)]
+struct ServerDigest {
+    hash: Option<Bytes>,
+    ids: Vec<u32>,
+}
+
+impl ServerDigest {
+    /// `None` when an id is not 3 bytes or the list is longer than any pool the server keeps.
+    fn parse(digest: &Node) -> Option<Self> {
+        let bytes = |n: &Node| match &n.content {
+            Content::Bytes(b) => Some(b.clone()),
+            _ => None,
+        };
+        let hash = digest.child("hash").and_then(bytes);
+        let listed = digest
+            .child("list")
+            .map(Node::child_nodes)
+            .unwrap_or_default();
+        if listed.len() > MAX_DIGEST_IDS {
+            return None;
+        }
+        let ids = listed
+            .iter()
+            .map(|n| bytes(n).and_then(|b| read_u24(&b)))
+            .collect::<Option<Vec<u32>>>()?;
+        Some(Self { hash, ids })
+    }
+}
+
+/// The most one-time pre-key ids a digest may list (ids are 3 bytes; the server keeps far
+/// fewer keys than this).
+const MAX_DIGEST_IDS: usize = 1 << 16;
+
+/// This device's digest over `ids` (`messaging.md` §1.5): SHA-1 over the identity, the signed
+/// pre-key and its signature, and the public key of every listed one-time pre-key (`held`).
+/// `None` when a listed id is one this device no longer holds.
+fn digest_of(
+    creds: &crate::creds::Credentials,
+    ids: &[u32],
+    held: &BTreeMap<u32, [u8; 32]>,
+) -> Option<Bytes> {
     let mut h = Sha1::new();
     h.update(creds.identity_key.public_bytes());
     h.update(creds.signed_pre_key.key_pair.public_bytes());
     h.update(creds.signed_pre_key.signature);
-    if let Some(list) = digest.child("list") {
-        for id_node in list.child_nodes() {
-            let Some(id) = bytes(Some(id_node)).and_then(|b| read_u24(&b)) else {
-                return false;
-            };
-            match creds.pre_keys.get(&id) {
-                Some(key) => h.update(key.public_bytes()),
-                None => return false,
-            }
-        }
+    for id in ids {
+        h.update(held.get(id)?);
     }
-    h.finalize().as_slice() == hash.as_ref()
+    Some(Bytes::copy_from_slice(h.finalize().as_slice()))
 }
 
 /// A 3-byte big-endian id.

@@ -24,8 +24,7 @@ use super::groups;
 use super::rows::{self, SignedPreKeyRow};
 use super::stanza::{Enc, EncKind};
 use crate::binary::Jid;
-use crate::creds::CredentialChange;
-use crate::records::Table;
+use crate::records::{self, Table};
 
 /// Why an incoming `pkmsg`/`msg` could not be decrypted.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -126,6 +125,9 @@ pub(crate) fn needs(
         if id != ctx.creds.signed_pre_key.id {
             keys.push((Table::SignedPreKeys, rows::id_key(id)));
         }
+        if let Some(id) = m.pre_key_id() {
+            keys.push((Table::PreKeys, records::pre_key_key(id.value())));
+        }
     }
     keys
 }
@@ -176,10 +178,10 @@ pub(crate) fn decrypt(
                     IdentityKeyPair::from_private_bytes(*ctx.creds.identity_key.private_bytes());
                 let signed = signed_pre_key(ctx, message.signed_pre_key_id());
                 let one_time = message.pre_key_id().and_then(|id| {
-                    ctx.creds
-                        .pre_keys
-                        .get(&id.value())
-                        .map(|k| PreKey::new(id, k.clone()))
+                    let key = records::pre_key_key(id.value());
+                    let value = ctx.get(Table::PreKeys, &key).flatten()?;
+                    let (_, pair) = records::pre_key_from_row(&key, &value)?;
+                    Some(PreKey::new(id, pair))
                 });
                 let keys = ResponderKeys {
                     identity: &identity,
@@ -243,7 +245,7 @@ pub(crate) fn save(ctx: &mut Ctx<'_>, from: &Address, plain: Plain) {
     }
     save_identity(ctx, from, &plain.identity);
     if let Some(id) = plain.consumed {
-        ctx.change(CredentialChange::PreKeyRemoved(id));
+        ctx.delete(Table::PreKeys, records::pre_key_key(id));
     }
 }
 

@@ -196,6 +196,8 @@ pub(crate) enum RangeFor {
     OutboxPending,
     /// Rows retention may delete.
     Retention(super::retention::Part),
+    /// The one-time pre-keys a server digest lists.
+    PreKeyDigest,
 }
 
 /// Loads in flight.
@@ -336,11 +338,12 @@ pub(crate) enum Deferred {
 /// What a sub-machine learns when its commit is durable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Durable {
-    /// Freshly generated pre-keys `first..end` may be uploaded.
+    /// Freshly generated pre-keys may be uploaded. Their public halves ride here, so the
+    /// upload needs no read of the records just written.
     PreKeysGenerated {
-        /// First id of the upload window.
-        first: u32,
-        /// One past the last.
+        /// The keys' ids and public keys, in id order.
+        public: Vec<(u32, [u8; 32])>,
+        /// One past the last id: the upload watermark once the server accepts them.
         end: u32,
     },
     /// A staged signed pre-key may be sent in a rotate iq.

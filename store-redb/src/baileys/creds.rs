@@ -145,7 +145,6 @@ pub(super) fn read(dir: &Path) -> R<(Credentials, Foreign, BaileysSummary)> {
         version: None,
         next_pre_key_id: f.u32("nextPreKeyId")?,
         first_unuploaded_pre_key_id: f.u32("firstUnuploadedPreKeyId")?,
-        pre_keys: BTreeMap::new(),
         app_state_sync_keys: BTreeMap::new(),
         app_state_versions: BTreeMap::new(),
     };

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use tether_core::creds::Credentials;
+use tether_core::crypto::KeyPair;
 use tether_core::records::RecordWrite;
 
 use super::creds::key_pair_from;
@@ -243,7 +244,7 @@ pub(super) fn read(
             });
         }
     }
-    summary.pre_keys = creds.pre_keys.len();
+    summary.pre_keys = signal.pre_key_count();
     summary.app_state_sync_keys = creds.app_state_sync_keys.len();
     summary.app_state_versions = creds.app_state_versions.len();
     summary.sessions = foreign.sessions.len();
@@ -289,7 +290,7 @@ fn load(
             let value: Value = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
             let pair =
                 key_pair_from(Some(&value)).map_err(|p| corrupt(format!("the pre-key {p}")))?;
-            creds.pre_keys.insert(id, pair);
+            signal.pre_key(id, pair);
         }
         KeyFile::SyncKey(key_id) => {
             let value: Value = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
@@ -489,9 +490,14 @@ fn verbatim_file(dir: &Path, name: &str, content: &[u8]) -> R<PathBuf> {
 }
 
 /// Writes every key-store file of the identity into `dir`.
-pub(super) fn write(dir: &Path, creds: &Credentials, foreign: &Foreign) -> R<BaileysSummary> {
+pub(super) fn write(
+    dir: &Path,
+    creds: &Credentials,
+    pre_keys: &[(u32, KeyPair)],
+    foreign: &Foreign,
+) -> R<BaileysSummary> {
     let mut summary = BaileysSummary::default();
-    for (id, pair) in &creds.pre_keys {
+    for (id, pair) in pre_keys {
         let value = key_pair_value(pair.private_bytes().as_slice(), &pair.public_bytes());
         json_file(dir, &format!("{PRE_KEY}{id}"), &value)?;
         summary.pre_keys += 1;

@@ -52,8 +52,9 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use bytes::Bytes;
 use tether_core::creds::{Credentials, PersistSeq};
-use tether_core::records::{RecordData, RecordRead, RecordWrite};
+use tether_core::records::{RecordData, RecordRead, RecordWrite, Table};
 
 use crate::error::RedbStoreError;
 use crate::files::{ReadProblem, human_size};
@@ -468,8 +469,21 @@ impl RedbStore {
         if let Some(e) = failed {
             return Err(e.into());
         }
+        let pre_keys = self.read_records(&[RecordRead::Range {
+            table: Table::PreKeys,
+            start: Bytes::new(),
+            end: Bytes::new(),
+            limit: u32::MAX,
+        }])?;
+        let pre_keys: Vec<_> = match pre_keys.first() {
+            Some(RecordData::Rows(rows)) => rows
+                .iter()
+                .filter_map(|(k, v)| tether_core::records::pre_key_from_row(k, v))
+                .collect(),
+            _ => Vec::new(),
+        };
         keys::prepare_target(dir)?;
-        let mut summary = keys::write(dir, &creds, &foreign)?;
+        let mut summary = keys::write(dir, &creds, &pre_keys, &foreign)?;
         summary.left_out = left_out;
         creds::write(dir, &creds, &foreign, &mut summary)?;
         Ok(summary)

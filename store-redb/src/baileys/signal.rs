@@ -30,9 +30,21 @@ pub(super) struct Converted {
     sender_keys: BTreeMap<Bytes, (Bytes, String)>,
     /// Phone number → LID, from mapping files (either direction).
     lids: BTreeMap<String, String>,
+    /// One-time pre-keys by id, from `pre-key-<id>.json`.
+    pre_keys: BTreeMap<u32, tether_core::crypto::KeyPair>,
 }
 
 impl Converted {
+    /// Keeps one-time pre-key `id` (from `pre-key-<id>.json`).
+    pub(super) fn pre_key(&mut self, id: u32, pair: tether_core::crypto::KeyPair) {
+        self.pre_keys.insert(id, pair);
+    }
+
+    /// How many one-time pre-keys were kept.
+    pub(super) fn pre_key_count(&self) -> usize {
+        self.pre_keys.len()
+    }
+
     /// Converts `session-<name>.json`.
     pub(super) fn session(
         &mut self,
@@ -113,6 +125,9 @@ impl Converted {
         }
         let mut out = Vec::new();
         let mut push = |file: Option<File>, write: RecordWrite| out.push(Placed { file, write });
+        for (id, pair) in &self.pre_keys {
+            push(None, tether_core::records::pre_key_record(*id, pair));
+        }
         for (pn, lid) in &self.lids {
             push(
                 None,

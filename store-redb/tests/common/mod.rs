@@ -40,3 +40,22 @@ pub(crate) fn credentials(seed: u64) -> Credentials {
 pub(crate) fn created(seed: u64) -> CredentialsDelta {
     CredentialsDelta::one(CredentialChange::Created(Box::new(credentials(seed))))
 }
+
+/// The ids of the one-time pre-keys `store` holds (records of the `pre_keys` family).
+#[allow(dead_code)]
+pub(crate) fn pre_key_ids(store: &tether_store_redb::RedbStore) -> Vec<u32> {
+    use tether_core::records::{RecordData, RecordRead, Table, pre_key_from_row};
+    let read = RecordRead::Range {
+        table: Table::PreKeys,
+        start: bytes::Bytes::new(),
+        end: bytes::Bytes::new(),
+        limit: u32::MAX,
+    };
+    match store.read_records(&[read]).unwrap().pop() {
+        Some(RecordData::Rows(rows)) => rows
+            .iter()
+            .filter_map(|(k, v)| pre_key_from_row(k, v).map(|(id, _)| id))
+            .collect(),
+        _ => Vec::new(),
+    }
+}

@@ -1,5 +1,5 @@
-//! Idle memory of one connected account whose store holds many Signal sessions, against one
-//! with none, each in a fresh process.
+//! Idle memory of one connected account whose store holds many Signal sessions and a full
+//! pool of one-time pre-keys, against one with neither, each in a fresh process.
 
 use super::*;
 
@@ -8,18 +8,31 @@ fn identity(i: u32) -> (Credentials, Jid) {
     tether_tests::identities::linked_identity(11, 15_551_000_000, i)
 }
 
+/// One-time pre-keys stored beside many sessions: Baileys' first upload (and a full server
+/// pool). They are records read on demand, so they cost nothing while idle either.
+const STORED_PRE_KEYS: u32 = 812;
+
 /// A store at `path` with linked credentials and `sessions` Signal sessions (real records from
-/// X3DH with one peer bundle) and their identities.
+/// X3DH with one peer bundle) and their identities; with sessions, also [`STORED_PRE_KEYS`]
+/// one-time pre-keys.
 fn stored_sessions(path: &Path, creds: Credentials, sessions: usize) {
     let store = RedbStore::open(path).expect("open the store");
     let own = IdentityKeyPair::from_private_bytes(*creds.identity_key.private_bytes());
-    store
-        .apply_delta(
-            PersistSeq(1),
-            &CredentialsDelta::one(CredentialChange::Created(Box::new(creds))),
-        )
-        .expect("write the credentials");
     let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let pre_keys: Vec<(u32, tether_core::crypto::KeyPair)> = if sessions > 0 {
+        (1..=STORED_PRE_KEYS)
+            .map(|id| (id, tether_core::crypto::KeyPair::generate(&mut rng)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut created = CredentialsDelta::pre_keys_generated(&pre_keys, STORED_PRE_KEYS + 1);
+    created
+        .changes
+        .insert(0, CredentialChange::Created(Box::new(creds)));
+    store
+        .apply_delta(PersistSeq(1), &created)
+        .expect("write the credentials");
     let peer = IdentityKeyPair::generate(&mut rng);
     let signed = SignedPreKey::generate(SignedPreKeyId::new(1), &peer, &mut rng);
     let one_time = PreKey::generate(PreKeyId::new(7), &mut rng);
@@ -77,7 +90,7 @@ fn stored_sessions(path: &Path, creds: Credentials, sessions: usize) {
 pub(super) fn run() {
     let n = env_or::<usize>("TETHER_BENCH_SESSIONS", 10_000);
     println!(
-        "\n== idle memory of one connected account: {n} stored Signal sessions vs none (each in a fresh process) =="
+        "\n== idle memory of one connected account: {n} stored Signal sessions and {STORED_PRE_KEYS} one-time pre-keys vs none (each in a fresh process) =="
     );
     let server = SimServer::start(SimServerConfig::default()).expect("start the sim server");
     let dir = fresh_dir("sessions");

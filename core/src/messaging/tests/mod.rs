@@ -61,16 +61,31 @@ fn paired_credentials(seed: u64) -> Credentials {
         business_name: None,
     });
     creds.confirmed = true;
-    for id in 1..=5 {
-        creds.pre_keys.insert(id, KeyPair::generate(&mut rng));
-    }
     creds.next_pre_key_id = 6;
     creds.first_unuploaded_pre_key_id = 6;
     creds
 }
 
+/// One-time pre-key `id` of every test account (ids 1..=5 are stored and uploaded).
+fn test_pre_key(id: u32) -> KeyPair {
+    KeyPair::from_private_bytes([u8::try_from(id).unwrap_or(u8::MAX); 32])
+}
+
 impl Harness {
-    fn new(creds: Credentials, store: Store) -> Self {
+    /// A first start: `store` plus the account's one-time pre-keys 1..=5.
+    fn new(creds: Credentials, mut store: Store) -> Self {
+        for id in 1..=5 {
+            if let records::RecordWrite::Put { table, key, value } =
+                records::pre_key_record(id, &test_pre_key(id))
+            {
+                store.insert((table, key), value);
+            }
+        }
+        Self::open(creds, store)
+    }
+
+    /// Opens the layer on what is durable (a start or a restart).
+    fn open(creds: Credentials, store: Store) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(77);
         let config = MessagingConfig {
             signed_pre_key_rotation: None,
@@ -182,7 +197,7 @@ impl Harness {
 
     /// Restarts from what is durable only.
     fn restart(self) -> Self {
-        Self::new(self.durable_creds, self.store)
+        Self::open(self.durable_creds, self.store)
     }
 
     fn messages(&self) -> Vec<(u64, String)> {
@@ -214,7 +229,7 @@ impl Peer {
             pre_key: one_time.map(|id| {
                 (
                     PreKeyId::new(id),
-                    PublicKey::from_montgomery(a.pre_keys[&id].public_bytes()),
+                    PublicKey::from_montgomery(test_pre_key(id).public_bytes()),
                 )
             }),
             signed_pre_key_id: SignedPreKeyId::new(spk.id),
@@ -292,7 +307,10 @@ fn a_message_is_committed_before_its_receipt_and_redelivery_is_acknowledged_agai
         vec![("M1".to_owned(), Some("inactive".to_owned()))]
     );
     // The consumed one-time pre-key is gone durably; the session and inbox row are stored.
-    assert!(!h.durable_creds.pre_keys.contains_key(&3));
+    assert!(
+        !h.store
+            .contains_key(&(Table::PreKeys, records::pre_key_key(3)))
+    );
     assert!(h.store.keys().any(|(t, _)| *t == Table::Sessions));
     assert!(h.store.keys().any(|(t, _)| *t == Table::Inbox));
     // The server redelivers (the receipt was lost): acknowledged again, no second event.
@@ -358,7 +376,8 @@ fn a_crash_before_the_commit_is_durable_loses_nothing_and_duplicates_nothing() {
     assert!(receipts(&h.sent).is_empty());
     let mut h = h.restart();
     assert!(
-        h.durable_creds.pre_keys.contains_key(&1),
+        h.store
+            .contains_key(&(Table::PreKeys, records::pre_key_key(1))),
         "the pre-key survived"
     );
     h.deliver(first);
@@ -647,11 +666,10 @@ fn an_upload_cut_by_a_crash_is_never_offered_again_under_the_same_ids() {
         second[0]
     );
     // The keys of the cut upload are still there (a session built on one still decrypts).
-    assert!(
-        first[0]
-            .iter()
-            .all(|id| h.durable_creds.pre_keys.contains_key(id))
-    );
+    assert!(first[0].iter().all(|id| {
+        h.store
+            .contains_key(&(Table::PreKeys, records::pre_key_key(*id)))
+    }));
 }
 
 /// A `w:gp2` notification about `group` with one `<tag><participant jid/></tag>` change.
@@ -796,3 +814,74 @@ fn a_group_receipt_names_the_member_device_as_its_sender() {
 }
 
 mod sends;
+
+/// Answers the `<digest/>` iq in `sent` with a digest listing `ids`, hashed over `publics`
+/// (the one-time keys the server believes it holds).
+fn answer_digest(h: &mut Harness, ids: &[u32], publics: &[[u8; 32]]) {
+    use sha1::Digest as _;
+    let iq = h
+        .sent
+        .iter()
+        .rev()
+        .find(|n| n.tag == "iq" && n.child("digest").is_some())
+        .expect("a digest iq")
+        .clone();
+    let mut hash = sha1::Sha1::new();
+    hash.update(h.creds.identity_key.public_bytes());
+    hash.update(h.creds.signed_pre_key.key_pair.public_bytes());
+    hash.update(h.creds.signed_pre_key.signature);
+    for public in publics {
+        hash.update(public);
+    }
+    let list = ids
+        .iter()
+        .map(|id| Node::new("id").bytes(id.to_be_bytes()[1..].to_vec()))
+        .collect();
+    let answer = Node::new("iq")
+        .attr("id", iq.attr_str("id").unwrap().to_owned())
+        .attr("type", "result")
+        .attr("from", "s.whatsapp.net")
+        .children(vec![Node::new("digest").children(vec![
+            Node::new("list").children(list),
+            Node::new("hash").bytes(hash.finalize().to_vec()),
+        ])]);
+    let rest = h.with(|m, env| m.on_iq_answer(env, answer));
+    assert!(rest.is_none(), "messaging did not take the digest answer");
+    h.pump();
+}
+
+#[test]
+fn the_digest_check_reads_the_listed_keys_from_the_store() {
+    // The server holds keys 1, 2 and 4 (3 and 5 were handed out): the digest over the stored
+    // keys matches, nothing is uploaded.
+    let mut h = Harness::new(paired_credentials(7), Store::new());
+    h.with(|m, env| m.on_connected(env));
+    h.pump();
+    let publics: Vec<[u8; 32]> = [1, 2, 4]
+        .iter()
+        .map(|id| test_pre_key(*id).public_bytes())
+        .collect();
+    answer_digest(&mut h, &[1, 2, 4], &publics);
+    assert!(
+        uploaded_ids(&h.sent).is_empty(),
+        "a matching digest uploaded keys"
+    );
+
+    // Key 2 was consumed here since (its record is gone): the server's digest no longer
+    // matches this device's keys, and a fresh batch goes up under new ids.
+    h.store.remove(&(Table::PreKeys, records::pre_key_key(2)));
+    let mut h = h.restart();
+    h.with(|m, env| m.on_connected(env));
+    h.pump();
+    answer_digest(&mut h, &[1, 2, 4], &publics);
+    let uploads = uploaded_ids(&h.sent);
+    assert_eq!(uploads.len(), 1, "one fresh upload: {uploads:?}");
+    assert!(uploads[0].iter().all(|id| *id >= 6), "{uploads:?}");
+
+    // A digest whose hash differs from the keys we hold: a fresh batch as well.
+    let mut h = h.restart();
+    h.with(|m, env| m.on_connected(env));
+    h.pump();
+    answer_digest(&mut h, &[1, 4], &[[9; 32], [9; 32]]);
+    assert_eq!(uploaded_ids(&h.sent).len(), 1);
+}

@@ -2,7 +2,8 @@
 //! pure function of `seq`, so the test can compute the state after any prefix.
 //!
 //! Update 1 creates the identity with 20 pre-keys; the others cycle through every kind of
-//! change, with pre-key batches of 10, removals, pairing, app-state keys and versions.
+//! change, with pre-key batches of 10, removals, pairing, app-state keys and versions. The
+//! pre-keys are records of the delta (`Table::PreKeys`), as the core writes them.
 
 use bytes::Bytes;
 use tether_core::binary::{Jid, Server};
@@ -11,6 +12,7 @@ use tether_core::creds::{
 };
 use tether_core::crypto::KeyPair;
 use tether_core::payload::AppVersion;
+use tether_core::records::{self, RecordWrite, Table};
 
 fn key(id: u64) -> KeyPair {
     let mut bytes = [0u8; 32];
@@ -19,9 +21,9 @@ fn key(id: u64) -> KeyPair {
     KeyPair::from_private_bytes(bytes)
 }
 
-fn pre_keys(from: u32, to: u32) -> Vec<(u32, KeyPair)> {
+fn pre_keys(from: u32, to: u32) -> Vec<RecordWrite> {
     (from..to)
-        .map(|id| (id, key(u64::from(id) + 1000)))
+        .map(|id| records::pre_key_record(id, &key(u64::from(id) + 1000)))
         .collect()
 }
 
@@ -37,25 +39,31 @@ pub(crate) fn delta(seq: u64) -> CredentialsDelta {
     let s = u32::try_from(seq)
         .unwrap_or(u32::MAX / 16)
         .min(u32::MAX / 16);
+    let mut writes = Vec::new();
     let changes = if seq <= 1 {
+        writes = pre_keys(1, 21);
         vec![
             CredentialChange::Created(Box::new(identity())),
             CredentialChange::PreKeysGenerated {
-                keys: pre_keys(1, 21),
                 next_pre_key_id: 21,
             },
         ]
     } else {
         match seq % 6 {
             // A batch of 10 pre-keys with ids s*10 .. s*10+9.
-            0 => vec![CredentialChange::PreKeysGenerated {
-                keys: pre_keys(s * 10, s * 10 + 10),
-                next_pre_key_id: s * 10 + 10,
-            }],
+            0 => {
+                writes = pre_keys(s * 10, s * 10 + 10);
+                vec![CredentialChange::PreKeysGenerated {
+                    next_pre_key_id: s * 10 + 10,
+                }]
+            }
             // Five of the previous batch are consumed.
-            1 => ((s - 1) * 10..(s - 1) * 10 + 5)
-                .map(CredentialChange::PreKeyRemoved)
-                .collect(),
+            1 => {
+                writes = ((s - 1) * 10..(s - 1) * 10 + 5)
+                    .map(|id| RecordWrite::delete(Table::PreKeys, records::pre_key_key(id)))
+                    .collect();
+                Vec::new()
+            }
             2 => vec![
                 CredentialChange::PushName(format!("name-{seq}")),
                 CredentialChange::RoutingInfo(Bytes::from(seq.to_le_bytes().to_vec())),
@@ -90,5 +98,8 @@ pub(crate) fn delta(seq: u64) -> CredentialsDelta {
             ],
         }
     };
-    CredentialsDelta::changes(changes)
+    CredentialsDelta {
+        changes,
+        records: writes,
+    }
 }
