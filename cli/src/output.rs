@@ -238,9 +238,24 @@ pub(crate) fn message_line(m: &IncomingMessage) -> String {
             format!(" reacted {emoji} to {id}")
         }
     } else {
-        match m.text() {
-            Some(text) => format!(": {text}"),
-            None => format!(": [{} message]", m.message_type),
+        use tether_core::media::cards::{ContactCard, Location};
+        match (
+            m.text(),
+            Location::of(&m.message),
+            ContactCard::of(&m.message),
+        ) {
+            (Some(text), ..) => format!(": {text}"),
+            (None, Some(place), _) => format!(
+                ": 📍 {}({}, {})",
+                place.name.map(|n| format!("{n} ")).unwrap_or_default(),
+                place.latitude,
+                place.longitude
+            ),
+            (None, None, Some(card)) => format!(
+                ": 👤 contact card {}",
+                card.display_name.as_deref().unwrap_or("(no name)")
+            ),
+            (None, None, None) => format!(": [{} message]", m.message_type),
         }
     };
     let reply = m
@@ -322,6 +337,17 @@ mod tests {
         assert_eq!(
             message_line(&m),
             "💬 Ann (+15550001111): sure  (reply to 3EB0Q)  [id 3EB0AA, #12]"
+        );
+        let pin =
+            tether_core::media::cards::location_message(52.52, 13.405, Some("Gate"), None).unwrap();
+        let m = IncomingMessage {
+            message: pin,
+            message_type: "media".into(),
+            ..m
+        };
+        assert_eq!(
+            message_line(&m),
+            "💬 Ann (+15550001111): 📍 Gate (52.52, 13.405)  [id 3EB0AA, #12]"
         );
         assert_eq!(who("123456@lid"), "123456@lid");
         assert_eq!(who("15550001111:3@s.whatsapp.net"), "+15550001111");
