@@ -5,7 +5,7 @@
 //! harnesses in `interop/` ([`interop`]), the credential-store contract ([`store_contract`])
 //! that every store must pass, linked identities that log in without a QR code
 //! ([`identities`]), the seeded sweeps' harness ([`sweep`]), linking a runtime adapter's
-//! client through a QR scan ([`qr_link`]) and what the benchmarks share ([`bench`]).
+//! client through a QR scan ([`qr_link`]) and what the benchmarks share ([`mod@bench`]).
 #![forbid(unsafe_code)]
 
 pub mod bench;
