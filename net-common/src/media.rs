@@ -5,9 +5,11 @@
 //!
 //! ```text
 //! upload_file: size ≤ limit (metadata, before reading)
-//!   size ≤ memory budget: one pass: encrypt into memory (the blob, the digests)
+//!   size ≤ memory budget: one pass: read into memory, encrypt in place (the CBC chain and
+//!     the digests on two threads: media_encrypt), the blob and the digests
 //!     ─▶ Uploading (hosts of media_conn) ─▶ per host: dial, head, the blob
-//!   larger: pass 1: encrypt, keep only the digests and the MAC ─▶ Uploading ─▶ per host:
+//!   larger: pass 1: encrypt (two threads again), keep only the digests and the MAC
+//!     ─▶ Uploading ─▶ per host:
 //!     dial, head, pass 2: the CBC chain again straight into the socket, hashing only the
 //!     ciphertext (its hash ≠ pass 1's: the file changed) ─▶ answer ─▶ Upload
 //!   a failed host ─▶ the next; none left ─▶ the most telling error
@@ -17,7 +19,8 @@
 //!   ever left at `path`
 //! ```
 //!
-//! Memory stays bounded by [`CHUNK`] plus the cipher's block, except for an upload of a file
+//! Memory stays bounded by [`CHUNK`] plus the cipher's block (and, while pass 1 runs, a few
+//! segments between its two threads), except for an upload of a file
 //! within the caller's memory budget (`Options::media_memory_budget`), whose blob is held
 //! whole so that it is encrypted and hashed once; a larger file and a download never are.
 //! Every read and write on a socket is bounded by [`IO_TIMEOUT`].
@@ -154,8 +157,10 @@ enum Blob {
     Streamed([u8; MAC_LEN]),
 }
 
-/// Pass 1 over `plain`: a [`Blob::Whole`] when its `size` fits `budget`, else only the
-/// digests and the MAC ([`Blob::Streamed`], memory bounded by [`CHUNK`]).
+/// Pass 1 over `plain`, the CBC chain and the digests on two threads
+/// ([`crate::media_encrypt`]): a [`Blob::Whole`] when its `size` fits `budget` (read whole,
+/// then encrypted in place), else only the digests and the MAC ([`Blob::Streamed`], the file
+/// read in segments, a few of them in memory at a time).
 fn encrypt_plain(
     plain: &Plain<'_>,
     keys: &MediaKeys,
@@ -163,46 +168,28 @@ fn encrypt_plain(
     budget: u64,
 ) -> Result<(Blob, Digests), MediaError> {
     let reading = local(format!("reading {}", plain.describe()));
-    let mut encryptor = MediaEncryptor::new(keys);
-    let whole = size <= budget;
-    if whole && let Plain::Bytes(bytes) = plain {
-        let mut blob = Vec::with_capacity(bytes.len() + 32);
-        encryptor.update(bytes, &mut blob);
-        let digests = encryptor.finish(&mut blob);
+    if size <= budget {
+        // `size` ≤ the budget: the whole blob, allocated once.
+        let mut blob = Vec::with_capacity(usize::try_from(cipher_len(size)).unwrap_or(0));
+        match plain {
+            Plain::Bytes(bytes) => blob.extend_from_slice(bytes),
+            Plain::File(_) => {
+                // One byte more than measured tells a file that grew (maybe past the budget).
+                plain
+                    .open()?
+                    .take(size.saturating_add(1))
+                    .read_to_end(&mut blob)
+                    .map_err(&reading)?;
+                if blob.len() as u64 > size {
+                    return Err(changed(plain));
+                }
+            }
+        }
+        let digests = crate::media_encrypt::encrypt_in_place(keys, &mut blob);
         return Ok((Blob::Whole(blob), digests));
     }
-    let mut file = plain.open()?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut out = if whole {
-        // `size` ≤ the budget: the whole blob, allocated once.
-        Vec::with_capacity(usize::try_from(cipher_len(size)).unwrap_or(0))
-    } else {
-        Vec::with_capacity(CHUNK + 32)
-    };
-    let mut read = 0u64;
-    loop {
-        let n = file.read(&mut buf).map_err(&reading)?;
-        if n == 0 {
-            break;
-        }
-        read += n as u64;
-        if whole && read > size {
-            // Grown past what was measured (and so, maybe, past the budget).
-            return Err(changed(plain));
-        }
-        encryptor.update(buf.get(..n).unwrap_or_default(), &mut out);
-        if !whole {
-            out.clear();
-        }
-    }
-    let digests = encryptor.finish(&mut out);
-    if whole {
-        return Ok((Blob::Whole(out), digests));
-    }
-    let mut mac = [0; MAC_LEN];
-    if let Some(tail) = out.get(out.len().saturating_sub(MAC_LEN)..) {
-        mac.copy_from_slice(tail);
-    }
+    let (mac, digests) =
+        crate::media_encrypt::digest_reader(keys, &mut plain.open()?).map_err(&reading)?;
     Ok((Blob::Streamed(mac), digests))
 }
 
@@ -786,6 +773,25 @@ mod tests {
             assert_eq!(sent.len(), 1, "one connection, budget {budget}");
             assert_eq!(body(&sent[0]), blob, "budget {budget}");
         }
+    }
+
+    #[test]
+    fn a_file_that_grew_past_its_measured_size_is_not_read_into_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file.bin");
+        std::fs::write(&path, vec![5u8; 10_001]).unwrap();
+        let keys = MediaKey::from_bytes([9; 32]).expand(MediaKind::Document);
+        // Measured at 10,000 bytes (the budget), 10,001 by the time it is read.
+        match encrypt_plain(&Plain::File(&path), &keys, 10_000, 10_000) {
+            Err(MediaError::Io { detail, .. }) => assert!(detail.contains("changed"), "{detail}"),
+            Err(other) => panic!("a grown file must fail, got {other:?}"),
+            Ok(_) => panic!("a grown file must fail"),
+        }
+        // As measured, it is encrypted whole.
+        let (blob, digests) = encrypt_plain(&Plain::File(&path), &keys, 10_001, 10_001).unwrap();
+        let expected = cipher::encrypt(&keys, &[5u8; 10_001]);
+        assert!(matches!(blob, Blob::Whole(bytes) if bytes == expected.0));
+        assert_eq!(digests, expected.1);
     }
 
     #[test]

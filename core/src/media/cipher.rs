@@ -15,6 +15,12 @@
 //! chain and the upload hash only: it appends the first pass's MAC and takes its plaintext
 //! hash, and its upload hash differing from the first pass's says the file changed.
 //!
+//! The encryptor is two halves fed one after the other: [`CbcEncryptor`], the serial CBC
+//! chain in place, and [`EncryptionDigests`], the plaintext hash, the MAC and the upload hash.
+//! An adapter may run the halves on two threads, handing each chunk from one to the other in
+//! order (the plaintext is hashed before its chunk is encrypted in place, the ciphertext
+//! after); the bytes and digests are the same.
+//!
 //! Both work on chunks of any size with memory independent of the file's size. The decryptor
 //! hands out plaintext before the checks at the end have run: a caller that streams it
 //! somewhere stages it (a temporary file, a buffer) and releases it only when
@@ -61,36 +67,19 @@ impl Digests {
     }
 }
 
-/// Encrypts one file in chunks (see the module docs).
+/// Encrypts one file in chunks (see the module docs): a [`CbcEncryptor`] and an
+/// [`EncryptionDigests`] fed one after the other on one thread.
 pub struct MediaEncryptor {
-    cipher: Aes256,
-    previous: [u8; BLOCK],
+    cbc: CbcEncryptor,
     partial: [u8; BLOCK],
     partial_len: usize,
-    pass: Pass,
-    enc_hash: Sha256,
-    file_length: u64,
-}
-
-/// What an encryption computes besides the ciphertext and its hash.
-enum Pass {
-    /// The first (or only) pass: the MAC and the plaintext hash.
-    First {
-        mac: Hmac<Sha256>,
-        file_hash: Sha256,
-    },
-    /// A second pass over the same file: the first pass's MAC and plaintext hash, taken as
-    /// they are (the ciphertext's hash tells whether the file is still the same).
-    Again {
-        mac: [u8; MAC_LEN],
-        file_sha256: [u8; 32],
-    },
+    digests: EncryptionDigests,
 }
 
 impl std::fmt::Debug for MediaEncryptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MediaEncryptor")
-            .field("file_length", &self.file_length)
+            .field("file_length", &self.digests.file_length)
             .finish_non_exhaustive()
     }
 }
@@ -98,16 +87,7 @@ impl std::fmt::Debug for MediaEncryptor {
 impl MediaEncryptor {
     /// An encryptor for `keys`.
     pub fn new(keys: &MediaKeys) -> Self {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(keys.mac_key())
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(keys.iv());
-        Self::with_pass(
-            keys,
-            Pass::First {
-                mac,
-                file_hash: Sha256::new(),
-            },
-        )
+        Self::with_digests(keys, EncryptionDigests::new(keys))
     }
 
     /// A second pass over a file a first pass encrypted with `keys` into `first` and `mac`
@@ -116,34 +96,22 @@ impl MediaEncryptor {
     /// `file_sha256` and the upload hash of this pass: `!= first` when the file changed in
     /// between.
     pub fn again(keys: &MediaKeys, first: &Digests, mac: [u8; MAC_LEN]) -> Self {
-        Self::with_pass(
-            keys,
-            Pass::Again {
-                mac,
-                file_sha256: first.file_sha256,
-            },
-        )
+        Self::with_digests(keys, EncryptionDigests::again(first, mac))
     }
 
-    fn with_pass(keys: &MediaKeys, pass: Pass) -> Self {
+    fn with_digests(keys: &MediaKeys, digests: EncryptionDigests) -> Self {
         Self {
-            cipher: Aes256::new(&(*keys.cipher_key()).into()),
-            previous: *keys.iv(),
+            cbc: CbcEncryptor::new(keys),
             partial: [0; BLOCK],
             partial_len: 0,
-            pass,
-            enc_hash: Sha256::new(),
-            file_length: 0,
+            digests,
         }
     }
 
     /// Encrypts the next plaintext bytes, appending whole ciphertext blocks to `out` (up to 15
     /// bytes wait in the encryptor for the next call).
     pub fn update(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
-        if let Pass::First { file_hash, .. } = &mut self.pass {
-            file_hash.update(input);
-        }
-        self.file_length += input.len() as u64;
+        self.digests.plaintext(input);
         let start = out.len();
         out.reserve(input.len() + BLOCK);
         if self.partial_len > 0 {
@@ -164,17 +132,149 @@ impl MediaEncryptor {
         out.extend_from_slice(blocks);
         self.partial[..rest.len()].copy_from_slice(rest);
         self.partial_len = rest.len();
-        self.encrypt_tail(out, start);
+        if let Some(fresh) = out.get_mut(start..) {
+            self.cbc.encrypt_in_place(fresh);
+            self.digests.ciphertext(fresh);
+        }
     }
 
     /// Pads, encrypts the last block and appends it and the MAC to `out`; returns the hashes.
-    pub fn finish(mut self, out: &mut Vec<u8>) -> Digests {
-        let start = out.len();
-        let pad = BLOCK - self.partial_len;
-        let mut block = self.partial;
-        block[self.partial_len..].fill(pad as u8);
-        out.extend_from_slice(&block);
-        self.encrypt_tail(out, start);
+    pub fn finish(self, out: &mut Vec<u8>) -> Digests {
+        let last = self.cbc.finish(&self.partial[..self.partial_len]);
+        let mut digests = self.digests;
+        digests.ciphertext(&last);
+        out.extend_from_slice(&last);
+        let (mac, digests) = digests.finish();
+        out.extend_from_slice(&mac);
+        digests
+    }
+}
+
+/// The CBC chain of an encryption alone, in place: the serial half of the work, which an
+/// adapter may run on one thread while [`EncryptionDigests`] runs on another.
+pub struct CbcEncryptor {
+    cipher: Aes256,
+    previous: [u8; BLOCK],
+}
+
+impl std::fmt::Debug for CbcEncryptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CbcEncryptor").finish_non_exhaustive()
+    }
+}
+
+impl CbcEncryptor {
+    /// The chain for `keys`, starting from its IV.
+    pub fn new(keys: &MediaKeys) -> Self {
+        Self {
+            cipher: Aes256::new(&(*keys.cipher_key()).into()),
+            previous: *keys.iv(),
+        }
+    }
+
+    /// Encrypts the whole blocks at the start of `data` in place, chained on from the last
+    /// call; returns how many bytes that was (the rest, fewer than 16, is left as it is).
+    pub fn encrypt_in_place(&mut self, data: &mut [u8]) -> usize {
+        let (blocks, _) = Block::<Aes256>::slice_as_chunks_mut(data);
+        let done = blocks.len() * BLOCK;
+        self.cipher.encrypt_with_backend(CbcChain {
+            blocks,
+            previous: &mut self.previous,
+        });
+        done
+    }
+
+    /// Pads the file's last `tail` bytes (fewer than 16: what
+    /// [`encrypt_in_place`](Self::encrypt_in_place) left) with PKCS#7 and encrypts them: the
+    /// last ciphertext block.
+    pub fn finish(mut self, tail: &[u8]) -> [u8; BLOCK] {
+        debug_assert!(tail.len() < BLOCK, "the tail is what encrypt_in_place left");
+        let len = tail.len().min(BLOCK - 1);
+        let mut block = [(BLOCK - len) as u8; BLOCK];
+        block[..len].copy_from_slice(&tail[..len]);
+        self.encrypt_in_place(&mut block);
+        block
+    }
+}
+
+/// The hashes and the MAC of an encryption, fed with the plaintext and with the ciphertext
+/// (each in order, independently of each other): the half of the work that can run beside a
+/// [`CbcEncryptor`] on another thread.
+pub struct EncryptionDigests {
+    enc_hash: Sha256,
+    file_length: u64,
+    pass: Pass,
+}
+
+/// What an encryption computes besides the ciphertext and its hash.
+enum Pass {
+    /// The first (or only) pass: the MAC and the plaintext hash.
+    First {
+        mac: Hmac<Sha256>,
+        file_hash: Sha256,
+    },
+    /// A second pass over the same file: the first pass's MAC and plaintext hash, taken as
+    /// they are (the ciphertext's hash tells whether the file is still the same).
+    Again {
+        mac: [u8; MAC_LEN],
+        file_sha256: [u8; 32],
+    },
+}
+
+impl std::fmt::Debug for EncryptionDigests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptionDigests")
+            .field("file_length", &self.file_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EncryptionDigests {
+    /// The digests of a first pass with `keys`.
+    pub fn new(keys: &MediaKeys) -> Self {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(keys.mac_key())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(keys.iv());
+        Self::with_pass(Pass::First {
+            mac,
+            file_hash: Sha256::new(),
+        })
+    }
+
+    /// The digests of a second pass (see [`MediaEncryptor::again`]).
+    pub fn again(first: &Digests, mac: [u8; MAC_LEN]) -> Self {
+        Self::with_pass(Pass::Again {
+            mac,
+            file_sha256: first.file_sha256,
+        })
+    }
+
+    fn with_pass(pass: Pass) -> Self {
+        Self {
+            enc_hash: Sha256::new(),
+            file_length: 0,
+            pass,
+        }
+    }
+
+    /// The next plaintext bytes.
+    pub fn plaintext(&mut self, bytes: &[u8]) {
+        if let Pass::First { file_hash, .. } = &mut self.pass {
+            file_hash.update(bytes);
+        }
+        self.file_length += bytes.len() as u64;
+    }
+
+    /// The next ciphertext bytes (the last block included, the MAC not).
+    pub fn ciphertext(&mut self, bytes: &[u8]) {
+        if let Pass::First { mac, .. } = &mut self.pass {
+            mac.update(bytes);
+        }
+        self.enc_hash.update(bytes);
+    }
+
+    /// The MAC, to append after the ciphertext, and the message's hash fields.
+    pub fn finish(mut self) -> ([u8; MAC_LEN], Digests) {
         let (mac, file_sha256) = match self.pass {
             Pass::First { mac, file_hash } => {
                 let mac = mac.finalize().into_bytes();
@@ -185,29 +285,12 @@ impl MediaEncryptor {
             Pass::Again { mac, file_sha256 } => (mac, file_sha256),
         };
         self.enc_hash.update(mac);
-        out.extend_from_slice(&mac);
-        Digests {
+        let digests = Digests {
             file_sha256,
             file_enc_sha256: self.enc_hash.finalize().into(),
             file_length: self.file_length,
-        }
-    }
-
-    /// CBC-encrypts `out[start..]` (whole blocks of plaintext) in place and feeds the MAC and
-    /// the upload hash.
-    fn encrypt_tail(&mut self, out: &mut [u8], start: usize) {
-        let Some(fresh) = out.get_mut(start..) else {
-            return;
         };
-        let (blocks, _) = Block::<Aes256>::slice_as_chunks_mut(fresh);
-        self.cipher.encrypt_with_backend(CbcChain {
-            blocks,
-            previous: &mut self.previous,
-        });
-        if let Pass::First { mac, .. } = &mut self.pass {
-            mac.update(fresh);
-        }
-        self.enc_hash.update(fresh);
+        (mac, digests)
     }
 }
 
@@ -485,6 +568,32 @@ mod tests {
             file_enc_sha256: d.file_enc_sha256,
             file_sha256: d.file_sha256,
             file_length: Some(d.file_length),
+        }
+    }
+
+    #[test]
+    fn the_two_halves_fed_apart_make_the_same_blob_and_digests() {
+        for len in [0usize, 1, 15, 16, 17, 4096, 70_001] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let (blob, digests) = encrypt(&keys(), &plain);
+            let (mut cbc, mut hashes) =
+                (CbcEncryptor::new(&keys()), EncryptionDigests::new(&keys()));
+            let mut out = plain.clone();
+            // Unequal pieces: all whole blocks but the last.
+            let whole = len / BLOCK * BLOCK;
+            for piece in out[..whole].chunks_mut(48) {
+                hashes.plaintext(piece);
+                assert_eq!(cbc.encrypt_in_place(piece), piece.len());
+                hashes.ciphertext(piece);
+            }
+            let tail = out.split_off(whole);
+            hashes.plaintext(&tail);
+            let last = cbc.finish(&tail);
+            hashes.ciphertext(&last);
+            out.extend_from_slice(&last);
+            let (mac, split) = hashes.finish();
+            out.extend_from_slice(&mac);
+            assert_eq!((out, split), (blob, digests), "length {len}");
         }
     }
 
