@@ -21,8 +21,9 @@
 //!   that both run under the same machine load.
 //!
 //!   Every downloaded file's SHA-256 is checked against the original's, outside the timing.
-//!   Tether is the tokio adapter on a current-thread runtime (one thread for the client); the
-//!   simulator's threads are not counted in its CPU time.
+//!   Tether is the tokio adapter on a current-thread runtime (one thread for the client, and
+//!   a second while an upload encrypts); its CPU time is the process's less the simulator's
+//!   threads.
 //! - **rss**: the peak resident memory (`VmHWM`, reset through `/proc/self/clear_refs` before
 //!   each transfer) of a fresh process that connects, uploads a 100,000,000-byte document and
 //!   downloads it to a file, beside its resident memory connected and idle.
@@ -362,22 +363,25 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// CPU time of this process's threads, the simulator's excluded.
+/// CPU time of this process, the simulator's threads excluded: the process clock counts
+/// threads that already ended (the upload's encryption thread), which `/proc/self/task` no
+/// longer lists.
 fn client_cpu() -> Duration {
-    threads_cpu(false)
+    let process = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    let process = Duration::new(
+        u64::try_from(process.tv_sec).unwrap_or(0),
+        u32::try_from(process.tv_nsec).unwrap_or(0),
+    );
+    process.saturating_sub(host_cpu())
 }
 
 /// CPU time of the simulator's threads (its media host among them).
 fn host_cpu() -> Duration {
-    threads_cpu(true)
-}
-
-fn threads_cpu(simulator: bool) -> Duration {
     let mut total = 0;
     for task in std::fs::read_dir("/proc/self/task").into_iter().flatten() {
         let Ok(task) = task else { continue };
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim().starts_with("tether-sim") != simulator {
+        if !comm.trim().starts_with("tether-sim") {
             continue;
         }
         let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
