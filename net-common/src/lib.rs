@@ -19,6 +19,7 @@ pub mod media_client;
 mod media_encrypt;
 pub mod media_retry;
 pub mod media_source;
+mod media_verify;
 pub mod sends;
 #[cfg(feature = "thumbnails")]
 pub mod thumbnail;

@@ -14,7 +14,8 @@
 //!     ciphertext (its hash ≠ pass 1's: the file changed) ─▶ answer ─▶ Upload
 //!   a failed host ─▶ the next; none left ─▶ the most telling error
 //! download: Download (hosts + direct path, then the url) ─▶ per candidate: dial, head,
-//!   read ─▶ decrypt into `<path>.part` as it streams ─▶ every check at the end ─▶ rename;
+//!   read ─▶ decrypt into `<path>.part` as it streams (the ciphertext's digests on a second
+//!   thread: media_verify) ─▶ every check at the end ─▶ rename;
 //!   a failed candidate truncates the part file and tries the next; nothing unverified is
 //!   ever left at `path`
 //! ```
@@ -41,8 +42,10 @@ use tether_core::media::cipher::MAC_LEN;
 use tether_core::media::http::Request;
 use tether_core::media::{
     Digests, Download, MediaConn, MediaConnError, MediaEncryptor, MediaError, MediaKey, MediaKeys,
-    MediaKind, MediaRef, Upload, Uploading,
+    MediaKind, MediaRef, SplitAttempt, Upload, Uploading,
 };
+
+use crate::media_verify::DigestRunner;
 
 /// Bytes read from a file or a socket at a time.
 pub const CHUNK: usize = 64 * 1024;
@@ -454,6 +457,8 @@ pub async fn download_to_path<D: MediaDial>(
     result
 }
 
+/// Every candidate in turn until one gives the verified file: the decryption and the
+/// plaintext hash here, the ciphertext's digests beside it ([`crate::media_verify`]).
 async fn download_into<D: MediaDial>(
     dial: &D,
     media: &MediaRef,
@@ -462,12 +467,17 @@ async fn download_into<D: MediaDial>(
     sink: &mut impl Sink,
 ) -> Result<u64, MediaError> {
     let mut download = Download::new(media, hosts, limit)?;
+    // Unknown sizes may be large: a thread for those too.
+    let threaded = media
+        .file_length
+        .is_none_or(|length| length >= crate::media_verify::THREAD_FROM);
     let mut out = Vec::with_capacity(CHUNK + 32);
-    while let Some(mut attempt) = download.next_attempt() {
+    while let Some((mut attempt, digests)) = download.next_split_attempt() {
         let host = attempt.host().to_owned();
-        let got = fetch(dial, &mut attempt, &host, sink, &mut out).await;
+        let mut digests = DigestRunner::start(digests, threaded);
+        let got = fetch(dial, &mut attempt, &host, sink, &mut out, &mut digests).await;
         let got = got.and_then(|()| {
-            let length = attempt.eof(&mut out)?;
+            let length = attempt.eof(digests.finish()?, &mut out)?;
             sink.write(&out)?;
             Ok(length)
         });
@@ -486,32 +496,43 @@ async fn download_into<D: MediaDial>(
     Err(download.finish())
 }
 
-/// One candidate: the request, then the answer decrypted into `sink` as it streams.
+/// One candidate: the request, then the answer decrypted into `sink` as it streams, its body
+/// handed to `digests`.
 async fn fetch<D: MediaDial>(
     dial: &D,
-    attempt: &mut tether_core::media::Attempt,
+    attempt: &mut SplitAttempt,
     host: &str,
     sink: &mut impl Sink,
     out: &mut Vec<u8>,
+    digests: &mut DigestRunner,
 ) -> Result<(), MediaError> {
     let mut stream = open(dial, attempt.request(), host).await?;
     let mut buf = vec![0u8; CHUNK];
+    let mut body = digests.buffer();
     loop {
         let n = timed(dial, stream.read(&mut buf))
             .await
             .ok_or_else(|| timeout(host))?
             .map_err(|e| broken(host, &e))?;
         if n == 0 {
-            return Ok(());
+            return digests.feed(body);
         }
-        let done = attempt.feed(buf.get(..n).unwrap_or_default(), out)?;
+        let done = attempt.feed(buf.get(..n).unwrap_or_default(), out, &mut body)?;
         sink.write(out)?;
         out.clear();
         if done {
-            return Ok(());
+            return digests.feed(body);
+        }
+        if body.len() + CHUNK > DIGEST_BATCH {
+            // Fewer, larger hand-offs (each one wakes the digest thread), each within its
+            // buffer's capacity: the next read fits no more.
+            digests.feed(std::mem::replace(&mut body, digests.buffer()))?;
         }
     }
 }
+
+/// Body bytes gathered before they go to the digest thread (its buffers' capacity).
+const DIGEST_BATCH: usize = crate::media_verify::BATCH;
 
 /// Waiting for `Event::MediaConn` on any executor: every waiter resolves with the next
 /// answer (or failure) the driver task sees after it started waiting. It also carries the
@@ -772,6 +793,82 @@ mod tests {
             let sent = host.sent.lock().unwrap();
             assert_eq!(sent.len(), 1, "one connection, budget {budget}");
             assert_eq!(body(&sent[0]), blob, "budget {budget}");
+        }
+    }
+
+    /// A media host in memory that answers every GET with `blob`.
+    struct BlobHost(Vec<u8>);
+
+    impl MediaDial for BlobHost {
+        type Stream = FakeStream;
+
+        fn dial(&self, _: &Endpoint) -> impl Future<Output = Result<FakeStream, DialError>> + Send {
+            let mut answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+                self.0.len()
+            )
+            .into_bytes();
+            answer.extend_from_slice(&self.0);
+            let stream = FakeStream {
+                sent: Arc::new(Mutex::new(vec![Vec::new()])),
+                index: 0,
+                answer: Cursor::new(answer),
+            };
+            async move { Ok(stream) }
+        }
+
+        fn sleep(&self, _: Duration) -> impl Future<Output = ()> + Send {
+            futures_util::future::pending()
+        }
+    }
+
+    #[test]
+    fn downloads_verify_with_the_digests_inline_or_on_their_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        // Below and above the size from which the ciphertext's digests get a thread.
+        for size in [
+            70_001usize,
+            3 * crate::media_verify::THREAD_FROM as usize + 5,
+        ] {
+            let plain: Vec<u8> = (0..size).map(|i| (i * 11 % 249) as u8).collect();
+            let key = MediaKey::from_bytes([4; 32]);
+            let (blob, digests) = cipher::encrypt(&key.expand(MediaKind::Document), &plain);
+            let upload = Upload {
+                kind: MediaKind::Document,
+                media_key: key,
+                digests,
+                url: None,
+                direct_path: "/m/1".into(),
+                uploaded_at: 1,
+            };
+            let message = tether_core::media::media_message(&upload, &Default::default(), 1);
+            let media = MediaRef::of(&message).unwrap();
+            let hosts = ["host.test:443".to_owned()];
+            let got = block_on(download_bytes(
+                &BlobHost(blob.clone()),
+                &media,
+                &hosts,
+                1 << 30,
+            ));
+            assert!(got.unwrap() == plain, "size {size}");
+            // One flipped byte anywhere: refused, and no file is left at the path.
+            for at in [5, blob.len() / 2, blob.len() - 1] {
+                let mut corrupted = blob.clone();
+                corrupted[at] ^= 1;
+                let path = dir.path().join("file.bin");
+                let got = block_on(download_to_path(
+                    &BlobHost(corrupted),
+                    &media,
+                    &hosts,
+                    1 << 30,
+                    &path,
+                ));
+                assert!(
+                    matches!(got, Err(MediaError::Integrity(_))),
+                    "size {size}, byte {at}: {got:?}"
+                );
+                assert!(!path.exists() && !dir.path().join("file.bin.part").exists());
+            }
         }
     }
 

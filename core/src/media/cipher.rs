@@ -377,45 +377,179 @@ pub enum IntegrityError {
     FileHash,
 }
 
-/// Decrypts and verifies one download in chunks (see the module docs).
+/// Decrypts and verifies one download in chunks (see the module docs): a [`BlobDigests`]
+/// and a [`CbcDecryptor`] fed the same bytes one after the other on one thread.
 pub struct MediaDecryptor {
+    blob: BlobDigests,
+    cbc: CbcDecryptor,
+}
+
+impl std::fmt::Debug for MediaDecryptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaDecryptor")
+            .field("received", &self.cbc.received)
+            .field("produced", &self.cbc.produced)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes held back until [`CbcDecryptor::finish`]: the MAC and the padded last block.
+const HELD: usize = MAC_LEN + BLOCK;
+
+impl MediaDecryptor {
+    /// A decryptor for `keys` that checks the download against `expected`.
+    pub fn new(keys: &MediaKeys, expected: Expected) -> Self {
+        Self {
+            blob: BlobDigests::new(keys),
+            cbc: CbcDecryptor::new(keys, expected),
+        }
+    }
+
+    /// Bytes of the blob received so far.
+    pub fn received(&self) -> u64 {
+        self.cbc.received
+    }
+
+    /// Decrypts the next downloaded bytes, appending plaintext to `out` (unverified until
+    /// [`finish`](Self::finish); see the module docs). Fails as soon as the blob is longer
+    /// than the message's `fileLength` allows.
+    pub fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), IntegrityError> {
+        self.cbc.update(input, out)?;
+        self.blob.update(input);
+        Ok(())
+    }
+
+    /// Runs every check in order (module docs) and appends the last plaintext bytes to `out`
+    /// when they pass; returns the plaintext length.
+    pub fn finish(self, out: &mut Vec<u8>) -> Result<u64, IntegrityError> {
+        self.cbc.finish(self.blob.finish(), out)
+    }
+}
+
+/// The upload hash and the MAC of a downloaded blob, fed every byte of it in order: the
+/// half of a download's checks that needs only the ciphertext, which an adapter may run on
+/// another thread beside a [`CbcDecryptor`]. Its [`finish`](Self::finish) goes to
+/// [`CbcDecryptor::finish`], which runs every check.
+#[derive(Clone)]
+pub struct BlobDigests {
+    enc_hash: Sha256,
+    mac: Hmac<Sha256>,
+    /// The last bytes seen (at most [`MAC_LEN`]): the MAC, if the blob ends here.
+    tail: [u8; MAC_LEN],
+    tail_len: usize,
+    received: u64,
+}
+
+impl std::fmt::Debug for BlobDigests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobDigests")
+            .field("received", &self.received)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`BlobDigests`] computed over a whole blob (opaque: it goes to
+/// [`CbcDecryptor::finish`]).
+pub struct BlobCheck {
+    enc_sha256: [u8; 32],
+    computed_mac: [u8; MAC_LEN],
+    sent_mac: [u8; MAC_LEN],
+    received: u64,
+}
+
+impl std::fmt::Debug for BlobCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobCheck")
+            .field("received", &self.received)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobDigests {
+    /// The digests of a blob encrypted with `keys`.
+    pub fn new(keys: &MediaKeys) -> Self {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(keys.mac_key())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(keys.iv());
+        Self {
+            enc_hash: Sha256::new(),
+            mac,
+            tail: [0; MAC_LEN],
+            tail_len: 0,
+            received: 0,
+        }
+    }
+
+    /// The next bytes of the blob (the MAC at its end included).
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.enc_hash.update(bytes);
+        self.received += bytes.len() as u64;
+        // The MAC covers everything but the last MAC_LEN bytes: hold those back.
+        if let Some(mac_part) = bytes.len().checked_sub(MAC_LEN) {
+            self.mac.update(&self.tail[..self.tail_len]);
+            self.mac.update(&bytes[..mac_part]);
+            self.tail.copy_from_slice(&bytes[mac_part..]);
+            self.tail_len = MAC_LEN;
+        } else {
+            let mut joined = [0; 2 * MAC_LEN];
+            joined[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
+            let total = self.tail_len + bytes.len();
+            joined[self.tail_len..total].copy_from_slice(bytes);
+            let spill = total.saturating_sub(MAC_LEN);
+            self.mac.update(&joined[..spill]);
+            self.tail_len = total - spill;
+            self.tail[..self.tail_len].copy_from_slice(&joined[spill..total]);
+        }
+    }
+
+    /// The upload hash, the MAC computed and the MAC the blob ends with.
+    pub fn finish(self) -> BlobCheck {
+        let computed = self.mac.finalize().into_bytes();
+        let mut computed_mac = [0; MAC_LEN];
+        computed_mac.copy_from_slice(&computed[..MAC_LEN]);
+        // A blob shorter than a MAC fails CbcDecryptor's length check first.
+        let mut sent_mac = [0; MAC_LEN];
+        sent_mac[MAC_LEN - self.tail_len..].copy_from_slice(&self.tail[..self.tail_len]);
+        BlobCheck {
+            enc_sha256: self.enc_hash.finalize().into(),
+            computed_mac,
+            sent_mac,
+            received: self.received,
+        }
+    }
+}
+
+/// The decryption of a download and the checks on its plaintext (padding, length,
+/// `fileSha256`), the ciphertext's checks taken from a [`BlobDigests`] fed the same bytes:
+/// the other half, which an adapter may run on another thread.
+pub struct CbcDecryptor {
     cipher: Aes256,
     previous: [u8; BLOCK],
     held: Vec<u8>,
-    mac: Hmac<Sha256>,
     file_hash: Sha256,
-    enc_hash: Sha256,
     expected: Expected,
     received: u64,
     produced: u64,
     max_enc: Option<u64>,
 }
 
-impl std::fmt::Debug for MediaDecryptor {
+impl std::fmt::Debug for CbcDecryptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MediaDecryptor")
+        f.debug_struct("CbcDecryptor")
             .field("received", &self.received)
             .field("produced", &self.produced)
             .finish_non_exhaustive()
     }
 }
 
-/// Bytes held back until [`MediaDecryptor::finish`]: the MAC and the padded last block.
-const HELD: usize = MAC_LEN + BLOCK;
-
-impl MediaDecryptor {
+impl CbcDecryptor {
     /// A decryptor for `keys` that checks the download against `expected`.
     pub fn new(keys: &MediaKeys, expected: Expected) -> Self {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(keys.mac_key())
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(keys.iv());
         Self {
             cipher: Aes256::new(&(*keys.cipher_key()).into()),
             previous: *keys.iv(),
             held: Vec::new(),
-            mac,
             file_hash: Sha256::new(),
-            enc_hash: Sha256::new(),
             expected,
             received: 0,
             produced: 0,
@@ -423,14 +557,9 @@ impl MediaDecryptor {
         }
     }
 
-    /// Bytes of the blob received so far.
-    pub fn received(&self) -> u64 {
-        self.received
-    }
-
     /// Decrypts the next downloaded bytes, appending plaintext to `out` (unverified until
-    /// [`finish`](Self::finish); see the module docs). Fails as soon as the blob is longer
-    /// than the message's `fileLength` allows.
+    /// [`finish`](Self::finish)). Fails as soon as the blob is longer than the message's
+    /// `fileLength` allows.
     pub fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), IntegrityError> {
         self.received += input.len() as u64;
         if let Some(max) = self.max_enc
@@ -457,13 +586,11 @@ impl MediaDecryptor {
         Ok(())
     }
 
-    /// Hashes, MACs and decrypts `chunk` (whole blocks, none of the held-back tail) into `out`.
+    /// Decrypts `chunk` (whole blocks, none of the held-back tail) into `out` and hashes it.
     fn decrypt_ready(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         if chunk.is_empty() {
             return;
         }
-        self.enc_hash.update(chunk);
-        self.mac.update(chunk);
         let start = out.len();
         out.extend_from_slice(chunk);
         let previous = decrypt_blocks(&self.cipher, self.previous, chunk, &mut out[start..]);
@@ -472,22 +599,22 @@ impl MediaDecryptor {
         self.produced += chunk.len() as u64;
     }
 
-    /// Runs every check in order (module docs) and appends the last plaintext bytes to `out`
+    /// Runs every check in order (module docs), the ciphertext's from `blob` (a
+    /// [`BlobDigests`] fed the same bytes), and appends the last plaintext bytes to `out`
     /// when they pass; returns the plaintext length.
-    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<u64, IntegrityError> {
+    pub fn finish(mut self, blob: BlobCheck, out: &mut Vec<u8>) -> Result<u64, IntegrityError> {
         let held = std::mem::take(&mut self.held);
         if held.len() < HELD || !(held.len() - MAC_LEN).is_multiple_of(BLOCK) {
             return Err(IntegrityError::Truncated(self.received));
         }
-        self.enc_hash.update(&held);
-        let enc_hash: [u8; 32] = self.enc_hash.finalize().into();
-        if !bool::from(enc_hash.ct_eq(&self.expected.file_enc_sha256)) {
+        // Digests of other bytes than these would vouch for nothing.
+        if blob.received != self.received
+            || !bool::from(blob.enc_sha256.ct_eq(&self.expected.file_enc_sha256))
+        {
             return Err(IntegrityError::EncHash);
         }
         let (ct, mac) = held.split_at(held.len() - MAC_LEN);
-        self.mac.update(ct);
-        let computed = self.mac.finalize().into_bytes();
-        if !bool::from(computed[..MAC_LEN].ct_eq(mac)) {
+        if mac != blob.sent_mac || !bool::from(blob.computed_mac.ct_eq(&blob.sent_mac)) {
             return Err(IntegrityError::Mac);
         }
         let mut plain = ct.to_vec();
@@ -595,6 +722,43 @@ mod tests {
             out.extend_from_slice(&mac);
             assert_eq!((out, split), (blob, digests), "length {len}");
         }
+    }
+
+    #[test]
+    fn the_decryption_halves_fed_apart_check_like_one_decryptor() {
+        let plain: Vec<u8> = (0..70_001usize).map(|i| (i * 13 % 241) as u8).collect();
+        let (blob, digests) = encrypt(&keys(), &plain);
+        let split = |cbc_input: &[u8], digest_input: &[u8], step: usize| {
+            let mut cbc = CbcDecryptor::new(&keys(), expected(&digests));
+            let mut hashes = BlobDigests::new(&keys());
+            let mut out = Vec::new();
+            for piece in cbc_input.chunks(step) {
+                cbc.update(piece, &mut out)?;
+            }
+            // The digests see their bytes in other pieces: only the order counts.
+            for piece in digest_input.chunks(step / 3 + 1) {
+                hashes.update(piece);
+            }
+            cbc.finish(hashes.finish(), &mut out).map(|_| out)
+        };
+        for step in [1, 9, 10, 11, 26, 4096, blob.len()] {
+            assert_eq!(split(&blob, &blob, step).unwrap(), plain, "step {step}");
+        }
+        // Digests of other bytes than the decrypted ones vouch for nothing.
+        let mut flipped = blob.clone();
+        flipped[100] ^= 1;
+        assert_eq!(split(&flipped, &blob, 4096), Err(IntegrityError::FileHash));
+        assert_eq!(split(&blob, &flipped, 4096), Err(IntegrityError::EncHash));
+        assert_eq!(
+            split(&blob, &blob[..blob.len() - 1], 4096),
+            Err(IntegrityError::EncHash)
+        );
+        let mut mac_flipped = blob.clone();
+        *mac_flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            split(&blob, &mac_flipped, 4096),
+            Err(IntegrityError::EncHash)
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!         Attempt: adapter writes request().head(), then feeds what it reads:
 //!            feed(bytes, out) ─▶ head: 2xx, else Err(Status) │ body ─▶ MediaDecryptor ─▶ out
 //!            eof(out) ─▶ Ok(len): every check passed │ Err(e)
+//!         or next_split_attempt(): SplitAttempt + BlobDigests (the upload hash and the MAC,
+//!            fed the body bytes feed hands out, maybe on another thread) ─▶ eof(check, out)
 //!         Err(e) ─▶ failed(e): next candidate (e kept for the verdict)
 //! ```
 //!
@@ -20,7 +22,7 @@
 //! which [`MediaError::is_reference_rejected`] holds: the caller then asks for a re-upload
 //! (the media-retry flow of [`super::retry`]) and downloads again with the new direct path.
 
-use super::cipher::{MediaDecryptor, enc_length};
+use super::cipher::{BlobCheck, BlobDigests, CbcDecryptor, MediaDecryptor, enc_length};
 use super::error::MediaError;
 use super::http::{Request, ResponseReader};
 use super::keys::MediaKeys;
@@ -78,13 +80,30 @@ impl Download {
     ///
     /// [`finish`]: Self::finish
     pub fn next_attempt(&mut self) -> Option<Attempt> {
+        Some(Attempt {
+            exchange: self.next_exchange()?,
+            decryptor: MediaDecryptor::new(&self.keys, self.expected),
+        })
+    }
+
+    /// [`next_attempt`](Self::next_attempt) with the blob's digests (the upload hash and
+    /// the MAC) split off, for the adapter to run beside the decryption (on another thread),
+    /// fed the body bytes [`SplitAttempt::feed`] hands out.
+    pub fn next_split_attempt(&mut self) -> Option<(SplitAttempt, BlobDigests)> {
+        let attempt = SplitAttempt {
+            exchange: self.next_exchange()?,
+            decryptor: CbcDecryptor::new(&self.keys, self.expected),
+        };
+        Some((attempt, BlobDigests::new(&self.keys)))
+    }
+
+    fn next_exchange(&mut self) -> Option<Exchange> {
         let request = self.requests.get(self.next)?.clone();
         self.next += 1;
-        Some(Attempt {
+        Some(Exchange {
             host: request.target.authority(),
             request,
             reader: ResponseReader::new(self.max_body),
-            decryptor: MediaDecryptor::new(&self.keys, self.expected),
             body: Vec::new(),
         })
     }
@@ -119,24 +138,23 @@ impl Download {
 
 /// One request of a [`Download`]: the adapter writes [`Attempt::request`]'s head over TLS to
 /// its host, feeds back every byte it reads, and calls [`Attempt::eof`] when the server closes.
+/// [`Download::next_split_attempt`] gives a [`SplitAttempt`] instead, whose ciphertext
+/// digests run elsewhere.
 #[derive(Debug)]
 pub struct Attempt {
-    request: Request,
-    host: String,
-    reader: ResponseReader,
+    exchange: Exchange,
     decryptor: MediaDecryptor,
-    body: Vec<u8>,
 }
 
 impl Attempt {
     /// The request to send.
     pub fn request(&self) -> &Request {
-        &self.request
+        &self.exchange.request
     }
 
     /// `host:port`, for errors and logs.
     pub fn host(&self) -> &str {
-        &self.host
+        &self.exchange.host
     }
 
     /// Feeds bytes read from the connection; decrypted (not yet verified) plaintext is
@@ -145,6 +163,80 @@ impl Attempt {
     ///
     /// [`eof`]: Self::eof
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<bool, MediaError> {
+        let done = self.exchange.read(bytes)?;
+        if !self.exchange.body.is_empty() {
+            self.decryptor.update(&self.exchange.body, out)?;
+            self.exchange.body.clear();
+        }
+        Ok(done)
+    }
+
+    /// The server closed the connection (or [`feed`](Self::feed) said the response is
+    /// complete): every check runs, the last plaintext bytes go to `out`; the file's length.
+    pub fn eof(self, out: &mut Vec<u8>) -> Result<u64, MediaError> {
+        self.exchange.end()?;
+        Ok(self.decryptor.finish(out)?)
+    }
+}
+
+/// An [`Attempt`] whose ciphertext digests run elsewhere ([`Download::next_split_attempt`]): it decrypts
+/// and hashes the plaintext, hands out the body bytes for the [`BlobDigests`], and runs every
+/// check at [`eof`](Self::eof) with what the digests computed.
+#[derive(Debug)]
+pub struct SplitAttempt {
+    exchange: Exchange,
+    decryptor: CbcDecryptor,
+}
+
+impl SplitAttempt {
+    /// The request to send.
+    pub fn request(&self) -> &Request {
+        &self.exchange.request
+    }
+
+    /// `host:port`, for errors and logs.
+    pub fn host(&self) -> &str {
+        &self.exchange.host
+    }
+
+    /// [`Attempt::feed`], appending the body bytes read to `body` too (in order: every one
+    /// goes to the [`BlobDigests`]).
+    pub fn feed(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+        body: &mut Vec<u8>,
+    ) -> Result<bool, MediaError> {
+        let done = self.exchange.read(bytes)?;
+        if !self.exchange.body.is_empty() {
+            self.decryptor.update(&self.exchange.body, out)?;
+            body.extend_from_slice(&self.exchange.body);
+            self.exchange.body.clear();
+        }
+        Ok(done)
+    }
+
+    /// [`Attempt::eof`], the ciphertext's checks from `blob`: the [`BlobDigests`] fed every
+    /// body byte.
+    pub fn eof(self, blob: BlobCheck, out: &mut Vec<u8>) -> Result<u64, MediaError> {
+        self.exchange.end()?;
+        Ok(self.decryptor.finish(blob, out)?)
+    }
+}
+
+/// The HTTP side of an attempt: the request, and the answer's head and body as they arrive.
+#[derive(Debug)]
+struct Exchange {
+    request: Request,
+    host: String,
+    reader: ResponseReader,
+    /// Body bytes of the last read, not yet decrypted.
+    body: Vec<u8>,
+}
+
+impl Exchange {
+    /// Reads `bytes` of the answer into `body`; a status other than 2xx fails the attempt.
+    fn read(&mut self, bytes: &[u8]) -> Result<bool, MediaError> {
         let done = self
             .reader
             .feed(bytes, &mut self.body)
@@ -160,16 +252,11 @@ impl Attempt {
                 status: head.status,
             });
         }
-        if !self.body.is_empty() {
-            self.decryptor.update(&self.body, out)?;
-            self.body.clear();
-        }
         Ok(done)
     }
 
-    /// The server closed the connection (or [`feed`](Self::feed) said the response is
-    /// complete): every check runs, the last plaintext bytes go to `out`; the file's length.
-    pub fn eof(mut self, out: &mut Vec<u8>) -> Result<u64, MediaError> {
+    /// The answer ended: it must be whole and a 2xx.
+    fn end(mut self) -> Result<(), MediaError> {
         if !self.reader.is_done() {
             self.reader.eof().map_err(|error| MediaError::Http {
                 host: self.host.clone(),
@@ -177,21 +264,16 @@ impl Attempt {
             })?;
         }
         match self.reader.head() {
-            Some(head) if head.is_success() => {}
-            Some(head) => {
-                return Err(MediaError::Status {
-                    host: self.host.clone(),
-                    status: head.status,
-                });
-            }
-            None => {
-                return Err(MediaError::Http {
-                    host: self.host,
-                    error: super::http::HttpError::Malformed("no response".into()),
-                });
-            }
+            Some(head) if head.is_success() => Ok(()),
+            Some(head) => Err(MediaError::Status {
+                host: self.host.clone(),
+                status: head.status,
+            }),
+            None => Err(MediaError::Http {
+                host: self.host,
+                error: super::http::HttpError::Malformed("no response".into()),
+            }),
         }
-        Ok(self.decryptor.finish(out)?)
     }
 }
 
@@ -257,6 +339,53 @@ mod tests {
             );
             assert_eq!(run(attempt, &answer(200, &blob), step).unwrap(), FILE);
         }
+    }
+
+    /// [`run`] for a split attempt, the body bytes it hands out hashed apart.
+    fn run_split(
+        (mut attempt, mut digests): (SplitAttempt, BlobDigests),
+        raw: &[u8],
+        step: usize,
+    ) -> Result<Vec<u8>, MediaError> {
+        let (mut out, mut body) = (Vec::new(), Vec::new());
+        for chunk in raw.chunks(step) {
+            let done = attempt.feed(chunk, &mut out, &mut body)?;
+            digests.update(&body);
+            body.clear();
+            if done {
+                break;
+            }
+        }
+        attempt.eof(digests.finish(), &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn a_split_attempt_gives_the_same_file_and_refuses_the_same_corruption() {
+        let (media, blob) = media();
+        for step in [1, 5, 16, 1000] {
+            let mut download = Download::new(&media, &["a:1".into()], 1 << 20).unwrap();
+            let split = download.next_split_attempt().unwrap();
+            assert!(
+                split
+                    .0
+                    .request()
+                    .target
+                    .path
+                    .starts_with("/v/t62/x.enc?oh=1&hash=")
+            );
+            assert_eq!(run_split(split, &answer(200, &blob), step).unwrap(), FILE);
+        }
+        let mut corrupted = blob;
+        corrupted[3] ^= 1;
+        let mut download = Download::new(&media, &["a:1".into()], 1 << 20).unwrap();
+        let split = download.next_split_attempt().unwrap();
+        assert!(matches!(
+            run_split(split, &answer(200, &corrupted), 7),
+            Err(MediaError::Integrity(IntegrityError::EncHash))
+        ));
+        let split = download.next_split_attempt();
+        assert!(split.is_none(), "one host, one attempt");
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub mod webp;
 
 pub use cipher::{Digests, Expected, IntegrityError, MediaDecryptor, MediaEncryptor};
 pub use conn::{MediaConn, MediaHost};
-pub use download::{Attempt, Download};
+pub use download::{Attempt, Download, SplitAttempt};
 pub use error::{MediaConnError, MediaError, RetryError};
 pub use keys::{MediaKey, MediaKeys};
 pub use kind::MediaKind;
