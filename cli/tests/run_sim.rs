@@ -98,7 +98,8 @@ fn run_against_tether_sim_links_reconnects_and_stops() {
     let (code, out, err) = output(tether(&t.0).args(["stop", "--store"]).arg(&store));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("asked it over its control socket"), "{out}");
-    assert_eq!(run.exit_code(), 0);
+    let code = run.exit_code();
+    assert_eq!(code, 0, "run after stop; its last lines:\n{}", run.rest());
 
     // After it exits, status reads the recorded status from the store.
     let (code, out, _) = output(tether(&t.0).args(["status", "--store"]).arg(&store));

@@ -133,8 +133,10 @@ fn socket(name: &str) -> PathBuf {
     dir.join("s.sock")
 }
 
+/// A client whose reads give up after 30 s: a guard against a hang, long enough for a
+/// machine under heavy load (10 s once ran out there with nothing wrong).
 fn client(path: &Path) -> ControlClient {
-    ControlClient::connect(path, Some(Duration::from_secs(10))).unwrap()
+    ControlClient::connect(path, Some(Duration::from_secs(30))).unwrap()
 }
 
 /// Sends a raw line and reads the next answer (skipping events).

@@ -365,3 +365,35 @@ fn a_salvaged_import_installs_what_it_read_and_never_replaces_a_live_identity() 
     drop(store);
     assert!(!before.is_empty());
 }
+
+#[test]
+fn an_export_lists_a_stored_pre_key_it_cannot_write() {
+    let tmp = TempDir::new("export-damaged-pre-key");
+    let mut store = RedbStore::open(tmp.path().join("s.redb")).unwrap();
+    store.apply(PersistSeq(1), &created(8)).unwrap();
+    let keys: Vec<(u32, KeyPair)> = (1..=2)
+        .map(|id| (id, KeyPair::from_private_bytes([id as u8 + 1; 32])))
+        .collect();
+    let mut delta = CredentialsDelta::pre_keys_generated(&keys, 4);
+    // Id 3's key is cut short: a damaged row.
+    delta.records.push(tether_core::records::RecordWrite::put(
+        tether_core::records::Table::PreKeys,
+        3u32.to_be_bytes().to_vec(),
+        vec![7u8; 31],
+    ));
+    store.apply(PersistSeq(2), &delta).unwrap();
+    let dir = tmp.path().join("auth");
+    let summary = store.export_baileys(&dir).unwrap();
+    assert_eq!(summary.pre_keys, 2, "{summary}");
+    assert_eq!(summary.skipped.len(), 1, "{summary}");
+    assert_eq!(summary.skipped[0].name, "pre-key-3.json");
+    assert!(matches!(summary.skipped[0].reason, SkipReason::Corrupt(_)));
+    assert!(
+        summary
+            .to_string()
+            .contains("skipped: pre-key-3.json is corrupt"),
+        "{summary}"
+    );
+    assert!(dir.join("pre-key-1.json").exists());
+    assert!(!dir.join("pre-key-3.json").exists());
+}

@@ -151,6 +151,20 @@ impl Proc {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+
+    /// The stdout lines not read yet, once the process has closed it (for a failure's
+    /// message; gives up after 5 s).
+    pub fn rest(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut rest = Vec::new();
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            rest.push(line);
+        }
+        rest.join("\n")
+    }
 }
 
 /// A running `tether sim` and the three values its first line gives.

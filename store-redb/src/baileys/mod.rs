@@ -323,7 +323,8 @@ pub struct BaileysSummary {
     pub other_files: usize,
     /// `creds.json` fields kept verbatim.
     pub extra_fields: usize,
-    /// Entries of the directory that were not imported, each with its reason, by name.
+    /// Import: entries of the directory that were not imported, each with its reason, by name.
+    /// Export: stored records that could not be written (damaged), each with its reason.
     pub skipped: Vec<Skipped>,
     /// Export only: imported sessions and sender keys not written back because Tether has used
     /// them since (Baileys starts new ones; a stale copy would reuse spent keys).
@@ -362,6 +363,25 @@ impl fmt::Display for BaileysSummary {
         }
         Ok(())
     }
+}
+
+/// A stored one-time pre-key an export cannot write (not a 4-byte id and a 32-byte key: a
+/// damaged store, which `tether store check` also names), listed in the export's summary.
+fn unreadable_pre_key(key: &[u8]) -> Skipped {
+    let name = match <[u8; 4]>::try_from(key) {
+        Ok(id) => format!("pre-key-{}.json", u32::from_be_bytes(id)),
+        Err(_) => format!("the pre-key record keyed {}", hex(key)),
+    };
+    Skipped {
+        name,
+        reason: SkipReason::Corrupt(
+            "the stored record is not a 4-byte id and a 32-byte key; not written".into(),
+        ),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A Baileys auth directory, read and checked, ready to be installed into a store.
@@ -469,22 +489,25 @@ impl RedbStore {
         if let Some(e) = failed {
             return Err(e.into());
         }
-        let pre_keys = self.read_records(&[RecordRead::Range {
+        let stored = self.read_records(&[RecordRead::Range {
             table: Table::PreKeys,
             start: Bytes::new(),
             end: Bytes::new(),
             limit: u32::MAX,
         }])?;
-        let pre_keys: Vec<_> = match pre_keys.first() {
-            Some(RecordData::Rows(rows)) => rows
-                .iter()
-                .filter_map(|(k, v)| tether_core::records::pre_key_from_row(k, v))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let (mut pre_keys, mut unreadable) = (Vec::new(), Vec::new());
+        if let Some(RecordData::Rows(rows)) = stored.first() {
+            for (key, value) in rows {
+                match tether_core::records::pre_key_from_row(key, value) {
+                    Some(pre_key) => pre_keys.push(pre_key),
+                    None => unreadable.push(unreadable_pre_key(key)),
+                }
+            }
+        }
         keys::prepare_target(dir)?;
         let mut summary = keys::write(dir, &creds, &pre_keys, &foreign)?;
         summary.left_out = left_out;
+        summary.skipped = unreadable;
         creds::write(dir, &creds, &foreign, &mut summary)?;
         Ok(summary)
     }
