@@ -34,6 +34,7 @@ pub mod client;
 pub mod events;
 pub mod hub;
 pub mod protocol;
+mod requests;
 pub mod server;
 pub mod socket;
 pub mod status;

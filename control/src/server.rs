@@ -32,17 +32,17 @@ use tether_core::binary::Jid;
 use tether_core::connection::Command;
 use tether_core::driver::{ClientError, MessagingError};
 use tether_core::media::cards;
-use tether_core::messaging::compose::{Quoted, ReactionTarget, Text, reaction};
-use tether_core::messaging::ids::MessageId;
 use tether_core::messaging::recipient::parse_recipient;
 use tether_core::messaging::types::InboxPos;
 use tether_core::proto::message::Message;
 use tether_net_common::groups::{GroupQueryError, PendingGroupInfo, PendingGroupList, group_jid};
 use tether_net_common::sends::PendingSend;
 
-use crate::events::{group_json, send_error_kind};
+use crate::events::group_json;
 use crate::hub::{Hub, QUEUE};
 use crate::protocol::{BadRequest, MAX_LINE, Request};
+use crate::requests::{Refusal, card_of, media_of, reaction_of, read_command};
+pub use crate::requests::{compose_send, sticker_problem};
 use crate::socket;
 
 /// How often a reader wakes to check its deadlines and the server's end.
@@ -383,74 +383,6 @@ fn serve_client(stream: UnixStream, shared: &Arc<Shared>) {
     // of sends still waiting hold their own sender and are written when they come).
 }
 
-/// An error answer: a stable `code` and a message saying what to do.
-#[derive(Debug)]
-struct Refusal {
-    code: &'static str,
-    error: String,
-    extra: Value,
-}
-
-impl Refusal {
-    fn new(code: &'static str, error: impl Into<String>) -> Self {
-        Self {
-            code,
-            error: error.into(),
-            extra: Value::Null,
-        }
-    }
-}
-
-impl From<ClientError> for Refusal {
-    fn from(e: ClientError) -> Self {
-        match e {
-            ClientError::Ended => Self::new("ended", e.to_string()),
-            other => Self::new("refused", other.to_string()),
-        }
-    }
-}
-
-impl From<MessagingError> for Refusal {
-    fn from(e: MessagingError) -> Self {
-        match e {
-            MessagingError::Recipient(r) => Self::new("invalid_recipient", r.to_string()),
-            MessagingError::Client(c) => c.into(),
-            MessagingError::Failed { ref id, ref reason } => {
-                let (kind, code) = send_error_kind(reason);
-                Self {
-                    code: "send_failed",
-                    error: e.to_string(),
-                    extra: json!({"id": id.as_str(), "reason": kind, "nack": code}),
-                }
-            }
-            MessagingError::Unanswered { ref id } => Self {
-                code: "unanswered",
-                error: e.to_string(),
-                extra: json!({"id": id.as_str()}),
-            },
-            other => Self::new("failed", other.to_string()),
-        }
-    }
-}
-
-impl From<GroupQueryError> for Refusal {
-    fn from(e: GroupQueryError) -> Self {
-        match e {
-            GroupQueryError::NotAGroup(_) | GroupQueryError::Recipient(_) => {
-                Self::new("invalid_recipient", e.to_string())
-            }
-            GroupQueryError::Client(c) => c.into(),
-            GroupQueryError::Refused { ref group, .. } => Self {
-                code: "group_refused",
-                error: e.to_string(),
-                extra: json!({"group": group.to_string()}),
-            },
-            GroupQueryError::Unanswered => Self::new("unanswered", e.to_string()),
-            other => Self::new("failed", other.to_string()),
-        }
-    }
-}
-
 /// The answer line for a request.
 fn answer_line(req: &Value, result: Result<Value, Refusal>) -> String {
     let mut v = match result {
@@ -620,151 +552,6 @@ fn dispatch(req: &Value, request: Request, client: &mut Client, shared: &Arc<Sha
     true
 }
 
-/// The recipient and content of a `send` request: the text, a quote of `reply_to` (the
-/// message itself when `hub` has seen it, else by id — in a 1:1 chat the other user wrote
-/// it) and the mentions.
-pub fn compose_send(
-    s: &crate::protocol::SendText,
-    hub: Option<&Hub>,
-) -> Result<(Jid, Message), tether_core::messaging::recipient::RecipientError> {
-    let to = parse_recipient(&s.to)?;
-    let mut text = Text::new(s.text.clone());
-    if let Some(id) = &s.reply_to {
-        text = text.reply_to(match hub.and_then(|h| h.recent(id)) {
-            Some(original) => Quoted::of(&original),
-            None => {
-                let quoted = Quoted::id(MessageId(id.clone()));
-                if *to.server() == tether_core::binary::Server::Group {
-                    quoted
-                } else {
-                    quoted.sender(to.clone())
-                }
-            }
-        });
-    }
-    for m in &s.mentions {
-        text = text.mention(parse_recipient(m)?);
-    }
-    Ok((to, text.build()))
-}
-
-/// The recipient and content of a `send_media`: the file uploaded, then its media message.
-fn media_of(
-    m: &crate::protocol::SendMedia,
-    backend: &dyn Backend,
-) -> Result<(Jid, Message), Refusal> {
-    let to =
-        parse_recipient(&m.to).map_err(|e| Refusal::new("invalid_recipient", e.to_string()))?;
-    let (kind, voice_note) = m.media_kind().ok_or_else(|| {
-        Refusal::new(
-            "bad_request",
-            format!(
-                "send_media: kind {:?} is not one of {}",
-                m.kind,
-                crate::protocol::MEDIA_KINDS
-            ),
-        )
-    })?;
-    if let Some(problem) = sticker_problem(kind, &m.path) {
-        return Err(Refusal::new(
-            "bad_request",
-            format!("send_media: {problem}"),
-        ));
-    }
-    let mut options = if voice_note {
-        tether_net_common::media_client::voice_note_options(&m.path)
-    } else {
-        tether_net_common::media_client::options_for(kind, &m.path, m.caption.as_deref())
-    };
-    if m.file_name.is_some() {
-        options.file_name.clone_from(&m.file_name);
-    }
-    if m.mimetype.is_some() {
-        options.mimetype.clone_from(&m.mimetype);
-    }
-    options.gif = m.gif;
-    // With the `thumbnails` feature: an image's JPEG thumbnail and size.
-    tether_net_common::media_source::fill_options_for_path(kind, &m.path, &mut options);
-    let upload = backend.upload(kind, &m.path).map_err(|e| {
-        Refusal::new(
-            "media_failed",
-            format!("cannot send {}: {e}; nothing was sent", m.path.display()),
-        )
-    })?;
-    let unix = tether_net_common::media_client::unix_now();
-    Ok((
-        to,
-        tether_core::media::media_message(&upload, &options, unix),
-    ))
-}
-
-/// Why the file at `path` cannot go as a `kind` sticker: a readable file that is not WebP (the
-/// apps show nothing for one). `None` for other kinds, and for a file that cannot be read (its
-/// upload says why).
-pub fn sticker_problem(kind: tether_core::media::MediaKind, path: &Path) -> Option<String> {
-    (kind == tether_core::media::MediaKind::Sticker
-        && path.is_file()
-        && !tether_net_common::media_source::is_webp_file(path))
-    .then(|| {
-        format!(
-            "{} is not a WebP image; a sticker must be WebP (convert it first, e.g. `cwebp`), \
-             or send it as an image",
-            path.display()
-        )
-    })
-}
-
-/// The recipient and content of a `send_location` or `send_contact`: a card that cannot be
-/// sent as given is a `bad_request`.
-fn card_of(to: &str, built: Result<Message, cards::CardError>) -> Result<(Jid, Message), Refusal> {
-    let to = parse_recipient(to).map_err(|e| Refusal::new("invalid_recipient", e.to_string()))?;
-    let message = built.map_err(|e| Refusal::new("bad_request", e.to_string()))?;
-    Ok((to, message))
-}
-
-/// The chat and content of a `react`.
-fn reaction_of(r: &crate::protocol::React) -> Result<(Jid, Message), Refusal> {
-    let invalid = |e: tether_core::messaging::recipient::RecipientError| {
-        Refusal::new("invalid_recipient", e.to_string())
-    };
-    let chat = parse_recipient(&r.chat).map_err(invalid)?;
-    let mut target = ReactionTarget::new(chat.clone(), MessageId(r.id.clone()), r.from_me);
-    target.sender = r
-        .sender
-        .as_deref()
-        .map(parse_recipient)
-        .transpose()
-        .map_err(invalid)?;
-    Ok((
-        chat,
-        reaction(&target, &r.emoji, tether_net_common::sends::unix_ms()),
-    ))
-}
-
-/// The `MarkRead` of a `read`.
-fn read_command(r: &crate::protocol::Read) -> Result<Command, Refusal> {
-    let invalid = |e: tether_core::messaging::recipient::RecipientError| {
-        Refusal::new("invalid_recipient", e.to_string())
-    };
-    if r.ids.is_empty() {
-        return Err(Refusal::new("bad_request", "read: give at least one id"));
-    }
-    let chat = parse_recipient(&r.chat).map_err(invalid)?;
-    let group = *chat.server() == tether_core::binary::Server::Group;
-    let participant = r
-        .sender
-        .as_deref()
-        .map(parse_recipient)
-        .transpose()
-        .map_err(invalid)?
-        .filter(|_| group);
-    Ok(Command::MarkRead {
-        chat,
-        participant,
-        ids: r.ids.iter().map(|i| MessageId(i.clone())).collect(),
-    })
-}
-
 /// Answers a query when the server answered it: a helper thread waits, so the client's other
 /// requests are served meanwhile. Queries count against the client's `max_in_flight` like
 /// sends.
@@ -896,7 +683,7 @@ mod tests {
         let err: Value = serde_json::from_str(&answer_line(
             &Value::Null,
             Err(MessagingError::Failed {
-                id: MessageId("F".into()),
+                id: tether_core::messaging::ids::MessageId("F".into()),
                 reason: tether_core::messaging::types::SendError::nack(463),
             }
             .into()),
@@ -908,34 +695,5 @@ mod tests {
         assert_eq!(err["nack"], 463);
         assert_eq!(err["reason"], "nack");
         assert!(err.get("req").is_none());
-    }
-
-    #[test]
-    fn a_reply_by_id_to_an_unseen_message_quotes_the_chat_user() {
-        let hub = Hub::new();
-        let s = crate::protocol::SendText {
-            to: "+15551234567".into(),
-            text: "sure".into(),
-            reply_to: Some("3EB0QQ".into()),
-            mentions: vec!["15550001111".into()],
-            wait: true,
-        };
-        let (to, m) = compose_send(&s, Some(&hub)).unwrap();
-        assert_eq!(to.to_string(), "15551234567@s.whatsapp.net");
-        let ctx = m.context_info().unwrap();
-        assert_eq!(ctx.stanza_id.as_deref(), Some("3EB0QQ"));
-        assert_eq!(
-            ctx.participant.as_deref(),
-            Some("15551234567@s.whatsapp.net")
-        );
-        assert_eq!(ctx.mentioned_jid, vec!["15550001111@s.whatsapp.net"]);
-        let bad = crate::protocol::SendText {
-            to: "alice".into(),
-            ..s
-        };
-        assert!(matches!(
-            compose_send(&bad, Some(&hub)),
-            Err(tether_core::messaging::recipient::RecipientError::NotAPhoneNumber { .. })
-        ));
     }
 }
