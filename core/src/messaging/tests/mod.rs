@@ -623,23 +623,33 @@ fn uploaded_ids(sent: &[Node]) -> Vec<Vec<u32>> {
         .collect()
 }
 
-/// Answers the `<count/>` iq in `sent` with `value`.
-fn answer_count(h: &mut Harness, value: u32) {
+/// Answers the last iq in `sent` that has a `<tag/>` child with a result carrying `content`
+/// (a `<tag/>` too); messaging must take it.
+fn answer_iq(h: &mut Harness, tag: &str, content: Node) {
     let iq = h
         .sent
         .iter()
         .rev()
-        .find(|n| n.tag == "iq" && n.child("count").is_some())
-        .expect("a count iq")
+        .find(|n| n.tag == "iq" && n.child(tag).is_some())
+        .unwrap_or_else(|| panic!("a {tag} iq"))
         .clone();
     let answer = Node::new("iq")
         .attr("id", iq.attr_str("id").unwrap().to_owned())
         .attr("type", "result")
         .attr("from", "s.whatsapp.net")
-        .children(vec![Node::new("count").attr("value", value.to_string())]);
+        .children(vec![content]);
     let rest = h.with(|m, env| m.on_iq_answer(env, answer));
-    assert!(rest.is_none(), "messaging did not take the count answer");
+    assert!(rest.is_none(), "messaging did not take the {tag} answer");
     h.pump();
+}
+
+/// Answers the `<count/>` iq in `sent` with `value`.
+fn answer_count(h: &mut Harness, value: u32) {
+    answer_iq(
+        h,
+        "count",
+        Node::new("count").attr("value", value.to_string()),
+    );
 }
 
 #[test]
@@ -819,13 +829,6 @@ mod sends;
 /// (the one-time keys the server believes it holds).
 fn answer_digest(h: &mut Harness, ids: &[u32], publics: &[[u8; 32]]) {
     use sha1::Digest as _;
-    let iq = h
-        .sent
-        .iter()
-        .rev()
-        .find(|n| n.tag == "iq" && n.child("digest").is_some())
-        .expect("a digest iq")
-        .clone();
     let mut hash = sha1::Sha1::new();
     hash.update(h.creds.identity_key.public_bytes());
     hash.update(h.creds.signed_pre_key.key_pair.public_bytes());
@@ -837,17 +840,11 @@ fn answer_digest(h: &mut Harness, ids: &[u32], publics: &[[u8; 32]]) {
         .iter()
         .map(|id| Node::new("id").bytes(id.to_be_bytes()[1..].to_vec()))
         .collect();
-    let answer = Node::new("iq")
-        .attr("id", iq.attr_str("id").unwrap().to_owned())
-        .attr("type", "result")
-        .attr("from", "s.whatsapp.net")
-        .children(vec![Node::new("digest").children(vec![
-            Node::new("list").children(list),
-            Node::new("hash").bytes(hash.finalize().to_vec()),
-        ])]);
-    let rest = h.with(|m, env| m.on_iq_answer(env, answer));
-    assert!(rest.is_none(), "messaging did not take the digest answer");
-    h.pump();
+    let digest = Node::new("digest").children(vec![
+        Node::new("list").children(list),
+        Node::new("hash").bytes(hash.finalize().to_vec()),
+    ]);
+    answer_iq(h, "digest", digest);
 }
 
 #[test]
