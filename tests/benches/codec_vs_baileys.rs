@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::Value as Json;
 use tether_core::binary::{Node, TokenDict, decode, encode};
+use tether_tests::bench::env_or;
 use tether_tests::interop::{Baileys, JidMode, node_from_json, repo_root};
 
 struct Group {
@@ -41,13 +42,6 @@ impl Group {
 struct Stats {
     ns_per_node: f64,
     mb_per_s: f64,
-}
-
-fn env_f64(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn load_corpus(dict: &TokenDict) -> Result<Vec<Group>, String> {
@@ -161,10 +155,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let target = Duration::from_secs_f64(env_f64("TETHER_BENCH_SECONDS", 1.0));
-    let rounds = env_f64("TETHER_BENCH_ROUNDS", 3.0).max(1.0) as usize;
-    let small_iters = (env_f64("TETHER_BENCH_BAILEYS_ITERS", 1500.0) as u64).to_string();
-    let large_iters = (env_f64("TETHER_BENCH_BAILEYS_ITERS_LARGE", 300.0) as u64).to_string();
+    let target = Duration::from_secs_f64(env_or::<f64>("TETHER_BENCH_SECONDS", 1.0));
+    let rounds = env_or::<usize>("TETHER_BENCH_ROUNDS", 3).max(1);
+    let small_iters = env_or::<u64>("TETHER_BENCH_BAILEYS_ITERS", 1500).to_string();
+    let large_iters = env_or::<u64>("TETHER_BENCH_BAILEYS_ITERS_LARGE", 300).to_string();
     let corpus = repo_root().join("interop/corpus/stanzas.jsonl");
     let baileys = Baileys::locate();
 

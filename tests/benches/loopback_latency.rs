@@ -21,9 +21,10 @@ use loopback::runtimes::{AsyncStd, Smol, Tokio};
 use loopback::{Harness, Setup, connected, link, wait_for};
 use tether_core::connection::Command;
 use tether_sim::net::SimServerConfig;
+use tether_tests::bench::env_or;
 
 fn main() {
-    let iters = env_usize("TETHER_BENCH_ITERS", 200);
+    let iters = env_or::<usize>("TETHER_BENCH_ITERS", 200);
     let delay = Duration::from_millis(100);
     println!("handshake + login latency on loopback, {iters} logins each (p50 / p99 / mean)");
     let mut tether_delayed = None;
@@ -43,7 +44,7 @@ fn main() {
             }
         }
     }
-    let baileys_iters = env_usize("TETHER_BENCH_BAILEYS", 20);
+    let baileys_iters = env_or::<usize>("TETHER_BENCH_BAILEYS", 20);
     match baileys(baileys_iters, delay) {
         Ok(samples) => {
             println!(
@@ -60,13 +61,6 @@ fn main() {
         }
         Err(why) => println!("baileys: not measured ({why})"),
     }
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Links one device, then logs it in `iters` times from the store, one client per login.

@@ -43,6 +43,7 @@ use tether_signal::{
     PreKeySignalMessage, RegistrationId, ResponderKeys, SenderKeyDistributionMessage,
     SenderKeyMessage, SenderKeyRecord, SessionRecord, SignalMessage, SignedPreKey, SignedPreKeyId,
 };
+use tether_tests::bench::env_or;
 use tether_tests::interop::Baileys;
 
 const OPERATIONS: [(&str, &str); 5] = [
@@ -56,13 +57,6 @@ const OPERATIONS: [(&str, &str); 5] = [
     ("group_message", "group message encrypt + decrypt"),
 ];
 const STORES: [(&str, &str); 2] = [("objects", "in memory"), ("baileys", "through storage")];
-
-fn env_f64(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// This thread's CPU time in nanoseconds (`/proc/thread-self/schedstat`, Linux), or `None`
 /// where it cannot be read (then wall time is used).
@@ -321,8 +315,8 @@ fn best(into: &mut [[f64; 5]; 2], round: [[f64; 5]; 2]) {
 }
 
 fn main() {
-    let rounds = env_f64("TETHER_BENCH_ROUNDS", 3.0) as usize;
-    let seconds = env_f64("TETHER_BENCH_SECONDS", 1.0);
+    let rounds = env_or::<usize>("TETHER_BENCH_ROUNDS", 3);
+    let seconds = env_or::<f64>("TETHER_BENCH_SECONDS", 1.0);
     let harness = Baileys::locate();
     if let Err(e) = &harness {
         eprintln!("libsignal not available ({e}); Tether's figures only");
