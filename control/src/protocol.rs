@@ -244,6 +244,19 @@ pub struct BadRequest {
 const COMMANDS: &str = "status, subscribe, unsubscribe, send, send_media, send_location, \
     send_contact, react, read, typing, presence, confirm, group_info, groups, backup, stop";
 
+/// The fields of a request as `T`. A field of the wrong type is named (serde alone says only
+/// "invalid type: string \"x\", expected f64"); a missing or unknown field names itself.
+fn typed<T: serde::de::DeserializeOwned>(fields: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(fields).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("field {path:?}: {}", e.inner())
+        }
+    })
+}
+
 impl Request {
     /// Reads one request line: its `req` (`null` when absent) and the request.
     pub fn parse(line: &str) -> Result<(Value, Self), BadRequest> {
@@ -266,7 +279,7 @@ impl Request {
             )));
         };
         let rest = Value::Object(map);
-        let fields = |e: serde_json::Error| bad(format!("{cmd}: {e}"));
+        let fields = |e: String| bad(format!("{cmd}: {e}"));
         let none = |rest: &Value| match rest.as_object().and_then(|m| m.keys().next()) {
             Some(k) => Err(bad(format!("{cmd} takes no field {k:?}"))),
             None => Ok(()),
@@ -282,7 +295,7 @@ impl Request {
                 struct GroupInfo {
                     group: String,
                 }
-                let g: GroupInfo = serde_json::from_value(rest).map_err(fields)?;
+                let g: GroupInfo = typed(rest).map_err(fields)?;
                 Self::GroupInfo { group: g.group }
             }
             "backup" => {
@@ -291,13 +304,13 @@ impl Request {
                 struct Backup {
                     path: PathBuf,
                 }
-                let b: Backup = serde_json::from_value(rest).map_err(fields)?;
+                let b: Backup = typed(rest).map_err(fields)?;
                 Self::Backup { path: b.path }
             }
-            "subscribe" => Self::Subscribe(serde_json::from_value(rest).map_err(fields)?),
-            "send" => Self::Send(serde_json::from_value(rest).map_err(fields)?),
+            "subscribe" => Self::Subscribe(typed(rest).map_err(fields)?),
+            "send" => Self::Send(typed(rest).map_err(fields)?),
             "send_media" => {
-                let m: SendMedia = serde_json::from_value(rest).map_err(fields)?;
+                let m: SendMedia = typed(rest).map_err(fields)?;
                 if m.media_kind().is_none() {
                     return Err(bad(format!(
                         "send_media: kind {:?} is not one of {MEDIA_KINDS}",
@@ -332,10 +345,10 @@ impl Request {
                 }
                 Self::SendMedia(m)
             }
-            "send_location" => Self::SendLocation(serde_json::from_value(rest).map_err(fields)?),
-            "send_contact" => Self::SendContact(serde_json::from_value(rest).map_err(fields)?),
-            "react" => Self::React(serde_json::from_value(rest).map_err(fields)?),
-            "read" => Self::Read(serde_json::from_value(rest).map_err(fields)?),
+            "send_location" => Self::SendLocation(typed(rest).map_err(fields)?),
+            "send_contact" => Self::SendContact(typed(rest).map_err(fields)?),
+            "react" => Self::React(typed(rest).map_err(fields)?),
+            "read" => Self::Read(typed(rest).map_err(fields)?),
             "typing" => {
                 #[derive(Deserialize)]
                 #[serde(deny_unknown_fields)]
@@ -343,7 +356,7 @@ impl Request {
                     chat: String,
                     state: String,
                 }
-                let t: Typing = serde_json::from_value(rest).map_err(fields)?;
+                let t: Typing = typed(rest).map_err(fields)?;
                 let state = ChatState::from_name(&t.state).ok_or_else(|| {
                     bad(format!(
                         "typing: state {:?} is not one of composing, recording, paused",
@@ -361,7 +374,7 @@ impl Request {
                 struct Presence {
                     available: bool,
                 }
-                let p: Presence = serde_json::from_value(rest).map_err(fields)?;
+                let p: Presence = typed(rest).map_err(fields)?;
                 Self::Presence {
                     available: p.available,
                 }
@@ -372,7 +385,7 @@ impl Request {
                 struct Confirm {
                     positions: Vec<u64>,
                 }
-                let c: Confirm = serde_json::from_value(rest).map_err(fields)?;
+                let c: Confirm = typed(rest).map_err(fields)?;
                 Self::Confirm {
                     positions: c.positions,
                 }
@@ -578,7 +591,7 @@ mod tests {
             ),
             (
                 r#"{"cmd":"send_location","to":"1","latitude":"x","longitude":1}"#,
-                "expected f64",
+                "send_location: field \"latitude\": invalid type: string \"x\", expected f64",
             ),
             (r#"{"cmd":"send_contact","to":"1","card":"x"}"#, "card"),
             (
