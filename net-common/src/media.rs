@@ -246,7 +246,8 @@ pub async fn upload_file<D: MediaDial>(
     upload_plain(dial, conn, kind, Plain::File(path), media_key, limits, unix).await
 }
 
-/// [`upload_file`] for any [`Plain`] source (its size already checked against the limit).
+/// [`upload_file`] for any [`Plain`] source (its size already checked against the limit):
+/// [`Encrypted::new`], then [`Encrypted::send`].
 pub async fn upload_plain<D: MediaDial>(
     dial: &D,
     conn: &MediaConn,
@@ -256,39 +257,100 @@ pub async fn upload_plain<D: MediaDial>(
     limits: UploadLimits,
     unix: u64,
 ) -> Result<Upload, MediaError> {
-    let keys = media_key.expand(kind);
-    let size = match plain {
-        Plain::File(path) => checked_size(path, kind, limits.limit)?,
-        Plain::Bytes(bytes) => bytes.len() as u64,
-    };
-    // Pass 1: the digests (the upload URL carries the encrypted file's hash), and within the
-    // budget the blob itself.
-    let (blob, digests) = encrypt_plain(&plain, &keys, size, limits.budget)?;
-    let mut uploading = Uploading::new(kind, media_key, digests, conn, limits.limit)?;
-    while let Some(mut attempt) = uploading.next_attempt() {
-        let host = attempt.host().to_owned();
-        let request = attempt.request();
-        let sent = match &blob {
-            Blob::Whole(bytes) => send_whole(dial, request, &host, bytes).await,
-            Blob::Streamed(mac) => {
-                send_again(dial, request, &host, &plain, &keys, &digests, *mac).await
-            }
+    Encrypted::new(kind, plain, media_key, limits)?
+        .send(dial, conn, unix)
+        .await
+}
+
+/// An upload after its first pass: the digests, and within the memory budget the blob. It
+/// can be sent more than once — to the hosts of a refreshed `media_conn` after a 401/403 —
+/// without encrypting the file again (a streamed file is, by necessity, read again).
+pub struct Encrypted<'a> {
+    kind: MediaKind,
+    plain: Plain<'a>,
+    media_key: MediaKey,
+    keys: MediaKeys,
+    limit: u64,
+    blob: Blob,
+    digests: Digests,
+}
+
+impl std::fmt::Debug for Encrypted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encrypted")
+            .field("kind", &self.kind)
+            .field("file_length", &self.digests.file_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Encrypted<'a> {
+    /// Pass 1 over `plain` with a fresh `media_key`: the digests (the upload URL carries the
+    /// encrypted file's hash), and within the budget the blob itself.
+    pub fn new(
+        kind: MediaKind,
+        plain: Plain<'a>,
+        media_key: MediaKey,
+        limits: UploadLimits,
+    ) -> Result<Self, MediaError> {
+        let keys = media_key.expand(kind);
+        let size = match plain {
+            Plain::File(path) => checked_size(path, kind, limits.limit)?,
+            Plain::Bytes(bytes) => bytes.len() as u64,
         };
-        let answer = match sent {
-            Ok(stream) => read_answer(dial, stream, &host, &mut attempt).await,
-            Err(e) => Err(e),
-        };
-        match answer.and_then(|()| attempt.eof()) {
-            Ok(answer) => return Ok(uploading.complete(answer, unix)),
-            Err(e) => {
-                tracing::info!(host, error = %e, "media upload attempt failed");
-                if !uploading.failed(e) {
-                    break;
+        let (blob, digests) = encrypt_plain(&plain, &keys, size, limits.budget)?;
+        Ok(Self {
+            kind,
+            plain,
+            media_key,
+            keys,
+            limit: limits.limit,
+            blob,
+            digests,
+        })
+    }
+
+    /// Uploads it to the hosts of `conn` (`unix`: now, Unix seconds), the next host after a
+    /// failed one: the finished [`Upload`] a media message is built from.
+    pub async fn send<D: MediaDial>(
+        &self,
+        dial: &D,
+        conn: &MediaConn,
+        unix: u64,
+    ) -> Result<Upload, MediaError> {
+        let (keys, digests) = (&self.keys, &self.digests);
+        let mut uploading = Uploading::new(
+            self.kind,
+            self.media_key.clone(),
+            *digests,
+            conn,
+            self.limit,
+        )?;
+        while let Some(mut attempt) = uploading.next_attempt() {
+            let host = attempt.host().to_owned();
+            let request = attempt.request();
+            let sent = match &self.blob {
+                Blob::Whole(bytes) => send_whole(dial, request, &host, bytes).await,
+                Blob::Streamed(mac) => {
+                    send_again(dial, request, &host, &self.plain, keys, digests, *mac).await
+                }
+            };
+            let answer = match sent {
+                Ok(stream) => read_answer(dial, stream, &host, &mut attempt).await,
+                Err(e) => Err(e),
+            };
+            match answer.and_then(|()| attempt.eof()) {
+                Ok(answer) => return Ok(uploading.complete(answer, unix)),
+                Err(e) => {
+                    tracing::info!(host, error = %e, "media upload attempt failed");
+                    if !uploading.failed(e) {
+                        break;
+                    }
                 }
             }
         }
+        Err(uploading.finish())
     }
-    Err(uploading.finish())
 }
 
 /// The head, then the blob held in memory, in [`CHUNK`]s: each within [`IO_TIMEOUT`], as
@@ -870,6 +932,34 @@ mod tests {
                 assert!(!path.exists() && !dir.path().join("file.bin.part").exists());
             }
         }
+    }
+
+    #[test]
+    fn an_encrypted_upload_sends_the_same_blob_again_without_reading_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file.bin");
+        let plain = vec![3u8; 40_000];
+        std::fs::write(&path, &plain).unwrap();
+        let key = MediaKey::from_bytes([8; 32]);
+        let limits = UploadLimits {
+            limit: 1 << 20,
+            budget: 1 << 20,
+        };
+        let encrypted =
+            Encrypted::new(MediaKind::Image, Plain::File(&path), key.clone(), limits).unwrap();
+        // The file changes after the encryption: a second send must not read it again.
+        std::fs::write(&path, vec![4u8; 40_000]).unwrap();
+        // Sent twice, as after a 401/403 with a refreshed media_conn.
+        let host = FakeHost {
+            sent: Sent::default(),
+            on_dial: || {},
+        };
+        let (blob, _) = cipher::encrypt(&key.expand(MediaKind::Image), &plain);
+        block_on(encrypted.send(&host, &conn(), 0)).unwrap();
+        block_on(encrypted.send(&host, &conn(), 0)).unwrap();
+        let sent = host.sent.lock().unwrap();
+        assert_eq!(sent.len(), 2);
+        assert!(body(&sent[0]) == blob.as_slice() && body(&sent[1]) == blob.as_slice());
     }
 
     #[test]

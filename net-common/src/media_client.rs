@@ -159,15 +159,14 @@ macro_rules! media_methods {
                 limit: self.media_limit,
                 budget: self.media_memory_budget,
             };
-            let first =
-                $crate::media::upload_plain(net, &conn, kind, plain, key.clone(), limits, unix)
-                    .await;
-            match first {
+            // Encrypted once: a retry after a refused token sends the same blob again.
+            let encrypted = $crate::media::Encrypted::new(kind, plain, key, limits)?;
+            match encrypted.send(net, &conn, unix).await {
                 Err($crate::__core::media::MediaError::Status {
                     status: 401 | 403, ..
                 }) => {
                     let conn = self.media_conn(true).await?;
-                    $crate::media::upload_plain(net, &conn, kind, plain, key, limits, unix).await
+                    encrypted.send(net, &conn, unix).await
                 }
                 other => other,
             }
