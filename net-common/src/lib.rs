@@ -16,6 +16,7 @@
 pub mod groups;
 pub mod media;
 pub mod media_client;
+mod media_download;
 mod media_encrypt;
 pub mod media_retry;
 pub mod media_source;

@@ -13,8 +13,8 @@
 //!     dial, head, pass 2: the CBC chain again straight into the socket, hashing only the
 //!     ciphertext (its hash ≠ pass 1's: the file changed) ─▶ answer ─▶ Upload
 //!   a failed host ─▶ the next; none left ─▶ the most telling error
-//! download: Download (hosts + direct path, then the url) ─▶ per candidate: dial, head,
-//!   read ─▶ decrypt into `<path>.part` as it streams (the ciphertext's digests on a second
+//! download (media_download, re-exported here): Download (hosts + direct path, then the
+//!   url) ─▶ per candidate: dial, head, read ─▶ decrypt into `<path>.part` as it streams (the ciphertext's digests on a second
 //!   thread: media_verify) ─▶ every check at the end ─▶ rename;
 //!   a failed candidate truncates the part file and tries the next; nothing unverified is
 //!   ever left at `path`
@@ -27,8 +27,8 @@
 //! Every read and write on a socket is bounded by [`IO_TIMEOUT`].
 
 use std::future::Future;
-use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -41,11 +41,11 @@ use tether_core::endpoint::Endpoint;
 use tether_core::media::cipher::MAC_LEN;
 use tether_core::media::http::Request;
 use tether_core::media::{
-    Digests, Download, MediaConn, MediaConnError, MediaEncryptor, MediaError, MediaKey, MediaKeys,
-    MediaKind, MediaRef, SplitAttempt, Upload, Uploading,
+    Digests, MediaConn, MediaConnError, MediaEncryptor, MediaError, MediaKey, MediaKeys, MediaKind,
+    Upload, Uploading,
 };
 
-use crate::media_verify::DigestRunner;
+pub use crate::media_download::{download_bytes, download_to_path};
 
 /// Bytes read from a file or a socket at a time.
 pub const CHUNK: usize = 64 * 1024;
@@ -70,7 +70,7 @@ pub trait MediaDial: Sync {
 }
 
 /// `fut`, or `None` once [`IO_TIMEOUT`] passed.
-async fn timed<D: MediaDial, F: Future>(dial: &D, fut: F) -> Option<F::Output> {
+pub(crate) async fn timed<D: MediaDial, F: Future>(dial: &D, fut: F) -> Option<F::Output> {
     let fut = std::pin::pin!(fut);
     let sleep = std::pin::pin!(dial.sleep(IO_TIMEOUT));
     match futures_util::future::select(fut, sleep).await {
@@ -79,21 +79,21 @@ async fn timed<D: MediaDial, F: Future>(dial: &D, fut: F) -> Option<F::Output> {
     }
 }
 
-fn timeout(host: &str) -> MediaError {
+pub(crate) fn timeout(host: &str) -> MediaError {
     MediaError::Timeout {
         host: host.to_owned(),
         secs: IO_TIMEOUT.as_secs(),
     }
 }
 
-fn broken(host: &str, e: &std::io::Error) -> MediaError {
+pub(crate) fn broken(host: &str, e: &std::io::Error) -> MediaError {
     MediaError::Unreachable {
         host: host.to_owned(),
         detail: e.to_string(),
     }
 }
 
-fn local(what: String) -> impl Fn(std::io::Error) -> MediaError {
+pub(crate) fn local(what: String) -> impl Fn(std::io::Error) -> MediaError {
     move |e| MediaError::Io {
         what: what.clone(),
         detail: e.to_string(),
@@ -101,7 +101,7 @@ fn local(what: String) -> impl Fn(std::io::Error) -> MediaError {
 }
 
 /// Opens `request`'s host and writes its head.
-async fn open<D: MediaDial>(
+pub(crate) async fn open<D: MediaDial>(
     dial: &D,
     request: &Request,
     host: &str,
@@ -434,168 +434,6 @@ async fn read_answer<D: MediaDial>(
     }
 }
 
-/// Where verified plaintext goes while a download streams: reset when a candidate fails.
-trait Sink {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), MediaError>;
-    fn reset(&mut self) -> Result<(), MediaError>;
-}
-
-impl Sink for Vec<u8> {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), MediaError> {
-        self.extend_from_slice(bytes);
-        Ok(())
-    }
-    fn reset(&mut self) -> Result<(), MediaError> {
-        self.clear();
-        Ok(())
-    }
-}
-
-/// The `.part` file a download streams into before it is verified and renamed.
-struct PartFile {
-    file: std::fs::File,
-    path: PathBuf,
-}
-
-impl Sink for PartFile {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), MediaError> {
-        self.file
-            .write_all(bytes)
-            .map_err(local(format!("writing {}", self.path.display())))
-    }
-    fn reset(&mut self) -> Result<(), MediaError> {
-        let writing = local(format!("writing {}", self.path.display()));
-        self.file.set_len(0).map_err(&writing)?;
-        self.file.rewind().map_err(&writing)
-    }
-}
-
-/// Downloads `media` from `hosts` (the `media_conn` hosts, primary first) or its own URL,
-/// verifying every check; returns the file. Sizes over `limit` are refused before reading.
-pub async fn download_bytes<D: MediaDial>(
-    dial: &D,
-    media: &MediaRef,
-    hosts: &[String],
-    limit: u64,
-) -> Result<Vec<u8>, MediaError> {
-    let mut out = Vec::new();
-    download_into(dial, media, hosts, limit, &mut out).await?;
-    Ok(out)
-}
-
-/// Downloads `media` (see [`download_bytes`]) to `path`: streamed into `<path>.part`
-/// (mode 0600), renamed to `path` only once every check passed. Returns the file's length.
-pub async fn download_to_path<D: MediaDial>(
-    dial: &D,
-    media: &MediaRef,
-    hosts: &[String],
-    limit: u64,
-    path: &Path,
-) -> Result<u64, MediaError> {
-    let mut part = path.as_os_str().to_owned();
-    part.push(".part");
-    let part = PathBuf::from(part);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options
-        .open(&part)
-        .map_err(local(format!("creating {}", part.display())))?;
-    let mut sink = PartFile {
-        file,
-        path: part.clone(),
-    };
-    let result = download_into(dial, media, hosts, limit, &mut sink).await;
-    let result = result.and_then(|length| {
-        let writing = local(format!("writing {}", path.display()));
-        sink.file.sync_all().map_err(&writing)?;
-        std::fs::rename(&part, path).map_err(&writing)?;
-        Ok(length)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&part);
-    }
-    result
-}
-
-/// Every candidate in turn until one gives the verified file: the decryption and the
-/// plaintext hash here, the ciphertext's digests beside it ([`crate::media_verify`]).
-async fn download_into<D: MediaDial>(
-    dial: &D,
-    media: &MediaRef,
-    hosts: &[String],
-    limit: u64,
-    sink: &mut impl Sink,
-) -> Result<u64, MediaError> {
-    let mut download = Download::new(media, hosts, limit)?;
-    // Unknown sizes may be large: a thread for those too.
-    let threaded = media
-        .file_length
-        .is_none_or(|length| length >= crate::media_verify::THREAD_FROM);
-    let mut out = Vec::with_capacity(CHUNK + 32);
-    while let Some((mut attempt, digests)) = download.next_split_attempt() {
-        let host = attempt.host().to_owned();
-        let mut digests = DigestRunner::start(digests, threaded);
-        let got = fetch(dial, &mut attempt, &host, sink, &mut out, &mut digests).await;
-        let got = got.and_then(|()| {
-            let length = attempt.eof(digests.finish()?, &mut out)?;
-            sink.write(&out)?;
-            Ok(length)
-        });
-        out.clear();
-        match got {
-            Ok(length) => return Ok(length),
-            Err(e) => {
-                tracing::info!(host, error = %e, "media download attempt failed");
-                sink.reset()?;
-                if !download.failed(e) {
-                    break;
-                }
-            }
-        }
-    }
-    Err(download.finish())
-}
-
-/// One candidate: the request, then the answer decrypted into `sink` as it streams, its body
-/// handed to `digests`.
-async fn fetch<D: MediaDial>(
-    dial: &D,
-    attempt: &mut SplitAttempt,
-    host: &str,
-    sink: &mut impl Sink,
-    out: &mut Vec<u8>,
-    digests: &mut DigestRunner,
-) -> Result<(), MediaError> {
-    let mut stream = open(dial, attempt.request(), host).await?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut body = digests.buffer();
-    loop {
-        let n = timed(dial, stream.read(&mut buf))
-            .await
-            .ok_or_else(|| timeout(host))?
-            .map_err(|e| broken(host, &e))?;
-        if n == 0 {
-            return digests.feed(body);
-        }
-        let done = attempt.feed(buf.get(..n).unwrap_or_default(), out, &mut body)?;
-        sink.write(out)?;
-        out.clear();
-        if done {
-            return digests.feed(body);
-        }
-        if body.len() + CHUNK > DIGEST_BATCH {
-            // Fewer, larger hand-offs (each one wakes the digest thread), each within its
-            // buffer's capacity: the next read fits no more.
-            digests.feed(std::mem::replace(&mut body, digests.buffer()))?;
-        }
-    }
-}
-
-/// Body bytes gathered before they go to the digest thread (its buffers' capacity).
-const DIGEST_BATCH: usize = crate::media_verify::BATCH;
-
 /// Waiting for `Event::MediaConn` on any executor: every waiter resolves with the next
 /// answer (or failure) the driver task sees after it started waiting. It also carries the
 /// `mediaretry` notifications to the downloads waiting for them ([`retries`](Self::retries)).
@@ -714,7 +552,7 @@ mod tests {
     use std::io::Cursor;
     use std::time::Instant;
 
-    use tether_core::media::{MediaHost, cipher};
+    use tether_core::media::{MediaHost, MediaRef, cipher};
 
     use super::*;
 
