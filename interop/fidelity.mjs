@@ -36,7 +36,8 @@
 // WhatsApp, and without Baileys' re-upload request, which rebuilds the URL on WhatsApp's host);
 // "location <jid> <latitude> <longitude> <name>" (a location message with that name);
 // "contact <jid> <phone digits> <display name>" (a contact card: a vCard with FN and a TEL
-// carrying waid=<phone digits>);
+// carrying waid=<phone digits>); "contacts <jid> <phone digits>..." (several such cards in one
+// message, each named "Contact <phone digits>": Baileys sends a contactsArrayMessage);
 // "reupload <id>" (Baileys' updateMediaMessage: the media-retry request to its own phone and
 // the new direct path from the phone's answer; Baileys 6.17.16 then points the URL at
 // mmg.whatsapp.net, and the harness points it at the media host the message named instead).
@@ -131,6 +132,16 @@ const start = () => {
         : null;
       const card = m.message?.contactMessage;
       const contact = card ? { displayName: card.displayName || null, vcard: card.vcard || null } : null;
+      const list = m.message?.contactsArrayMessage;
+      const contacts = list
+        ? {
+            displayName: list.displayName || null,
+            contacts: (list.contacts || []).map((c) => ({
+              displayName: c.displayName || null,
+              vcard: c.vcard || null,
+            })),
+          }
+        : null;
       emit({
         event: 'message',
         id: m.key.id,
@@ -143,6 +154,7 @@ const start = () => {
         media,
         location,
         contact,
+        contacts,
         // Why there is no content (a message Baileys could not decrypt is a stub), and which
         // fields there are: for failure messages.
         stub: m.messageStubType ?? null,
@@ -346,6 +358,13 @@ lines.on('line', (line) => {
     const displayName = words.join(' ');
     const vcard = `BEGIN:VCARD\nVERSION:3.0\nFN:${displayName}\nTEL;type=CELL;waid=${phone}:+${phone}\nEND:VCARD`;
     send(jid, { contacts: { displayName, contacts: [{ displayName, vcard }] } });
+  } else if (trimmed.startsWith('contacts ')) {
+    const [, jid, ...phones] = trimmed.split(' ');
+    const contacts = phones.map((phone) => ({
+      displayName: `Contact ${phone}`,
+      vcard: `BEGIN:VCARD\nVERSION:3.0\nFN:Contact ${phone}\nTEL;type=CELL;waid=${phone}:+${phone}\nEND:VCARD`,
+    }));
+    send(jid, { contacts: { displayName: `${phones.length} contacts`, contacts } });
   } else if (trimmed.startsWith('download ')) {
     const [, id, file] = trimmed.split(' ');
     download(id, file);

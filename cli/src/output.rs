@@ -251,6 +251,14 @@ pub(crate) fn message_line(m: &IncomingMessage) -> String {
                 place.latitude,
                 place.longitude
             ),
+            (None, None, Some(card)) if card.count > 1 => {
+                let names: Vec<_> = card
+                    .cards
+                    .iter()
+                    .map(|c| c.display_name.as_deref().unwrap_or("(no name)"))
+                    .collect();
+                format!(": 👤 {} contact cards: {}", card.count, names.join(", "))
+            }
             (None, None, Some(card)) => format!(
                 ": 👤 contact card {}",
                 card.display_name.as_deref().unwrap_or("(no name)")
@@ -348,6 +356,23 @@ mod tests {
         assert_eq!(
             message_line(&m),
             "💬 Ann (+15550001111): 📍 Gate (52.52, 13.405)  [id 3EB0AA, #12]"
+        );
+        let cards = "BEGIN:VCARD\nFN:Ada\nEND:VCARD\nBEGIN:VCARD\nFN:Alan\nEND:VCARD";
+        let one = tether_core::media::cards::contact_message(None, &cards[..29]).unwrap();
+        let two = tether_core::media::cards::contact_message(None, cards).unwrap();
+        let line = |message| {
+            message_line(&IncomingMessage {
+                message,
+                ..m.clone()
+            })
+        };
+        assert_eq!(
+            line(one),
+            "💬 Ann (+15550001111): 👤 contact card Ada  [id 3EB0AA, #12]"
+        );
+        assert_eq!(
+            line(two),
+            "💬 Ann (+15550001111): 👤 2 contact cards: Ada, Alan  [id 3EB0AA, #12]"
         );
         assert_eq!(who("123456@lid"), "123456@lid");
         assert_eq!(who("15550001111:3@s.whatsapp.net"), "+15550001111");

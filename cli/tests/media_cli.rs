@@ -213,6 +213,35 @@ fn run_saves_received_media_and_send_uploads_a_document_the_phone_verifies() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not a place"), "{err}");
 
+    // A .vcf holding three cards through the socket: one contacts message, each card under its
+    // FN. With their notes the request line is about 90 KiB, more than a line could hold
+    // before several cards were sent at once.
+    let cards: Vec<String> = ["Ada Lovelace", "Alan Turing", "Grace Hopper"]
+        .iter()
+        .map(|name| {
+            format!(
+                "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:{name}\r\nNOTE:{}\r\nEND:VCARD",
+                "n".repeat(30_000)
+            )
+        })
+        .collect();
+    let file = t.0.join("team.vcf");
+    std::fs::write(&file, cards.join("\r\n")).unwrap();
+    let answer = sent(
+        tether(&t.0)
+            .args(["send", &chat, "--contact"])
+            .arg(&file)
+            .args(["--name", "The team", "--store"])
+            .arg(&store),
+    );
+    assert_eq!(answer["via"], "socket");
+    let r = phone_received(&sim, answer["id"].as_str().unwrap());
+    let contact = &r["contact"];
+    assert_eq!(contact["display_name"], "The team");
+    assert_eq!(contact["count"], 3);
+    assert_eq!(contact["cards"][1]["display_name"], "Alan Turing");
+    assert_eq!(contact["cards"][2]["vcard"], cards[2].as_str());
+
     let (code, _, _) = output(tether(&t.0).args(["stop", "--store"]).arg(&store));
     assert_eq!(code, 0);
     assert_eq!(run.exit_code(), 0);

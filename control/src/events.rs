@@ -274,7 +274,8 @@ pub fn location_json(message: &tether_core::proto::message::Message) -> Value {
 }
 
 /// The `contact` object of a message that carries a contact card (else `null`):
-/// `display_name`, `vcard` (the first card's text) and `count` (cards in the message).
+/// `display_name` (the card's, or the list's), `vcard` (the first card's text), `count` (cards
+/// in the message) and `cards` (each card's `display_name` and `vcard`, in order).
 pub fn contact_json(message: &tether_core::proto::message::Message) -> Value {
     let Some(card) = tether_core::media::cards::ContactCard::of(message) else {
         return Value::Null;
@@ -283,6 +284,10 @@ pub fn contact_json(message: &tether_core::proto::message::Message) -> Value {
         "display_name": card.display_name,
         "vcard": card.vcard,
         "count": card.count,
+        "cards": card.cards.iter().map(|c| json!({
+            "display_name": c.display_name,
+            "vcard": c.vcard,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -452,9 +457,19 @@ mod tests {
         let v = &event_json(&Event::Message(Box::new(incoming(card))), Instant::now())[0];
         assert_eq!(
             v["contact"],
-            json!({"display_name": "Ada", "vcard": vcard, "count": 1})
+            json!({"display_name": "Ada", "vcard": vcard, "count": 1,
+                   "cards": [{"display_name": "Ada", "vcard": vcard}]})
         );
         assert_eq!(v["location"], Value::Null);
+        let alan = "BEGIN:VCARD\nFN:Alan\nEND:VCARD";
+        let list = contact_message(None, &format!("{vcard}\n{alan}\n")).unwrap();
+        let v = &event_json(&Event::Message(Box::new(incoming(list))), Instant::now())[0];
+        assert_eq!(
+            v["contact"],
+            json!({"display_name": "2 contacts", "vcard": vcard, "count": 2,
+                   "cards": [{"display_name": "Ada", "vcard": vcard},
+                             {"display_name": "Alan", "vcard": alan}]})
+        );
     }
 
     #[test]

@@ -14,8 +14,10 @@ use tether_core::media::MediaKind;
 use tether_core::messaging::chatstate::ChatState;
 
 /// The longest request line accepted (bytes, newline included). Longer lines are refused and
-/// the connection closed: nothing a request carries comes near it.
-pub const MAX_LINE: usize = 64 * 1024;
+/// the connection closed. The largest thing a request carries is a `send_contact`'s vCard
+/// text (at most [`MAX_CARDS_TEXT`](tether_core::media::cards::MAX_CARDS_TEXT), 256 KiB),
+/// which fits JSON-escaped with room to spare.
+pub const MAX_LINE: usize = 512 * 1024;
 
 /// One request.
 #[derive(Clone, Debug, PartialEq)]
@@ -160,9 +162,10 @@ pub struct SendLocation {
 pub struct SendContact {
     /// The recipient, as for `send`.
     pub to: String,
-    /// The vCard text (`BEGIN:VCARD` … `END:VCARD`).
+    /// The vCard text (`BEGIN:VCARD` … `END:VCARD`); several cards (a `.vcf` file's
+    /// content) are sent as one contacts message.
     pub vcard: String,
-    /// The name shown (default: the vCard's `FN`).
+    /// The name shown (default: the vCard's `FN`, or "N contacts" for several).
     #[serde(default)]
     pub display_name: Option<String>,
     /// As for `send`.

@@ -260,8 +260,10 @@ macro_rules! messaging_methods {
         }
 
         /// Sends a contact card to `to`: `vcard` (vCard text, e.g. a `.vcf` file's content)
-        /// shown as `display_name`, or when that is `None` as the vCard's `FN`. Text that is
-        /// not a vCard is refused (`SendCardError::Card`) and nothing is queued.
+        /// shown as `display_name`, or when that is `None` as the vCard's `FN`. Text holding
+        /// several cards sends them all in one message (a list shown as `display_name` or
+        /// "N contacts", each card under its `FN`). Text that is not a vCard is refused
+        /// (`SendCardError::Card`) and nothing is queued.
         pub fn send_contact(
             &self,
             to: impl $crate::__core::messaging::recipient::IntoRecipient,

@@ -247,6 +247,26 @@ macro_rules! scenario {
         let card = got.contact_message.as_deref().expect("a contact card");
         assert_eq!(card.display_name.as_deref(), Some("Ada Lovelace"), "the vCard's FN");
         assert_eq!(card.vcard.as_deref(), Some(vcard));
+        // Two cards in one text: one contacts message, each card under its FN.
+        let alan = "BEGIN:VCARD\nVERSION:3.0\nFN:Alan Turing\nEND:VCARD";
+        let sent = client
+            .send_contact(contact.as_str(), None, &format!("{vcard}\n\n{alan}\n"))
+            .unwrap()
+            .await
+            .unwrap();
+        let got = phone_message(server, 1, sent.id.as_str());
+        let list = got.contacts_array_message.as_deref().expect("a contacts list");
+        assert_eq!(list.display_name.as_deref(), Some("2 contacts"));
+        let cards: Vec<_> = list
+            .contacts
+            .iter()
+            .map(|c| (c.display_name.as_deref(), c.vcard.as_deref()))
+            .collect();
+        assert_eq!(cards, [(Some("Ada Lovelace"), Some(vcard)), (Some("Alan Turing"), Some(alan))]);
+        match client.send_contact(contact.as_str(), None, &format!("{vcard}\nBEGIN:VCARD\nTEL:+1\nEND:VCARD")) {
+            Err(SendCardError::Card(CardError::UnnamedCard { position: 2, count: 2 })) => {}
+            other => panic!("a card of a list with no FN must be refused, got {other:?}"),
+        }
         match client.send_location(contact.as_str(), 0.0, 181.0, None, None) {
             Err(SendCardError::Card(CardError::Coordinates { .. })) => {}
             other => panic!("a longitude off the globe must be refused, got {other:?}"),

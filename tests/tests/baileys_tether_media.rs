@@ -11,8 +11,9 @@
 //! - Tether sends the same six (its sticker animated, which `send_sticker` reads from the
 //!   WebP header); Baileys sees the same kinds and flags, and its `downloadMediaMessage`
 //!   returns identical bytes (only ever from the loopback URL the message names).
-//! - Baileys sends a location and a contact card: Tether sees their typed fields; Tether sends
-//!   both (`send_location`, `send_contact`) and Baileys sees the fields Tether set.
+//! - Baileys sends a location, a contact card and two cards in one message: Tether sees their
+//!   typed fields; Tether sends the same (`send_location`, `send_contact` with one card and with
+//!   a two-card vCard text) and Baileys sees the fields Tether set.
 //! - Baileys' media retry: one of those files expires, Baileys' re-upload request reaches its
 //!   own (simulated) phone, and the phone's `mediaretry` answer gives Baileys the new path.
 //!
@@ -30,6 +31,7 @@ use baileys_peers::{
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use tether_core::binary::{Jid, Server};
+use tether_core::media::cards::ContactCard;
 use tether_core::media::{MediaKind, MediaRef};
 use tether_sim::net::{SimServer, SimServerConfig, TestCa};
 use tether_tests::interop::fidelity::link_baileys_session_with;
@@ -283,6 +285,28 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
              TEL;type=CELL;waid=4915112345678:+4915112345678\nEND:VCARD"
         )
     );
+    let id = baileys.send(&format!(
+        "contacts {tether_account} 4915112345678 15551230000"
+    ));
+    let m = tether.message(&id);
+    let list = ContactCard::of(&m.message).expect("a contacts list");
+    assert_eq!(list.display_name.as_deref(), Some("2 contacts"));
+    let names: Vec<_> = list
+        .cards
+        .iter()
+        .map(|c| c.display_name.as_deref())
+        .collect();
+    assert_eq!(
+        names,
+        [Some("Contact 4915112345678"), Some("Contact 15551230000")]
+    );
+    assert!(
+        list.cards[1]
+            .vcard
+            .as_deref()
+            .is_some_and(|v| v.contains("waid=15551230000")),
+        "{list:?}"
+    );
 
     // Tether → Baileys: the same six; `downloadMediaMessage` gives the same bytes.
     let mut voice_note = None;
@@ -366,11 +390,27 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
     assert_eq!(location["address"], "Bennelong Point", "{seen}");
     let vcard = "BEGIN:VCARD\nVERSION:3.0\nFN:Grace Hopper\n\
                  TEL;type=CELL;waid=15551230000:+15551230000\nEND:VCARD";
-    let card = tether.client.send_contact(baileys_account, None, vcard);
+    let card = tether
+        .client
+        .send_contact(baileys_account.clone(), None, vcard);
     let id = tether.acked(card.expect("send_contact"));
     let seen = baileys.message(&id);
     assert_eq!(seen["contact"]["displayName"], "Grace Hopper", "{seen}");
     assert_eq!(seen["contact"]["vcard"], vcard, "{seen}");
+    let alan = "BEGIN:VCARD\nVERSION:3.0\nFN:Alan Turing\nEND:VCARD";
+    let cards = tether.client.send_contact(
+        baileys_account,
+        Some("Pioneers"),
+        &format!("{vcard}\n{alan}\n"),
+    );
+    let id = tether.acked(cards.expect("send_contact with two cards"));
+    let seen = baileys.message(&id);
+    let list = &seen["contacts"];
+    assert_eq!(list["displayName"], "Pioneers", "{seen}");
+    assert_eq!(list["contacts"][0]["displayName"], "Grace Hopper", "{seen}");
+    assert_eq!(list["contacts"][0]["vcard"], vcard, "{seen}");
+    assert_eq!(list["contacts"][1]["displayName"], "Alan Turing", "{seen}");
+    assert_eq!(list["contacts"][1]["vcard"], alan, "{seen}");
 
     // Baileys' media retry: the voice note expires; Baileys' download gets the host's 410, its
     // re-upload request (`updateMediaMessage`) reaches its own phone (phone 0, which got
@@ -408,7 +448,7 @@ fn media_round_trips_between_tether_and_baileys_byte_for_byte() {
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     assert_eq!(
         (tether.got.len(), baileys.got.len()),
-        (8, 8),
+        (9, 9),
         "Tether got {:?}, Baileys got {:?}",
         tether.got.keys().collect::<Vec<_>>(),
         baileys.got.keys().collect::<Vec<_>>()

@@ -62,9 +62,11 @@
 //! `client.send_location(to, latitude, longitude, name, address)` sends a pin (decimal
 //! degrees; the place's name and address shown under the map when given) and
 //! `client.send_contact(to, display_name, vcard)` a contact card (vCard text, shown as
-//! `display_name` or, when that is `None`, as the vCard's `FN`). Both check what they are
-//! given first ([`SendCardError::Card`]: nothing queued) and then send like `send_text`.
-//! Received ones are read with [`Location::of`] and [`ContactCard::of`]:
+//! `display_name` or, when that is `None`, as the vCard's `FN`). A `.vcf` file's text holding
+//! several cards sends them all in one message, each under its own `FN`. Both check what they
+//! are given first ([`SendCardError::Card`]: nothing queued) and then send like `send_text`.
+//! Received ones are read with [`Location::of`] and [`ContactCard::of`] (every card of a list
+//! in [`ContactCard::cards`]):
 //!
 //! ```no_run
 //! # async fn demo(client: tether::tokio::Client, msg: tether::IncomingMessage)
@@ -80,7 +82,9 @@
 //!     println!("at {}, {} ({:?})", place.latitude, place.longitude, place.name);
 //! }
 //! if let Some(card) = ContactCard::of(&msg.message) {
-//!     println!("a card for {:?}", card.display_name);
+//!     for shared in &card.cards {
+//!         println!("a card for {:?}", shared.display_name);
+//!     }
 //! }
 //! # Ok(())
 //! # }
@@ -131,7 +135,9 @@ pub use tether_core::binary::Jid;
 pub use tether_core::connection::{Command, CommandError, Config, Event, State};
 pub use tether_core::creds::{CredentialStore, StoreError};
 pub use tether_core::driver::{ClientError, MessagingError, Options, Sent, StartError};
-pub use tether_core::media::cards::{CardError, ContactCard, Location, SendCardError};
+pub use tether_core::media::cards::{
+    CardError, ContactCard, Location, SendCardError, SharedContact,
+};
 pub use tether_core::media::{MediaError, MediaKind, MediaOptions};
 pub use tether_core::messaging::chatstate::ChatState;
 pub use tether_core::messaging::compose::{Quoted, ReactionTarget, Text, reaction};

@@ -79,7 +79,8 @@ pub(crate) struct SendArgs {
         conflicts_with_all = ["text", "image", "video", "voice", "document", "sticker", "contact"]
     )]
     location: Option<String>,
-    /// Send this vCard file as a contact card (shown by its FN, or --name)
+    /// Send this vCard file as a contact card (shown by its FN, or --name); a file holding
+    /// several cards sends them all in one message
     #[arg(
         long,
         value_name = "FILE.vcf",
@@ -153,6 +154,7 @@ Examples:
   tether send +15551234567 --sticker party.webp
   tether send +15551234567 --location 52.520008,13.404954 --name 'Brandenburg Gate'
   tether send +15551234567 --contact ada.vcf
+  tether send +15551234567 --contact team.vcf --name 'The team'   (several cards, one message)
 
 With `tether run` running on the store, the message goes through its control socket; otherwise
 `send` connects with the store itself (nothing else may hold it). It exits 0 once the server has
@@ -308,9 +310,10 @@ fn coordinates(text: &str) -> Result<(f64, f64), Failure> {
     })
 }
 
-/// The vCard text of `file` (bounded: a card larger than the limit is refused unread).
+/// The vCard text of `file` (bounded: a file larger than the most cards one message carries
+/// is refused unread; each card's own bound is checked when the message is built).
 fn read_vcard(file: &std::path::Path) -> Result<String, Failure> {
-    let limit = cards::MAX_VCARD as u64;
+    let limit = cards::MAX_CARDS_TEXT as u64;
     let mut text = String::new();
     std::fs::File::open(file)
         .and_then(|f| f.take(limit + 1).read_to_string(&mut text))
@@ -322,7 +325,8 @@ fn read_vcard(file: &std::path::Path) -> Result<String, Failure> {
         })?;
     if text.len() as u64 > limit {
         return Err(Failure::input(format!(
-            "the vCard {} is larger than {limit} bytes; drop its photo or notes",
+            "the vCard file {} is larger than {limit} bytes, the most one message carries; \
+             drop photos or notes, or split it into several files",
             file.display()
         )));
     }

@@ -4,13 +4,16 @@
 //!
 //! ```text
 //! latitude, longitude (checked), name?, address? ──location_message──▶ locationMessage
-//! display name? (else the vCard's FN), vCard (checked) ──contact_message──▶ contactMessage
+//! display name?, vCard text ──split_vcards──▶ one card  ──contact_message──▶ contactMessage
+//!                                          └─▶ 2..=64 cards ─────────────────▶ contactsArrayMessage
 //! received: Message ──Location::of / ContactCard::of──▶ the typed fields (after unwrapping)
 //! ```
 //!
 //! The fields are those Baileys' `generateWAMessageContent` sends for `{location}` and
-//! `{contacts}` with one contact: `degreesLatitude`, `degreesLongitude`, `name`, `address`;
-//! `displayName`, `vcard`.
+//! `{contacts}`: `degreesLatitude`, `degreesLongitude`, `name`, `address`; one contact as a
+//! `contactMessage` (`displayName`, `vcard`), several as a `contactsArrayMessage` (the list's
+//! `displayName` and one `contactMessage` per card). A `.vcf` file exported from a phone's
+//! address book often holds several cards: its text, given as is, sends them all in one message.
 //!
 //! ```
 //! use tether_core::media::cards::{contact_message, location_message};
@@ -20,18 +23,28 @@
 //! let vcard = "BEGIN:VCARD\nVERSION:3.0\nFN:Ada Lovelace\nTEL:+4915112345678\nEND:VCARD";
 //! let card = contact_message(None, vcard)?; // the name shown: the vCard's FN
 //! assert_eq!(card.contact_message.unwrap().display_name.as_deref(), Some("Ada Lovelace"));
+//! let two = format!("{vcard}\nBEGIN:VCARD\nVERSION:3.0\nFN:Alan Turing\nEND:VCARD\n");
+//! let list = contact_message(None, &two)?.contacts_array_message.unwrap();
+//! assert_eq!(list.display_name.as_deref(), Some("2 contacts"));
+//! assert_eq!(list.contacts[1].display_name.as_deref(), Some("Alan Turing"));
 //! # Ok::<(), tether_core::media::cards::CardError>(())
 //! ```
 
 use thiserror::Error;
 
 use crate::driver::MessagingError;
-use crate::proto::media::{ContactMessage, LocationMessage};
+use crate::proto::media::{ContactMessage, ContactsArrayMessage, LocationMessage};
 use crate::proto::message::Message;
 
 /// The largest vCard sent (bytes). A bound of Tether's own: the apps' `vcard_max_size_kb` is
 /// not known; a card with a small photo fits.
 pub const MAX_VCARD: usize = 32 * 1024;
+
+/// The most cards one contacts message carries. A bound of Tether's own, like [`MAX_VCARD`].
+pub const MAX_CARDS: usize = 64;
+
+/// The longest vCard text read for one message, all its cards together (bytes; Tether's own).
+pub const MAX_CARDS_TEXT: usize = 256 * 1024;
 
 /// The longest name or address of a location, and the longest display name (characters).
 pub const MAX_LABEL: usize = 1024;
@@ -51,12 +64,13 @@ pub enum CardError {
         /// The longitude given.
         longitude: f64,
     },
-    /// The text is not a vCard.
+    /// The text is not a vCard, or holds text outside its cards, or a card without its end.
     #[error(
-        "the contact card is not a vCard: it must start with BEGIN:VCARD and end with END:VCARD"
+        "the contact card is not a vCard: each card must start with a BEGIN:VCARD line and end \
+         with an END:VCARD line, with nothing but blank lines between cards"
     )]
     NotVcard,
-    /// The vCard is larger than [`MAX_VCARD`].
+    /// A vCard is larger than [`MAX_VCARD`], or the text larger than [`MAX_CARDS_TEXT`].
     #[error("the vCard is {size} bytes, more than the {limit} allowed; drop its photo or notes")]
     VcardTooLarge {
         /// Its size.
@@ -64,9 +78,27 @@ pub enum CardError {
         /// The limit.
         limit: usize,
     },
+    /// The text holds more than [`MAX_CARDS`] vCards.
+    #[error(
+        "the text holds {count} vCards, more than the {limit} one message carries; send them in several messages"
+    )]
+    TooManyCards {
+        /// How many it holds.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// No display name was given and the vCard has no `FN` line.
     #[error("the contact card has no name: give a display name, or an FN line in the vCard")]
     NoName,
+    /// One of several vCards has no `FN` line (each card of a list is shown by its own name).
+    #[error("vCard {position} of {count} has no name: give it an FN line")]
+    UnnamedCard {
+        /// Its position in the text, from 1.
+        position: usize,
+        /// How many cards the text holds.
+        count: usize,
+    },
     /// A name, address or display name is longer than [`MAX_LABEL`] characters.
     #[error("the {what} is longer than {MAX_LABEL} characters; shorten it")]
     TooLong {
@@ -125,39 +157,117 @@ pub fn location_message(
     })
 }
 
-/// A contact card: `vcard` (vCard text, sent as given) shown as `display_name`, or when that is
-/// `None` as the vCard's `FN`.
+/// A contact message from `vcard`, vCard text holding one card or several (a `.vcf` file's
+/// content): one card is a `contactMessage` shown as `display_name`, or when that is `None` as
+/// the vCard's `FN`; several are a `contactsArrayMessage` shown as `display_name`, or as
+/// "N contacts", each card under its own `FN`. The cards are sent as given.
 pub fn contact_message(display_name: Option<&str>, vcard: &str) -> Result<Message, CardError> {
-    if vcard.len() > MAX_VCARD {
-        return Err(CardError::VcardTooLarge {
-            size: vcard.len(),
-            limit: MAX_VCARD,
-        });
-    }
-    let card = vcard.trim();
-    let starts = card
-        .get(..11)
-        .is_some_and(|s| s.eq_ignore_ascii_case("BEGIN:VCARD"));
-    let ends = card
-        .len()
-        .checked_sub(9)
-        .and_then(|i| card.get(i..))
-        .is_some_and(|s| s.eq_ignore_ascii_case("END:VCARD"));
-    if !(starts && ends) {
-        return Err(CardError::NotVcard);
-    }
-    let display_name = match label(display_name, "display name")? {
+    let cards = split_vcards(vcard)?;
+    let display_name = label(display_name, "display name")?;
+    let message = match cards.as_slice() {
+        [card] => Message {
+            contact_message: Some(Box::new(named_card(card, display_name)?)),
+            ..Message::default()
+        },
+        _ => {
+            let count = cards.len();
+            let contacts = cards
+                .iter()
+                .enumerate()
+                .map(|(i, card)| {
+                    named_card(card, None).map_err(|error| match error {
+                        CardError::NoName => CardError::UnnamedCard {
+                            position: i + 1,
+                            count,
+                        },
+                        other => other,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Message {
+                contacts_array_message: Some(Box::new(ContactsArrayMessage {
+                    display_name: Some(display_name.unwrap_or_else(|| format!("{count} contacts"))),
+                    contacts,
+                    ..ContactsArrayMessage::default()
+                })),
+                ..Message::default()
+            }
+        }
+    };
+    Ok(message)
+}
+
+/// One card, shown as `display_name` or its `FN`.
+fn named_card(card: &str, display_name: Option<String>) -> Result<ContactMessage, CardError> {
+    let display_name = match display_name {
         Some(name) => name,
         None => label(vcard_name(card).as_deref(), "vCard's FN")?.ok_or(CardError::NoName)?,
     };
-    Ok(Message {
-        contact_message: Some(Box::new(ContactMessage {
-            display_name: Some(display_name),
-            vcard: Some(card.to_owned()),
-            ..ContactMessage::default()
-        })),
-        ..Message::default()
+    Ok(ContactMessage {
+        display_name: Some(display_name),
+        vcard: Some(card.to_owned()),
+        ..ContactMessage::default()
     })
+}
+
+/// The vCards in `text`, in order, as slices of it: each runs from a `BEGIN:VCARD` line to its
+/// `END:VCARD` line (a card nested in another, vCard 2.1's `AGENT`, stays inside it). Blank
+/// lines between cards are skipped; anything else outside a card, a card left open or no card
+/// at all is [`CardError::NotVcard`]. Each card is at most [`MAX_VCARD`] bytes and the text
+/// holds at most [`MAX_CARDS`] of them; a text longer than [`MAX_CARDS_TEXT`] is refused
+/// before it is read.
+pub fn split_vcards(text: &str) -> Result<Vec<&str>, CardError> {
+    let limit = MAX_CARDS_TEXT;
+    if text.len() > limit {
+        return Err(CardError::VcardTooLarge {
+            size: text.len(),
+            limit,
+        });
+    }
+    let mut cards = Vec::new();
+    let mut count = 0;
+    // Where the open card starts, and how deep the nesting is.
+    let mut open: Option<(usize, usize)> = None;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let start = at;
+        at += line.len();
+        let content = line.trim();
+        // A folded line (RFC 6350 §3.2: it starts with a space or a tab) continues a property.
+        let folded = line.starts_with([' ', '\t']);
+        let begins = !folded && content.eq_ignore_ascii_case("BEGIN:VCARD");
+        let ends = !folded && content.eq_ignore_ascii_case("END:VCARD");
+        open = match open {
+            None if begins => Some((start, 1)),
+            None if content.is_empty() => None,
+            None => return Err(CardError::NotVcard),
+            Some((first, depth)) if begins => Some((first, depth + 1)),
+            Some((first, 1)) if ends => {
+                let card = text.get(first..at).unwrap_or_default().trim();
+                if card.len() > MAX_VCARD {
+                    return Err(CardError::VcardTooLarge {
+                        size: card.len(),
+                        limit: MAX_VCARD,
+                    });
+                }
+                count += 1;
+                if count <= MAX_CARDS {
+                    cards.push(card);
+                }
+                None
+            }
+            Some((first, depth)) if ends => Some((first, depth - 1)),
+            still_open => still_open,
+        };
+    }
+    match (open, count) {
+        (Some(_), _) | (None, 0) => Err(CardError::NotVcard),
+        (None, count) if count > MAX_CARDS => Err(CardError::TooManyCards {
+            count,
+            limit: MAX_CARDS,
+        }),
+        _ => Ok(cards),
+    }
 }
 
 /// The formatted name (`FN`, parameters allowed: `FN;CHARSET=UTF-8:…`) of a vCard, with the
@@ -219,38 +329,60 @@ impl Location {
     }
 }
 
-/// A received contact card (the first of a contacts array).
+/// A received contact message: one card (`contactMessage`) or several
+/// (`contactsArrayMessage`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ContactCard {
-    /// The name shown.
+    /// The name shown: the card's, or the list's for several.
     pub display_name: Option<String>,
-    /// The vCard text.
+    /// The first card's vCard text.
     pub vcard: Option<String>,
     /// How many cards the message holds (more than one: a `contactsArrayMessage`).
     pub count: usize,
+    /// Every card, in the order sent.
+    pub cards: Vec<SharedContact>,
+}
+
+/// One card of a received contact message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SharedContact {
+    /// The name shown for it.
+    pub display_name: Option<String>,
+    /// Its vCard text.
+    pub vcard: Option<String>,
+}
+
+impl SharedContact {
+    fn of(card: &ContactMessage) -> Self {
+        Self {
+            display_name: card.display_name.clone(),
+            vcard: card.vcard.clone(),
+        }
+    }
 }
 
 impl ContactCard {
     /// The contact card(s) `message` carries (after unwrapping), or `None`.
     pub fn of(message: &Message) -> Option<Self> {
         let m = message.unwrapped();
-        if let Some(c) = &m.contact_message {
-            return Some(Self {
-                display_name: c.display_name.clone(),
-                vcard: c.vcard.clone(),
-                count: 1,
-            });
-        }
-        let array = m.contacts_array_message.as_ref()?;
-        let first = array.contacts.first();
-        Some(Self {
-            display_name: array
+        let (display_name, cards) = if let Some(c) = &m.contact_message {
+            (c.display_name.clone(), vec![SharedContact::of(c)])
+        } else {
+            let array = m.contacts_array_message.as_ref()?;
+            let cards: Vec<_> = array.contacts.iter().map(SharedContact::of).collect();
+            let display_name = array
                 .display_name
                 .clone()
-                .or_else(|| first.and_then(|c| c.display_name.clone())),
-            vcard: first.and_then(|c| c.vcard.clone()),
-            count: array.contacts.len(),
+                .or_else(|| cards.first().and_then(|c| c.display_name.clone()));
+            (display_name, cards)
+        };
+        Some(Self {
+            display_name,
+            vcard: cards.first().and_then(|c| c.vcard.clone()),
+            count: cards.len(),
+            cards,
         })
     }
 }
@@ -333,5 +465,90 @@ mod tests {
         );
         assert!(ContactCard::of(&Message::text("hi")).is_none());
         assert!(Location::of(&Message::text("hi")).is_none());
+    }
+
+    const ALAN: &str = "BEGIN:VCARD\r\nVERSION:2.1\r\nFN:Alan Turing\r\nNOTE:folded\r\n END:VCARD\r\n\
+                        AGENT:\r\nBEGIN:VCARD\r\nFN:Secretary\r\nEND:VCARD\r\nEND:VCARD";
+
+    #[test]
+    fn several_cards_are_one_contacts_array_each_under_its_own_name() {
+        let vcf = format!("{ADA}\n\n{ALAN}\r\n");
+        assert_eq!(
+            split_vcards(&vcf).unwrap(),
+            [ADA, ALAN],
+            "nested and folded lines stay"
+        );
+        let m = contact_message(None, &vcf).unwrap();
+        let m = Message::decode(m.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(mediatype(&m), Some("contact_array"));
+        let list = m.contacts_array_message.as_deref().unwrap();
+        assert_eq!(list.display_name.as_deref(), Some("2 contacts"));
+        let names: Vec<_> = list
+            .contacts
+            .iter()
+            .map(|c| c.display_name.as_deref())
+            .collect();
+        assert_eq!(names, [Some("Ada Lovelace, Countess"), Some("Alan Turing")]);
+        let card = ContactCard::of(&m).unwrap();
+        assert_eq!((card.count, card.cards.len()), (2, 2));
+        assert_eq!(card.display_name.as_deref(), Some("2 contacts"));
+        assert_eq!(card.vcard.as_deref(), Some(ADA), "the first card's text");
+        assert_eq!(card.cards[1].vcard.as_deref(), Some(ALAN));
+        let named = contact_message(Some("Pioneers"), &vcf).unwrap();
+        let list = named.contacts_array_message.unwrap();
+        assert_eq!(list.display_name.as_deref(), Some("Pioneers"));
+        assert_eq!(
+            list.contacts[0].display_name.as_deref(),
+            Some("Ada Lovelace, Countess")
+        );
+    }
+
+    #[test]
+    fn a_vcf_with_stray_text_an_open_card_an_unnamed_card_or_too_many_is_refused() {
+        for bad in [
+            "",
+            "\n \n",
+            &format!("{ADA}\nhello\n{ALAN}"),
+            &format!("{ADA}\nBEGIN:VCARD\nFN:Open"),
+            "BEGIN:VCARD FN:one line END:VCARD",
+        ] {
+            assert_eq!(split_vcards(bad), Err(CardError::NotVcard), "{bad:?}");
+        }
+        let unnamed = format!("{ADA}\nBEGIN:VCARD\nTEL:+1\nEND:VCARD");
+        assert_eq!(
+            contact_message(Some("Both"), &unnamed),
+            Err(CardError::UnnamedCard {
+                position: 2,
+                count: 2
+            })
+        );
+        let tiny = "BEGIN:VCARD\nFN:x\nEND:VCARD\n";
+        assert_eq!(
+            split_vcards(&tiny.repeat(MAX_CARDS)).unwrap().len(),
+            MAX_CARDS
+        );
+        assert_eq!(
+            split_vcards(&tiny.repeat(MAX_CARDS + 3)),
+            Err(CardError::TooManyCards {
+                count: MAX_CARDS + 3,
+                limit: MAX_CARDS
+            })
+        );
+        let big = format!(
+            "BEGIN:VCARD\nFN:A\nNOTE:{}\nEND:VCARD\n",
+            "n".repeat(MAX_VCARD)
+        );
+        assert!(matches!(
+            split_vcards(&format!("{ADA}\n{big}")),
+            Err(CardError::VcardTooLarge {
+                limit: MAX_VCARD,
+                ..
+            })
+        ));
+        let huge = "x".repeat(MAX_CARDS_TEXT + 1);
+        assert!(matches!(
+            split_vcards(&huge),
+            Err(CardError::VcardTooLarge { .. })
+        ));
     }
 }
