@@ -551,4 +551,29 @@ mod tests {
             Err(CardError::VcardTooLarge { .. })
         ));
     }
+
+    proptest::proptest! {
+        /// Any arrangement of card lines: no panic, and every card found is a whole card of
+        /// the text, as given.
+        #[test]
+        fn split_cards_are_whole_cards_of_the_text(
+            lines in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "BEGIN:VCARD", "begin:vcard ", "END:VCARD", " END:VCARD", "FN:Ada", "",
+                    "\tBEGIN:VCARD", "junk", "END:VCARD\r",
+                ]),
+                0..40,
+            ),
+        ) {
+            let text = lines.join("\n");
+            if let Ok(cards) = split_vcards(&text) {
+                proptest::prop_assert!(!cards.is_empty() && cards.len() <= MAX_CARDS);
+                for card in cards {
+                    proptest::prop_assert!(text.contains(card));
+                    proptest::prop_assert!(card.get(..11).is_some_and(|b| b.eq_ignore_ascii_case("BEGIN:VCARD")));
+                    proptest::prop_assert!(card.ends_with("END:VCARD"));
+                }
+            }
+        }
+    }
 }
