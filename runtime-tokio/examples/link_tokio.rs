@@ -1,7 +1,7 @@
 //! Link this machine as a WhatsApp companion on tokio and print every event.
 //!
 //! ```text
-//! cargo run -p tether-runtime-tokio --example link -- [STORE_PATH]
+//! cargo run -p tether-runtime-tokio --example link_tokio -- [STORE_PATH]
 //! ```
 //! Scan the printed QR string (render it with any QR tool, or use `tether link`, which draws
 //! it). To practise against the simulator instead of WhatsApp, run `tether sim` and set

@@ -2,7 +2,7 @@
 //! this machine as a WhatsApp companion and prints every event.
 //!
 //! ```text
-//! cargo run -p tether-runtime-smol --example link -- [STORE_PATH]
+//! cargo run -p tether-runtime-smol --example link_smol -- [STORE_PATH]
 //! ```
 //! Scan the printed QR string. Against the simulator: `tether sim`, then set
 //! `TETHER_ENDPOINT=ws://127.0.0.1:PORT/ws/chat` and `TETHER_ROOT=<hex root key>` as it prints.
