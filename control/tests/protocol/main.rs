@@ -1,11 +1,13 @@
 //! Every command and event of the control protocol through a real socket, against a backend
 //! that records what it is asked (the messaging API it calls is tested end to end through the
 //! simulator in `tests/tests/api_messaging.rs`), plus the server's bounds: line cap, line
-//! deadline, independent clients, a subscriber that stops reading, peers of another user.
+//! deadline, independent clients, a subscriber that stops reading, peers of another user; and
+//! the Node example bot against the same backend (`node_bot`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod clients;
 mod commands;
+mod node_bot;
 mod sends;
 
 use std::io::{BufRead as _, BufReader, Write as _};
