@@ -12,7 +12,7 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use common::{Sim, Tmp, http_get, output, run_json, sim, tether};
+use common::{Sim, Tmp, connecting, http_get, output, run_json, sim, tether};
 use serde_json::{Value, json};
 
 /// Posts `body` to the sim's control interface; returns the JSON answer.
@@ -174,21 +174,17 @@ fn send_with_no_running_instance_connects_itself_and_exits_after_the_ack() {
     let phones: Value =
         serde_json::from_str(&http_get(&format!("{}/phones", sim.control))).unwrap();
     let contact = format!("+{}", phones[1]["phone_number"].as_str().unwrap());
-    let (code, out, err) = output(
-        tether(&t.0)
-            .args([
-                "send",
-                &contact,
-                "sent without a running instance",
-                "--json",
-                "--server",
-                &sim.ws,
-                "--trust-root",
-                &sim.root,
-                "--store",
-            ])
-            .arg(&store),
-    );
+    let (code, out, err) = output(&mut connecting(
+        &t.0,
+        &sim,
+        &store,
+        &[
+            "send",
+            &contact,
+            "sent without a running instance",
+            "--json",
+        ],
+    ));
     assert_eq!(code, 0, "{out}\n{err}");
     let answer: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(answer["via"], "own connection", "{answer}");

@@ -15,7 +15,10 @@ mod proxies;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::Stdio;
 
-use common::{Proc, Tmp, closed_port, http_get, inject, output, run_json, sim, sim_with, tether};
+use common::{
+    Proc, Tmp, closed_port, connecting, http_get, inject, output, run_json, run_json_with, sim,
+    sim_with, tether,
+};
 use serde_json::Value;
 
 fn stop(home: &std::path::Path, store: &std::path::Path) {
@@ -226,18 +229,7 @@ fn exit_codes_a_supervisor_can_act_on() {
         run.seen
     );
     assert_eq!(run.exit_code(), 5);
-    let (code, _, err) = output(
-        tether(&t.0)
-            .args([
-                "run",
-                "--server",
-                &sim.ws,
-                "--trust-root",
-                &sim.root,
-                "--store",
-            ])
-            .arg(&store),
-    );
+    let (code, _, err) = output(&mut connecting(&t.0, &sim, &store, &["run"]));
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("banned until"), "{err}");
     let (_, out, _) = output(tether(&t.0).args(["status", "--store"]).arg(&store));
@@ -268,18 +260,7 @@ fn a_store_linked_with_one_server_refuses_another() {
     stop(&t.0, &store);
     assert_eq!(run.exit_code(), 0);
     let second = sim_with(&t.0, &["--seed", "2"]);
-    let (code, _, err) = output(
-        tether(&t.0)
-            .args([
-                "run",
-                "--server",
-                &second.ws,
-                "--trust-root",
-                &second.root,
-                "--store",
-            ])
-            .arg(&store),
-    );
+    let (code, _, err) = output(&mut connecting(&t.0, &second, &store, &["run"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains(&first.ws) && err.contains(&second.ws), "{err}");
     assert!(err.contains("--force"), "{err}");
@@ -300,24 +281,7 @@ fn a_running_instance_serves_metrics_and_reading_commands() {
     let t = Tmp::new("op-running");
     let store = t.0.join("s.redb");
     let sim = sim(&t.0);
-    let store_arg = store.to_str().unwrap();
-    let mut run = Proc::spawn(
-        &t.0,
-        &[
-            "run",
-            "--json",
-            "--server",
-            &sim.ws,
-            "--trust-root",
-            &sim.root,
-            "--sim-phone",
-            &sim.control,
-            "--metrics",
-            "127.0.0.1:0",
-            "--store",
-            store_arg,
-        ],
-    );
+    let mut run = run_json_with(&t.0, &sim, &store, "run", &["--metrics", "127.0.0.1:0"]);
     let url = run.event("metrics")["url"].as_str().unwrap().to_owned();
     run.event("connected");
     inject(&sim, "close");
@@ -355,18 +319,7 @@ fn a_running_instance_serves_metrics_and_reading_commands() {
     assert_eq!(v["ok"], true);
     assert!(dir.join("creds.json").is_file());
 
-    let (code, _, err) = output(
-        tether(&t.0)
-            .args([
-                "run",
-                "--server",
-                &sim.ws,
-                "--trust-root",
-                &sim.root,
-                "--store",
-            ])
-            .arg(&store),
-    );
+    let (code, _, err) = output(&mut connecting(&t.0, &sim, &store, &["run"]));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("tether stop --store"), "{err}");
     let pid = format!("pid {}", run.child.id());

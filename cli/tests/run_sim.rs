@@ -10,7 +10,9 @@ mod common;
 use std::process::{Command as StdCommand, Stdio};
 use std::time::Duration;
 
-use common::{Proc, Tmp, inject, output, run_json, sim, sim_with, tether};
+use common::{
+    Proc, Tmp, connecting, inject, output, run_json, run_json_with, sim, sim_with, tether,
+};
 use serde_json::Value;
 
 #[test]
@@ -39,18 +41,7 @@ fn run_against_tether_sim_links_reconnects_and_stops() {
     assert!(status["owner"]["pid"].as_u64().is_some(), "{status}");
 
     // A second instance on the same store is refused, naming the holder.
-    let (code, _, err) = output(
-        tether(&t.0)
-            .args([
-                "run",
-                "--server",
-                &sim.ws,
-                "--trust-root",
-                &sim.root,
-                "--store",
-            ])
-            .arg(&store),
-    );
+    let (code, _, err) = output(&mut connecting(&t.0, &sim, &store, &["run"]));
     assert_eq!(code, 1);
     assert!(
         err.contains("is in use by another Tether instance"),
@@ -272,18 +263,7 @@ fn logout_removes_the_device_and_quarantines_the_session() {
     run.event("connected");
     output(tether(&t.0).args(["stop", "--store"]).arg(&store));
     assert_eq!(run.exit_code(), 0);
-    let (code, out, err) = output(
-        tether(&t.0)
-            .args([
-                "logout",
-                "--server",
-                &sim.ws,
-                "--trust-root",
-                &sim.root,
-                "--store",
-            ])
-            .arg(&store),
-    );
+    let (code, out, err) = output(&mut connecting(&t.0, &sim, &store, &["logout"]));
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Logged out"), "{out}");
     let (_, out, _) = output(tether(&t.0).args(["status", "--store"]).arg(&store));
@@ -347,23 +327,12 @@ fn pair_code_linking_with_the_sim_phone() {
     let t = Tmp::new("pair");
     let store = t.0.join("s.redb");
     let sim = sim(&t.0);
-    let store_arg = store.to_str().unwrap();
-    let mut run = Proc::spawn(
+    let mut run = run_json_with(
         &t.0,
-        &[
-            "run",
-            "--json",
-            "--server",
-            &sim.ws,
-            "--trust-root",
-            &sim.root,
-            "--sim-phone",
-            &sim.control,
-            "--pair-code",
-            "+1 555 600 5838",
-            "--store",
-            store_arg,
-        ],
+        &sim,
+        &store,
+        "run",
+        &["--pair-code", "+1 555 600 5838"],
     );
     let code = run.event("pairing_code");
     assert_eq!(

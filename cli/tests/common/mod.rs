@@ -230,6 +230,16 @@ pub fn run_json_with(home: &Path, sim: &Sim, store: &Path, cmd: &str, more: &[&s
     Proc::spawn(home, &args)
 }
 
+/// `tether ARGS --server … --trust-root … --store STORE`: a command that connects to `sim`
+/// with the store itself (no instance running), its output read with [`output`].
+pub fn connecting(home: &Path, sim: &Sim, store: &Path, args: &[&str]) -> Command {
+    let mut c = tether(home);
+    c.args(args)
+        .args(["--server", &sim.ws, "--trust-root", &sim.root, "--store"])
+        .arg(store);
+    c
+}
+
 /// Proxy variables are blanked so that loopback tests never go through a proxy of the host.
 pub const NO_PROXY_ENV: [&str; 6] = [
     "http_proxy",
