@@ -14,29 +14,12 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Proc, Sim, Tmp, http_get, output, post, run_json_with, sim_with, tether};
+use common::{Proc, Sim, Tmp, http_get, output, post, post_body, run_json_with, sim_with, tether};
 use serde_json::Value;
 use sha2::Digest as _;
-
-/// Posts `body` to the sim's control interface; returns the JSON answer.
-fn post_body(sim: &Sim, path: &str, body: &str) -> Value {
-    let addr = sim.control.strip_prefix("http://").unwrap();
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap()
-}
 
 /// `tether run --json --download-dir downloads` on `store` against the TLS `sim`, connected.
 fn run_saving_media(home: &Path, sim: &Sim, store: &Path, downloads: &Path) -> Proc {

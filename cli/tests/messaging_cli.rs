@@ -8,28 +8,12 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use common::{Sim, Tmp, connecting, http_get, output, run_json, sim, tether};
+use common::{Tmp, connecting, http_get, output, post_body, run_json, sim, tether};
 use serde_json::{Value, json};
-
-/// Posts `body` to the sim's control interface; returns the JSON answer.
-fn post_body(sim: &Sim, path: &str, body: &str) -> Value {
-    let addr = sim.control.strip_prefix("http://").unwrap();
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap()
-}
 
 #[test]
 fn a_contact_writes_run_prints_it_send_replies_through_the_socket_and_the_phone_gets_it() {

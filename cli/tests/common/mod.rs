@@ -272,35 +272,37 @@ pub fn output(c: &mut Command) -> (i32, String, String) {
     )
 }
 
-/// Posts a fault to the sim's control interface with a raw HTTP request.
-pub fn inject(sim: &Sim, fault: &str) {
+/// Posts `body` to `path` on the sim's control interface with a raw HTTP request; the answer's
+/// body (the status must be 200).
+pub fn post_raw(sim: &Sim, path: &str, body: &str) -> String {
     use std::io::{Read as _, Write as _};
     let addr = sim.control.strip_prefix("http://").unwrap();
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "POST /fault HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{fault}",
-        fault.len()
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    answer.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+/// Posts a fault to the sim's control interface.
+pub fn inject(sim: &Sim, fault: &str) {
+    post_raw(sim, "/fault", fault);
 }
 
 /// Posts to the sim's control interface (`/refuse?n=N`, `/hang?n=N`, …).
 pub fn post(sim: &Sim, path: &str) {
-    use std::io::{Read as _, Write as _};
-    let addr = sim.control.strip_prefix("http://").unwrap();
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    post_raw(sim, path, "");
+}
+
+/// Posts `body` to `path` on the sim's control interface; its JSON answer.
+pub fn post_body(sim: &Sim, path: &str, body: &str) -> Value {
+    serde_json::from_str(&post_raw(sim, path, body)).unwrap()
 }
 
 /// A plain HTTP GET on loopback; returns the body.
