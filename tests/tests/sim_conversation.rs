@@ -72,6 +72,21 @@ const REGRESSIONS: &[(u64, &str)] = &[
         5192,
         "a one-time pre-key id was uploaded again after a cut upload and handed out twice",
     ),
+    (
+        13131,
+        "the sim server let the ack sent with a retry receipt take the phone's resend off the \
+         queue; the resend was lost with the connection",
+    ),
+    (
+        19477,
+        "the sim server let the ack sent with a retry receipt take the phone's resend off the \
+         queue; the resend was lost with the connection",
+    ),
+    (
+        46850,
+        "the sim server let the ack sent with a retry receipt take the phone's resend off the \
+         queue; the resend was lost with the connection",
+    ),
 ];
 
 #[test]

@@ -248,6 +248,7 @@ impl FakeServer {
     pub(super) fn on_group_receipt(
         &mut self,
         reader: &DeviceAddr,
+        endpoint: Endpoint,
         group: &Jid,
         node: &Node,
         id: &str,
@@ -272,7 +273,9 @@ impl FakeServer {
                 from: named.as_ref(),
                 receipt_type: None,
             };
-            self.acknowledge(reader, &key);
+            if self.acknowledge(reader, &key) {
+                self.note_retry_ack(reader, endpoint, receipt_type, message);
+            }
         }
         let Some(named) = named else {
             return; // a device that is gone

@@ -307,6 +307,8 @@ pub struct FakeServer {
     expired: u64,
     /// Delivery faults armed per device.
     delivery_faults: BTreeMap<DeviceAddr, queues::DeliveryFaults>,
+    /// Messages taken off a device's queue by its receipt, whose `<ack>` is still to come.
+    receipt_acked: queues::ReceiptAcked,
     /// The media host's tokens and blobs.
     media: MediaStore,
 }
@@ -378,6 +380,7 @@ impl FakeServer {
             complaints: Vec::new(),
             expired: 0,
             delivery_faults: BTreeMap::new(),
+            receipt_acked: queues::ReceiptAcked::default(),
             media: MediaStore::default(),
         }
     }

@@ -10,8 +10,14 @@
 //!  <ack class id to> / <receipt id to> from the device ─▶ the matching entry leaves
 //!  login ─▶ every entry (the backlog), in order, marked offline
 //! ```
+//!
+//! A client on a connection sends a retry receipt and an `<ack>` for one delivered message.
+//! The retry receipt takes the message off the queue, and the ack that follows names that same
+//! delivery ([`ReceiptAcked`]): it must not take off the resend the sender queued since under
+//! the same id. A simulated phone answers a retry receipt at once, before that ack is read;
+//! taking the resend off with the ack lost it when the connection dropped before it arrived.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use tether_core::binary::{Content, Node};
@@ -111,6 +117,41 @@ fn garble_enc(message: &mut Node) -> bool {
     *last ^= 0x01;
     enc.content = Content::Bytes(garbled.into());
     true
+}
+
+/// Messages a retry receipt took off a device's queue, whose `<ack>` is still to come (see the
+/// module docs). At most [`ReceiptAcked::KEPT`] per device, the oldest forgotten first: a device
+/// that never acks cannot make it grow.
+#[derive(Debug, Default)]
+pub(crate) struct ReceiptAcked {
+    by_device: BTreeMap<DeviceAddr, VecDeque<String>>,
+}
+
+impl ReceiptAcked {
+    /// Ids remembered per device.
+    const KEPT: usize = 64;
+
+    /// A receipt from `device` took message `id` off its queue.
+    pub(crate) fn note(&mut self, device: &DeviceAddr, id: &str) {
+        let ids = self.by_device.entry(device.clone()).or_default();
+        if ids.len() == Self::KEPT {
+            ids.pop_front();
+        }
+        ids.push_back(id.to_owned());
+    }
+
+    /// Whether an `<ack>` from `device` for message `id` names a delivery its receipt already
+    /// took off (forgotten here once answered).
+    pub(crate) fn take(&mut self, device: &DeviceAddr, id: &str) -> bool {
+        let Some(ids) = self.by_device.get_mut(device) else {
+            return false;
+        };
+        let Some(at) = ids.iter().position(|known| known == id) else {
+            return false;
+        };
+        ids.remove(at);
+        true
+    }
 }
 
 /// What an acknowledgement names.

@@ -51,6 +51,7 @@ impl FakeServer {
             let user_receipt = user_level(receipt_type.as_deref());
             self.on_group_receipt(
                 reader,
+                endpoint,
                 &to,
                 node,
                 &id,
@@ -79,7 +80,9 @@ impl FakeServer {
                 from: if user_receipt { None } else { named.as_ref() },
                 receipt_type: None,
             };
-            self.acknowledge(reader, &key);
+            if self.acknowledge(reader, &key) {
+                self.note_retry_ack(reader, endpoint, receipt_type.as_deref(), message);
+            }
         }
 
         let Some((_, ns)) = self.accounts.find(&to) else {
@@ -140,6 +143,22 @@ impl FakeServer {
         }
     }
 
+    /// A retry receipt from a client on a connection took message `id` off its queue: the
+    /// `<ack>` the client sends with it names that delivery (see
+    /// [`ReceiptAcked`](super::queues::ReceiptAcked)).
+    /// Local devices (the simulated phones) send no ack with a retry receipt.
+    pub(super) fn note_retry_ack(
+        &mut self,
+        reader: &DeviceAddr,
+        endpoint: Endpoint,
+        receipt_type: Option<&str>,
+        id: &str,
+    ) {
+        if receipt_type == Some("retry") && matches!(endpoint, Endpoint::Conn(_)) {
+            self.receipt_acked.note(reader, id);
+        }
+    }
+
     /// An `<ack>` from `device`: the stanza it names leaves its queue.
     pub(super) fn on_device_ack(&mut self, device: &DeviceAddr, node: &Node) {
         let (Some(id), Some(class)) = (
@@ -164,6 +183,11 @@ impl FakeServer {
             StanzaClass::Receipt => node.attr_str("type").map(Some),
             _ => None,
         };
+        // Its receipt already took this delivery off the queue: a resend queued since under
+        // the same id stays.
+        if class == StanzaClass::Message && self.receipt_acked.take(device, id) {
+            return;
+        }
         let key = AckKey {
             class,
             id,
@@ -296,5 +320,60 @@ mod tests {
             .jid_attr("to", jid("100002:4@lid"));
         f.submit("100002:4@lid", &own);
         assert_eq!(f.server.complaints().len(), 1);
+    }
+
+    /// A stanza from `device` as if over a connection (the fixture's devices are local).
+    fn over_conn(f: &mut Fixture, device: &str, node: &Node) {
+        let (addr, _) = f.server.accounts.resolve(&jid(device)).unwrap();
+        f.server
+            .on_device_stanza(&addr, Endpoint::Conn(crate::server::ConnId(77)), node);
+    }
+
+    #[test]
+    fn the_ack_sent_with_a_retry_receipt_leaves_the_resend_queued() {
+        let mut f = Fixture::new();
+        f.connect(A2);
+        sent(&mut f);
+        f.take(A2);
+        let retrying = "100002:4@lid";
+        let retry = Node::new("receipt")
+            .attr("id", "M1")
+            .jid_attr("to", jid(A2))
+            .attr("type", "retry")
+            .children(vec![
+                Node::new("retry").attr("count", "1").attr("id", "M1"),
+                Node::new("registration").bytes(vec![0, 0, 1, 2]),
+            ]);
+        over_conn(&mut f, retrying, &retry);
+        assert_eq!(f.server.queue_len(&jid(retrying)), Some(0));
+        // The sender resends under the same id before the ack sent with the retry receipt
+        // is read.
+        let resend = Node::new("message")
+            .attr("id", "M1")
+            .jid_attr("to", jid(retrying))
+            .attr("type", "text")
+            .attr("device_fanout", "false")
+            .children(vec![
+                Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "msg")
+                    .attr("count", "1")
+                    .bytes(b"ct-M1-resent".to_vec()),
+            ]);
+        f.submit(A2, &resend);
+        assert_eq!(f.server.queue_len(&jid(retrying)), Some(1));
+        let ack = Node::new("ack")
+            .attr("class", "message")
+            .attr("id", "M1")
+            .jid_attr("to", jid(A2));
+        over_conn(&mut f, retrying, &ack);
+        assert_eq!(
+            f.server.queue_len(&jid(retrying)),
+            Some(1),
+            "the first delivery's ack must not take the resend"
+        );
+        // The resend's own ack takes it off.
+        over_conn(&mut f, retrying, &ack);
+        assert_eq!(f.server.queue_len(&jid(retrying)), Some(0));
     }
 }
