@@ -222,6 +222,18 @@ mod tests {
     use super::*;
     use crate::server::fixture::{A2, Fixture, jid, message, summary};
 
+    /// The first retry receipt for M1, to its sender A2.
+    fn retry_receipt() -> Node {
+        Node::new("receipt")
+            .attr("id", "M1")
+            .jid_attr("to", jid(A2))
+            .attr("type", "retry")
+            .children(vec![
+                Node::new("retry").attr("count", "1").attr("id", "M1"),
+                Node::new("registration").bytes(vec![0, 0, 1, 2]),
+            ])
+    }
+
     fn sent(f: &mut Fixture) {
         let targets = [
             ("100002@lid", "msg"),
@@ -300,14 +312,7 @@ mod tests {
         f.connect(A2);
         sent(&mut f);
         f.take(A2);
-        let retry = Node::new("receipt")
-            .attr("id", "M1")
-            .jid_attr("to", jid(A2))
-            .attr("type", "retry")
-            .children(vec![
-                Node::new("retry").attr("count", "1").attr("id", "M1"),
-                Node::new("registration").bytes(vec![0, 0, 1, 2]),
-            ]);
+        let retry = retry_receipt();
         f.submit("100002:4@lid", &retry);
         let got = f.take(A2);
         assert_eq!(got[0].attr_str("type"), Some("retry"));
@@ -336,14 +341,7 @@ mod tests {
         sent(&mut f);
         f.take(A2);
         let retrying = "100002:4@lid";
-        let retry = Node::new("receipt")
-            .attr("id", "M1")
-            .jid_attr("to", jid(A2))
-            .attr("type", "retry")
-            .children(vec![
-                Node::new("retry").attr("count", "1").attr("id", "M1"),
-                Node::new("registration").bytes(vec![0, 0, 1, 2]),
-            ]);
+        let retry = retry_receipt();
         over_conn(&mut f, retrying, &retry);
         assert_eq!(f.server.queue_len(&jid(retrying)), Some(0));
         // The sender resends under the same id before the ack sent with the retry receipt
